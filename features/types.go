@@ -1,0 +1,119 @@
+package features
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// TypeKind is the kind of a feature's value.
+type TypeKind int
+
+const (
+	Unknown TypeKind = iota
+	Int
+	Float
+	String
+	Bool
+	Datetime
+	Date
+	List
+	// Struct is the row of a related class (HasOne), or of a has-many's
+	// element (HasMany is a List of Struct).
+	Struct
+)
+
+// Type is a feature's value type, from its annotation.
+type Type struct {
+	Kind     TypeKind
+	Elem     *Type  // List
+	Class    *Class // Struct
+	Nullable bool
+}
+
+var kindNames = map[TypeKind]string{
+	Unknown: "unknown", Int: "int", Float: "float", String: "str", Bool: "bool",
+	Datetime: "datetime", Date: "date", List: "list", Struct: "struct",
+}
+
+func (t Type) String() string {
+	s := kindNames[t.Kind]
+	switch t.Kind {
+	case List:
+		if t.Elem != nil {
+			s = "list[" + t.Elem.String() + "]"
+		}
+	case Struct:
+		if t.Class != nil {
+			s = t.Class.Name
+		}
+	}
+	if t.Nullable {
+		s += " | None"
+	}
+	return s
+}
+
+// TimestampType is the Arrow type of datetime features: microseconds, UTC.
+var TimestampType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+
+// Arrow returns the Arrow type of values of t (DESIGN §4).
+func (t Type) Arrow() arrow.DataType {
+	switch t.Kind {
+	case Int:
+		return arrow.PrimitiveTypes.Int64
+	case Float:
+		return arrow.PrimitiveTypes.Float64
+	case String:
+		return arrow.BinaryTypes.String
+	case Bool:
+		return arrow.FixedWidthTypes.Boolean
+	case Datetime:
+		return TimestampType
+	case Date:
+		return arrow.FixedWidthTypes.Date32
+	case List:
+		if t.Elem == nil {
+			return arrow.ListOf(arrow.Null)
+		}
+		return arrow.ListOf(t.Elem.Arrow())
+	case Struct:
+		if t.Class == nil {
+			return arrow.StructOf()
+		}
+		var fields []arrow.Field
+		for _, f := range t.Class.Features {
+			if f.Kind != Scalar {
+				continue
+			}
+			fields = append(fields, arrow.Field{Name: f.Name, Type: f.Type.Arrow(), Nullable: true})
+		}
+		return arrow.StructOf(fields...)
+	}
+	return arrow.Null
+}
+
+// TypeOf returns the feature type of an Arrow type, or an error.
+func TypeOf(dt arrow.DataType) (Type, error) {
+	switch dt.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		return Type{Kind: Int}, nil
+	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64, arrow.DECIMAL128, arrow.DECIMAL256:
+		return Type{Kind: Float}, nil
+	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
+		return Type{Kind: String}, nil
+	case arrow.BOOL:
+		return Type{Kind: Bool}, nil
+	case arrow.TIMESTAMP:
+		return Type{Kind: Datetime}, nil
+	case arrow.DATE32, arrow.DATE64:
+		return Type{Kind: Date}, nil
+	case arrow.LIST, arrow.LARGE_LIST:
+		elem, err := TypeOf(dt.(arrow.ListLikeType).Elem())
+		if err != nil {
+			return Type{}, err
+		}
+		return Type{Kind: List, Elem: &elem}, nil
+	}
+	return Type{}, fmt.Errorf("no feature type for Arrow type %s", dt)
+}
