@@ -1,0 +1,377 @@
+package functions
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+)
+
+// The operators of expressions: arithmetic, comparison and boolean logic.
+
+var (
+	tInt   = arrow.PrimitiveTypes.Int64
+	tFloat = arrow.PrimitiveTypes.Float64
+	tBool  = arrow.FixedWidthTypes.Boolean
+	tStr   = arrow.BinaryTypes.String
+)
+
+func init() {
+	num := func(name, doc string, intK, floatK Kernel, extra ...overload) *Func {
+		return &Func{Name: name, Params: []string{"a", "b"}, Doc: doc, Nulls: propagates,
+			overloads: append([]overload{
+				{args: []kind{kInt, kInt}, out: kInt, kernel: intK},
+				{args: []kind{kFloat, kFloat}, out: kFloat, kernel: floatK},
+			}, extra...)}
+	}
+	builtin(num("add", "a + b; on strings, concatenation; integer overflow is an error",
+		arithInt('+'), arithFloat('+'),
+		overload{args: []kind{kStr, kStr}, out: kStr, kernel: concatKernel("")}))
+	builtin(num("subtract", "a - b; datetime - datetime is the difference in seconds (float); integer overflow is an error",
+		arithInt('-'), arithFloat('-'),
+		overload{args: []kind{kTs, kTs}, out: kFloat, kernel: zipFixed(tFloat, func(a, b arrow.Timestamp) float64 {
+			return float64(a-b) / 1e6
+		})}))
+	builtin(num("multiply", "a * b; integer overflow is an error", arithInt('*'), arithFloat('*')))
+	builtin(&Func{Name: "divide", Params: []string{"a", "b"}, Nulls: propagates + "; null when b is 0 (as DuckDB)",
+		Doc:       "a / b, always float",
+		overloads: []overload{{args: []kind{kFloat, kFloat}, out: kFloat, kernel: zipFixedOK(tFloat, safeDiv)}}})
+	builtin(num("floor_divide", "a // b, rounded toward negative infinity (Python); null when b is 0",
+		zipFixedOK(tInt, func(a, b int64) (int64, bool) {
+			if b == 0 {
+				return 0, false
+			}
+			q := a / b
+			if (a%b != 0) && ((a < 0) != (b < 0)) {
+				q--
+			}
+			return q, true
+		}),
+		zipFixedOK(tFloat, func(a, b float64) (float64, bool) {
+			if b == 0 {
+				return 0, false
+			}
+			return math.Floor(a / b), true
+		})))
+	modDoc := "a % b with the sign of b (Python); null when b is 0"
+	builtin(num("mod", modDoc, zipFixedOK(tInt, pyModInt), zipFixedOK(tFloat, pyModFloat)))
+	builtin(&Func{Name: "power", Params: []string{"a", "b"}, Doc: "a ** b, always float (IEEE: 0 ** -1 is +inf)", Nulls: propagates,
+		overloads: []overload{{args: []kind{kFloat, kFloat}, out: kFloat, kernel: zipFixed(tFloat, math.Pow)}}})
+	builtin(&Func{Name: "negate", Params: []string{"x"}, Doc: "-x", Nulls: propagates, overloads: []overload{
+		{args: []kind{kInt}, out: kInt, kernel: mapFixed(tInt, func(v int64) int64 { return -v })},
+		{args: []kind{kFloat}, out: kFloat, kernel: mapFixed(tFloat, func(v float64) float64 { return -v })},
+	}})
+
+	cmp := func(name, sym string, op cmpOp) {
+		f := &Func{Name: name, Params: []string{"a", "b"}, Nulls: propagates,
+			Doc: "a " + sym + " b on numbers (int against float compares as float), strings (bytewise), bools, datetimes, dates; NaN compares unequal to everything (IEEE)"}
+		for _, k := range []kind{kInt, kFloat, kStr, kBool, kTs, kDate} {
+			f.overloads = append(f.overloads, overload{args: []kind{k, k}, out: kBool, kernel: compareKernel(op)})
+		}
+		builtin(f)
+	}
+	cmp("equal", "==", cmpEq)
+	cmp("not_equal", "!=", cmpNe)
+	cmp("less", "<", cmpLt)
+	cmp("less_equal", "<=", cmpLe)
+	cmp("greater", ">", cmpGt)
+	cmp("greater_equal", ">=", cmpGe)
+
+	builtin(&Func{Name: "and", Params: []string{"a", "b"}, Doc: "a and b",
+		Nulls:     "three-valued (SQL): false and null is false, true and null is null",
+		overloads: []overload{{args: []kind{kBool, kBool}, out: kBool, kernel: kleene(true)}}})
+	builtin(&Func{Name: "or", Params: []string{"a", "b"}, Doc: "a or b",
+		Nulls:     "three-valued (SQL): true or null is true, false or null is null",
+		overloads: []overload{{args: []kind{kBool, kBool}, out: kBool, kernel: kleene(false)}}})
+	builtin(&Func{Name: "not", Params: []string{"x"}, Doc: "not x", Nulls: propagates,
+		overloads: []overload{{args: []kind{kBool}, out: kBool, kernel: notKernel}}})
+}
+
+func safeDiv(a, b float64) (float64, bool) {
+	if b == 0 {
+		return 0, false
+	}
+	return a / b, true
+}
+
+func pyModInt(a, b int64) (int64, bool) {
+	if b == 0 {
+		return 0, false
+	}
+	m := a % b
+	if m != 0 && (m < 0) != (b < 0) {
+		m += b
+	}
+	return m, true
+}
+
+func pyModFloat(a, b float64) (float64, bool) {
+	if b == 0 {
+		return 0, false
+	}
+	m := math.Mod(a, b)
+	if m != 0 && (m < 0) != (b < 0) {
+		m += b
+	}
+	return m, true
+}
+
+// arithFloat is a tight loop per operator: this is the hot path of
+// expressions, so no function value per element.
+func arithFloat(op byte) Kernel {
+	return func(ctx *Context, args []arrow.Array) (arrow.Array, error) {
+		n := args[0].Len()
+		a, b := values[float64](args[0]), values[float64](args[1])
+		buf, res := allocFixed[float64](ctx.Mem, n)
+		b, res = b[:len(a)], res[:len(a)]
+		switch op {
+		case '+':
+			for i := range a {
+				res[i] = a[i] + b[i]
+			}
+		case '-':
+			for i := range a {
+				res[i] = a[i] - b[i]
+			}
+		case '*':
+			for i := range a {
+				res[i] = a[i] * b[i]
+			}
+		}
+		valid, nulls := validity(ctx.Mem, n, args...)
+		return finish(tFloat, n, valid, nulls, buf), nil
+	}
+}
+
+// arithInt accumulates an overflow flag without branching and only looks
+// for the offending row (which may be a null slot's garbage) when set.
+func arithInt(op byte) Kernel {
+	return func(ctx *Context, args []arrow.Array) (arrow.Array, error) {
+		n := args[0].Len()
+		a, b := values[int64](args[0]), values[int64](args[1])
+		buf, res := allocFixed[int64](ctx.Mem, n)
+		b, res = b[:len(a)], res[:len(a)]
+		var ovf int64
+		var big bool
+		switch op {
+		case '+':
+			for i := range a {
+				c := a[i] + b[i]
+				ovf |= (c ^ a[i]) & (c ^ b[i])
+				res[i] = c
+			}
+		case '-':
+			for i := range a {
+				c := a[i] - b[i]
+				ovf |= (a[i] ^ b[i]) & (a[i] ^ c)
+				res[i] = c
+			}
+		case '*':
+			for i := range a {
+				res[i] = a[i] * b[i]
+				big = big || math.Abs(float64(a[i])*float64(b[i])) >= 9.2e18
+			}
+		}
+		if ovf < 0 || big {
+			for i := range a {
+				if rowValid(args, i) && overflows(op, a[i], b[i]) {
+					buf.Release()
+					return nil, fmt.Errorf("integer overflow: %d %c %d does not fit in int64", a[i], op, b[i])
+				}
+			}
+		}
+		valid, nulls := validity(ctx.Mem, n, args...)
+		return finish(tInt, n, valid, nulls, buf), nil
+	}
+}
+
+func overflows(op byte, a, b int64) bool {
+	switch op {
+	case '+':
+		c := a + b
+		return (c^a)&(c^b) < 0
+	case '-':
+		c := a - b
+		return (a^b)&(a^c) < 0
+	}
+	if a == 0 || b == 0 {
+		return false
+	}
+	c := a * b
+	return c/b != a || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64)
+}
+
+type cmpOp uint8
+
+const (
+	cmpEq cmpOp = iota
+	cmpNe
+	cmpLt
+	cmpLe
+	cmpGt
+	cmpGe
+)
+
+// compareKernel reduces the six comparisons to ==, < and <= (swapping the
+// operands for > and >=, negating == for !=, which is right for NaN too).
+func compareKernel(op cmpOp) Kernel {
+	return func(ctx *Context, args []arrow.Array) (arrow.Array, error) {
+		n := args[0].Len()
+		x, y := args[0], args[1]
+		base := op
+		switch op {
+		case cmpNe:
+			base = cmpEq
+		case cmpGt:
+			x, y, base = y, x, cmpLt
+		case cmpGe:
+			x, y, base = y, x, cmpLe
+		}
+		out := allocBits(ctx.Mem, n)
+		bits := out.Bytes()
+		switch x.DataType().ID() {
+		case arrow.INT64:
+			cmpFixed(values[int64](x), values[int64](y), bits, base)
+		case arrow.FLOAT64:
+			cmpFixed(values[float64](x), values[float64](y), bits, base)
+		case arrow.TIMESTAMP:
+			cmpFixed(values[arrow.Timestamp](x), values[arrow.Timestamp](y), bits, base)
+		case arrow.DATE32:
+			cmpFixed(values[arrow.Date32](x), values[arrow.Date32](y), bits, base)
+		case arrow.STRING:
+			cmpStrings(x.(*array.String), y.(*array.String), bits, base)
+		case arrow.BOOL:
+			xb, rx := bitsOf(ctx.Mem, x)
+			yb, ry := bitsOf(ctx.Mem, y)
+			for i := range bits {
+				switch base {
+				case cmpEq:
+					bits[i] = ^(xb[i] ^ yb[i])
+				case cmpLt:
+					bits[i] = ^xb[i] & yb[i]
+				case cmpLe:
+					bits[i] = ^xb[i] | yb[i]
+				}
+			}
+			rx()
+			ry()
+		default:
+			out.Release()
+			return nil, fmt.Errorf("cannot compare %s", x.DataType())
+		}
+		if op == cmpNe {
+			for i := range bits {
+				bits[i] = ^bits[i]
+			}
+		}
+		valid, nulls := validity(ctx.Mem, n, args...)
+		return finish(tBool, n, valid, nulls, out), nil
+	}
+}
+
+type ordered interface {
+	int64 | float64 | arrow.Timestamp | arrow.Date32
+}
+
+// cmpFixed packs eight comparisons into each output byte.
+func cmpFixed[T ordered](a, b []T, out []byte, op cmpOp) {
+	b = b[:len(a)]
+	for blk := 0; blk*8 < len(a); blk++ {
+		lo, hi := blk*8, min(blk*8+8, len(a))
+		var w byte
+		switch op {
+		case cmpEq:
+			for j := lo; j < hi; j++ {
+				if a[j] == b[j] {
+					w |= 1 << (j - lo)
+				}
+			}
+		case cmpLt:
+			for j := lo; j < hi; j++ {
+				if a[j] < b[j] {
+					w |= 1 << (j - lo)
+				}
+			}
+		case cmpLe:
+			for j := lo; j < hi; j++ {
+				if a[j] <= b[j] {
+					w |= 1 << (j - lo)
+				}
+			}
+		}
+		out[blk] = w
+	}
+}
+
+func cmpStrings(a, b *array.String, out []byte, op cmpOp) {
+	for i := 0; i < a.Len(); i++ {
+		x, y := a.Value(i), b.Value(i)
+		var r bool
+		switch op {
+		case cmpEq:
+			r = x == y
+		case cmpLt:
+			r = x < y
+		case cmpLe:
+			r = x <= y
+		}
+		if r {
+			bitutil.SetBit(out, i)
+		}
+	}
+}
+
+// kleene computes SQL's three-valued and (isAnd) / or over whole bytes: a
+// row is known when both sides are, or when one side alone decides it.
+func kleene(isAnd bool) Kernel {
+	return func(ctx *Context, args []arrow.Array) (arrow.Array, error) {
+		n := args[0].Len()
+		a, ra := bitsOf(ctx.Mem, args[0])
+		b, rb := bitsOf(ctx.Mem, args[1])
+		defer ra()
+		defer rb()
+		out := allocBits(ctx.Mem, n)
+		ob := out.Bytes()
+		if args[0].NullN() == 0 && args[1].NullN() == 0 {
+			if isAnd {
+				bitutil.BitmapAnd(a, b, 0, 0, ob, 0, int64(n))
+			} else {
+				bitutil.BitmapOr(a, b, 0, 0, ob, 0, int64(n))
+			}
+			return finish(tBool, n, nil, 0, out), nil
+		}
+		va, rva := validBits(ctx.Mem, args[0])
+		vb, rvb := validBits(ctx.Mem, args[1])
+		defer rva()
+		defer rvb()
+		valid := allocBits(ctx.Mem, n)
+		vo := valid.Bytes()
+		for i := range ob {
+			at, af := va[i]&a[i], va[i]&^a[i]
+			bt, bf := vb[i]&b[i], vb[i]&^b[i]
+			if isAnd {
+				ob[i] = at & bt
+				vo[i] = (at & bt) | af | bf
+			} else {
+				ob[i] = at | bt
+				vo[i] = at | bt | (af & bf)
+			}
+		}
+		return finish(tBool, n, valid, n-bitutil.CountSetBits(vo, 0, n), out), nil
+	}
+}
+
+func notKernel(ctx *Context, args []arrow.Array) (arrow.Array, error) {
+	n := args[0].Len()
+	a, ra := bitsOf(ctx.Mem, args[0])
+	defer ra()
+	out := allocBits(ctx.Mem, n)
+	ob := out.Bytes()
+	for i := range ob {
+		ob[i] = ^a[i]
+	}
+	valid, nulls := validity(ctx.Mem, n, args...)
+	return finish(tBool, n, valid, nulls, out), nil
+}
