@@ -1,0 +1,165 @@
+// Package duckdb is the embedded DuckDB source: it runs resolver queries
+// against a DuckDB database file (or an in-memory database) and answers them
+// as Arrow records in fletch's types.
+//
+// With the duckdb_arrow build tag the results come through DuckDB's Arrow
+// interface; without it rows are scanned straight into Arrow builders. Both
+// paths end in the same normalization (normalize.go), so they answer the
+// same types.
+//
+// It knows nothing about feature classes or plans: it runs the query it is
+// given, restricted to the keys it is given.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	// Registers the "duckdb" database/sql driver.
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fletch-engine/fletch/stores"
+)
+
+// Source is a stores.Source over one DuckDB database.
+type Source struct {
+	db   *sql.DB
+	path string
+}
+
+var _ stores.Source = (*Source)(nil)
+
+// Open opens the DuckDB database at path, creating it when missing; "" is
+// a private in-memory database shared by all of the Source's connections.
+func Open(path string) (*Source, error) {
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: open %q: %w", path, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("duckdb: open %q: %w", path, err)
+	}
+	return &Source{db: db, path: path}, nil
+}
+
+// DB is the database, for loaders that create and fill tables.
+func (s *Source) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Source) Close() error { return s.db.Close() }
+
+// Fetch runs req in one query and returns its rows as one record in
+// fletch's types (see normalize.go).
+func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.FetchRequest) (arrow.RecordBatch, error) {
+	query, args, err := buildQuery(req)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.query(ctx, mem, query, args, req.Schema)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("duckdb: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("duckdb: %w", err)
+	}
+	return rec, nil
+}
+
+// buildQuery wraps the resolver's SQL with the key restriction and turns
+// params and keys into bind arguments. Values never enter the SQL text.
+func buildQuery(req stores.FetchRequest) (string, []any, error) {
+	args := make([]any, 0, len(req.Params)+1)
+	for i, p := range req.Params {
+		if p.Values == nil {
+			args = append(args, p.Time)
+			continue
+		}
+		v, err := listArg(p.Values)
+		if err != nil {
+			return "", nil, fmt.Errorf("duckdb: parameter $%d: %w", i+1, err)
+		}
+		args = append(args, v)
+	}
+	if req.KeyColumn == "" {
+		return req.SQL, args, nil
+	}
+	if req.Keys == nil {
+		return "", nil, fmt.Errorf("duckdb: key column %q given without keys", req.KeyColumn)
+	}
+	keys, err := listArg(req.Keys)
+	if err != nil {
+		return "", nil, fmt.Errorf("duckdb: keys for %q: %w", req.KeyColumn, err)
+	}
+	args = append(args, keys)
+	// The newline before ")" ends a trailing "-- comment" in the resolver.
+	query := "SELECT * FROM (\n" + trimStatement(req.SQL) + "\n) AS _r WHERE _r." +
+		quoteIdent(req.KeyColumn) + " IN (SELECT unnest($" + strconv.Itoa(len(args)) + "))"
+	return query, args, nil
+}
+
+// trimStatement drops what may end a resolver file but is not allowed
+// inside a subquery: the statement's semicolon, and whole-line comments
+// after it.
+func trimStatement(sql string) string {
+	for {
+		sql = strings.TrimRight(sql, "; \t\r\n")
+		i := strings.LastIndexByte(sql, '\n')
+		if !strings.HasPrefix(strings.TrimSpace(sql[i+1:]), "--") {
+			return sql
+		}
+		sql = sql[:i+1]
+	}
+}
+
+func quoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// listArg turns an Arrow array into a Go slice DuckDB binds as one LIST
+// value. Nulls are left out: they never equal anything in IN or ANY.
+func listArg(a arrow.Array) (any, error) {
+	switch a := a.(type) {
+	case *array.Int64:
+		return collect(a, a.Value), nil
+	case *array.Int32:
+		return collect(a, func(i int) int64 { return int64(a.Value(i)) }), nil
+	case *array.Float64:
+		return collect(a, a.Value), nil
+	case *array.String:
+		return collect(a, a.Value), nil
+	case *array.LargeString:
+		return collect(a, a.Value), nil
+	case *array.StringView:
+		return collect(a, a.Value), nil
+	case *array.Boolean:
+		return collect(a, a.Value), nil
+	case *array.Timestamp:
+		toTime, err := a.DataType().(*arrow.TimestampType).GetToTimeFunc()
+		if err != nil {
+			return nil, err
+		}
+		return collect(a, func(i int) time.Time { return toTime(a.Value(i)) }), nil
+	case *array.Date32:
+		return collect(a, func(i int) time.Time { return a.Value(i).ToTime() }), nil
+	}
+	return nil, fmt.Errorf("cannot bind values of type %s (want int64, float64, utf8, bool, timestamp or date32)", a.DataType())
+}
+
+func collect[T any](a arrow.Array, value func(int) T) []T {
+	out := make([]T, 0, a.Len()-a.NullN())
+	for i := range a.Len() {
+		if a.IsValid(i) {
+			out = append(out, value(i))
+		}
+	}
+	return out
+}
