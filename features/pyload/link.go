@@ -1,0 +1,829 @@
+package pyload
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+)
+
+// linker turns the declarations of all files into graph classes. It runs
+// after every file is parsed, so a class may be used before its definition.
+type linker struct {
+	g    *features.Graph
+	errs []error
+	seen map[string]bool
+	// anns are the read annotations of the features being linked.
+	anns map[*features.Feature]*annotation
+	// decls are the declarations of the features being linked.
+	decls map[*features.Feature]*FeatureDecl
+}
+
+// annotation is what a feature's annotation says.
+type annotation struct {
+	kind      features.FeatureKind
+	typ       features.Type
+	primary   bool
+	eventTime bool
+	// fkClass and fkFeature are set for `Class.feature` (a foreign key).
+	fkClass   *features.Class
+	fkFeature string
+	te        *TypeExpr
+}
+
+var scalarTypes = map[string]features.TypeKind{
+	"int": features.Int, "float": features.Float, "str": features.String, "bool": features.Bool,
+	"datetime": features.Datetime, "date": features.Date,
+}
+
+// typeNames are the annotation names Link knows besides class names.
+var typeNames = []string{
+	"int", "float", "str", "bool", "datetime", "date", "list", "List", "Optional",
+	"Primary", "FeatureTime", "Windowed", "DataFrame",
+}
+
+// Link adds the classes and resolvers declared in files to g, checking
+// names, types, relations and expressions. It returns every error found,
+// joined; g then holds what could be linked.
+func Link(g *features.Graph, files []*File) error {
+	l := &linker{g: g, seen: map[string]bool{},
+		anns: map[*features.Feature]*annotation{}, decls: map[*features.Feature]*FeatureDecl{}}
+	type pending struct {
+		c    *features.Class
+		decl *ClassDecl
+	}
+	var classes []pending
+	for _, f := range files {
+		for _, cd := range f.Classes {
+			c := &features.Class{Name: cd.Name, Options: cd.Options, Pos: cd.Pos}
+			if err := g.AddClass(c); err != nil {
+				l.add(err)
+				continue
+			}
+			if ms, ok := cd.Options["max_staleness"]; ok {
+				c.MaxStaleness = l.staleness(ms)
+			}
+			classes = append(classes, pending{c, cd})
+		}
+	}
+	for _, p := range classes {
+		for _, fd := range p.decl.Features {
+			l.declare(p.c, fd)
+		}
+	}
+	for _, p := range classes {
+		for _, f := range p.c.Features {
+			l.foreignKey(f, nil)
+		}
+	}
+	for _, p := range classes {
+		l.keys(p.c)
+	}
+	for _, p := range classes {
+		for _, f := range p.c.Features {
+			if f.Kind == features.HasOne || f.Kind == features.HasMany {
+				l.relation(f)
+			}
+		}
+	}
+	for _, p := range classes {
+		for _, f := range p.c.Features {
+			l.expression(f)
+		}
+	}
+	for _, f := range files {
+		for _, rd := range f.Resolvers {
+			if r := l.resolver(rd); r != nil {
+				g.PyResolvers = append(g.PyResolvers, r)
+			}
+		}
+	}
+	return errors.Join(l.errs...)
+}
+
+func (l *linker) add(err error) {
+	if !l.seen[err.Error()] {
+		l.seen[err.Error()] = true
+		l.errs = append(l.errs, err)
+	}
+}
+
+func (l *linker) errorf(pos expr.Pos, format string, args ...any) {
+	l.add(features.Errorf(pos, format, args...))
+}
+
+// className finds a class by its Python name.
+func (l *linker) className(name string, pos expr.Pos) *features.Class {
+	if c := l.g.Class(name); c != nil && c.Name == name {
+		return c
+	}
+	names := make([]string, 0, len(l.g.Classes))
+	for _, c := range l.g.Classes {
+		names = append(names, c.Name)
+	}
+	l.errorf(pos, "unknown feature class %s%s", name, features.DidYouMean(name, names))
+	return nil
+}
+
+func (l *linker) staleness(n expr.Node) features.Staleness {
+	s, ok := literalString(asLiteral(n))
+	if !ok {
+		l.errorf(n.Position(), `max_staleness must be a duration string like "1h" or "infinity", found %s`, n)
+		return features.Staleness{}
+	}
+	st, err := features.ParseStaleness(s)
+	if err != nil {
+		l.errorf(n.Position(), "max_staleness: %v", err)
+	}
+	return st
+}
+
+// declare adds the feature fd (and the windows of a windowed feature) to c.
+func (l *linker) declare(c *features.Class, fd *FeatureDecl) {
+	a := l.annotation(fd.Type, true)
+	if a == nil {
+		return
+	}
+	f := &features.Feature{Name: fd.Name, Kind: a.kind, Type: a.typ, Primary: a.primary,
+		EventTime: a.eventTime, Default: fd.Default, Options: fd.Options, Pos: fd.Pos}
+	l.options(f, fd)
+	if err := c.AddFeature(f); err != nil {
+		l.add(err)
+		return
+	}
+	l.anns[f], l.decls[f] = a, fd
+	switch {
+	case a.kind == features.WindowedGroup && fd.Func != "windowed":
+		l.errorf(fd.Pos, `%s.%s is Windowed[...]: define it with windowed("7d", ..., expression=...)`, c.Name, f.Name)
+	case a.kind != features.WindowedGroup && fd.Func == "windowed":
+		l.errorf(fd.Pos, "%s.%s is defined with windowed(...): annotate it Windowed[%s]", c.Name, f.Name, fd.Type)
+	case a.kind == features.WindowedGroup:
+		l.windows(c, f, fd)
+	}
+	if fd.Expr != nil && (a.kind == features.HasOne || a.kind == features.HasMany) {
+		l.errorf(fd.Expr.Position(), "%s.%s is a relation; relations are joined by foreign keys, not defined by expressions", c.Name, f.Name)
+	}
+}
+
+// options copies the known keyword arguments of feature(...) into f.
+func (l *linker) options(f *features.Feature, fd *FeatureDecl) {
+	for _, name := range sortedKeys(fd.Options) {
+		v := fd.Options[name]
+		switch name {
+		case "min", "max":
+			lit := asLiteral(v)
+			if lit == nil {
+				l.errorf(v.Position(), "%s= must be a literal number, found %s", name, v)
+				continue
+			}
+			if name == "min" {
+				f.Min = lit
+			} else {
+				f.Max = lit
+			}
+		case "description":
+			s, ok := literalString(asLiteral(v))
+			if !ok {
+				l.errorf(v.Position(), "description= must be a string, found %s", v)
+			}
+			f.Description = s
+		case "max_staleness":
+			f.MaxStaleness = l.staleness(v)
+		case "primary":
+			var b, ok bool
+			if lit := asLiteral(v); lit != nil {
+				b, ok = lit.Value.(bool)
+			}
+			if !ok {
+				l.errorf(v.Position(), "primary= must be True or False, found %s", v)
+			}
+			f.Primary = f.Primary || b
+		case "materialization":
+			f.Materialization = v
+		}
+	}
+}
+
+func sortedKeys(m map[string]expr.Node) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// annotation reads te; top is false inside list[...] and the like, where
+// relations and markers are not allowed.
+func (l *linker) annotation(te *TypeExpr, top bool) *annotation {
+	nullable := false
+	if te.Name == "|" {
+		var rest []*TypeExpr
+		for _, alt := range te.Args {
+			if alt.Name == "None" {
+				nullable = true
+			} else {
+				rest = append(rest, alt)
+			}
+		}
+		if len(rest) != 1 {
+			l.errorf(te.Pos, "unsupported union %s: only `T | None` is supported", te)
+			return nil
+		}
+		te = rest[0]
+	}
+	if te.Name == "Optional" {
+		if len(te.Args) != 1 {
+			l.errorf(te.Pos, "Optional takes one type: Optional[int]")
+			return nil
+		}
+		nullable = true
+		te = te.Args[0]
+	}
+	a := l.plainAnnotation(te, top)
+	if a != nil && nullable {
+		a.typ.Nullable = true
+	}
+	return a
+}
+
+func (l *linker) plainAnnotation(te *TypeExpr, top bool) *annotation {
+	args := func(n int) bool {
+		if len(te.Args) != n {
+			l.errorf(te.Pos, "%s takes %d type argument(s), found %s", te.Name, n, te)
+			return false
+		}
+		return true
+	}
+	marker := func() bool {
+		if !top {
+			l.errorf(te.Pos, "%s is only valid as a feature's own annotation, not inside another type", te.Name)
+		}
+		return top
+	}
+	if kind, ok := scalarTypes[te.Name]; ok {
+		if !args(0) {
+			return nil
+		}
+		return &annotation{typ: features.Type{Kind: kind}, te: te}
+	}
+	switch te.Name {
+	case "list", "List":
+		if !args(1) {
+			return nil
+		}
+		elem := l.annotation(te.Args[0], false)
+		if elem == nil {
+			return nil
+		}
+		return &annotation{typ: features.Type{Kind: features.List, Elem: &elem.typ}, te: te}
+	case "FeatureTime":
+		if !args(0) || !marker() {
+			return nil
+		}
+		return &annotation{typ: features.Type{Kind: features.Datetime}, eventTime: true, te: te}
+	case "Primary", "Windowed":
+		if !args(1) || !marker() {
+			return nil
+		}
+		a := l.annotation(te.Args[0], te.Name == "Primary")
+		if a == nil {
+			return nil
+		}
+		if te.Name == "Primary" {
+			a.primary = true
+		} else {
+			a.kind = features.WindowedGroup
+		}
+		a.te = te
+		return a
+	case "DataFrame":
+		if !args(1) || !marker() {
+			return nil
+		}
+		c := l.className(te.Args[0].Name, te.Args[0].Pos)
+		if c == nil {
+			return nil
+		}
+		elem := features.Type{Kind: features.Struct, Class: c}
+		return &annotation{kind: features.HasMany, typ: features.Type{Kind: features.List, Elem: &elem}, te: te}
+	}
+	if len(te.Args) > 0 {
+		l.errorf(te.Pos, "unknown generic type %s%s", te.Name, features.DidYouMean(te.Name, typeNames))
+		return nil
+	}
+	if cls, feat, ok := strings.Cut(te.Name, "."); ok {
+		c := l.className(cls, te.Pos)
+		if c == nil {
+			return nil
+		}
+		return &annotation{fkClass: c, fkFeature: feat, te: te}
+	}
+	if c := l.g.Class(te.Name); c != nil && c.Name == te.Name {
+		if !marker() {
+			return nil
+		}
+		return &annotation{kind: features.HasOne, typ: features.Type{Kind: features.Struct, Class: c}, te: te}
+	}
+	candidates := append([]string(nil), typeNames...)
+	for _, c := range l.g.Classes {
+		candidates = append(candidates, c.Name)
+	}
+	hint := features.DidYouMean(te.Name, candidates)
+	if te.Name == "id" {
+		hint = " (did you mean \"str\" or \"int\"?)"
+	}
+	l.errorf(te.Pos, "unknown type %s%s", te.Name, hint)
+	return nil
+}
+
+// windows adds the window instances of the windowed feature group.
+func (l *linker) windows(c *features.Class, group *features.Feature, fd *FeatureDecl) {
+	elem := group.Type
+	for _, wd := range fd.Windows {
+		d, err := features.ParseDuration(wd.Label)
+		if err != nil {
+			l.errorf(wd.Pos, "window of %s.%s: %v", c.Name, group.Name, err)
+			continue
+		}
+		inst := &features.Feature{Name: features.WindowFQN(group.Name, d), Kind: features.Scalar, Type: elem,
+			Default: group.Default, MaxStaleness: group.MaxStaleness, Description: group.Description,
+			Min: group.Min, Max: group.Max, Options: group.Options, Pos: wd.Pos,
+			Window: &features.Window{Label: wd.Label, Duration: d, Group: group}}
+		if prev := c.Feature(inst.Name); prev != nil && prev.Window != nil && prev.Window.Group == group {
+			l.errorf(wd.Pos, "window %q of %s.%s repeats %q", wd.Label, c.Name, group.Name, prev.Window.Label)
+			continue
+		}
+		if err := c.AddFeature(inst); err != nil {
+			l.add(err)
+			continue
+		}
+		group.Windows = append(group.Windows, inst)
+	}
+}
+
+// foreignKey resolves `user_id: User.id`: f references User.id and has its
+// type. visiting guards against reference cycles.
+func (l *linker) foreignKey(f *features.Feature, visiting map[*features.Feature]bool) {
+	a := l.anns[f]
+	if a == nil || a.fkClass == nil || f.References != nil {
+		return
+	}
+	target := a.fkClass.Feature(a.fkFeature)
+	if target == nil || target.Kind != features.Scalar {
+		l.errorf(a.te.Pos, "unknown feature %s.%s%s", a.fkClass.Name, a.fkFeature,
+			features.DidYouMean(a.fkFeature, scalarNames(a.fkClass)))
+		a.fkClass = nil
+		return
+	}
+	if visiting == nil {
+		visiting = map[*features.Feature]bool{}
+	}
+	if visiting[f] {
+		l.errorf(f.Pos, "%s.%s: foreign keys reference each other in a cycle", f.Class.Name, f.Name)
+		a.fkClass = nil
+		return
+	}
+	visiting[f] = true
+	l.foreignKey(target, visiting)
+	f.References = target
+	nullable := a.typ.Nullable
+	f.Type = target.Type
+	f.Type.Nullable = nullable
+}
+
+func scalarNames(c *features.Class) []string {
+	var names []string
+	for _, f := range c.Features {
+		if f.Kind == features.Scalar {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+// keys finds c's primary key and event time.
+func (l *linker) keys(c *features.Class) {
+	var primary, times []*features.Feature
+	for _, f := range c.Features {
+		if f.Primary {
+			primary = append(primary, f)
+		}
+		if f.EventTime {
+			times = append(times, f)
+		}
+	}
+	switch {
+	case len(primary) > 1:
+		l.errorf(primary[1].Pos, "class %s has two primary keys: %s and %s", c.Name, primary[0].Name, primary[1].Name)
+	case len(primary) == 1:
+		c.Primary = primary[0]
+	default:
+		if id := c.Feature("id"); id != nil && id.Kind == features.Scalar {
+			id.Primary = true
+			c.Primary = id
+		} else {
+			l.errorf(c.Pos, "class %s has no primary key: name a feature `id`, annotate one Primary[...], or use feature(primary=True)", c.Name)
+		}
+	}
+	switch {
+	case len(times) > 1:
+		l.errorf(times[1].Pos, "class %s has two FeatureTime features: %s and %s", c.Name, times[0].Name, times[1].Name)
+	case len(times) == 1:
+		c.EventTime = times[0]
+	default:
+		if ts := c.Feature("ts"); ts != nil && ts.Kind == features.Scalar && ts.Type.Kind == features.Datetime {
+			ts.EventTime = true
+			c.EventTime = ts
+		}
+	}
+}
+
+// referencing lists the features of from that are foreign keys into to.
+func referencing(from, to *features.Class) []*features.Feature {
+	var out []*features.Feature
+	for _, f := range from.Features {
+		if f.References != nil && f.References.Class == to {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func names(fs []*features.Feature) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = f.Name
+	}
+	return strings.Join(s, ", ")
+}
+
+// relation joins a has-one or has-many feature through the foreign key
+// between the two classes.
+func (l *linker) relation(f *features.Feature) {
+	from := f.Class
+	to := f.Type.Class
+	if f.Kind == features.HasMany {
+		to = f.Type.Elem.Class
+	}
+	rel := &features.Relation{From: from, To: to, Many: f.Kind == features.HasMany}
+	if f.Kind == features.HasOne {
+		// The usual has-one: a local foreign key (`user_id: User.id`).
+		fks := referencing(from, to)
+		if len(fks) > 1 {
+			for _, fk := range fks {
+				if fk.Name == f.Name+"_id" {
+					fks = []*features.Feature{fk}
+				}
+			}
+		}
+		switch len(fks) {
+		case 1:
+			rel.FromKey, rel.ToKey = fks[0], fks[0].References
+			f.Relation = rel
+			return
+		case 0:
+			// The other side of a one-to-one: the target holds the key.
+		default:
+			l.errorf(f.Pos, "%s.%s: %s has several foreign keys into %s (%s); name the relation after one of them, e.g. `%s: %s` beside `%s_id`",
+				from.Name, f.Name, from.Name, to.Name, names(fks), strings.TrimSuffix(fks[0].Name, "_id"), to.Name, strings.TrimSuffix(fks[0].Name, "_id"))
+			return
+		}
+	}
+	back := referencing(to, from)
+	switch len(back) {
+	case 1:
+		rel.FromKey, rel.ToKey = back[0].References, back[0]
+		f.Relation = rel
+	case 0:
+		key := "id"
+		if from.Primary != nil {
+			key = from.Primary.Name
+		}
+		l.errorf(f.Pos, "%s.%s: no join path between %s and %s: add a foreign key such as `%s_id: %s.%s` to %s",
+			from.Name, f.Name, from.Name, to.Name, from.Table, from.Name, key, to.Name)
+	default:
+		l.errorf(f.Pos, "%s.%s: ambiguous join: %s has several foreign keys into %s (%s)", from.Name, f.Name, to.Name, from.Name, names(back))
+	}
+}
+
+// expression binds f's defining expression; a windowed feature gets one
+// bound copy per window.
+func (l *linker) expression(f *features.Feature) {
+	fd := l.decls[f]
+	if fd == nil || fd.Expr == nil || f.Window != nil {
+		return
+	}
+	switch f.Kind {
+	case features.Scalar:
+		f.Expr = l.bind(fd.Expr, f.Class, nil)
+	case features.WindowedGroup:
+		f.Expr = fd.Expr // as written; each window has its own bound copy
+		for _, w := range f.Windows {
+			w.Expr = l.bind(fd.Expr, f.Class, w.Window)
+		}
+	}
+}
+
+// resolve walks path from c through relations, returning the features
+// along it, or nil after reporting the first name that does not exist.
+func (l *linker) resolve(path []string, c *features.Class, at expr.Pos) []*features.Feature {
+	out := make([]*features.Feature, 0, len(path))
+	cur := c
+	for i, name := range path {
+		f := cur.Feature(name)
+		if f == nil {
+			l.errorf(at, "%s has no feature %s%s", cur.Name, name, features.DidYouMean(name, cur.FeatureNames()))
+			return nil
+		}
+		out = append(out, f)
+		if i == len(path)-1 {
+			break
+		}
+		if f.Relation == nil {
+			l.errorf(at, "%s.%s is not a relation: _.%s cannot continue with .%s", cur.Name, name,
+				strings.Join(path[:i+1], "."), path[i+1])
+			return nil
+		}
+		cur = f.Relation.To
+	}
+	return out
+}
+
+// bind checks n against class c and returns it in its linked form: has-many
+// paths made selections, windows named by their FQNs. win is the window
+// being computed inside windowed(...), else nil.
+func (l *linker) bind(n expr.Node, c *features.Class, win *features.Window) expr.Node {
+	switch n := n.(type) {
+	case *expr.Literal:
+		return n
+	case *expr.ChalkWindow:
+		if win == nil {
+			l.errorf(n.At, "_.chalk_window is only defined inside windowed(..., expression=...)")
+			return nil
+		}
+		return n
+	case *expr.Ref:
+		fs := l.resolve(n.Path, c, n.At)
+		if fs == nil {
+			return nil
+		}
+		for i, f := range fs {
+			if f.Kind == features.HasMany && i < len(fs)-1 {
+				l.errorf(n.At, "%s goes through the has-many %s: aggregate it, e.g. %s.mean()", n, f.Name, n)
+				return nil
+			}
+		}
+		if last := fs[len(fs)-1]; last.Kind == features.WindowedGroup {
+			l.errorf(n.At, `%s is windowed: pick a window, e.g. %s["%s"]`, n, n, last.Windows[0].Window.Label)
+			return nil
+		}
+		return &expr.Ref{Path: n.Path, At: n.At}
+	case *expr.Binary:
+		L, R := l.bind(n.L, c, win), l.bind(n.R, c, win)
+		if L == nil || R == nil {
+			return nil
+		}
+		return &expr.Binary{Op: n.Op, L: L, R: R, At: n.At}
+	case *expr.Unary:
+		x := l.bind(n.X, c, win)
+		if x == nil {
+			return nil
+		}
+		return &expr.Unary{Op: n.Op, X: x, At: n.At}
+	case *expr.Alias:
+		x := l.bind(n.X, c, win)
+		if x == nil {
+			return nil
+		}
+		return &expr.Alias{X: x, Name: n.Name, At: n.At}
+	case *expr.Call:
+		out := &expr.Call{Func: n.Func, At: n.At}
+		ok := true
+		for _, a := range n.Args {
+			b := l.bind(a, c, win)
+			ok = ok && b != nil
+			out.Args = append(out.Args, b)
+		}
+		for _, a := range n.Named {
+			b := l.bind(a.Value, c, win)
+			ok = ok && b != nil
+			out.Named = append(out.Named, expr.NamedArg{Name: a.Name, Value: b})
+		}
+		if !ok {
+			return nil
+		}
+		return out
+	case *expr.When:
+		out := &expr.When{At: n.At}
+		ok := true
+		for i := range n.Conds {
+			cond, then := l.bind(n.Conds[i], c, win), l.bind(n.Thens[i], c, win)
+			ok = ok && cond != nil && then != nil
+			out.Conds, out.Thens = append(out.Conds, cond), append(out.Thens, then)
+		}
+		if n.Else != nil {
+			out.Else = l.bind(n.Else, c, win)
+			ok = ok && out.Else != nil
+		}
+		if !ok {
+			return nil
+		}
+		return out
+	case *expr.Index:
+		return l.bindIndex(n, c, win)
+	case *expr.Select:
+		s, _ := l.bindSelect(n, c, win)
+		if s == nil {
+			return nil
+		}
+		return s
+	case *expr.Agg:
+		return l.bindAgg(n, c, win)
+	}
+	l.errorf(n.Position(), "unsupported expression %s", n)
+	return nil
+}
+
+// bindIndex names a window of a windowed feature: `_.x["30d"]` and, inside
+// windowed(...), `_.x[_.chalk_window]` become a Ref to the window's FQN.
+func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Window) expr.Node {
+	ref, ok := n.X.(*expr.Ref)
+	if !ok {
+		l.errorf(n.At, "only a windowed feature takes a window: %s", n)
+		return nil
+	}
+	fs := l.resolve(ref.Path, c, ref.At)
+	if fs == nil {
+		return nil
+	}
+	group := fs[len(fs)-1]
+	if group.Kind != features.WindowedGroup {
+		l.errorf(n.At, "%s is not a windowed feature: %s", ref, n)
+		return nil
+	}
+	var d time.Duration
+	label := ""
+	switch k := n.Key.(type) {
+	case *expr.ChalkWindow:
+		if win == nil {
+			l.errorf(k.At, "%s: _.chalk_window is only defined inside windowed(..., expression=...)", n)
+			return nil
+		}
+		d, label = win.Duration, win.Label
+	case *expr.Literal:
+		label, _ = k.Value.(string)
+		var err error
+		if d, err = features.ParseDuration(label); err != nil {
+			l.errorf(k.At, "%s: %v", n, err)
+			return nil
+		}
+	}
+	var labels []string
+	for _, w := range group.Windows {
+		if w.Window.Duration == d {
+			path := append(append([]string(nil), ref.Path[:len(ref.Path)-1]...), w.Name)
+			return &expr.Ref{Path: path, At: ref.At}
+		}
+		labels = append(labels, w.Window.Label)
+	}
+	l.errorf(n.At, "%s has no %s window (its windows: %s)%s", ref, label, strings.Join(labels, ", "), features.DidYouMean(label, labels))
+	return nil
+}
+
+// bindSelect binds a selection over a has-many. It returns the selection
+// and the related class its filters and projection are evaluated on.
+func (l *linker) bindSelect(n *expr.Select, c *features.Class, win *features.Window) (*expr.Select, *features.Class) {
+	ref, ok := n.Rel.(*expr.Ref)
+	if !ok {
+		l.errorf(n.At, "only a has-many relation can be selected from: %s", n)
+		return nil, nil
+	}
+	fs := l.resolve(ref.Path, c, ref.At)
+	if fs == nil {
+		return nil, nil
+	}
+	rel := fs[len(fs)-1]
+	if rel.Kind != features.HasMany {
+		if rel.Kind == features.WindowedGroup {
+			l.errorf(n.At, `%s is windowed: pick a window with a string like "30d" or _.chalk_window`, ref)
+		} else {
+			l.errorf(n.At, "%s is not a has-many relation (DataFrame[...]): %s", ref, n)
+		}
+		return nil, nil
+	}
+	for _, f := range fs[:len(fs)-1] {
+		if f.Kind == features.HasMany {
+			l.errorf(n.At, "%s goes through two has-many relations (%s, %s)", ref, f.Name, rel.Name)
+			return nil, nil
+		}
+	}
+	if rel.Relation == nil {
+		return nil, nil // the relation's own error is reported
+	}
+	row := rel.Relation.To
+	out := &expr.Select{Rel: &expr.Ref{Path: ref.Path, At: ref.At}, At: n.At}
+	ok = true
+	for _, f := range n.Filters {
+		b := l.bind(f, row, win)
+		ok = ok && b != nil
+		out.Filters = append(out.Filters, b)
+	}
+	if n.Project != nil {
+		out.Project = l.bind(n.Project, row, win)
+		ok = ok && out.Project != nil
+	}
+	if !ok {
+		return nil, nil
+	}
+	return out, row
+}
+
+// bindAgg binds an aggregation; `_.reviews.star_rating.mean()` is read as
+// `_.reviews[_.star_rating].mean()`.
+func (l *linker) bindAgg(n *expr.Agg, c *features.Class, win *features.Window) expr.Node {
+	src := n.Source
+	if ref, ok := src.Rel.(*expr.Ref); ok && len(src.Filters) == 0 && src.Project == nil {
+		fs := l.resolve(ref.Path, c, ref.At)
+		if fs == nil {
+			return nil
+		}
+		for i, f := range fs[:len(fs)-1] {
+			if f.Kind == features.HasMany {
+				src = &expr.Select{
+					Rel:     &expr.Ref{Path: ref.Path[:i+1], At: ref.At},
+					Project: &expr.Ref{Path: ref.Path[i+1:], At: ref.At},
+					At:      src.At,
+				}
+				break
+			}
+		}
+	}
+	sel, row := l.bindSelect(src, c, win)
+	if sel == nil {
+		return nil
+	}
+	out := &expr.Agg{Func: n.Func, Source: sel, At: n.At}
+	if n.Func != "count" && sel.Project == nil {
+		l.errorf(n.At, ".%s() needs a column to aggregate: %s", n.Func, fmt.Sprintf("%s[_.column].%s()", sel.Rel, n.Func))
+		return nil
+	}
+	if n.SortBy != nil {
+		if out.SortBy = l.bind(n.SortBy, row, win); out.SortBy == nil {
+			return nil
+		}
+	}
+	return out
+}
+
+// resolver links the signature of a Python resolver.
+func (l *linker) resolver(rd *ResolverDecl) *features.PyResolver {
+	r := &features.PyResolver{Name: rd.Name, Online: rd.Online, Pos: rd.Pos}
+	ok := true
+	for _, p := range rd.Params {
+		root, fs := l.featurePath(p.Path)
+		if fs == nil {
+			ok = false
+			continue
+		}
+		if last := fs[len(fs)-1]; last.Kind == features.WindowedGroup {
+			l.errorf(p.Path.Pos, `resolver %s: %s is windowed: pick a window, e.g. %s["%s"]`, rd.Name, p.Path, p.Path, last.Windows[0].Window.Label)
+			ok = false
+			continue
+		}
+		r.Inputs = append(r.Inputs, features.PyInput{Param: p.Name, Path: p.Path.Path, Root: root})
+	}
+	for _, o := range rd.Outputs {
+		_, fs := l.featurePath(o)
+		if fs == nil {
+			ok = false
+			continue
+		}
+		if len(fs) != 1 {
+			l.errorf(o.Pos, "resolver %s: an output must be a feature of the class itself, not %s", rd.Name, o)
+			ok = false
+			continue
+		}
+		r.Outputs = append(r.Outputs, fs[0])
+	}
+	if !ok {
+		return nil
+	}
+	return r
+}
+
+func (l *linker) featurePath(p FeaturePath) (*features.Class, []*features.Feature) {
+	root := l.className(p.Root, p.Pos)
+	if root == nil {
+		return nil, nil
+	}
+	if len(p.Path) == 0 {
+		l.errorf(p.Pos, "expected a feature of %s, e.g. %s.id", p.Root, p.Root)
+		return nil, nil
+	}
+	return root, l.resolve(p.Path, root, p.Pos)
+}

@@ -1,0 +1,47 @@
+package pyload
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/fletch-engine/fletch/features"
+)
+
+func init() {
+	features.RegisterLoader(features.Loader{
+		Name:  "python",
+		Phase: 0,
+		Match: func(name string) bool { return strings.HasSuffix(name, ".py") },
+		Load:  Load,
+	})
+}
+
+// Load parses files and links them into g: the repository loader of `*.py`
+// files. Unlike Link it rejects Python resolvers, whose bodies fletch does
+// not compile yet.
+func Load(g *features.Graph, files []features.SourceFile) error {
+	var errs []error
+	parsed := make([]*File, 0, len(files))
+	for _, sf := range files {
+		f, err := ParseFile(sf.Path, sf.Src)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		parsed = append(parsed, f)
+	}
+	if err := Link(g, parsed); err != nil {
+		errs = append(errs, err)
+	}
+	for _, f := range parsed {
+		for _, r := range f.Resolvers {
+			outs := make([]string, len(r.Outputs))
+			for i, o := range r.Outputs {
+				outs[i] = o.String()
+			}
+			errs = append(errs, features.Errorf(r.Pos,
+				"Python resolver %s: resolver bodies are not supported yet; define %s as an expression",
+				r.Name, strings.Join(outs, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
