@@ -1,0 +1,169 @@
+package sqlfront
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/planner"
+)
+
+// LiteralInputs builds the input rows a statement without parameters spells out in
+// WHERE. The caller releases the record.
+func (s *Statement) LiteralInputs(mem memory.Allocator) (arrow.RecordBatch, error) {
+	if len(s.Params) > 0 {
+		return nil, &planner.Error{Kind: planner.InvalidInput, Msg: fmt.Sprintf("the query has %d parameter(s): prepare it and bind a batch of parameter rows", len(s.Params)), Pos: s.Params[0].Pos}
+	}
+	schema := arrow.NewSchema(s.Inputs, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	for _, row := range s.rows {
+		for i, c := range row {
+			appendValue(b.Field(i), c.value)
+		}
+	}
+	return b.NewRecordBatch(), nil
+}
+
+// appendValue appends one converted literal (see keyValue) to b.
+func appendValue(b array.Builder, v any) {
+	switch b := b.(type) {
+	case *array.Int64Builder:
+		b.Append(v.(int64))
+	case *array.StringBuilder:
+		b.Append(v.(string))
+	case *array.Float64Builder:
+		b.Append(v.(float64))
+	case *array.BooleanBuilder:
+		b.Append(v.(bool))
+	case *array.TimestampBuilder:
+		b.Append(v.(arrow.Timestamp))
+	case *array.Date32Builder:
+		b.Append(v.(arrow.Date32))
+	default:
+		panic(fmt.Sprintf("sqlfront: no builder for key value %T", v)) // keyValue only makes the types above
+	}
+}
+
+// CheckParams reports whether a parameter batch of this schema can be bound:
+// one column per parameter, in order, of the parameter's type or one that
+// converts to it without loss of meaning (any integer width for an int key,
+// an integer for a str key, any timestamp unit for __as_of__, ...).
+func (s *Statement) CheckParams(schema *arrow.Schema) error {
+	if len(s.Params) == 0 {
+		return &planner.Error{Kind: planner.InvalidInput, Msg: "the query has no parameters; execute it without binding any"}
+	}
+	if schema.NumFields() != len(s.Params) {
+		return &planner.Error{Kind: planner.InvalidInput, Msg: fmt.Sprintf("the parameter batch has %d column(s), the query has %d parameter(s): %s", schema.NumFields(), len(s.Params), s.ParamSchema())}
+	}
+	for i, p := range s.Params {
+		got := schema.Field(i)
+		if !convertible(got.Type, p.Type) {
+			return &planner.Error{Kind: planner.InvalidInput, Pos: p.Pos, Msg: fmt.Sprintf("parameter %d (field %q, for %s) is %s; expected %s", i+1, got.Name, p.Column, got.Type, p.Type)}
+		}
+	}
+	return nil
+}
+
+// convertible lists the parameter types accepted for each input type.
+func convertible(from, to arrow.DataType) bool {
+	if arrow.TypeEqual(from, to) {
+		return true
+	}
+	isInt := arrow.IsInteger(from.ID())
+	isStr := from.ID() == arrow.STRING || from.ID() == arrow.LARGE_STRING || from.ID() == arrow.STRING_VIEW
+	switch to.ID() {
+	case arrow.INT64:
+		return isInt || isStr
+	case arrow.STRING:
+		return isInt || isStr
+	case arrow.FLOAT64:
+		return isInt || arrow.IsFloating(from.ID())
+	case arrow.TIMESTAMP:
+		return from.ID() == arrow.TIMESTAMP || from.ID() == arrow.DATE32 || from.ID() == arrow.DATE64 || isStr
+	case arrow.DATE32:
+		return from.ID() == arrow.DATE32 || from.ID() == arrow.DATE64 || from.ID() == arrow.TIMESTAMP
+	}
+	return false
+}
+
+// BindInputs builds the input rows for one batch of parameter rows: input
+// row i is parameter row i, with the literal columns of WHERE repeated. The
+// caller releases the record.
+func (s *Statement) BindInputs(ctx context.Context, mem memory.Allocator, params arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if err := s.CheckParams(params.Schema()); err != nil {
+		return nil, err
+	}
+	n := int(params.NumRows())
+	cols := make([]arrow.Array, len(s.Inputs))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	row := s.rows[0]
+	for i, f := range s.Inputs {
+		c := row[i]
+		if c.param >= 0 {
+			arr, err := convertParam(ctx, mem, params.Column(c.param), f.Type)
+			if err != nil {
+				p := s.Params[c.param]
+				return nil, &planner.Error{Kind: planner.InvalidInput, Pos: p.Pos, Msg: fmt.Sprintf("parameter %d (field %q, for %s): %v", c.param+1, params.Schema().Field(c.param).Name, p.Column, err)}
+			}
+			cols[i] = arr
+			continue
+		}
+		b := array.NewBuilder(mem, f.Type)
+		b.Reserve(n)
+		for range n {
+			appendValue(b, c.value)
+		}
+		cols[i] = b.NewArray()
+		b.Release()
+	}
+	return array.NewRecordBatch(arrow.NewSchema(s.Inputs, nil), cols, int64(n)), nil
+}
+
+func convertParam(ctx context.Context, mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	if arrow.TypeEqual(arr.DataType(), to) {
+		arr.Retain()
+		return arr, nil
+	}
+	ctx = exec.WithAllocator(ctx, mem)
+	if to.ID() == arrow.STRING && arrow.IsInteger(arr.DataType().ID()) {
+		return decimalText(ctx, mem, arr)
+	}
+	return compute.CastArray(ctx, arr, compute.SafeCastOptions(to))
+}
+
+// decimalText formats integers as strings for a str key. It does not use
+// compute's integer-to-string cast, which leaks a buffer in arrow-go v18.8.
+func decimalText(ctx context.Context, mem memory.Allocator, arr arrow.Array) (arrow.Array, error) {
+	ints, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(arrow.PrimitiveTypes.Int64))
+	if err != nil {
+		return nil, err
+	}
+	defer ints.Release()
+	in := ints.(*array.Int64)
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	b.Reserve(in.Len())
+	var buf []byte
+	for i := range in.Len() {
+		if in.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		buf = strconv.AppendInt(buf[:0], in.Value(i), 10)
+		b.BinaryBuilder.Append(buf)
+	}
+	return b.NewArray(), nil
+}

@@ -1,0 +1,414 @@
+// Package sqlfront reads the SQL text of fletch's Flight SQL surface into
+// feature queries: the table is a feature class, the select list becomes the
+// query's outputs (expression trees), and WHERE names the input rows — key
+// values, `?` / `$n` parameters and the `__as_of__` pseudo-column.
+//
+// It knows the feature graph and the planner's Query/Shape types, and nothing
+// of gRPC, Flight or execution: the flight server calls it, the planner binds
+// and runs what it builds. Every error is a *planner.Error carrying the
+// line:col of the offending text.
+package sqlfront
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	pg "github.com/pganalyze/pg_query_go/v6"
+	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/planner"
+)
+
+// Catalog and Schema are the only catalog and schema of the SQL surface.
+const (
+	Catalog = "fletch"
+	Schema  = "features"
+)
+
+// Statement is one parsed query: the class it reads, its outputs, its input
+// columns and the rows (or parameters) that fill them.
+type Statement struct {
+	SQL     string
+	Class   *features.Class
+	Outputs []planner.Output
+	// Inputs are the input columns, key columns first, then
+	// planner.AsOfColumn when the query gives one.
+	Inputs []arrow.Field
+	// Params are the `?` / `$n` parameters by number ($1 first).
+	Params []Param
+	// Limit caps the number of result rows; -1 means no limit.
+	Limit int64
+
+	// rows are the input rows the WHERE clause spells out: one per IN
+	// element, each with one cell per input column. A statement with
+	// parameters has exactly one row, whose parameter cells are filled from
+	// each bound parameter row.
+	rows [][]cell
+}
+
+// Param is one parameter of a statement.
+type Param struct {
+	// Column is the input column the parameter fills.
+	Column string
+	Type   arrow.DataType
+	Pos    expr.Pos
+}
+
+// cell is one value of an input row: a converted literal or a parameter.
+type cell struct {
+	param int // index into Params, -1 for a literal
+	value any // int64, float64, string, bool, arrow.Timestamp, arrow.Date32
+}
+
+// Shape is the plan shape of the statement.
+func (s *Statement) Shape() planner.Shape {
+	return planner.Shape{Class: s.Class.Table, Inputs: s.Inputs, Outputs: s.Outputs}
+}
+
+// ParamSchema is the schema a parameter batch must have: one field per
+// parameter, in parameter order, typed as the input column it fills.
+func (s *Statement) ParamSchema() *arrow.Schema {
+	fields := make([]arrow.Field, len(s.Params))
+	for i, p := range s.Params {
+		fields[i] = arrow.Field{Name: p.Column, Type: p.Type, Nullable: true}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// Parse reads sql against g.
+func Parse(g *features.Graph, sql string) (*Statement, error) {
+	p := &parser{graph: g, src: sql}
+	return p.parse()
+}
+
+// parser holds what positions and name checks need while one statement is
+// read.
+type parser struct {
+	graph *features.Graph
+	src   string // the SQL as the client sent it
+	text  string // the SQL as pg_query parses it (see rewrite)
+	edits []edit
+	class *features.Class
+	alias string
+}
+
+// edit is one replacement rewrite made: [origStart, origEnd) in src became
+// [newStart, newEnd) in text.
+type edit struct{ origStart, origEnd, newStart, newEnd int }
+
+func (p *parser) parse() (*Statement, error) {
+	if err := p.rewrite(); err != nil {
+		return nil, err
+	}
+	tree, err := pg.Parse(p.text)
+	if err != nil {
+		msg := err.Error()
+		at := -1
+		if pe, ok := err.(*pgparser.Error); ok && pe.Cursorpos > 0 {
+			at = pe.Cursorpos - 1
+		}
+		return nil, p.errAt(planner.InvalidInput, int32(at), "%s", msg)
+	}
+	switch len(tree.Stmts) {
+	case 0:
+		return nil, p.errAt(planner.InvalidInput, -1, "empty query: expected SELECT <columns> FROM <table> WHERE <keys>")
+	case 1:
+	default:
+		return nil, p.errAt(planner.InvalidInput, tree.Stmts[1].StmtLocation, "one statement per query, found %d", len(tree.Stmts))
+	}
+	sel := tree.Stmts[0].Stmt.GetSelectStmt()
+	if sel == nil {
+		return nil, p.errAt(planner.Unsupported, tree.Stmts[0].StmtLocation, "fletch is read-only: only SELECT queries are supported")
+	}
+	return p.selectStmt(sel)
+}
+
+// rewrite makes the text pg_query can parse: bare keywords that name a
+// class table in a table position (`FROM user`, `user.id`) are quoted, and
+// `?` placeholders become `$1`, `$2`, ... in order. String literals and
+// quoted identifiers are single tokens of the scanner, so they are never
+// touched.
+func (p *parser) rewrite() error {
+	res, err := pg.Scan(p.src)
+	if err != nil {
+		return p.errAt(planner.InvalidInput, -1, "%s", err.Error())
+	}
+	var b strings.Builder
+	last, nparam, dollar := 0, 0, false
+	toks := res.Tokens
+	for i, t := range toks {
+		start, end := int(t.Start), int(t.End)
+		word := p.src[start:end]
+		var repl string
+		switch {
+		case t.Token == pg.Token_PARAM:
+			dollar = true
+		case t.Token == pg.Token_Op && word == "?":
+			nparam++
+			repl = "$" + strconv.Itoa(nparam)
+		case t.KeywordKind != pg.KeywordKind_NO_KEYWORD && p.graph.Class(strings.ToLower(word)) != nil:
+			prevFrom := i > 0 && (tablePosition[toks[i-1].Token] || p.src[toks[i-1].Start:toks[i-1].End] == ".")
+			nextDot := i+1 < len(toks) && p.src[toks[i+1].Start:toks[i+1].End] == "."
+			if prevFrom || nextDot {
+				repl = `"` + strings.ToLower(word) + `"`
+			}
+		}
+		if repl == "" {
+			continue
+		}
+		b.WriteString(p.src[last:start])
+		ns := b.Len()
+		b.WriteString(repl)
+		p.edits = append(p.edits, edit{start, end, ns, b.Len()})
+		last = end
+	}
+	if nparam > 0 && dollar {
+		return p.errAt(planner.InvalidInput, -1, "a query uses either ? or $n parameters, not both")
+	}
+	b.WriteString(p.src[last:])
+	p.text = b.String()
+	return nil
+}
+
+// tablePosition are the tokens a table name follows.
+var tablePosition = map[pg.Token]bool{pg.Token_FROM: true, pg.Token_JOIN: true, pg.Token_INTO: true, pg.Token_UPDATE: true, pg.Token_TABLE: true}
+
+// origOffset maps a byte offset of the rewritten text to the original.
+func (p *parser) origOffset(off int) int {
+	delta := 0
+	for _, e := range p.edits {
+		if off < e.newStart {
+			break
+		}
+		if off < e.newEnd {
+			return e.origStart
+		}
+		delta = e.newEnd - e.origEnd
+	}
+	return off - delta
+}
+
+// pos turns a location of the parse tree (a byte offset in the rewritten
+// text, -1 when unknown) into line:col of the original text.
+func (p *parser) pos(loc int32) expr.Pos {
+	if loc < 0 {
+		return expr.Pos{}
+	}
+	off := min(p.origOffset(int(loc)), len(p.src))
+	before := p.src[:off]
+	line := strings.Count(before, "\n") + 1
+	col := utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
+	return expr.Pos{Line: line, Col: col}
+}
+
+func (p *parser) errAt(kind planner.ErrorKind, loc int32, format string, args ...any) *planner.Error {
+	return &planner.Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Pos: p.pos(loc)}
+}
+
+// Errorf is an error at a position of sql (line:col), for callers that
+// validate what Parse returned.
+func Errorf(kind planner.ErrorKind, at expr.Pos, format string, args ...any) *planner.Error {
+	return &planner.Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Pos: at}
+}
+
+func (p *parser) selectStmt(sel *pg.SelectStmt) (*Statement, error) {
+	if sel.Op != pg.SetOperation_SETOP_NONE {
+		return nil, p.errAt(planner.Unsupported, -1, "UNION, INTERSECT and EXCEPT are not supported: a fletch query reads one table")
+	}
+	if sel.WithClause != nil {
+		return nil, p.errAt(planner.Unsupported, sel.WithClause.Location, "WITH is not supported: a fletch query reads one table")
+	}
+	if len(sel.ValuesLists) > 0 {
+		return nil, p.errAt(planner.Unsupported, -1, "VALUES is not supported: a fletch query reads one table")
+	}
+	for _, c := range []struct {
+		nodes []*pg.Node
+		what  string
+	}{
+		{sel.DistinctClause, "DISTINCT"},
+		{sel.GroupClause, "GROUP BY"},
+		{sel.WindowClause, "WINDOW"},
+		{sel.SortClause, "ORDER BY (results come in input order)"},
+		{sel.LockingClause, "FOR UPDATE/SHARE"},
+	} {
+		if len(c.nodes) > 0 {
+			return nil, p.errAt(planner.Unsupported, location(c.nodes[0]), "%s is not supported in a fletch query", c.what)
+		}
+	}
+	if sel.HavingClause != nil {
+		return nil, p.errAt(planner.Unsupported, location(sel.HavingClause), "HAVING is not supported in a fletch query")
+	}
+	if sel.IntoClause != nil {
+		return nil, p.errAt(planner.Unsupported, -1, "SELECT INTO is not supported: fletch is read-only")
+	}
+	if err := p.from(sel.FromClause); err != nil {
+		return nil, err
+	}
+	st := &Statement{SQL: p.src, Class: p.class, Limit: -1}
+	outs, err := p.selectList(sel.TargetList)
+	if err != nil {
+		return nil, err
+	}
+	st.Outputs = outs
+	if err := p.where(st, sel.WhereClause); err != nil {
+		return nil, err
+	}
+	if sel.LimitOffset != nil {
+		return nil, p.errAt(planner.InvalidInput, location(sel.LimitOffset), "OFFSET is not supported: the input rows in WHERE are the rows of the result")
+	}
+	if sel.LimitCount != nil {
+		c := sel.LimitCount.GetAConst()
+		switch {
+		case c != nil && c.Isnull: // LIMIT ALL
+		case c != nil && c.GetIval() != nil && c.GetIval().Ival >= 0:
+			st.Limit = int64(c.GetIval().Ival)
+		case c != nil && c.GetVal() == nil && !c.Isnull:
+			st.Limit = 0 // LIMIT 0: pg_query leaves a zero integer empty
+		default:
+			return nil, p.errAt(planner.InvalidInput, location(sel.LimitCount), "LIMIT takes a non-negative integer literal")
+		}
+	}
+	return st, nil
+}
+
+// from resolves the one table of the query.
+func (p *parser) from(from []*pg.Node) error {
+	if len(from) == 0 {
+		return p.errAt(planner.InvalidInput, -1, "missing FROM: a fletch query reads one feature class, one of %s", strings.Join(p.graph.ClassNames(), ", "))
+	}
+	if len(from) > 1 {
+		return p.errAt(planner.Unsupported, location(from[1]), "a fletch query reads one table; follow relations with dotted columns (\"item.title\") instead of joins")
+	}
+	rv := from[0].GetRangeVar()
+	if rv == nil {
+		return p.errAt(planner.Unsupported, location(from[0]), "a fletch query reads one table by name; joins and subqueries are not supported")
+	}
+	if rv.Catalogname != "" && !strings.EqualFold(rv.Catalogname, Catalog) {
+		return p.errAt(planner.InvalidInput, rv.Location, "unknown catalog %q: the only catalog is %q", rv.Catalogname, Catalog)
+	}
+	if rv.Schemaname != "" && !strings.EqualFold(rv.Schemaname, Schema) {
+		return p.errAt(planner.InvalidInput, rv.Location, "unknown schema %q: the only schema is %q%s", rv.Schemaname, Schema, features.DidYouMean(rv.Schemaname, []string{Schema}))
+	}
+	p.class = p.graph.Class(rv.Relname)
+	if p.class == nil {
+		return p.errAt(planner.InvalidInput, rv.Location, "unknown table %q%s", rv.Relname, features.DidYouMean(rv.Relname, p.graph.ClassNames()))
+	}
+	if rv.Alias != nil {
+		p.alias = rv.Alias.Aliasname
+	}
+	return nil
+}
+
+// columnPath resolves the fields of a column reference to a feature path of
+// the query's class: leading catalog/schema/table (or alias) qualifiers are
+// dropped and quoted dotted names (`"item.title"`) split on their dots. It
+// reports the name as written after the qualifiers (the output name), and
+// whether the reference is a star.
+func (p *parser) columnPath(cr *pg.ColumnRef) (path []string, written string, star bool) {
+	var names []string
+	for _, f := range cr.Fields {
+		if f.GetAStar() != nil {
+			star = true
+			continue
+		}
+		names = append(names, f.GetString_().Sval)
+	}
+	// A reference needs at least one name after the qualifiers, except a
+	// star (`user.*`), which may consume them all.
+	keep := 1
+	if star {
+		keep = 0
+	}
+	strip := func(q string) bool {
+		if len(names) > keep && strings.EqualFold(names[0], q) {
+			names = names[1:]
+			return true
+		}
+		return false
+	}
+	if strip(Catalog) {
+		strip(Schema)
+	} else {
+		strip(Schema)
+	}
+	if !strip(p.class.Table) && p.alias != "" {
+		strip(p.alias)
+	}
+	written = strings.Join(names, ".")
+	for _, n := range names {
+		path = append(path, strings.Split(n, ".")...)
+	}
+	return path, written, star
+}
+
+// checkPath reports the first name of path that is not a feature, with the
+// nearest valid name. Paths through has-one relations are followed; the
+// planner checks what lies beyond a has-many.
+func (p *parser) checkPath(path []string, loc int32) error {
+	c := p.class
+	for i, name := range path {
+		f := c.Feature(name)
+		if f == nil {
+			return p.errAt(planner.InvalidInput, loc, "unknown column %q of table %s%s", name, c.Table, features.DidYouMean(name, c.FeatureNames()))
+		}
+		if i == len(path)-1 {
+			return nil
+		}
+		switch {
+		case f.Kind == features.HasOne && f.Relation != nil:
+			c = f.Relation.To
+		case f.Kind == features.HasMany:
+			return nil
+		default:
+			return p.errAt(planner.InvalidInput, loc, "%s.%s is not a relation: it has no column %q", c.Table, f.Name, path[i+1])
+		}
+	}
+	return nil
+}
+
+// location is the parse-tree location of the nodes this package reports
+// errors on, -1 for others.
+func location(n *pg.Node) int32 {
+	switch {
+	case n == nil:
+		return -1
+	case n.GetColumnRef() != nil:
+		return n.GetColumnRef().Location
+	case n.GetAConst() != nil:
+		return n.GetAConst().Location
+	case n.GetAExpr() != nil:
+		return n.GetAExpr().Location
+	case n.GetFuncCall() != nil:
+		return n.GetFuncCall().Location
+	case n.GetBoolExpr() != nil:
+		return n.GetBoolExpr().Location
+	case n.GetParamRef() != nil:
+		return n.GetParamRef().Location
+	case n.GetTypeCast() != nil:
+		return n.GetTypeCast().Location
+	case n.GetCaseExpr() != nil:
+		return n.GetCaseExpr().Location
+	case n.GetRowExpr() != nil:
+		return n.GetRowExpr().Location
+	case n.GetNullTest() != nil:
+		return n.GetNullTest().Location
+	case n.GetRangeVar() != nil:
+		return n.GetRangeVar().Location
+	case n.GetSubLink() != nil:
+		return n.GetSubLink().Location
+	case n.GetResTarget() != nil:
+		return n.GetResTarget().Location
+	case n.GetSortBy() != nil:
+		return location(n.GetSortBy().Node)
+	case n.GetJoinExpr() != nil:
+		return location(n.GetJoinExpr().Larg)
+	case n.GetRangeSubselect() != nil:
+		return -1
+	}
+	return -1
+}
