@@ -71,7 +71,7 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "star expands scalar features and windows", sql: `SELECT * FROM "user" WHERE id = 'x'`,
-			class: "user",
+			class:  "user",
 			outs:   "id=_.id, created_at=_.created_at, first_name=_.first_name, last_name=_.last_name, email=_.email, full_name=_.full_name, review_count__604800__=_.review_count__604800__, review_count__2592000__=_.review_count__2592000__, review_count__5184000__=_.review_count__5184000__",
 			inputs: "id:utf8", rows: "x", limit: -1,
 		},
@@ -93,7 +93,7 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "arithmetic, comparison, boolean, concat", sql: `SELECT star_rating * 2 + 1 AS a, -star_rating AS b, star_rating >= 4 AND NOT star_rating = 5 AS c, "user.first_name" || ' ' || "user.last_name" AS d, 2 ^ 3 AS e FROM review WHERE id = 1`,
-			class: "review",
+			class:  "review",
 			outs:   `a=((_.star_rating * 2) + 1), b=-_.star_rating, c=((_.star_rating >= 4) and not (_.star_rating == 5)), d=((_.user.first_name + " ") + _.user.last_name), e=(2 ** 3)`,
 			inputs: "id:int64", rows: "1", limit: -1,
 		},
