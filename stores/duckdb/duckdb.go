@@ -60,9 +60,27 @@ func (s *Source) Close() error { return s.db.Close() }
 // Fetch runs req in one query and returns its rows as one record in
 // fletch's types (see normalize.go).
 func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.FetchRequest) (arrow.RecordBatch, error) {
-	query, args, err := buildQuery(req)
-	if err != nil {
-		return nil, err
+	if req.KeyColumn != "" && req.Keys == nil {
+		return nil, fmt.Errorf("duckdb: key column %q given without keys", req.KeyColumn)
+	}
+	args := make([]any, 0, len(req.Params)+1)
+	for i, p := range req.Params {
+		if p.Values == nil {
+			args = append(args, p.Time)
+			continue
+		}
+		v, err := listArg(p.Values)
+		if err != nil {
+			return nil, fmt.Errorf("duckdb: parameter $%d: %w", i+1, err)
+		}
+		args = append(args, v)
+	}
+	query := req.SQL
+	if req.KeyColumn != "" {
+		var err error
+		if query, args, err = withListKeys(req, args); err != nil {
+			return nil, fmt.Errorf("duckdb: %w", err)
+		}
 	}
 	rec, err := s.query(ctx, mem, query, args, req.Schema)
 	if err != nil {
@@ -74,36 +92,28 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 	return rec, nil
 }
 
-// buildQuery wraps the resolver's SQL with the key restriction and turns
-// params and keys into bind arguments. Values never enter the SQL text.
-func buildQuery(req stores.FetchRequest) (string, []any, error) {
-	args := make([]any, 0, len(req.Params)+1)
-	for i, p := range req.Params {
-		if p.Values == nil {
-			args = append(args, p.Time)
-			continue
-		}
-		v, err := listArg(p.Values)
-		if err != nil {
-			return "", nil, fmt.Errorf("duckdb: parameter $%d: %w", i+1, err)
-		}
-		args = append(args, v)
-	}
-	if req.KeyColumn == "" {
-		return req.SQL, args, nil
-	}
-	if req.Keys == nil {
-		return "", nil, fmt.Errorf("duckdb: key column %q given without keys", req.KeyColumn)
-	}
+// restrictToKeys wraps a resolver's query so that it answers only the rows
+// whose keyColumn is in the one-column relation keys: the request's keys
+// pushed into the query, never spliced into its text.
+func restrictToKeys(sql, keyColumn, keys string) string {
+	// The newline before ")" ends a trailing "-- comment" in the resolver.
+	return "SELECT * FROM (\n" + trimStatement(sql) + "\n) AS _r WHERE _r." +
+		quoteIdent(keyColumn) + " IN (" + keys + ")"
+}
+
+// withListKeys restricts req's query to its keys bound as one LIST
+// parameter after args. (Registering the keys as an Arrow view instead is
+// faster for 10,000 keys, see BenchmarkKeyPushdown, but DuckDB creates that
+// view in the database's persistent catalog: a catalog write per request,
+// impossible on a read-only file, and a view over freed memory left in the
+// file by a crash.)
+func withListKeys(req stores.FetchRequest, args []any) (string, []any, error) {
 	keys, err := listArg(req.Keys)
 	if err != nil {
-		return "", nil, fmt.Errorf("duckdb: keys for %q: %w", req.KeyColumn, err)
+		return "", nil, fmt.Errorf("keys for %q: %w", req.KeyColumn, err)
 	}
 	args = append(args, keys)
-	// The newline before ")" ends a trailing "-- comment" in the resolver.
-	query := "SELECT * FROM (\n" + trimStatement(req.SQL) + "\n) AS _r WHERE _r." +
-		quoteIdent(req.KeyColumn) + " IN (SELECT unnest($" + strconv.Itoa(len(args)) + "))"
-	return query, args, nil
+	return restrictToKeys(req.SQL, req.KeyColumn, "SELECT unnest($"+strconv.Itoa(len(args))+")"), args, nil
 }
 
 // trimStatement drops what may end a resolver file but is not allowed
