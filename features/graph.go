@@ -190,7 +190,7 @@ func (g *Graph) AddClass(c *Class) error {
 		g.byName = map[string]*Class{}
 	}
 	if prev, ok := g.byName[c.Name]; ok {
-		return fmt.Errorf("%s: class %s is already defined at %s", c.Pos, c.Name, prev.Pos)
+		return Errorf(c.Pos, "class %s is already defined at %s", c.Name, prev.Pos)
 	}
 	if c.Table == "" {
 		c.Table = SnakeCase(c.Name)
@@ -226,7 +226,7 @@ func (c *Class) AddFeature(f *Feature) error {
 		c.byName = map[string]*Feature{}
 	}
 	if prev, ok := c.byName[f.Name]; ok {
-		return fmt.Errorf("%s: feature %s.%s is already defined at %s", f.Pos, c.Name, f.Name, prev.Pos)
+		return Errorf(f.Pos, "feature %s.%s is already defined at %s", c.Name, f.Name, prev.Pos)
 	}
 	f.Class = c
 	c.Features = append(c.Features, f)

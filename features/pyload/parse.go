@@ -418,16 +418,23 @@ func (p *parser) typeExpr(n *sitter.Node) *TypeExpr {
 			t.Args = append(t.Args, a)
 		}
 		return t
-	case "binary_operator":
-		if p.text(n.ChildByFieldName("operator")) != "|" {
+	case "binary_operator", "union_type":
+		// `A | B` is a union_type where the grammar expects a type and a
+		// binary_operator elsewhere (inside a subscript).
+		var sides []*sitter.Node
+		if n.Kind() == "union_type" {
+			sides = []*sitter.Node{n.NamedChild(0), n.NamedChild(1)}
+		} else if p.text(n.ChildByFieldName("operator")) == "|" {
+			sides = []*sitter.Node{n.ChildByFieldName("left"), n.ChildByFieldName("right")}
+		} else {
 			break
 		}
-		l, r := p.typeExpr(n.ChildByFieldName("left")), p.typeExpr(n.ChildByFieldName("right"))
-		if l == nil || r == nil {
-			return nil
-		}
 		t := &TypeExpr{Name: "|", Pos: p.pos(n)}
-		for _, side := range []*TypeExpr{l, r} {
+		for _, sn := range sides {
+			side := p.typeExpr(sn)
+			if side == nil {
+				return nil
+			}
 			if side.Name == "|" {
 				t.Args = append(t.Args, side.Args...)
 			} else {
