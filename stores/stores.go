@@ -45,3 +45,39 @@ type ParamValue struct {
 	Time   time.Time
 	Values arrow.Array
 }
+
+// OnlineStore caches computed feature values per (class, entity key), each
+// value with the time it was observed, for features served within their
+// max_staleness. Every call handles all the keys of a request at once, so
+// remote stores can answer it in one round trip (Redis MGET, DynamoDB
+// BatchGetItem).
+type OnlineStore interface {
+	// Get answers, for each key (int64 or utf8; row i answers keys[i]) and
+	// each field of features (by name, in that Arrow type), the stored value
+	// and when it was observed. A value stored in another type than asked
+	// for is missing: the feature's type changed since it was cached.
+	Get(ctx context.Context, mem memory.Allocator, class string, keys arrow.Array, features *arrow.Schema) (*OnlineValues, error)
+	// Set stores row i of values (one column per feature, by name) for
+	// keys[i], observed at observed[i]. A stored value observed later than
+	// the new one is kept. Null keys are skipped.
+	Set(ctx context.Context, class string, keys arrow.Array, values arrow.RecordBatch, observed []time.Time) error
+	Close() error
+}
+
+// OnlineValues is the answer of OnlineStore.Get.
+type OnlineValues struct {
+	// Values has one column per requested feature and one row per key;
+	// a cell is null where nothing is stored, or where null is stored.
+	Values arrow.RecordBatch
+	// Observed has, per requested feature, a timestamp[us, UTC] array: when
+	// each key's value was observed, null where nothing is stored.
+	Observed []arrow.Array
+}
+
+// Release releases the arrays of v.
+func (v *OnlineValues) Release() {
+	v.Values.Release()
+	for _, o := range v.Observed {
+		o.Release()
+	}
+}
