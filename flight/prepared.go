@@ -1,0 +1,140 @@
+package flight
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// preparedStore keeps prepared statements by handle: at most max of them,
+// least recently used evicted first, and none unused for longer than ttl.
+// It is safe for concurrent use.
+type preparedStore struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	now   func() time.Time
+	byKey map[string]*list.Element
+	lru   *list.List // of *preparedEntry, most recently used first
+}
+
+type preparedEntry struct {
+	handle string
+	q      *query
+	used   time.Time
+	// bound are the input batches made from the last parameter batch
+	// bound; hasBound tells "bound to zero rows" from "never bound".
+	bound    []arrow.RecordBatch
+	hasBound bool
+}
+
+func newPreparedStore(max int, ttl time.Duration, now func() time.Time) *preparedStore {
+	return &preparedStore{max: max, ttl: ttl, now: now, byKey: map[string]*list.Element{}, lru: list.New()}
+}
+
+func (p *preparedStore) put(handle string, q *query) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expire()
+	for p.lru.Len() >= p.max {
+		p.drop(p.lru.Back())
+	}
+	p.byKey[handle] = p.lru.PushFront(&preparedEntry{handle: handle, q: q, used: p.now()})
+}
+
+// entry returns the live entry of handle, marking it used. p.mu is held.
+func (p *preparedStore) entry(handle string) (*preparedEntry, error) {
+	p.expire()
+	el, ok := p.byKey[handle]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "unknown or expired prepared statement handle %q: prepare the query again", handle)
+	}
+	p.lru.MoveToFront(el)
+	e := el.Value.(*preparedEntry)
+	e.used = p.now()
+	return e, nil
+}
+
+func (p *preparedStore) get(handle string) (*query, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, err := p.entry(handle)
+	if err != nil {
+		return nil, err
+	}
+	return e.q, nil
+}
+
+// bind replaces the bound inputs of handle; the store owns them from now on.
+func (p *preparedStore) bind(handle string, inputs []arrow.RecordBatch) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, err := p.entry(handle)
+	if err != nil {
+		return err
+	}
+	release(e.bound)
+	e.bound, e.hasBound = inputs, true
+	return nil
+}
+
+// bound returns the bound inputs of handle, retained for the caller: a
+// concurrent bind or eviction cannot release them under a running query.
+func (p *preparedStore) bound(handle string) ([]arrow.RecordBatch, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, err := p.entry(handle)
+	if err != nil {
+		return nil, err
+	}
+	if !e.hasBound {
+		return nil, status.Errorf(codes.InvalidArgument, "the prepared statement has %d parameter(s) and none are bound: bind a batch of parameter rows (DoPut) before executing", len(e.q.st.Params))
+	}
+	out := make([]arrow.RecordBatch, len(e.bound))
+	for i, b := range e.bound {
+		b.Retain()
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (p *preparedStore) remove(handle string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if el, ok := p.byKey[handle]; ok {
+		p.drop(el)
+	}
+}
+
+// expire drops the entries unused for longer than ttl. p.mu is held.
+func (p *preparedStore) expire() {
+	deadline := p.now().Add(-p.ttl)
+	for el := p.lru.Back(); el != nil && el.Value.(*preparedEntry).used.Before(deadline); el = p.lru.Back() {
+		p.drop(el)
+	}
+}
+
+func (p *preparedStore) drop(el *list.Element) {
+	e := p.lru.Remove(el).(*preparedEntry)
+	delete(p.byKey, e.handle)
+	release(e.bound)
+}
+
+// closeAll releases every entry (at server shutdown).
+func (p *preparedStore) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.lru.Len() > 0 {
+		p.drop(p.lru.Back())
+	}
+}
+
+func release(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
+	}
+}

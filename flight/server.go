@@ -1,0 +1,478 @@
+// Package flight is fletch's Arrow Flight SQL front end: SQL statements and
+// prepared statements (with batches of many parameter rows) are read by
+// flight/sqlfront, planned and run by the planner, and streamed back as Arrow
+// record batches; the catalogue (catalogs, schemas, tables, SQL info) is
+// served from the feature graph; planner errors become gRPC status codes.
+//
+// It knows the wire protocol and the planner's API, and nothing of how
+// features are computed or where their data lives.
+package flight
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/flight/sqlfront"
+	"github.com/fletch-engine/fletch/planner"
+)
+
+// Options tune a Server. The zero value is usable.
+type Options struct {
+	// Mem allocates the records the server builds; nil is the Go allocator.
+	Mem memory.Allocator
+	// MaxRecvMsgSize bounds one incoming gRPC message; parameter batches of
+	// many rows need more than gRPC's 4 MiB default. Default 64 MiB.
+	MaxRecvMsgSize int
+	// ChunkBytes is the target size of one outgoing record batch; results
+	// are sliced to stay well under the clients' 4 MiB message limit.
+	// Default 1 MiB.
+	ChunkBytes int64
+	// MaxPrepared bounds the prepared statements kept; the least recently
+	// used go first. Default 4096.
+	MaxPrepared int
+	// PreparedTTL drops prepared statements unused for this long.
+	// Default 1 hour.
+	PreparedTTL time.Duration
+	// Version is reported as the server version in SqlInfo.
+	Version string
+	// Now is the clock of queries without __as_of__; nil is time.Now.
+	Now func() time.Time
+	// GRPCOptions are added to the server's own.
+	GRPCOptions []grpc.ServerOption
+}
+
+func (o *Options) defaults() {
+	if o.Mem == nil {
+		o.Mem = memory.NewGoAllocator()
+	}
+	if o.MaxRecvMsgSize == 0 {
+		o.MaxRecvMsgSize = 64 << 20
+	}
+	if o.ChunkBytes == 0 {
+		o.ChunkBytes = 1 << 20
+	}
+	if o.MaxPrepared == 0 {
+		o.MaxPrepared = 4096
+	}
+	if o.PreparedTTL == 0 {
+		o.PreparedTTL = time.Hour
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Server is the Flight SQL server over one planner engine.
+type Server struct {
+	flightsql.BaseServer
+	engine   *planner.Engine
+	graph    *features.Graph
+	opts     Options
+	prepared *preparedStore
+	grpc     *grpc.Server
+}
+
+// NewServer returns a server answering queries with engine.
+func NewServer(engine *planner.Engine, opts Options) *Server {
+	opts.defaults()
+	s := &Server{
+		engine:   engine,
+		graph:    engine.Graph(),
+		opts:     opts,
+		prepared: newPreparedStore(opts.MaxPrepared, opts.PreparedTTL, opts.Now),
+	}
+	s.Alloc = opts.Mem
+	s.registerSqlInfo()
+	gopts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize),
+		grpc.ChainUnaryInterceptor(unaryGuard),
+		grpc.ChainStreamInterceptor(streamGuard),
+	}, opts.GRPCOptions...)
+	s.grpc = grpc.NewServer(gopts...)
+	arrowflight.RegisterFlightServiceServer(s.grpc, flightsql.NewFlightServerWithAllocator(s, opts.Mem))
+	return s
+}
+
+// Serve answers Flight SQL on lis until ctx ends (then it stops
+// gracefully) or the listener fails.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	stop := context.AfterFunc(ctx, s.GracefulStop)
+	defer stop()
+	err := s.grpc.Serve(lis)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// GracefulStop stops accepting calls and returns when the running ones end.
+func (s *Server) GracefulStop() {
+	s.grpc.GracefulStop()
+	s.prepared.closeAll()
+}
+
+// Stop closes all connections at once.
+func (s *Server) Stop() {
+	s.grpc.Stop()
+	s.prepared.closeAll()
+}
+
+// statusOf turns an error of the planner (or of sqlfront, which makes
+// planner errors) into a gRPC status; statuses pass unchanged.
+func statusOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case err == context.Canceled:
+		return status.Error(codes.Canceled, err.Error())
+	case err == context.DeadlineExceeded:
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	code := codes.Internal
+	switch planner.KindOf(err) {
+	case planner.InvalidInput:
+		code = codes.InvalidArgument
+	case planner.Unsupported:
+		code = codes.Unimplemented
+	case planner.SourceFailure:
+		code = codes.Unavailable
+	}
+	return status.Error(code, err.Error())
+}
+
+// recovered turns a panic into an Internal status, logging its stack: a bug
+// in one query must not take the server down.
+func recovered(method string, r any) error {
+	log.Printf("flight: panic in %s: %v\n%s", method, r, debug.Stack())
+	return status.Errorf(codes.Internal, "internal error in %s: %v", method, r)
+}
+
+func unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, recovered(info.FullMethod, r)
+		}
+	}()
+	resp, err = handler(ctx, req)
+	return resp, statusOf(err)
+}
+
+func streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = recovered(info.FullMethod, r)
+		}
+	}()
+	return statusOf(handler(srv, ss))
+}
+
+// query is a parsed and planned statement.
+type query struct {
+	st     *sqlfront.Statement
+	plan   *planner.Plan
+	schema *arrow.Schema // as sent: see wireSchema
+}
+
+// plan parses and plans sql. Statements (not prepared) cannot have
+// parameters: that is checked before planning, for the clearer error.
+func (s *Server) plan(sql string, prepared bool) (*query, error) {
+	st, err := sqlfront.Parse(s.graph, sql)
+	if err != nil {
+		return nil, err
+	}
+	if !prepared && len(st.Params) > 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "%s: the query has %d parameter(s): prepare it and bind a batch of parameter rows", st.Params[0].Pos, len(st.Params))
+	}
+	plan, err := s.engine.Prepare(st.Shape())
+	if err != nil {
+		return nil, err
+	}
+	return &query{st: st, plan: plan, schema: wireSchema(plan.Schema())}, nil
+}
+
+func (s *Server) flightInfo(desc *arrowflight.FlightDescriptor, schema *arrow.Schema, ticket []byte) *arrowflight.FlightInfo {
+	return &arrowflight.FlightInfo{
+		Schema:           arrowflight.SerializeSchema(schema, s.opts.Mem),
+		FlightDescriptor: desc,
+		Endpoint:         []*arrowflight.FlightEndpoint{{Ticket: &arrowflight.Ticket{Ticket: ticket}}},
+		TotalRecords:     -1,
+		TotalBytes:       -1,
+	}
+}
+
+// GetFlightInfoStatement plans a query. The ticket carries the SQL text
+// itself, so any server of a fleet can answer it.
+func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
+	q, err := s.plan(cmd.GetQuery(), false)
+	if err != nil {
+		return nil, err
+	}
+	ticket, err := flightsql.CreateStatementQueryTicket([]byte(cmd.GetQuery()))
+	if err != nil {
+		return nil, err
+	}
+	return s.flightInfo(desc, q.schema, ticket), nil
+}
+
+// GetSchemaStatement plans a query for its result schema.
+func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.SchemaResult, error) {
+	q, err := s.plan(cmd.GetQuery(), false)
+	if err != nil {
+		return nil, err
+	}
+	return &arrowflight.SchemaResult{Schema: arrowflight.SerializeSchema(q.schema, s.opts.Mem)}, nil
+}
+
+// DoGetStatement runs the query of a ticket.
+func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQueryTicket) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	q, err := s.plan(string(ticket.GetStatementHandle()), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := q.st.LiteralInputs(s.opts.Mem)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.stream(ctx, q, []arrow.RecordBatch{in})
+}
+
+// stream runs q over each input batch in order and streams the results,
+// sliced into chunks of about ChunkBytes. It takes ownership of inputs.
+func (s *Server) stream(ctx context.Context, q *query, inputs []arrow.RecordBatch) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	ch := make(chan arrowflight.StreamChunk, 1)
+	go func() {
+		defer close(ch)
+		defer func() {
+			for _, in := range inputs {
+				in.Release()
+			}
+		}()
+		defer func() {
+			if r := recover(); r != nil {
+				ch <- arrowflight.StreamChunk{Err: recovered("DoGet", r)}
+			}
+		}()
+		send := func(rec arrow.RecordBatch) bool {
+			select {
+			case ch <- arrowflight.StreamChunk{Data: rec}:
+				return true
+			case <-ctx.Done():
+				rec.Release()
+				return false
+			}
+		}
+		fail := func(err error) {
+			select {
+			case ch <- arrowflight.StreamChunk{Err: statusOf(err)}:
+			case <-ctx.Done():
+			}
+		}
+		now := s.opts.Now()
+		remaining := q.st.Limit
+		for _, in := range inputs {
+			n := in.NumRows()
+			if remaining >= 0 {
+				n = min(n, remaining)
+				remaining -= n
+			}
+			if n == 0 {
+				continue
+			}
+			batch := in
+			if n < in.NumRows() {
+				batch = in.NewSlice(0, n)
+				defer batch.Release()
+			}
+			out, err := q.plan.Execute(ctx, batch, now)
+			if err != nil {
+				fail(err)
+				return
+			}
+			wire, err := toWire(s.opts.Mem, out, q.schema)
+			out.Release()
+			if err != nil {
+				fail(err)
+				return
+			}
+			per := rowsPerChunk(wire, s.opts.ChunkBytes)
+			for i := int64(0); i < wire.NumRows(); i += per {
+				if !send(wire.NewSlice(i, min(i+per, wire.NumRows()))) {
+					wire.Release()
+					return
+				}
+			}
+			wire.Release()
+		}
+	}()
+	return q.schema, ch, nil
+}
+
+// newHandle is an opaque, unguessable prepared statement handle.
+func newHandle() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// CreatePreparedStatement plans a query once for many executions. The
+// dataset schema is always filled; the parameter schema has one field per
+// parameter, typed as the input column it fills.
+func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
+	q, err := s.plan(req.GetQuery(), true)
+	if err != nil {
+		return flightsql.ActionCreatePreparedStatementResult{}, err
+	}
+	h := newHandle()
+	s.prepared.put(h, q)
+	isUpdate := false
+	return flightsql.ActionCreatePreparedStatementResult{
+		Handle:          []byte(h),
+		DatasetSchema:   q.schema,
+		ParameterSchema: q.st.ParamSchema(),
+		IsUpdate:        &isUpdate,
+	}, nil
+}
+
+// ClosePreparedStatement forgets a prepared statement.
+func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.ActionClosePreparedStatementRequest) error {
+	s.prepared.remove(string(req.GetPreparedStatementHandle()))
+	return nil
+}
+
+// DoPutPreparedStatementQuery binds a batch of parameter rows (in one or
+// several record batches) to a prepared statement: each parameter row is one
+// input row. The rows are converted to the input types here, so a wrong
+// batch fails now, naming the field.
+func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.PreparedStatementQuery, rdr arrowflight.MessageReader, _ arrowflight.MetadataWriter) ([]byte, error) {
+	h := string(cmd.GetPreparedStatementHandle())
+	q, err := s.prepared.get(h)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.st.CheckParams(rdr.Schema()); err != nil {
+		return nil, err
+	}
+	var bound []arrow.RecordBatch
+	release := func() {
+		for _, b := range bound {
+			b.Release()
+		}
+	}
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue
+		}
+		in, err := q.st.BindInputs(ctx, s.opts.Mem, rec)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		bound = append(bound, in)
+	}
+	if err := rdr.Err(); err != nil {
+		release()
+		return nil, status.Errorf(codes.InvalidArgument, "reading the parameter batch: %v", err)
+	}
+	if err := s.prepared.bind(h, bound); err != nil {
+		release()
+		return nil, err
+	}
+	return []byte(h), nil
+}
+
+// GetFlightInfoPreparedStatement returns where to fetch the result of a
+// prepared statement with its current parameters.
+func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
+	q, err := s.prepared.get(string(cmd.GetPreparedStatementHandle()))
+	if err != nil {
+		return nil, err
+	}
+	return s.flightInfo(desc, q.schema, desc.Cmd), nil
+}
+
+// GetSchemaPreparedStatement returns the result schema of a prepared
+// statement.
+func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.SchemaResult, error) {
+	q, err := s.prepared.get(string(cmd.GetPreparedStatementHandle()))
+	if err != nil {
+		return nil, err
+	}
+	return &arrowflight.SchemaResult{Schema: arrowflight.SerializeSchema(q.schema, s.opts.Mem)}, nil
+}
+
+// DoGetPreparedStatement runs a prepared statement: one result row per bound
+// parameter row, in parameter order (or the rows WHERE spells out, for a
+// statement without parameters).
+func (s *Server) DoGetPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	h := string(cmd.GetPreparedStatementHandle())
+	q, err := s.prepared.get(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(q.st.Params) == 0 {
+		in, err := q.st.LiteralInputs(s.opts.Mem)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.stream(ctx, q, []arrow.RecordBatch{in})
+	}
+	bound, err := s.prepared.bound(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.stream(ctx, q, bound)
+}
+
+func (s *Server) registerSqlInfo() {
+	for id, v := range map[flightsql.SqlInfo]any{
+		flightsql.SqlInfoFlightSqlServerName:               "fletch",
+		flightsql.SqlInfoFlightSqlServerVersion:            s.opts.Version,
+		flightsql.SqlInfoFlightSqlServerArrowVersion:       arrowVersion,
+		flightsql.SqlInfoFlightSqlServerReadOnly:           true,
+		flightsql.SqlInfoFlightSqlServerSql:                true,
+		flightsql.SqlInfoFlightSqlServerSubstrait:          false,
+		flightsql.SqlInfoFlightSqlServerTransaction:        int32(flightsql.SqlTransactionNone),
+		flightsql.SqlInfoFlightSqlServerCancel:             false,
+		flightsql.SqlInfoFlightSqlServerBulkIngestion:      false,
+		flightsql.SqlInfoFlightSqlServerStatementTimeout:   int32(s.opts.PreparedTTL / time.Millisecond),
+		flightsql.SqlInfoFlightSqlServerTransactionTimeout: int32(0),
+		flightsql.SqlInfoDDLCatalog:                        false,
+		flightsql.SqlInfoDDLSchema:                         false,
+		flightsql.SqlInfoDDLTable:                          false,
+		flightsql.SqlInfoIdentifierCase:                    int32(flightsql.SqlCaseSensitivityLowerCase),
+		flightsql.SqlInfoIdentifierQuoteChar:               `"`,
+		flightsql.SqlInfoQuotedIdentifierCase:              int32(flightsql.SqlCaseSensitivityCaseInsensitive),
+		flightsql.SqlInfoAllTablesAreASelectable:           true,
+		flightsql.SqlInfoTransactionsSupported:             false,
+	} {
+		if err := s.RegisterSqlInfo(id, v); err != nil {
+			panic(fmt.Sprintf("flight: SqlInfo %d: %v", id, err)) // a typo in the table above
+		}
+	}
+}
+
+// arrowVersion is the Arrow columnar format version of the wire.
+const arrowVersion = "1.5.0"
