@@ -3,8 +3,6 @@ package flight
 import (
 	"context"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,23 +19,14 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	_ "github.com/fletch-engine/fletch/features/pyload"
+	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/planner"
 )
 
-// marketplace loads the feature classes of examples/marketplace. The SQL
-// resolver loader is not in the tree yet, so only the Python definitions
-// are read.
+// marketplace loads the example repository with the real loaders.
 func marketplace(t testing.TB) *features.Graph {
 	t.Helper()
-	dir := t.TempDir()
-	src, err := os.ReadFile("../examples/marketplace/marketplace.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "marketplace.py"), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g, err := features.Load(dir)
+	g, err := features.Load("../examples/marketplace")
 	if err != nil {
 		t.Fatal(err)
 	}
