@@ -2,12 +2,14 @@ package planner
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -22,6 +24,8 @@ type Engine struct {
 	graph   *features.Graph
 	sources Sources
 	mem     memory.Allocator
+	funcs   *functions.Registry
+	cache   sync.Map // shapeKey → *Plan
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -30,7 +34,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator) *Engine
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &Engine{graph: g, sources: sources, mem: mem}
+	return &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default()}
 }
 
 // Graph returns the engine's feature graph.
@@ -47,9 +51,11 @@ type Shape struct {
 // Plan is a planned query shape: its result schema is known before any row
 // is read, and it can be executed many times with different inputs.
 type Plan struct {
-	engine *Engine
-	schema *arrow.Schema
-	root   *frameNode
+	engine  *Engine
+	schema  *arrow.Schema
+	root    *frameNode
+	outputs []int // root columns, in output order
+	timeCol int   // the input's __as_of__ column, -1 if none
 }
 
 // Schema is the result schema: one field per output, in order.

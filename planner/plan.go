@@ -1,19 +1,560 @@
 package planner
 
 import (
-	"context"
+	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators/functions"
 )
 
-type frameNode struct{}
+// A plan is a tree of frames. A frame is a set of rows of one feature class
+// that the query needs features for: the root frame holds the input rows; a
+// has-one frame the distinct related rows of its parent's rows; a has-many
+// frame the related rows of each parent row (each tagged with its parent
+// row). Each frame lists the columns to compute for its rows, in dependency
+// order, and the resolver lookups that fill some of them.
+type frameNode struct {
+	class *features.Class
+	// rel is the relation from the parent frame (nil for the root).
+	rel    *features.Relation
+	parent *frameNode
+	// parentKey is the parent column holding the relation's FromKey.
+	parentKey int
+
+	cols      []*column
+	byFeature map[*features.Feature]int
+	inFlight  map[*features.Feature]bool // cycle detection while planning
+
+	// keyCol is the column the frame's rows are identified by: the root's
+	// primary key, a has-one frame's rel.ToKey (filled from the parent).
+	// -1 for has-many frames, whose rows come from their origin fetch.
+	keyCol int
+	// lookups are resolver queries keyed by keyCol (or, in a has-many
+	// frame, by the primary key the origin provides).
+	lookups []*lookup
+	// origin is the fetch a has-many frame's rows come from.
+	origin   *lookup
+	children []*frameNode
+}
+
+type colKind int
+
+const (
+	colInput  colKind = iota // from the query's input record (root) or the parent (has-one key)
+	colLookup                // a resolver column, matched by key
+	colOrigin                // a has-many frame's own resolver rows
+	colExpr                  // computed
+	colTime                  // the evaluation time of each row
+)
+
+type column struct {
+	name    string
+	feature *features.Feature
+	typ     arrow.DataType
+	kind    colKind
+	input   int     // colInput at the root: index in the input record
+	lookup  *lookup // colLookup, colOrigin
+	field   string  // resolver result column
+	expr    bexpr   // colExpr
+	// def is the feature's default and fill the coalesce that applies it.
+	def  *expr.Literal
+	fill *functions.Bound
+}
+
+// lookup is one resolver query per request for a frame: the resolver's rows
+// for the frame's distinct keys.
+type lookup struct {
+	resolver  *features.SQLResolver
+	keyColumn string   // the resolver's result column matched against keys
+	keyCol    int      // the frame column holding the keys (-1: the parent's key, for origins)
+	fields    []string // the result columns used
+	fieldType map[string]arrow.DataType
+	eventTime string // the resolver column of the class's event time, "" if none
+}
 
 // Prepare plans shape, or returns the cached plan for it.
 func (e *Engine) Prepare(shape Shape) (*Plan, error) {
-	return nil, &Error{Kind: Unsupported, Msg: "the planner is being written"}
+	key := shapeKey(shape)
+	if p, ok := e.cache.Load(key); ok {
+		return p.(*Plan), nil
+	}
+	p, err := e.plan(shape)
+	if err != nil {
+		return nil, err
+	}
+	e.cache.Store(key, p)
+	return p, nil
 }
 
-func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, now time.Time) (arrow.RecordBatch, error) {
-	return nil, &Error{Kind: Unsupported, Msg: "the planner is being written"}
+func shapeKey(s Shape) string {
+	var b strings.Builder
+	b.WriteString(s.Class)
+	for _, f := range s.Inputs {
+		fmt.Fprintf(&b, "|%s:%s", f.Name, f.Type)
+	}
+	b.WriteString("|>")
+	for _, o := range s.Outputs {
+		fmt.Fprintf(&b, "|%s AS %s", o.Expr, o.Name)
+	}
+	return b.String()
+}
+
+type planner struct {
+	e     *Engine
+	funcs *functions.Registry
+}
+
+func invalid(pos expr.Pos, format string, args ...any) *Error {
+	return &Error{Kind: InvalidInput, Msg: fmt.Sprintf(format, args...), Pos: pos}
+}
+
+func (e *Engine) plan(shape Shape) (*Plan, error) {
+	pl := &planner{e: e, funcs: e.funcs}
+	class := e.graph.Class(shape.Class)
+	if class == nil {
+		return nil, invalid(expr.Pos{}, "unknown feature class %q%s", shape.Class, features.DidYouMean(shape.Class, e.graph.ClassNames()))
+	}
+	root := newFrame(class, nil, nil)
+	p := &Plan{engine: e, root: root, timeCol: -1}
+	// The input columns.
+	for i, f := range shape.Inputs {
+		if f.Name == AsOfColumn {
+			if f.Type.ID() != arrow.TIMESTAMP {
+				return nil, invalid(expr.Pos{}, "%s must be a timestamp, not %s", AsOfColumn, f.Type)
+			}
+			p.timeCol = i
+			continue
+		}
+		feat := class.Feature(f.Name)
+		if feat == nil || feat.Kind != features.Scalar {
+			return nil, invalid(expr.Pos{}, "input column %q is not a feature of %s%s", f.Name, class.Table, features.DidYouMean(f.Name, scalarNames(class)))
+		}
+		want := feat.Type.Arrow()
+		if !convertible(f.Type, want) {
+			return nil, invalid(expr.Pos{}, "input column %q has type %s; %s.%s is %s", f.Name, f.Type, class.Table, feat.Name, feat.Type)
+		}
+		root.add(&column{name: feat.Name, feature: feat, typ: want, kind: colInput, input: i})
+	}
+	if class.Primary == nil {
+		return nil, invalid(class.Pos, "feature class %s has no primary key", class.Name)
+	}
+	key, err := pl.need(root, class.Primary, class.Primary.Pos)
+	if err != nil {
+		if _, given := root.byFeature[class.Primary]; !given {
+			return nil, invalid(expr.Pos{}, "the inputs of a %s query must give %s: %v", class.Table, inputsFor(class), err)
+		}
+		return nil, err
+	}
+	if root.cols[key].kind != colInput && root.cols[key].kind != colExpr {
+		return nil, invalid(expr.Pos{}, "the inputs of a %s query must give %s", class.Table, inputsFor(class))
+	}
+	root.keyCol = key
+	// The outputs.
+	var fields []arrow.Field
+	for _, o := range shape.Outputs {
+		outs, err := pl.bindOutput(root, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, out := range outs {
+			p.outputs = append(p.outputs, out.idx)
+			fields = append(fields, arrow.Field{Name: out.name, Type: root.cols[out.idx].typ, Nullable: true})
+		}
+	}
+	if err := pl.planLookups(root); err != nil {
+		return nil, err
+	}
+	p.schema = arrow.NewSchema(fields, nil)
+	return p, nil
+}
+
+func scalarNames(c *features.Class) []string {
+	var names []string
+	for _, f := range c.Features {
+		if f.Kind == features.Scalar {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+// inputsFor says which inputs identify rows of c.
+func inputsFor(c *features.Class) string {
+	if c.Primary.Expr == nil {
+		return c.Table + "." + c.Primary.Name
+	}
+	var refs []string
+	expr.Walk(c.Primary.Expr, func(n expr.Node) bool {
+		if r, ok := n.(*expr.Ref); ok {
+			refs = append(refs, c.Table+"."+strings.Join(r.Path, "."))
+		}
+		return true
+	})
+	return c.Table + "." + c.Primary.Name + " or " + strings.Join(refs, " and ")
+}
+
+func convertible(from, to arrow.DataType) bool {
+	if arrow.TypeEqual(from, to) {
+		return true
+	}
+	isInt := func(t arrow.DataType) bool {
+		switch t.ID() {
+		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+			return true
+		}
+		return false
+	}
+	switch to.ID() {
+	case arrow.INT64:
+		// Text keys are parsed (a CLI or SQL literal "241" for an int id).
+		return isInt(from) || from.ID() == arrow.STRING
+	case arrow.FLOAT64:
+		return isInt(from) || from.ID() == arrow.FLOAT32 || from.ID() == arrow.FLOAT64
+	case arrow.STRING:
+		return from.ID() == arrow.STRING || from.ID() == arrow.LARGE_STRING || from.ID() == arrow.STRING_VIEW || isInt(from)
+	case arrow.TIMESTAMP:
+		return from.ID() == arrow.TIMESTAMP || from.ID() == arrow.DATE32
+	case arrow.DATE32:
+		return from.ID() == arrow.DATE32 || from.ID() == arrow.TIMESTAMP
+	}
+	return false
+}
+
+func newFrame(c *features.Class, parent *frameNode, rel *features.Relation) *frameNode {
+	f := &frameNode{class: c, parent: parent, rel: rel, keyCol: -1,
+		byFeature: map[*features.Feature]int{}, inFlight: map[*features.Feature]bool{}}
+	if parent != nil {
+		parent.children = append(parent.children, f)
+	}
+	return f
+}
+
+func (f *frameNode) add(c *column) int {
+	f.cols = append(f.cols, c)
+	i := len(f.cols) - 1
+	if c.feature != nil {
+		f.byFeature[c.feature] = i
+	}
+	return i
+}
+
+// child returns the frame for relation feature rf of f, creating it.
+func (pl *planner) child(f *frameNode, rf *features.Feature) (*frameNode, error) {
+	for _, c := range f.children {
+		if c.rel == rf.Relation {
+			return c, nil
+		}
+	}
+	rel := rf.Relation
+	parentKey, err := pl.need(f, rel.FromKey, rf.Pos)
+	if err != nil {
+		return nil, err
+	}
+	c := newFrame(rel.To, f, rel)
+	c.parentKey = parentKey
+	if !rel.Many {
+		c.keyCol = c.add(&column{name: rel.ToKey.Name, feature: rel.ToKey, typ: rel.ToKey.Type.Arrow(), kind: colInput})
+		return c, nil
+	}
+	// A has-many frame is made of the rows of the resolver that gives the
+	// related class's foreign key.
+	r := pl.resolverFor(rel.ToKey)
+	if r == nil {
+		return nil, &Error{Kind: InvalidInput, Pos: rf.Pos, Msg: fmt.Sprintf("no SQL resolver provides %s, needed to find the %s of a %s", rel.ToKey.QualifiedName(), rf.Name, f.class.Table)}
+	}
+	c.origin = pl.newLookup(r, rel.ToKey)
+	c.origin.keyCol = -1
+	c.add(&column{name: rel.ToKey.Name, feature: rel.ToKey, typ: rel.ToKey.Type.Arrow(), kind: colOrigin, lookup: c.origin, field: c.origin.keyColumn})
+	return c, nil
+}
+
+func (pl *planner) resolverFor(feat *features.Feature) *features.SQLResolver {
+	for _, r := range pl.e.graph.SQLResolvers {
+		if r.Resolves != feat.Class {
+			continue
+		}
+		if columnFor(r, feat) != "" {
+			return r
+		}
+	}
+	return nil
+}
+
+func columnFor(r *features.SQLResolver, feat *features.Feature) string {
+	for _, cm := range r.Columns {
+		if cm.Feature == feat {
+			return cm.Column
+		}
+	}
+	return ""
+}
+
+func (pl *planner) newLookup(r *features.SQLResolver, key *features.Feature) *lookup {
+	l := &lookup{resolver: r, keyColumn: columnFor(r, key), fieldType: map[string]arrow.DataType{}}
+	l.use(l.keyColumn, key.Type.Arrow())
+	if et := r.Resolves.EventTime; et != nil {
+		if col := columnFor(r, et); col != "" {
+			l.eventTime = col
+			l.use(col, et.Type.Arrow())
+		}
+	}
+	return l
+}
+
+func (l *lookup) use(field string, dt arrow.DataType) {
+	if _, ok := l.fieldType[field]; ok {
+		return
+	}
+	l.fields = append(l.fields, field)
+	l.fieldType[field] = dt
+}
+
+// need plans feature feat in frame f and returns its column.
+func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int, error) {
+	if i, ok := f.byFeature[feat]; ok {
+		return i, nil
+	}
+	if f.inFlight[feat] {
+		return 0, &Error{Kind: InvalidInput, Pos: feat.Pos, Msg: fmt.Sprintf("feature %s depends on itself", feat.QualifiedName())}
+	}
+	f.inFlight[feat] = true
+	defer delete(f.inFlight, feat)
+	col := &column{name: feat.Name, feature: feat, typ: feat.Type.Arrow(), def: feat.Default}
+	if col.def != nil {
+		lit, err := bindLiteral(col.def)
+		if err != nil {
+			return 0, err
+		}
+		if col.fill, err = pl.funcs.Bind("coalesce", []arrow.DataType{col.typ, lit.dataType()}); err != nil {
+			return 0, invalid(feat.Pos, "default of %s: %v", feat.QualifiedName(), err)
+		}
+		if !arrow.TypeEqual(col.fill.Out, col.typ) {
+			return 0, invalid(feat.Pos, "default %s of %s is not a %s", col.def, feat.QualifiedName(), feat.Type)
+		}
+	}
+	switch {
+	case feat.Kind != features.Scalar:
+		return 0, invalid(at, "%s is a relation, not a value: name one of its features (%s.<feature>)", feat.QualifiedName(), feat.Name)
+	case f.origin != nil && columnFor(f.origin.resolver, feat) != "":
+		col.kind, col.lookup, col.field = colOrigin, f.origin, columnFor(f.origin.resolver, feat)
+		f.origin.use(col.field, col.typ)
+	case feat.Expr != nil:
+		w := time.Duration(0)
+		if feat.Window != nil {
+			w = feat.Window.Duration
+		}
+		b, err := pl.bind(f, feat.Expr, w)
+		if err != nil {
+			return 0, err
+		}
+		if b, err = pl.coerce(b, col.typ, feat); err != nil {
+			return 0, err
+		}
+		col.kind, col.expr = colExpr, b
+	default:
+		r := pl.resolverFor(feat)
+		if r == nil {
+			for _, pr := range pl.e.graph.PyResolvers {
+				for _, out := range pr.Outputs {
+					if out == feat {
+						return 0, &Error{Kind: Unsupported, Pos: pr.Pos, Msg: fmt.Sprintf("%s comes from the Python resolver %s, and Python resolvers are not supported yet", feat.QualifiedName(), pr.Name)}
+					}
+				}
+			}
+			return 0, &Error{Kind: InvalidInput, Pos: at, Msg: fmt.Sprintf("nothing provides %s: no SQL resolver returns it and it has no expression; give it as an input", feat.QualifiedName())}
+		}
+		l, err := pl.lookupIn(f, r, at)
+		if err != nil {
+			return 0, err
+		}
+		col.kind, col.lookup, col.field = colLookup, l, columnFor(r, feat)
+		l.use(col.field, col.typ)
+	}
+	return f.add(col), nil
+}
+
+// lookupIn returns frame f's lookup of resolver r, keyed by the frame's key
+// (a has-many frame's key is its class's primary key, from its origin).
+func (pl *planner) lookupIn(f *frameNode, r *features.SQLResolver, at expr.Pos) (*lookup, error) {
+	for _, l := range f.lookups {
+		if l.resolver == r {
+			return l, nil
+		}
+	}
+	keyFeat := f.class.Primary
+	keyCol := f.keyCol
+	if f.rel != nil && !f.rel.Many {
+		keyFeat = f.rel.ToKey
+	}
+	if keyCol < 0 {
+		if keyFeat == nil {
+			return nil, invalid(at, "%s has no primary key to look up resolver %s by", f.class.Name, r.Name)
+		}
+		k, err := pl.need(f, keyFeat, at)
+		if err != nil {
+			return nil, err
+		}
+		keyCol = k
+	}
+	if columnFor(r, keyFeat) == "" {
+		return nil, invalid(r.Pos, "resolver %s cannot be looked up: it does not return %s", r.Name, keyFeat.QualifiedName())
+	}
+	l := pl.newLookup(r, keyFeat)
+	l.keyCol = keyCol
+	f.lookups = append(f.lookups, l)
+	return l, nil
+}
+
+// planLookups orders each frame's lookups deterministically (for explain)
+// and checks every frame below f.
+func (pl *planner) planLookups(f *frameNode) error {
+	sort.SliceStable(f.lookups, func(i, j int) bool { return f.lookups[i].resolver.Name < f.lookups[j].resolver.Name })
+	for _, c := range f.children {
+		if err := pl.planLookups(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type boundOutput struct {
+	name string
+	idx  int
+}
+
+// bindOutput plans one requested output in the root frame. A windowed
+// feature named without a window expands to all its windows.
+func (pl *planner) bindOutput(root *frameNode, o Output) ([]boundOutput, error) {
+	x := o.Expr
+	name := o.Name
+	if a, ok := x.(*expr.Alias); ok {
+		x, name = a.X, a.Name
+	}
+	if ref, ok := x.(*expr.Ref); ok {
+		target, feat, err := pl.resolvePath(root, ref)
+		if err != nil {
+			return nil, err
+		}
+		if feat.Kind == features.WindowedGroup {
+			var outs []boundOutput
+			prefix := strings.Join(ref.Path[:len(ref.Path)-1], ".")
+			for _, w := range feat.Windows {
+				wref := &expr.Ref{Path: append(append([]string{}, ref.Path[:len(ref.Path)-1]...), w.Name), At: ref.At}
+				b, err := pl.bind(root, wref, 0)
+				if err != nil {
+					return nil, err
+				}
+				n := w.Name
+				if prefix != "" {
+					n = prefix + "." + n
+				}
+				outs = append(outs, boundOutput{name: n, idx: root.add(&column{name: n, typ: b.dataType(), kind: colExpr, expr: b})})
+			}
+			return outs, nil
+		}
+		switch feat.Kind {
+		case features.HasOne:
+			// A has-one names all the related row's features: one column each.
+			var outs []boundOutput
+			for _, sf := range target.Features {
+				if sf.Kind != features.Scalar {
+					continue
+				}
+				path := append(append([]string{}, ref.Path...), sf.Name)
+				b, err := pl.bind(root, &expr.Ref{Path: path, At: ref.At}, 0)
+				if err != nil {
+					return nil, err
+				}
+				n := strings.Join(path, ".")
+				outs = append(outs, boundOutput{name: n, idx: root.add(&column{name: n, typ: b.dataType(), kind: colExpr, expr: b})})
+			}
+			return outs, nil
+		case features.HasMany:
+			b, err := pl.bindMany(root, ref)
+			if err != nil {
+				return nil, err
+			}
+			if name == "" {
+				name = strings.Join(ref.Path, ".")
+			}
+			return []boundOutput{{name: name, idx: root.add(&column{name: name, typ: b.dataType(), kind: colExpr, expr: b})}}, nil
+		}
+		if name == "" {
+			name = strings.Join(ref.Path, ".")
+		}
+	}
+	if name == "" {
+		name = x.String()
+	}
+	b, err := pl.bind(root, x, 0)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := b.(*colRef); ok {
+		// A feature of the root frame is its own column.
+		return []boundOutput{{name: name, idx: c.idx}}, nil
+	}
+	return []boundOutput{{name: name, idx: root.add(&column{name: name, typ: b.dataType(), kind: colExpr, expr: b})}}, nil
+}
+
+// bindMany binds a has-many relation named as an output (`reviews`,
+// `user.reviews`): the related rows with all their scalar features.
+func (pl *planner) bindMany(f *frameNode, ref *expr.Ref) (bexpr, error) {
+	if len(ref.Path) > 1 {
+		child, err := pl.child(f, f.class.Feature(ref.Path[0]))
+		if err != nil {
+			return nil, err
+		}
+		inner, err := pl.bindMany(child, &expr.Ref{Path: ref.Path[1:], At: ref.At})
+		if err != nil {
+			return nil, err
+		}
+		return &hasOneRef{child: child, inner: inner, path: strings.Join(ref.Path, ".")}, nil
+	}
+	child, err := pl.child(f, f.class.Feature(ref.Path[0]))
+	if err != nil {
+		return nil, err
+	}
+	m := &manyRows{child: child, path: ref.Path[0]}
+	var fields []arrow.Field
+	for _, sf := range child.class.Features {
+		if sf.Kind != features.Scalar {
+			continue
+		}
+		idx, err := pl.need(child, sf, ref.At)
+		if err != nil {
+			return nil, err
+		}
+		m.cols = append(m.cols, idx)
+		m.names = append(m.names, sf.Name)
+		fields = append(fields, arrow.Field{Name: sf.Name, Type: child.cols[idx].typ, Nullable: true})
+	}
+	m.typ = arrow.ListOf(arrow.StructOf(fields...))
+	return m, nil
+}
+
+// resolvePath follows a reference's path from frame f's class: every name but
+// the last must be a has-one relation.
+func (pl *planner) resolvePath(f *frameNode, ref *expr.Ref) (*features.Class, *features.Feature, error) {
+	c := f.class
+	for i, name := range ref.Path {
+		feat := c.Feature(name)
+		if feat == nil {
+			return nil, nil, invalid(ref.At, "%s has no feature %q%s", c.Table, name, features.DidYouMean(name, c.FeatureNames()))
+		}
+		if i == len(ref.Path)-1 {
+			return c, feat, nil
+		}
+		if feat.Kind != features.HasOne {
+			return nil, nil, invalid(ref.At, "%s.%s is not a has-one relation, so %q cannot follow it", c.Table, name, ref.Path[i+1])
+		}
+		c = feat.Relation.To
+	}
+	return nil, nil, invalid(ref.At, "empty reference")
 }

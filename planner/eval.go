@@ -1,0 +1,166 @@
+package planner
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/operators"
+	"github.com/fletch-engine/fletch/operators/aggregate"
+)
+
+// eval evaluates b over all rows of frame f.
+func (r *run) eval(f *frameData, b bexpr) (arrow.Array, error) {
+	switch b := b.(type) {
+	case *colRef:
+		c, err := r.column(f, b.idx)
+		if err != nil {
+			return nil, err
+		}
+		c.Retain()
+		return c, nil
+	case *literal:
+		return operators.Constant(r.mem, b.typ, b.value, f.n)
+	case *windowStart:
+		bld := array.NewTimestampBuilder(r.mem, b.dataType().(*arrow.TimestampType))
+		defer bld.Release()
+		bld.Reserve(f.n)
+		w := b.window.Microseconds()
+		for _, t := range f.times {
+			bld.UnsafeAppend(arrow.Timestamp(t - w))
+		}
+		return bld.NewArray(), nil
+	case *call:
+		args := make([]arrow.Array, len(b.args))
+		defer func() {
+			for _, a := range args {
+				if a != nil {
+					a.Release()
+				}
+			}
+		}()
+		for i, a := range b.args {
+			v, err := r.eval(f, a)
+			if err != nil {
+				return nil, err
+			}
+			args[i] = v
+		}
+		out, err := b.fn.Exec(r.fctx, args)
+		if err != nil {
+			return nil, &Error{Kind: InvalidInput, Msg: fmt.Sprintf("%s: %v", b, err)}
+		}
+		return out, nil
+	case *castTo:
+		v, err := r.eval(f, b.x)
+		if err != nil {
+			return nil, err
+		}
+		defer v.Release()
+		if v.DataType().ID() == arrow.NULL {
+			return array.MakeArrayOfNull(r.mem, b.typ, v.Len()), nil
+		}
+		return castArray(r.mem, v, b.typ)
+	case *hasOneRef:
+		cd, err := r.child(f, b.child)
+		if err != nil {
+			return nil, err
+		}
+		inner, err := r.eval(cd.data, b.inner)
+		if err != nil {
+			return nil, err
+		}
+		defer inner.Release()
+		return operators.Gather(r.mem, inner, cd.gather)
+	case *aggregation:
+		return r.aggregate(f, b)
+	case *manyRows:
+		return r.manyRows(f, b)
+	}
+	return nil, fmt.Errorf("cannot evaluate %T", b)
+}
+
+func (r *run) aggregate(f *frameData, a *aggregation) (arrow.Array, error) {
+	cd, err := r.child(f, a.child)
+	if err != nil {
+		return nil, err
+	}
+	d := cd.data
+	groups := make([]int32, d.n)
+	copy(groups, cd.parentRows)
+	for _, flt := range a.filters {
+		m, err := r.eval(d, flt)
+		if err != nil {
+			return nil, err
+		}
+		mask := m.(*array.Boolean)
+		for i := range groups {
+			if mask.IsNull(i) || !mask.Value(i) {
+				groups[i] = -1
+			}
+		}
+		m.Release()
+	}
+	var values, sortKey arrow.Array
+	if a.value != nil {
+		if values, err = r.eval(d, a.value); err != nil {
+			return nil, err
+		}
+		defer values.Release()
+	}
+	if a.sortBy != nil {
+		if sortKey, err = r.eval(d, a.sortBy); err != nil {
+			return nil, err
+		}
+		defer sortKey.Release()
+	}
+	out, err := aggregate.Grouped(r.mem, a.fn, values, sortKey, groups, f.n)
+	if err != nil {
+		return nil, &Error{Kind: Internal, Msg: fmt.Sprintf("%s: %v", a.text, err)}
+	}
+	return out, nil
+}
+
+// manyRows builds the list<struct> of each parent row's related rows. The
+// has-many frame holds them grouped by parent row, in parent order.
+func (r *run) manyRows(f *frameData, m *manyRows) (arrow.Array, error) {
+	cd, err := r.child(f, m.child)
+	if err != nil {
+		return nil, err
+	}
+	d := cd.data
+	fields := make([]arrow.Array, len(m.cols))
+	for i, idx := range m.cols {
+		c, err := r.column(d, idx)
+		if err != nil {
+			return nil, err
+		}
+		fields[i] = c
+	}
+	structType := m.typ.(*arrow.ListType).Elem().(*arrow.StructType)
+	sd := array.NewData(structType, d.n, []*memory.Buffer{nil}, dataOf(fields), 0, 0)
+	structs := array.NewStructData(sd)
+	sd.Release()
+	defer structs.Release()
+	offsets := make([]int32, f.n+1)
+	for _, p := range cd.parentRows {
+		offsets[p+1]++
+	}
+	for i := 1; i <= f.n; i++ {
+		offsets[i] += offsets[i-1]
+	}
+	offBuf := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets))
+	data := array.NewData(m.typ, f.n, []*memory.Buffer{nil, offBuf}, []arrow.ArrayData{structs.Data()}, 0, 0)
+	defer data.Release()
+	return array.NewListData(data), nil
+}
+
+func dataOf(arrs []arrow.Array) []arrow.ArrayData {
+	out := make([]arrow.ArrayData, len(arrs))
+	for i, a := range arrs {
+		out[i] = a.Data()
+	}
+	return out
+}

@@ -1,0 +1,453 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators"
+	"github.com/fletch-engine/fletch/operators/functions"
+	"github.com/fletch-engine/fletch/stores"
+)
+
+// run is one execution of a plan.
+type run struct {
+	ctx   context.Context
+	p     *Plan
+	mem   memory.Allocator
+	fctx  *functions.Context
+	input arrow.RecordBatch
+	now   time.Time
+}
+
+// frameData is a frame's rows during one execution.
+type frameData struct {
+	node  *frameNode
+	n     int
+	times []int64 // evaluation time of each row, µs since the epoch
+	cols  []arrow.Array
+
+	mu       sync.Mutex // guards children while they are being filled concurrently
+	lookups  map[*lookup][]int32
+	records  map[*lookup]arrow.RecordBatch
+	origin   []int32 // has-many: the origin row of each row
+	children map[*frameNode]*childData
+}
+
+func newFrameData(node *frameNode, n int, times []int64) *frameData {
+	return &frameData{node: node, n: n, times: times, cols: make([]arrow.Array, len(node.cols)),
+		lookups: map[*lookup][]int32{}, records: map[*lookup]arrow.RecordBatch{}, children: map[*frameNode]*childData{}}
+}
+
+type childData struct {
+	data *frameData
+	// has-one: the child row of each parent row (-1: none).
+	gather []int32
+	// has-many: the parent row of each child row.
+	parentRows []int32
+}
+
+func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, now time.Time) (out arrow.RecordBatch, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Kind: Internal, Msg: fmt.Sprintf("internal error while executing: %v", r)}
+		}
+	}()
+	mem := p.engine.mem
+	r := &run{ctx: ctx, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: now}
+	n := int(inputs.NumRows())
+	root := newFrameData(p.root, n, make([]int64, n))
+	defer root.release()
+	nowUS := now.UnixMicro()
+	for i := range root.times {
+		root.times[i] = nowUS
+	}
+	if p.timeCol >= 0 {
+		ts, ok := inputs.Column(p.timeCol).(*array.Timestamp)
+		if !ok {
+			return nil, invalid(expr.Pos{}, "%s must be a timestamp column", AsOfColumn)
+		}
+		toUS := timestampToMicros(ts.DataType().(*arrow.TimestampType).Unit)
+		for i := range root.times {
+			if ts.IsValid(i) {
+				root.times[i] = toUS(int64(ts.Value(i)))
+			}
+		}
+	}
+	if err := r.fill(root); err != nil {
+		return nil, err
+	}
+	cols := make([]arrow.Array, len(p.outputs))
+	for i, idx := range p.outputs {
+		cols[i] = root.cols[idx]
+	}
+	return array.NewRecordBatch(p.schema, cols, int64(n)), nil
+}
+
+func timestampToMicros(u arrow.TimeUnit) func(int64) int64 {
+	switch u {
+	case arrow.Second:
+		return func(v int64) int64 { return v * 1e6 }
+	case arrow.Millisecond:
+		return func(v int64) int64 { return v * 1e3 }
+	case arrow.Nanosecond:
+		return func(v int64) int64 { return v / 1e3 }
+	}
+	return func(v int64) int64 { return v }
+}
+
+func (f *frameData) release() {
+	for _, c := range f.cols {
+		if c != nil {
+			c.Release()
+		}
+	}
+	for _, rec := range f.records {
+		rec.Release()
+	}
+	for _, c := range f.children {
+		c.data.release()
+	}
+}
+
+// fill computes every column of frame f: its lookups (concurrently), then
+// its child frames (concurrently), then its columns in dependency order.
+func (r *run) fill(f *frameData) error {
+	node := f.node
+	if f.n == 0 && node.parent != nil {
+		return r.evalAll(f)
+	}
+	// The key column (and what it is computed from) first: lookups need it.
+	if node.keyCol >= 0 {
+		if _, err := r.column(f, node.keyCol); err != nil {
+			return err
+		}
+	}
+	if err := parallel(len(node.lookups), func(i int) error { return r.runLookup(f, node.lookups[i]) }); err != nil {
+		return err
+	}
+	// Children whose keys are at hand start together.
+	var ready []*frameNode
+	for _, c := range node.children {
+		switch node.cols[c.parentKey].kind {
+		case colInput, colLookup, colOrigin:
+			if _, err := r.column(f, c.parentKey); err != nil {
+				return err
+			}
+			ready = append(ready, c)
+		}
+	}
+	if err := parallel(len(ready), func(i int) error {
+		_, err := r.child(f, ready[i])
+		return err
+	}); err != nil {
+		return err
+	}
+	return r.evalAll(f)
+}
+
+func (r *run) evalAll(f *frameData) error {
+	for i := range f.node.cols {
+		if _, err := r.column(f, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parallel runs fn(0..n-1) concurrently and returns the first error.
+func parallel(n int, fn func(i int) error) error {
+	if n == 1 {
+		return fn(0)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = &Error{Kind: Internal, Msg: fmt.Sprintf("internal error: %v", p)}
+				}
+			}()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// column returns column i of f, computing it on first use.
+func (r *run) column(f *frameData, i int) (arrow.Array, error) {
+	if c := f.cols[i]; c != nil {
+		return c, nil
+	}
+	col := f.node.cols[i]
+	var arr arrow.Array
+	var err error
+	switch col.kind {
+	case colInput:
+		if f.node.parent == nil {
+			if arr, err = castArray(r.mem, r.input.Column(col.input), col.typ); err != nil {
+				err = invalid(expr.Pos{}, "input column %s: %v", col.name, err)
+			}
+		} else {
+			err = fmt.Errorf("key column %s of %s was not filled", col.name, f.node.class.Name)
+		}
+	case colLookup:
+		arr, err = r.lookupColumn(f, col)
+	case colOrigin:
+		arr, err = r.originColumn(f, col)
+	case colExpr:
+		arr, err = r.eval(f, col.expr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if col.fill != nil && arr.NullN() > 0 {
+		arr, err = r.applyDefault(col, arr)
+		if err != nil {
+			return nil, err
+		}
+	}
+	f.cols[i] = arr
+	return arr, nil
+}
+
+func (r *run) applyDefault(col *column, arr arrow.Array) (arrow.Array, error) {
+	defer arr.Release()
+	def, err := operators.Constant(r.mem, col.typ, col.def.Value, arr.Len())
+	if err != nil {
+		return nil, err
+	}
+	defer def.Release()
+	return col.fill.Exec(r.fctx, []arrow.Array{arr, def})
+}
+
+func castArray(mem memory.Allocator, arr arrow.Array, want arrow.DataType) (arrow.Array, error) {
+	if arrow.TypeEqual(arr.DataType(), want) {
+		arr.Retain()
+		return arr, nil
+	}
+	ctx := compute.WithAllocator(context.Background(), mem)
+	return compute.CastArray(ctx, arr, compute.SafeCastOptions(want))
+}
+
+func (r *run) runLookup(f *frameData, l *lookup) error {
+	keys, err := r.column(f, l.keyCol)
+	if err != nil {
+		return err
+	}
+	distinct, err := distinctKeys(r.mem, keys)
+	if err != nil {
+		return err
+	}
+	defer distinct.Release()
+	rec, err := r.fetch(l, distinct)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.records[l] = rec
+	f.mu.Unlock()
+	ix, err := operators.NewKeyIndex(rec.Column(fieldIndex(rec, l.keyColumn)))
+	if err != nil {
+		return err
+	}
+	rows, err := ix.LookupLatest(keys, visibility(rec, l, f.times))
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.lookups[l] = rows
+	f.mu.Unlock()
+	return nil
+}
+
+func visibility(rec arrow.RecordBatch, l *lookup, times []int64) operators.Visibility {
+	if l.eventTime == "" {
+		return operators.Visibility{}
+	}
+	return operators.Visibility{EventTimes: rec.Column(fieldIndex(rec, l.eventTime)).(*array.Timestamp), ProbeTimes: times}
+}
+
+func fieldIndex(rec arrow.RecordBatch, name string) int {
+	idx := rec.Schema().FieldIndices(name)
+	if len(idx) == 0 {
+		return -1
+	}
+	return idx[0]
+}
+
+// fetch runs lookup l's resolver for keys, in one query, and checks that the
+// source returned every column the plan uses, in the planned types.
+func (r *run) fetch(l *lookup, keys arrow.Array) (arrow.RecordBatch, error) {
+	res := l.resolver
+	src, err := r.p.engine.sources.Source(res.Source)
+	if err != nil {
+		return nil, &Error{Kind: SourceFailure, Msg: fmt.Sprintf("resolver %s: %v", res.Name, err)}
+	}
+	fields := make([]arrow.Field, len(l.fields))
+	for i, name := range l.fields {
+		fields[i] = arrow.Field{Name: name, Type: l.fieldType[name], Nullable: true}
+	}
+	req := stores.FetchRequest{SQL: res.Query, KeyColumn: l.keyColumn, Keys: keys, Schema: arrow.NewSchema(fields, nil)}
+	for _, p := range res.Params {
+		if !p.Now {
+			return nil, &Error{Kind: Unsupported, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s: parameter %s is not supported yet (only ${now})", res.Name, p.Text)}
+		}
+		req.Params = append(req.Params, stores.ParamValue{Time: r.now})
+	}
+	rec, err := src.Fetch(r.ctx, r.mem, req)
+	if err != nil {
+		if r.ctx.Err() != nil {
+			return nil, r.ctx.Err()
+		}
+		return nil, &Error{Kind: SourceFailure, Msg: fmt.Sprintf("resolver %s (source %s): %v", res.Name, res.Source, err)}
+	}
+	for _, fld := range fields {
+		i := fieldIndex(rec, fld.Name)
+		if i < 0 {
+			rec.Release()
+			return nil, &Error{Kind: SourceFailure, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s returned no column %q", res.Name, fld.Name)}
+		}
+		if !arrow.TypeEqual(rec.Column(i).DataType(), fld.Type) {
+			rec.Release()
+			return nil, &Error{Kind: SourceFailure, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s returned column %q as %s, expected %s", res.Name, fld.Name, rec.Column(i).DataType(), fld.Type)}
+		}
+	}
+	return rec, nil
+}
+
+func distinctKeys(mem memory.Allocator, keys arrow.Array) (arrow.Array, error) {
+	firsts, _, err := operators.Distinct(keys, make([]int64, keys.Len()))
+	if err != nil {
+		return nil, err
+	}
+	return operators.Gather(mem, keys, firsts)
+}
+
+func (r *run) lookupColumn(f *frameData, col *column) (arrow.Array, error) {
+	f.mu.Lock()
+	rows, ok := f.lookups[col.lookup]
+	rec := f.records[col.lookup]
+	f.mu.Unlock()
+	if !ok {
+		if f.n == 0 {
+			return array.MakeArrayOfNull(r.mem, col.typ, 0), nil
+		}
+		if err := r.runLookup(f, col.lookup); err != nil {
+			return nil, err
+		}
+		return r.lookupColumn(f, col)
+	}
+	return operators.Gather(r.mem, rec.Column(fieldIndex(rec, col.field)), rows)
+}
+
+func (r *run) originColumn(f *frameData, col *column) (arrow.Array, error) {
+	if f.n == 0 {
+		return array.MakeArrayOfNull(r.mem, col.typ, 0), nil
+	}
+	f.mu.Lock()
+	rec := f.records[col.lookup]
+	f.mu.Unlock()
+	return operators.Gather(r.mem, rec.Column(fieldIndex(rec, col.field)), f.origin)
+}
+
+// child returns the data of child frame node c of f, filling it on first use.
+func (r *run) child(f *frameData, c *frameNode) (*childData, error) {
+	f.mu.Lock()
+	cd, ok := f.children[c]
+	f.mu.Unlock()
+	if ok {
+		return cd, nil
+	}
+	keys, err := r.column(f, c.parentKey)
+	if err != nil {
+		return nil, err
+	}
+	if c.rel.Many {
+		cd, err = r.hasMany(f, c, keys)
+	} else {
+		cd, err = r.hasOne(f, c, keys)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.children[c] = cd
+	f.mu.Unlock()
+	return cd, nil
+}
+
+// hasOne makes the frame of the distinct (key, time) pairs of the parent's
+// rows.
+func (r *run) hasOne(f *frameData, c *frameNode, keys arrow.Array) (*childData, error) {
+	firsts, pos, err := operators.Distinct(keys, f.times)
+	if err != nil {
+		return nil, err
+	}
+	d := newFrameData(c, len(firsts), make([]int64, len(firsts)))
+	for i, row := range firsts {
+		d.times[i] = f.times[row]
+	}
+	if d.cols[c.keyCol], err = operators.Gather(r.mem, keys, firsts); err != nil {
+		return nil, err
+	}
+	if err := r.fill(d); err != nil {
+		d.release()
+		return nil, err
+	}
+	return &childData{data: d, gather: pos}, nil
+}
+
+// hasMany makes the frame of the related rows of each parent row: the origin
+// resolver's rows for the parent's distinct keys, each paired with every
+// parent row it belongs to and may be seen from (event time ≤ row time).
+func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData, error) {
+	distinct, err := distinctKeys(r.mem, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer distinct.Release()
+	var rec arrow.RecordBatch
+	if distinct.Len() > 0 {
+		if rec, err = r.fetch(c.origin, distinct); err != nil {
+			return nil, err
+		}
+	}
+	d := newFrameData(c, 0, nil)
+	cd := &childData{data: d}
+	if rec != nil {
+		d.records[c.origin] = rec
+		ix, err := operators.NewKeyIndex(rec.Column(fieldIndex(rec, c.origin.keyColumn)))
+		if err != nil {
+			d.release()
+			return nil, err
+		}
+		parents, rows, _, err := ix.Expand(keys, visibility(rec, c.origin, f.times))
+		if err != nil {
+			d.release()
+			return nil, err
+		}
+		d.n, d.origin, cd.parentRows = len(rows), rows, parents
+		d.times = make([]int64, len(rows))
+		for i, p := range parents {
+			d.times[i] = f.times[p]
+		}
+	}
+	if err := r.fill(d); err != nil {
+		d.release()
+		return nil, err
+	}
+	return cd, nil
+}

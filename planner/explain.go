@@ -1,0 +1,153 @@
+package planner
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Explain renders the plan as indented text: each frame, the resolver
+// queries that fill it, and the columns computed in it, in execution order.
+func (p *Plan) Explain() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "query %s -> %s\n", p.root.class.Table, strings.Join(p.schemaNames(), ", "))
+	p.root.explain(&b, "  ")
+	return b.String()
+}
+
+func (p *Plan) schemaNames() []string {
+	names := make([]string, 0, len(p.schema.Fields()))
+	for _, f := range p.schema.Fields() {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+func (f *frameNode) title() string {
+	switch {
+	case f.rel == nil:
+		return fmt.Sprintf("frame %s (input rows)", f.class.Table)
+	case f.rel.Many:
+		return fmt.Sprintf("frame %s (has-many: rows with %s = %s.%s, event time <= row time)", f.class.Table, f.rel.ToKey.QualifiedName(), f.parent.class.Table, f.rel.FromKey.Name)
+	default:
+		return fmt.Sprintf("frame %s (has-one: distinct %s.%s)", f.class.Table, f.parent.class.Table, f.rel.FromKey.Name)
+	}
+}
+
+func (l *lookup) describe(by string) string {
+	return fmt.Sprintf("fetch %s [source %s] where %s in (%s) -> %s", l.resolver.Name, l.resolver.Source, l.keyColumn, by, strings.Join(l.fields, ", "))
+}
+
+func (f *frameNode) explain(b *strings.Builder, indent string) {
+	fmt.Fprintf(b, "%s%s\n", indent, f.title())
+	in := indent + "  "
+	if f.origin != nil {
+		fmt.Fprintf(b, "%s%s\n", in, f.origin.describe("distinct parent keys"))
+	}
+	for _, l := range f.lookups {
+		fmt.Fprintf(b, "%s%s\n", in, l.describe("distinct "+f.cols[l.keyCol].name))
+	}
+	for _, c := range f.children {
+		c.explain(b, in)
+	}
+	for _, c := range f.cols {
+		fmt.Fprintf(b, "%s%s\n", in, c.describe())
+	}
+}
+
+func (c *column) describe() string {
+	var s string
+	switch c.kind {
+	case colInput:
+		s = fmt.Sprintf("input %s", c.name)
+	case colLookup, colOrigin:
+		s = fmt.Sprintf("column %s <- %s.%s", c.name, c.lookup.resolver.Name, c.field)
+	case colExpr:
+		s = fmt.Sprintf("compute %s = %s", c.name, c.expr)
+	}
+	if c.def != nil {
+		s += " default " + c.def.String()
+	}
+	return s + " : " + c.typ.String()
+}
+
+// Graph renders the plan as a Mermaid flowchart: frames as subgraphs,
+// resolver queries and computed columns as nodes, data flow as edges.
+func (p *Plan) Graph() string {
+	var b strings.Builder
+	b.WriteString("flowchart LR\n")
+	ids := map[any]string{}
+	id := func(k any) string {
+		if s, ok := ids[k]; ok {
+			return s
+		}
+		s := fmt.Sprintf("n%d", len(ids))
+		ids[k] = s
+		return s
+	}
+	var walk func(f *frameNode)
+	walk = func(f *frameNode) {
+		fmt.Fprintf(&b, "  subgraph %s[\"%s\"]\n", id(f), f.title())
+		lookups := f.lookups
+		if f.origin != nil {
+			lookups = append([]*lookup{f.origin}, lookups...)
+		}
+		for _, l := range lookups {
+			fmt.Fprintf(&b, "    %s[(\"%s\")]\n", id(l), l.resolver.Name)
+		}
+		for _, c := range f.cols {
+			fmt.Fprintf(&b, "    %s[\"%s\"]\n", id(c), strings.ReplaceAll(c.name, `"`, "'"))
+		}
+		b.WriteString("  end\n")
+		for _, c := range f.children {
+			walk(c)
+		}
+		for _, c := range f.cols {
+			if c.lookup != nil {
+				fmt.Fprintf(&b, "  %s --> %s\n", id(c.lookup), id(c))
+			}
+			if c.expr != nil {
+				for _, dep := range deps(f, c.expr) {
+					fmt.Fprintf(&b, "  %s --> %s\n", id(dep), id(c))
+				}
+			}
+		}
+	}
+	walk(p.root)
+	return b.String()
+}
+
+// deps lists the columns (of f or of its children) that b reads.
+func deps(f *frameNode, b bexpr) []*column {
+	var out []*column
+	var visit func(f *frameNode, b bexpr)
+	visit = func(f *frameNode, b bexpr) {
+		switch b := b.(type) {
+		case *colRef:
+			out = append(out, f.cols[b.idx])
+		case *call:
+			for _, a := range b.args {
+				visit(f, a)
+			}
+		case *castTo:
+			visit(f, b.x)
+		case *hasOneRef:
+			visit(b.child, b.inner)
+		case *manyRows:
+			for _, idx := range b.cols {
+				out = append(out, b.child.cols[idx])
+			}
+		case *aggregation:
+			for _, x := range b.filters {
+				visit(b.child, x)
+			}
+			if b.value != nil {
+				visit(b.child, b.value)
+			}
+			if b.sortBy != nil {
+				visit(b.child, b.sortBy)
+			}
+		}
+	}
+	visit(f, b)
+	return out
+}
