@@ -229,9 +229,11 @@ func (f *file) columns(r *features.SQLResolver, query string, queryAt int) {
 		case ft.Kind == features.WindowedGroup:
 			f.errorf(at, "column %s: %s.%s is windowed; select its windows by their names (%s)", name, r.Resolves.Name, name, windowNames(ft))
 		case ft.Kind == features.HasMany:
-			f.errorf(at, "column %s: %s.%s is a has-many relation, not a column: its rows come from %s's own resolver", name, r.Resolves.Name, name, ft.Relation.To.Name)
-		case ft.Kind == features.HasOne:
+			f.errorf(at, "column %s: %s.%s is a has-many relation, not a column: its rows come from %s's own resolver", name, r.Resolves.Name, name, ft.Type.Elem.Class.Name)
+		case ft.Kind == features.HasOne && ft.Relation != nil:
 			f.errorf(at, "column %s: %s.%s is a relation, not a column; select its foreign key %s instead", name, r.Resolves.Name, name, ft.Relation.FromKey.Name)
+		case ft.Kind == features.HasOne:
+			f.errorf(at, "column %s: %s.%s is a relation, not a column", name, r.Resolves.Name, name)
 		default:
 			cols = append(cols, features.ColumnMap{Column: name, Feature: ft})
 		}
