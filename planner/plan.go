@@ -437,7 +437,7 @@ func (pl *planner) bindOutput(root *frameNode, o Output) ([]boundOutput, error) 
 		x, name = a.X, a.Name
 	}
 	if ref, ok := x.(*expr.Ref); ok {
-		target, feat, err := pl.resolvePath(root, ref)
+		_, feat, err := pl.resolvePath(root, ref)
 		if err != nil {
 			return nil, err
 		}
@@ -462,7 +462,7 @@ func (pl *planner) bindOutput(root *frameNode, o Output) ([]boundOutput, error) 
 		case features.HasOne:
 			// A has-one names all the related row's features: one column each.
 			var outs []boundOutput
-			for _, sf := range target.Features {
+			for _, sf := range feat.Relation.To.Features {
 				if sf.Kind != features.Scalar {
 					continue
 				}
