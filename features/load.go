@@ -72,6 +72,10 @@ func skipDir(name string) bool {
 // below it (hidden folders, __pycache__, virtual environments and
 // node_modules skipped), in sorted order, linked into one graph.
 //
+// Definition errors are collected across files (each located at
+// file:line:col) and returned joined, together with the partial graph, so a
+// validator can report them all.
+//
 // The loaders must be registered: import features/pyload and
 // features/sqlload (for their side effect) in the program that calls Load.
 func Load(dir string) (*Graph, error) {
