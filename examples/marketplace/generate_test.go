@@ -33,7 +33,7 @@ func digest(t *testing.T, db *sql.DB) []string {
 	for _, table := range tables {
 		var n int
 		var h string
-		err := db.QueryRow(`SELECT count(*), md5(coalesce(string_agg(t::VARCHAR, chr(10) ORDER BY t::VARCHAR), '')) FROM ` + table + ` t`).Scan(&n, &h)
+		err := db.QueryRow(`SELECT count(*), md5(coalesce(string_agg(t::VARCHAR, chr(10) ORDER BY t::VARCHAR), '')) FROM `+table+` t`).Scan(&n, &h)
 		if err != nil {
 			t.Fatal(err)
 		}
