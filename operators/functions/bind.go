@@ -360,6 +360,9 @@ func castArray(ctx *Context, a arrow.Array, dt arrow.DataType) (arrow.Array, err
 	if a.DataType().ID() == arrow.NULL {
 		return array.MakeArrayOfNull(ctx.Mem, dt, a.Len()), nil
 	}
+	if lt, ok := dt.(*arrow.ListType); ok && a.DataType().ID() == arrow.LIST {
+		return castList(ctx, a.(*array.List), lt)
+	}
 	c, err := compute.CastArray(exec.WithAllocator(context.Background(), ctx.Mem), a, compute.SafeCastOptions(dt))
 	if err != nil {
 		return nil, fmt.Errorf("cast %s to %s: %w", a.DataType(), dt, err)
@@ -381,4 +384,18 @@ func batchLen(args []arrow.Array) int {
 		return 0
 	}
 	return args[0].Len()
+}
+
+// castList casts a list's elements and keeps its offsets and validity
+// (arrow-go's list cast leaks a buffer).
+func castList(ctx *Context, l *array.List, dt *arrow.ListType) (arrow.Array, error) {
+	child, err := castArray(ctx, l.ListValues(), dt.Elem())
+	if err != nil {
+		return nil, err
+	}
+	defer child.Release()
+	d := l.Data()
+	nd := array.NewData(dt, d.Len(), d.Buffers(), []arrow.ArrayData{child.Data()}, d.NullN(), d.Offset())
+	defer nd.Release()
+	return array.MakeFromData(nd), nil
 }
