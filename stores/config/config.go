@@ -1,0 +1,305 @@
+// Package config reads fletch.yaml, the environment of a feature
+// repository (named sources, the online store, the server's address), and
+// opens what it names. No file means the embedded default: one embedded
+// DuckDB database that every `-- source:` name resolves to, and the memory
+// online store. docs/CONFIG.md documents the file.
+//
+// It knows the kinds of stores, never features: feature definitions live
+// in the repository's .py and .sql files.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fletch-engine/fletch/features"
+)
+
+// FileName is the configuration file looked for in a repository.
+const FileName = "fletch.yaml"
+
+// DefaultListen is the server's address when the file names none.
+const DefaultListen = "127.0.0.1:8815"
+
+// Config is a parsed fletch.yaml, or the embedded default.
+type Config struct {
+	// Path is the file read; "" for the embedded default.
+	Path string
+	// Sources are the named sources. When the file has no `sources:`
+	// section (or there is no file), Embedded is set instead.
+	Sources map[string]SourceConfig
+	// Embedded makes every source name resolve to one embedded DuckDB
+	// database at EmbeddedPath ("" is in-memory); the caller chooses the
+	// path, e.g. <repo>/.fletch/fletch.duckdb.
+	Embedded     bool
+	EmbeddedPath string
+
+	OnlineStore OnlineStoreConfig
+	Server      ServerConfig
+}
+
+// SourceConfig is one entry of `sources:`.
+type SourceConfig struct {
+	Name string
+	Kind string // "duckdb" or "postgres"
+	// Path is a duckdb database file, relative to the configuration file's
+	// folder; "" or ":memory:" is in-memory.
+	Path string
+	// DSN, MaxConns and StatementTimeout configure a postgres source.
+	DSN              string
+	MaxConns         int
+	StatementTimeout time.Duration
+	Line             int // where the entry is, for errors
+}
+
+// OnlineStoreConfig is `online_store:`.
+type OnlineStoreConfig struct {
+	Kind string // "memory"
+}
+
+// ServerConfig is `server:`.
+type ServerConfig struct {
+	Listen string // host:port
+}
+
+// Default is the embedded default configuration.
+func Default() *Config {
+	return &Config{
+		Embedded:    true,
+		OnlineStore: OnlineStoreConfig{Kind: "memory"},
+		Server:      ServerConfig{Listen: DefaultListen},
+	}
+}
+
+// Find returns the configuration of the repository in repoDir: the file at
+// explicitPath when given (it must exist), else <repoDir>/fletch.yaml when
+// it exists, else the embedded default.
+func Find(repoDir, explicitPath string) (*Config, error) {
+	path := explicitPath
+	if path == "" {
+		path = filepath.Join(repoDir, FileName)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return Default(), nil
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses the contents of the configuration file at path (used for
+// error positions and to resolve relative paths). ${NAME} in a value is
+// replaced by the environment variable NAME, which must be set.
+func Parse(path string, data []byte) (*Config, error) {
+	cfg := Default()
+	cfg.Path = path
+	p := parser{path: path}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) == 0 || len(bytes.TrimSpace(data)) == 0 {
+		return cfg, nil
+	}
+	err := p.mapping(doc.Content[0], "", map[string]func(*yaml.Node) error{
+		"sources": func(n *yaml.Node) error {
+			cfg.Embedded = false
+			cfg.Sources = map[string]SourceConfig{}
+			return p.sources(n, cfg)
+		},
+		"online_store": func(n *yaml.Node) error {
+			return p.mapping(n, "online_store", map[string]func(*yaml.Node) error{
+				"kind": p.kind(&cfg.OnlineStore.Kind, "memory"),
+			})
+		},
+		"server": func(n *yaml.Node) error {
+			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
+				"listen": p.str(&cfg.Server.Listen),
+			})
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+type parser struct{ path string }
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) error {
+	return fmt.Errorf("%s:%d:%d: %s", p.path, n.Line, n.Column, fmt.Sprintf(format, args...))
+}
+
+// mapping decodes a mapping node key by key, so that an unknown key is an
+// error at its line with the nearest known key.
+func (p *parser) mapping(n *yaml.Node, where string, fields map[string]func(*yaml.Node) error) error {
+	if n.Kind != yaml.MappingNode {
+		return p.errorf(n, "%s must be a mapping of keys to values", orTop(where))
+	}
+	known := make([]string, 0, len(fields))
+	for k := range fields {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		decode, ok := fields[key.Value]
+		if !ok {
+			return p.errorf(key, "unknown key %q in %s%s (known keys: %s)", key.Value, orTop(where),
+				features.DidYouMean(key.Value, known), joinQuoted(known))
+		}
+		if seen[key.Value] {
+			return p.errorf(key, "key %q appears twice in %s", key.Value, orTop(where))
+		}
+		seen[key.Value] = true
+		if err := decode(val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func orTop(where string) string {
+	if where == "" {
+		return FileName
+	}
+	return where
+}
+
+func joinQuoted(xs []string) string {
+	out := ""
+	for i, x := range xs {
+		if i > 0 {
+			out += ", "
+		}
+		out += strconv.Quote(x)
+	}
+	return out
+}
+
+func (p *parser) sources(n *yaml.Node, cfg *Config) error {
+	if n.Kind != yaml.MappingNode {
+		return p.errorf(n, "sources must be a mapping of source names to sources")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		name := key.Value
+		if _, dup := cfg.Sources[name]; dup {
+			return p.errorf(key, "source %q is defined twice", name)
+		}
+		sc := SourceConfig{Name: name, Line: key.Line}
+		where := "sources." + name
+		if err := p.mapping(val, where, map[string]func(*yaml.Node) error{
+			"kind":              p.kind(&sc.Kind, "duckdb", "postgres"),
+			"path":              p.str(&sc.Path),
+			"dsn":               p.str(&sc.DSN),
+			"max_conns":         p.integer(&sc.MaxConns),
+			"statement_timeout": p.duration(&sc.StatementTimeout),
+		}); err != nil {
+			return err
+		}
+		switch {
+		case sc.Kind == "":
+			return p.errorf(key, "source %q has no kind (duckdb or postgres)", name)
+		case sc.Kind == "duckdb" && (sc.DSN != "" || sc.MaxConns != 0 || sc.StatementTimeout != 0):
+			return p.errorf(key, "source %q is a duckdb source: it takes a path, not dsn, max_conns or statement_timeout", name)
+		case sc.Kind == "postgres" && sc.Path != "":
+			return p.errorf(key, "source %q is a postgres source: it takes a dsn, not a path", name)
+		case sc.Kind == "postgres" && sc.DSN == "":
+			return p.errorf(key, "postgres source %q has no dsn", name)
+		}
+		if sc.Kind == "duckdb" && sc.Path != "" && sc.Path != ":memory:" && !filepath.IsAbs(sc.Path) {
+			sc.Path = filepath.Join(filepath.Dir(p.path), sc.Path)
+		}
+		cfg.Sources[name] = sc
+	}
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// scalar is the node's value with ${NAME} expanded.
+func (p *parser) scalar(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", p.errorf(n, "want a single value here")
+	}
+	var missing string
+	out := envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		v, ok := os.LookupEnv(name)
+		if !ok && missing == "" {
+			missing = name
+		}
+		return v
+	})
+	if missing != "" {
+		return "", p.errorf(n, "environment variable %s is not set", missing)
+	}
+	return out, nil
+}
+
+func (p *parser) str(dst *string) func(*yaml.Node) error {
+	return func(n *yaml.Node) (err error) {
+		*dst, err = p.scalar(n)
+		return err
+	}
+}
+
+func (p *parser) kind(dst *string, kinds ...string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		v, err := p.scalar(n)
+		if err != nil {
+			return err
+		}
+		for _, k := range kinds {
+			if v == k {
+				*dst = v
+				return nil
+			}
+		}
+		return p.errorf(n, "unknown kind %q%s (known kinds: %s)", v, features.DidYouMean(v, kinds), joinQuoted(kinds))
+	}
+}
+
+func (p *parser) integer(dst *int) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		v, err := p.scalar(n)
+		if err != nil {
+			return err
+		}
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 {
+			return p.errorf(n, "want a whole number ≥ 0, not %q", v)
+		}
+		*dst = i
+		return nil
+	}
+}
+
+func (p *parser) duration(dst *time.Duration) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		v, err := p.scalar(n)
+		if err != nil {
+			return err
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return p.errorf(n, "want a duration such as 5s or 250ms, not %q", v)
+		}
+		*dst = d
+		return nil
+	}
+}

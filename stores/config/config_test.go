@@ -1,0 +1,222 @@
+package config
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/stores"
+)
+
+func TestParse(t *testing.T) {
+	t.Setenv("FLETCH_TEST_PW", "s3cret")
+	t.Setenv("FLETCH_TEST_PORT", "9000")
+	cfg, err := Parse("/repo/fletch.yaml", []byte(`
+sources:
+  marketplace:
+    kind: duckdb
+    path: data/market.duckdb
+  scratch:
+    kind: duckdb
+  warehouse:
+    kind: postgres
+    dsn: postgres://app:${FLETCH_TEST_PW}@db:5432/shop
+    max_conns: 8
+    statement_timeout: 2s
+online_store:
+  kind: memory
+server:
+  listen: 0.0.0.0:${FLETCH_TEST_PORT}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]SourceConfig{
+		"marketplace": {Name: "marketplace", Kind: "duckdb", Path: "/repo/data/market.duckdb", Line: 3},
+		"scratch":     {Name: "scratch", Kind: "duckdb", Line: 6},
+		"warehouse": {Name: "warehouse", Kind: "postgres", DSN: "postgres://app:s3cret@db:5432/shop",
+			MaxConns: 8, StatementTimeout: 2 * time.Second, Line: 8},
+	}
+	if len(cfg.Sources) != len(want) {
+		t.Fatalf("sources = %+v", cfg.Sources)
+	}
+	for name, w := range want {
+		if got := cfg.Sources[name]; got != w {
+			t.Errorf("source %s = %+v, want %+v", name, got, w)
+		}
+	}
+	if cfg.Embedded || cfg.OnlineStore.Kind != "memory" || cfg.Server.Listen != "0.0.0.0:9000" || cfg.Path != "/repo/fletch.yaml" {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	for _, text := range []string{"", "# nothing\n", "server:\n  listen: :1\n"} {
+		cfg, err := Parse("f.yaml", []byte(text))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if !cfg.Embedded || cfg.OnlineStore.Kind != "memory" {
+			t.Errorf("%q: %+v, want the embedded default sources and memory store", text, cfg)
+		}
+		if text == "" && cfg.Server.Listen != DefaultListen {
+			t.Errorf("listen = %q", cfg.Server.Listen)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	os.Unsetenv("FLETCH_TEST_UNSET")
+	cases := []struct{ name, text, want string }{
+		{"unknown top-level key", "sources: {}\nonline_stor:\n  kind: memory\n",
+			`f.yaml:2:1: unknown key "online_stor" in fletch.yaml (did you mean "online_store"?)`},
+		{"unknown source key", "sources:\n  main:\n    kind: duckdb\n    pth: x.db\n",
+			`f.yaml:4:5: unknown key "pth" in sources.main (did you mean "path"?)`},
+		{"unknown source kind", "sources:\n  main:\n    kind: duckbd\n", `f.yaml:3:11: unknown kind "duckbd" (did you mean "duckdb"?)`},
+		{"unknown store kind", "online_store:\n  kind: redis\n", `f.yaml:2:9: unknown kind "redis"`},
+		{"no kind", "sources:\n  main:\n    path: x.db\n", `f.yaml:2:3: source "main" has no kind`},
+		{"postgres without dsn", "sources:\n  pg:\n    kind: postgres\n", `f.yaml:2:3: postgres source "pg" has no dsn`},
+		{"duckdb with dsn", "sources:\n  d:\n    kind: duckdb\n    dsn: x\n", `source "d" is a duckdb source`},
+		{"unset variable", "server:\n  listen: ${FLETCH_TEST_UNSET}:1\n", `f.yaml:2:11: environment variable FLETCH_TEST_UNSET is not set`},
+		{"bad duration", "sources:\n  pg:\n    kind: postgres\n    dsn: x\n    statement_timeout: soon\n", `f.yaml:5:24: want a duration`},
+		{"bad integer", "sources:\n  pg:\n    kind: postgres\n    dsn: x\n    max_conns: many\n", `f.yaml:5:16: want a whole number`},
+		{"duplicate key", "server:\n  listen: a\n  listen: b\n", `key "listen" appears twice`},
+		{"not a mapping", "sources:\n  - main\n", `f.yaml:2:3: sources must be a mapping`},
+		{"list value", "server:\n  listen: [a]\n", `f.yaml:2:11: want a single value here`},
+		{"bad yaml", "server: [\n", `f.yaml: yaml:`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(c.text))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestFind(t *testing.T) {
+	repo := t.TempDir()
+	cfg, err := Find(repo, "")
+	if err != nil || !cfg.Embedded || cfg.Path != "" {
+		t.Fatalf("no file: %+v, %v; want the embedded default", cfg, err)
+	}
+	os.WriteFile(filepath.Join(repo, FileName), []byte("server:\n  listen: repo:1\n"), 0o644)
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	os.WriteFile(other, []byte("server:\n  listen: explicit:1\n"), 0o644)
+	if cfg, err := Find(repo, ""); err != nil || cfg.Server.Listen != "repo:1" {
+		t.Errorf("repo file: %+v, %v", cfg, err)
+	}
+	if cfg, err := Find(repo, other); err != nil || cfg.Server.Listen != "explicit:1" {
+		t.Errorf("explicit file: %+v, %v", cfg, err)
+	}
+	if _, err := Find(repo, filepath.Join(repo, "missing.yaml")); err == nil {
+		t.Error("a missing explicit file: no error")
+	}
+}
+
+// count runs a count query through the source's Fetch.
+func count(t *testing.T, src stores.Source, query string) int64 {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec, err := src.Fetch(context.Background(), mem, stores.FetchRequest{SQL: query})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	return rec.Column(0).(*array.Int64).Value(0)
+}
+
+func TestOpenEmbedded(t *testing.T) {
+	cfg := Default()
+	cfg.EmbeddedPath = filepath.Join(t.TempDir(), "fletch.duckdb")
+	env, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	db, err := env.DuckDB("marketplace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DB().Exec("CREATE TABLE t AS SELECT * FROM range(3)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"marketplace", "postgres", "anything"} {
+		src, err := env.Source(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, src, "SELECT count(*) FROM t"); n != 3 {
+			t.Errorf("source %s: %d rows, want the embedded database's 3", name, n)
+		}
+	}
+	if env.OnlineStore() == nil {
+		t.Error("no online store")
+	}
+}
+
+func TestOpenConfigured(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := Parse(filepath.Join(dir, FileName), []byte(`
+sources:
+  main:
+    kind: duckdb
+    path: shared.duckdb
+  alias:
+    kind: duckdb
+    path: ./shared.duckdb
+  scratch:
+    kind: duckdb
+    path: ":memory:"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, _ := env.DuckDB("main")
+	if _, err := main.DB().Exec("CREATE TABLE t AS SELECT * FROM range(5)"); err != nil {
+		t.Fatal(err)
+	}
+	alias, err := env.Source("alias")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, alias, "SELECT count(*) FROM t"); n != 5 {
+		t.Errorf("alias of the same file: %d rows, want 5", n)
+	}
+	scratch, _ := env.Source("scratch")
+	if n := count(t, scratch, "SELECT count(*) FROM duckdb_tables()"); n != 0 {
+		t.Errorf("scratch is not its own database: %d tables", n)
+	}
+	if _, err := env.Source("mian"); err == nil || !strings.Contains(err.Error(), `no source named "mian"`) || !strings.Contains(err.Error(), `did you mean "main"?`) {
+		t.Errorf("unknown source: err = %v", err)
+	}
+	if err := env.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "shared.duckdb")); err != nil {
+		t.Errorf("the relative path was not resolved against the file's folder: %v", err)
+	}
+}
+
+func TestOpenPostgresIsNotAvailableYet(t *testing.T) {
+	cfg, err := Parse("conf/fletch.yaml", []byte("sources:\n  a:\n    kind: duckdb\n  pg:\n    kind: postgres\n    dsn: postgres://x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(cfg)
+	if err == nil || err.Error() != `conf/fletch.yaml:4: source "pg": postgres sources are not available in this build yet` {
+		t.Errorf("err = %v", err)
+	}
+}

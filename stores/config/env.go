@@ -1,0 +1,119 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/duckdb"
+	"github.com/fletch-engine/fletch/stores/memory"
+)
+
+// Env is an opened configuration: the sources by name and the online store.
+type Env struct {
+	Config *Config
+	// embedded answers every source name under the embedded default.
+	embedded *duckdb.Source
+	sources  map[string]stores.Source
+	online   stores.OnlineStore
+	closers  []interface{ Close() error }
+}
+
+// Open opens the sources and the online store cfg names. DuckDB sources
+// naming the same file share one database.
+func Open(cfg *Config) (*Env, error) {
+	env := &Env{Config: cfg, sources: map[string]stores.Source{}}
+	if cfg.Embedded {
+		src, err := duckdb.Open(cfg.EmbeddedPath)
+		if err != nil {
+			return nil, fmt.Errorf("config: the embedded database: %w", err)
+		}
+		env.embedded = src
+		env.closers = append(env.closers, src)
+	}
+	byPath := map[string]*duckdb.Source{}
+	names := make([]string, 0, len(cfg.Sources))
+	for name := range cfg.Sources {
+		names = append(names, name)
+	}
+	sort.Strings(names) // deterministic errors
+	for _, name := range names {
+		sc := cfg.Sources[name]
+		switch sc.Kind {
+		case "postgres":
+			env.Close()
+			return nil, fmt.Errorf("%s:%d: source %q: postgres sources are not available in this build yet", cfg.Path, sc.Line, name)
+		case "duckdb":
+			path := sc.Path
+			if path == ":memory:" {
+				path = ""
+			}
+			src := byPath[path]
+			if src == nil || path == "" {
+				var err error
+				if src, err = duckdb.Open(path); err != nil {
+					env.Close()
+					return nil, fmt.Errorf("%s:%d: source %q: %w", cfg.Path, sc.Line, name, err)
+				}
+				byPath[path] = src
+				env.closers = append(env.closers, src)
+			}
+			env.sources[name] = src
+		}
+	}
+	switch cfg.OnlineStore.Kind {
+	case "memory", "":
+		store := memory.New()
+		env.online = store
+		env.closers = append(env.closers, store)
+	default:
+		env.Close()
+		return nil, fmt.Errorf("config: %s online stores are not available in this build yet", cfg.OnlineStore.Kind)
+	}
+	return env, nil
+}
+
+// Source returns the source a resolver's `-- source: name` names.
+func (e *Env) Source(name string) (stores.Source, error) {
+	if e.embedded != nil {
+		return e.embedded, nil
+	}
+	if src, ok := e.sources[name]; ok {
+		return src, nil
+	}
+	names := make([]string, 0, len(e.sources))
+	for n := range e.sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return nil, fmt.Errorf("no source named %q in %s%s (sources: %s)", name, e.Config.Path, features.DidYouMean(name, names), joinQuoted(names))
+}
+
+// DuckDB returns the DuckDB source a name resolves to, for loaders that
+// create and fill tables (fletch demo).
+func (e *Env) DuckDB(name string) (*duckdb.Source, error) {
+	src, err := e.Source(name)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := src.(*duckdb.Source)
+	if !ok {
+		return nil, fmt.Errorf("source %q is not a DuckDB source", name)
+	}
+	return d, nil
+}
+
+// OnlineStore is the configured online store.
+func (e *Env) OnlineStore() stores.OnlineStore { return e.online }
+
+// Close closes every source and the online store.
+func (e *Env) Close() error {
+	var errs []error
+	for _, c := range e.closers {
+		errs = append(errs, c.Close())
+	}
+	e.closers = nil
+	return errors.Join(errs...)
+}
