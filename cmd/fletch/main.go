@@ -1,0 +1,221 @@
+// Command fletch is the feature engine's command line: it serves a feature
+// repository over Arrow Flight SQL, runs the marketplace demo on the
+// embedded default, queries features (from a server or in-process), and
+// shows, lists and checks what a repository defines.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	_ "github.com/fletch-engine/fletch/features/pyload"
+	_ "github.com/fletch-engine/fletch/features/sqlload"
+	"github.com/fletch-engine/fletch/planner"
+)
+
+const defaultListen = "127.0.0.1:8815"
+
+const usage = `fletch — a feature engine for real-time machine learning, served over Arrow Flight SQL
+
+Usage:
+  fletch demo     [--listen ADDR] [--dir DIR]
+        generate the marketplace example into an embedded DuckDB and serve it
+  fletch serve    --repo DIR [--config FILE] [--listen ADDR]
+        serve a feature repository over Flight SQL
+  fletch query    --in class.feature=value ... [--out NAME ...] [--now TIME] [--json]
+                  [--server ADDR | --repo DIR [--config FILE]]
+        query features (default: the server at ` + defaultListen + `)
+  fletch plan     --in class.feature=value ... [--out NAME ...] [--repo DIR] [--format text|mermaid]
+        show the plan a query would run
+  fletch features [--repo DIR]
+        list the feature classes and features of a repository
+  fletch validate [--repo DIR]
+        check a repository's definitions; errors as file:line:col
+
+A repository is a folder of @features .py files and .sql resolvers, with an
+optional fletch.yaml (sources, online store, listen address; docs/CONFIG.md).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "fletch:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr)
+	case "query":
+		return cmdQuery(ctx, rest, stdout, stderr)
+	case "plan":
+		return cmdPlan(rest, stdout, stderr)
+	case "features":
+		return cmdFeatures(rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "help"}
+	return fmt.Errorf("unknown command %q%s\n\n%s", cmd, features.DidYouMean(cmd, commands), usage)
+}
+
+func cmdPlan(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var ins, outs multi
+	fs.Var(&ins, "in", "an input: class.feature=value")
+	fs.Var(&outs, "out", "an output (repeatable; default: every feature of the class)")
+	repo := fs.String("repo", ".", "feature repository")
+	config := fs.String("config", "", "fletch.yaml")
+	format := fs.String("format", "text", "text or mermaid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req, err := parseRequest(ins, outs, "")
+	if err != nil {
+		return err
+	}
+	env, err := openRepo(*repo, *config, "")
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	p, err := req.prepare(env.engine)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "text":
+		fmt.Fprint(stdout, p.Explain())
+	case "mermaid":
+		fmt.Fprint(stdout, p.Graph())
+	default:
+		return fmt.Errorf("--format %q: use text or mermaid", *format)
+	}
+	return nil
+}
+
+func cmdFeatures(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("features", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repo := fs.String("repo", ".", "feature repository")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	g, err := features.Load(*repo)
+	if err != nil {
+		return err
+	}
+	classes := append([]*features.Class{}, g.Classes...)
+	sort.Slice(classes, func(i, j int) bool { return classes[i].Table < classes[j].Table })
+	for _, c := range classes {
+		fmt.Fprintf(stdout, "%s (%s)\n", c.Table, c.Pos)
+		for _, f := range c.Features {
+			if f.Window != nil {
+				continue
+			}
+			fmt.Fprintf(stdout, "  %-28s %-22s %s\n", f.Name, describeType(f), describeSource(g, f))
+		}
+	}
+	return nil
+}
+
+func describeType(f *features.Feature) string {
+	switch f.Kind {
+	case features.HasOne:
+		return f.Relation.To.Name
+	case features.HasMany:
+		return "DataFrame[" + f.Relation.To.Name + "]"
+	case features.WindowedGroup:
+		var ws []string
+		for _, w := range f.Windows {
+			ws = append(ws, w.Window.Label)
+		}
+		return "Windowed[" + f.Windows[0].Type.String() + "] " + strings.Join(ws, ",")
+	}
+	s := f.Type.String()
+	if f.Primary {
+		s += " (primary)"
+	}
+	return s
+}
+
+func describeSource(g *features.Graph, f *features.Feature) string {
+	switch {
+	case f.Kind == features.HasOne || f.Kind == features.HasMany:
+		return fmt.Sprintf("%s.%s = %s.%s", f.Relation.From.Table, f.Relation.FromKey.Name, f.Relation.To.Table, f.Relation.ToKey.Name)
+	case f.Kind == features.WindowedGroup:
+		return f.Windows[0].Expr.String()
+	case f.Expr != nil:
+		return "= " + f.Expr.String()
+	}
+	for _, r := range g.SQLResolvers {
+		for _, cm := range r.Columns {
+			if cm.Feature == f {
+				return "<- " + r.Name + "." + cm.Column
+			}
+		}
+	}
+	return ""
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repo := fs.String("repo", ".", "feature repository")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	g, err := features.Load(*repo)
+	if err != nil {
+		return err
+	}
+	// Plan every feature of every class: binding finds what loading cannot
+	// (unknown functions, type mismatches, features nothing provides).
+	e := planner.NewEngine(g, nil, nil)
+	var errs []error
+	n := 0
+	for _, c := range g.Classes {
+		for _, f := range c.Features {
+			if f.Kind != features.Scalar {
+				continue
+			}
+			n++
+			shape := planner.Shape{Class: c.Table, Inputs: planner.KeyInputs(c),
+				Outputs: []planner.Output{{Expr: &expr.Ref{Path: []string{f.Name}, At: f.Pos}}}}
+			if _, err := e.Prepare(shape); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.QualifiedName(), err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	fmt.Fprintf(stdout, "ok: %d feature classes, %d features, %d SQL resolvers\n", len(g.Classes), n, len(g.SQLResolvers))
+	return nil
+}

@@ -1,0 +1,481 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/planner"
+)
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// request is a CLI query: its inputs (`--in class.feature=value`, repeated
+// for several rows) and outputs.
+type request struct {
+	class   string
+	inputs  []inputColumn
+	outputs []string
+	now     time.Time
+}
+
+type inputColumn struct {
+	feature string
+	values  []string
+}
+
+func parseRequest(ins, outs []string, now string) (*request, error) {
+	if len(ins) == 0 {
+		return nil, errors.New("give at least one input: --in class.feature=value (e.g. --in user.id=50)")
+	}
+	r := &request{}
+	for _, in := range ins {
+		name, value, ok := strings.Cut(in, "=")
+		class, feat, dotted := strings.Cut(name, ".")
+		if !ok || !dotted || class == "" || feat == "" {
+			return nil, fmt.Errorf("--in %q: expected class.feature=value, e.g. user.id=50", in)
+		}
+		if r.class == "" {
+			r.class = class
+		} else if r.class != class {
+			return nil, fmt.Errorf("--in %q: all inputs must be of one class (%s)", in, r.class)
+		}
+		found := false
+		for i := range r.inputs {
+			if r.inputs[i].feature == feat {
+				r.inputs[i].values = append(r.inputs[i].values, value)
+				found = true
+			}
+		}
+		if !found {
+			r.inputs = append(r.inputs, inputColumn{feature: feat, values: []string{value}})
+		}
+	}
+	for _, c := range r.inputs[1:] {
+		if len(c.values) != len(r.inputs[0].values) {
+			return nil, fmt.Errorf("--in %s.%s is given %d times but %s.%s %d times: give each input once per row", r.class, c.feature, len(c.values), r.class, r.inputs[0].feature, len(r.inputs[0].values))
+		}
+	}
+	for _, o := range outs {
+		for _, part := range strings.Split(o, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				r.outputs = append(r.outputs, part)
+			}
+		}
+	}
+	if now != "" {
+		t, err := parseTime(now)
+		if err != nil {
+			return nil, fmt.Errorf("--now %q: %v", now, err)
+		}
+		r.now = t
+	}
+	return r, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, errors.New("expected a time like 2024-06-01T12:00:00Z or 2024-06-01")
+}
+
+// outputName strips a leading class name: `user.full_name` on a user query is
+// `full_name` (unless user has a feature named `user`).
+func outputName(c *features.Class, out string) string {
+	if rest, ok := strings.CutPrefix(out, c.Table+"."); ok && c.Feature(c.Table) == nil {
+		return rest
+	}
+	return out
+}
+
+// outputs returns the request's outputs for class c: the ones asked for, or
+// every scalar feature (and window) of c.
+func (r *request) outputNames(c *features.Class) (names []string, all bool) {
+	if len(r.outputs) > 0 {
+		for _, o := range r.outputs {
+			names = append(names, outputName(c, o))
+		}
+		return names, false
+	}
+	for _, f := range c.Features {
+		if f.Kind == features.Scalar {
+			names = append(names, f.Name)
+		}
+	}
+	return names, true
+}
+
+// inProcess runs the request on an engine in this process.
+func (r *request) inProcess(ctx context.Context, e *planner.Engine) (arrow.RecordBatch, error) {
+	c := e.Graph().Class(r.class)
+	if c == nil {
+		return nil, fmt.Errorf("unknown feature class %q%s", r.class, features.DidYouMean(r.class, e.Graph().ClassNames()))
+	}
+	mem := memory.DefaultAllocator
+	var fields []arrow.Field
+	var cols []arrow.Array
+	defer func() {
+		for _, a := range cols {
+			a.Release()
+		}
+	}()
+	for _, in := range r.inputs {
+		b := array.NewStringBuilder(mem)
+		b.AppendValues(in.values, nil)
+		cols = append(cols, b.NewArray())
+		b.Release()
+		fields = append(fields, arrow.Field{Name: in.feature, Type: arrow.BinaryTypes.String})
+	}
+	inputs := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(len(r.inputs[0].values)))
+	defer inputs.Release()
+	names, _ := r.outputNames(c)
+	q := &planner.Query{Class: c.Table, Inputs: inputs, Now: r.now}
+	for _, n := range names {
+		q.Outputs = append(q.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(n, ".")}, Name: n})
+	}
+	return e.Execute(ctx, q)
+}
+
+// sql renders the request as fletch SQL (docs/SQL.md).
+func (r *request) sql() string {
+	sel := "*"
+	if len(r.outputs) > 0 {
+		quoted := make([]string, len(r.outputs))
+		for i, o := range r.outputs {
+			o = strings.TrimPrefix(o, r.class+".")
+			quoted[i] = quoteIdent(o)
+		}
+		sel = strings.Join(quoted, ", ")
+	}
+	var where []string
+	for _, in := range r.inputs {
+		if len(in.values) == 1 {
+			where = append(where, fmt.Sprintf("%s = %s", quoteIdent(in.feature), quoteString(in.values[0])))
+			continue
+		}
+		vals := make([]string, len(in.values))
+		for i, v := range in.values {
+			vals[i] = quoteString(v)
+		}
+		where = append(where, fmt.Sprintf("%s IN (%s)", quoteIdent(in.feature), strings.Join(vals, ", ")))
+	}
+	if !r.now.IsZero() {
+		where = append(where, fmt.Sprintf("%s = %s", planner.AsOfColumn, quoteString(r.now.Format(time.RFC3339Nano))))
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s", sel, quoteIdent(r.class), strings.Join(where, " AND "))
+}
+
+func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// remote runs the request against a fletch server over Flight SQL.
+func (r *request) remote(ctx context.Context, addr string) (arrow.RecordBatch, error) {
+	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	info, err := cl.Execute(ctx, r.sql())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	mem := memory.DefaultAllocator
+	var recs []arrow.RecordBatch
+	var schema *arrow.Schema
+	for _, ep := range info.Endpoint {
+		rdr, err := cl.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			return nil, err
+		}
+		schema = rdr.Schema()
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			rec.Retain()
+			recs = append(recs, rec)
+		}
+		err = rdr.Err()
+		rdr.Release()
+		if err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	if schema == nil {
+		return nil, errors.New("the server sent no result")
+	}
+	return concatRecords(mem, schema, recs)
+}
+
+func concatRecords(mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, schema.NumFields())
+	var n int64
+	for _, rec := range recs {
+		n += rec.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for j, rec := range recs {
+			parts[j] = rec.Column(i)
+		}
+		if len(parts) == 0 {
+			cols[i] = array.MakeArrayOfNull(mem, schema.Field(i).Type, 0)
+			continue
+		}
+		c, err := array.Concatenate(parts, mem)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = c
+	}
+	rec := array.NewRecordBatch(schema, cols, n)
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec, nil
+}
+
+// printResult writes rec as the seeds' result table (or JSON): one table per
+// input row, features sorted by name, has-many results as sub-tables.
+func printResult(w io.Writer, class string, rec arrow.RecordBatch, asJSON bool) error {
+	if asJSON {
+		rows := make([]map[string]any, rec.NumRows())
+		for i := range rows {
+			rows[i] = map[string]any{}
+			for j, f := range rec.Schema().Fields() {
+				rows[i][class+"."+f.Name] = jsonValue(rec.Column(j), i)
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if len(rows) == 1 {
+			return enc.Encode(rows[0])
+		}
+		return enc.Encode(rows)
+	}
+	fields := rec.Schema().Fields()
+	order := make([]int, len(fields))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return fields[order[a]].Name < fields[order[b]].Name })
+	for row := 0; row < int(rec.NumRows()); row++ {
+		if rec.NumRows() > 1 {
+			fmt.Fprintf(w, "\nRow %d\n", row+1)
+		}
+		width := len("Name")
+		for _, f := range fields {
+			width = max(width, len(class)+1+len(f.Name))
+		}
+		fmt.Fprintf(w, "%-*s  %-4s  %s\n", width, "Name", "Hit?", "Value")
+		fmt.Fprintln(w, strings.Repeat("─", width+30))
+		var subtables []int
+		for _, j := range order {
+			if _, ok := fields[j].Type.(*arrow.ListType); ok && isStructList(fields[j].Type) {
+				subtables = append(subtables, j)
+				continue
+			}
+			fmt.Fprintf(w, "%-*s  %-4s  %s\n", width, class+"."+fields[j].Name, "", formatValue(rec.Column(j), row))
+		}
+		for _, j := range subtables {
+			printSubtable(w, class+"."+fields[j].Name, rec.Column(j).(*array.List), row)
+		}
+	}
+	return nil
+}
+
+func isStructList(dt arrow.DataType) bool {
+	l, ok := dt.(*arrow.ListType)
+	if !ok {
+		return false
+	}
+	_, ok = l.Elem().(*arrow.StructType)
+	return ok
+}
+
+func printSubtable(w io.Writer, name string, list *array.List, row int) {
+	if list.IsNull(row) {
+		fmt.Fprintf(w, "\n%s: null\n", name)
+		return
+	}
+	start, end := list.ValueOffsets(row)
+	structs := list.ListValues().(*array.Struct)
+	st := structs.DataType().(*arrow.StructType)
+	fmt.Fprintf(w, "\n%s (%d rows)\n", name, end-start)
+	cells := make([][]string, 0, end-start+1)
+	header := make([]string, st.NumFields())
+	for i, f := range st.Fields() {
+		header[i] = f.Name
+	}
+	cells = append(cells, header)
+	for r := start; r < end; r++ {
+		line := make([]string, st.NumFields())
+		for i := range line {
+			line[i] = formatValue(structs.Field(i), int(r))
+		}
+		cells = append(cells, line)
+	}
+	widths := make([]int, len(header))
+	for _, line := range cells {
+		for i, c := range line {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for k, line := range cells {
+		parts := make([]string, len(line))
+		for i, c := range line {
+			parts[i] = c + strings.Repeat(" ", widths[i]-len([]rune(c)))
+		}
+		fmt.Fprintln(w, strings.TrimRight(strings.Join(parts, "  "), " "))
+		if k == 0 {
+			total := 0
+			for _, wd := range widths {
+				total += wd + 2
+			}
+			fmt.Fprintln(w, strings.Repeat("─", total))
+		}
+	}
+}
+
+// formatValue prints a cell as the seeds do: strings quoted, floats in
+// their shortest exact form, null as null.
+func formatValue(a arrow.Array, i int) string {
+	if a.IsNull(i) {
+		return "null"
+	}
+	switch a := a.(type) {
+	case *array.String:
+		return strconv.Quote(a.Value(i))
+	case *array.Float64:
+		return formatFloat(a.Value(i))
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano)
+	case *array.Date32:
+		return a.Value(i).ToTime().Format("2006-01-02")
+	}
+	return a.ValueStr(i)
+}
+
+func formatFloat(v float64) string {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	s := strconv.FormatFloat(v, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return s
+}
+
+func jsonValue(a arrow.Array, i int) any {
+	if a.IsNull(i) {
+		return nil
+	}
+	switch a := a.(type) {
+	case *array.String:
+		return a.Value(i)
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Float64:
+		v := a.Value(i)
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return formatFloat(v)
+		}
+		return v
+	case *array.Boolean:
+		return a.Value(i)
+	case *array.List:
+		start, end := a.ValueOffsets(i)
+		vals := a.ListValues()
+		out := make([]any, 0, end-start)
+		for r := start; r < end; r++ {
+			out = append(out, jsonValue(vals, int(r)))
+		}
+		return out
+	case *array.Struct:
+		st := a.DataType().(*arrow.StructType)
+		m := map[string]any{}
+		for k, f := range st.Fields() {
+			m[f.Name] = jsonValue(a.Field(k), i)
+		}
+		return m
+	}
+	return formatValue(a, i)
+}
+
+func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var ins, outs multi
+	fs.Var(&ins, "in", "an input: class.feature=value (repeat for several inputs or rows)")
+	fs.Var(&outs, "out", "an output feature, relation or window (repeatable; default: every feature of the class)")
+	now := fs.String("now", "", "evaluate at this time (RFC 3339); default: now")
+	asJSON := fs.Bool("json", false, "print JSON")
+	server := fs.String("server", "", "fletch server address (default "+defaultListen+" unless --repo is given)")
+	repo := fs.String("repo", "", "run in-process on this feature repository instead of a server")
+	config := fs.String("config", "", "fletch.yaml for --repo (default: the repository's, else the embedded default)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req, err := parseRequest(ins, outs, *now)
+	if err != nil {
+		return err
+	}
+	var rec arrow.RecordBatch
+	if *repo != "" && *server == "" {
+		env, err := openRepo(*repo, *config, "")
+		if err != nil {
+			return err
+		}
+		defer env.Close()
+		if c := env.engine.Graph().Class(req.class); c != nil && len(req.outputs) == 0 {
+			fmt.Fprintf(stderr, "Using '--out=%s' (every feature of %s)\n", c.Table, c.Name)
+		}
+		rec, err = req.inProcess(ctx, env.engine)
+		if err != nil {
+			return err
+		}
+	} else {
+		addr := *server
+		if addr == "" {
+			addr = defaultListen
+		}
+		if len(req.outputs) == 0 {
+			fmt.Fprintf(stderr, "Using '--out=%s' (every feature of the class)\n", req.class)
+		}
+		rec, err = req.remote(ctx, addr)
+		if err != nil {
+			return err
+		}
+	}
+	defer rec.Release()
+	return printResult(stdout, req.class, rec, *asJSON)
+}

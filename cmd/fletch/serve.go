@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+
+	"flag"
+	"fmt"
+	"github.com/apache/arrow-go/v18/arrow"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fletch-engine/fletch/examples/marketplace"
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/stores/config"
+)
+
+// repoEnv is a loaded repository with its configuration opened.
+type repoEnv struct {
+	cfg    *config.Config
+	env    *config.Env
+	engine *planner.Engine
+}
+
+func (r *repoEnv) Close() error { return r.env.Close() }
+
+// openRepo loads the repository in dir and opens its configuration
+// (explicit file, dir/fletch.yaml, or the embedded default whose database is
+// embeddedDB, default dir/.fletch/fletch.duckdb).
+func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
+	g, err := features.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Find(dir, configPath)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Embedded && cfg.EmbeddedPath == "" {
+		if embeddedDB == "" {
+			embeddedDB = filepath.Join(dir, ".fletch", "fletch.duckdb")
+			if err := os.MkdirAll(filepath.Dir(embeddedDB), 0o755); err != nil {
+				return nil, err
+			}
+		}
+		cfg.EmbeddedPath = embeddedDB
+	}
+	env, err := config.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil)}, nil
+}
+
+// prepare plans the request without running it.
+func (r *request) prepare(e *planner.Engine) (*planner.Plan, error) {
+	c := e.Graph().Class(r.class)
+	if c == nil {
+		return nil, fmt.Errorf("unknown feature class %q%s", r.class, features.DidYouMean(r.class, e.Graph().ClassNames()))
+	}
+	shape := planner.Shape{Class: c.Table}
+	for _, in := range r.inputs {
+		shape.Inputs = append(shape.Inputs, arrow.Field{Name: in.feature, Type: arrow.BinaryTypes.String})
+	}
+	names, _ := r.outputNames(c)
+	for _, n := range names {
+		shape.Outputs = append(shape.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(n, ".")}, Name: n})
+	}
+	return e.Prepare(shape)
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repo := fs.String("repo", ".", "feature repository")
+	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default)")
+	listen := fs.String("listen", "", "address to serve Flight SQL on (default: fletch.yaml's, else "+defaultListen+")")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env, err := openRepo(*repo, *cfgPath, "")
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return serve(ctx, env, *listen, stdout)
+}
+
+func serve(ctx context.Context, env *repoEnv, listen string, stdout io.Writer) error {
+	if listen == "" {
+		listen = env.cfg.Server.Listen
+	}
+	if listen == "" {
+		listen = defaultListen
+	}
+	lis, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := flight.NewServer(env.engine, flight.Options{Version: version})
+	g := env.engine.Graph()
+	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "fletch: stopping")
+		srv.GracefulStop()
+		return nil
+	}
+}
+
+// version is reported by the server; set at build time with -ldflags.
+var version = "dev"
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", defaultListen, "address to serve Flight SQL on")
+	dir := fs.String("dir", "", "folder for the demo repository and database (default: the user cache folder)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		*dir = filepath.Join(cache, "fletch", "demo")
+	}
+	repo := filepath.Join(*dir, "marketplace")
+	if err := writeExample(repo); err != nil {
+		return err
+	}
+	db := filepath.Join(*dir, "marketplace.duckdb")
+	for _, p := range []string{db, db + ".wal"} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	env, err := openRepo(repo, "", db)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	src, err := env.env.DuckDB("marketplace")
+	if err != nil {
+		return err
+	}
+	// The data's "now" is the start of today (UTC): deterministic for the
+	// day, and recent enough that the 7-day windows hold events.
+	anchor := time.Now().UTC().Truncate(24 * time.Hour)
+	start := time.Now()
+	if err := marketplace.Generate(ctx, src.DB(), marketplace.Options{Anchor: anchor}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "fletch demo: generated the marketplace example (1,000 users, 500 items; events up to %s) in %s\n", anchor.Format("2006-01-02"), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "fletch demo: repository %s\n", repo)
+	fmt.Fprintf(stdout, "try, in another shell:\n  ./fletch query --in user.id=50 --out user.full_name\n  ./fletch query --in user_item.user_id=50 --in user_item.item_id=200\n")
+	return serve(ctx, env, *listen, stdout)
+}
+
+// writeExample writes the embedded marketplace repository to dir.
+func writeExample(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fs.WalkDir(marketplace.Files, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := marketplace.Files.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, path), data, 0o644)
+	})
+}
