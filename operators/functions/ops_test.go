@@ -1,6 +1,12 @@
 package functions
 
-import "testing"
+import (
+	"math"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
 
 func TestOperators(t *testing.T) {
 	checkRef(t, []refCase{
@@ -44,4 +50,26 @@ func TestOperators(t *testing.T) {
 		{fn: "and", args: []string{"p", "n"}, duck: "p AND NULL"},
 		{fn: "not", args: []string{"q"}, duck: "NOT q"},
 	})
+}
+
+func TestIntegerOverflowIsAnError(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, c := range []struct {
+		fn   string
+		a, b int64
+	}{{"add", math.MaxInt64, 1}, {"subtract", math.MinInt64, 1}, {"multiply", 1 << 32, 1 << 31}} {
+		a := buildArray(mem, tInt, []any{int64(1), c.a})
+		b := buildArray(mem, tInt, []any{int64(1), c.b})
+		bound, err := Default().Bind(c.fn, []arrow.DataType{tInt, tInt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := bound.Exec(&Context{Mem: mem}, []arrow.Array{a, b}); err == nil {
+			out.Release()
+			t.Errorf("%s(%d, %d): no overflow error", c.fn, c.a, c.b)
+		}
+		a.Release()
+		b.Release()
+	}
 }

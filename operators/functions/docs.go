@@ -1,0 +1,70 @@
+package functions
+
+import (
+	"strings"
+
+	"github.com/fletch-engine/fletch/operators/aggregate"
+)
+
+const docsHeader = `# Functions
+
+The function library of fletch expressions: the operators of ` + "`_`" + ` expressions and SQL
+(` + "`+`" + ` is ` + "`add`" + `, ` + "`<`" + ` is ` + "`less`" + `, ...) and the ` + "`F.*`" + ` functions. Generated from the registry in
+` + "`operators/functions`" + ` (` + "`FLETCH_UPDATE_DOCS=1 go test -tags duckdb_arrow ./operators/functions -run TestDocs`" + `);
+a test fails when this page and the registry disagree.
+
+Conventions (decided here, tested against DuckDB or CPython):
+
+- Types: ` + "`int`" + ` int64, ` + "`float`" + ` float64, ` + "`str`" + ` utf8, ` + "`datetime`" + ` timestamp[us, UTC], ` + "`date`" + ` date32,
+  ` + "`T`" + ` a type shared by the arguments so marked. Implicit casts: int → float, date → datetime
+  (midnight UTC), narrower ints / floats / string encodings to the canonical ones; a ` + "`None`" + `
+  literal fits any parameter.
+- Nulls propagate (SQL) unless the Nulls column says otherwise.
+- ` + "`divide`" + ` and ` + "`safe_divide`" + ` give null on a zero divisor (DuckDB's classic behaviour, not IEEE
+  ±inf, not Python's exception); ` + "`floor_divide`" + ` and ` + "`mod`" + ` follow Python's signs and give null on zero.
+- Integer ` + "`add`" + `/` + "`subtract`" + `/` + "`multiply`" + ` overflow is an error, never a wrapped value.
+- ` + "`round`" + ` rounds halves to even, as Python's ` + "`round`" + `; it always returns a float.
+- Comparisons of floats are IEEE: NaN is unequal to everything, itself included.
+- Positions are 0-based: ` + "`substr`" + `, ` + "`element_at`" + `, ` + "`split_part`" + `, ` + "`strpos`" + ` (-1 when absent); negative
+  positions count from the end, as Python indexing.
+- String lengths and positions count characters (code points), not bytes.
+- ` + "`jaccard_similarity`" + ` is over the sets of characters, in 0..1 (DuckDB's ` + "`jaccard`" + `).
+- ` + "`day_of_week`" + ` is ISO: Monday 1 … Sunday 7. All datetime parts are in UTC.
+- ` + "`datetime - datetime`" + ` is the difference in seconds (float); ` + "`date_diff(unit, start, end)`" + ` counts unit
+  boundaries crossed (as DuckDB).
+
+| function | signatures | nulls | description |
+| --- | --- | --- | --- |
+`
+
+// Markdown renders the registry as docs/FUNCTIONS.md.
+func (r *Registry) Markdown() string {
+	var sb strings.Builder
+	sb.WriteString(docsHeader)
+	for _, name := range r.Names() {
+		f := r.funcs[name]
+		sigs := f.Signatures()
+		for i, s := range sigs {
+			sigs[i] = "`" + s + "`"
+		}
+		sb.WriteString("| `" + name + "` | " + strings.Join(sigs, "<br>") + " | " + f.Nulls + " | " +
+			strings.ReplaceAll(f.Doc, "|", `\|`) + " |\n")
+	}
+	sb.WriteString(aggregationsDoc)
+	sb.WriteString("\nAggregation names: `" + strings.Join(aggregate.Functions, "`, `") + "`.\n")
+	return sb.String()
+}
+
+const aggregationsDoc = `
+## Aggregations over has-many relations
+
+Implemented in ` + "`operators/aggregate`" + ` (tested against DuckDB ` + "`GROUP BY`" + `). Nulls are skipped, except by
+` + "`count`" + `, which counts rows. Over no rows: ` + "`sum`" + ` 0, ` + "`count`" + ` 0, ` + "`approx_count_distinct`" + ` 0, ` + "`any`" + ` false,
+` + "`all`" + ` true, ` + "`min`" + `/` + "`max`" + `/` + "`mean`" + ` null; ` + "`std`" + `/` + "`var`" + ` are sample statistics (n−1), null below 2 values.
+` + "`sum`" + ` keeps int or float (int overflow is an error); ` + "`mean`" + `/` + "`std`" + `/` + "`var`" + ` are float; ` + "`min`" + `/` + "`max`" + ` keep
+the type (int, float, str, datetime, date, bool). ` + "`max_by`" + `/` + "`min_by`" + ` take the value at the greatest /
+least sort key among rows whose value and key are not null; ties go to the later row in input
+order; NaN sorts above every number. ` + "`approx_count_distinct`" + ` is a HyperLogLog with 4096 registers
+(standard error 1.04/√4096 ≈ 1.6%), exact up to 512 distinct values per group; its sketches
+merge and serialize (` + "`aggregate.Sketch`" + `).
+`
