@@ -31,8 +31,7 @@ import (
 
 // Source is a stores.Source over one DuckDB database.
 type Source struct {
-	db   *sql.DB
-	path string
+	db *sql.DB
 }
 
 var _ stores.Source = (*Source)(nil)
@@ -48,7 +47,7 @@ func Open(path string) (*Source, error) {
 		db.Close()
 		return nil, fmt.Errorf("duckdb: open %q: %w", path, err)
 	}
-	return &Source{db: db, path: path}, nil
+	return &Source{db: db}, nil
 }
 
 // DB is the database, for loaders that create and fill tables.
