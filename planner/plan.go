@@ -551,10 +551,37 @@ func (pl *planner) resolvePath(f *frameNode, ref *expr.Ref) (*features.Class, *f
 		if i == len(ref.Path)-1 {
 			return c, feat, nil
 		}
+		if feat.Kind == features.HasMany {
+			return nil, nil, invalid(ref.At, "%s.%s is a has-many relation (DataFrame): aggregate it, e.g. %s[_.%s].mean()", c.Table, name, name, ref.Path[i+1])
+		}
 		if feat.Kind != features.HasOne {
-			return nil, nil, invalid(ref.At, "%s.%s is not a has-one relation, so %q cannot follow it", c.Table, name, ref.Path[i+1])
+			return nil, nil, invalid(ref.At, "%s.%s is not a relation, so %q cannot follow it", c.Table, name, ref.Path[i+1])
 		}
 		c = feat.Relation.To
 	}
 	return nil, nil, invalid(ref.At, "empty reference")
+}
+
+// KeyInputs returns the input columns that identify rows of c: its primary
+// key, or the features a derived primary key is computed from
+// (`user_id`, `item_id` for `id = _.user_id + "-" + _.item_id`).
+func KeyInputs(c *features.Class) []arrow.Field {
+	if c.Primary == nil {
+		return nil
+	}
+	if c.Primary.Expr == nil {
+		return []arrow.Field{{Name: c.Primary.Name, Type: c.Primary.Type.Arrow(), Nullable: true}}
+	}
+	var fields []arrow.Field
+	seen := map[string]bool{}
+	expr.Walk(c.Primary.Expr, func(n expr.Node) bool {
+		if r, ok := n.(*expr.Ref); ok && len(r.Path) == 1 && !seen[r.Path[0]] {
+			seen[r.Path[0]] = true
+			if f := c.Feature(r.Path[0]); f != nil && f.Kind == features.Scalar {
+				fields = append(fields, arrow.Field{Name: f.Name, Type: f.Type.Arrow(), Nullable: true})
+			}
+		}
+		return true
+	})
+	return fields
 }

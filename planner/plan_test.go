@@ -1,0 +1,144 @@
+package planner_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/stores"
+)
+
+func ref(path string) planner.Output {
+	return planner.Output{Expr: &expr.Ref{Path: strings.Split(path, ".")}}
+}
+
+func userShape(outs ...string) planner.Shape {
+	s := planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}}
+	for _, o := range outs {
+		s.Outputs = append(s.Outputs, ref(o))
+	}
+	return s
+}
+
+// The tutorial: asking for first_name and for full_name must give different
+// plans — full_name adds the expression over first and last name.
+func TestFirstNameAndFullNamePlansDiffer(t *testing.T) {
+	_, g := fixture(t)
+	e := planner.NewEngine(g, nil, nil)
+	first, err := e.Prepare(userShape("first_name"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := e.Prepare(userShape("full_name"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Explain() == full.Explain() {
+		t.Fatalf("same plan for first_name and full_name:\n%s", first.Explain())
+	}
+	if strings.Contains(first.Explain(), "last_name") || !strings.Contains(full.Explain(), "compute full_name") {
+		t.Errorf("first_name plan should fetch no last_name, full_name plan should compute it:\n%s\n%s", first.Explain(), full.Explain())
+	}
+	// Nothing about reviews is fetched for either: pruned.
+	if strings.Contains(full.Explain(), "reviews") {
+		t.Errorf("full_name plan fetches reviews:\n%s", full.Explain())
+	}
+	if !strings.HasPrefix(full.Graph(), "flowchart") {
+		t.Errorf("Graph is not a Mermaid flowchart: %q", full.Graph())
+	}
+	again, err := e.Prepare(userShape("full_name"))
+	if err != nil || again != full {
+		t.Errorf("the same shape was planned twice (plan cache): %v", err)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	_, g := fixture(t)
+	e := planner.NewEngine(g, nil, nil)
+	cases := []struct {
+		name  string
+		shape planner.Shape
+		kind  planner.ErrorKind
+		want  string
+	}{
+		{"unknown class", planner.Shape{Class: "usr", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}}, planner.InvalidInput, `did you mean "user"`},
+		{"unknown feature", userShape("ful_name"), planner.InvalidInput, `did you mean "full_name"`},
+		{"unknown path", userShape("reviews.star_ratin"), planner.InvalidInput, "aggregate it"},
+		{"relation as value", planner.Shape{Class: "review", Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []planner.Output{ref("user.nope")}}, planner.InvalidInput, `user has no feature "nope"`},
+		{"missing key input", planner.Shape{Class: "user_item", Inputs: []arrow.Field{{Name: "user_id", Type: arrow.BinaryTypes.String}}, Outputs: []planner.Output{ref("price_fit")}}, planner.InvalidInput, "item_id"},
+		{"wrong input type", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.FixedWidthTypes.Boolean}}, Outputs: []planner.Output{ref("full_name")}}, planner.InvalidInput, "has type bool"},
+		{"unknown function", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
+			Outputs: []planner.Output{{Expr: &expr.Call{Func: "lowr", Args: []expr.Node{&expr.Ref{Path: []string{"full_name"}}}}}}}, planner.InvalidInput, `did you mean "lower"`},
+		{"type error", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
+			Outputs: []planner.Output{{Expr: &expr.Binary{Op: "-", L: &expr.Ref{Path: []string{"full_name"}}, R: &expr.Literal{Value: int64(1)}}}}}, planner.InvalidInput, "subtract"},
+		{"chalk_window outside a window", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
+			Outputs: []planner.Output{{Expr: &expr.ChalkWindow{}}}}, planner.InvalidInput, "windowed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.Prepare(c.shape)
+			if err == nil {
+				t.Fatal("planned without error")
+			}
+			if planner.KindOf(err) != c.kind || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v (kind %d), want kind %d containing %q", err, planner.KindOf(err), c.kind, c.want)
+			}
+		})
+	}
+}
+
+// A definition that depends on itself is a planning error, not a hang.
+func TestCycleIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	src := "from chalk.features import features, _\n\n@features\nclass Thing:\n    id: int\n    a: int = _.b + 1\n    b: int = _.a * 2\n"
+	if err := os.WriteFile(filepath.Join(dir, "thing.py"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := features.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := planner.NewEngine(g, nil, nil)
+	_, err = e.Prepare(planner.Shape{Class: "thing", Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []planner.Output{ref("a")}})
+	if err == nil || !strings.Contains(err.Error(), "depends on itself") {
+		t.Fatalf("got %v, want a cycle error", err)
+	}
+}
+
+// A failing source is a SourceFailure naming the resolver, and the engine
+// answers the next query.
+func TestSourceFailureIsReported(t *testing.T) {
+	_, g := fixture(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, failingSources{}, mem)
+	b := array.NewStringBuilder(mem)
+	b.Append("50")
+	ids := b.NewArray()
+	b.Release()
+	defer ids.Release()
+	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}, nil), []arrow.Array{ids}, 1)
+	defer in.Release()
+	_, err := e.Execute(context.Background(), &planner.Query{Class: "user", Inputs: in, Outputs: []planner.Output{ref("full_name")}})
+	var pe *planner.Error
+	if !errors.As(err, &pe) || pe.Kind != planner.SourceFailure || !strings.Contains(err.Error(), "users") {
+		t.Fatalf("got %v, want a SourceFailure naming the resolver", err)
+	}
+}
+
+// failingSources is a source registry whose database is down.
+type failingSources struct{}
+
+func (failingSources) Source(string) (stores.Source, error) {
+	return nil, errors.New("connection refused")
+}
