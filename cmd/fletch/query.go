@@ -384,15 +384,33 @@ func formatValue(a arrow.Array, i int) string {
 	return a.ValueStr(i)
 }
 
+// formatFloat renders v as Python's repr does: the shortest digits that
+// round-trip, fixed notation for decimal exponents in [-4, 16), otherwise
+// scientific with a two-digit exponent at least.
 func formatFloat(v float64) string {
-	if math.IsInf(v, 0) || math.IsNaN(v) {
-		return strconv.FormatFloat(v, 'g', -1, 64)
+	switch {
+	case math.IsNaN(v):
+		return "nan"
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
 	}
-	s := strconv.FormatFloat(v, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eE") {
-		s += ".0"
+	sci := strconv.FormatFloat(v, 'e', -1, 64) // -d.ddde±XX
+	mant, exp, _ := strings.Cut(sci, "e")
+	x, _ := strconv.Atoi(exp)
+	if x >= -4 && x < 16 {
+		s := strconv.FormatFloat(v, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
+		}
+		return s
 	}
-	return s
+	sign := "+"
+	if x < 0 {
+		sign, x = "-", -x
+	}
+	return fmt.Sprintf("%se%s%02d", mant, sign, x)
 }
 
 func jsonValue(a arrow.Array, i int) any {
