@@ -42,49 +42,39 @@ func Gather(mem memory.Allocator, values arrow.Array, idx []int32) (arrow.Array,
 // distinct pair, in first-appearance order, and for each input row the
 // position of its pair in that list. Rows with a null key map to -1.
 func Distinct(keys arrow.Array, times []int64) (firsts []int32, pos []int32, err error) {
-	pos = make([]int32, keys.Len())
 	switch k := keys.(type) {
 	case *array.Int64:
-		type pair struct{ k, t int64 }
-		seen := make(map[pair]int32, keys.Len())
-		for i := range pos {
-			if k.IsNull(i) {
-				pos[i] = -1
-				continue
-			}
-			p := pair{k.Value(i), times[i]}
-			j, ok := seen[p]
-			if !ok {
-				j = int32(len(firsts))
-				seen[p] = j
-				firsts = append(firsts, int32(i))
-			}
-			pos[i] = j
-		}
+		firsts, pos = distinct(k, k.Value, times)
 	case *array.String:
-		type pair struct {
-			k string
-			t int64
-		}
-		seen := make(map[pair]int32, keys.Len())
-		for i := range pos {
-			if k.IsNull(i) {
-				pos[i] = -1
-				continue
-			}
-			p := pair{k.Value(i), times[i]}
-			j, ok := seen[p]
-			if !ok {
-				j = int32(len(firsts))
-				seen[p] = j
-				firsts = append(firsts, int32(i))
-			}
-			pos[i] = j
-		}
+		firsts, pos = distinct(k, k.Value, times)
 	default:
 		return nil, nil, fmt.Errorf("key columns must be int64 or string, not %s", keys.DataType())
 	}
 	return firsts, pos, nil
+}
+
+func distinct[K comparable](keys arrow.Array, value func(int) K, times []int64) (firsts []int32, pos []int32) {
+	type pair struct {
+		k K
+		t int64
+	}
+	pos = make([]int32, keys.Len())
+	seen := make(map[pair]int32, keys.Len())
+	for i := range pos {
+		if keys.IsNull(i) {
+			pos[i] = -1
+			continue
+		}
+		p := pair{value(i), times[i]}
+		j, ok := seen[p]
+		if !ok {
+			j = int32(len(firsts))
+			seen[p] = j
+			firsts = append(firsts, int32(i))
+		}
+		pos[i] = j
+	}
+	return firsts, pos
 }
 
 // Constant returns an array of n copies of v (nil, bool, int64, float64,

@@ -18,42 +18,36 @@ type KeyIndex struct {
 
 // NewKeyIndex indexes keys. Null keys are not indexed.
 func NewKeyIndex(keys arrow.Array) (*KeyIndex, error) {
-	n := keys.Len()
-	ix := &KeyIndex{next: make([]int32, n)}
-	// Insert back to front so each chain lists rows in ascending order.
+	ix := &KeyIndex{next: make([]int32, keys.Len())}
 	switch k := keys.(type) {
 	case *array.Int64:
-		ix.ints = make(map[int64]int32, n)
-		for i := n - 1; i >= 0; i-- {
-			if k.IsNull(i) {
-				continue
-			}
-			v := k.Value(i)
-			if h, ok := ix.ints[v]; ok {
-				ix.next[i] = h
-			} else {
-				ix.next[i] = -1
-			}
-			ix.ints[v] = int32(i)
-		}
+		ix.ints = index(k, k.Value, ix.next)
 	case *array.String:
-		ix.strs = make(map[string]int32, n)
-		for i := n - 1; i >= 0; i-- {
-			if k.IsNull(i) {
-				continue
-			}
-			v := k.Value(i)
-			if h, ok := ix.strs[v]; ok {
-				ix.next[i] = h
-			} else {
-				ix.next[i] = -1
-			}
-			ix.strs[v] = int32(i)
-		}
+		ix.strs = index(k, k.Value, ix.next)
 	default:
 		return nil, fmt.Errorf("key columns must be int64 or string, not %s", keys.DataType())
 	}
 	return ix, nil
+}
+
+// index maps each key to its first row and chains the rest through next.
+// Rows are inserted back to front so each chain lists rows in ascending
+// order.
+func index[K comparable](keys arrow.Array, value func(int) K, next []int32) map[K]int32 {
+	heads := make(map[K]int32, keys.Len())
+	for i := keys.Len() - 1; i >= 0; i-- {
+		if keys.IsNull(i) {
+			continue
+		}
+		v := value(i)
+		if h, ok := heads[v]; ok {
+			next[i] = h
+		} else {
+			next[i] = -1
+		}
+		heads[v] = int32(i)
+	}
+	return heads
 }
 
 // probe returns a function giving the first indexed row for row i of probe
@@ -64,30 +58,26 @@ func (ix *KeyIndex) probe(keys arrow.Array) (func(i int) int32, error) {
 		if ix.ints == nil {
 			return nil, fmt.Errorf("probing a string key index with int64 keys")
 		}
-		return func(i int) int32 {
-			if k.IsNull(i) {
-				return -1
-			}
-			if h, ok := ix.ints[k.Value(i)]; ok {
-				return h
-			}
-			return -1
-		}, nil
+		return prober(k, k.Value, ix.ints), nil
 	case *array.String:
 		if ix.strs == nil {
 			return nil, fmt.Errorf("probing an int64 key index with string keys")
 		}
-		return func(i int) int32 {
-			if k.IsNull(i) {
-				return -1
-			}
-			if h, ok := ix.strs[k.Value(i)]; ok {
-				return h
-			}
-			return -1
-		}, nil
+		return prober(k, k.Value, ix.strs), nil
 	}
 	return nil, fmt.Errorf("key columns must be int64 or string, not %s", keys.DataType())
+}
+
+func prober[K comparable](keys arrow.Array, value func(int) K, heads map[K]int32) func(i int) int32 {
+	return func(i int) int32 {
+		if keys.IsNull(i) {
+			return -1
+		}
+		if h, ok := heads[value(i)]; ok {
+			return h
+		}
+		return -1
+	}
 }
 
 // Visibility decides which indexed rows a probe row may see: with event
