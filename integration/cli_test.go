@@ -1,0 +1,186 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fletch-engine/fletch/examples/marketplace"
+)
+
+// resultTable parses the CLI's Name/Hit?/Value table (one input row).
+func resultTable(t *testing.T, out string) map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 || strings.Join(strings.Fields(lines[0]), " ") != "Name Hit? Value" || !strings.HasPrefix(lines[1], "─") {
+		t.Fatalf("not a result table:\n%s", out)
+	}
+	cells := map[string]string{}
+	for _, l := range lines[2:] {
+		name, value, ok := strings.Cut(strings.TrimSpace(l), " ")
+		if !ok {
+			t.Fatalf("result line %q has no value", l)
+		}
+		cells[name] = strings.TrimSpace(value)
+	}
+	return cells
+}
+
+func TestCLIQueryServer(t *testing.T) {
+	out, stderr, err := fletch(t, "query", "--server", addr, "--in", "user.id=50", "--out", "user.full_name")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	cells := resultTable(t, out)
+	want := referenceRows(t, `SELECT first_name || ' ' || last_name FROM marketplace_users WHERE hid = '50'`)
+	if len(cells) != 1 || cells["user.full_name"] != strconv.Quote(want[0][0].(string)) {
+		t.Errorf("fletch query user.full_name:\n%s\nwant the value %q", out, want[0][0])
+	}
+
+	out, stderr, err = fletch(t, "query", "--server", addr, "--in", "user_item.user_id=50", "--in", "user_item.item_id=200", "--now", anchor.Format(time.RFC3339))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	cells = resultTable(t, out)
+	wantCells := map[string]string{"user_item.id": `"50-200"`, "user_item.user_id": `"50"`, "user_item.item_id": `"200"`}
+	numeric := []string{"user_item.price_diff", "user_item.price_diff_ratio", "user_item.affordability_cap", "user_item.price_fit"}
+	if len(cells) != len(wantCells)+len(numeric) {
+		t.Errorf("%d features of user_item, want %d:\n%s", len(cells), len(wantCells)+len(numeric), out)
+	}
+	for k, v := range wantCells {
+		if cells[k] != v {
+			t.Errorf("%s = %s, want %s", k, cells[k], v)
+		}
+	}
+	for _, k := range numeric {
+		if _, err := strconv.ParseFloat(cells[k], 64); err != nil {
+			t.Errorf("%s = %q, want a number", k, cells[k])
+		}
+	}
+	ref := userItemReference(t, []spineRow{{"50|200", anchor}})
+	if got, _ := strconv.ParseFloat(cells["user_item.price_diff"], 64); !matches(got, ref[0][3]) {
+		t.Errorf("user_item.price_diff = %v, DuckDB says %v", got, ref[0][3])
+	}
+}
+
+// TestCLIQueryInProcess runs the same query through the server and
+// in-process on a copy of the repository whose fletch.yaml points at the
+// same data generated here, and expects the same JSON.
+func TestCLIQueryInProcess(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "marketplace")
+	copyRepo(t, filepath.Join(demoDir, "marketplace"), repo)
+	dbPath := filepath.Join(dir, "marketplace.duckdb")
+	db, err := sql.Open("duckdb", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = marketplace.Generate(context.Background(), db, marketplace.Options{Anchor: anchor})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf("sources:\n  marketplace:\n    kind: duckdb\n    path: %s\n", strconv.Quote(dbPath))
+	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, in := range [][]string{
+		{"--in", "user_item.user_id=50", "--in", "user_item.item_id=200"},
+		{"--in", "user.id=50", "--in", "user.id=1", "--in", "user.id=nobody", "--out", "full_name,review_count[30d],average_rating_given,total_spend__2592000__"},
+	} {
+		args := append([]string{"query", "--json", "--now", anchor.Add(-10 * day).Format(time.RFC3339)}, in...)
+		remote := queryJSON(t, append(args, "--server", addr)...)
+		local := queryJSON(t, append(args, "--repo", repo)...)
+		if !reflect.DeepEqual(remote, local) {
+			t.Errorf("fletch %s:\nserver:     %v\nin-process: %v", strings.Join(in, " "), remote, local)
+		}
+	}
+}
+
+func queryJSON(t *testing.T, args ...string) any {
+	t.Helper()
+	out, stderr, err := fletch(t, args...)
+	if err != nil {
+		t.Fatalf("fletch %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("fletch %s --json printed no JSON (%v):\n%s", strings.Join(args, " "), err, out)
+	}
+	if m, ok := v.(map[string]any); ok && len(m) == 0 {
+		t.Fatalf("fletch %s: empty JSON object", strings.Join(args, " "))
+	}
+	return v
+}
+
+// copyRepo copies the feature definitions (.py, .sql) of repo from to to.
+func copyRepo(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); e.IsDir() || (ext != ".py" && ext != ".sql") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCLIValidate(t *testing.T) {
+	out, stderr, err := fletch(t, "validate", "--repo", "../examples/marketplace")
+	if err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("validate on the example: %v\n%s%s", err, out, stderr)
+	}
+
+	// A typo'd feature reference: the error names the file, line and
+	// column of the reference and the feature meant.
+	repo := t.TempDir()
+	copyRepo(t, "../examples/marketplace", repo)
+	py := filepath.Join(repo, "marketplace.py")
+	src, err := os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const good, typo = `full_name: str = _.first_name + " " + _.last_name`, `full_name: str = _.first_nme + " " + _.last_name`
+	before, _, ok := strings.Cut(string(src), good)
+	if !ok {
+		t.Fatalf("%s no longer defines %s", py, good)
+	}
+	if err := os.WriteFile(py, []byte(strings.Replace(string(src), good, typo, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Count(before, "\n") + 1
+	col := len(before) - strings.LastIndex(before, "\n") + len(`full_name: str = `)
+	out, stderr, err = fletch(t, "validate", "--repo", repo)
+	if err == nil {
+		t.Fatalf("validate accepted a typo'd reference:\n%s", out)
+	}
+	// The position is the reference's `_` or its name.
+	var at []string
+	for _, c := range []int{col, col + 2} {
+		at = append(at, fmt.Sprintf("%s:%d:%d: ", py, line, c))
+	}
+	if !(strings.Contains(stderr, at[0]) || strings.Contains(stderr, at[1])) || !strings.Contains(stderr, `first_nme`) || !strings.Contains(stderr, `did you mean "first_name"?`) {
+		t.Errorf("validate on a typo: got\n%s\nwant %q or %q, naming first_nme and suggesting first_name", stderr, at[0], at[1])
+	}
+}
