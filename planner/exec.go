@@ -131,22 +131,40 @@ func (r *run) fill(f *frameData) error {
 			return err
 		}
 	}
-	if err := parallel(len(node.lookups), func(i int) error { return r.runLookup(f, node.lookups[i]) }); err != nil {
-		return err
-	}
-	// Children whose keys are at hand start together.
-	var ready []*frameNode
+	// Resolver lookups, and the child frames keyed by columns already at
+	// hand (the input key: a user's reviews and purchases), start together;
+	// then the children keyed by looked-up columns (a review's item).
+	var early, late []*frameNode
 	for _, c := range node.children {
-		switch node.cols[c.parentKey].kind {
-		case colInput, colLookup, colOrigin:
-			if _, err := r.column(f, c.parentKey); err != nil {
-				return err
-			}
-			ready = append(ready, c)
+		switch {
+		case f.cols[c.parentKey] != nil || node.cols[c.parentKey].kind == colInput:
+			early = append(early, c)
+		case node.cols[c.parentKey].kind == colLookup || node.cols[c.parentKey].kind == colOrigin:
+			late = append(late, c)
 		}
 	}
-	if err := parallel(len(ready), func(i int) error {
-		_, err := r.child(f, ready[i])
+	for _, c := range early {
+		if _, err := r.column(f, c.parentKey); err != nil {
+			return err
+		}
+	}
+	nl := len(node.lookups)
+	if err := parallel(nl+len(early), func(i int) error {
+		if i < nl {
+			return r.runLookup(f, node.lookups[i])
+		}
+		_, err := r.child(f, early[i-nl])
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, c := range late {
+		if _, err := r.column(f, c.parentKey); err != nil {
+			return err
+		}
+	}
+	if err := parallel(len(late), func(i int) error {
+		_, err := r.child(f, late[i])
 		return err
 	}); err != nil {
 		return err
@@ -165,6 +183,9 @@ func (r *run) evalAll(f *frameData) error {
 
 // parallel runs fn(0..n-1) concurrently and returns the first error.
 func parallel(n int, fn func(i int) error) error {
+	if n == 0 {
+		return nil
+	}
 	if n == 1 {
 		return fn(0)
 	}
