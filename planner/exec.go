@@ -260,6 +260,14 @@ func castArray(mem memory.Allocator, arr arrow.Array, want arrow.DataType) (arro
 		return arr, nil
 	}
 	ctx := compute.WithAllocator(context.Background(), mem)
+	if want.ID() == arrow.STRING && arrow.IsInteger(arr.DataType().ID()) {
+		ints, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(arrow.PrimitiveTypes.Int64))
+		if err != nil {
+			return nil, err
+		}
+		defer ints.Release()
+		return operators.DecimalText(mem, ints.(*array.Int64)), nil
+	}
 	return compute.CastArray(ctx, arr, compute.SafeCastOptions(want))
 }
 

@@ -3,7 +3,6 @@ package sqlfront
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -11,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -152,18 +152,5 @@ func decimalText(ctx context.Context, mem memory.Allocator, arr arrow.Array) (ar
 		return nil, err
 	}
 	defer ints.Release()
-	in := ints.(*array.Int64)
-	b := array.NewStringBuilder(mem)
-	defer b.Release()
-	b.Reserve(in.Len())
-	var buf []byte
-	for i := range in.Len() {
-		if in.IsNull(i) {
-			b.AppendNull()
-			continue
-		}
-		buf = strconv.AppendInt(buf[:0], in.Value(i), 10)
-		b.BinaryBuilder.Append(buf)
-	}
-	return b.NewArray(), nil
+	return operators.DecimalText(mem, ints.(*array.Int64)), nil
 }
