@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fletch-engine/fletch/operators"
 )
 
 // client connects a Flight SQL client to the demo; it is closed when t ends.
@@ -46,7 +47,7 @@ func fetch(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight
 			for i := 0; i < int(rec.NumRows()); i++ {
 				row := make([]any, rec.NumCols())
 				for j, col := range rec.Columns() {
-					row[j] = cellValue(col, i)
+					row[j] = operators.GoValue(col, i)
 				}
 				rows = append(rows, row)
 			}
@@ -61,25 +62,6 @@ func fetch(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight
 		t.Fatal("no result stream")
 	}
 	return schema, rows
-}
-
-func cellValue(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.Timestamp:
-		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC()
-	}
-	return a.ValueStr(i)
 }
 
 // oneOf is a reference cell that several values satisfy (ties of max_by).

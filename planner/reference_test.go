@@ -19,6 +19,7 @@ import (
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
@@ -164,7 +165,7 @@ func check(t *testing.T, rec arrow.RecordBatch, rows []spineRow, ref [][]any, co
 	arr := rec.Column(idx[0])
 	bad := 0
 	for i := range rows {
-		got := cellValue(arr, i)
+		got := operators.GoValue(arr, i)
 		want := ref[i][refCol]
 		if !matches(got, want, tol) {
 			bad++
@@ -176,23 +177,6 @@ func check(t *testing.T, rec arrow.RecordBatch, rows []spineRow, ref [][]any, co
 	if bad > 5 {
 		t.Errorf("%s: %d of %d rows differ", col, bad, len(rows))
 	}
-}
-
-func cellValue(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
-	case *array.Boolean:
-		return a.Value(i)
-	}
-	return a.ValueStr(i)
 }
 
 func matches(got, want any, tol float64) bool {
@@ -383,13 +367,13 @@ func TestUserItemMatchesDuckDB(t *testing.T) {
 		if err := res.Scan(&id, &recent, &avg, &title, &name); err != nil {
 			t.Fatal(err)
 		}
-		if got := cellValue(col("id"), row); got != id.String {
+		if got := operators.GoValue(col("id"), row); got != id.String {
 			t.Errorf("row %d id %v, want %s", row, got, id.String)
 		}
-		if got := cellValue(col("item.title"), row); !matches(got, nullable(title), 0) {
+		if got := operators.GoValue(col("item.title"), row); !matches(got, nullable(title), 0) {
 			t.Errorf("row %d item.title %v, want %v", row, got, nullable(title))
 		}
-		if got := cellValue(col("user.full_name"), row); !matches(got, nullable(name), 0) {
+		if got := operators.GoValue(col("user.full_name"), row); !matches(got, nullable(name), 0) {
 			t.Errorf("row %d user.full_name %v, want %v", row, got, nullable(name))
 		}
 		// price_diff = |most recent price - average purchase price|; with
@@ -401,7 +385,7 @@ func TestUserItemMatchesDuckDB(t *testing.T) {
 				cands = append(cands, d)
 			}
 		}
-		got := cellValue(col("price_diff"), row)
+		got := operators.GoValue(col("price_diff"), row)
 		if cands == nil {
 			if got != nil {
 				t.Errorf("row %d price_diff %v, want null", row, got)
@@ -413,11 +397,11 @@ func TestUserItemMatchesDuckDB(t *testing.T) {
 			continue
 		}
 		ratio := got.(float64) / avg.Float64
-		if !matches(cellValue(col("price_diff_ratio"), row), ratio, 1e-9) {
-			t.Errorf("row %d price_diff_ratio %v, want %v", row, cellValue(col("price_diff_ratio"), row), ratio)
+		if !matches(operators.GoValue(col("price_diff_ratio"), row), ratio, 1e-9) {
+			t.Errorf("row %d price_diff_ratio %v, want %v", row, operators.GoValue(col("price_diff_ratio"), row), ratio)
 		}
-		if !matches(cellValue(col("price_fit"), row), 1/(1+ratio*ratio), 1e-9) {
-			t.Errorf("row %d price_fit %v, want %v", row, cellValue(col("price_fit"), row), 1/(1+ratio*ratio))
+		if !matches(operators.GoValue(col("price_fit"), row), 1/(1+ratio*ratio), 1e-9) {
+			t.Errorf("row %d price_fit %v, want %v", row, operators.GoValue(col("price_fit"), row), 1/(1+ratio*ratio))
 		}
 	}
 	if row != n {

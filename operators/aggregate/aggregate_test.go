@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/fletch-engine/fletch/operators"
 )
 
 const ngroups = 60 // groups 50..59 get no rows
@@ -194,33 +196,12 @@ func TestGroupedAgainstDuckDB(t *testing.T) {
 				if err := rows.Scan(&want); err != nil {
 					t.Fatal(err)
 				}
-				if have := value(got, g); !same(have, want) {
+				if have := operators.GoValue(got, g); !same(have, want) {
 					t.Errorf("group %d: got %v, want %v", g, have, want)
 				}
 			}
 		})
 	}
-}
-
-func value(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.Timestamp:
-		return time.UnixMicro(int64(a.Value(i))).UTC()
-	case *array.Date32:
-		return a.Value(i).ToTime()
-	}
-	return a.ValueStr(i)
 }
 
 func same(a, b any) bool {

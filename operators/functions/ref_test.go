@@ -17,6 +17,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/operators"
 )
 
 // The test data: one table of named columns, the same rows in Arrow and
@@ -159,35 +160,6 @@ func appendValue(b array.Builder, v any) {
 	default:
 		panic(fmt.Sprintf("appendValue: %T", b))
 	}
-}
-
-// goValue converts row i of a to the Go value DuckDB's driver would give.
-func goValue(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.Timestamp:
-		return time.UnixMicro(int64(a.Value(i))).UTC()
-	case *array.Date32:
-		return a.Value(i).ToTime()
-	case *array.List:
-		lo, hi := a.ValueOffsets(i)
-		out := []any{}
-		for j := lo; j < hi; j++ {
-			out = append(out, goValue(a.ListValues(), int(j)))
-		}
-		return out
-	}
-	panic(fmt.Sprintf("goValue: %T", a))
 }
 
 func sqlType(dt arrow.DataType) string {
@@ -453,7 +425,7 @@ func (c refCase) run(t *testing.T, mem memory.Allocator) ([]any, arrow.DataType)
 	}
 	got := make([]any, out.Len())
 	for i := range got {
-		got[i] = goValue(out, i)
+		got[i] = operators.GoValue(out, i)
 	}
 	return got, b.Out
 }
