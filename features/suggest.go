@@ -8,7 +8,7 @@ func Nearest(name string, candidates []string) string {
 	best, bestD := "", -1
 	lname := strings.ToLower(name)
 	for _, c := range candidates {
-		d := editDistance(lname, strings.ToLower(c))
+		d := EditDistance([]rune(lname), []rune(strings.ToLower(c)))
 		if bestD < 0 || d < bestD {
 			best, bestD = c, d
 		}
@@ -27,23 +27,24 @@ func DidYouMean(name string, candidates []string) string {
 	return ""
 }
 
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
+// EditDistance is the Levenshtein distance between a and b: the fewest
+// single-character insertions, deletions and substitutions turning a into b.
+func EditDistance(a, b []rune) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j
 	}
-	for i := 1; i <= len(ra); i++ {
+	for i := 1; i <= len(a); i++ {
 		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
+		for j := 1; j <= len(b); j++ {
 			cost := 1
-			if ra[i-1] == rb[j-1] {
+			if a[i-1] == b[j-1] {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 		}
 		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return prev[len(b)]
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/fletch-engine/fletch/features"
 )
 
 func init() {
@@ -19,7 +21,7 @@ func init() {
 		fn("jaccard_similarity", ab, "|A ∩ B| / |A ∪ B| over the sets of characters of a and b, in 0..1 (DuckDB's jaccard); 0 when both are empty",
 			sig(strPair(tFloat, func(b array.Builder, x, y []rune) { putFloat(b, jaccard(x, y)) }), kStr, kStr, kFloat)),
 		fn("levenshtein_distance", ab, "minimum number of single-character insertions, deletions and substitutions",
-			sig(strPair(tInt, func(b array.Builder, x, y []rune) { putInt(b, int64(levenshtein(x, y))) }), kStr, kStr, kInt)),
+			sig(strPair(tInt, func(b array.Builder, x, y []rune) { putInt(b, int64(features.EditDistance(x, y))) }), kStr, kStr, kInt)),
 		withNulls(fn("hamming_distance", ab, "number of positions at which equal-length strings differ",
 			sig(strPair(tInt, func(b array.Builder, x, y []rune) {
 				if len(x) != len(y) {
@@ -85,25 +87,6 @@ func jaccard(x, y []rune) float64 {
 		return 0
 	}
 	return float64(inter) / float64(union)
-}
-
-func levenshtein(a, b []rune) int {
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func jaroWinkler(a, b []rune) float64 {

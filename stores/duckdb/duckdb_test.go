@@ -17,6 +17,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -89,42 +90,12 @@ func recordRows(t *testing.T, rec arrow.RecordBatch) []string {
 	for r := range out {
 		cells := make([]string, rec.NumCols())
 		for c, col := range rec.Columns() {
-			cells[c] = canon(cell(t, col, r))
+			cells[c] = canon(operators.GoValue(col, r))
 		}
 		out[r] = strings.Join(cells, "|")
 	}
 	slices.Sort(out)
 	return out
-}
-
-// cell is one Arrow value as a Go value.
-func cell(t *testing.T, a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
-	case *array.Boolean:
-		return a.Value(i)
-	case *array.Timestamp:
-		return a.Value(i).ToTime(arrow.Microsecond)
-	case *array.Date32:
-		return a.Value(i).ToTime()
-	case *array.List:
-		start, end := a.ValueOffsets(i)
-		var xs []any
-		for j := start; j < end; j++ {
-			xs = append(xs, cell(t, a.ListValues(), int(j)))
-		}
-		return xs
-	}
-	t.Fatalf("unexpected array type %s", a.DataType())
-	return nil
 }
 
 // canon formats a value so that equal values from Arrow and from
