@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features"
@@ -68,6 +69,26 @@ func (p *Plan) Execute(ctx context.Context, inputs arrow.RecordBatch, now time.T
 	return p.execute(ctx, inputs, now)
 }
 
+// Run runs the plan for inputs with opts; see RunOptions and Result.
+func (p *Plan) Run(ctx context.Context, inputs arrow.RecordBatch, opts RunOptions) (*Result, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	rec, err := p.execute(ctx, inputs, now)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Record: rec}
+	if opts.Meta {
+		res.Hits = make([]arrow.Array, rec.NumCols())
+		for i := range res.Hits {
+			res.Hits[i] = noHits(p.engine.mem, int(rec.NumRows()))
+		}
+	}
+	return res, nil
+}
+
 // Execute plans (or takes from the cache) and runs q.
 func (e *Engine) Execute(ctx context.Context, q *Query) (arrow.RecordBatch, error) {
 	p, err := e.Prepare(Shape{Class: q.Class, Inputs: q.Inputs.Schema().Fields(), Outputs: q.Outputs})
@@ -79,4 +100,11 @@ func (e *Engine) Execute(ctx context.Context, q *Query) (arrow.RecordBatch, erro
 		now = time.Now()
 	}
 	return p.Execute(ctx, q.Inputs, now)
+}
+
+func noHits(mem memory.Allocator, n int) arrow.Array {
+	b := array.NewBooleanBuilder(mem)
+	defer b.Release()
+	b.AppendValues(make([]bool, n), nil)
+	return b.NewArray()
 }

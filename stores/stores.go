@@ -37,6 +37,9 @@ type FetchRequest struct {
 	// Schema, when set, is the Arrow schema the caller wants for the
 	// columns it names (by name); the source casts to it.
 	Schema *arrow.Schema
+	// Timeout, when positive, bounds this query (the resolver's `timeout`
+	// header); the source cancels it server-side when it passes.
+	Timeout time.Duration
 }
 
 // ParamValue is the value bound to one placeholder: a time (for ${now}) or
