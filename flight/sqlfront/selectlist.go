@@ -47,9 +47,6 @@ func (p *parser) selectList(targets []*pg.Node) ([]planner.Output, error) {
 		}
 		outs = append(outs, planner.Output{Expr: e, Name: name})
 	}
-	if len(outs) == 0 {
-		return nil, p.errAt(planner.InvalidInput, -1, "empty select list: name the columns of %s you want", p.class.Table)
-	}
 	return outs, nil
 }
 

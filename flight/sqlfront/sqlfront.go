@@ -249,30 +249,35 @@ func (p *parser) selectStmt(sel *pg.SelectStmt) (*Statement, error) {
 	if err := p.from(sel.FromClause); err != nil {
 		return nil, err
 	}
-	st := &Statement{SQL: p.src, Class: p.class, Limit: -1}
 	outs, err := p.selectList(sel.TargetList)
 	if err != nil {
 		return nil, err
 	}
-	st.Outputs = outs
-	if err := p.where(st, sel.WhereClause); err != nil {
+	conds, err := p.where(sel.WhereClause)
+	if err != nil {
 		return nil, err
 	}
 	if sel.LimitOffset != nil {
 		return nil, p.errAt(planner.InvalidInput, location(sel.LimitOffset), "OFFSET is not supported: the input rows in WHERE are the rows of the result")
 	}
+	limit := int64(-1)
 	if sel.LimitCount != nil {
 		c := sel.LimitCount.GetAConst()
 		switch {
 		case c != nil && c.Isnull: // LIMIT ALL
 		case c != nil && c.GetIval() != nil && c.GetIval().Ival >= 0:
-			st.Limit = int64(c.GetIval().Ival)
+			limit = int64(c.GetIval().Ival)
 		case c != nil && c.GetVal() == nil && !c.Isnull:
-			st.Limit = 0 // LIMIT 0: pg_query leaves a zero integer empty
+			limit = 0 // LIMIT 0: pg_query leaves a zero integer empty
 		default:
 			return nil, p.errAt(planner.InvalidInput, location(sel.LimitCount), "LIMIT takes a non-negative integer literal")
 		}
 	}
+	st, err := Build(p.class, outs, conds, limit)
+	if err != nil {
+		return nil, err
+	}
+	st.SQL = p.src
 	return st, nil
 }
 
@@ -288,16 +293,11 @@ func (p *parser) from(from []*pg.Node) error {
 	if rv == nil {
 		return p.errAt(planner.Unsupported, location(from[0]), "a fletch query reads one table by name; joins and subqueries are not supported")
 	}
-	if rv.Catalogname != "" && !strings.EqualFold(rv.Catalogname, Catalog) {
-		return p.errAt(planner.InvalidInput, rv.Location, "unknown catalog %q: the only catalog is %q", rv.Catalogname, Catalog)
+	class, err := LookupTable(p.graph, []string{rv.Catalogname, rv.Schemaname, rv.Relname}, p.pos(rv.Location))
+	if err != nil {
+		return err
 	}
-	if rv.Schemaname != "" && !strings.EqualFold(rv.Schemaname, Schema) {
-		return p.errAt(planner.InvalidInput, rv.Location, "unknown schema %q: the only schema is %q%s", rv.Schemaname, Schema, features.DidYouMean(rv.Schemaname, []string{Schema}))
-	}
-	p.class = p.graph.Class(rv.Relname)
-	if p.class == nil {
-		return p.errAt(planner.InvalidInput, rv.Location, "unknown table %q%s", rv.Relname, features.DidYouMean(rv.Relname, p.graph.ClassNames()))
-	}
+	p.class = class
 	if rv.Alias != nil {
 		p.alias = rv.Alias.Aliasname
 	}
