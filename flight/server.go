@@ -107,7 +107,7 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 		grpc.ChainStreamInterceptor(streamGuard),
 	}, opts.GRPCOptions...)
 	s.grpc = grpc.NewServer(gopts...)
-	arrowflight.RegisterFlightServiceServer(s.grpc, flightsql.NewFlightServerWithAllocator(s, opts.Mem))
+	arrowflight.RegisterFlightServiceServer(s.grpc, exchangeService{flightsql.NewFlightServerWithAllocator(s, opts.Mem), s})
 	return s
 }
 
