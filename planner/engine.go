@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features"
@@ -27,15 +26,26 @@ type Engine struct {
 	mem     memory.Allocator
 	funcs   *functions.Registry
 	cache   sync.Map // shapeKey → *Plan
+
+	store    stores.OnlineStore // nil: no online store
+	queueLen int
+	writer   *writer
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
 // (the Go allocator).
-func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator) *Engine {
+func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ...EngineOption) *Engine {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default()}
+	e := &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default(), queueLen: 1024}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.store != nil {
+		e.writer = newWriter(e.store, e.queueLen)
+	}
+	return e
 }
 
 // Graph returns the engine's feature graph.
@@ -57,6 +67,7 @@ type Plan struct {
 	root    *frameNode
 	outputs []int // root columns, in output order
 	timeCol int   // the input's __as_of__ column, -1 if none
+	frames  []*frameNode
 }
 
 // Schema is the result schema: one field per output, in order.
@@ -66,27 +77,19 @@ func (p *Plan) Schema() *arrow.Schema { return p.schema }
 // now (rows with an __as_of__ value use theirs). The result has one row per
 // input row, in input order; the caller releases it.
 func (p *Plan) Execute(ctx context.Context, inputs arrow.RecordBatch, now time.Time) (arrow.RecordBatch, error) {
-	return p.execute(ctx, inputs, now)
+	res, err := p.Run(ctx, inputs, RunOptions{Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return res.Record, nil
 }
 
 // Run runs the plan for inputs with opts; see RunOptions and Result.
 func (p *Plan) Run(ctx context.Context, inputs arrow.RecordBatch, opts RunOptions) (*Result, error) {
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
 	}
-	rec, err := p.execute(ctx, inputs, now)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Record: rec}
-	if opts.Meta {
-		res.Hits = make([]arrow.Array, rec.NumCols())
-		for i := range res.Hits {
-			res.Hits[i] = noHits(p.engine.mem, int(rec.NumRows()))
-		}
-	}
-	return res, nil
+	return p.execute(ctx, inputs, opts)
 }
 
 // Execute plans (or takes from the cache) and runs q.
@@ -100,11 +103,4 @@ func (e *Engine) Execute(ctx context.Context, q *Query) (arrow.RecordBatch, erro
 		now = time.Now()
 	}
 	return p.Execute(ctx, q.Inputs, now)
-}
-
-func noHits(mem memory.Allocator, n int) arrow.Array {
-	b := array.NewBooleanBuilder(mem)
-	defer b.Release()
-	b.AppendValues(make([]bool, n), nil)
-	return b.NewArray()
 }

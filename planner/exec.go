@@ -26,6 +26,14 @@ type run struct {
 	fctx  *functions.Context
 	input arrow.RecordBatch
 	now   time.Time
+	opts  RunOptions
+	// need[frame id][col] says which columns this run must compute: the
+	// outputs, and what they read that the online store did not answer.
+	need    [][]bool
+	cacheOn bool
+
+	failMu sync.Mutex
+	failed map[*lookup]error // RunOptions.Partial: the lookups that failed
 }
 
 // frameData is a frame's rows during one execution.
@@ -34,6 +42,10 @@ type frameData struct {
 	n     int
 	times []int64 // evaluation time of each row, µs since the epoch
 	cols  []arrow.Array
+	// hit marks the columns served from the online store; defaulted, the
+	// rows of a column that got the feature's default.
+	hit       []bool
+	defaulted [][]bool
 
 	mu       sync.Mutex // guards children while they are being filled concurrently
 	lookups  map[*lookup][]int32
@@ -44,6 +56,7 @@ type frameData struct {
 
 func newFrameData(node *frameNode, n int, times []int64) *frameData {
 	return &frameData{node: node, n: n, times: times, cols: make([]arrow.Array, len(node.cols)),
+		hit: make([]bool, len(node.cols)), defaulted: make([][]bool, len(node.cols)),
 		lookups: map[*lookup][]int32{}, records: map[*lookup]arrow.RecordBatch{}, children: map[*frameNode]*childData{}}
 }
 
@@ -55,18 +68,25 @@ type childData struct {
 	parentRows []int32
 }
 
-func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, now time.Time) (out arrow.RecordBatch, err error) {
+func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOptions) (res *Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &Error{Kind: Internal, Msg: fmt.Sprintf("internal error while executing: %v", r)}
 		}
 	}()
 	mem := p.engine.mem
-	r := &run{ctx: ctx, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: now}
+	r := &run{ctx: ctx, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
+		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0}
+	for _, f := range p.frames {
+		r.need[f.id] = make([]bool, len(f.cols))
+	}
+	for _, idx := range p.outputs {
+		r.need[p.root.id][idx] = true
+	}
 	n := int(inputs.NumRows())
 	root := newFrameData(p.root, n, make([]int64, n))
 	defer root.release()
-	nowUS := now.UnixMicro()
+	nowUS := opts.Now.UnixMicro()
 	for i := range root.times {
 		root.times[i] = nowUS
 	}
@@ -85,11 +105,94 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, now time.T
 	if err := r.fill(root); err != nil {
 		return nil, err
 	}
+	return r.result(root)
+}
+
+// result assembles the outputs of the filled root frame: a column that
+// depends on a failed resolver is all nulls and reported.
+func (r *run) result(root *frameData) (*Result, error) {
+	p := r.p
+	res := &Result{}
 	cols := make([]arrow.Array, len(p.outputs))
 	for i, idx := range p.outputs {
+		c := p.root.cols[idx]
+		if l, err := r.tainted(c); l != nil {
+			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.resolver.Name, Kind: KindOf(err), Message: err.Error()})
+			cols[i] = array.MakeArrayOfNull(r.mem, c.typ, root.n)
+			defer cols[i].Release()
+			continue
+		}
 		cols[i] = root.cols[idx]
 	}
-	return array.NewRecordBatch(p.schema, cols, int64(n)), nil
+	res.Record = array.NewRecordBatch(p.schema, cols, int64(root.n))
+	if r.opts.Meta {
+		res.Hits = make([]arrow.Array, len(p.outputs))
+		for i, idx := range p.outputs {
+			res.Hits[i] = r.hits(root, &colRef{idx: idx})
+		}
+	}
+	return res, nil
+}
+
+// hits says, per row of f, whether b (a column, or a has-one path to one)
+// was served from the online store.
+func (r *run) hits(f *frameData, b bexpr) arrow.Array {
+	rows := make([]bool, f.n)
+	var mark func(f *frameData, b bexpr, gather []int32)
+	mark = func(f *frameData, b bexpr, gather []int32) {
+		switch b := b.(type) {
+		case *colRef:
+			if f.hit[b.idx] {
+				for i, g := range gather {
+					rows[i] = g >= 0
+				}
+				return
+			}
+			if c := f.node.cols[b.idx]; c.kind == colExpr && c.feature == nil {
+				mark(f, c.expr, gather) // an output over a has-one path
+			}
+		case *hasOneRef:
+			f.mu.Lock()
+			cd := f.children[b.child]
+			f.mu.Unlock()
+			if cd == nil {
+				return
+			}
+			next := make([]int32, len(gather))
+			for i, g := range gather {
+				next[i] = -1
+				if g >= 0 {
+					next[i] = cd.gather[g]
+				}
+			}
+			mark(cd.data, b.inner, next)
+		}
+	}
+	identity := make([]int32, f.n)
+	for i := range identity {
+		identity[i] = int32(i)
+	}
+	mark(f, b, identity)
+	bld := array.NewBooleanBuilder(r.mem)
+	defer bld.Release()
+	bld.AppendValues(rows, nil)
+	return bld.NewArray()
+}
+
+// tainted returns a failed lookup column c's value comes from, and its
+// error; nil when none failed.
+func (r *run) tainted(c *column) (*lookup, error) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if len(r.failed) == 0 {
+		return nil, nil
+	}
+	for _, l := range c.srcs {
+		if err, ok := r.failed[l]; ok {
+			return l, err
+		}
+	}
+	return nil, nil
 }
 
 func timestampToMicros(u arrow.TimeUnit) func(int64) int64 {
@@ -118,24 +221,43 @@ func (f *frameData) release() {
 	}
 }
 
-// fill computes every column of frame f: its lookups (concurrently), then
-// its child frames (concurrently), then its columns in dependency order.
+// fill computes the columns of frame f this run needs: the key first,
+// then what the online store answers, then the lookups and child frames the
+// rest needs (concurrently), then the columns themselves; computed values
+// with a staleness go back to the store.
 func (r *run) fill(f *frameData) error {
 	node := f.node
+	need := r.need[node.id]
 	if f.n == 0 && node.parent != nil {
-		return r.evalAll(f)
+		return r.evalNeeded(f)
 	}
-	// The key column (and what it is computed from) first: lookups need it.
 	if node.keyCol >= 0 {
 		if _, err := r.column(f, node.keyCol); err != nil {
 			return err
 		}
 	}
+	cached := r.cacheable(f, need)
+	if len(cached) > 0 {
+		r.readCache(f, cached)
+	}
+	r.closeNeeds(f)
 	// Resolver lookups, and the child frames keyed by columns already at
 	// hand (the input key: a user's reviews and purchases), start together;
 	// then the children keyed by looked-up columns (a review's item).
+	var lookups []*lookup
+	for _, l := range node.lookups {
+		for i, c := range node.cols {
+			if need[i] && f.cols[i] == nil && c.kind == colLookup && c.lookup == l {
+				lookups = append(lookups, l)
+				break
+			}
+		}
+	}
 	var early, late []*frameNode
 	for _, c := range node.children {
+		if !r.needed(c) {
+			continue
+		}
 		switch {
 		case f.cols[c.parentKey] != nil || node.cols[c.parentKey].kind == colInput:
 			early = append(early, c)
@@ -148,10 +270,10 @@ func (r *run) fill(f *frameData) error {
 			return err
 		}
 	}
-	nl := len(node.lookups)
+	nl := len(lookups)
 	if err := parallel(nl+len(early), func(i int) error {
 		if i < nl {
-			return r.runLookup(f, node.lookups[i])
+			return r.runLookup(f, lookups[i])
 		}
 		_, err := r.child(f, early[i-nl])
 		return err
@@ -169,11 +291,58 @@ func (r *run) fill(f *frameData) error {
 	}); err != nil {
 		return err
 	}
-	return r.evalAll(f)
+	if err := r.evalNeeded(f); err != nil {
+		return err
+	}
+	if len(cached) > 0 {
+		r.writeBack(f, cached)
+	}
+	return nil
 }
 
-func (r *run) evalAll(f *frameData) error {
-	for i := range f.node.cols {
+// closeNeeds marks what the needed, not yet filled columns of f read: in f,
+// and in the frames below it.
+func (r *run) closeNeeds(f *frameData) {
+	need := r.need[f.node.id]
+	var work []int
+	for i, yes := range need {
+		if yes && f.cols[i] == nil {
+			work = append(work, i)
+		}
+	}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		for _, d := range f.node.cols[i].deps {
+			dn := r.need[d.frame.id]
+			if dn[d.idx] {
+				continue
+			}
+			dn[d.idx] = true
+			if d.frame == f.node && f.cols[d.idx] == nil {
+				work = append(work, d.idx)
+			}
+		}
+	}
+}
+
+// needed reports whether the run needs any column of frame c or below it.
+func (r *run) needed(c *frameNode) bool {
+	for _, g := range c.subtree {
+		for _, yes := range r.need[g.id] {
+			if yes {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *run) evalNeeded(f *frameData) error {
+	for i, yes := range r.need[f.node.id] {
+		if !yes {
+			continue
+		}
 		if _, err := r.column(f, i); err != nil {
 			return err
 		}
@@ -235,6 +404,12 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 		return nil, err
 	}
 	if col.fill != nil && arr.NullN() > 0 {
+		if col.feature != nil && optionFalse(col, "cache_defaults") {
+			f.defaulted[i] = make([]bool, arr.Len())
+			for k := range f.defaulted[i] {
+				f.defaulted[i][k] = arr.IsNull(k)
+			}
+		}
 		arr, err = r.applyDefault(col, arr)
 		if err != nil {
 			return nil, err
@@ -283,7 +458,12 @@ func (r *run) runLookup(f *frameData, l *lookup) error {
 	defer distinct.Release()
 	rec, err := r.fetch(l, distinct)
 	if err != nil {
-		return err
+		if !r.fail(l, err) {
+			return err
+		}
+		// Partial: the lookup's columns read an empty result (nulls); the
+		// outputs that depend on it are reported, never cached.
+		rec = emptyRecord(r.mem, l)
 	}
 	f.mu.Lock()
 	f.records[l] = rec
@@ -451,7 +631,10 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 	var rec arrow.RecordBatch
 	if distinct.Len() > 0 {
 		if rec, err = r.fetch(c.origin, distinct); err != nil {
-			return nil, err
+			if !r.fail(c.origin, err) {
+				return nil, err
+			}
+			rec = emptyRecord(r.mem, c.origin)
 		}
 	}
 	d := newFrameData(c, 0, nil)
@@ -479,4 +662,31 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 		return nil, err
 	}
 	return cd, nil
+}
+
+// fail records a failed source query when the run is partial (and says so);
+// a cancelled run is never partial.
+func (r *run) fail(l *lookup, err error) bool {
+	if !r.opts.Partial || r.ctx.Err() != nil {
+		return false
+	}
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if r.failed == nil {
+		r.failed = map[*lookup]error{}
+	}
+	r.failed[l] = err
+	return true
+}
+
+// emptyRecord is a lookup's result with no rows.
+func emptyRecord(mem memory.Allocator, l *lookup) arrow.RecordBatch {
+	fields := make([]arrow.Field, len(l.fields))
+	cols := make([]arrow.Array, len(l.fields))
+	for i, name := range l.fields {
+		fields[i] = arrow.Field{Name: name, Type: l.fieldType[name], Nullable: true}
+		cols[i] = array.MakeArrayOfNull(mem, l.fieldType[name], 0)
+		defer cols[i].Release()
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, 0)
 }

@@ -41,6 +41,9 @@ type frameNode struct {
 	// origin is the fetch a has-many frame's rows come from.
 	origin   *lookup
 	children []*frameNode
+
+	id      int          // index in Plan.frames
+	subtree []*frameNode // the frame and every frame below it
 }
 
 type colKind int
@@ -65,6 +68,12 @@ type column struct {
 	// def is the feature's default and fill the coalesce that applies it.
 	def  *expr.Literal
 	fill *functions.Bound
+
+	// Set by Plan.index.
+	deps      []colID       // the columns it reads directly
+	srcs      []*lookup     // every resolver lookup its value comes from
+	fqn       string        // table.feature, for staleness overrides
+	staleness time.Duration // its max_staleness by default, 0 for none
 }
 
 // lookup is one resolver query per request for a frame: the resolver's rows
@@ -171,6 +180,7 @@ func (e *Engine) plan(shape Shape) (*Plan, error) {
 		return nil, err
 	}
 	p.schema = arrow.NewSchema(fields, nil)
+	p.index()
 	return p, nil
 }
 

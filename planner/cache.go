@@ -1,0 +1,279 @@
+package planner
+
+import (
+	"context"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators"
+	"github.com/fletch-engine/fletch/stores"
+)
+
+// The online store in a run (DESIGN §4 Staleness, docs/SEMANTICS.md):
+//
+//   - A frame with a key (the input rows, a has-one's related rows) reads the
+//     features it needs that have a staleness (max_staleness, or the run's
+//     override) from the online store in one Get for all its keys.
+//   - A column is served from the store when every row's stored value was
+//     observed no later than the run's time and no longer ago than the
+//     staleness; then nothing it depends on is computed. Otherwise the whole
+//     column is computed (a bulk query with a few new keys recomputes that
+//     column for all its rows: fresher, never staler) and written back.
+//   - Point-in-time runs (an __as_of__ column) never use the store: a cached
+//     value says what was true when it was observed, not at each row's time.
+//   - Write-back is asynchronous and bounded: a full queue drops the write
+//     (counted), the answer never waits for it. A value computed from a
+//     failed resolver is never written.
+
+// EngineOption configures an Engine.
+type EngineOption func(*Engine)
+
+// WithOnlineStore makes the engine serve features that have a staleness
+// from store, and write computed values back to it.
+func WithOnlineStore(store stores.OnlineStore) EngineOption {
+	return func(e *Engine) { e.store = store }
+}
+
+// WithWriteQueue bounds the write-backs waiting for the online store
+// (default 1024); writes beyond it are dropped.
+func WithWriteQueue(n int) EngineOption {
+	return func(e *Engine) { e.queueLen = n }
+}
+
+// writeJob is one Set for the online store, holding its arrays.
+type writeJob struct {
+	class    string
+	keys     arrow.Array
+	values   arrow.RecordBatch
+	observed []time.Time
+}
+
+func (j *writeJob) release() {
+	j.keys.Release()
+	j.values.Release()
+}
+
+// writer drains write-backs to the online store.
+type writer struct {
+	store   stores.OnlineStore
+	jobs    chan *writeJob
+	pending sync.WaitGroup
+	dropped atomic.Int64
+	failed  atomic.Int64
+}
+
+func newWriter(store stores.OnlineStore, n int) *writer {
+	w := &writer{store: store, jobs: make(chan *writeJob, n)}
+	for range 2 {
+		go w.loop()
+	}
+	return w
+}
+
+func (w *writer) loop() {
+	for j := range w.jobs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := w.store.Set(ctx, j.class, j.keys, j.values, j.observed); err != nil {
+			if n := w.failed.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... failure
+				log.Printf("planner: writing %s to the online store: %v", j.class, err)
+			}
+		}
+		cancel()
+		j.release()
+		w.pending.Done()
+	}
+}
+
+func (w *writer) enqueue(j *writeJob) {
+	w.pending.Add(1)
+	select {
+	case w.jobs <- j:
+	default:
+		w.dropped.Add(1)
+		j.release()
+		w.pending.Done()
+	}
+}
+
+// Flush waits until every write-back queued so far has reached the online
+// store (or failed).
+func (e *Engine) Flush() {
+	if e.writer != nil {
+		e.writer.pending.Wait()
+	}
+}
+
+// CacheStats are counters of the online store's write-backs.
+type CacheStats struct {
+	Dropped int64 // writes dropped because the queue was full
+	Failed  int64 // writes the store refused
+}
+
+// CacheStats returns the write-back counters.
+func (e *Engine) CacheStats() CacheStats {
+	if e.writer == nil {
+		return CacheStats{}
+	}
+	return CacheStats{Dropped: e.writer.dropped.Load(), Failed: e.writer.failed.Load()}
+}
+
+// staleness is how long column c's values may be served from the store in
+// this run: 0 is never.
+func (r *run) staleness(c *column) time.Duration {
+	if c.feature == nil || (c.kind != colLookup && c.kind != colExpr) {
+		return 0
+	}
+	if st, ok := r.opts.Staleness[c.fqn]; ok {
+		return normStaleness(st)
+	}
+	if st, ok := r.opts.Staleness["*"]; ok && (c.staleness > 0 || st == 0) {
+		return normStaleness(st)
+	}
+	return c.staleness
+}
+
+func normStaleness(d time.Duration) time.Duration {
+	if d < 0 {
+		return infinite
+	}
+	return d
+}
+
+// cacheable lists the columns of f this run may serve from the store.
+func (r *run) cacheable(f *frameData, need []bool) []int {
+	if !r.cacheOn || f.node.keyCol < 0 || f.n == 0 {
+		return nil
+	}
+	var out []int
+	for i, c := range f.node.cols {
+		if need[i] && i != f.node.keyCol && f.cols[i] == nil && r.staleness(c) > 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// readCache fills the columns of f whose every row is fresh in the store.
+// A failing store is logged and treated as empty: the run computes.
+func (r *run) readCache(f *frameData, cols []int) {
+	node := f.node
+	fields := make([]arrow.Field, len(cols))
+	for j, i := range cols {
+		fields[j] = arrow.Field{Name: node.cols[i].feature.Name, Type: node.cols[i].typ, Nullable: true}
+	}
+	got, err := r.p.engine.store.Get(r.ctx, r.mem, node.class.Table, f.cols[node.keyCol], arrow.NewSchema(fields, nil))
+	if err != nil {
+		log.Printf("planner: reading %s from the online store (computing instead): %v", node.class.Table, err)
+		return
+	}
+	defer got.Release()
+	nowUS := r.now.UnixMicro()
+	for j, i := range cols {
+		st := r.staleness(node.cols[i])
+		obs := got.Observed[j].(*array.Timestamp)
+		fresh := obs.NullN() == 0
+		for k := 0; fresh && k < obs.Len(); k++ {
+			t := int64(obs.Value(k))
+			fresh = t <= nowUS && (st == infinite || nowUS-t <= st.Microseconds())
+		}
+		if fresh {
+			v := got.Values.Column(j)
+			v.Retain()
+			f.cols[i] = v
+			f.hit[i] = true
+		}
+	}
+}
+
+// writeBack queues the computed values of cols (those not served from the
+// store) for the store, skipping columns tainted by a failed resolver and
+// the rows a feature asks not to cache (cache_nulls=False,
+// cache_defaults=False).
+func (r *run) writeBack(f *frameData, cols []int) {
+	node := f.node
+	var all []int
+	for _, i := range cols {
+		c := node.cols[i]
+		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil {
+			continue
+		}
+		skipNulls := optionFalse(c, "cache_nulls")
+		skipDefaults := optionFalse(c, "cache_defaults") && f.defaulted[i] != nil
+		if !skipNulls && !skipDefaults {
+			all = append(all, i)
+			continue
+		}
+		keep := make([]int32, 0, f.n)
+		for k := 0; k < f.n; k++ {
+			if (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
+				continue
+			}
+			keep = append(keep, int32(k))
+		}
+		r.queueWrite(f, []int{i}, keep)
+	}
+	if len(all) > 0 {
+		r.queueWrite(f, all, nil)
+	}
+}
+
+// queueWrite queues rows (nil: all) of cols of f.
+func (r *run) queueWrite(f *frameData, cols []int, rows []int32) {
+	if rows != nil && len(rows) == 0 {
+		return
+	}
+	pick := func(a arrow.Array) (arrow.Array, error) {
+		if rows == nil {
+			a.Retain()
+			return a, nil
+		}
+		return operators.Gather(r.mem, a, rows)
+	}
+	keys, err := pick(f.cols[f.node.keyCol])
+	if err != nil {
+		return
+	}
+	fields := make([]arrow.Field, len(cols))
+	arrs := make([]arrow.Array, len(cols))
+	for j, i := range cols {
+		c := f.node.cols[i]
+		fields[j] = arrow.Field{Name: c.feature.Name, Type: c.typ, Nullable: true}
+		if arrs[j], err = pick(f.cols[i]); err != nil {
+			keys.Release()
+			for _, a := range arrs[:j] {
+				a.Release()
+			}
+			return
+		}
+	}
+	n := keys.Len()
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, int64(n))
+	for _, a := range arrs {
+		a.Release()
+	}
+	observed := make([]time.Time, n)
+	for k := range observed {
+		observed[k] = r.now
+	}
+	r.p.engine.writer.enqueue(&writeJob{class: f.node.class.Table, keys: keys, values: rec, observed: observed})
+}
+
+// optionFalse reports whether c's feature(...) sets option to False.
+func optionFalse(c *column, option string) bool {
+	v, ok := c.feature.Options[option]
+	if !ok {
+		return false
+	}
+	lit, isLit := v.(*expr.Literal)
+	if !isLit {
+		return false
+	}
+	b, isBool := lit.Value.(bool)
+	return isBool && !b
+}
