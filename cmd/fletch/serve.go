@@ -56,7 +56,7 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil)}, nil
+	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil, planner.WithOnlineStore(env.OnlineStore()))}, nil
 }
 
 // prepare plans the request without running it.
