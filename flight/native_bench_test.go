@@ -1,0 +1,163 @@
+package flight
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	example "github.com/fletch-engine/fletch/examples/marketplace"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/stores/duckdb"
+)
+
+// nativeBulkFeatures are twenty user_item features: the tutorial's bulk
+// query and eight more reaching through both relations.
+var nativeBulkFeatures = append(slices.Clone(bulkFeatures),
+	"user.full_name", "user.review_count__604800__", "user.average_rating_given",
+	"item.review_count__2592000__", "item.purchase_count__604800__", "item.lowest_price",
+	"item.rating_stddev", "item.is_discounted")
+
+// oneEntityFeatures are the single-entity query, the same through both
+// front ends.
+var oneEntityFeatures = []string{"full_name", "email", "review_count__604800__", "review_count__2592000__", "average_rating_given"}
+
+// latencies records each iteration's wall time and reports its median.
+type latencies []time.Duration
+
+func (l *latencies) time(fn func()) {
+	t := time.Now()
+	fn()
+	*l = append(*l, time.Since(t))
+}
+
+func (l latencies) report(b *testing.B) {
+	slices.Sort(l)
+	if len(l) > 0 {
+		b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-µs")
+	}
+}
+
+// BenchmarkNative measures the native feature query over real loopback
+// gRPC on the generated marketplace: 10,000 user_item rows × 20 features in
+// one exchange, and one entity through the native query beside the same
+// query as a Flight SQL statement (GetFlightInfo + DoGet) in the same run.
+func BenchmarkNative(b *testing.B) {
+	mem := memory.NewGoAllocator()
+	src, err := duckdb.Open("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	if err := example.Generate(ctx, src.DB(), example.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	engine := planner.NewEngine(marketplace(b), sources{"marketplace": src}, mem)
+	srv := NewServer(engine, Options{Mem: mem, Now: func() time.Time { return example.DefaultAnchor }})
+	cl := serve(b, srv)
+
+	users, items := bulkPairs(10_000)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "user_item.user_id", Type: arrow.BinaryTypes.String},
+		{Name: "user_item.item_id", Type: arrow.BinaryTypes.String},
+	}, nil)
+	rb := array.NewRecordBuilder(mem, schema)
+	rb.Field(0).(*array.StringBuilder).AppendValues(users, nil)
+	rb.Field(1).(*array.StringBuilder).AppendValues(items, nil)
+	in := rb.NewRecordBatch()
+	rb.Release()
+	defer in.Release()
+
+	b.Run("bulk_10000x20", func(b *testing.B) {
+		outs, _ := json.Marshal(nativeBulkFeatures)
+		cmd := `{"query": {"outputs": ` + string(outs) + `}}`
+		var lat latencies
+		b.ResetTimer()
+		for b.Loop() {
+			lat.time(func() {
+				a, err := native(ctx, mem, cl, cmd, schema, in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if a.summary.Rows != 10_000 || a.schema.NumFields() != 20 {
+					b.Fatalf("%d rows × %d columns", a.summary.Rows, a.schema.NumFields())
+				}
+				a.release()
+			})
+		}
+		lat.report(b)
+	})
+
+	// The engine alone on the same rows: what the wire adds is the difference.
+	b.Run("bulk_10000x20_in_process", func(b *testing.B) {
+		var outs []planner.Output
+		for _, f := range nativeBulkFeatures {
+			outs = append(outs, planner.Output{Expr: &expr.Ref{Path: strings.Split(f, ".")}})
+		}
+		named := inputSchema(engine.Graph().Class("user_item"), schema)
+		p, err := engine.Prepare(planner.Shape{Class: "user_item", Inputs: named.Fields(), Outputs: outs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows := array.NewRecordBatch(named, in.Columns(), in.NumRows())
+		defer rows.Release()
+		for b.Loop() {
+			res, err := p.Run(ctx, rows, planner.RunOptions{Now: example.DefaultAnchor})
+			if err != nil {
+				b.Fatal(err)
+			}
+			res.Release()
+		}
+	})
+
+	b.Run("one_entity_native", func(b *testing.B) {
+		in := stringBatch(mem, "user.id", "50")
+		defer in.Release()
+		outs, _ := json.Marshal(oneEntityFeatures)
+		cmd := `{"query": {"outputs": ` + string(outs) + `}}`
+		var lat latencies
+		b.ResetTimer()
+		for b.Loop() {
+			lat.time(func() {
+				a, err := native(ctx, mem, cl, cmd, in.Schema(), in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if a.summary.Rows != 1 {
+					b.Fatalf("%d rows", a.summary.Rows)
+				}
+				a.release()
+			})
+		}
+		lat.report(b)
+	})
+
+	b.Run("one_entity_flight_sql_statement", func(b *testing.B) {
+		q := "SELECT " + strings.Join(oneEntityFeatures, ", ") + " FROM user WHERE id = '50'"
+		var lat latencies
+		b.ResetTimer()
+		for b.Loop() {
+			lat.time(func() {
+				info, err := cl.Execute(ctx, q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, recs := fetch(b, ctx, cl, info)
+				if len(recs) != 1 || recs[0].NumRows() != 1 {
+					b.Fatalf("%d batches", len(recs))
+				}
+				releaseAll(recs)
+			})
+		}
+		lat.report(b)
+	})
+}
