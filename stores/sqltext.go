@@ -1,0 +1,70 @@
+package stores
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// TrimStatement drops what may end a resolver file but is not allowed
+// inside a subquery, where sources put the resolver's query to push keys
+// into it: the statement's semicolon, and whole-line comments after it.
+func TrimStatement(sql string) string {
+	for {
+		sql = strings.TrimRight(sql, "; \t\r\n")
+		i := strings.LastIndexByte(sql, '\n')
+		if !strings.HasPrefix(strings.TrimSpace(sql[i+1:]), "--") {
+			return sql
+		}
+		sql = sql[:i+1]
+	}
+}
+
+// QuoteIdent quotes a column name for SQL (DuckDB and Postgres alike).
+func QuoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// GoSlice turns an Arrow array into the Go slice database drivers bind as
+// one list or array parameter ([]int64, []float64, []string, []bool or
+// []time.Time). Nulls are left out: they never equal anything in IN or ANY.
+func GoSlice(a arrow.Array) (any, error) {
+	switch a := a.(type) {
+	case *array.Int64:
+		return collect(a, a.Value), nil
+	case *array.Int32:
+		return collect(a, func(i int) int64 { return int64(a.Value(i)) }), nil
+	case *array.Float64:
+		return collect(a, a.Value), nil
+	case *array.String:
+		return collect(a, a.Value), nil
+	case *array.LargeString:
+		return collect(a, a.Value), nil
+	case *array.StringView:
+		return collect(a, a.Value), nil
+	case *array.Boolean:
+		return collect(a, a.Value), nil
+	case *array.Timestamp:
+		toTime, err := a.DataType().(*arrow.TimestampType).GetToTimeFunc()
+		if err != nil {
+			return nil, err
+		}
+		return collect(a, func(i int) time.Time { return toTime(a.Value(i)) }), nil
+	case *array.Date32:
+		return collect(a, func(i int) time.Time { return a.Value(i).ToTime() }), nil
+	}
+	return nil, fmt.Errorf("cannot bind values of type %s (want int64, float64, utf8, bool, timestamp or date32)", a.DataType())
+}
+
+func collect[T any](a arrow.Array, value func(int) T) []T {
+	out := make([]T, 0, a.Len()-a.NullN())
+	for i := range a.Len() {
+		if a.IsValid(i) {
+			out = append(out, value(i))
+		}
+	}
+	return out
+}
