@@ -3,18 +3,22 @@ package flight
 import (
 	"context"
 	"regexp"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
+	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight/sqlfront"
+	"github.com/fletch-engine/fletch/operators/functions"
 )
 
 // tableType is the only table type: every feature class is a TABLE.
@@ -94,16 +98,16 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 		if !typeOK || !catalogMatches(cmd.GetCatalog()) || !matchSchema(sqlfront.Schema) {
 			return
 		}
-		for _, name := range s.graph.ClassNames() {
-			if !matchTable(name) {
+		for _, c := range s.classes(ctx) {
+			if !matchTable(c.Table) {
 				continue
 			}
 			b.Field(0).(*array.StringBuilder).Append(sqlfront.Catalog)
 			b.Field(1).(*array.StringBuilder).Append(sqlfront.Schema)
-			b.Field(2).(*array.StringBuilder).Append(name)
+			b.Field(2).(*array.StringBuilder).Append(c.Table)
 			b.Field(3).(*array.StringBuilder).Append(tableType)
 			if cmd.GetIncludeSchema() {
-				ts := TableSchema(s.graph.Class(name))
+				ts := TableSchema(c)
 				b.Field(4).(*array.BinaryBuilder).Append(arrowflight.SerializeSchema(ts, s.opts.Mem))
 			}
 		}
@@ -111,15 +115,35 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 }
 
 // TableSchema is the Arrow schema of a class's table: one column per scalar
-// feature (windows by their FQN), as `SELECT *` returns them, with Flight SQL
-// column metadata naming the catalog, schema and table.
+// feature (windows by their FQN), as `SELECT *` returns them, with the
+// Flight SQL column metadata JDBC's getColumns reads: catalog, schema and
+// table, the SQL type name with its precision and scale (as
+// GetXdbcTypeInfo lists them), the feature's description as remarks, and
+// which columns a WHERE clause may filter (the keys).
 func TableSchema(c *features.Class) *arrow.Schema {
+	primary, parts := sqlfront.KeyColumns(c)
+	keys := map[*features.Feature]bool{primary: true}
+	for _, p := range parts {
+		keys[p] = true
+	}
 	var fields []arrow.Field
 	for _, f := range sqlfront.ScalarFeatures(c) {
+		dt := wireType(f.Type.Arrow())
+		st := sqlTypeOf(dt)
 		md := flightsql.NewColumnMetadataBuilder().
 			CatalogName(sqlfront.Catalog).SchemaName(sqlfront.Schema).TableName(c.Table).
-			TypeName(f.Type.String()).IsReadOnly(true).Remarks(f.Description).Metadata()
-		fields = append(fields, arrow.Field{Name: f.Name, Type: wireType(f.Type.Arrow()), Nullable: true, Metadata: md})
+			TypeName(st.name).IsAutoIncrement(false).IsCaseSensitive(st.caseSensitive).
+			IsReadOnly(true).IsSearchable(keys[f])
+		if st.precision != nil {
+			md.Precision(*st.precision)
+		}
+		if st.scale != nil {
+			md.Scale(*st.scale)
+		}
+		if f.Description != "" {
+			md.Remarks(f.Description)
+		}
+		fields = append(fields, arrow.Field{Name: f.Name, Type: dt, Nullable: true, Metadata: md.Metadata()})
 	}
 	return arrow.NewSchema(fields, nil)
 }
@@ -170,4 +194,404 @@ func likeMatcher(pattern *string) (func(string) bool, error) {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid filter pattern %q: %v", *pattern, err)
 	}
 	return rx.MatchString, nil
+}
+
+// classes are the feature classes the catalogue lists, sorted by table
+// name. Every metadata answer goes through here, so what a caller may see
+// is decided in one place.
+func (s *Server) classes(ctx context.Context) []*features.Class {
+	var out []*features.Class
+	for _, n := range s.graph.ClassNames() {
+		out = append(out, s.graph.Class(n))
+	}
+	return out
+}
+
+// sqlType is how a wire type is described to SQL clients: one entry both
+// for GetXdbcTypeInfo and for the column metadata of GetTables, so that a
+// column's TYPE_NAME is always a type the type info lists.
+type sqlType struct {
+	name          string
+	xdbc          pb.XdbcDataType
+	subcode       *int32 // datetime types
+	precision     *int32 // column size: digits, or characters for datetimes
+	scale         *int32
+	radix         *int32
+	prefix        string // of literals
+	caseSensitive bool
+	searchable    pb.Searchable
+}
+
+func i32(v int32) *int32 { return &v }
+
+// sqlTypes are the types features have (DESIGN §4), by Arrow type, in
+// XDBC data type order (JDBC's getTypeInfo sorts by DATA_TYPE).
+var sqlTypes = []struct {
+	id arrow.Type
+	t  sqlType
+}{
+	{arrow.INT64, sqlType{name: "BIGINT", xdbc: pb.XdbcDataType_XDBC_BIGINT, precision: i32(19), scale: i32(0), radix: i32(10), searchable: pb.Searchable_SEARCHABLE_BASIC}},
+	{arrow.BOOL, sqlType{name: "BOOLEAN", xdbc: pb.XdbcDataType_XDBC_BIT, precision: i32(1), searchable: pb.Searchable_SEARCHABLE_BASIC}},
+	{arrow.FLOAT64, sqlType{name: "DOUBLE", xdbc: pb.XdbcDataType_XDBC_DOUBLE, precision: i32(53), radix: i32(2), searchable: pb.Searchable_SEARCHABLE_BASIC}},
+	{arrow.STRING, sqlType{name: "VARCHAR", xdbc: pb.XdbcDataType_XDBC_VARCHAR, prefix: "'", caseSensitive: true, searchable: pb.Searchable_SEARCHABLE_FULL}},
+	{arrow.DATE32, sqlType{name: "DATE", xdbc: pb.XdbcDataType_XDBC_DATE, subcode: i32(int32(pb.XdbcDatetimeSubcode_XDBC_SUBCODE_DATE)), precision: i32(10), prefix: "DATE '", searchable: pb.Searchable_SEARCHABLE_BASIC}},
+	{arrow.TIMESTAMP, sqlType{name: "TIMESTAMP WITH TIME ZONE", xdbc: pb.XdbcDataType_XDBC_TIMESTAMP, subcode: i32(int32(pb.XdbcDatetimeSubcode_XDBC_SUBCODE_TIMESTAMP)), precision: i32(32), scale: i32(6), prefix: "TIMESTAMPTZ '", searchable: pb.Searchable_SEARCHABLE_BASIC}},
+}
+
+// sqlTypeOf describes dt. Lists and structs (has-one rows, list features)
+// have no XDBC type: they are named, and typed UNKNOWN.
+func sqlTypeOf(dt arrow.DataType) sqlType {
+	for _, e := range sqlTypes {
+		if e.id == dt.ID() {
+			return e.t
+		}
+	}
+	switch dt.ID() {
+	case arrow.LIST:
+		return sqlType{name: "ARRAY"}
+	case arrow.STRUCT:
+		return sqlType{name: "STRUCT"}
+	}
+	return sqlType{name: strings.ToUpper(dt.Name())}
+}
+
+func (s *Server) GetFlightInfoXdbcTypeInfo(ctx context.Context, cmd flightsql.GetXdbcTypeInfo, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
+	return s.metadataInfo(desc, schema_ref.XdbcTypeInfo), nil
+}
+
+// DoGetXdbcTypeInfo lists the SQL types of feature values, or the one asked
+// for.
+func (s *Server) DoGetXdbcTypeInfo(ctx context.Context, cmd flightsql.GetXdbcTypeInfo) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	return s.one(ctx, schema_ref.XdbcTypeInfo, func(b *array.RecordBuilder) {
+		for _, e := range sqlTypes {
+			t := e.t
+			if want := cmd.GetDataType(); want != nil && *want != int32(t.xdbc) {
+				continue
+			}
+			sqlDataType := int32(t.xdbc)
+			if t.subcode != nil {
+				// ODBC: the verbose type of every datetime type is DATETIME,
+				// told apart by the subcode.
+				sqlDataType = int32(pb.XdbcDataType_XDBC_DATETIME)
+			}
+			suffix := ""
+			if t.prefix != "" {
+				suffix = "'"
+			}
+			b.Field(0).(*array.StringBuilder).Append(t.name)
+			b.Field(1).(*array.Int32Builder).Append(int32(t.xdbc))
+			appendInt32(b.Field(2), t.precision)
+			appendString(b.Field(3), t.prefix)
+			appendString(b.Field(4), suffix)
+			b.Field(5).AppendNull() // no CREATE parameters: the server has no DDL
+			b.Field(6).(*array.Int32Builder).Append(int32(pb.Nullable_NULLABILITY_NULLABLE))
+			b.Field(7).(*array.BooleanBuilder).Append(t.caseSensitive)
+			b.Field(8).(*array.Int32Builder).Append(int32(t.searchable))
+			if t.radix != nil {
+				b.Field(9).(*array.BooleanBuilder).Append(false)
+			} else {
+				b.Field(9).AppendNull()
+			}
+			b.Field(10).(*array.BooleanBuilder).Append(false)
+			b.Field(11).(*array.BooleanBuilder).Append(false)
+			b.Field(12).(*array.StringBuilder).Append(t.name)
+			appendInt32(b.Field(13), t.scale)
+			appendInt32(b.Field(14), t.scale)
+			b.Field(15).(*array.Int32Builder).Append(sqlDataType)
+			appendInt32(b.Field(16), t.subcode)
+			appendInt32(b.Field(17), t.radix)
+			b.Field(18).AppendNull()
+		}
+	})
+}
+
+func appendInt32(b array.Builder, v *int32) {
+	if v == nil {
+		b.AppendNull()
+		return
+	}
+	b.(*array.Int32Builder).Append(*v)
+}
+
+// appendString appends s, or null for "".
+func appendString(b array.Builder, s string) {
+	if s == "" {
+		b.AppendNull()
+		return
+	}
+	b.(*array.StringBuilder).Append(s)
+}
+
+// tableRefMatches: catalog and schema of a key request are exact names
+// (not patterns); absent matches anything, empty means "none".
+func tableRefMatches(catalog, schema *string) bool {
+	return catalogMatches(catalog) && (schema == nil || strings.EqualFold(*schema, sqlfront.Schema))
+}
+
+func (s *Server) GetFlightInfoPrimaryKeys(ctx context.Context, ref flightsql.TableRef, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
+	return s.metadataInfo(desc, schema_ref.PrimaryKeys), nil
+}
+
+// DoGetPrimaryKeys answers the class's primary key. An unknown table has
+// none, as in any database: BI tools probe tables this way.
+func (s *Server) DoGetPrimaryKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	c := s.visibleClass(ctx, ref.Catalog, ref.DBSchema, ref.Table)
+	return s.one(ctx, schema_ref.PrimaryKeys, func(b *array.RecordBuilder) {
+		if c == nil || c.Primary == nil {
+			return
+		}
+		b.Field(0).(*array.StringBuilder).Append(sqlfront.Catalog)
+		b.Field(1).(*array.StringBuilder).Append(sqlfront.Schema)
+		b.Field(2).(*array.StringBuilder).Append(c.Table)
+		b.Field(3).(*array.StringBuilder).Append(c.Primary.Name)
+		b.Field(4).(*array.Int32Builder).Append(1)
+		b.Field(5).(*array.StringBuilder).Append(pkName(c))
+	})
+}
+
+// visibleClass is the listed class of a table reference, or nil.
+func (s *Server) visibleClass(ctx context.Context, catalog, schema *string, table string) *features.Class {
+	if !tableRefMatches(catalog, schema) {
+		return nil
+	}
+	for _, c := range s.classes(ctx) {
+		if c.Table == table {
+			return c
+		}
+	}
+	return nil
+}
+
+func pkName(c *features.Class) string { return c.Table + "_pkey" }
+
+// foreignKey is a column of one class holding the primary key of another.
+type foreignKey struct {
+	fk, pk *features.Feature
+}
+
+// foreignKeys are the foreign keys among the listed classes: the features
+// declared as references (`user_id: User.id`) and the keys of relations
+// whose one side is a primary key (a has-one's FromKey → ToKey, a
+// has-many's ToKey → FromKey), each once, sorted by primary key table,
+// then foreign key table and column.
+func (s *Server) foreignKeys(ctx context.Context) []foreignKey {
+	classes := s.classes(ctx)
+	listed := map[*features.Class]bool{}
+	for _, c := range classes {
+		listed[c] = true
+	}
+	seen := map[foreignKey]bool{}
+	var out []foreignKey
+	add := func(fk, pk *features.Feature) {
+		k := foreignKey{fk, pk}
+		if fk == nil || pk == nil || fk == pk || pk.Class.Primary != pk || !listed[fk.Class] || !listed[pk.Class] || seen[k] {
+			return
+		}
+		seen[k] = true
+		out = append(out, k)
+	}
+	for _, c := range classes {
+		for _, f := range c.Features {
+			add(f, f.References)
+			if r := f.Relation; r != nil {
+				add(r.FromKey, r.ToKey)
+				add(r.ToKey, r.FromKey)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.pk.Class.Table != b.pk.Class.Table {
+			return a.pk.Class.Table < b.pk.Class.Table
+		}
+		if a.fk.Class.Table != b.fk.Class.Table {
+			return a.fk.Class.Table < b.fk.Class.Table
+		}
+		return a.fk.Name < b.fk.Name
+	})
+	return out
+}
+
+// keys streams the foreign keys keep selects.
+func (s *Server) keys(ctx context.Context, keep func(foreignKey) bool) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	fks := s.foreignKeys(ctx)
+	return s.one(ctx, schema_ref.ImportedExportedKeysAndCrossReference, func(b *array.RecordBuilder) {
+		for _, k := range fks {
+			if !keep(k) {
+				continue
+			}
+			for i, v := range []string{sqlfront.Catalog, sqlfront.Schema, k.pk.Class.Table, k.pk.Name,
+				sqlfront.Catalog, sqlfront.Schema, k.fk.Class.Table, k.fk.Name} {
+				b.Field(i).(*array.StringBuilder).Append(v)
+			}
+			b.Field(8).(*array.Int32Builder).Append(1)
+			b.Field(9).(*array.StringBuilder).Append(k.fk.Class.Table + "_" + k.fk.Name + "_fkey")
+			b.Field(10).(*array.StringBuilder).Append(pkName(k.pk.Class))
+			// Rules are moot on a read-only server: NO ACTION.
+			b.Field(11).(*array.Uint8Builder).Append(3)
+			b.Field(12).(*array.Uint8Builder).Append(3)
+		}
+	})
+}
+
+func (s *Server) GetFlightInfoImportedKeys(ctx context.Context, ref flightsql.TableRef, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
+	return s.metadataInfo(desc, schema_ref.ImportedKeys), nil
+}
+
+// DoGetImportedKeys lists the primary keys ref's foreign keys point at.
+func (s *Server) DoGetImportedKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	c := s.visibleClass(ctx, ref.Catalog, ref.DBSchema, ref.Table)
+	return s.keys(ctx, func(k foreignKey) bool { return c != nil && k.fk.Class == c })
+}
+
+func (s *Server) GetFlightInfoExportedKeys(ctx context.Context, ref flightsql.TableRef, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
+	return s.metadataInfo(desc, schema_ref.ExportedKeys), nil
+}
+
+// DoGetExportedKeys lists the foreign keys pointing at ref's primary key.
+func (s *Server) DoGetExportedKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	c := s.visibleClass(ctx, ref.Catalog, ref.DBSchema, ref.Table)
+	return s.keys(ctx, func(k foreignKey) bool { return c != nil && k.pk.Class == c })
+}
+
+func (s *Server) GetFlightInfoCrossReference(ctx context.Context, ref flightsql.CrossTableRef, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
+	return s.metadataInfo(desc, schema_ref.CrossReference), nil
+}
+
+// DoGetCrossReference lists the foreign keys of the FK table pointing at
+// the PK table.
+func (s *Server) DoGetCrossReference(ctx context.Context, ref flightsql.CrossTableRef) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	pk := s.visibleClass(ctx, ref.PKRef.Catalog, ref.PKRef.DBSchema, ref.PKRef.Table)
+	fk := s.visibleClass(ctx, ref.FKRef.Catalog, ref.FKRef.DBSchema, ref.FKRef.Table)
+	return s.keys(ctx, func(k foreignKey) bool { return pk != nil && fk != nil && k.pk.Class == pk && k.fk.Class == fk })
+}
+
+// sqlInfo is every SqlInfo id of the Flight SQL spec with fletch's answer,
+// typed as FlightSql.proto says (arrow-go's BaseServer answers NotFound to
+// a request naming any unregistered id, and JDBC asks for all of them).
+func (s *Server) sqlInfo() map[flightsql.SqlInfo]any {
+	numeric, str, datetime, system := functionLists()
+	const unlimited = int64(0) // "no limit or unknown" in JDBC's getMax*
+	return map[flightsql.SqlInfo]any{
+		// Server.
+		flightsql.SqlInfoFlightSqlServerName:                        "fletch",
+		flightsql.SqlInfoFlightSqlServerVersion:                     s.opts.Version,
+		flightsql.SqlInfoFlightSqlServerArrowVersion:                arrowVersion,
+		flightsql.SqlInfoFlightSqlServerReadOnly:                    true,
+		flightsql.SqlInfoFlightSqlServerSql:                         true,
+		flightsql.SqlInfoFlightSqlServerSubstrait:                   false,
+		flightsql.SqlInfoFlightSqlServerSubstraitMinVersion:         "",
+		flightsql.SqlInfoFlightSqlServerSubstraitMaxVersion:         "",
+		flightsql.SqlInfoFlightSqlServerTransaction:                 int32(flightsql.SqlTransactionNone),
+		flightsql.SqlInfoFlightSqlServerCancel:                      false,
+		flightsql.SqlInfoFlightSqlServerBulkIngestion:               false,
+		flightsql.SqlInfoFlightSqlServerIngestTransactionsSupported: false,
+		flightsql.SqlInfoFlightSqlServerStatementTimeout:            int32(s.opts.PreparedTTL / time.Millisecond),
+		flightsql.SqlInfoFlightSqlServerTransactionTimeout:          int32(0),
+
+		// SQL dialect: what sqlfront reads (pg_query: PostgreSQL's grammar
+		// and identifier rules).
+		flightsql.SqlInfoDDLCatalog:                             false,
+		flightsql.SqlInfoDDLSchema:                              false,
+		flightsql.SqlInfoDDLTable:                               false,
+		flightsql.SqlInfoIdentifierCase:                         int32(flightsql.SqlCaseSensitivityLowerCase),
+		flightsql.SqlInfoIdentifierQuoteChar:                    `"`,
+		flightsql.SqlInfoQuotedIdentifierCase:                   int32(flightsql.SqlCaseSensitivityCaseInsensitive),
+		flightsql.SqlInfoAllTablesAreASelectable:                true,
+		flightsql.SqlInfoNullOrdering:                           int32(flightsql.SqlNullOrderingSortAtEnd),
+		flightsql.SqlInfoKeywords:                               []string{"__as_of__"},
+		flightsql.SqlInfoNumericFunctions:                       numeric,
+		flightsql.SqlInfoStringFunctions:                        str,
+		flightsql.SqlInfoSystemFunctions:                        system,
+		flightsql.SqlInfoDateTimeFunctions:                      datetime,
+		flightsql.SqlInfoSearchStringEscape:                     `\`,
+		flightsql.SqlInfoExtraNameChars:                         "",
+		flightsql.SqlInfoSupportsColumnAliasing:                 true,
+		flightsql.SqlInfoNullPlusNullIsNull:                     true,
+		flightsql.SqlInfoSupportsConvert:                        map[int32][]int32{},
+		flightsql.SqlInfoSupportsTableCorrelationNames:          false,
+		flightsql.SqlInfoSupportsDifferentTableCorrelationNames: false,
+		flightsql.SqlInfoSupportsExpressionsInOrderBy:           false,
+		flightsql.SqlInfoSupportsOrderByUnrelated:               false,
+		flightsql.SqlInfoSupportedGroupBy:                       int32(0),
+		flightsql.SqlInfoSupportsLikeEscapeClause:               false,
+		flightsql.SqlInfoSupportsNonNullableColumns:             false,
+		flightsql.SqlInfoSupportedGrammar:                       int32(0),
+		flightsql.SqlInfoANSI92SupportedLevel:                   int32(0),
+		flightsql.SqlInfoSupportsIntegrityEnhancementFacility:   false,
+		flightsql.SqlInfoOuterJoinsSupportLevel:                 int32(pb.SqlOuterJoinsSupportLevel_SQL_JOINS_UNSUPPORTED),
+		flightsql.SqlInfoSchemaTerm:                             "schema",
+		flightsql.SqlInfoProcedureTerm:                          "procedure",
+		flightsql.SqlInfoCatalogTerm:                            "catalog",
+		flightsql.SqlInfoCatalogAtStart:                         true,
+		flightsql.SqlInfoSchemasSupportedActions:                int32(0),
+		flightsql.SqlInfoCatalogsSupportedActions:               int32(0),
+		flightsql.SqlInfoSupportedPositionedCommands:            int32(0),
+		flightsql.SqlInfoSelectForUpdateSupported:               false,
+		flightsql.SqlInfoStoredProceduresSupported:              false,
+		flightsql.SqlInfoSupportedSubqueries:                    int32(0),
+		flightsql.SqlInfoCorrelatedSubqueriesSupported:          false,
+		flightsql.SqlInfoSupportedUnions:                        int32(0),
+
+		// Limits.
+		flightsql.SqlInfoMaxBinaryLiteralLen:     unlimited,
+		flightsql.SqlInfoMaxCharLiteralLen:       unlimited,
+		flightsql.SqlInfoMaxColumnNameLen:        unlimited,
+		flightsql.SqlInfoMaxColumnsInGroupBy:     unlimited,
+		flightsql.SqlInfoMaxColumnsInIndex:       unlimited,
+		flightsql.SqlInfoMaxColumnsInOrderBy:     unlimited,
+		flightsql.SqlInfoMaxColumnsInSelect:      unlimited,
+		flightsql.SqlInfoMaxColumnsInTable:       unlimited,
+		flightsql.SqlInfoMaxConnections:          unlimited,
+		flightsql.SqlInfoMaxCursorNameLen:        unlimited,
+		flightsql.SqlInfoMaxIndexLen:             unlimited,
+		flightsql.SqlInfoDBSchemaNameLen:         unlimited,
+		flightsql.SqlInfoMaxProcedureNameLen:     unlimited,
+		flightsql.SqlInfoMaxCatalogNameLen:       unlimited,
+		flightsql.SqlInfoMaxRowSize:              unlimited,
+		flightsql.SqlInfoMaxRowSizeIncludesBlobs: false,
+		flightsql.SqlInfoMaxStatementLen:         unlimited,
+		flightsql.SqlInfoMaxStatements:           int64(s.opts.MaxPrepared),
+		flightsql.SqlInfoMaxTableNameLen:         unlimited,
+		flightsql.SqlInfoMaxTablesInSelect:       int64(1),
+		flightsql.SqlInfoMaxUsernameLen:          unlimited,
+
+		// Transactions and result sets: none, and forward-only read-only.
+		flightsql.SqlInfoDefaultTransactionIsolation:                         int32(pb.SqlTransactionIsolationLevel_SQL_TRANSACTION_NONE),
+		flightsql.SqlInfoTransactionsSupported:                               false,
+		flightsql.SqlInfoSupportedTransactionsIsolationlevels:                int32(0),
+		flightsql.SqlInfoDataDefinitionCausesTransactionCommit:               false,
+		flightsql.SqlInfoDataDefinitionsInTransactionsIgnored:                false,
+		flightsql.SqlInfoSupportedResultSetTypes:                             int32(1 << pb.SqlSupportedResultSetType_SQL_RESULT_SET_TYPE_FORWARD_ONLY),
+		flightsql.SqlInfoSupportedConcurrenciesForResultSetUnspecified:       int32(0),
+		flightsql.SqlInfoSupportedConcurrenciesForResultSetForwardOnly:       int32(1 << pb.SqlSupportedResultSetConcurrency_SQL_RESULT_SET_CONCURRENCY_READ_ONLY),
+		flightsql.SqlInfoSupportedConcurrenciesForResultSetScrollSensitive:   int32(0),
+		flightsql.SqlInfoSupportedConcurrenciesForResultSetScrollInsensitive: int32(0),
+		flightsql.SqlInfoBatchUpdatesSupported:                               false,
+		flightsql.SqlInfoSavePointsSupported:                                 false,
+		flightsql.SqlInfoNamedParametersSupported:                            false,
+		flightsql.SqlInfoLocatorsUpdateCopy:                                  false,
+		flightsql.SqlInfoStoredFunctionsUsingCallSyntaxSupported:             false,
+	}
+}
+
+// functionLists sorts the function library for SqlInfo by what the
+// functions work on: datetimes, else strings, else numbers; the rest
+// (coalesce, is_null, ...) are "system" functions.
+func functionLists() (numeric, str, datetime, system []string) {
+	reg := functions.Default()
+	for _, name := range reg.Names() {
+		sigs := strings.Join(reg.Lookup(name).Signatures(), " ")
+		switch {
+		case strings.Contains(sigs, "date"):
+			datetime = append(datetime, name)
+		case strings.Contains(sigs, "str"):
+			str = append(str, name)
+		case strings.Contains(sigs, "int") || strings.Contains(sigs, "float"):
+			numeric = append(numeric, name)
+		default:
+			system = append(system, name)
+		}
+	}
+	return numeric, str, datetime, system
 }

@@ -446,30 +446,11 @@ func (s *Server) DoGetPreparedStatement(ctx context.Context, cmd flightsql.Prepa
 	return s.stream(ctx, q, bound)
 }
 
+// registerSqlInfo registers the answers of GetSqlInfo (see sqlInfo).
 func (s *Server) registerSqlInfo() {
-	for id, v := range map[flightsql.SqlInfo]any{
-		flightsql.SqlInfoFlightSqlServerName:               "fletch",
-		flightsql.SqlInfoFlightSqlServerVersion:            s.opts.Version,
-		flightsql.SqlInfoFlightSqlServerArrowVersion:       arrowVersion,
-		flightsql.SqlInfoFlightSqlServerReadOnly:           true,
-		flightsql.SqlInfoFlightSqlServerSql:                true,
-		flightsql.SqlInfoFlightSqlServerSubstrait:          false,
-		flightsql.SqlInfoFlightSqlServerTransaction:        int32(flightsql.SqlTransactionNone),
-		flightsql.SqlInfoFlightSqlServerCancel:             false,
-		flightsql.SqlInfoFlightSqlServerBulkIngestion:      false,
-		flightsql.SqlInfoFlightSqlServerStatementTimeout:   int32(s.opts.PreparedTTL / time.Millisecond),
-		flightsql.SqlInfoFlightSqlServerTransactionTimeout: int32(0),
-		flightsql.SqlInfoDDLCatalog:                        false,
-		flightsql.SqlInfoDDLSchema:                         false,
-		flightsql.SqlInfoDDLTable:                          false,
-		flightsql.SqlInfoIdentifierCase:                    int32(flightsql.SqlCaseSensitivityLowerCase),
-		flightsql.SqlInfoIdentifierQuoteChar:               `"`,
-		flightsql.SqlInfoQuotedIdentifierCase:              int32(flightsql.SqlCaseSensitivityCaseInsensitive),
-		flightsql.SqlInfoAllTablesAreASelectable:           true,
-		flightsql.SqlInfoTransactionsSupported:             false,
-	} {
+	for id, v := range s.sqlInfo() {
 		if err := s.RegisterSqlInfo(id, v); err != nil {
-			panic(fmt.Sprintf("flight: SqlInfo %d: %v", id, err)) // a typo in the table above
+			panic(fmt.Sprintf("flight: SqlInfo %d: %v", id, err)) // a mistyped entry of sqlInfo
 		}
 	}
 }
