@@ -202,7 +202,9 @@ func likeMatcher(pattern *string) (func(string) bool, error) {
 func (s *Server) classes(ctx context.Context) []*features.Class {
 	var out []*features.Class
 	for _, n := range s.graph.ClassNames() {
-		out = append(out, s.graph.Class(n))
+		if s.canRead(ctx, n) {
+			out = append(out, s.graph.Class(n))
+		}
 	}
 	return out
 }

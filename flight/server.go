@@ -11,6 +11,7 @@ package flight
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log"
@@ -24,8 +25,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight/sqlfront"
 	"github.com/fletch-engine/fletch/planner"
@@ -52,6 +55,11 @@ type Options struct {
 	Version string
 	// Now is the clock of queries without __as_of__; nil is time.Now.
 	Now func() time.Time
+	// Auth, when set, requires a token on every call and restricts what
+	// each token reads (flight/auth.go); nil serves everyone.
+	Auth *auth.Verifier
+	// TLS, when set, serves over TLS.
+	TLS *tls.Config
 	// GRPCOptions are added to the server's own.
 	GRPCOptions []grpc.ServerOption
 }
@@ -103,9 +111,12 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 	s.registerSqlInfo()
 	gopts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(unaryGuard),
-		grpc.ChainStreamInterceptor(streamGuard),
+		grpc.ChainUnaryInterceptor(unaryGuard, s.authUnary),
+		grpc.ChainStreamInterceptor(streamGuard, s.authStream),
 	}, opts.GRPCOptions...)
+	if opts.TLS != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
 	s.grpc = grpc.NewServer(gopts...)
 	arrowflight.RegisterFlightServiceServer(s.grpc, exchangeService{flightsql.NewFlightServerWithAllocator(s, opts.Mem), s})
 	return s
@@ -195,9 +206,9 @@ type query struct {
 	schema *arrow.Schema // as sent: see wireSchema
 }
 
-// plan parses and plans sql. Statements (not prepared) cannot have
+// planSQL parses and plans sql. Statements (not prepared) cannot have
 // parameters: that is checked before planning, for the clearer error.
-func (s *Server) plan(sql string, prepared bool) (*query, error) {
+func (s *Server) planSQL(sql string, prepared bool) (*query, error) {
 	st, err := sqlfront.Parse(s.graph, sql)
 	if err != nil {
 		return nil, err
@@ -225,7 +236,7 @@ func (s *Server) flightInfo(desc *arrowflight.FlightDescriptor, schema *arrow.Sc
 // GetFlightInfoStatement plans a query. The ticket carries the SQL text
 // itself, so any server of a fleet can answer it.
 func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
-	q, err := s.plan(cmd.GetQuery(), false)
+	q, err := s.plan(ctx, cmd.GetQuery(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +249,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 
 // GetSchemaStatement plans a query for its result schema.
 func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.SchemaResult, error) {
-	q, err := s.plan(cmd.GetQuery(), false)
+	q, err := s.plan(ctx, cmd.GetQuery(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +258,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 
 // DoGetStatement runs the query of a ticket.
 func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQueryTicket) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
-	q, err := s.plan(string(ticket.GetStatementHandle()), false)
+	q, err := s.plan(ctx, string(ticket.GetStatementHandle()), false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -340,7 +351,7 @@ func newHandle() string {
 // dataset schema is always filled; the parameter schema has one field per
 // parameter, typed as the input column it fills.
 func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
-	q, err := s.plan(req.GetQuery(), true)
+	q, err := s.plan(ctx, req.GetQuery(), true)
 	if err != nil {
 		return flightsql.ActionCreatePreparedStatementResult{}, err
 	}
@@ -367,7 +378,7 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 // batch fails now, naming the field.
 func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.PreparedStatementQuery, rdr arrowflight.MessageReader, _ arrowflight.MetadataWriter) ([]byte, error) {
 	h := string(cmd.GetPreparedStatementHandle())
-	q, err := s.prepared.get(h)
+	q, err := s.preparedQuery(ctx, h)
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +417,7 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 // GetFlightInfoPreparedStatement returns where to fetch the result of a
 // prepared statement with its current parameters.
 func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
-	q, err := s.prepared.get(string(cmd.GetPreparedStatementHandle()))
+	q, err := s.preparedQuery(ctx, string(cmd.GetPreparedStatementHandle()))
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +427,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 // GetSchemaPreparedStatement returns the result schema of a prepared
 // statement.
 func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.SchemaResult, error) {
-	q, err := s.prepared.get(string(cmd.GetPreparedStatementHandle()))
+	q, err := s.preparedQuery(ctx, string(cmd.GetPreparedStatementHandle()))
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +439,7 @@ func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.P
 // statement without parameters).
 func (s *Server) DoGetPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
 	h := string(cmd.GetPreparedStatementHandle())
-	q, err := s.prepared.get(h)
+	q, err := s.preparedQuery(ctx, h)
 	if err != nil {
 		return nil, nil, err
 	}

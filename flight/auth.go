@@ -1,0 +1,152 @@
+package flight
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/fletch-engine/fletch/auth"
+)
+
+// How the server applies package auth. With Options.Auth set, every RPC
+// (unary and stream, Handshake included) must carry a token, as Bearer or as
+// the password of Basic: arrow-go's stock middleware accepts only one of
+// them per RPC, and clients differ (INTEROP.md). The principal rides in the
+// context; queries are authorized against every class their plan reads,
+// before anything runs. Without Options.Auth everything is open.
+
+const handshakeMethod = "/arrow.flight.protocol.FlightService/Handshake"
+
+type principalKey struct{}
+
+// principal is the caller of ctx, nil when auth is off.
+func principal(ctx context.Context) *auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
+	return p
+}
+
+// authenticate returns ctx carrying the caller's principal, and the token
+// presented (to answer a Handshake with). Off, it lets everyone through.
+func (s *Server) authenticate(ctx context.Context) (context.Context, string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	header := md.Get("authorization")
+	if s.opts.Auth == nil {
+		// Echoed on Handshake so that clients configured with credentials
+		// (ADBC fails without the header) still connect to an open server.
+		token, _ := auth.TokenOf(header)
+		return ctx, token, nil
+	}
+	token, err := auth.TokenOf(header)
+	if err != nil {
+		return nil, "", status.Error(codes.Unauthenticated, err.Error())
+	}
+	p, err := s.opts.Auth.Verify(token)
+	if err != nil {
+		return nil, "", status.Error(codes.Unauthenticated, err.Error())
+	}
+	return context.WithValue(ctx, principalKey{}, p), token, nil
+}
+
+func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, _, err := s.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+// authStream authenticates a stream. A Handshake answers
+// `authorization: Bearer <token>` in its response headers, which the JDBC
+// driver, ADBC and arrow-go's AuthenticateBasicToken send on later calls.
+func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, token, err := s.authenticate(ss.Context())
+	if err != nil {
+		return err
+	}
+	if info.FullMethod == handshakeMethod && token != "" {
+		if err := ss.SetHeader(metadata.Pairs("authorization", "Bearer "+token)); err != nil {
+			return err
+		}
+	}
+	return handler(srv, authedStream{ss, ctx})
+}
+
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (a authedStream) Context() context.Context { return a.ctx }
+
+// authorize refuses the caller of ctx the classes (table names) it may not
+// read, with PermissionDenied naming them; nil when it may read them all or
+// auth is off. Every front end calls it with plan.Classes() after planning
+// and before running anything.
+func (s *Server) authorize(ctx context.Context, classes ...string) error {
+	p := principal(ctx)
+	if p == nil {
+		return nil
+	}
+	if err := p.Deny(classes...); err != nil {
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
+	return nil
+}
+
+// canRead says whether the caller of ctx may see class in the catalogue.
+func (s *Server) canRead(ctx context.Context, class string) bool {
+	p := principal(ctx)
+	return p == nil || p.CanRead(class)
+}
+
+// plan parses, plans and authorizes sql for the caller of ctx.
+func (s *Server) plan(ctx context.Context, sql string, prepared bool) (*query, error) {
+	q, err := s.planSQL(sql, prepared)
+	if err != nil {
+		return nil, s.restrict(ctx, err)
+	}
+	if err := s.authorize(ctx, q.plan.Classes()...); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// restrict keeps a failed query's error from telling the caller about
+// classes it may not read: messages name tables and suggest names, so one
+// that names a hidden class refuses the query as reaching that class.
+func (s *Server) restrict(ctx context.Context, err error) error {
+	p := principal(ctx)
+	if p == nil {
+		return err
+	}
+	var hidden []string
+	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		if c := s.graph.Class(word); c != nil && !p.CanRead(c.Table) {
+			hidden = append(hidden, c.Table)
+		}
+	}
+	if len(hidden) == 0 {
+		return err
+	}
+	return status.Error(codes.PermissionDenied, p.Deny(hidden...).Error())
+}
+
+// preparedQuery is the prepared statement of handle, authorized again for
+// the caller of ctx: a handle is a capability only for who may read what it
+// reads.
+func (s *Server) preparedQuery(ctx context.Context, handle string) (*query, error) {
+	q, err := s.prepared.get(handle)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, q.plan.Classes()...); err != nil {
+		return nil, err
+	}
+	return q, nil
+}

@@ -1,0 +1,260 @@
+package flight
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/fletch-engine/fletch/auth"
+	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/stores/duckdb"
+)
+
+const (
+	analystToken = "fletch_analyst-test-token"
+	opsToken     = "fletch_ops-test-token"
+)
+
+// authServer serves the marketplace over DuckDB with two tokens and TLS,
+// and returns a client trusting its self-signed certificate.
+func authServer(t *testing.T, mem memory.Allocator) (*flightsql.Client, string, *duckdb.Source) {
+	t.Helper()
+	v, err := auth.NewVerifier([]auth.Token{
+		{Name: "analyst", Hash: auth.Hash(analystToken), Scopes: []string{"read:user", "read:review"}},
+		{Name: "ops", Hash: auth.Hash(opsToken), Scopes: []string{"admin"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := auth.SelfSigned([]string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := marketplaceDB(t)
+	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem)
+	srv := NewServer(engine, Options{Mem: mem, Now: func() time.Time { return e2eNow }, Auth: v,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	cl, err := flightsql.NewClient(lis.Addr().String(), nil, nil,
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cl.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return cl, lis.Addr().String(), db
+}
+
+func bearer(token string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
+}
+
+// wantCode checks err's code and that its message holds want and none of
+// the secrets (tokens, data).
+func wantCode(t *testing.T, what string, err error, code codes.Code, want string, secrets ...string) {
+	t.Helper()
+	st, _ := status.FromError(err)
+	if err == nil || st.Code() != code || !strings.Contains(st.Message(), want) {
+		t.Errorf("%s: got %v, want %s containing %q", what, err, code, want)
+		return
+	}
+	for _, s := range secrets {
+		if strings.Contains(st.Message(), s) {
+			t.Errorf("%s: the message %q leaks %q", what, st.Message(), s)
+		}
+	}
+}
+
+func TestAuthRefusals(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, _, _ := authServer(t, mem)
+	const userQuery = `SELECT full_name FROM user WHERE id = 'u5'`
+
+	_, err := cl.Execute(context.Background(), userQuery)
+	wantCode(t, "no token", err, codes.Unauthenticated, "no credentials")
+	_, err = cl.Execute(bearer("fletch_wrong"), userQuery)
+	wantCode(t, "wrong token", err, codes.Unauthenticated, "unknown token", "fletch_wrong")
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Token "+opsToken)
+	_, err = cl.Execute(ctx, userQuery)
+	wantCode(t, "other scheme", err, codes.Unauthenticated, "must be Bearer or Basic", opsToken)
+	// Metadata too: nothing is listed without a token.
+	_, err = cl.GetTables(context.Background(), &flightsql.GetTablesOpts{})
+	wantCode(t, "GetTables without a token", err, codes.Unauthenticated, "no credentials")
+	_, err = cl.Client.AuthenticateBasicToken(context.Background(), "analyst", "fletch_wrong")
+	wantCode(t, "handshake with a wrong token", err, codes.Unauthenticated, "unknown token", "fletch_wrong")
+
+	analyst := bearer(analystToken)
+	for _, tc := range []struct{ name, sql, class string }{
+		{"another class", `SELECT title FROM item WHERE id = 'i1'`, `may not read item`},
+		{"has-one reach", `SELECT star_rating, item.title FROM review WHERE id = 1`, `may not read item`},
+		{"has-one reach in a feature", `SELECT normalized_rating FROM review WHERE id = 1`, `may not read item`},
+		{"has-many reach in a feature", `SELECT average_rating_given FROM user WHERE id = 'u5'`, ``},
+		{"typo near a hidden class", `SELECT title FROM itme WHERE id = 'i1'`, `may not read item`},
+		{"a hidden class's column typo", `SELECT item.titl FROM review WHERE id = 1`, `may not read item`},
+	} {
+		_, err := cl.Execute(analyst, tc.sql)
+		if tc.class == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		wantCode(t, tc.name, err, codes.PermissionDenied, tc.class, "Item 1", "title")
+		_, err = cl.Prepare(analyst, tc.sql)
+		wantCode(t, tc.name+" (prepare)", err, codes.PermissionDenied, tc.class, "Item 1", "title")
+	}
+	// A visible class keeps its suggestions.
+	_, err = cl.Execute(analyst, `SELECT ful_name FROM user WHERE id = 'u5'`)
+	wantCode(t, "typo", err, codes.InvalidArgument, `did you mean "full_name"`)
+
+	// A handle prepared by ops is no capability for the analyst.
+	ops := bearer(opsToken)
+	prep, err := cl.Prepare(ops, `SELECT title FROM item WHERE id = 'i1'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prep.Close(ops)
+	stolen, err := cl.LoadPreparedStatementFromResult(&flightsql.CreatePreparedStatementResult{PreparedStatementHandle: prep.Handle()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stolen.Execute(analyst)
+	wantCode(t, "another's handle", err, codes.PermissionDenied, "may not read item")
+	info, err := prep.Execute(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ops, cl, info)
+	defer releaseAll(recs)
+	if got := column(recs, 0); len(got) != 1 || got[0] != "Item 1" {
+		t.Errorf("ops reads item i1: %v", got)
+	}
+}
+
+func TestAuthAccepted(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, _, db := authServer(t, mem)
+	// The reference: the resolver's table, read by DuckDB itself.
+	var want string
+	if err := db.DB().QueryRow(`SELECT first_name || ' ' || last_name FROM marketplace_users WHERE hid = 'u5'`).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	query := func(ctx context.Context) {
+		t.Helper()
+		info, err := cl.Execute(ctx, `SELECT full_name FROM user WHERE id = 'u5'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, recs := fetch(t, ctx, cl, info)
+		defer releaseAll(recs)
+		if got := column(recs, 0); len(got) != 1 || got[0] != want {
+			t.Errorf("full_name = %v, want %s", got, want)
+		}
+	}
+	query(bearer(analystToken))
+	// Basic with the token as the password, on every call (Go's database/sql driver).
+	query(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("whoever:"+analystToken))))
+	// The handshake answers the bearer header, which is then sent.
+	ctx, err := cl.Client.AuthenticateBasicToken(context.Background(), "analyst", analystToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := metadata.FromOutgoingContext(ctx)
+	if got := md.Get("authorization"); len(got) != 1 || got[0] != "Bearer "+analystToken {
+		t.Fatalf("handshake answered authorization %q", got)
+	}
+	query(ctx)
+
+	// The catalogue lists only what a token may read, columns included.
+	tables := func(ctx context.Context) string {
+		info, err := cl.GetTables(ctx, &flightsql.GetTablesOpts{IncludeSchema: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, recs := fetch(t, ctx, cl, info)
+		defer releaseAll(recs)
+		return strings.Join(column(recs, 2), " ")
+	}
+	if got := tables(bearer(analystToken)); got != "review user" {
+		t.Errorf("analyst's tables: %s", got)
+	}
+	if got := tables(bearer(opsToken)); got != "item item_price review seller user user_item" {
+		t.Errorf("ops's tables: %s", got)
+	}
+}
+
+// TestTLSRequired: a plaintext client cannot talk to a TLS server.
+func TestTLSRequired(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	_, addr, _ := authServer(t, mem)
+	plain, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	ctx, cancel := context.WithTimeout(bearer(opsToken), 5*time.Second)
+	defer cancel()
+	_, err = plain.Execute(ctx, `SELECT full_name FROM user WHERE id = 'u5'`)
+	if st, _ := status.FromError(err); err == nil || st.Code() != codes.Unavailable {
+		t.Fatalf("plaintext against TLS: %v, want Unavailable", err)
+	}
+}
+
+// Without auth, a handshake with credentials still answers the bearer
+// header (ADBC fails without one), and everything is listed.
+func TestAuthOff(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := serve(t, newTestServer(t, mem))
+	ctx, err := cl.Client.AuthenticateBasicToken(context.Background(), "me", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := metadata.FromOutgoingContext(ctx)
+	if got := md.Get("authorization"); len(got) != 1 || got[0] != "Bearer secret" {
+		t.Fatalf("handshake answered authorization %q", got)
+	}
+	info, err := cl.GetTables(ctx, &flightsql.GetTablesOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, cl, info)
+	defer releaseAll(recs)
+	if got := len(column(recs, 2)); got != 6 {
+		t.Errorf("%d tables listed, want 6", got)
+	}
+}
