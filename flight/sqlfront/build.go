@@ -81,6 +81,30 @@ func LookupTable(g *features.Graph, name []string, at expr.Pos) (*features.Class
 	return class, nil
 }
 
+// CheckPath reports the first name of path that is not a feature of c,
+// with the nearest valid name. Paths through has-one relations are
+// followed; the planner checks what lies beyond a has-many.
+func CheckPath(c *features.Class, path []string, at expr.Pos) error {
+	for i, name := range path {
+		f := c.Feature(name)
+		if f == nil {
+			return Errorf(planner.InvalidInput, at, "unknown column %q of table %s%s", name, c.Table, features.DidYouMean(name, c.FeatureNames()))
+		}
+		if i == len(path)-1 {
+			return nil
+		}
+		switch {
+		case f.Kind == features.HasOne && f.Relation != nil:
+			c = f.Relation.To
+		case f.Kind == features.HasMany:
+			return nil
+		default:
+			return Errorf(planner.InvalidInput, at, "%s.%s is not a relation: it has no column %q", c.Table, f.Name, path[i+1])
+		}
+	}
+	return nil
+}
+
 // KeyColumns are the columns that name a row of c in WHERE: the primary key,
 // or, when the primary key is an expression (`id = _.user_id + "-" +
 // _.item_id`), the features it is built from.

@@ -346,29 +346,9 @@ func (p *parser) columnPath(cr *pg.ColumnRef) (path []string, written string, st
 	return path, written, star
 }
 
-// checkPath reports the first name of path that is not a feature, with the
-// nearest valid name. Paths through has-one relations are followed; the
-// planner checks what lies beyond a has-many.
+// checkPath is CheckPath at a location of the parse tree.
 func (p *parser) checkPath(path []string, loc int32) error {
-	c := p.class
-	for i, name := range path {
-		f := c.Feature(name)
-		if f == nil {
-			return p.errAt(planner.InvalidInput, loc, "unknown column %q of table %s%s", name, c.Table, features.DidYouMean(name, c.FeatureNames()))
-		}
-		if i == len(path)-1 {
-			return nil
-		}
-		switch {
-		case f.Kind == features.HasOne && f.Relation != nil:
-			c = f.Relation.To
-		case f.Kind == features.HasMany:
-			return nil
-		default:
-			return p.errAt(planner.InvalidInput, loc, "%s.%s is not a relation: it has no column %q", c.Table, f.Name, path[i+1])
-		}
-	}
-	return nil
+	return CheckPath(p.class, path, p.pos(loc))
 }
 
 // location is the parse-tree location of the nodes this package reports

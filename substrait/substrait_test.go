@@ -1,0 +1,269 @@
+package substrait
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/substrait-io/substrait-go/v8/expr"
+	"github.com/substrait-io/substrait-go/v8/extensions"
+	"github.com/substrait-io/substrait-go/v8/plan"
+	"github.com/substrait-io/substrait-go/v8/types"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/fletch-engine/fletch/features"
+	_ "github.com/fletch-engine/fletch/features/pyload"
+	_ "github.com/fletch-engine/fletch/features/sqlload"
+	"github.com/fletch-engine/fletch/flight/sqlfront"
+	"github.com/fletch-engine/fletch/planner"
+)
+
+const (
+	comparison = extensions.SubstraitDefaultURNPrefix + "functions_comparison"
+	boolean    = extensions.SubstraitDefaultURNPrefix + "functions_boolean"
+	arithmetic = extensions.SubstraitDefaultURNPrefix + "functions_arithmetic"
+	str        = extensions.SubstraitDefaultURNPrefix + "functions_string"
+)
+
+func marketplace(t testing.TB) *features.Graph {
+	t.Helper()
+	g, err := features.Load("../examples/marketplace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// schema is a base schema of nullable columns of one type.
+func schema(typ types.Type, names ...string) types.NamedStruct {
+	ts := make([]types.Type, len(names))
+	for i := range ts {
+		ts[i] = typ
+	}
+	return types.NamedStruct{Names: names, Struct: types.StructType{Nullability: types.NullabilityRequired, Types: ts}}
+}
+
+var (
+	strType = &types.StringType{Nullability: types.NullabilityNullable}
+	i64Type = &types.Int64Type{Nullability: types.NullabilityNullable}
+)
+
+// builder wraps substrait-go's plan builder for terse test plans; the first
+// error sticks.
+type builder struct {
+	t testing.TB
+	b plan.Builder
+}
+
+func newBuilder(t testing.TB) *builder { return &builder{t: t, b: plan.NewBuilderDefault()} }
+
+func (b *builder) must(err error) {
+	b.t.Helper()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *builder) ref(rel plan.Rel, i int32) expr.Expression {
+	b.t.Helper()
+	r, err := b.b.RootFieldRef(rel, i)
+	b.must(err)
+	return r
+}
+
+func (b *builder) fn(urn, name string, args ...types.FuncArg) expr.Expression {
+	b.t.Helper()
+	f, err := b.b.ScalarFn(urn, name, nil, args...)
+	b.must(err)
+	return f
+}
+
+func (b *builder) filter(rel plan.Rel, cond expr.Expression) plan.Rel {
+	b.t.Helper()
+	f, err := b.b.Filter(rel, cond)
+	b.must(err)
+	return f
+}
+
+// project projects exprs, keeping only them (as SQL's select list does).
+func (b *builder) project(rel plan.Rel, exprs ...expr.Expression) plan.Rel {
+	b.t.Helper()
+	p, err := b.b.Project(rel, exprs...)
+	b.must(err)
+	n := len(rel.RecordType().Types())
+	remap := make([]int32, len(exprs))
+	for i := range remap {
+		remap[i] = int32(n + i)
+	}
+	out, err := p.Remap(remap...)
+	b.must(err)
+	return out
+}
+
+func (b *builder) bytes(root plan.Rel, names ...string) []byte {
+	b.t.Helper()
+	p, err := b.b.Plan(root, names)
+	b.must(err)
+	pp, err := p.ToProto()
+	b.must(err)
+	data, err := proto.Marshal(pp)
+	b.must(err)
+	return data
+}
+
+func lit[T string | int64 | bool | float64](v T) expr.Expression {
+	return expr.NewPrimitiveLiteral(v, false)
+}
+
+func in(value expr.Expression, options ...expr.Expression) expr.Expression {
+	return &expr.SingularOrList{Value: value, Options: options}
+}
+
+// describe prints what a statement means: its shape, rows and limit.
+func describe(t *testing.T, st *sqlfront.Statement) string {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var b strings.Builder
+	b.WriteString("class=" + st.Class.Table + " inputs=")
+	for _, f := range st.Inputs {
+		b.WriteString(f.Name + ":" + f.Type.String() + " ")
+	}
+	b.WriteString("outputs=")
+	for _, o := range st.Outputs {
+		b.WriteString(o.Name + "=" + o.Expr.String() + " ")
+	}
+	b.WriteString("params=")
+	for _, p := range st.Params {
+		b.WriteString(p.Column + ":" + p.Type.String() + " ")
+	}
+	if len(st.Params) == 0 {
+		rec, err := st.LiteralInputs(mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rec.Release()
+		b.WriteString("rows=")
+		for i := 0; i < int(rec.NumRows()); i++ {
+			for _, c := range rec.Columns() {
+				b.WriteString(c.ValueStr(i) + ",")
+			}
+			b.WriteString(";")
+		}
+	}
+	fmt.Fprintf(&b, " limit=%d", st.Limit)
+	return b.String()
+}
+
+// TestSameAsSQL checks that each plan means what its SQL text means: the
+// same class, outputs, input rows, parameters and limit.
+func TestSameAsSQL(t *testing.T) {
+	g := marketplace(t)
+	tests := []struct {
+		name string
+		sql  string
+		plan func(b *builder) []byte
+	}{
+		{
+			name: "the issue's query: IN as a SingularOrList",
+			sql:  `SELECT first_name, last_name FROM user WHERE id IN ('1', '2', '3')`,
+			plan: func(b *builder) []byte {
+				scan := b.b.NamedScan([]string{"user"}, schema(strType, "id", "first_name", "last_name"))
+				f := b.filter(scan, in(b.ref(scan, 0), lit("1"), lit("2"), lit("3")))
+				return b.bytes(b.project(f, b.ref(f, 1), b.ref(f, 2)), "first_name", "last_name")
+			},
+		},
+		{
+			name: "IN as an or of equals, output mapping instead of a project",
+			sql:  `SELECT first_name AS a, last_name AS b FROM user WHERE id IN ('1', '2', '3')`,
+			plan: func(b *builder) []byte {
+				scan, err := b.b.NamedScanRemap([]string{"features", "user"}, schema(strType, "id", "first_name", "last_name"), []int32{1, 2, 0})
+				b.must(err)
+				eq := func(v string) types.FuncArg { return b.fn(comparison, "equal", b.ref(scan, 2), lit(v)) }
+				f, err := b.b.FilterRemap(scan, b.fn(boolean, "or", eq("1"), eq("2"), eq("3")), []int32{0, 1})
+				b.must(err)
+				return b.bytes(f, "a", "b")
+			},
+		},
+		{
+			name: "equal with the literal first, catalog-qualified table, fetch",
+			sql:  `SELECT email FROM fletch.features.user WHERE id = '50' LIMIT 1`,
+			plan: func(b *builder) []byte {
+				scan := b.b.NamedScan([]string{"fletch", "features", "user"}, schema(strType, "id", "email"))
+				f := b.filter(scan, b.fn(comparison, "equal", lit("50"), b.ref(scan, 0)))
+				fetch, err := b.b.Fetch(b.project(f, b.ref(f, 1)), 0, 1)
+				b.must(err)
+				return b.bytes(fetch, "email")
+			},
+		},
+		{
+			name: "and with __as_of__, an integer for a str key",
+			sql:  `SELECT full_name FROM user WHERE id IN (7, 8) AND __as_of__ = '2026-01-15T00:00:00Z'`,
+			plan: func(b *builder) []byte {
+				ns := schema(strType, "id", "full_name", planner.AsOfColumn)
+				ns.Struct.Types[0] = i64Type
+				ns.Struct.Types[2] = &types.PrecisionTimestampType{Precision: types.PrecisionMicroSeconds, Nullability: types.NullabilityNullable}
+				scan := b.b.NamedScan([]string{"user"}, ns)
+				ts := expr.NewPrecisionTimestampLiteral(1768435200000000, types.PrecisionMicroSeconds, types.NullabilityRequired)
+				f := b.filter(scan, b.fn(boolean, "and",
+					in(b.ref(scan, 0), lit(int64(7)), lit(int64(8))),
+					b.fn(comparison, "equal", b.ref(scan, 2), ts)))
+				return b.bytes(b.project(f, b.ref(f, 1)), "full_name")
+			},
+		},
+		{
+			name: "expressions over features: arithmetic, comparison, string functions",
+			sql:  `SELECT star_rating * 2 + 1 AS r, star_rating >= 4 AND NOT is_positive AS odd, upper(review_headline) AS h FROM review WHERE id = 5`,
+			plan: func(b *builder) []byte {
+				ns := schema(i64Type, "id", "star_rating", "is_positive", "review_headline")
+				ns.Struct.Types[2] = &types.BooleanType{Nullability: types.NullabilityNullable}
+				ns.Struct.Types[3] = strType
+				scan := b.b.NamedScan([]string{"review"}, ns)
+				f := b.filter(scan, b.fn(comparison, "equal", b.ref(scan, 0), lit(int64(5))))
+				r := b.fn(arithmetic, "add", b.fn(arithmetic, "multiply", b.ref(f, 1), lit(int64(2))), lit(int64(1)))
+				odd := b.fn(boolean, "and", b.fn(comparison, "gte", b.ref(f, 1), lit(int64(4))), b.fn(boolean, "not", b.ref(f, 2)))
+				h := b.fn(str, "upper", b.ref(f, 3))
+				return b.bytes(b.project(f, r, odd, h), "r", "odd", "h")
+			},
+		},
+		{
+			name: "composite key: an or of ands",
+			sql:  `SELECT id FROM user_item WHERE (user_id, item_id) IN (('u1', 'i1'), ('u2', 'i2'))`,
+			plan: func(b *builder) []byte {
+				scan := b.b.NamedScan([]string{"user_item"}, schema(strType, "id", "user_id", "item_id"))
+				pair := func(u, i string) types.FuncArg {
+					return b.fn(boolean, "and", b.fn(comparison, "equal", b.ref(scan, 1), lit(u)), b.fn(comparison, "equal", lit(i), b.ref(scan, 2)))
+				}
+				f := b.filter(scan, b.fn(boolean, "or", pair("u1", "i1"), pair("u2", "i2")))
+				return b.bytes(b.project(f, b.ref(f, 0)), "id")
+			},
+		},
+		{
+			name: "a parameter of a prepared plan",
+			sql:  `SELECT full_name FROM user WHERE id = ?`,
+			plan: func(b *builder) []byte {
+				scan := b.b.NamedScan([]string{"user"}, schema(strType, "id", "full_name"))
+				p, err := b.b.GetExprBuilder().DynamicParam(strType, 0).Build()
+				b.must(err)
+				f := b.filter(scan, b.fn(comparison, "equal", b.ref(scan, 0), p))
+				return b.bytes(b.project(f, b.ref(f, 1)), "full_name")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := sqlfront.Parse(g, tt.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Parse(g, tt.plan(newBuilder(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, w := describe(t, got), describe(t, want); d != w {
+				t.Errorf("plan:\n %s\nSQL:\n %s", d, w)
+			}
+		})
+	}
+}
