@@ -126,7 +126,7 @@ func Generate(ctx context.Context, db *sql.DB, opts Options) error {
 		return fmt.Errorf("marketplace: create tables: %w", err)
 	}
 	g := &generator{o: o, rng: rand.New(rand.NewPCG(o.Seed, 0x6d61726b6574))}
-	return conn.Raw(func(dc any) error {
+	if err := conn.Raw(func(dc any) error {
 		for _, t := range []struct {
 			table string
 			fill  func(add func(...driver.Value) error) error
@@ -145,8 +145,27 @@ func Generate(ctx context.Context, db *sql.DB, opts Options) error {
 			}
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	// The keys resolvers are looked up by, as an operational database
+	// would index them: DuckDB answers a point lookup from an ART index
+	// instead of scanning the table.
+	if _, err := conn.ExecContext(ctx, indexes); err != nil {
+		return fmt.Errorf("marketplace: create indexes: %w", err)
+	}
+	return nil
 }
+
+const indexes = `
+CREATE INDEX marketplace_users_hid ON marketplace_users (hid);
+CREATE INDEX marketplace_items_id ON marketplace_items (id);
+CREATE INDEX marketplace_sellers_id ON marketplace_sellers (id);
+CREATE INDEX marketplace_reviews_user ON marketplace_reviews (user_hid);
+CREATE INDEX marketplace_reviews_item ON marketplace_reviews (item_id);
+CREATE INDEX marketplace_item_prices_item ON marketplace_item_prices (item_id);
+CREATE INDEX marketplace_item_prices_buyer ON marketplace_item_prices (buyer_hid);
+`
 
 func appendRows(conn driver.Conn, table string, fill func(add func(...driver.Value) error) error) error {
 	app, err := duckdb.NewAppenderFromConn(conn, "", table)

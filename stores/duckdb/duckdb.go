@@ -100,8 +100,8 @@ func restrictToKeys(sql, keyColumn, keys string) string {
 		quoteIdent(keyColumn) + " IN (" + keys + ")"
 }
 
-// withListKeys restricts req's query to its keys bound as one LIST
-// parameter after args. (Registering the keys as an Arrow view instead is
+// withListKeys restricts req's query to its keys bound after args: one
+// parameter per key for a few, else one LIST parameter. (Registering the keys as an Arrow view instead is
 // faster for 10,000 keys, see BenchmarkKeyPushdown, but DuckDB creates that
 // view in the database's persistent catalog: a catalog write per request,
 // impossible on a read-only file, and a view over freed memory left in the
@@ -111,8 +111,41 @@ func withListKeys(req stores.FetchRequest, args []any) (string, []any, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("keys for %q: %w", req.KeyColumn, err)
 	}
+	if req.Keys.Len() <= maxInlineKeys {
+		// A few keys go as one parameter each: DuckDB pushes an IN list of
+		// constants into the table scan (an index or zone-map lookup),
+		// where IN (SELECT unnest(...)) joins against the whole table.
+		if refs := inlineParams(keys, &args); len(refs) > 0 {
+			return restrictToKeys(req.SQL, req.KeyColumn, strings.Join(refs, ", ")), args, nil
+		}
+	}
 	args = append(args, keys)
 	return restrictToKeys(req.SQL, req.KeyColumn, "SELECT unnest($"+strconv.Itoa(len(args))+")"), args, nil
+}
+
+// maxInlineKeys is the most keys bound one parameter each; more go as one
+// LIST parameter (one prepared shape for any number of keys).
+const maxInlineKeys = 64
+
+// inlineParams appends each value of the slice vals to args and returns
+// their placeholders; none for a slice of no values.
+func inlineParams(vals any, args *[]any) []string {
+	var refs []string
+	add := func(v any) {
+		*args = append(*args, v)
+		refs = append(refs, "$"+strconv.Itoa(len(*args)))
+	}
+	switch vs := vals.(type) {
+	case []int64:
+		for _, v := range vs {
+			add(v)
+		}
+	case []string:
+		for _, v := range vs {
+			add(v)
+		}
+	}
+	return refs
 }
 
 // trimStatement drops what may end a resolver file but is not allowed
