@@ -46,6 +46,8 @@ type Config struct {
 
 	OnlineStore OnlineStoreConfig
 	Server      ServerConfig
+	// Auth is `auth:` (auth.go); nil when there is none: no auth.
+	Auth *AuthConfig
 }
 
 // SourceConfig is one entry of `sources:`.
@@ -69,7 +71,8 @@ type OnlineStoreConfig struct {
 
 // ServerConfig is `server:`.
 type ServerConfig struct {
-	Listen string // host:port
+	Listen string     // host:port
+	TLS    *TLSConfig // nil: plaintext (auth.go)
 }
 
 // Default is the embedded default configuration.
@@ -124,9 +127,11 @@ func Parse(path string, data []byte) (*Config, error) {
 				"kind": p.kind(&cfg.OnlineStore.Kind, "memory"),
 			})
 		},
+		"auth": func(n *yaml.Node) error { return p.auth(n, cfg) },
 		"server": func(n *yaml.Node) error {
 			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
 				"listen": p.str(&cfg.Server.Listen),
+				"tls":    p.tls(&cfg.Server.TLS),
 			})
 		},
 	})
