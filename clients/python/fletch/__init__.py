@@ -1,0 +1,223 @@
+"""Python client of the fletch feature engine.
+
+``FletchClient.query`` / ``query_bulk`` / ``offline_query`` use fletch's
+native feature query (one Arrow Flight DoExchange: the input rows go up, the
+features come back, docs/NATIVE.md); ``sql`` uses Flight SQL through ADBC.
+Results are pyarrow Tables, or pandas / polars frames on request.
+
+This package knows the wire (the native command's JSON and Flight SQL); it
+knows nothing of how fletch computes features.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+__all__ = ["FletchClient", "FletchError", "AS_OF", "HIT_SUFFIX", "SUMMARY_KEY"]
+
+#: The input column giving each row its own evaluation time.
+AS_OF = "__as_of__"
+#: Ends the name of an output's cache-hit column (``meta=True``).
+HIT_SUFFIX = ".__hit__"
+#: Schema metadata key of the answer's summary (rows, errors, plan) as JSON.
+SUMMARY_KEY = b"fletch.summary"
+
+Inputs = Union[Mapping[str, Any], pa.Table, pa.RecordBatch, Any]
+
+
+class FletchError(Exception):
+    """A query fletch refused or could not answer; the message says why and where."""
+
+
+def _error(e: Exception) -> FletchError:
+    # Keep the server's message, without the transport's debug context.
+    msg = str(e)
+    if "with message: " in msg:
+        msg = msg.split("with message: ", 1)[1]
+    msg = msg.split(". gRPC client debug context", 1)[0]
+    return FletchError(msg)
+
+
+def _location(url: str) -> str:
+    if "://" not in url:
+        url = "grpc://" + url
+    return url
+
+
+def _utc(t: Any) -> Any:
+    if isinstance(t, str):
+        t = _dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+    if isinstance(t, _dt.datetime) and t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)  # fletch reads naive times as UTC
+    return t
+
+
+def _iso(t: Any) -> str:
+    t = _utc(t)
+    if isinstance(t, _dt.datetime):
+        return t.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(t, _dt.date):
+        return t.isoformat()
+    raise TypeError(f"expected a datetime or an ISO 8601 string, got {t!r}")
+
+
+def _table(input: Inputs) -> pa.Table:
+    if isinstance(input, pa.Table):
+        return input
+    if isinstance(input, pa.RecordBatch):
+        return pa.Table.from_batches([input])
+    if isinstance(input, Mapping):
+        return pa.table({k: v if isinstance(v, (pa.Array, pa.ChunkedArray)) else list(v) for k, v in input.items()})
+    if hasattr(input, "to_arrow"):  # polars
+        return input.to_arrow()
+    return pa.Table.from_pandas(input, preserve_index=False)
+
+
+def _convert(table: pa.Table, format: str) -> Any:
+    if format == "arrow":
+        return table
+    if format == "pandas":
+        return table.to_pandas()
+    if format == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table)
+    raise ValueError(f'format must be "arrow", "pandas" or "polars", not {format!r}')
+
+
+class FletchClient:
+    """A connection to a fletch server.
+
+    ``url`` is ``host:port`` or ``grpc://host:port`` (``grpc+tls://`` for
+    TLS). ``token``, when given, is sent as ``authorization: Bearer <token>``
+    on every call.
+    """
+
+    def __init__(self, url: str, token: Optional[str] = None):
+        self.url = _location(url)
+        self.token = token
+        self._headers = [(b"authorization", b"Bearer " + token.encode())] if token else []
+        self._flight = flight.FlightClient(self.url)
+        self._adbc = None
+
+    def close(self) -> None:
+        if self._adbc is not None:
+            self._adbc.close()
+            self._adbc = None
+        self._flight.close()
+
+    def __enter__(self) -> "FletchClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # The native feature query.
+
+    def query(self, input: Mapping[str, Any], output: Optional[Sequence[str]] = None, **options: Any) -> Any:
+        """Features of one entity: ``input={"user.id": 50}``. One row."""
+        return self.query_bulk({k: [v] for k, v in input.items()}, output, **options)
+
+    def query_bulk(self, input: Inputs, output: Optional[Sequence[str]] = None, **options: Any) -> Any:
+        """Features of many entities: ``input={"user.id": [1, 2, 3]}`` (or a
+        pyarrow Table, pandas or polars frame). One row per input row, in order."""
+        return self._native(_table(input), output, **options)
+
+    def offline_query(self, input: Inputs, input_times: Iterable[Any], output: Optional[Sequence[str]] = None, **options: Any) -> Any:
+        """Point-in-time features: input row i as of ``input_times[i]``; nothing
+        later than that time is visible to it."""
+        table = _table(input)
+        times = pa.array([_utc(t) for t in input_times], type=pa.timestamp("us", tz="UTC"))
+        if len(times) != table.num_rows:
+            raise ValueError(f"{len(times)} input_times for {table.num_rows} input rows")
+        return self._native(table.append_column(AS_OF, times), output, **options)
+
+    def explain(self, input: Inputs, output: Optional[Sequence[str]] = None, **options: Any) -> str:
+        """The plan fletch would run for the query, as text."""
+        options["explain"] = True
+        options["format"] = "arrow"
+        table = self._native(_table(input), output, **options)
+        return json.loads(table.schema.metadata[SUMMARY_KEY])["plan"]
+
+    def _native(
+        self,
+        table: pa.Table,
+        output: Optional[Sequence[str]],
+        *,
+        now: Any = None,
+        staleness: Optional[Mapping[str, str]] = None,
+        meta: bool = False,
+        partial: bool = False,
+        explain: bool = False,
+        cls: Optional[str] = None,
+        format: str = "arrow",
+    ) -> Any:
+        query: dict = {}
+        if cls:
+            query["class"] = cls
+        if output:
+            query["outputs"] = list(output)
+        if now is not None:
+            query["now"] = _iso(now)
+        if staleness:
+            query["staleness"] = dict(staleness)
+        for key, on in (("meta", meta), ("partial", partial), ("explain", explain)):
+            if on:
+                query[key] = True
+        desc = flight.FlightDescriptor.for_command(json.dumps({"query": query}).encode())
+        opts = flight.FlightCallOptions(headers=self._headers)
+        try:
+            writer, reader = self._flight.do_exchange(desc, options=opts)
+            with writer:
+                writer.begin(table.schema)
+                writer.write_table(table)
+                writer.done_writing()
+                batches, summary = [], b"{}"
+                while True:
+                    try:
+                        chunk = reader.read_chunk()
+                    except StopIteration:
+                        break
+                    if chunk.data is not None:
+                        batches.append(chunk.data)
+                    if chunk.app_metadata is not None:
+                        summary = chunk.app_metadata.to_pybytes()
+                schema = reader.schema
+        except (flight.FlightError, pa.ArrowException) as e:
+            raise _error(e) from e
+        result = pa.Table.from_batches(batches, schema=schema)
+        result = result.replace_schema_metadata({SUMMARY_KEY: summary})
+        return _convert(result, format)
+
+    # Flight SQL.
+
+    def connection(self) -> Any:
+        """The ADBC Flight SQL DB-API connection this client's ``sql`` uses."""
+        if self._adbc is None:
+            import adbc_driver_flightsql.dbapi as dbapi
+
+            kwargs = {}
+            if self.token:
+                kwargs["adbc.flight.sql.authorization_header"] = "Bearer " + self.token
+            self._adbc = dbapi.connect(self.url, db_kwargs=kwargs, autocommit=True)
+        return self._adbc
+
+    def sql(self, text: str, params: Any = None, format: str = "arrow") -> Any:
+        """Runs a Flight SQL query; ``params`` binds its ``?`` parameters: a
+        tuple for one row, or a pyarrow Table / RecordBatch of many rows (one
+        result row per parameter row, in order)."""
+        cur = self.connection().cursor()
+        try:
+            cur.execute(text, params)
+            return _convert(cur.fetch_arrow_table(), format)
+        except Exception as e:
+            if type(e).__module__.startswith("adbc_driver"):
+                raise _error(e) from e
+            raise
+        finally:
+            cur.close()

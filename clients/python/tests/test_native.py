@@ -1,0 +1,118 @@
+"""The native feature query (query, query_bulk, offline_query) against a live
+fletch, each value checked against DuckDB SQL over the same data."""
+
+import datetime as dt
+import math
+
+import pyarrow as pa
+import pytest
+
+import fletch
+
+OUTPUTS = ["user.full_name", "user.email", "review_count[7d]", "user.review_count__2592000__",
+           "average_rating_given", 'F.lower(_.full_name).alias("lower_name")']
+
+
+def user_reference(ref, ids, times):
+    """The OUTPUTS of user ids[i] at times[i], computed by DuckDB."""
+    ref.execute("CREATE OR REPLACE TEMP TABLE spine (i INT, id VARCHAR, t TIMESTAMPTZ)")
+    ref.executemany("INSERT INTO spine VALUES (?, ?, ?)", [(i, k, t) for i, (k, t) in enumerate(zip(ids, times))])
+
+    def reviews(agg, cond=""):
+        return f"(SELECT {agg} FROM marketplace_reviews r WHERE r.user_hid = s.id AND r.created_at <= s.t {cond})"
+
+    return ref.execute(f"""
+        SELECT u.first_name || ' ' || u.last_name, u.email,
+          {reviews("count(*)", "AND r.created_at > s.t - INTERVAL 7 DAY")},
+          {reviews("count(*)", "AND r.created_at > s.t - INTERVAL 30 DAY")},
+          {reviews("avg(star_rating)")},
+          lower(u.first_name || ' ' || u.last_name)
+        FROM spine s LEFT JOIN marketplace_users u ON u.hid = s.id ORDER BY s.i""").fetchall()
+
+
+def rows(table):
+    cols = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return [tuple(c[r] for c in cols) for r in range(table.num_rows)]
+
+
+def assert_rows(got, want):
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        for a, b in zip(g, w):
+            if isinstance(a, float) and b is not None:
+                assert math.isclose(a, b, rel_tol=1e-9), f"row {i}: {g} != {w}"
+            else:
+                assert a == b, f"row {i}: {g} != {w}"
+
+
+def test_query_one_entity(client, ref, now):
+    got = client.query(input={"user.id": 50}, output=OUTPUTS, now=now)
+    assert got.column_names == OUTPUTS[:-1] + ["lower_name"]
+    assert_rows(rows(got), user_reference(ref, ["50"], [now]))
+
+
+def test_query_bulk_in_order(client, ref, now):
+    ids = [str((i * 389) % 1100 + 1) for i in range(500)] + ["nobody", "50", "50"]
+    got = client.query_bulk(input={"user.id": ids}, output=OUTPUTS, now=now)
+    assert got.num_rows == len(ids)
+    assert_rows(rows(got), user_reference(ref, ids, [now] * len(ids)))
+
+
+def test_formats(client, now):
+    arrow = client.query_bulk(input={"user.id": ["1", "2", "3"]}, output=OUTPUTS, now=now)
+    pandas = client.query_bulk(input={"user.id": ["1", "2", "3"]}, output=OUTPUTS, now=now, format="pandas")
+    polars = client.query_bulk(input={"user.id": ["1", "2", "3"]}, output=OUTPUTS, now=now, format="polars")
+    assert list(pandas.columns) == arrow.column_names == polars.columns
+    assert pa.Table.from_pandas(pandas).column("user.full_name").to_pylist() == arrow.column("user.full_name").to_pylist()
+    assert polars.to_arrow().column("review_count[7d]").to_pylist() == arrow.column("review_count[7d]").to_pylist()
+
+
+def test_offline_query_point_in_time(client, ref, now):
+    ids = ["50", "1", "50", "33", "nobody", "1000", "1"]
+    times = [now, now - dt.timedelta(days=10), now - dt.timedelta(days=45, hours=6),
+             now - dt.timedelta(days=3), now, now - dt.timedelta(days=90), now - dt.timedelta(seconds=1)]
+    got = client.offline_query(input={"user.id": ids}, input_times=times, output=OUTPUTS)
+    assert_rows(rows(got), user_reference(ref, ids, times))
+
+
+def test_derived_key_and_relations(client, ref, now):
+    users, items = ["50", "1", "7"], ["200", "3", "nothing"]
+    got = client.query_bulk(input={"user_item.user_id": users, "user_item.item_id": items},
+                            output=["item.title", "user.full_name", "user_item.id"], now=now)
+    want = ref.execute("""
+        SELECT i.title, u.first_name || ' ' || u.last_name, k.u || '-' || k.it
+        FROM (SELECT * FROM (VALUES (0, '50', '200'), (1, '1', '3'), (2, '7', 'nothing')) v(o, u, it)) k
+        LEFT JOIN marketplace_items i ON i.id = k.it
+        LEFT JOIN marketplace_users u ON u.hid = k.u ORDER BY k.o""").fetchall()
+    assert_rows(rows(got), want)
+
+
+def test_meta_hit_columns(client, now):
+    got = client.query(input={"user.id": "50"}, output=["full_name", "review_count[7d]"], now=now, meta=True)
+    assert got.column_names == ["full_name", "review_count[7d]", "full_name" + fletch.HIT_SUFFIX, "review_count[7d]" + fletch.HIT_SUFFIX]
+    assert got.schema.field(2).type == pa.bool_()
+
+
+def test_explain(client):
+    plan = client.explain(input={"user.id": ["50"]}, output=["full_name"])
+    assert plan.startswith("query user -> full_name")
+    assert "frame user" in plan
+
+
+def test_errors_name_the_fix(client):
+    with pytest.raises(fletch.FletchError, match=r'did you mean "full_name"'):
+        client.query(input={"user.id": 50}, output=["full_nam"])
+    with pytest.raises(fletch.FletchError, match=r'outputs\[1\] "F.lower\(_.frist_name\)": 1:9: User has no feature frist_name'):
+        client.query(input={"user.id": 50}, output=["id", "F.lower(_.frist_name)"])
+    with pytest.raises(fletch.FletchError, match=r'unknown feature class "usr" \(did you mean "user"\?\)'):
+        client.query(input={"usr.id": 50}, output=["id"])
+    # The server is still fine.
+    assert client.query(input={"user.id": 50}, output=["id"]).num_rows == 1
+
+
+def test_native_matches_sql(client, now):
+    ids = ["50", "1", "nobody"]
+    native = client.query_bulk(input={"user.id": ids}, output=["full_name", "review_count__604800__"], now=now)
+    sql = client.sql(
+        f"SELECT full_name, review_count__604800__ FROM user WHERE id IN ('50', '1', 'nobody') AND __as_of__ = '{now.isoformat()}'")
+    assert rows(native) == rows(sql)
