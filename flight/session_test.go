@@ -1,0 +1,172 @@
+package flight
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+// cookieClient serves srv and connects a client that keeps cookies, as
+// JDBC does: the session lives in the cookie.
+func cookieClient(t *testing.T, srv *Server, mem memory.Allocator) *flightsql.Client {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	cl, err := flightsql.NewClient(lis.Addr().String(), nil, []arrowflight.ClientMiddleware{arrowflight.NewClientCookieMiddleware()},
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Alloc = mem
+	t.Cleanup(func() {
+		cl.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return cl
+}
+
+func stringOption(s string) *arrowflight.SessionOptionValue {
+	v, err := arrowflight.NewSessionOptionValue(s)
+	if err != nil {
+		panic(err)
+	}
+	return &v
+}
+
+func sessionOptionsOf(t *testing.T, ctx context.Context, cl *flightsql.Client) map[string]string {
+	t.Helper()
+	res, err := cl.GetSessionOptions(ctx, &arrowflight.GetSessionOptionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for k, v := range res.GetSessionOptions() {
+		out[k] = v.GetStringValue()
+	}
+	return out
+}
+
+func TestSessionOptions(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, db := e2eServer(t, mem)
+	cl := cookieClient(t, srv, mem)
+	ctx := context.Background()
+
+	if got := sessionOptionsOf(t, ctx, cl); len(got) != 2 || got["catalog"] != "fletch" || got["schema"] != "features" {
+		t.Errorf("a new session's options: %v", got)
+	}
+
+	// What is wrong is reported option by option; the rest is set.
+	at := "2026-01-20T06:00:00Z"
+	res, err := cl.SetSessionOptions(ctx, &arrowflight.SetSessionOptionsRequest{SessionOptions: map[string]*arrowflight.SessionOptionValue{
+		"catalog":    stringOption("FLETCH"),
+		"schema":     stringOption("public"),
+		"fletch.now": stringOption(at),
+		"fletch.nwo": stringOption(at),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := map[string]string{}
+	for k, v := range res.GetErrors() {
+		errs[k] = v.GetValue().String()
+	}
+	if len(errs) != 2 || errs["schema"] != "INVALID_VALUE" || errs["fletch.nwo"] != "INVALID_NAME" {
+		t.Errorf("errors %v, want schema INVALID_VALUE and fletch.nwo INVALID_NAME", errs)
+	}
+	if got := sessionOptionsOf(t, ctx, cl); got["fletch.now"] != at || got["catalog"] != "FLETCH" || got["schema"] != "features" {
+		t.Errorf("options after setting: %v", got)
+	}
+
+	// A bad time is refused and keeps the one set.
+	res, err = cl.SetSessionOptions(ctx, &arrowflight.SetSessionOptionsRequest{SessionOptions: map[string]*arrowflight.SessionOptionValue{"fletch.now": stringOption("yesterday")}})
+	if err != nil || res.GetErrors()["fletch.now"].GetValue().String() != "INVALID_VALUE" {
+		t.Errorf("fletch.now = yesterday: %v %v", res, err)
+	}
+
+	// Later queries of the session run at fletch.now: the same answer as
+	// __as_of__, checked against DuckDB at that time (not the server's
+	// clock, e2eNow).
+	keys := []string{"u5", "u1", "u32", "u63"}
+	query := func(cl *flightsql.Client, sql string) []string {
+		t.Helper()
+		info, err := cl.Execute(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, recs := fetch(t, ctx, cl, info)
+		defer releaseAll(recs)
+		return resultRows(recs)
+	}
+	where := ` FROM user WHERE id IN ('u5', 'u1', 'u32', 'u63')`
+	want := referenceRows(t, db, keys, at)
+	compareRows(t, query(cl, `SELECT `+e2eSelect+where), want)
+	// An explicit __as_of__ still wins.
+	compareRows(t, query(cl, `SELECT `+e2eSelect+where+` AND __as_of__ = '`+e2eNow.Format(time.RFC3339)+`'`), referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)))
+	// Prepared statements too.
+	stmt, err := cl.Prepare(ctx, `SELECT `+e2eSelect+where)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stmt.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, cl, info)
+	compareRows(t, resultRows(recs), want)
+	releaseAll(recs)
+	if err := stmt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Another client has its own session, on the server's clock.
+	compareRows(t, query(cookieClient(t, srv, mem), `SELECT `+e2eSelect+where), referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)))
+
+	// Unsetting: an empty value.
+	if _, err := cl.SetSessionOptions(ctx, &arrowflight.SetSessionOptionsRequest{SessionOptions: map[string]*arrowflight.SessionOptionValue{"catalog": {}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sessionOptionsOf(t, ctx, cl); got["catalog"] != "fletch" || got["fletch.now"] != at {
+		t.Errorf("after unsetting the catalog: %v", got)
+	}
+
+	// Closing ends the session: the next call starts a new one.
+	closed, err := cl.CloseSession(ctx, &arrowflight.CloseSessionRequest{})
+	if err != nil || closed.GetStatus() != arrowflight.CloseSessionResultClosed {
+		t.Fatalf("CloseSession: %v %v", closed, err)
+	}
+	if got := sessionOptionsOf(t, ctx, cl); len(got) != 2 || got["fletch.now"] != "" {
+		t.Errorf("options after closing the session: %v", got)
+	}
+	compareRows(t, query(cl, `SELECT `+e2eSelect+where), referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)))
+}
+
+// TestSessionCookieGarbled: a cookie the server cannot read starts a fresh
+// session instead of failing the call (arrow-go's middleware would panic).
+func TestSessionCookieGarbled(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := serve(t, newTestServer(t, mem))
+	for _, cookie := range []string{"arrow_flight_session=%%%not-base64", "arrow_flight_session=AAAA", "arrow_flight_session="} {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "cookie", cookie)
+		if got := sessionOptionsOf(t, ctx, cl); got["catalog"] != "fletch" {
+			t.Errorf("cookie %q: options %v", cookie, got)
+		}
+	}
+}
