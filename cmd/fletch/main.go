@@ -41,6 +41,8 @@ Usage:
         list the feature classes and features of a repository
   fletch validate [--repo DIR]
         check a repository's definitions; errors as file:line:col
+  fletch token    new --name NAME --scope SCOPE ... | hash [TOKEN]
+        make an access token and its fletch.yaml entry (docs/AUTH.md)
 
 A repository is a folder of @features .py files and .sql resolvers, with an
 optional fletch.yaml (sources, online store, listen address; docs/CONFIG.md).
@@ -76,11 +78,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdFeatures(rest, stdout, stderr)
 	case "validate":
 		return cmdValidate(rest, stdout, stderr)
+	case "token":
+		return cmdToken(rest, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "help"}
+	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "token", "help"}
 	return fmt.Errorf("unknown command %q%s\n\n%s", cmd, features.DidYouMean(cmd, commands), usage)
 }
 

@@ -104,7 +104,13 @@ func serve(ctx context.Context, env *repoEnv, listen string, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	srv := flight.NewServer(env.engine, flight.Options{Version: version})
+	opts, err := serverSecurity(env, stdout)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	opts.Version = version
+	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
 	errc := make(chan error, 1)
