@@ -129,8 +129,9 @@ func (r *request) outputNames(c *features.Class) (names []string, all bool) {
 	return names, true
 }
 
-// inProcess runs the request on an engine in this process.
-func (r *request) inProcess(ctx context.Context, e *planner.Engine) (arrow.RecordBatch, error) {
+// inProcess runs the request on an engine in this process, with per-cell
+// hit flags.
+func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Result, error) {
 	c := e.Graph().Class(r.class)
 	if c == nil {
 		return nil, fmt.Errorf("unknown feature class %q%s", r.class, features.DidYouMean(r.class, e.Graph().ClassNames()))
@@ -153,11 +154,15 @@ func (r *request) inProcess(ctx context.Context, e *planner.Engine) (arrow.Recor
 	inputs := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(len(r.inputs[0].values)))
 	defer inputs.Release()
 	names, _ := r.outputNames(c)
-	q := &planner.Query{Class: c.Table, Inputs: inputs, Now: r.now}
+	shape := planner.Shape{Class: c.Table, Inputs: inputs.Schema().Fields()}
 	for _, n := range names {
-		q.Outputs = append(q.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(n, ".")}, Name: n})
+		shape.Outputs = append(shape.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(n, ".")}, Name: n})
 	}
-	return e.Execute(ctx, q)
+	p, err := e.Prepare(shape)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(ctx, inputs, planner.RunOptions{Now: r.now, Meta: true})
 }
 
 // sql renders the request as fletch SQL (docs/SQL.md).
@@ -263,8 +268,9 @@ func concatRecords(mem memory.Allocator, schema *arrow.Schema, recs []arrow.Reco
 }
 
 // printResult writes rec as the seeds' result table (or JSON): one table per
-// input row, features sorted by name, has-many results as sub-tables.
-func printResult(w io.Writer, class string, rec arrow.RecordBatch, asJSON bool) error {
+// input row, features sorted by name, has-many results as sub-tables. hits,
+// when known, has one boolean array per column: the Hit? column.
+func printResult(w io.Writer, class string, rec arrow.RecordBatch, hits []arrow.Array, asJSON bool) error {
 	if asJSON {
 		rows := make([]map[string]any, rec.NumRows())
 		for i := range rows {
@@ -302,13 +308,25 @@ func printResult(w io.Writer, class string, rec arrow.RecordBatch, asJSON bool) 
 				subtables = append(subtables, j)
 				continue
 			}
-			fmt.Fprintf(w, "%-*s  %-4s  %s\n", width, class+"."+fields[j].Name, "", formatValue(rec.Column(j), row))
+			fmt.Fprintf(w, "%-*s  %-4s  %s\n", width, class+"."+fields[j].Name, hitMark(hits, j, row), formatValue(rec.Column(j), row))
 		}
 		for _, j := range subtables {
 			printSubtable(w, class+"."+fields[j].Name, rec.Column(j).(*array.List), row)
 		}
 	}
 	return nil
+}
+
+// hitMark is the Hit? cell: "yes" for a value served from the online
+// store, "" when it was computed or the server did not say.
+func hitMark(hits []arrow.Array, col, row int) string {
+	if hits == nil {
+		return ""
+	}
+	if hits[col].(*array.Boolean).Value(row) {
+		return "yes"
+	}
+	return ""
 }
 
 func isStructList(dt arrow.DataType) bool {
@@ -468,6 +486,7 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var rec arrow.RecordBatch
+	var hits []arrow.Array
 	if *repo != "" && *server == "" {
 		env, err := openRepo(*repo, *config, "")
 		if err != nil {
@@ -477,10 +496,13 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if c := env.engine.Graph().Class(req.class); c != nil && len(req.outputs) == 0 {
 			fmt.Fprintf(stderr, "Using '--out=%s' (every feature of %s)\n", c.Table, c.Name)
 		}
-		rec, err = req.inProcess(ctx, env.engine)
+		res, err := req.inProcess(ctx, env.engine)
 		if err != nil {
 			return err
 		}
+		defer res.Release()
+		rec, hits = res.Record, res.Hits
+		rec.Retain()
 	} else {
 		addr := *server
 		if addr == "" {
@@ -495,5 +517,5 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	defer rec.Release()
-	return printResult(stdout, req.class, rec, *asJSON)
+	return printResult(stdout, req.class, rec, hits, *asJSON)
 }
