@@ -64,11 +64,6 @@ type SourceConfig struct {
 	Line             int // where the entry is, for errors
 }
 
-// OnlineStoreConfig is `online_store:`.
-type OnlineStoreConfig struct {
-	Kind string // "memory"
-}
-
 // ServerConfig is `server:`.
 type ServerConfig struct {
 	Listen string     // host:port
@@ -122,12 +117,8 @@ func Parse(path string, data []byte) (*Config, error) {
 			cfg.Sources = map[string]SourceConfig{}
 			return p.sources(n, cfg)
 		},
-		"online_store": func(n *yaml.Node) error {
-			return p.mapping(n, "online_store", map[string]func(*yaml.Node) error{
-				"kind": p.kind(&cfg.OnlineStore.Kind, "memory"),
-			})
-		},
-		"auth": func(n *yaml.Node) error { return p.auth(n, cfg) },
+		"online_store": func(n *yaml.Node) error { return p.onlineStore(n, &cfg.OnlineStore) },
+		"auth":         func(n *yaml.Node) error { return p.auth(n, cfg) },
 		"server": func(n *yaml.Node) error {
 			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
 				"listen": p.str(&cfg.Server.Listen),

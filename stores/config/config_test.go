@@ -2,8 +2,11 @@ package config
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +82,15 @@ func TestParseErrors(t *testing.T) {
 		{"unknown source key", "sources:\n  main:\n    kind: duckdb\n    pth: x.db\n",
 			`f.yaml:4:5: unknown key "pth" in sources.main (did you mean "path"?)`},
 		{"unknown source kind", "sources:\n  main:\n    kind: duckbd\n", `f.yaml:3:11: unknown kind "duckbd" (did you mean "duckdb"?)`},
-		{"unknown store kind", "online_store:\n  kind: redis\n", `f.yaml:2:9: unknown kind "redis"`},
+		{"unknown store kind", "online_store:\n  kind: redsi\n", `f.yaml:2:9: unknown kind "redsi" (did you mean "redis"?)`},
+		{"store without kind", "online_store:\n  addr: x:1\n", `f.yaml:2:3: online_store has no kind`},
+		{"redis without addr", "online_store:\n  kind: redis\n", `f.yaml:2:3: the redis online store has no addr`},
+		{"redis with addr and addrs", "online_store:\n  kind: redis\n  addr: a:1\n  addrs: [b:1]\n", `f.yaml:3:9: give the redis online store addr`},
+		{"dynamodb key on redis", "online_store:\n  kind: redis\n  addr: a:1\n  table: t\n", `f.yaml:4:10: table is a key of dynamodb online stores, not of redis ones`},
+		{"dynamodb without table", "online_store:\n  kind: dynamodb\n", `the dynamodb online store has no table`},
+		{"bad bool", "online_store:\n  kind: dynamodb\n  table: t\n  create_table: maybe\n", `f.yaml:4:17: want true or false, not "maybe"`},
+		{"typo in a store key", "online_store:\n  kind: redis\n  adr: a:1\n", `unknown key "adr" in online_store (did you mean "addr"?)`},
+		{"unset variable in a dsn", "sources:\n  pg:\n    kind: postgres\n    dsn: postgres://u:${FLETCH_TEST_UNSET}@h/db\n", `f.yaml:4:10: environment variable FLETCH_TEST_UNSET is not set`},
 		{"no kind", "sources:\n  main:\n    path: x.db\n", `f.yaml:2:3: source "main" has no kind`},
 		{"postgres without dsn", "sources:\n  pg:\n    kind: postgres\n", `f.yaml:2:3: postgres source "pg" has no dsn`},
 		{"duckdb with dsn", "sources:\n  d:\n    kind: duckdb\n    dsn: x\n", `source "d" is a duckdb source`},
@@ -210,13 +221,89 @@ sources:
 	}
 }
 
-func TestOpenPostgresIsNotAvailableYet(t *testing.T) {
-	cfg, err := Parse("conf/fletch.yaml", []byte("sources:\n  a:\n    kind: duckdb\n  pg:\n    kind: postgres\n    dsn: postgres://x\n"))
+func TestOpenPostgres(t *testing.T) {
+	if os.Getenv("FLETCH_TEST_POSTGRES") == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("FLETCH_TEST_POSTGRES is not set (scripts/services starts PostgreSQL and sets it)")
+		}
+		t.Skip("FLETCH_TEST_POSTGRES is not set: start PostgreSQL with scripts/services to run this test")
+	}
+	cfg, err := Parse("conf/fletch.yaml", []byte(`
+sources:
+  local:
+    kind: duckdb
+  warehouse:
+    kind: postgres
+    dsn: ${FLETCH_TEST_POSTGRES}
+    max_conns: 2
+    statement_timeout: 1s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	src, err := env.Source("warehouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, src, "SELECT count(*) FROM generate_series(1, 7)"); n != 7 {
+		t.Errorf("count = %d, want 7", n)
+	}
+	// statement_timeout reached the server.
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec, err := src.Fetch(context.Background(), mem, stores.FetchRequest{SQL: "SELECT current_setting('statement_timeout') AS t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if got := rec.Column(0).(*array.String).Value(0); got != "1s" {
+		t.Errorf("statement_timeout = %q, want 1s", got)
+	}
+
+	// A server that does not answer: an error at the source's line.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg, err = Parse("conf/fletch.yaml", []byte(fmt.Sprintf("sources:\n  a:\n    kind: duckdb\n  pg:\n    kind: postgres\n    dsn: postgres://fletch@127.0.0.1:%d/db\n", port)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(cfg)
-	if err == nil || err.Error() != `conf/fletch.yaml:4: source "pg": postgres sources are not available in this build yet` {
+	if err == nil || !strings.HasPrefix(err.Error(), `conf/fletch.yaml:4: postgres source pg: cannot connect`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestParseOnlineStores(t *testing.T) {
+	t.Setenv("FLETCH_TEST_REDIS_PW", "pw")
+	cases := []struct {
+		text string
+		want OnlineStoreConfig
+	}{
+		{"online_store:\n  kind: memory\n", OnlineStoreConfig{Kind: "memory", Line: 2}},
+		{"online_store:\n  kind: redis\n  addr: localhost:6379\n  password: ${FLETCH_TEST_REDIS_PW}\n  db: 2\n  prefix: \"shop:\"\n  pool_size: 32\n",
+			OnlineStoreConfig{Kind: "redis", Addrs: []string{"localhost:6379"}, Password: "pw", DB: 2, Prefix: "shop:", PoolSize: 32, Line: 2}},
+		{"online_store:\n  kind: redis\n  addrs: [a:7000, b:7001]\n",
+			OnlineStoreConfig{Kind: "redis", Addrs: []string{"a:7000", "b:7001"}, Line: 2}},
+		{"online_store:\n  kind: dynamodb\n  table: features\n  region: eu-west-1\n  endpoint: http://127.0.0.1:8000\n  create_table: true\n",
+			OnlineStoreConfig{Kind: "dynamodb", Table: "features", Region: "eu-west-1", Endpoint: "http://127.0.0.1:8000", CreateTable: true, Line: 2}},
+	}
+	for _, c := range cases {
+		cfg, err := Parse("f.yaml", []byte(c.text))
+		if err != nil {
+			t.Errorf("%q: %v", c.text, err)
+			continue
+		}
+		if !reflect.DeepEqual(cfg.OnlineStore, c.want) {
+			t.Errorf("%q:\n got %+v\nwant %+v", c.text, cfg.OnlineStore, c.want)
+		}
 	}
 }

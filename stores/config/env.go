@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/memory"
+	"github.com/fletch-engine/fletch/stores/postgres"
 )
 
 // Env is an opened configuration: the sources by name and the online store.
@@ -22,8 +24,10 @@ type Env struct {
 }
 
 // Open opens the sources and the online store cfg names. DuckDB sources
-// naming the same file share one database.
+// naming the same file share one database; a Postgres source must answer
+// (its pool reconnects by itself later, when the server restarts).
 func Open(cfg *Config) (*Env, error) {
+	ctx := context.Background()
 	env := &Env{Config: cfg, sources: map[string]stores.Source{}}
 	if cfg.Embedded {
 		src, err := duckdb.Open(cfg.EmbeddedPath)
@@ -43,8 +47,13 @@ func Open(cfg *Config) (*Env, error) {
 		sc := cfg.Sources[name]
 		switch sc.Kind {
 		case "postgres":
-			env.Close()
-			return nil, fmt.Errorf("%s:%d: source %q: postgres sources are not available in this build yet", cfg.Path, sc.Line, name)
+			src, err := postgres.Open(ctx, postgres.Options{DSN: sc.DSN, MaxConns: sc.MaxConns, StatementTimeout: sc.StatementTimeout, Name: name})
+			if err != nil {
+				env.Close()
+				return nil, fmt.Errorf("%s:%d: %w", cfg.Path, sc.Line, err)
+			}
+			env.sources[name] = src
+			env.closers = append(env.closers, src)
 		case "duckdb":
 			path := sc.Path
 			if path == ":memory:" {
@@ -70,7 +79,7 @@ func Open(cfg *Config) (*Env, error) {
 		env.closers = append(env.closers, store)
 	default:
 		env.Close()
-		return nil, fmt.Errorf("config: %s online stores are not available in this build yet", cfg.OnlineStore.Kind)
+		return nil, fmt.Errorf("%s:%d: %s online stores are not available in this build yet", cfg.Path, cfg.OnlineStore.Line, cfg.OnlineStore.Kind)
 	}
 	return env, nil
 }

@@ -1,0 +1,106 @@
+package config
+
+import (
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// OnlineStoreConfig is `online_store:`.
+type OnlineStoreConfig struct {
+	Kind string // "memory", "redis" or "dynamodb"
+
+	// Addrs are the Redis servers: one (`addr:`) for a standalone server,
+	// several (`addrs:`) for a Cluster's seed nodes.
+	Addrs    []string
+	Password string
+	DB       int
+	// Prefix starts every Redis key fletch writes, so that several
+	// repositories can share a server.
+	Prefix   string
+	PoolSize int
+
+	// Table is the DynamoDB table; Endpoint overrides the AWS endpoint
+	// (DynamoDB Local); CreateTable creates the table when missing.
+	Table       string
+	Region      string
+	Endpoint    string
+	CreateTable bool
+
+	Line int // where the section is, for errors
+}
+
+// onlineStoreKeys are the keys of `online_store:` and the kinds that take
+// each ("" for every kind).
+var onlineStoreKeys = map[string]string{
+	"kind": "", "addr": "redis", "addrs": "redis", "password": "redis", "db": "redis", "prefix": "redis", "pool_size": "redis",
+	"table": "dynamodb", "region": "dynamodb", "endpoint": "dynamodb", "create_table": "dynamodb",
+}
+
+func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
+	*sc = OnlineStoreConfig{Line: n.Line}
+	var addr string
+	present := map[string]*yaml.Node{}
+	decoders := map[string]func(*yaml.Node) error{
+		"kind":         p.kind(&sc.Kind, "memory", "redis", "dynamodb"),
+		"addr":         p.str(&addr),
+		"addrs":        p.strs(&sc.Addrs),
+		"password":     p.str(&sc.Password),
+		"db":           p.integer(&sc.DB),
+		"prefix":       p.str(&sc.Prefix),
+		"pool_size":    p.integer(&sc.PoolSize),
+		"table":        p.str(&sc.Table),
+		"region":       p.str(&sc.Region),
+		"endpoint":     p.str(&sc.Endpoint),
+		"create_table": p.boolean(&sc.CreateTable),
+	}
+	fields := make(map[string]func(*yaml.Node) error, len(decoders))
+	for key, decode := range decoders {
+		fields[key] = func(v *yaml.Node) error {
+			present[key] = v
+			return decode(v)
+		}
+	}
+	if err := p.mapping(n, "online_store", fields); err != nil {
+		return err
+	}
+	if sc.Kind == "" {
+		return p.errorf(n, `online_store has no kind ("memory", "redis" or "dynamodb")`)
+	}
+	for key, v := range present {
+		if kind := onlineStoreKeys[key]; kind != "" && kind != sc.Kind {
+			return p.errorf(v, "%s is a key of %s online stores, not of %s ones", key, kind, sc.Kind)
+		}
+	}
+	switch sc.Kind {
+	case "redis":
+		switch {
+		case addr != "" && len(sc.Addrs) > 0:
+			return p.errorf(present["addr"], "give the redis online store addr (one server) or addrs (a Cluster), not both")
+		case addr != "":
+			sc.Addrs = []string{addr}
+		case len(sc.Addrs) == 0:
+			return p.errorf(n, "the redis online store has no addr (host:port), nor addrs for a Cluster")
+		}
+	case "dynamodb":
+		if sc.Table == "" {
+			return p.errorf(n, "the dynamodb online store has no table")
+		}
+	}
+	return nil
+}
+
+func (p *parser) boolean(dst *bool) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		v, err := p.scalar(n)
+		if err != nil {
+			return err
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return p.errorf(n, "want true or false, not %q", v)
+		}
+		*dst = b
+		return nil
+	}
+}
