@@ -101,7 +101,6 @@ type Server struct {
 // NewServer returns a server answering queries with engine.
 func NewServer(engine *planner.Engine, opts Options) *Server {
 	opts.defaults()
-	opts.GRPCOptions = append(sessionOptions(), opts.GRPCOptions...)
 	s := &Server{
 		engine:   engine,
 		graph:    engine.Graph(),
@@ -110,6 +109,7 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 	}
 	s.Alloc = opts.Mem
 	s.registerSqlInfo()
+	s.registerSubstraitInfo()
 	gopts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(unaryGuard, s.authUnary),
@@ -214,6 +214,11 @@ func (s *Server) planSQL(sql string, prepared bool) (*query, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.planStatement(st, prepared)
+}
+
+// planStatement plans a statement read from SQL text or a Substrait plan.
+func (s *Server) planStatement(st *sqlfront.Statement, prepared bool) (*query, error) {
 	if !prepared && len(st.Params) > 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "%s: the query has %d parameter(s): prepare it and bind a batch of parameter rows", st.Params[0].Pos, len(st.Params))
 	}
@@ -235,13 +240,13 @@ func (s *Server) flightInfo(desc *arrowflight.FlightDescriptor, schema *arrow.Sc
 }
 
 // GetFlightInfoStatement plans a query. The ticket carries the SQL text
-// itself, so any server of a fleet can answer it.
+// itself (see statementTicket), so any server of a fleet can answer it.
 func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
 	q, err := s.plan(ctx, cmd.GetQuery(), false)
 	if err != nil {
 		return nil, err
 	}
-	ticket, err := flightsql.CreateStatementQueryTicket([]byte(cmd.GetQuery()))
+	ticket, err := statementTicket(ticketSQL, []byte(cmd.GetQuery()))
 	if err != nil {
 		return nil, err
 	}
@@ -257,9 +262,52 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 	return &arrowflight.SchemaResult{Schema: arrowflight.SerializeSchema(q.schema, s.opts.Mem)}, nil
 }
 
+// Statement tickets carry the query itself. A handle is the SQL text as
+// is (the first format, still read), or ticketTag, a format version and a
+// kind byte followed by the query: the tag byte never starts SQL text.
+const (
+	ticketTag       = 0
+	ticketVersion   = 1
+	ticketSQL       = 'q'
+	ticketSubstrait = 's'
+)
+
+// statementTicket is the ticket of a query of kind ticketSQL or
+// ticketSubstrait.
+func statementTicket(kind byte, query []byte) ([]byte, error) {
+	return flightsql.CreateStatementQueryTicket(append([]byte{ticketTag, ticketVersion, kind}, query...))
+}
+
+// readTicket splits a statement ticket's handle into its kind and query.
+func readTicket(handle []byte) (kind byte, text []byte, err error) {
+	if len(handle) == 0 || handle[0] != ticketTag {
+		return ticketSQL, handle, nil
+	}
+	if len(handle) < 3 {
+		return 0, nil, status.Errorf(codes.InvalidArgument, "malformed statement ticket (%d bytes): ask for a new FlightInfo", len(handle))
+	}
+	if handle[1] != ticketVersion {
+		return 0, nil, status.Errorf(codes.InvalidArgument, "statement ticket of format %d; this server reads format %d: ask it for a new FlightInfo", handle[1], ticketVersion)
+	}
+	switch handle[2] {
+	case ticketSQL, ticketSubstrait:
+		return handle[2], handle[3:], nil
+	}
+	return 0, nil, status.Errorf(codes.InvalidArgument, "statement ticket of unknown kind %q: ask for a new FlightInfo", handle[2])
+}
+
 // DoGetStatement runs the query of a ticket.
 func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQueryTicket) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
-	q, err := s.plan(ctx, string(ticket.GetStatementHandle()), false)
+	kind, text, err := readTicket(ticket.GetStatementHandle())
+	if err != nil {
+		return nil, nil, err
+	}
+	var q *query
+	if kind == ticketSubstrait {
+		q, err = s.planSubstrait(ctx, text, false)
+	} else {
+		q, err = s.plan(ctx, string(text), false)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -301,7 +349,7 @@ func (s *Server) stream(ctx context.Context, q *query, inputs []arrow.RecordBatc
 			case <-ctx.Done():
 			}
 		}
-		now := s.now(ctx)
+		now := s.opts.Now()
 		remaining := q.st.Limit
 		for _, in := range inputs {
 			n := in.NumRows()
@@ -356,6 +404,11 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	if err != nil {
 		return flightsql.ActionCreatePreparedStatementResult{}, err
 	}
+	return s.keepPrepared(q), nil
+}
+
+// keepPrepared keeps q under a new handle for many executions.
+func (s *Server) keepPrepared(q *query) flightsql.ActionCreatePreparedStatementResult {
 	h := newHandle()
 	s.prepared.put(h, q)
 	isUpdate := false
@@ -364,7 +417,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		DatasetSchema:   q.schema,
 		ParameterSchema: q.st.ParamSchema(),
 		IsUpdate:        &isUpdate,
-	}, nil
+	}
 }
 
 // ClosePreparedStatement forgets a prepared statement.
