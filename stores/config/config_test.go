@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
 
 func TestParse(t *testing.T) {
@@ -222,19 +223,14 @@ sources:
 }
 
 func TestOpenPostgres(t *testing.T) {
-	if os.Getenv("FLETCH_TEST_POSTGRES") == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("FLETCH_TEST_POSTGRES is not set (scripts/services starts PostgreSQL and sets it)")
-		}
-		t.Skip("FLETCH_TEST_POSTGRES is not set: start PostgreSQL with scripts/services to run this test")
-	}
+	t.Setenv("FLETCH_TEST_PG_DSN", pgtest.DSN(t))
 	cfg, err := Parse("conf/fletch.yaml", []byte(`
 sources:
   local:
     kind: duckdb
   warehouse:
     kind: postgres
-    dsn: ${FLETCH_TEST_POSTGRES}
+    dsn: ${FLETCH_TEST_PG_DSN}
     max_conns: 2
     statement_timeout: 1s
 `))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
 
 const peopleTable = `
@@ -180,10 +181,10 @@ func referenceRows(t *testing.T, src *Source, query string, args ...any) []strin
 // TestSchemaCasts asks for columns in other types than their natural ones,
 // as the planner does for a feature's annotation.
 func TestSchemaCasts(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	src := openTest(t, Options{DSN: dsn}, typesTable)
 	ctx := context.Background()
-	ref, err := pgx.Connect(ctx, withParam(dsn, "timezone", "UTC"))
+	ref, err := pgx.Connect(ctx, pgtest.WithParam(dsn, "timezone", "UTC"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func TestFetchErrors(t *testing.T) {
 // statement_timeout and the caller's context each end the query on the
 // server, and that the source keeps working afterwards.
 func TestTimeouts(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	src := openTest(t, Options{DSN: dsn, Name: "slow"}, "")
 	limited := openTest(t, Options{DSN: dsn, Name: "limited", StatementTimeout: 200 * time.Millisecond}, "")
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -403,7 +404,7 @@ func (p *proxy) stop() {
 }
 
 func TestServerGoesAwayAndComesBack(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +413,7 @@ func TestServerGoesAwayAndComesBack(t *testing.T) {
 	p.start(t)
 	defer p.stop()
 	host, port, _ := net.SplitHostPort(p.addr)
-	src := openTest(t, Options{DSN: withParam(withParam(dsn, "host", host), "port", port), Name: "flaky"}, "")
+	src := openTest(t, Options{DSN: pgtest.WithParam(pgtest.WithParam(dsn, "host", host), "port", port), Name: "flaky"}, "")
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	fetch := func() error {
@@ -451,7 +452,7 @@ func TestServerGoesAwayAndComesBack(t *testing.T) {
 	}
 	dead := ln.Addr().(*net.TCPAddr)
 	ln.Close()
-	_, err = Open(context.Background(), Options{DSN: withParam(withParam(dsn, "host", "127.0.0.1"), "port", fmt.Sprint(dead.Port)), Name: "nowhere"})
+	_, err = Open(context.Background(), Options{DSN: pgtest.WithParam(pgtest.WithParam(dsn, "host", "127.0.0.1"), "port", fmt.Sprint(dead.Port)), Name: "nowhere"})
 	if err == nil || !strings.Contains(err.Error(), "postgres source nowhere: cannot connect") {
 		t.Fatalf("dead port: %v", err)
 	}

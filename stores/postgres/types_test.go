@@ -15,6 +15,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
 
 // The values of every type the source reads, nulls and edges included.
@@ -67,10 +68,10 @@ break', 'tab	x', 'abcde', true,
 `
 
 func TestTypesAgainstPostgresText(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	src := openTest(t, Options{DSN: dsn}, typesTable)
 	ctx := context.Background()
-	ref, err := pgx.Connect(ctx, withParam(dsn, "timezone", "UTC"))
+	ref, err := pgx.Connect(ctx, pgtest.WithParam(dsn, "timezone", "UTC"))
 	if err != nil {
 		t.Fatal(err)
 	}
