@@ -287,7 +287,12 @@ func (s *Server) prepare(r *nativeRequest, inputs *arrow.Schema) (*planner.Plan,
 	if err == nil || planner.KindOf(err) != planner.InvalidInput || len(r.outputs) < 2 {
 		return plan, err
 	}
-	// Which output? Only the error path pays for finding out.
+	// Which output, if any? Only the error path pays for finding out.
+	none := shape
+	none.Outputs = nil
+	if _, ierr := s.engine.Prepare(none); ierr != nil {
+		return nil, err // the inputs, not an output
+	}
 	for i, o := range r.outputs {
 		one := shape
 		one.Outputs = []planner.Output{o}
