@@ -66,6 +66,7 @@ class Account:
     balance: float
     payments: "DataFrame[Payment]"
     paid: float = feature(max_staleness="infinity", expression=_.payments[_.amount].sum())
+    tier: str | None
 
 @features
 class Payment:
@@ -84,6 +85,8 @@ func accountFixture(t *testing.T) (*features.Graph, *duckdb.Source) {
 		"accounts.py":  accountRepo,
 		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id, name, score, balance from accounts\n",
 		"payments.sql": "-- resolves: Payment\n-- source: db\nselect id, account_id, amount from payments\n",
+		// ${account.id} is bound as one list of the request's ids.
+		"tiers.sql": "-- resolves: Account\n-- source: db\nselect account as id, tier from tiers where account in (select unnest(${account.id}))\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -104,6 +107,8 @@ func accountFixture(t *testing.T) (*features.Graph, *duckdb.Source) {
 		"INSERT INTO accounts VALUES (1, 'ada', 0.5, 10), (2, 'bob', 0.25, 20), (3, NULL, 0.75, 30)",
 		"CREATE TABLE payments (id BIGINT, account_id BIGINT, amount DOUBLE)",
 		"INSERT INTO payments VALUES (1, 1, 5), (2, 1, 7), (3, 2, 1)",
+		"CREATE TABLE tiers (account BIGINT, tier VARCHAR)",
+		"INSERT INTO tiers VALUES (1, 'gold'), (3, 'silver'), (4, 'bronze')",
 	} {
 		if _, err := src.DB().Exec(q); err != nil {
 			t.Fatal(err)
@@ -377,4 +382,42 @@ func equalBools(a, b []bool) bool {
 		}
 	}
 	return true
+}
+
+// A `${class.feature}` parameter is bound to the distinct values of that
+// feature over the request's rows, as one list parameter, never spliced.
+func TestFeatureParameterIsBound(t *testing.T) {
+	g, db := accountFixture(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, oneSource{db}, mem)
+	in := accountInputs(mem, 3, 1, 2, 3)
+	defer in.Release()
+	rec, err := e.Execute(context.Background(), &planner.Query{Class: "account", Inputs: in, Outputs: []planner.Output{ref("tier")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	var want [][]any
+	rows, err := db.DB().Query("SELECT t.tier FROM (VALUES (0, 3), (1, 1), (2, 2), (3, 3)) AS i(n, id) LEFT JOIN tiers t ON t.account = i.id ORDER BY i.n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var col []any
+	for rows.Next() {
+		var v *string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v == nil {
+			col = append(col, nil)
+		} else {
+			col = append(col, *v)
+		}
+	}
+	rows.Close()
+	want = append(want, col)
+	if got := cells(rec); !equalCells(got, want) {
+		t.Errorf("tiers %v, want %v", got, want)
+	}
 }

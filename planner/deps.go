@@ -63,6 +63,7 @@ func directDeps(f *frameNode, c *column) []colID {
 	switch c.kind {
 	case colLookup:
 		deps = append(deps, colID{f, c.lookup.keyCol})
+		deps = appendParamDeps(deps, f, c.lookup)
 	case colExpr:
 		exprDeps(f, c.expr, &deps)
 	}
@@ -87,6 +88,7 @@ func exprDeps(f *frameNode, b bexpr, deps *[]colID) {
 		exprDeps(b.child, b.inner, deps)
 	case *aggregation:
 		*deps = append(*deps, colID{f, b.child.parentKey})
+		*deps = appendParamDeps(*deps, f, b.child.origin)
 		for _, x := range append(append([]bexpr{}, b.filters...), b.value, b.sortBy) {
 			if x != nil {
 				exprDeps(b.child, x, deps)
@@ -94,10 +96,25 @@ func exprDeps(f *frameNode, b bexpr, deps *[]colID) {
 		}
 	case *manyRows:
 		*deps = append(*deps, colID{f, b.child.parentKey})
+		*deps = appendParamDeps(*deps, f, b.child.origin)
 		for _, idx := range b.cols {
 			*deps = append(*deps, colID{b.child, idx})
 		}
 	}
+}
+
+// appendParamDeps appends the columns of f that bind l's parameters (l
+// may be nil: a has-one frame has no origin).
+func appendParamDeps(deps []colID, f *frameNode, l *lookup) []colID {
+	if l == nil {
+		return deps
+	}
+	for _, idx := range l.params {
+		if idx >= 0 {
+			deps = append(deps, colID{f, idx})
+		}
+	}
+	return deps
 }
 
 // sourcesOf returns every resolver lookup column id's value comes from:

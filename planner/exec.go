@@ -269,6 +269,14 @@ func (r *run) fill(f *frameData) error {
 		if _, err := r.column(f, c.parentKey); err != nil {
 			return err
 		}
+		if err := r.paramColumns(f, c.origin); err != nil {
+			return err
+		}
+	}
+	for _, l := range lookups {
+		if err := r.paramColumns(f, l); err != nil {
+			return err
+		}
 	}
 	nl := len(lookups)
 	if err := parallel(nl+len(early), func(i int) error {
@@ -282,6 +290,9 @@ func (r *run) fill(f *frameData) error {
 	}
 	for _, c := range late {
 		if _, err := r.column(f, c.parentKey); err != nil {
+			return err
+		}
+		if err := r.paramColumns(f, c.origin); err != nil {
 			return err
 		}
 	}
@@ -456,7 +467,7 @@ func (r *run) runLookup(f *frameData, l *lookup) error {
 		return err
 	}
 	defer distinct.Release()
-	rec, err := r.fetch(l, distinct)
+	rec, err := r.fetch(f, l, distinct)
 	if err != nil {
 		if !r.fail(l, err) {
 			return err
@@ -497,9 +508,27 @@ func fieldIndex(rec arrow.RecordBatch, name string) int {
 	return idx[0]
 }
 
+// paramColumns computes the columns of f that bind l's parameters, before
+// lookups run concurrently (l may be nil).
+func (r *run) paramColumns(f *frameData, l *lookup) error {
+	if l == nil {
+		return nil
+	}
+	for _, idx := range l.params {
+		if idx >= 0 {
+			if _, err := r.column(f, idx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // fetch runs lookup l's resolver for keys, in one query, and checks that the
-// source returned every column the plan uses, in the planned types.
-func (r *run) fetch(l *lookup, keys arrow.Array) (arrow.RecordBatch, error) {
+// source returned every column the plan uses, in the planned types. f is
+// the frame whose columns bind the resolver's `${class.feature}`
+// parameters (their distinct values, one array parameter).
+func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatch, error) {
 	res := l.resolver
 	src, err := r.p.engine.sources.Source(res.Source)
 	if err != nil {
@@ -510,11 +539,17 @@ func (r *run) fetch(l *lookup, keys arrow.Array) (arrow.RecordBatch, error) {
 		fields[i] = arrow.Field{Name: name, Type: l.fieldType[name], Nullable: true}
 	}
 	req := stores.FetchRequest{SQL: res.Query, KeyColumn: l.keyColumn, Keys: keys, Schema: arrow.NewSchema(fields, nil)}
-	for _, p := range res.Params {
-		if !p.Now {
-			return nil, &Error{Kind: Unsupported, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s: parameter %s is not supported yet (only ${now})", res.Name, p.Text)}
+	for _, idx := range l.params {
+		if idx < 0 {
+			req.Params = append(req.Params, stores.ParamValue{Time: r.now})
+			continue
 		}
-		req.Params = append(req.Params, stores.ParamValue{Time: r.now})
+		values, err := distinctKeys(r.mem, f.cols[idx])
+		if err != nil {
+			return nil, err
+		}
+		defer values.Release()
+		req.Params = append(req.Params, stores.ParamValue{Values: values})
 	}
 	rec, err := src.Fetch(r.ctx, r.mem, req)
 	if err != nil {
@@ -630,7 +665,7 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 	defer distinct.Release()
 	var rec arrow.RecordBatch
 	if distinct.Len() > 0 {
-		if rec, err = r.fetch(c.origin, distinct); err != nil {
+		if rec, err = r.fetch(f, c.origin, distinct); err != nil {
 			if !r.fail(c.origin, err) {
 				return nil, err
 			}

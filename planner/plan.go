@@ -85,6 +85,10 @@ type lookup struct {
 	fields    []string // the result columns used
 	fieldType map[string]arrow.DataType
 	eventTime string // the resolver column of the class's event time, "" if none
+	// params are, per resolver parameter, the column of the keyed frame
+	// (a has-many origin: of the parent frame) whose distinct values bind
+	// a `${class.feature}`; -1 for `${now}`.
+	params []int
 }
 
 // Prepare plans shape, or returns the cached plan for it.
@@ -280,6 +284,9 @@ func (pl *planner) child(f *frameNode, rf *features.Feature) (*frameNode, error)
 	}
 	c.origin = pl.newLookup(r, rel.ToKey)
 	c.origin.keyCol = -1
+	if err := pl.bindParams(f, c.origin); err != nil {
+		return nil, err
+	}
 	c.add(&column{name: rel.ToKey.Name, feature: rel.ToKey, typ: rel.ToKey.Type.Arrow(), kind: colOrigin, lookup: c.origin, field: c.origin.keyColumn})
 	return c, nil
 }
@@ -417,8 +424,31 @@ func (pl *planner) lookupIn(f *frameNode, r *features.SQLResolver, at expr.Pos) 
 	}
 	l := pl.newLookup(r, keyFeat)
 	l.keyCol = keyCol
+	if err := pl.bindParams(f, l); err != nil {
+		return nil, err
+	}
 	f.lookups = append(f.lookups, l)
 	return l, nil
+}
+
+// bindParams plans the columns of frame f that l's `${class.feature}`
+// parameters read: features of f's class.
+func (pl *planner) bindParams(f *frameNode, l *lookup) error {
+	for _, p := range l.resolver.Params {
+		if p.Now {
+			l.params = append(l.params, -1)
+			continue
+		}
+		if p.Feature.Class != f.class {
+			return &Error{Kind: Unsupported, Pos: l.resolver.Pos, Msg: fmt.Sprintf("resolver %s: ${%s} names a feature of %s, but the resolver is looked up for rows of %s: a parameter must be a feature of those rows", l.resolver.Name, p.Text, p.Feature.Class.Name, f.class.Name)}
+		}
+		idx, err := pl.need(f, p.Feature, l.resolver.Pos)
+		if err != nil {
+			return err
+		}
+		l.params = append(l.params, idx)
+	}
+	return nil
 }
 
 // planLookups orders each frame's lookups deterministically (for explain)
