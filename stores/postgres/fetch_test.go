@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -349,71 +347,10 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to a server and can be stopped and
-// started again on the same address: the server going away and coming
-// back, as the source sees it.
-type proxy struct {
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func (p *proxy) start(t *testing.T) {
-	t.Helper()
-	addr := p.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 func TestServerGoesAwayAndComesBack(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{target: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)}
-	p.start(t)
-	defer p.stop()
-	host, port, _ := net.SplitHostPort(p.addr)
-	src := openTest(t, Options{DSN: pgtest.WithParam(pgtest.WithParam(dsn, "host", host), "port", port), Name: "flaky"}, "")
+	p, proxied := pgtest.StartProxy(t, dsn)
+	src := openTest(t, Options{DSN: proxied, Name: "flaky"}, "")
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	fetch := func() error {
@@ -426,12 +363,12 @@ func TestServerGoesAwayAndComesBack(t *testing.T) {
 	if err := fetch(); err != nil {
 		t.Fatal(err)
 	}
-	p.stop()
-	err = fetch()
+	p.Stop()
+	err := fetch()
 	if err == nil || !strings.Contains(err.Error(), "postgres source flaky: the database is unreachable") {
 		t.Fatalf("while down: %v", err)
 	}
-	p.start(t)
+	p.Start(t)
 	// The pool's connection died with the server; the next query gets a
 	// new one without anyone restarting anything.
 	if err := fetch(); err != nil {
@@ -439,8 +376,8 @@ func TestServerGoesAwayAndComesBack(t *testing.T) {
 	}
 	// A restart between two queries: the pooled connection is dead but
 	// looks idle and fresh; the query still succeeds.
-	p.stop()
-	p.start(t)
+	p.Stop()
+	p.Start(t)
 	if err := fetch(); err != nil {
 		t.Fatalf("after a quick restart: %v", err)
 	}
