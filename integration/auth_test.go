@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/driver"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -262,6 +263,31 @@ func TestAuthAndTLS(t *testing.T) {
 	}
 	if got, schemas := tables(withAuth("Bearer " + ops)); len(got) != 6 || !strings.Contains(schemas, "seller_id") {
 		t.Errorf("the admin's tables: %v, want all 6", got)
+	}
+
+	// Go's database/sql driver sends Basic (user:password) or Bearer
+	// (token=) on every call, without a handshake.
+	if err := driver.RegisterTLSConfig("fletch-auth-test", &tls.Config{RootCAs: s.certs}); err != nil {
+		t.Fatal(err)
+	}
+	defer driver.UnregisterTLSConfig("fletch-auth-test")
+	for _, dsn := range []string{
+		"flightsql://analyst:" + analyst + "@" + s.addr + "?tls=fletch-auth-test&timeout=10s",
+		"flightsql://" + s.addr + "?tls=fletch-auth-test&timeout=10s&token=" + analyst,
+	} {
+		db, err := sql.Open("flightsql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := db.QueryRow(userSQL).Scan(&got); err != nil || got != fullName {
+			t.Errorf("database/sql: %q, %v; want %q", got, err, fullName)
+		}
+		err = db.QueryRow(itemSQL).Scan(&got)
+		if err == nil || !strings.Contains(err.Error(), "PermissionDenied") || strings.Contains(err.Error(), title) {
+			t.Errorf("database/sql reading item: %v, want PermissionDenied", err)
+		}
+		db.Close()
 	}
 
 	// The server kept serving: the admin reads item.
