@@ -559,7 +559,9 @@ func (s *Server) sqlInfo() map[flightsql.SqlInfo]any {
 		flightsql.SqlInfoMaxUsernameLen:          unlimited,
 
 		// Transactions and result sets: none, and forward-only read-only.
-		flightsql.SqlInfoDefaultTransactionIsolation:                         int32(pb.SqlTransactionIsolationLevel_SQL_TRANSACTION_NONE),
+		// The spec says int32; the JDBC driver (arrow-java 18) casts it to
+		// Long and fails getDefaultTransactionIsolation on anything else.
+		flightsql.SqlInfoDefaultTransactionIsolation:                         int64(pb.SqlTransactionIsolationLevel_SQL_TRANSACTION_NONE),
 		flightsql.SqlInfoTransactionsSupported:                               false,
 		flightsql.SqlInfoSupportedTransactionsIsolationlevels:                int32(0),
 		flightsql.SqlInfoDataDefinitionCausesTransactionCommit:               false,

@@ -107,7 +107,13 @@ func TestSqlInfoComplete(t *testing.T) {
 			t.Errorf("SqlInfo %s (%d) is not answered", pb.SqlInfo_name[id], id)
 			continue
 		}
-		if want, ok := spec[uint32(id)]; ok && code != want {
+		want, ok := spec[uint32(id)]
+		if id == int32(pb.SqlInfo_SQL_DEFAULT_TRANSACTION_ISOLATION) {
+			// Deliberately int64: the JDBC driver reads it as a Long (see
+			// sqlInfo).
+			want = 2
+		}
+		if ok && code != want {
 			t.Errorf("SqlInfo %s (%d) is answered as %s, the spec says %s", pb.SqlInfo_name[id], id,
 				schema_ref.SqlInfo.Field(1).Type.(*arrow.DenseUnionType).Fields()[code].Name,
 				schema_ref.SqlInfo.Field(1).Type.(*arrow.DenseUnionType).Fields()[want].Name)
