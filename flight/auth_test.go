@@ -258,3 +258,34 @@ func TestAuthOff(t *testing.T) {
 		t.Errorf("%d tables listed, want 6", got)
 	}
 }
+
+// The native query is authorized like SQL: against every class its plan
+// reads, before any row is read.
+func TestAuthNativeQuery(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, _, db := authServer(t, mem)
+	var want string
+	if err := db.DB().QueryRow(`SELECT first_name || ' ' || last_name FROM marketplace_users WHERE hid = 'u5'`).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	users := stringBatch(mem, "user.id", "u5")
+	defer users.Release()
+	a, err := native(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := column(a.recs, 0)
+	a.release()
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("native full_name = %v, want %s", got, want)
+	}
+	items := stringBatch(mem, "item.id", "i1")
+	defer items.Release()
+	_, err = native(bearer(analystToken), mem, cl, `{"query": {"outputs": ["item.title"]}}`, items.Schema(), items)
+	wantCode(t, "native item", err, codes.PermissionDenied, "may not read item", "Item 1")
+	_, err = native(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.average_purchase_price"]}}`, users.Schema(), users)
+	wantCode(t, "native has-many reach", err, codes.PermissionDenied, "may not read item_price")
+	_, err = native(context.Background(), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
+	wantCode(t, "native without a token", err, codes.Unauthenticated, "no credentials")
+}

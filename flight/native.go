@@ -362,6 +362,9 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 	schema := inputSchema(req.class, rdr.Schema())
 	plan, err := s.prepare(req, schema)
 	if err != nil {
+		return s.restrict(ctx, err)
+	}
+	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}
 	out := answerSchema(plan, q.Meta)
