@@ -33,6 +33,7 @@ import (
 
 // securedServer is `fletch serve` of the marketplace with auth and TLS.
 type securedServer struct {
+	dir    string // the repository, with server.crt
 	addr   string
 	certs  *x509.CertPool
 	tokens map[string]string // by name
@@ -66,7 +67,7 @@ func serveSecured(t *testing.T) *securedServer {
 	}
 	write("server.crt", certPEM)
 	write("server.key", keyPEM)
-	s := &securedServer{certs: x509.NewCertPool(), tokens: map[string]string{}}
+	s := &securedServer{dir: dir, certs: x509.NewCertPool(), tokens: map[string]string{}}
 	s.certs.AppendCertsFromPEM(certPEM)
 	yaml := "sources:\n  marketplace:\n    kind: duckdb\n    path: market.duckdb\nauth:\n  tokens:\n"
 	for _, tok := range []struct{ name, scopes string }{
@@ -303,4 +304,50 @@ func TestAuthAndTLS(t *testing.T) {
 	defer cancel()
 	_, err = plain.Execute(tctx, userSQL)
 	refused(t, "plaintext", err, codes.Unavailable, "")
+
+	t.Run("adbc", func(t *testing.T) { adbcAuth(t, s, fullName, title) })
+}
+
+// adbcScript connects Python's ADBC Flight SQL driver with a user name and
+// the token as password over TLS: the driver's handshake fails unless the
+// answer carries the bearer header.
+const adbcScript = `
+import sys
+import adbc_driver_flightsql.dbapi as flightsql
+addr, token, ca = sys.argv[1:4]
+kw = {"username": "analyst", "password": token,
+      "adbc.flight.sql.client_option.tls_root_certs": open(ca).read()}
+with flightsql.connect("grpc+tls://" + addr, db_kwargs=kw) as conn:
+    cur = conn.cursor()
+    cur.execute("SELECT full_name FROM user WHERE id = '50'")
+    print("full_name:", cur.fetchone()[0])
+    try:
+        cur.execute("SELECT title FROM item WHERE id = '200'")
+        print("item:", cur.fetchall())
+    except Exception as e:
+        print("item refused:", e)
+    objs = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+    print("tables:", " ".join(sorted(t["table_name"] for c in objs for s in c["catalog_db_schemas"] or [] for t in s["db_schema_tables"] or [])))
+`
+
+func adbcAuth(t *testing.T, s *securedServer, fullName, title string) {
+	need(t, "python3")
+	root := repoRoot(t)
+	runTool(t, root, os.Environ(), "bash", filepath.Join(root, "clients/python/setup.sh"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(root, ".venv/bin/python"), "-c", adbcScript,
+		s.addr, s.tokens["analyst"], filepath.Join(s.dir, "server.crt")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ADBC: %v\n%s", err, out)
+	}
+	got := string(out)
+	for _, want := range []string{"full_name: " + fullName + "\n", "item refused:", "may not read item", "tables: user\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ADBC output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, title) {
+		t.Errorf("ADBC output shows item 200's title %q:\n%s", title, got)
+	}
 }
