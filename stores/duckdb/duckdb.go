@@ -17,10 +17,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	// Registers the "duckdb" database/sql driver.
@@ -68,7 +66,7 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 			args = append(args, p.Time)
 			continue
 		}
-		v, err := listArg(p.Values)
+		v, err := stores.GoSlice(p.Values)
 		if err != nil {
 			return nil, fmt.Errorf("duckdb: parameter $%d: %w", i+1, err)
 		}
@@ -96,8 +94,8 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 // pushed into the query, never spliced into its text.
 func restrictToKeys(sql, keyColumn, keys string) string {
 	// The newline before ")" ends a trailing "-- comment" in the resolver.
-	return "SELECT * FROM (\n" + trimStatement(sql) + "\n) AS _r WHERE _r." +
-		quoteIdent(keyColumn) + " IN (" + keys + ")"
+	return "SELECT * FROM (\n" + stores.TrimStatement(sql) + "\n) AS _r WHERE _r." +
+		stores.QuoteIdent(keyColumn) + " IN (" + keys + ")"
 }
 
 // withListKeys restricts req's query to its keys bound after args: one
@@ -107,7 +105,7 @@ func restrictToKeys(sql, keyColumn, keys string) string {
 // impossible on a read-only file, and a view over freed memory left in the
 // file by a crash.)
 func withListKeys(req stores.FetchRequest, args []any) (string, []any, error) {
-	keys, err := listArg(req.Keys)
+	keys, err := stores.GoSlice(req.Keys)
 	if err != nil {
 		return "", nil, fmt.Errorf("keys for %q: %w", req.KeyColumn, err)
 	}
@@ -146,62 +144,4 @@ func inlineParams(vals any, args *[]any) []string {
 		}
 	}
 	return refs
-}
-
-// trimStatement drops what may end a resolver file but is not allowed
-// inside a subquery: the statement's semicolon, and whole-line comments
-// after it.
-func trimStatement(sql string) string {
-	for {
-		sql = strings.TrimRight(sql, "; \t\r\n")
-		i := strings.LastIndexByte(sql, '\n')
-		if !strings.HasPrefix(strings.TrimSpace(sql[i+1:]), "--") {
-			return sql
-		}
-		sql = sql[:i+1]
-	}
-}
-
-func quoteIdent(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
-
-// listArg turns an Arrow array into a Go slice DuckDB binds as one LIST
-// value. Nulls are left out: they never equal anything in IN or ANY.
-func listArg(a arrow.Array) (any, error) {
-	switch a := a.(type) {
-	case *array.Int64:
-		return collect(a, a.Value), nil
-	case *array.Int32:
-		return collect(a, func(i int) int64 { return int64(a.Value(i)) }), nil
-	case *array.Float64:
-		return collect(a, a.Value), nil
-	case *array.String:
-		return collect(a, a.Value), nil
-	case *array.LargeString:
-		return collect(a, a.Value), nil
-	case *array.StringView:
-		return collect(a, a.Value), nil
-	case *array.Boolean:
-		return collect(a, a.Value), nil
-	case *array.Timestamp:
-		toTime, err := a.DataType().(*arrow.TimestampType).GetToTimeFunc()
-		if err != nil {
-			return nil, err
-		}
-		return collect(a, func(i int) time.Time { return toTime(a.Value(i)) }), nil
-	case *array.Date32:
-		return collect(a, func(i int) time.Time { return a.Value(i).ToTime() }), nil
-	}
-	return nil, fmt.Errorf("cannot bind values of type %s (want int64, float64, utf8, bool, timestamp or date32)", a.DataType())
-}
-
-func collect[T any](a arrow.Array, value func(int) T) []T {
-	out := make([]T, 0, a.Len()-a.NullN())
-	for i := range a.Len() {
-		if a.IsValid(i) {
-			out = append(out, value(i))
-		}
-	}
-	return out
 }
