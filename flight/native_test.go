@@ -275,3 +275,23 @@ func TestNativeQueryErrors(t *testing.T) {
 	}
 	a.release()
 }
+
+// FuzzNativeCommand: no command text makes the decoder or the request
+// checks panic; whatever they refuse is an InvalidArgument.
+func FuzzNativeCommand(f *testing.F) {
+	f.Add(nativeCmd(`, "meta": true, "now": "2026-01-01", "staleness": {"*": "0s", "user.full_name": "infinity"}`))
+	f.Add(`{"query": {"class": "user", "outputs": ["F.lower(_.full_name", "review_count[8d]", "_.reviews[_.star_rating].mean()"]}}`)
+	f.Add(`{"query": null}`)
+	f.Add(`{"query": {"outputs": [1]}} trailing`)
+	srv := newTestServer(f, memory.NewGoAllocator())
+	inputs := arrow.NewSchema([]arrow.Field{{Name: "user.id", Type: arrow.BinaryTypes.String}}, nil)
+	f.Fuzz(func(t *testing.T, cmd string) {
+		q, err := decodeNative([]byte(cmd))
+		if err == nil {
+			_, err = srv.request(q, inputs)
+		}
+		if err != nil && status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("%q: %v", cmd, err)
+		}
+	})
+}
