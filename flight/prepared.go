@@ -2,10 +2,13 @@ package flight
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -137,4 +140,22 @@ func release(recs []arrow.RecordBatch) {
 	for _, r := range recs {
 		r.Release()
 	}
+}
+
+// readOnly answers every update and ingestion: Flight SQL writes nothing
+// into fletch.
+func readOnly(what string) error {
+	return status.Errorf(codes.Unimplemented, "fletch is read-only: %s is not supported; execute queries instead (a prepared query bound to a batch of parameter rows answers one row per parameter row)", what)
+}
+
+func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+	return 0, readOnly("an update statement")
+}
+
+func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql.PreparedStatementUpdate, rdr arrowflight.MessageReader) (int64, error) {
+	return 0, readOnly("executing a prepared statement as an update (JDBC's executeUpdate or executeBatch)")
+}
+
+func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.StatementIngest, rdr arrowflight.MessageReader) (int64, error) {
+	return 0, readOnly("bulk ingestion")
 }

@@ -269,6 +269,20 @@ class FletchJdbcTest {
     }
   }
 
+  /** executeBatch is an update: refused, saying why, and the connection goes on. */
+  @Test
+  void executeBatchIsRefused() throws SQLException {
+    try (PreparedStatement ps = conn.prepareStatement("SELECT " + COLUMNS + " FROM user WHERE id = ?")) {
+      ps.setString(1, "1");
+      ps.addBatch();
+      ps.setString(1, "50");
+      ps.addBatch();
+      SQLException e = assertThrows(SQLException.class, ps::executeBatch);
+      assertTrue(String.valueOf(e.getMessage()).contains("read-only"), e.getMessage());
+    }
+    assertEquals(1, query("SELECT id FROM user WHERE id = '1'").size());
+  }
+
   /** The same query without parameters answers the same as the prepared one. */
   @Test
   void preparedMatchesStatement() throws SQLException {
