@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
@@ -47,4 +48,44 @@ func TestReadOnly(t *testing.T) {
 	}
 	_, recs := fetch(t, ctx, cl, info)
 	releaseAll(recs)
+}
+
+// TestPreparedSchemas: JDBC reads an empty dataset schema as an update, and
+// wants one parameter field per `?`: both are always filled.
+func TestPreparedSchemas(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := serve(t, newTestServer(t, mem))
+	ctx := context.Background()
+	for _, tt := range []struct {
+		sql, dataset, params string
+	}{
+		{`SELECT full_name, "review_count[7d]" FROM user WHERE id = '1'`, "full_name:utf8 review_count[7d]:int64", ""},
+		{`SELECT full_name FROM user WHERE id = ? AND __as_of__ = ?`, "full_name:utf8", "id:utf8 __as_of__:timestamp[us, tz=UTC]"},
+		{`SELECT price_diff FROM user_item WHERE user_id = ? AND item_id = ?`, "price_diff:float64", "user_id:utf8 item_id:utf8"},
+	} {
+		stmt, err := cl.Prepare(ctx, tt.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := func(s interface{ Fields() []arrow.Field }) string {
+			var out []string
+			for _, f := range s.Fields() {
+				out = append(out, f.Name+":"+f.Type.String())
+			}
+			return strings.Join(out, " ")
+		}
+		if stmt.DatasetSchema() == nil || stmt.ParameterSchema() == nil {
+			t.Fatalf("%s: dataset schema %v, parameter schema %v", tt.sql, stmt.DatasetSchema(), stmt.ParameterSchema())
+		}
+		if got := fields(stmt.DatasetSchema()); got != tt.dataset {
+			t.Errorf("%s: dataset schema %s, want %s", tt.sql, got, tt.dataset)
+		}
+		if got := fields(stmt.ParameterSchema()); got != tt.params {
+			t.Errorf("%s: parameter schema %s, want %s", tt.sql, got, tt.params)
+		}
+		if err := stmt.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
