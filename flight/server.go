@@ -101,6 +101,7 @@ type Server struct {
 // NewServer returns a server answering queries with engine.
 func NewServer(engine *planner.Engine, opts Options) *Server {
 	opts.defaults()
+	opts.GRPCOptions = append(sessionOptions(), opts.GRPCOptions...)
 	s := &Server{
 		engine:   engine,
 		graph:    engine.Graph(),
@@ -349,7 +350,7 @@ func (s *Server) stream(ctx context.Context, q *query, inputs []arrow.RecordBatc
 			case <-ctx.Done():
 			}
 		}
-		now := s.opts.Now()
+		now := s.now(ctx)
 		remaining := q.st.Limit
 		for _, in := range inputs {
 			n := in.NumRows()
