@@ -19,19 +19,59 @@ import (
 // resultTable parses the CLI's Name/Hit?/Value table (one input row).
 func resultTable(t *testing.T, out string) map[string]string {
 	t.Helper()
+	cells, _ := resultTableHits(t, out)
+	return cells
+}
+
+// resultTableHits parses the table and its Hit? column: the names of the
+// features served from the online store.
+func resultTableHits(t *testing.T, out string) (map[string]string, map[string]bool) {
+	t.Helper()
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 3 || strings.Join(strings.Fields(lines[0]), " ") != "Name Hit? Value" || !strings.HasPrefix(lines[1], "─") {
 		t.Fatalf("not a result table:\n%s", out)
 	}
-	cells := map[string]string{}
+	cells, hits := map[string]string{}, map[string]bool{}
 	for _, l := range lines[2:] {
 		name, value, ok := strings.Cut(strings.TrimSpace(l), " ")
 		if !ok {
 			t.Fatalf("result line %q has no value", l)
 		}
-		cells[name] = strings.TrimSpace(value)
+		value = strings.TrimSpace(value)
+		if rest, hit := strings.CutPrefix(value, "yes "); hit {
+			hits[name], value = true, strings.TrimSpace(rest)
+		}
+		cells[name] = value
 	}
-	return cells
+	return cells, hits
+}
+
+// A feature with max_staleness is computed once, then served from the
+// online store, and the Hit? column says so.
+func TestCLIQueryHit(t *testing.T) {
+	want := strconv.Quote(referenceRows(t, `SELECT genre FROM marketplace_items WHERE id = '137'`)[0][0].(string))
+	query := func() (map[string]string, map[string]bool, string) {
+		out, stderr, err := fletch(t, "query", "--server", addr, "--in", "item.id=137", "--out", "item.genre_from_llm", "--out", "item.title")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		cells, hits := resultTableHits(t, out)
+		if cells["item.genre_from_llm"] != want || hits["item.title"] {
+			t.Fatalf("genre %s (want %s), title must be computed:\n%s", cells["item.genre_from_llm"], want, out)
+		}
+		return cells, hits, out
+	}
+	if _, hits, out := query(); hits["item.genre_from_llm"] {
+		t.Fatalf("the first query was a hit:\n%s", out)
+	}
+	// The write-back is asynchronous: the value reaches the store shortly.
+	for range 100 {
+		if _, hits, _ := query(); hits["item.genre_from_llm"] {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("item.genre_from_llm (max_staleness=infinity) was never served from the online store")
 }
 
 func TestCLIQueryServer(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,13 +16,17 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -136,22 +141,7 @@ func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Re
 	if c == nil {
 		return nil, fmt.Errorf("unknown feature class %q%s", r.class, features.DidYouMean(r.class, e.Graph().ClassNames()))
 	}
-	mem := memory.DefaultAllocator
-	var fields []arrow.Field
-	var cols []arrow.Array
-	defer func() {
-		for _, a := range cols {
-			a.Release()
-		}
-	}()
-	for _, in := range r.inputs {
-		b := array.NewStringBuilder(mem)
-		b.AppendValues(in.values, nil)
-		cols = append(cols, b.NewArray())
-		b.Release()
-		fields = append(fields, arrow.Field{Name: in.feature, Type: arrow.BinaryTypes.String})
-	}
-	inputs := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(len(r.inputs[0].values)))
+	inputs := r.inputRecord(memory.DefaultAllocator)
 	defer inputs.Release()
 	names, _ := r.outputNames(c)
 	shape := planner.Shape{Class: c.Table, Inputs: inputs.Schema().Fields()}
@@ -165,78 +155,117 @@ func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Re
 	return p.Run(ctx, inputs, planner.RunOptions{Now: r.now, Meta: true})
 }
 
-// sql renders the request as fletch SQL (docs/SQL.md).
-func (r *request) sql() string {
-	sel := "*"
-	if len(r.outputs) > 0 {
-		quoted := make([]string, len(r.outputs))
-		for i, o := range r.outputs {
-			o = strings.TrimPrefix(o, r.class+".")
-			quoted[i] = quoteIdent(o)
-		}
-		sel = strings.Join(quoted, ", ")
-	}
-	var where []string
-	for _, in := range r.inputs {
-		if len(in.values) == 1 {
-			where = append(where, fmt.Sprintf("%s = %s", quoteIdent(in.feature), quoteString(in.values[0])))
-			continue
-		}
-		vals := make([]string, len(in.values))
-		for i, v := range in.values {
-			vals[i] = quoteString(v)
-		}
-		where = append(where, fmt.Sprintf("%s IN (%s)", quoteIdent(in.feature), strings.Join(vals, ", ")))
+// command is the request as a native feature query (docs/NATIVE.md), with
+// per-cell hit flags.
+func (r *request) command() ([]byte, error) {
+	q := flight.NativeQuery{Class: r.class, Meta: true}
+	for _, o := range r.outputs {
+		q.Outputs = append(q.Outputs, strings.TrimPrefix(o, r.class+"."))
 	}
 	if !r.now.IsZero() {
-		where = append(where, fmt.Sprintf("%s = %s", planner.AsOfColumn, quoteString(r.now.Format(time.RFC3339Nano))))
+		q.Now = r.now.Format(time.RFC3339Nano)
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE %s", sel, quoteIdent(r.class), strings.Join(where, " AND "))
+	return json.Marshal(flight.NativeCommand{Query: &q})
 }
 
-func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// inputRecord is the request's input rows: one string column per input
+// feature (the server converts them to the features' types).
+func (r *request) inputRecord(mem memory.Allocator) arrow.RecordBatch {
+	var fields []arrow.Field
+	var cols []arrow.Array
+	for _, in := range r.inputs {
+		b := array.NewStringBuilder(mem)
+		b.AppendValues(in.values, nil)
+		cols = append(cols, b.NewArray())
+		b.Release()
+		fields = append(fields, arrow.Field{Name: in.feature, Type: arrow.BinaryTypes.String, Nullable: true})
+	}
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(len(r.inputs[0].values)))
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
+}
 
-// remote runs the request against a fletch server over Flight SQL.
-func (r *request) remote(ctx context.Context, addr string) (arrow.RecordBatch, error) {
-	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// remote runs the request against a fletch server with one native query
+// (a DoExchange): the features and whether each came from the online store.
+func (r *request) remote(ctx context.Context, addr string, creds credentials.TransportCredentials, token string) (rec arrow.RecordBatch, hits []arrow.Array, err error) {
+	cmd, err := r.command()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	cl, err := arrowflight.NewClientWithMiddleware(addr, nil, nil, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, nil, err
 	}
 	defer cl.Close()
-	info, err := cl.Execute(ctx, r.sql())
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := cl.DoExchange(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
+		return nil, nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	mem := memory.DefaultAllocator
-	var recs []arrow.RecordBatch
-	var schema *arrow.Schema
-	for _, ep := range info.Endpoint {
-		rdr, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			return nil, err
-		}
-		schema = rdr.Schema()
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			rec.Retain()
-			recs = append(recs, rec)
-		}
-		err = rdr.Err()
-		rdr.Release()
-		if err != nil {
-			return nil, err
-		}
+	in := r.inputRecord(mem)
+	defer in.Release()
+	w := arrowflight.NewRecordWriter(stream, ipc.WithSchema(in.Schema()))
+	w.SetFlightDescriptor(&arrowflight.FlightDescriptor{Type: arrowflight.DescriptorCMD, Cmd: cmd})
+	if err := w.Write(in); err != nil {
+		return nil, nil, fmt.Errorf("%s: sending the inputs: %w", addr, err)
 	}
+	if err := w.Close(); err != nil {
+		return nil, nil, err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, nil, err
+	}
+	rdr, err := arrowflight.NewRecordReader(stream, ipc.WithAllocator(mem))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	defer rdr.Release()
+	var recs []arrow.RecordBatch
 	defer func() {
 		for _, rec := range recs {
 			rec.Release()
 		}
 	}()
-	if schema == nil {
-		return nil, errors.New("the server sent no result")
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		rec.Retain()
+		recs = append(recs, rec)
 	}
-	return concatRecords(mem, schema, recs)
+	if err := rdr.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	all, err := concatRecords(mem, rdr.Schema(), recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer all.Release()
+	return splitHits(all)
+}
+
+// splitHits separates an answer with meta into the outputs and, per output,
+// its hit column (named output + flight.HitSuffix, after all the outputs).
+func splitHits(all arrow.RecordBatch) (arrow.RecordBatch, []arrow.Array, error) {
+	n := int(all.NumCols()) / 2
+	if int(all.NumCols()) != 2*n {
+		return nil, nil, fmt.Errorf("the server answered %d columns, expected each output and its hit flag", all.NumCols())
+	}
+	hits := make([]arrow.Array, n)
+	for i := range n {
+		if all.Schema().Field(n+i).Name != all.Schema().Field(i).Name+flight.HitSuffix {
+			return nil, nil, fmt.Errorf("the server answered column %q where %q was expected", all.Schema().Field(n+i).Name, all.Schema().Field(i).Name+flight.HitSuffix)
+		}
+		hits[i] = all.Column(n + i)
+		hits[i].Retain()
+	}
+	rec := array.NewRecordBatch(arrow.NewSchema(all.Schema().Fields()[:n], nil), all.Columns()[:n], all.NumRows())
+	return rec, hits, nil
 }
 
 func concatRecords(mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
@@ -478,6 +507,9 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	server := fs.String("server", "", "fletch server address (default "+defaultListen+" unless --repo is given)")
 	repo := fs.String("repo", "", "run in-process on this feature repository instead of a server")
 	config := fs.String("config", "", "fletch.yaml for --repo (default: the repository's, else the embedded default)")
+	token := fs.String("token", os.Getenv("FLETCH_TOKEN"), "the token to send (default $FLETCH_TOKEN), when the server has auth")
+	useTLS := fs.Bool("tls", false, "connect with TLS")
+	caFile := fs.String("ca", "", "with --tls: the PEM certificate(s) to trust instead of the system's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -511,11 +543,35 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(req.outputs) == 0 {
 			fmt.Fprintf(stderr, "Using '--out=%s' (every feature of the class)\n", req.class)
 		}
-		rec, err = req.remote(ctx, addr)
+		creds, err := transportCredentials(*useTLS, *caFile)
 		if err != nil {
 			return err
 		}
+		rec, hits, err = req.remote(ctx, addr, creds, *token)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, h := range hits {
+				h.Release()
+			}
+		}()
 	}
 	defer rec.Release()
 	return printResult(stdout, req.class, rec, hits, *asJSON)
+}
+
+// transportCredentials are plaintext, or TLS trusting caFile (or the
+// system's roots).
+func transportCredentials(useTLS bool, caFile string) (credentials.TransportCredentials, error) {
+	if !useTLS {
+		if caFile != "" {
+			return nil, errors.New("--ca needs --tls")
+		}
+		return insecure.NewCredentials(), nil
+	}
+	if caFile == "" {
+		return credentials.NewClientTLSFromCert(nil, ""), nil
+	}
+	return credentials.NewClientTLSFromFile(caFile, "")
 }

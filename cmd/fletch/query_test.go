@@ -8,17 +8,17 @@ import (
 	"testing"
 )
 
-func TestParseRequestAndSQL(t *testing.T) {
+func TestParseRequestAndCommand(t *testing.T) {
 	cases := []struct {
 		ins, outs []string
 		now       string
-		sql       string
+		cmd       string
 		err       string
 	}{
-		{ins: []string{"user.id=50"}, outs: []string{"user.full_name"}, sql: `SELECT "full_name" FROM "user" WHERE "id" = '50'`},
-		{ins: []string{"user_item.user_id=50", "user_item.item_id=200"}, sql: `SELECT * FROM "user_item" WHERE "user_id" = '50' AND "item_id" = '200'`},
-		{ins: []string{"user.id=1", "user.id=2"}, outs: []string{"item.title,reviews"}, sql: `SELECT "item.title", "reviews" FROM "user" WHERE "id" IN ('1', '2')`},
-		{ins: []string{"user.id=O'Brien"}, now: "2024-06-01", sql: `SELECT * FROM "user" WHERE "id" = 'O''Brien' AND __as_of__ = '2024-06-01T00:00:00Z'`},
+		{ins: []string{"user.id=50"}, outs: []string{"user.full_name"}, cmd: `{"query":{"class":"user","outputs":["full_name"],"meta":true}}`},
+		{ins: []string{"user_item.user_id=50", "user_item.item_id=200"}, cmd: `{"query":{"class":"user_item","meta":true}}`},
+		{ins: []string{"user.id=1", "user.id=2"}, outs: []string{"item.title,reviews"}, cmd: `{"query":{"class":"user","outputs":["item.title","reviews"],"meta":true}}`},
+		{ins: []string{"user.id=O'Brien"}, now: "2024-06-01", cmd: `{"query":{"class":"user","now":"2024-06-01T00:00:00Z","meta":true}}`},
 		{ins: []string{"user.id"}, err: "expected class.feature=value"},
 		{ins: []string{"user.id=1", "review.id=2"}, err: "one class"},
 		{ins: []string{"user_item.user_id=1", "user_item.user_id=2", "user_item.item_id=3"}, err: "give each input once per row"},
@@ -37,8 +37,9 @@ func TestParseRequestAndSQL(t *testing.T) {
 			t.Errorf("%v: %v", c.ins, err)
 			continue
 		}
-		if got := r.sql(); got != c.sql {
-			t.Errorf("%v:\n got %s\nwant %s", c.ins, got, c.sql)
+		got, err := r.command()
+		if err != nil || string(got) != c.cmd {
+			t.Errorf("%v:\n got %s (%v)\nwant %s", c.ins, got, err, c.cmd)
 		}
 	}
 }
