@@ -14,7 +14,11 @@ import (
 
 // The online stores' binary encoding of one cached feature value:
 //
-//	observed   8 bytes, little-endian microseconds since the Unix epoch
+//	observed   8 bytes: microseconds since the Unix epoch, big-endian with
+//	           the sign bit flipped, so that encoded values sort bytewise in
+//	           the order of their observation times (DynamoDB compares
+//	           binary attributes bytewise in a write's condition: a write
+//	           never replaces a newer value without reading it first)
 //	type       the value's type tags: one byte per level (list tags, then
 //	           the element's tag), so a value cached under another type
 //	           is recognised and never misread
@@ -62,7 +66,7 @@ func appendTypeTag(buf []byte, dt arrow.DataType) ([]byte, error) {
 
 // AppendValue appends the encoding of a[i], observed at observed, to buf.
 func AppendValue(buf []byte, a arrow.Array, i int, observed time.Time) ([]byte, error) {
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(observed.UnixMicro()))
+	buf = AppendObserved(buf, observed)
 	buf, err := appendTypeTag(buf, a.DataType())
 	if err != nil {
 		return nil, err
@@ -103,12 +107,21 @@ func appendValue(buf []byte, a arrow.Array, i int) []byte {
 	panic("unreachable: appendTypeTag accepted " + a.DataType().String())
 }
 
+// AppendObserved appends the 8-byte prefix that encodes observed; every
+// value observed at or before that time encodes to bytes that sort before
+// AppendObserved(nil, observed + 1µs).
+func AppendObserved(buf []byte, observed time.Time) []byte {
+	return binary.BigEndian.AppendUint64(buf, uint64(observed.UnixMicro())^signBit)
+}
+
+const signBit = 1 << 63
+
 // ObservedAt returns the observation time of an encoded value.
 func ObservedAt(enc []byte) (time.Time, error) {
 	if len(enc) < 8 {
-		return time.Time{}, errors.New("cached value: truncated")
+		return time.Time{}, errTruncated
 	}
-	return time.UnixMicro(int64(binary.LittleEndian.Uint64(enc))).UTC(), nil
+	return time.UnixMicro(int64(binary.BigEndian.Uint64(enc) ^ signBit)).UTC(), nil
 }
 
 // DecodeValue appends the value encoded in enc to b and returns when it

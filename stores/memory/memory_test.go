@@ -14,6 +14,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/storetest"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -227,4 +228,8 @@ func TestConcurrentUse(t *testing.T) {
 	if want := "[7 7 7]"; got.Values.Column(0).String() != want {
 		t.Errorf("after concurrent sets: %v, want the newest %s", got.Values.Column(0), want)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(*testing.T) stores.OnlineStore { return New() })
 }
