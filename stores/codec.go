@@ -132,7 +132,8 @@ func DecodeValue(enc []byte, b array.Builder) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	want, err := appendTypeTag(nil, b.Type())
+	var tags [8]byte // on the stack: decoding allocates nothing of its own
+	want, err := appendTypeTag(tags[:0], b.Type())
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -11,6 +11,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -374,4 +375,19 @@ func concurrentUse(t *testing.T, s stores.OnlineStore) {
 	if want := "[7 7 7]"; got.Values.Column(0).String() != want {
 		t.Errorf("after concurrent sets: %v, want the newest %s", got.Values.Column(0), want)
 	}
+}
+
+// Server returns the address of a test server from the environment
+// variable env (scripts/services exports them). Without it the test is
+// skipped, except under CI=true, where it fails: CI never skips silently.
+func Server(t testing.TB, env string) string {
+	t.Helper()
+	addr := os.Getenv(env)
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set: scripts/services start exports it", env)
+		}
+		t.Skipf("%s is not set: run eval \"$(scripts/services start)\" first", env)
+	}
+	return addr
 }

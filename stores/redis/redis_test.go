@@ -1,0 +1,303 @@
+package redis
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/storetest"
+)
+
+// open returns a store on FLETCH_TEST_REDIS under a key prefix of its own,
+// whose keys are deleted when the test ends.
+func open(t testing.TB) *Store {
+	addr := storetest.Server(t, "FLETCH_TEST_REDIS")
+	prefix := fmt.Sprintf("fletchtest:%s:%d:", t.Name(), time.Now().UnixNano())
+	s, err := Open(context.Background(), Options{Addrs: []string{addr}, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := s.client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 1000)
+			s.client.Del(ctx, keys[:n]...)
+			keys = keys[n:]
+		}
+		s.Close()
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) stores.OnlineStore { return open(t) })
+}
+
+func int64Keys(mem memory.Allocator, keys ...int64) arrow.Array {
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues(keys, nil)
+	return b.NewArray()
+}
+
+func floatRecord(mem memory.Allocator, names []string, rows int, value func(r, i int) float64) arrow.RecordBatch {
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		fields[i] = arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64, Nullable: true}
+	}
+	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
+	defer b.Release()
+	for r := range rows {
+		for i := range names {
+			b.Field(i).(*array.Float64Builder).Append(value(r, i))
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// The stored bytes are the layout docs/STORES.md describes, read here
+// with a plain GET and parsed by hand.
+func TestLayout(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s := open(t)
+	keys := int64Keys(mem, 42)
+	defer keys.Release()
+	rec := floatRecord(mem, []string{"a", "bb"}, 1, func(_, i int) float64 { return float64(i) + 0.5 })
+	defer rec.Release()
+	if err := s.Set(context.Background(), "User", keys, rec, []time.Time{t0}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.client.Get(context.Background(), s.prefix+"User:i:42").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for len(raw) > 0 {
+		n := int(binary.BigEndian.Uint16(raw))
+		name := string(raw[2 : 2+n])
+		raw = raw[2+n:]
+		v := int(binary.BigEndian.Uint32(raw))
+		value := raw[4 : 4+v]
+		raw = raw[4+v:]
+		names = append(names, name)
+		if at, err := stores.ObservedAt(value); err != nil || !at.Equal(t0) {
+			t.Errorf("entry %s observed %v, %v; want %v", name, at, err, t0)
+		}
+	}
+	if got := strings.Join(names, ","); got != "a,bb" {
+		t.Errorf("entries %s, want a,bb", got)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+
+	// A port nothing listens on: the error names the address.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{}, "no address"},
+		{Options{Addrs: []string{dead}}, "cannot reach " + dead},
+	} {
+		if _, err := Open(ctx, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Open(%+v): err = %v, want %q", c.o, err, c.want)
+		}
+	}
+
+	// A key holding something that is not a packed entity.
+	s := open(t)
+	if err := s.client.Set(ctx, s.prefix+"User:i:1", "\x00\x05ab", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := int64Keys(mem, 1)
+	defer keys.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	if _, err := s.Get(ctx, mem, "User", keys, schema); err == nil || !strings.Contains(err.Error(), "User:i:1") || !strings.Contains(err.Error(), "not a packed entity") {
+		t.Errorf("Get of a foreign value: err = %v", err)
+	}
+}
+
+// After the server forgets its scripts (a restart, SCRIPT FLUSH), a Set
+// loads the script again and succeeds.
+func TestScriptFlushed(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	s := open(t)
+	keys := int64Keys(mem, 1, 2)
+	defer keys.Release()
+	for i := range 2 {
+		if err := s.client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rec := floatRecord(mem, []string{"v"}, 2, func(r, _ int) float64 { return float64(10*i + r) })
+		err := s.Set(ctx, "C", keys, rec, []time.Time{t0, t0})
+		rec.Release()
+		if err != nil {
+			t.Fatalf("Set %d after SCRIPT FLUSH: %v", i, err)
+		}
+	}
+	got, err := s.Get(ctx, mem, "C", keys, arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Float64, Nullable: true}}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	if want := "[10 11]"; got.Values.Column(0).String() != want {
+		t.Errorf("got %v, want %s", got.Values.Column(0), want)
+	}
+}
+
+// A server of the test's own that goes down and comes back: Get and Set
+// fail with an error naming the server while it is down, and work again
+// once it is back, on the same Store (go-redis redials; the script is
+// reloaded).
+func TestServerDownAndBack(t *testing.T) {
+	storetest.Server(t, "FLETCH_TEST_REDIS") // the services script installed redis-server
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	l.Close()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(addr.Port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c := goredis.NewClient(&goredis.Options{Addr: addr.String()})
+		defer c.Close()
+		for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
+			if i == 100 {
+				t.Fatalf("redis-server on %s did not answer", addr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return cmd
+	}
+	stop := func(cmd *exec.Cmd) {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	server := start()
+	defer func() { stop(server) }()
+
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Addrs: []string{addr.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	keys := int64Keys(mem, 1)
+	defer keys.Release()
+	rec := floatRecord(mem, []string{"v"}, 1, func(int, int) float64 { return 1.5 })
+	defer rec.Release()
+	setGet := func() (string, error) {
+		if err := s.Set(ctx, "C", keys, rec, []time.Time{t0}); err != nil {
+			return "", err
+		}
+		v, err := s.Get(ctx, mem, "C", keys, rec.Schema())
+		if err != nil {
+			return "", err
+		}
+		defer v.Release()
+		return v.Values.Column(0).String(), nil
+	}
+	if got, err := setGet(); err != nil || got != "[1.5]" {
+		t.Fatalf("server up: %s, %v", got, err)
+	}
+
+	stop(server)
+	if _, err := s.Get(ctx, mem, "C", keys, rec.Schema()); err == nil || !strings.Contains(err.Error(), addr.String()) {
+		t.Errorf("Get, server down: err = %v, want one naming %s", err, addr)
+	}
+	if err := s.Set(ctx, "C", keys, rec, []time.Time{t0}); err == nil || !strings.Contains(err.Error(), addr.String()) {
+		t.Errorf("Set, server down: err = %v, want one naming %s", err, addr)
+	}
+
+	server = start() // empty: no persistence, no scripts
+	if got, err := setGet(); err != nil || got != "[1.5]" {
+		t.Errorf("server back: %s, %v", got, err)
+	}
+}
+
+// Get of K entities × 50 float features, every entity storing those 50;
+// beside it, the floor: a bare MGET of the same packed values.
+func BenchmarkGet(b *testing.B) {
+	for _, k := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("%dx50", k), func(b *testing.B) {
+			mem := memory.NewGoAllocator()
+			s := open(b)
+			names := make([]string, 50)
+			for i := range names {
+				names[i] = fmt.Sprintf("f%d", i)
+			}
+			ids := make([]int64, k)
+			observed := make([]time.Time, k)
+			for i := range ids {
+				ids[i] = int64(i)
+				observed[i] = t0
+			}
+			keys := int64Keys(mem, ids...)
+			defer keys.Release()
+			rec := floatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
+			defer rec.Release()
+			if err := s.Set(context.Background(), "User", keys, rec, observed); err != nil {
+				b.Fatal(err)
+			}
+			b.Run("store", func(b *testing.B) {
+				for b.Loop() {
+					v, err := s.Get(context.Background(), mem, "User", keys, rec.Schema())
+					if err != nil {
+						b.Fatal(err)
+					}
+					v.Release()
+				}
+			})
+			b.Run("mget", func(b *testing.B) {
+				rkeys, err := s.entityKeys("User", keys)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if err := s.client.MGet(context.Background(), rkeys...).Err(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
