@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,50 +85,8 @@ func serveSecured(t *testing.T) *securedServer {
 	yaml += "server:\n  tls:\n    cert: server.crt\n    key: server.key\n"
 	write("fletch.yaml", []byte(yaml))
 
-	s.addr, err = freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", "--repo", dir, "--listen", s.addr)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder // written by cmd.Wait's copy, read after exited
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var log lockedBuffer
-	ready, exited := make(chan struct{}), make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "serving") {
-				close(ready)
-			}
-		}
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	select {
-	case <-ready:
-	case <-exited:
-		t.Fatalf("fletch serve exited:\n%s\n%s", log.String(), stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("fletch serve did not log \"serving\":\n%s", log.String())
-	}
+	var log *lockedBuffer
+	s.addr, log = startServe(t, dir)
 	for _, want := range []string{"auth on: 3 token(s)", "TLS on"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("fletch serve did not say %q:\n%s", want, log.String())
