@@ -68,3 +68,22 @@ func collect[T any](a arrow.Array, value func(int) T) []T {
 	}
 	return out
 }
+
+// ParamArgs are the driver arguments of a resolver's parameters, in order:
+// a time for ${now}, a Go slice (GoSlice) for ${class.feature}. The error
+// names the parameter ($1 first).
+func ParamArgs(params []ParamValue) ([]any, error) {
+	args := make([]any, 0, len(params)+1)
+	for i, p := range params {
+		if p.Values == nil {
+			args = append(args, p.Time)
+			continue
+		}
+		v, err := GoSlice(p.Values)
+		if err != nil {
+			return nil, fmt.Errorf("parameter $%d: %w", i+1, err)
+		}
+		args = append(args, v)
+	}
+	return args, nil
+}

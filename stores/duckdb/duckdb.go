@@ -60,24 +60,20 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 	if req.KeyColumn != "" && req.Keys == nil {
 		return nil, fmt.Errorf("duckdb: key column %q given without keys", req.KeyColumn)
 	}
-	args := make([]any, 0, len(req.Params)+1)
-	for i, p := range req.Params {
-		if p.Values == nil {
-			args = append(args, p.Time)
-			continue
-		}
-		v, err := stores.GoSlice(p.Values)
-		if err != nil {
-			return nil, fmt.Errorf("duckdb: parameter $%d: %w", i+1, err)
-		}
-		args = append(args, v)
+	args, err := stores.ParamArgs(req.Params)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: %w", err)
 	}
 	query := req.SQL
 	if req.KeyColumn != "" {
-		var err error
 		if query, args, err = withListKeys(req, args); err != nil {
 			return nil, fmt.Errorf("duckdb: %w", err)
 		}
+	}
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
 	}
 	rec, err := s.query(ctx, mem, query, args, req.Schema)
 	if err != nil {

@@ -112,17 +112,9 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 	if req.KeyColumn != "" && req.Keys == nil {
 		return nil, fmt.Errorf("postgres source %s: key column %q given without keys", s.name, req.KeyColumn)
 	}
-	args := make([]any, 0, len(req.Params)+1)
-	for i, p := range req.Params {
-		if p.Values == nil {
-			args = append(args, p.Time)
-			continue
-		}
-		v, err := stores.GoSlice(p.Values)
-		if err != nil {
-			return nil, fmt.Errorf("postgres source %s: parameter $%d: %w", s.name, i+1, err)
-		}
-		args = append(args, v)
+	args, err := stores.ParamArgs(req.Params)
+	if err != nil {
+		return nil, fmt.Errorf("postgres source %s: %w", s.name, err)
 	}
 	query := req.SQL
 	if req.KeyColumn != "" {
