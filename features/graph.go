@@ -138,6 +138,9 @@ type SQLResolver struct {
 	// Headers holds every `-- key: value` header line, source and resolves
 	// included.
 	Headers map[string]string
+	// Timeout bounds each query of the resolver (`-- timeout: 2s`); 0 is
+	// the source's own statement timeout.
+	Timeout time.Duration
 	// Query is the SQL text (headers removed).
 	Query string
 	// Columns maps result column names to the features they fill, in the

@@ -103,6 +103,13 @@ func ParseFile(g *features.Graph, path string, src []byte) (*features.SQLResolve
 	queryAt := off + lead
 	r.Query = strings.TrimRightFunc(body[lead:], func(c rune) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';' })
 	r.Source = r.Headers["source"]
+	if t, ok := r.Headers["timeout"]; ok {
+		d, err := features.ParseDuration(t)
+		if err != nil || d <= 0 {
+			f.errorf(headerAt["timeout"], "timeout: expected a duration such as 500ms or 2s, found %q", t)
+		}
+		r.Timeout = d
+	}
 
 	if cls, ok := r.Headers["resolves"]; !ok {
 		f.errorf(0, "missing header `-- resolves: Class` naming the feature class this query fills")

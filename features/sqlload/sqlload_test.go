@@ -161,6 +161,16 @@ order by id
 	}
 }
 
+func TestTimeoutHeader(t *testing.T) {
+	r, err := sqlload.ParseFile(graph(t), "u.sql", []byte("-- resolves: User\n-- timeout: 250ms\nselect id from users"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Timeout != 250*time.Millisecond {
+		t.Errorf("timeout %v, want 250ms", r.Timeout)
+	}
+}
+
 func TestStar(t *testing.T) {
 	r, err := sqlload.ParseFile(graph(t), "u.sql", []byte("-- resolves: User\nselect * from users"))
 	if err != nil {
@@ -175,6 +185,7 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, src, marker, want string
 	}{
+		{"bad timeout", "-- resolves: User\n-- timeout: soon\nselect id from users", "-- timeout", `timeout: expected a duration such as 500ms or 2s, found "soon"`},
 		{"unknown class", "-- resolves: Usr\nselect id from users", "-- resolves", `resolves: unknown feature class Usr (did you mean "User"?)`},
 		{"missing resolves", "-- source: pg\nselect id from users", "-- source", "missing header `-- resolves: Class` naming the feature class this query fills"},
 		{"unknown column", "-- resolves: User\nselect id,\n  frist_name\nfrom users", "frist_name", `column frist_name matches no feature of User (did you mean "first_name"?)`},
