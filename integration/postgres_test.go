@@ -30,29 +30,9 @@ import (
 // that need it with Unavailable naming the resolver, while the server
 // keeps serving, and that they succeed again once Postgres is back.
 func TestPostgresSource(t *testing.T) {
-	dsn := pgtest.DSN(t)
+	dsn := marketplaceInPostgres(t)
 	proxy, proxied := pgtest.StartProxy(t, dsn)
 	ctx := context.Background()
-
-	// The demo's data (the same generator and anchor), copied to Postgres.
-	duck, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer duck.Close()
-	duck.SetMaxOpenConns(1)
-	if err := marketplace.Generate(ctx, duck, marketplace.Options{Anchor: anchor}); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = marketplace.CopyToPostgres(ctx, duck, pool)
-	pool.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	dir := filepath.Join(workDir, "postgres")
 	copyRepo(t, filepath.Join(demoDir, "marketplace"), dir)
@@ -230,4 +210,31 @@ func readAll(ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo)
 		}
 	}
 	return names, rows, nil
+}
+
+// marketplaceInPostgres copies the demo's data (the same generator and
+// anchor) into a private schema of the test Postgres and returns its DSN.
+func marketplaceInPostgres(t *testing.T) string {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	duck, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer duck.Close()
+	duck.SetMaxOpenConns(1)
+	if err := marketplace.Generate(ctx, duck, marketplace.Options{Anchor: anchor}); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = marketplace.CopyToPostgres(ctx, duck, pool)
+	pool.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsn
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/memory"
 	"github.com/fletch-engine/fletch/stores/postgres"
+	"github.com/fletch-engine/fletch/stores/redis"
 )
 
 // Env is an opened configuration: the sources by name and the online store.
@@ -75,6 +76,15 @@ func Open(cfg *Config) (*Env, error) {
 	switch cfg.OnlineStore.Kind {
 	case "memory", "":
 		store := memory.New()
+		env.online = store
+		env.closers = append(env.closers, store)
+	case "redis":
+		o := cfg.OnlineStore
+		store, err := redis.Open(ctx, redis.Options{Addrs: o.Addrs, Password: o.Password, DB: o.DB, Prefix: o.Prefix, PoolSize: o.PoolSize})
+		if err != nil {
+			env.Close()
+			return nil, fmt.Errorf("%s:%d: online store: %w", cfg.Path, o.Line, err)
+		}
 		env.online = store
 		env.closers = append(env.closers, store)
 	default:
