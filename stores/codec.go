@@ -10,6 +10,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/features"
 )
 
 // The online stores' binary encoding of one cached feature value:
@@ -128,25 +131,51 @@ func ObservedAt(enc []byte) (time.Time, error) {
 // was observed. It returns ErrTypeChanged, appending nothing, when the
 // value was encoded under another type than b's.
 func DecodeValue(enc []byte, b array.Builder) (time.Time, error) {
-	observed, err := ObservedAt(enc)
+	d, err := NewColumnDecoder(b)
 	if err != nil {
 		return time.Time{}, err
 	}
-	var tags [8]byte // on the stack: decoding allocates nothing of its own
-	want, err := appendTypeTag(tags[:0], b.Type())
+	at, err := d.Decode(enc)
 	if err != nil {
 		return time.Time{}, err
+	}
+	return time.UnixMicro(int64(at)).UTC(), nil
+}
+
+// ColumnDecoder appends encoded values to one builder: DecodeValue with
+// the type's work done once, for the many values of one column.
+type ColumnDecoder struct {
+	b    array.Builder
+	tags []byte
+}
+
+// NewColumnDecoder returns a decoder into b.
+func NewColumnDecoder(b array.Builder) (*ColumnDecoder, error) {
+	tags, err := appendTypeTag(nil, b.Type())
+	if err != nil {
+		return nil, err
+	}
+	return &ColumnDecoder{b: b, tags: tags}, nil
+}
+
+// Decode appends the value encoded in enc to the builder and returns when
+// it was observed, in microseconds since the epoch (a timestamp[us]). It
+// returns ErrTypeChanged, appending nothing, when the value was encoded
+// under another type.
+func (c *ColumnDecoder) Decode(enc []byte) (arrow.Timestamp, error) {
+	if len(enc) < 8 {
+		return 0, errTruncated
 	}
 	rest := enc[8:]
-	if len(rest) < len(want) || string(rest[:len(want)]) != string(want) {
-		return time.Time{}, ErrTypeChanged
+	if len(rest) < len(c.tags) || string(rest[:len(c.tags)]) != string(c.tags) {
+		return 0, ErrTypeChanged
 	}
-	d := decoder{buf: rest[len(want):]}
-	d.value(b)
+	d := decoder{buf: rest[len(c.tags):]}
+	d.value(c.b)
 	if d.err != nil {
-		return time.Time{}, d.err
+		return 0, d.err
 	}
-	return observed, nil
+	return arrow.Timestamp(binary.BigEndian.Uint64(enc) ^ signBit), nil
 }
 
 type decoder struct {
@@ -245,4 +274,78 @@ func EntityKey(keys arrow.Array, i int) (key string, ok bool, err error) {
 		return "s:" + k.Value(i), true, nil
 	}
 	return "", false, fmt.Errorf("entity keys must be int64 or utf8, not %s", keys.DataType())
+}
+
+// ValuesBuilder assembles the OnlineValues of a Get from encoded values,
+// row by row: what every store does once it has the bytes.
+type ValuesBuilder struct {
+	schema   *arrow.Schema
+	values   []array.Builder
+	decoders []*ColumnDecoder
+	observed []*array.TimestampBuilder
+	rows     int
+}
+
+// NewValuesBuilder returns a builder of the answer for want, for rows
+// rows: every feature is appended rows times. The caller releases it.
+func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*ValuesBuilder, error) {
+	n := want.NumFields()
+	b := &ValuesBuilder{schema: want, rows: rows, values: make([]array.Builder, 0, n), decoders: make([]*ColumnDecoder, n), observed: make([]*array.TimestampBuilder, 0, n)}
+	for i, f := range want.Fields() {
+		v := array.NewBuilder(mem, f.Type)
+		b.values = append(b.values, v)
+		v.Reserve(rows)
+		o := array.NewTimestampBuilder(mem, features.TimestampType)
+		b.observed = append(b.observed, o)
+		o.Reserve(rows)
+		d, err := NewColumnDecoder(v)
+		if err != nil {
+			b.Release()
+			return nil, fmt.Errorf("feature %s: %w", f.Name, err)
+		}
+		b.decoders[i] = d
+	}
+	return b, nil
+}
+
+// Append appends the value of feature i for the next row: enc as
+// AppendValue encoded it, or nil where nothing is stored. A value of
+// another type than asked for is appended as missing.
+func (b *ValuesBuilder) Append(i int, enc []byte) error {
+	if enc != nil {
+		at, err := b.decoders[i].Decode(enc)
+		if err == nil {
+			b.observed[i].Append(at)
+			return nil
+		}
+		if !errors.Is(err, ErrTypeChanged) {
+			return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
+		}
+	}
+	b.values[i].AppendNull()
+	b.observed[i].AppendNull()
+	return nil
+}
+
+// Finish returns the appended values. The caller releases them.
+func (b *ValuesBuilder) Finish() *OnlineValues {
+	cols := make([]arrow.Array, len(b.values))
+	out := &OnlineValues{Observed: make([]arrow.Array, len(b.values))}
+	for i := range b.values {
+		cols[i] = b.values[i].NewArray()
+		out.Observed[i] = b.observed[i].NewArray()
+	}
+	out.Values = array.NewRecordBatch(b.schema, cols, int64(b.rows))
+	for _, c := range cols {
+		c.Release()
+	}
+	return out
+}
+
+// Release releases the builders.
+func (b *ValuesBuilder) Release() {
+	for i := range b.values {
+		b.values[i].Release()
+		b.observed[i].Release()
+	}
 }

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -32,7 +31,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -227,57 +225,28 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("dynamodb store: get %s (%d keys) from %s: %w", class, len(distinct), s.where, err)
 	}
 
-	n := want.NumFields()
-	values := make([]array.Builder, n)
-	observed := make([]*array.TimestampBuilder, n)
-	defer func() {
-		for i := range n {
-			values[i].Release()
-			observed[i].Release()
-		}
-	}()
-	for i, f := range want.Fields() {
-		values[i] = array.NewBuilder(mem, f.Type)
-		values[i].Reserve(len(pks))
-		observed[i] = array.NewTimestampBuilder(mem, features.TimestampType)
-		observed[i].Reserve(len(pks))
+	vb, err := stores.NewValuesBuilder(mem, want, len(pks))
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb store: %w", err)
 	}
+	defer vb.Release()
+	fields := want.Fields()
 	for _, pk := range pks {
 		var item map[string]types.AttributeValue
 		if pk != "" {
 			item = items[index[pk]]
 		}
-		for i, f := range want.Fields() {
-			enc, ok := item[f.Name].(*types.AttributeValueMemberB)
-			if !ok {
-				values[i].AppendNull()
-				observed[i].AppendNull()
-				continue
+		for i, f := range fields {
+			var enc []byte
+			if b, ok := item[f.Name].(*types.AttributeValueMemberB); ok {
+				enc = b.Value
 			}
-			at, err := stores.DecodeValue(enc.Value, values[i])
-			switch {
-			case errors.Is(err, stores.ErrTypeChanged):
-				values[i].AppendNull()
-				observed[i].AppendNull()
-			case err != nil:
-				return nil, fmt.Errorf("dynamodb store: %s %s feature %s: %w", s.where, pk, f.Name, err)
-			default:
-				observed[i].Append(arrow.Timestamp(at.UnixMicro()))
+			if err := vb.Append(i, enc); err != nil {
+				return nil, fmt.Errorf("dynamodb store: %s %s: %w", s.where, pk, err)
 			}
 		}
 	}
-
-	cols := make([]arrow.Array, n)
-	out := &stores.OnlineValues{Observed: make([]arrow.Array, n)}
-	for i := range n {
-		cols[i] = values[i].NewArray()
-		out.Observed[i] = observed[i].NewArray()
-	}
-	out.Values = array.NewRecordBatch(want, cols, int64(len(pks)))
-	for _, c := range cols {
-		c.Release()
-	}
-	return out, nil
+	return vb.Finish(), nil
 }
 
 // batchGet calls each for every item of keys found, retrying the keys

@@ -19,11 +19,9 @@ import (
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -186,63 +184,52 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("redis store: get %s (%d keys) from %s: %w", class, len(rkeys), s.addrs, err)
 	}
 
+	vb, err := stores.NewValuesBuilder(mem, want, len(rkeys))
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	defer vb.Release()
 	n := want.NumFields()
-	values := make([]array.Builder, n)
-	observed := make([]*array.TimestampBuilder, n)
-	defer func() {
-		for i := range n {
-			values[i].Release()
-			observed[i].Release()
-		}
-	}()
 	index := make(map[string]int, n)
 	for i, f := range want.Fields() {
-		values[i] = array.NewBuilder(mem, f.Type)
-		values[i].Reserve(len(rkeys))
-		observed[i] = array.NewTimestampBuilder(mem, features.TimestampType)
-		observed[i].Reserve(len(rkeys))
 		index[f.Name] = i
 	}
+	// Entities of a class mostly store their features in the same order:
+	// the feature at each entry position is remembered from the last
+	// entity, and the map is asked only where it differs.
+	type hint struct {
+		name string
+		i    int
+	}
+	var hints []hint
 	found := make([][]byte, n)
 	for r, blob := range blobs {
 		clear(found)
-		if err := unpack(blob, func(name string, value []byte) {
-			if i, ok := index[name]; ok {
+		err := unpack(blob, func(j int, name string, value []byte) {
+			if j == len(hints) {
+				hints = append(hints, hint{})
+			}
+			if hints[j].name != name {
+				i, ok := index[name]
+				if !ok {
+					i = -1
+				}
+				hints[j] = hint{name, i}
+			}
+			if i := hints[j].i; i >= 0 {
 				found[i] = value
 			}
-		}); err != nil {
+		})
+		if err != nil {
 			return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
 		}
 		for i, enc := range found {
-			if enc == nil {
-				values[i].AppendNull()
-				observed[i].AppendNull()
-				continue
-			}
-			at, err := stores.DecodeValue(enc, values[i])
-			switch {
-			case errors.Is(err, stores.ErrTypeChanged):
-				values[i].AppendNull()
-				observed[i].AppendNull()
-			case err != nil:
-				return nil, fmt.Errorf("redis store: %s feature %s: %w", rkeys[r], want.Field(i).Name, err)
-			default:
-				observed[i].Append(arrow.Timestamp(at.UnixMicro()))
+			if err := vb.Append(i, enc); err != nil {
+				return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
 			}
 		}
 	}
-
-	cols := make([]arrow.Array, n)
-	out := &stores.OnlineValues{Observed: make([]arrow.Array, n)}
-	for i := range n {
-		cols[i] = values[i].NewArray()
-		out.Observed[i] = observed[i].NewArray()
-	}
-	out.Values = array.NewRecordBatch(want, cols, int64(len(rkeys)))
-	for _, c := range cols {
-		c.Release()
-	}
-	return out, nil
+	return vb.Finish(), nil
 }
 
 // read answers the stored bytes of each key, "" where nothing is stored
@@ -365,11 +352,12 @@ func pack(buf []byte, name string, col arrow.Array, row int, observed time.Time)
 
 var errCorrupt = errors.New("stored entity is not a packed entity (written by something else than fletch?)")
 
-// unpack calls each for every entry of a packed entity. The values it
-// passes alias blob's bytes (no copy); they are only read.
-func unpack(blob string, each func(name string, value []byte)) error {
+// unpack calls each for every entry of a packed entity, with the entry's
+// position. The names and values it passes alias blob (no copy); the values
+// are only read.
+func unpack(blob string, each func(j int, name string, value []byte)) error {
 	b := unsafe.Slice(unsafe.StringData(blob), len(blob))
-	for len(b) > 0 {
+	for j := 0; len(b) > 0; j++ {
 		if len(b) < 2 {
 			return errCorrupt
 		}
@@ -383,7 +371,7 @@ func unpack(blob string, each func(name string, value []byte)) error {
 		if len(b) < 4+v {
 			return errCorrupt
 		}
-		each(name, b[4:4+v])
+		each(j, name, b[4:4+v])
 		b = b[4+v:]
 	}
 	return nil
