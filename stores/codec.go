@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -279,10 +280,16 @@ func EntityKey(keys arrow.Array, i int) (key string, ok bool, err error) {
 // ValuesBuilder assembles the OnlineValues of a Get from encoded values,
 // row by row: what every store does once it has the bytes.
 type ValuesBuilder struct {
+	mem      memory.Allocator
 	schema   *arrow.Schema
 	values   []array.Builder
 	decoders []*ColumnDecoder
-	observed []*array.TimestampBuilder
+	// observed[i*rows+r] is when feature i of row r was observed, where
+	// stored[i*rows+r]; kept as plain slices until Finish, which builds
+	// one array per distinct column.
+	observed []arrow.Timestamp
+	stored   []bool
+	filled   []int // rows appended per feature
 	rows     int
 }
 
@@ -290,14 +297,15 @@ type ValuesBuilder struct {
 // rows: every feature is appended rows times. The caller releases it.
 func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*ValuesBuilder, error) {
 	n := want.NumFields()
-	b := &ValuesBuilder{schema: want, rows: rows, values: make([]array.Builder, 0, n), decoders: make([]*ColumnDecoder, n), observed: make([]*array.TimestampBuilder, 0, n)}
+	b := &ValuesBuilder{
+		mem: mem, schema: want, rows: rows,
+		values: make([]array.Builder, 0, n), decoders: make([]*ColumnDecoder, n),
+		observed: make([]arrow.Timestamp, n*rows), stored: make([]bool, n*rows), filled: make([]int, n),
+	}
 	for i, f := range want.Fields() {
 		v := array.NewBuilder(mem, f.Type)
 		b.values = append(b.values, v)
 		v.Reserve(rows)
-		o := array.NewTimestampBuilder(mem, features.TimestampType)
-		b.observed = append(b.observed, o)
-		o.Reserve(rows)
 		d, err := NewColumnDecoder(v)
 		if err != nil {
 			b.Release()
@@ -312,10 +320,12 @@ func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*Valu
 // AppendValue encoded it, or nil where nothing is stored. A value of
 // another type than asked for is appended as missing.
 func (b *ValuesBuilder) Append(i int, enc []byte) error {
+	cell := i*b.rows + b.filled[i]
+	b.filled[i]++
 	if enc != nil {
 		at, err := b.decoders[i].Decode(enc)
 		if err == nil {
-			b.observed[i].Append(at)
+			b.observed[cell], b.stored[cell] = at, true
 			return nil
 		}
 		if !errors.Is(err, ErrTypeChanged) {
@@ -323,17 +333,28 @@ func (b *ValuesBuilder) Append(i int, enc []byte) error {
 		}
 	}
 	b.values[i].AppendNull()
-	b.observed[i].AppendNull()
 	return nil
 }
 
-// Finish returns the appended values. The caller releases them.
+// Finish returns the appended values. Features whose observation times are
+// all the same (features written together) share one Observed array,
+// retained once per feature. The caller releases them.
 func (b *ValuesBuilder) Finish() *OnlineValues {
-	cols := make([]arrow.Array, len(b.values))
-	out := &OnlineValues{Observed: make([]arrow.Array, len(b.values))}
-	for i := range b.values {
+	n := len(b.values)
+	cols := make([]arrow.Array, n)
+	out := &OnlineValues{Observed: make([]arrow.Array, n)}
+	for i := range n {
 		cols[i] = b.values[i].NewArray()
-		out.Observed[i] = b.observed[i].NewArray()
+		lo, hi := i*b.rows, (i+1)*b.rows
+		if i > 0 && slices.Equal(b.stored[lo:hi], b.stored[lo-b.rows:lo]) && slices.Equal(b.observed[lo:hi], b.observed[lo-b.rows:lo]) {
+			out.Observed[i] = out.Observed[i-1]
+			out.Observed[i].Retain()
+			continue
+		}
+		ob := array.NewTimestampBuilder(b.mem, features.TimestampType)
+		ob.AppendValues(b.observed[lo:hi], b.stored[lo:hi])
+		out.Observed[i] = ob.NewArray()
+		ob.Release()
 	}
 	out.Values = array.NewRecordBatch(b.schema, cols, int64(b.rows))
 	for _, c := range cols {
@@ -344,8 +365,7 @@ func (b *ValuesBuilder) Finish() *OnlineValues {
 
 // Release releases the builders.
 func (b *ValuesBuilder) Release() {
-	for i := range b.values {
-		b.values[i].Release()
-		b.observed[i].Release()
+	for _, v := range b.values {
+		v.Release()
 	}
 }
