@@ -175,48 +175,111 @@ func TestScriptFlushed(t *testing.T) {
 	}
 }
 
-// A server of the test's own that goes down and comes back: Get and Set
-// fail with an error naming the server while it is down, and work again
-// once it is back, on the same Store (go-redis redials; the script is
-// reloaded).
-func TestServerDownAndBack(t *testing.T) {
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runRedis starts a redis-server of the test's own on port, without
+// persistence, and waits until it answers. The caller stops it.
+func runRedis(t *testing.T, port int, args ...string) *exec.Cmd {
 	storetest.Server(t, "FLETCH_TEST_REDIS") // the services script installed redis-server
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	cmd := exec.Command(bin, append([]string{"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir()}, args...)...)
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().(*net.TCPAddr)
-	l.Close()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(addr.Port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+	c := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer c.Close()
+	for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
+		if i == 100 {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("redis-server on port %d did not answer", port)
 		}
-		c := goredis.NewClient(&goredis.Options{Addr: addr.String()})
-		defer c.Close()
-		for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
-			if i == 100 {
-				t.Fatalf("redis-server on %s did not answer", addr)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cmd
+}
+
+// A Cluster of three masters of the test's own: the suite passes through
+// the Cluster client, whether given every node or one (recognised as a
+// Cluster node).
+func TestCluster(t *testing.T) {
+	var addrs []string
+	for range 3 {
+		port := freePort(t)
+		cmd := runRedis(t, port, "--cluster-enabled", "yes", "--cluster-port", fmt.Sprint(freePort(t)), "--cluster-node-timeout", "2000")
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	create := exec.Command("redis-cli", append([]string{"--cluster", "create"}, append(addrs, "--cluster-replicas", "0", "--cluster-yes")...)...)
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, a := range addrs {
+		c := goredis.NewClient(&goredis.Options{Addr: a})
+		for i := 0; ; i++ {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if i == 200 {
+				t.Fatalf("cluster node %s not ready: %s %v", a, info, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		return cmd
+		c.Close()
 	}
+	for _, given := range [][]string{addrs, addrs[1:2]} {
+		t.Run(fmt.Sprintf("%d addresses", len(given)), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) stores.OnlineStore {
+				s, err := Open(context.Background(), Options{Addrs: given, Prefix: fmt.Sprintf("%s:%d:", t.Name(), time.Now().UnixNano())})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !s.cluster {
+					t.Fatalf("Open(%v): not a Cluster client", given)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
+	}
+	if _, err := Open(context.Background(), Options{Addrs: addrs, DB: 2}); err == nil || !strings.Contains(err.Error(), "only database 0") {
+		t.Errorf("Cluster with DB 2: err = %v", err)
+	}
+}
+
+// A server of the test's own that goes down and comes back: Get and Set
+// fail with an error naming the server while it is down, and work again
+// once it is back, on the same Store (go-redis redials; the script is
+// reloaded).
+func TestServerDownAndBack(t *testing.T) {
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	server := runRedis(t, port)
 	stop := func(cmd *exec.Cmd) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}
-	server := start()
+	start := func() *exec.Cmd { return runRedis(t, port) }
 	defer func() { stop(server) }()
 
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Addrs: []string{addr.String()}})
+	s, err := Open(ctx, Options{Addrs: []string{addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +304,10 @@ func TestServerDownAndBack(t *testing.T) {
 	}
 
 	stop(server)
-	if _, err := s.Get(ctx, mem, "C", keys, rec.Schema()); err == nil || !strings.Contains(err.Error(), addr.String()) {
+	if _, err := s.Get(ctx, mem, "C", keys, rec.Schema()); err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("Get, server down: err = %v, want one naming %s", err, addr)
 	}
-	if err := s.Set(ctx, "C", keys, rec, []time.Time{t0}); err == nil || !strings.Contains(err.Error(), addr.String()) {
+	if err := s.Set(ctx, "C", keys, rec, []time.Time{t0}); err == nil || !strings.Contains(err.Error(), addr) {
 		t.Errorf("Set, server down: err = %v, want one naming %s", err, addr)
 	}
 
