@@ -270,6 +270,11 @@ func (s *Store) read(ctx context.Context, rkeys []string) ([]string, error) {
 		return nil, err
 	}
 	for j, c := range cmds {
+		// err is the first command's error only: a missing key's Nil may
+		// hide a later key's real one.
+		if err := c.Err(); err != nil && !errors.Is(err, goredis.Nil) {
+			return nil, fmt.Errorf("%s: %w", asked[j], err)
+		}
 		out[at[j]] = c.Val()
 	}
 	return out, nil
