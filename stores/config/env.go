@@ -9,6 +9,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
+	"github.com/fletch-engine/fletch/stores/dynamodb"
 	"github.com/fletch-engine/fletch/stores/memory"
 	"github.com/fletch-engine/fletch/stores/postgres"
 	"github.com/fletch-engine/fletch/stores/redis"
@@ -87,9 +88,18 @@ func Open(cfg *Config) (*Env, error) {
 		}
 		env.online = store
 		env.closers = append(env.closers, store)
+	case "dynamodb":
+		o := cfg.OnlineStore
+		store, err := dynamodb.Open(ctx, dynamodb.Options{Table: o.Table, Region: o.Region, Endpoint: o.Endpoint, CreateTable: o.CreateTable})
+		if err != nil {
+			env.Close()
+			return nil, fmt.Errorf("%s:%d: online store: %w", cfg.Path, o.Line, err)
+		}
+		env.online = store
+		env.closers = append(env.closers, store)
 	default:
 		env.Close()
-		return nil, fmt.Errorf("%s:%d: %s online stores are not available in this build yet", cfg.Path, cfg.OnlineStore.Line, cfg.OnlineStore.Kind)
+		return nil, fmt.Errorf("%s:%d: unknown online store kind %q", cfg.Path, cfg.OnlineStore.Line, cfg.OnlineStore.Kind)
 	}
 	return env, nil
 }
