@@ -106,6 +106,13 @@ func (s *Server) canRead(ctx context.Context, class string) bool {
 // plan parses, plans and authorizes sql for the caller of ctx.
 func (s *Server) plan(ctx context.Context, sql string, prepared bool) (*query, error) {
 	q, err := s.planSQL(sql, prepared)
+	return s.guard(ctx, q, err)
+}
+
+// guard is what every front end does with what it planned: a failure is
+// restricted (it must not name hidden classes), a plan is authorized
+// against every class it reads.
+func (s *Server) guard(ctx context.Context, q *query, err error) (*query, error) {
 	if err != nil {
 		return nil, s.restrict(ctx, err)
 	}

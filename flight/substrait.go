@@ -18,13 +18,7 @@ func (s *Server) planSubstrait(ctx context.Context, plan []byte, prepared bool) 
 	if err == nil {
 		q, err = s.planStatement(st, prepared)
 	}
-	if err != nil {
-		return nil, s.restrict(ctx, err)
-	}
-	if err := s.authorize(ctx, q.plan.Classes()...); err != nil {
-		return nil, err
-	}
-	return q, nil
+	return s.guard(ctx, q, err)
 }
 
 // GetFlightInfoSubstraitPlan plans a Substrait plan. Like a SQL statement's,
