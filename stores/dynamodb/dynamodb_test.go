@@ -47,28 +47,6 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) stores.OnlineStore { return openTest(t) })
 }
 
-func int64Keys(mem memory.Allocator, keys ...int64) arrow.Array {
-	b := array.NewInt64Builder(mem)
-	defer b.Release()
-	b.AppendValues(keys, nil)
-	return b.NewArray()
-}
-
-func floatRecord(mem memory.Allocator, names []string, rows int, value func(r, i int) float64) arrow.RecordBatch {
-	fields := make([]arrow.Field, len(names))
-	for i, n := range names {
-		fields[i] = arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64, Nullable: true}
-	}
-	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
-	defer b.Release()
-	for r := range rows {
-		for i := range names {
-			b.Field(i).(*array.Float64Builder).Append(value(r, i))
-		}
-	}
-	return b.NewRecordBatch()
-}
-
 func featureNames(n int) []string {
 	names := make([]string, n)
 	for i := range names {
@@ -84,10 +62,10 @@ func TestLayout(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	s := openTest(t)
-	keys := int64Keys(mem, 42)
+	keys := storetest.Int64Keys(mem, 42)
 	defer keys.Release()
 	names := featureNames(featuresPerUpdate*2 + 3)
-	rec := floatRecord(mem, names, 1, func(_, i int) float64 { return float64(i) })
+	rec := storetest.FloatRecord(mem, names, 1, func(_, i int) float64 { return float64(i) })
 	defer rec.Release()
 	if err := s.Set(context.Background(), "User", keys, rec, []time.Time{t0}); err != nil {
 		t.Fatal(err)
@@ -182,9 +160,9 @@ func TestUnprocessedKeys(t *testing.T) {
 	for i := range ids {
 		ids[i], observed[i] = int64(i), t0
 	}
-	keys := int64Keys(mem, ids...)
+	keys := storetest.Int64Keys(mem, ids...)
 	defer keys.Release()
-	rec := floatRecord(mem, []string{"v"}, len(ids), func(r, _ int) float64 { return float64(r) })
+	rec := storetest.FloatRecord(mem, []string{"v"}, len(ids), func(r, _ int) float64 { return float64(r) })
 	defer rec.Release()
 	if err := s.Set(ctx, "C", keys, rec, observed); err != nil {
 		t.Fatal(err)
@@ -217,7 +195,7 @@ func TestConcurrentWritersNewestWins(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
 	s := openTest(t)
-	key := int64Keys(mem, 1)
+	key := storetest.Int64Keys(mem, 1)
 	defer key.Release()
 	// Writer r stores a = r observed at t0+r and b = r observed at t0-r:
 	// a's newest is the last writer's, b's the first's.
@@ -225,9 +203,9 @@ func TestConcurrentWritersNewestWins(t *testing.T) {
 	done := make(chan error, writers)
 	for r := range writers {
 		go func() {
-			a := floatRecord(mem, []string{"a"}, 1, func(int, int) float64 { return float64(r) })
+			a := storetest.FloatRecord(mem, []string{"a"}, 1, func(int, int) float64 { return float64(r) })
 			defer a.Release()
-			b := floatRecord(mem, []string{"b"}, 1, func(int, int) float64 { return float64(r) })
+			b := storetest.FloatRecord(mem, []string{"b"}, 1, func(int, int) float64 { return float64(r) })
 			defer b.Release()
 			err := s.Set(ctx, "C", key, a, []time.Time{t0.Add(time.Duration(r) * time.Second)})
 			if err == nil {
@@ -241,7 +219,7 @@ func TestConcurrentWritersNewestWins(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := floatRecord(mem, []string{"a", "b"}, 1, func(_, i int) float64 { return float64((writers - 1) * (1 - i)) })
+	want := storetest.FloatRecord(mem, []string{"a", "b"}, 1, func(_, i int) float64 { return float64((writers - 1) * (1 - i)) })
 	defer want.Release()
 	got, err := s.Get(ctx, mem, "C", key, want.Schema())
 	if err != nil {
@@ -334,7 +312,7 @@ func benchData(mem memory.Allocator, names []string, k int) (arrow.Array, arrow.
 	for i := range ids {
 		ids[i] = int64(i)
 	}
-	return int64Keys(mem, ids...), floatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
+	return storetest.Int64Keys(mem, ids...), storetest.FloatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
 }
 
 func observedAll(k int) []time.Time {

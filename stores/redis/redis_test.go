@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -49,28 +48,6 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) stores.OnlineStore { return open(t) })
 }
 
-func int64Keys(mem memory.Allocator, keys ...int64) arrow.Array {
-	b := array.NewInt64Builder(mem)
-	defer b.Release()
-	b.AppendValues(keys, nil)
-	return b.NewArray()
-}
-
-func floatRecord(mem memory.Allocator, names []string, rows int, value func(r, i int) float64) arrow.RecordBatch {
-	fields := make([]arrow.Field, len(names))
-	for i, n := range names {
-		fields[i] = arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64, Nullable: true}
-	}
-	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
-	defer b.Release()
-	for r := range rows {
-		for i := range names {
-			b.Field(i).(*array.Float64Builder).Append(value(r, i))
-		}
-	}
-	return b.NewRecordBatch()
-}
-
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // The stored bytes are the layout docs/STORES.md describes, read here
@@ -79,9 +56,9 @@ func TestLayout(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	s := open(t)
-	keys := int64Keys(mem, 42)
+	keys := storetest.Int64Keys(mem, 42)
 	defer keys.Release()
-	rec := floatRecord(mem, []string{"a", "bb"}, 1, func(_, i int) float64 { return float64(i) + 0.5 })
+	rec := storetest.FloatRecord(mem, []string{"a", "bb"}, 1, func(_, i int) float64 { return float64(i) + 0.5 })
 	defer rec.Release()
 	if err := s.Set(context.Background(), "User", keys, rec, []time.Time{t0}); err != nil {
 		t.Fatal(err)
@@ -137,7 +114,7 @@ func TestErrors(t *testing.T) {
 	if err := s.client.Set(ctx, s.prefix+"User:i:1", "\x00\x05ab", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	keys := int64Keys(mem, 1)
+	keys := storetest.Int64Keys(mem, 1)
 	defer keys.Release()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
 	if _, err := s.Get(ctx, mem, "User", keys, schema); err == nil || !strings.Contains(err.Error(), "User:i:1") || !strings.Contains(err.Error(), "not a packed entity") {
@@ -152,13 +129,13 @@ func TestScriptFlushed(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
 	s := open(t)
-	keys := int64Keys(mem, 1, 2)
+	keys := storetest.Int64Keys(mem, 1, 2)
 	defer keys.Release()
 	for i := range 2 {
 		if err := s.client.ScriptFlush(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		rec := floatRecord(mem, []string{"v"}, 2, func(r, _ int) float64 { return float64(10*i + r) })
+		rec := storetest.FloatRecord(mem, []string{"v"}, 2, func(r, _ int) float64 { return float64(10*i + r) })
 		err := s.Set(ctx, "C", keys, rec, []time.Time{t0, t0})
 		rec.Release()
 		if err != nil {
@@ -284,9 +261,9 @@ func TestServerDownAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	keys := int64Keys(mem, 1)
+	keys := storetest.Int64Keys(mem, 1)
 	defer keys.Release()
-	rec := floatRecord(mem, []string{"v"}, 1, func(int, int) float64 { return 1.5 })
+	rec := storetest.FloatRecord(mem, []string{"v"}, 1, func(int, int) float64 { return 1.5 })
 	defer rec.Release()
 	setGet := func() (string, error) {
 		if err := s.Set(ctx, "C", keys, rec, []time.Time{t0}); err != nil {
@@ -334,9 +311,9 @@ func BenchmarkGet(b *testing.B) {
 				ids[i] = int64(i)
 				observed[i] = t0
 			}
-			keys := int64Keys(mem, ids...)
+			keys := storetest.Int64Keys(mem, ids...)
 			defer keys.Release()
-			rec := floatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
+			rec := storetest.FloatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
 			defer rec.Release()
 			if err := s.Set(context.Background(), "User", keys, rec, observed); err != nil {
 				b.Fatal(err)

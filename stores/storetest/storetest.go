@@ -391,3 +391,29 @@ func Server(t testing.TB, env string) string {
 	}
 	return addr
 }
+
+// Int64Keys is an int64 key array, for the stores' own tests and
+// benchmarks.
+func Int64Keys(mem memory.Allocator, keys ...int64) arrow.Array {
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues(keys, nil)
+	return b.NewArray()
+}
+
+// FloatRecord is rows of float64 features named names, value(r, i) in row
+// r of feature i: the shape of the benchmarks' cached values.
+func FloatRecord(mem memory.Allocator, names []string, rows int, value func(r, i int) float64) arrow.RecordBatch {
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		fields[i] = arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64, Nullable: true}
+	}
+	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
+	defer b.Release()
+	for r := range rows {
+		for i := range names {
+			b.Field(i).(*array.Float64Builder).Append(value(r, i))
+		}
+	}
+	return b.NewRecordBatch()
+}
