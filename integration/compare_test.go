@@ -21,6 +21,13 @@ import (
 // client connects a Flight SQL client to the demo; it is closed when t ends.
 func client(t *testing.T, mem memory.Allocator) *flightsql.Client {
 	t.Helper()
+	return dial(t, addr, mem)
+}
+
+// dial connects a Flight SQL client to the server at addr; it is closed
+// when t ends.
+func dial(t *testing.T, addr string, mem memory.Allocator) *flightsql.Client {
+	t.Helper()
 	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -34,12 +41,25 @@ func client(t *testing.T, mem memory.Allocator) *flightsql.Client {
 // as Go values (the records are released).
 func fetch(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo) (*arrow.Schema, [][]any) {
 	t.Helper()
+	schema, rows, err := readAll(ctx, cl, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if schema == nil {
+		t.Fatal("no result stream")
+	}
+	return schema, rows
+}
+
+// readAll is fetch returning the error instead of failing the test (the
+// schema is nil when there was no result stream).
+func readAll(ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo) (*arrow.Schema, [][]any, error) {
 	var schema *arrow.Schema
 	var rows [][]any
 	for _, ep := range info.Endpoint {
 		rdr, err := cl.DoGet(ctx, ep.Ticket)
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 		schema = rdr.Schema()
 		for rdr.Next() {
@@ -55,13 +75,10 @@ func fetch(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight
 		err = rdr.Err()
 		rdr.Release()
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 	}
-	if schema == nil {
-		t.Fatal("no result stream")
-	}
-	return schema, rows
+	return schema, rows, nil
 }
 
 // oneOf is a reference cell that several values satisfy (ties of max_by).

@@ -13,13 +13,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/examples/marketplace"
-	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
 
@@ -93,23 +90,36 @@ func TestPostgresSource(t *testing.T) {
 		{"seller", `SELECT * FROM seller WHERE id IN (` + quoted(1, 50) + `, 'nobody')`, nil},
 		{"item_price", `SELECT * FROM item_price WHERE id IN (` + list(1, 200) + `)`, nil},
 	}
+	// run answers sql (prepared and bound to p when p is given) with its
+	// column names and rows.
 	run := func(cl *flightsql.Client, sql string, p map[string][]any) ([]string, [][]any, error) {
+		var info *flight.FlightInfo
+		var err error
 		if p == nil {
-			return query(ctx, cl, sql)
+			info, err = cl.Execute(ctx, sql)
+		} else {
+			stmt, perr := cl.Prepare(ctx, sql)
+			if perr != nil {
+				return nil, nil, perr
+			}
+			defer stmt.Close(ctx)
+			rec := params(t, mem, stmt.ParameterSchema(), p)
+			stmt.SetParameters(rec)
+			rec.Release()
+			info, err = stmt.Execute(ctx)
 		}
-		stmt, err := cl.Prepare(ctx, sql)
 		if err != nil {
 			return nil, nil, err
 		}
-		defer stmt.Close(ctx)
-		rec := params(t, mem, stmt.ParameterSchema(), p)
-		stmt.SetParameters(rec)
-		rec.Release()
-		info, err := stmt.Execute(ctx)
-		if err != nil {
+		schema, rows, err := readAll(ctx, cl, info)
+		if err != nil || schema == nil {
 			return nil, nil, err
 		}
-		return readAll(ctx, cl, info)
+		var names []string
+		for _, f := range schema.Fields() {
+			names = append(names, f.Name)
+		}
+		return names, rows, nil
 	}
 	compare := func(t *testing.T, sql string, p map[string][]any) {
 		names, want, err := run(demo, sql, p)
@@ -157,59 +167,6 @@ func TestPostgresSource(t *testing.T) {
 		compare(t, queries[0].sql, queries[0].params)
 		compare(t, queries[2].sql, queries[2].params)
 	})
-}
-
-// dial connects a Flight SQL client to the server at addr.
-func dial(t *testing.T, addr string, mem memory.Allocator) *flightsql.Client {
-	t.Helper()
-	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl.Alloc = mem
-	t.Cleanup(func() { cl.Close() })
-	return cl
-}
-
-// query runs a statement and returns its column names and rows.
-func query(ctx context.Context, cl *flightsql.Client, sql string) ([]string, [][]any, error) {
-	info, err := cl.Execute(ctx, sql)
-	if err != nil {
-		return nil, nil, err
-	}
-	return readAll(ctx, cl, info)
-}
-
-// readAll is fetch returning the error instead of failing the test.
-func readAll(ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo) ([]string, [][]any, error) {
-	var names []string
-	var rows [][]any
-	for _, ep := range info.Endpoint {
-		rdr, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			return nil, nil, err
-		}
-		names = names[:0]
-		for _, f := range rdr.Schema().Fields() {
-			names = append(names, f.Name)
-		}
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			for i := 0; i < int(rec.NumRows()); i++ {
-				row := make([]any, rec.NumCols())
-				for j, col := range rec.Columns() {
-					row[j] = operators.GoValue(col, i)
-				}
-				rows = append(rows, row)
-			}
-		}
-		err = rdr.Err()
-		rdr.Release()
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-	return names, rows, nil
 }
 
 // marketplaceInPostgres copies the demo's data (the same generator and
