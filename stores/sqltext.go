@@ -23,6 +23,24 @@ func TrimStatement(sql string) string {
 	}
 }
 
+// Restrict wraps a resolver's query as a subquery aliased _r and keeps the
+// rows where cond holds (cond names the subquery's columns as _r."col").
+// With a schema it selects only the schema's columns, so that a source
+// reads no column the plan does not use (a review's body, say) from a
+// columnar table; without one, every column.
+func Restrict(sql string, schema *arrow.Schema, cond string) string {
+	cols := "*"
+	if schema != nil && schema.NumFields() > 0 {
+		names := make([]string, schema.NumFields())
+		for i, f := range schema.Fields() {
+			names[i] = "_r." + QuoteIdent(f.Name)
+		}
+		cols = strings.Join(names, ", ")
+	}
+	// The newline before ")" ends a trailing "-- comment" in the resolver.
+	return "SELECT " + cols + " FROM (\n" + TrimStatement(sql) + "\n) AS _r WHERE " + cond
+}
+
 // QuoteIdent quotes a column name for SQL (DuckDB and Postgres alike).
 func QuoteIdent(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`

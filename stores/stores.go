@@ -34,8 +34,10 @@ type FetchRequest struct {
 	// all the request's entities.
 	KeyColumn string
 	Keys      arrow.Array
-	// Schema, when set, is the Arrow schema the caller wants for the
-	// columns it names (by name); the source casts to it.
+	// Schema, when set, names the columns the caller wants, in the Arrow
+	// types it wants (the source casts to them); a source with KeyColumn
+	// set answers only those columns, so a table's other columns are never
+	// read.
 	Schema *arrow.Schema
 	// Timeout, when positive, bounds this query (the resolver's `timeout`
 	// header); the source cancels it server-side when it passes.

@@ -88,10 +88,8 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 // restrictToKeys wraps a resolver's query so that it answers only the rows
 // whose keyColumn is in the one-column relation keys: the request's keys
 // pushed into the query, never spliced into its text.
-func restrictToKeys(sql, keyColumn, keys string) string {
-	// The newline before ")" ends a trailing "-- comment" in the resolver.
-	return "SELECT * FROM (\n" + stores.TrimStatement(sql) + "\n) AS _r WHERE _r." +
-		stores.QuoteIdent(keyColumn) + " IN (" + keys + ")"
+func restrictToKeys(req stores.FetchRequest, keys string) string {
+	return stores.Restrict(req.SQL, req.Schema, "_r."+stores.QuoteIdent(req.KeyColumn)+" IN ("+keys+")")
 }
 
 // withListKeys restricts req's query to its keys bound after args: one
@@ -110,11 +108,11 @@ func withListKeys(req stores.FetchRequest, args []any) (string, []any, error) {
 		// constants into the table scan (an index or zone-map lookup),
 		// where IN (SELECT unnest(...)) joins against the whole table.
 		if refs := inlineParams(keys, &args); len(refs) > 0 {
-			return restrictToKeys(req.SQL, req.KeyColumn, strings.Join(refs, ", ")), args, nil
+			return restrictToKeys(req, strings.Join(refs, ", ")), args, nil
 		}
 	}
 	args = append(args, keys)
-	return restrictToKeys(req.SQL, req.KeyColumn, "SELECT unnest($"+strconv.Itoa(len(args))+")"), args, nil
+	return restrictToKeys(req, "SELECT unnest($"+strconv.Itoa(len(args))+")"), args, nil
 }
 
 // maxInlineKeys is the most keys bound one parameter each; more go as one

@@ -409,3 +409,26 @@ func TestOpenFile(t *testing.T) {
 		t.Error("opening a directory: no error")
 	}
 }
+
+// TestKeyedFetchProjects checks that a keyed fetch with a schema answers
+// only the schema's columns (so a table's unused columns are never read).
+func TestKeyedFetchProjects(t *testing.T) {
+	src := openTest(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ids := int64s(mem, []int64{3, 1, 7}, nil)
+	defer ids.Release()
+	schema, got := fetch(t, src, stores.FetchRequest{
+		SQL:       "SELECT id, name, score FROM people",
+		KeyColumn: "id",
+		Keys:      ids,
+		Schema:    arrow.NewSchema([]arrow.Field{{Name: "score", Type: arrow.PrimitiveTypes.Float64}, {Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil),
+	})
+	if schema.NumFields() != 2 || schema.Field(0).Name != "score" || schema.Field(1).Name != "id" {
+		t.Fatalf("schema %v, want score, id", schema)
+	}
+	want := reference(t, src, "SELECT score, id FROM people WHERE id IN (1, 3, 7)")
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

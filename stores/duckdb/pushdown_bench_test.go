@@ -90,7 +90,7 @@ func fetchViaView(src *Source, mem memory.Allocator, req stores.FetchRequest, vi
 		}
 		defer release()
 		defer dc.(driver.ExecerContext).ExecContext(ctx, "DROP VIEW "+view, nil)
-		rr, err := a.QueryContext(ctx, restrictToKeys(req.SQL, req.KeyColumn, "SELECT k FROM "+view))
+		rr, err := a.QueryContext(ctx, restrictToKeys(req, "SELECT k FROM "+view))
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func BenchmarkFetch(b *testing.B) {
 			for i := range keys {
 				keys[i] = fmt.Sprintf("u%d", i*(10000/n))
 			}
-			q := restrictToKeys(query, "user_id", "text", 1)
+			q := restrictToKeys(query, nil, "user_id", "text", 1)
 			for b.Loop() {
 				rows, err := src.Pool().Query(context.Background(), q, binaryResults, keys)
 				if err != nil {

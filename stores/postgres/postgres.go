@@ -123,7 +123,7 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 			return nil, fmt.Errorf("postgres source %s: keys for %q: %w", s.name, req.KeyColumn, err)
 		}
 		args = append(args, keys)
-		query = restrictToKeys(req.SQL, req.KeyColumn, arrayType(req.Keys.DataType()), len(args))
+		query = restrictToKeys(req.SQL, req.Schema, req.KeyColumn, arrayType(req.Keys.DataType()), len(args))
 	}
 	if req.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -228,14 +228,12 @@ func (s *Source) query(ctx context.Context, mem memory.Allocator, query string, 
 // query for all of a request's keys, which Postgres pushes into the
 // subquery (and its indexes). String keys compare as text, so that
 // `id: str` over an integer column finds its rows as DuckDB's source does.
-func restrictToKeys(sql, keyColumn, sqlType string, n int) string {
+func restrictToKeys(sql string, schema *arrow.Schema, keyColumn, sqlType string, n int) string {
 	col := "_r." + stores.QuoteIdent(keyColumn)
 	if sqlType == "text" {
 		col += "::text"
 	}
-	// The newline before ")" ends a trailing "-- comment" in the resolver.
-	return "SELECT * FROM (\n" + stores.TrimStatement(sql) + "\n) AS _r WHERE " + col +
-		" = ANY($" + strconv.Itoa(n) + "::" + sqlType + "[])"
+	return stores.Restrict(sql, schema, col+" = ANY($"+strconv.Itoa(n)+"::"+sqlType+"[])")
 }
 
 // arrayType is the Postgres element type keys of Arrow type dt bind as.
