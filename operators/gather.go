@@ -12,30 +12,43 @@ import (
 )
 
 // Gather returns values[idx[i]] for each i, null where idx[i] < 0.
+// Fixed-width, boolean and string columns (what frames hold) are gathered
+// directly; other types go through arrow's Take.
 func Gather(mem memory.Allocator, values arrow.Array, idx []int32) (arrow.Array, error) {
+	if isIdentity(idx, values.Len()) {
+		values.Retain()
+		return values, nil
+	}
+	if out := gatherDirect(mem, values, idx); out != nil {
+		return out, nil
+	}
 	b := array.NewInt32Builder(mem)
 	defer b.Release()
 	b.Reserve(len(idx))
-	identity := len(idx) == values.Len()
-	for i, v := range idx {
+	for _, v := range idx {
 		if v < 0 {
 			b.AppendNull()
-			identity = false
 			continue
 		}
-		if int(v) != i {
-			identity = false
-		}
 		b.UnsafeAppend(v)
-	}
-	if identity {
-		values.Retain()
-		return values, nil
 	}
 	indices := b.NewArray()
 	defer indices.Release()
 	ctx := compute.WithAllocator(context.Background(), mem)
 	return compute.TakeArray(ctx, values, indices)
+}
+
+// isIdentity says whether gathering idx from n values gives them back.
+func isIdentity(idx []int32, n int) bool {
+	if len(idx) != n {
+		return false
+	}
+	for i, v := range idx {
+		if int(v) != i {
+			return false
+		}
+	}
+	return true
 }
 
 // Distinct deduplicates (key, time) pairs: it returns the first row of each
@@ -59,7 +72,7 @@ func distinct[K comparable](keys arrow.Array, value func(int) K, times []int64) 
 		t int64
 	}
 	pos = make([]int32, keys.Len())
-	seen := make(map[pair]int32, keys.Len())
+	seen := make(map[pair]int32, sizeHint(keys.Len()))
 	for i := range pos {
 		if keys.IsNull(i) {
 			pos[i] = -1

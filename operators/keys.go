@@ -30,11 +30,16 @@ func NewKeyIndex(keys arrow.Array) (*KeyIndex, error) {
 	return ix, nil
 }
 
+// sizeHint is the initial capacity of a map over n rows: the rows of a
+// has-many relation repeat few keys many times (50,000 prices of 500
+// items), so presizing for n would clear and scan a table 100× too big.
+func sizeHint(n int) int { return min(n, 1024) }
+
 // index maps each key to its first row and chains the rest through next.
 // Rows are inserted back to front so each chain lists rows in ascending
 // order.
 func index[K comparable](keys arrow.Array, value func(int) K, next []int32) map[K]int32 {
-	heads := make(map[K]int32, keys.Len())
+	heads := make(map[K]int32, sizeHint(keys.Len()))
 	for i := keys.Len() - 1; i >= 0; i-- {
 		if keys.IsNull(i) {
 			continue
