@@ -82,8 +82,12 @@ func finish(dt arrow.DataType, n int, valid *memory.Buffer, nulls int, data ...*
 
 // bitsOf returns an array's boolean values as an offset-0 bitmap: the
 // buffer itself when aligned, else a copy (release with the returned func).
+// An empty array may have no buffer at all.
 func bitsOf(mem memory.Allocator, a arrow.Array) ([]byte, func()) {
 	d := a.Data()
+	if a.Len() == 0 {
+		return nil, func() {}
+	}
 	buf := d.Buffers()[1].Bytes()
 	if d.Offset() == 0 {
 		return buf, func() {}

@@ -13,7 +13,8 @@ import (
 )
 
 // Each fletch kernel beside arrow-go's compute kernel for the same
-// operation on 1M rows (10% nulls), so the ratio reads off one run:
+// operation on 1M rows (10% nulls in the first argument), so the ratio
+// reads off one run:
 // go test -tags duckdb_arrow -run XXX -bench . ./operators/functions
 func BenchmarkKernels(b *testing.B) {
 	mem := memory.NewGoAllocator()
@@ -22,7 +23,7 @@ func BenchmarkKernels(b *testing.B) {
 	fa, fb := array.NewFloat64Builder(mem), array.NewFloat64Builder(mem)
 	ia, ib := array.NewInt64Builder(mem), array.NewInt64Builder(mem)
 	ba, bb := array.NewBooleanBuilder(mem), array.NewBooleanBuilder(mem)
-	sa := array.NewStringBuilder(mem)
+	sa, sb := array.NewStringBuilder(mem), array.NewStringBuilder(mem)
 	for i := range n {
 		if i%10 == 0 {
 			fa.AppendNull()
@@ -38,24 +39,30 @@ func BenchmarkKernels(b *testing.B) {
 		fb.Append(rng.Float64())
 		ib.Append(rng.Int64N(1 << 30))
 		bb.Append(rng.IntN(2) == 0)
+		sb.Append(strings.Repeat("AbC", 1+rng.IntN(4)))
 	}
 	arrs := map[string]arrow.Array{}
-	for name, bld := range map[string]array.Builder{"fa": fa, "fb": fb, "ia": ia, "ib": ib, "ba": ba, "bb": bb, "sa": sa} {
+	for name, bld := range map[string]array.Builder{"fa": fa, "fb": fb, "ia": ia, "ib": ib, "ba": ba, "bb": bb, "sa": sa, "sb": sb} {
 		arrs[name] = bld.NewArray()
 		defer arrs[name].Release()
 	}
-	cases := []struct {
+	type kernelCase struct {
 		fn, arrowFn string
 		args        []string
-	}{
+	}
+	cases := []kernelCase{
 		{"add", "add", []string{"fa", "fb"}},
 		{"add", "add", []string{"ia", "ib"}},
 		{"multiply", "multiply", []string{"fa", "fb"}},
-		{"less", "less", []string{"fa", "fb"}},
-		{"less", "less", []string{"ia", "ib"}},
 		{"and", "and_kleene", []string{"ba", "bb"}},
 		{"abs", "abs", []string{"fa"}},
+		{"abs", "abs", []string{"ia"}},
 		{"lower", "", []string{"sa"}},
+	}
+	for _, op := range []string{"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"} {
+		for _, args := range [][]string{{"fa", "fb"}, {"ia", "ib"}, {"sa", "sb"}} {
+			cases = append(cases, kernelCase{op, op, args})
+		}
 	}
 	ctx := &Context{Mem: mem}
 	for _, c := range cases {

