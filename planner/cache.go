@@ -102,10 +102,13 @@ func (w *writer) enqueue(j *writeJob) {
 }
 
 // Flush waits until every write-back queued so far has reached the online
-// store (or failed).
+// store, and every value logged so far the offline store (or failed).
 func (e *Engine) Flush() {
 	if e.writer != nil {
 		e.writer.pending.Wait()
+	}
+	if e.offline != nil {
+		e.offline.Flush()
 	}
 }
 

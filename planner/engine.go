@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 	"time"
 
@@ -30,6 +31,8 @@ type Engine struct {
 	store    stores.OnlineStore // nil: no online store
 	queueLen int
 	writer   *writer
+
+	offline stores.OfflineLog // nil: computed values are not logged
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -88,6 +91,9 @@ func (p *Plan) Execute(ctx context.Context, inputs arrow.RecordBatch, now time.T
 func (p *Plan) Run(ctx context.Context, inputs arrow.RecordBatch, opts RunOptions) (*Result, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
+	}
+	if opts.TraceID == "" && p.engine.offline != nil {
+		opts.TraceID = rand.Text()
 	}
 	return p.execute(ctx, inputs, opts)
 }

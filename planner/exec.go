@@ -224,7 +224,8 @@ func (f *frameData) release() {
 // fill computes the columns of frame f this run needs: the key first,
 // then what the online store answers, then the lookups and child frames the
 // rest needs (concurrently), then the columns themselves; computed values
-// with a staleness go back to the store.
+// with a staleness go back to the store, and every computed value to the
+// offline log.
 func (r *run) fill(f *frameData) error {
 	node := f.node
 	need := r.need[node.id]
@@ -308,6 +309,7 @@ func (r *run) fill(f *frameData) error {
 	if len(cached) > 0 {
 		r.writeBack(f, cached)
 	}
+	r.logComputed(f)
 	return nil
 }
 

@@ -52,6 +52,9 @@ type RunOptions struct {
 	// Partial makes a failing source null the outputs that need it and
 	// report them in Result.Errors, instead of failing the whole run.
 	Partial bool
+	// TraceID names the run in the offline log (a request id from the
+	// caller); empty: the engine makes a random one.
+	TraceID string
 }
 
 // Result is the answer of Plan.Run.

@@ -1,6 +1,7 @@
 // Package stores holds the seams between fletch and the systems that keep
-// data: sources that resolvers read (DuckDB, Postgres) and online stores that
-// cache computed values (memory, Redis, DynamoDB). Each implementation lives
+// data: sources that resolvers read (DuckDB, Postgres), online stores that
+// cache computed values (memory, Redis, DynamoDB) and the offline log that
+// keeps their history (offline). Each implementation lives
 // in its own sub-package behind the small interfaces here.
 //
 // Nothing here knows about feature classes or plans: a source runs a query it
@@ -85,4 +86,43 @@ func (v *OnlineValues) Release() {
 	for _, o := range v.Observed {
 		o.Release()
 	}
+}
+
+// ComputedValues are feature values one query computed for entities of one
+// class, all observed at one time: what the offline log receives.
+type ComputedValues struct {
+	Class string // the class's table name
+	// Keys are the entity keys (int64 or utf8), one per row of Values.
+	Keys arrow.Array
+	// Values has one column per feature, named by feature name.
+	Values   arrow.RecordBatch
+	Observed time.Time
+	// TraceID names the query that computed them.
+	TraceID string
+}
+
+// Release releases the arrays of v.
+func (v *ComputedValues) Release() {
+	v.Keys.Release()
+	v.Values.Release()
+}
+
+// OfflineLog appends computed feature values to the offline store, the
+// history training sets are built from. It is asynchronous and bounded: a
+// query never waits for it nor fails because of it.
+type OfflineLog interface {
+	// Log takes v (the log releases it) and queues it without blocking;
+	// when the queue is full, v is dropped and counted.
+	Log(v *ComputedValues)
+	// Flush waits until everything logged so far is written (or failed).
+	Flush()
+	Stats() OfflineStats
+}
+
+// OfflineStats count feature values (one per entity and feature) the
+// offline log was given.
+type OfflineStats struct {
+	Written int64 // in the offline store
+	Dropped int64 // dropped because the queue was full
+	Failed  int64 // the store refused or could not be reached
 }

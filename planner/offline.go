@@ -1,0 +1,65 @@
+package planner
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/stores"
+)
+
+// The offline log in a run (docs/STORES.md, "The offline store"): every
+// keyed frame (the input rows, a has-one's related rows) hands the scalar
+// features the run computed to the log once they are filled — what the
+// online write-back sees, and the features without a staleness too. Not
+// logged: values served from the online store (logged when they were
+// computed), the query's own inputs and the entity key (the row's key, not
+// a value), columns from a failed resolver (their cells are nulls, not
+// values), has-many rows (their aggregates are logged on the parent), and
+// point-in-time runs, which recompute the past the log already holds as it
+// was observed.
+
+// WithOfflineLog makes the engine log the feature values its runs compute.
+func WithOfflineLog(log stores.OfflineLog) EngineOption {
+	return func(e *Engine) { e.offline = log }
+}
+
+// OfflineStats returns the offline log's counters (zero without one).
+func (e *Engine) OfflineStats() stores.OfflineStats {
+	if e.offline == nil {
+		return stores.OfflineStats{}
+	}
+	return e.offline.Stats()
+}
+
+// logComputed logs the features of f this run computed.
+func (r *run) logComputed(f *frameData) {
+	log, node := r.p.engine.offline, f.node
+	if log == nil || r.p.timeCol >= 0 || node.keyCol < 0 || f.n == 0 {
+		return
+	}
+	var fields []arrow.Field
+	var arrs []arrow.Array
+	for i, c := range node.cols {
+		if i == node.keyCol || f.cols[i] == nil || f.hit[i] || c.kind == colInput || c.feature == nil || c.feature.Kind != features.Scalar {
+			continue
+		}
+		if l, _ := r.tainted(c); l != nil {
+			continue
+		}
+		fields = append(fields, arrow.Field{Name: c.feature.Name, Type: c.typ, Nullable: true})
+		arrs = append(arrs, f.cols[i])
+	}
+	if len(arrs) == 0 {
+		return
+	}
+	keys := f.cols[node.keyCol]
+	keys.Retain()
+	log.Log(&stores.ComputedValues{
+		Class:    node.class.Table,
+		Keys:     keys,
+		Values:   array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, int64(f.n)),
+		Observed: r.now,
+		TraceID:  r.opts.TraceID,
+	})
+}

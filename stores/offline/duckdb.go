@@ -1,0 +1,83 @@
+package offline
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// DuckDB is a Sink appending to a table of a DuckDB database.
+type DuckDB struct {
+	db            *sql.DB
+	schema, table string
+}
+
+// OpenDuckDB creates table (schema-qualified or not; default DefaultTable)
+// in db when missing. db stays the caller's: it may be a source's database
+// too, since one DuckDB file opens once per process.
+func OpenDuckDB(ctx context.Context, db *sql.DB, table string) (*DuckDB, error) {
+	if table == "" {
+		table = DefaultTable
+	}
+	d := &DuckDB{db: db, table: table}
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		d.schema, d.table = table[:i], table[i+1:]
+	}
+	// No index: appends stay cheap, and a point-in-time read scans the
+	// columns it needs, pruned by DuckDB's per-row-group min/max.
+	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+d.quoted()+` (
+	class       VARCHAR     NOT NULL,
+	entity_key  VARCHAR     NOT NULL,
+	feature     VARCHAR     NOT NULL,
+	value       JSON,
+	observed_at TIMESTAMPTZ NOT NULL,
+	trace_id    VARCHAR     NOT NULL
+)`)
+	if err != nil {
+		return nil, fmt.Errorf("offline store: creating table %s: %w", table, err)
+	}
+	return d, nil
+}
+
+func (d *DuckDB) quoted() string {
+	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	if d.schema == "" {
+		return q(d.table)
+	}
+	return q(d.schema) + "." + q(d.table)
+}
+
+// Write appends rows with DuckDB's appender, committed together.
+func (d *DuckDB) Write(ctx context.Context, rows []Row) error {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), d.schema, d.table)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			r := &rows[i]
+			var value driver.Value
+			if r.Value != nil {
+				value = json.RawMessage(r.Value) // the appender marshals a JSON column's value
+			}
+			if err := app.AppendRow(r.Class, r.Key, r.Feature, value, r.Observed, r.TraceID); err != nil {
+				app.Close()
+				return err
+			}
+		}
+		return app.Close()
+	})
+}
+
+// Close does nothing: the database is the caller's.
+func (d *DuckDB) Close() error { return nil }
