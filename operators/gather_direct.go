@@ -32,9 +32,17 @@ func gatherDirect(mem memory.Allocator, values arrow.Array, idx []int32) arrow.A
 // null count; nil when no row is null.
 func gatherValidity(mem memory.Allocator, values arrow.Array, idx []int32) (*memory.Buffer, int) {
 	nulls := 0
-	for _, j := range idx {
-		if j < 0 || values.IsNull(int(j)) {
-			nulls++
+	if values.NullN() == 0 {
+		for _, j := range idx {
+			if j < 0 {
+				nulls++
+			}
+		}
+	} else {
+		for _, j := range idx {
+			if j < 0 || values.IsNull(int(j)) {
+				nulls++
+			}
 		}
 	}
 	if nulls == 0 {

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,8 @@ type literal struct {
 type call struct {
 	fn   *functions.Bound
 	args []bexpr
+	// key identifies the call's value in its frame (see frameData.memo).
+	key string
 }
 
 // windowStart is `_.chalk_window`: each row's evaluation time minus the window.
@@ -221,7 +224,48 @@ func (pl *planner) bindCall(at expr.Pos, name string, args []bexpr) (bexpr, erro
 	if err != nil {
 		return nil, invalid(at, "%v", err)
 	}
-	return &call{fn: fn, args: args}, nil
+	c := &call{fn: fn, args: args}
+	c.key = memoKey(c)
+	return c, nil
+}
+
+// memoKey is a bound expression's identity within its frame: equal keys
+// are equal values. Unlike String it names columns and child frames by
+// position and includes what binding decided (an aggregation's window
+// filter), so two windows of one windowed feature never share a key.
+func memoKey(b bexpr) string {
+	switch b := b.(type) {
+	case *colRef:
+		return "$" + strconv.Itoa(b.idx)
+	case *hasOneRef:
+		return "one" + strconv.Itoa(b.child.id) + "." + memoKey(b.inner)
+	case *literal:
+		return b.String() + "::" + b.typ.String()
+	case *call:
+		args := make([]string, len(b.args))
+		for i, a := range b.args {
+			args[i] = memoKey(a)
+		}
+		return b.fn.Name + "(" + strings.Join(args, ", ") + ")::" + b.fn.Out.String()
+	case *castTo:
+		return "cast(" + memoKey(b.x) + ")::" + b.typ.String()
+	case *aggregation:
+		parts := []string{b.fn, strconv.Itoa(b.child.id)}
+		for _, x := range []bexpr{b.value, b.sortBy} {
+			if x != nil {
+				parts = append(parts, memoKey(x))
+			} else {
+				parts = append(parts, "-")
+			}
+		}
+		for _, flt := range b.filters {
+			parts = append(parts, memoKey(flt))
+		}
+		return "agg(" + strings.Join(parts, "; ") + ")"
+	case *manyRows:
+		return "rows" + strconv.Itoa(b.child.id)
+	}
+	return b.String()
 }
 
 func (pl *planner) bindFuncCall(f *frameNode, x *expr.Call, window time.Duration) (bexpr, error) {

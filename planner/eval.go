@@ -33,26 +33,10 @@ func (r *run) eval(f *frameData, b bexpr) (arrow.Array, error) {
 		}
 		return bld.NewArray(), nil
 	case *call:
-		args := make([]arrow.Array, len(b.args))
-		defer func() {
-			for _, a := range args {
-				if a != nil {
-					a.Release()
-				}
-			}
-		}()
-		for i, a := range b.args {
-			v, err := r.eval(f, a)
-			if err != nil {
-				return nil, err
-			}
-			args[i] = v
+		if f.n >= memoRows {
+			return r.memoCall(f, b)
 		}
-		out, err := b.fn.Exec(r.fctx, args)
-		if err != nil {
-			return nil, &Error{Kind: InvalidInput, Msg: fmt.Sprintf("%s: %v", b, err)}
-		}
-		return out, nil
+		return r.evalCall(f, b)
 	case *castTo:
 		v, err := r.eval(f, b.x)
 		if err != nil {
@@ -80,6 +64,62 @@ func (r *run) eval(f *frameData, b bexpr) (arrow.Array, error) {
 		return r.manyRows(f, b)
 	}
 	return nil, fmt.Errorf("cannot evaluate %T", b)
+}
+
+// memoRows is the frame size from which calls are memoized: below it,
+// recomputing is cheaper than looking up.
+const memoRows = 256
+
+// memoCall evaluates call b over frame f once per run.
+func (r *run) memoCall(f *frameData, b *call) (arrow.Array, error) {
+	f.mu.Lock()
+	v, ok := f.memo[b.key]
+	f.mu.Unlock()
+	if ok {
+		v.Retain()
+		return v, nil
+	}
+	v, err := r.evalCall(f, b)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if prev, ok := f.memo[b.key]; ok {
+		// Another goroutine filled it meanwhile.
+		v.Release()
+		v = prev
+	} else {
+		if f.memo == nil {
+			f.memo = map[string]arrow.Array{}
+		}
+		f.memo[b.key] = v
+	}
+	v.Retain()
+	return v, nil
+}
+
+func (r *run) evalCall(f *frameData, b *call) (arrow.Array, error) {
+	args := make([]arrow.Array, len(b.args))
+	defer func() {
+		for _, a := range args {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}()
+	for i, a := range b.args {
+		v, err := r.eval(f, a)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = v
+	}
+	out, err := b.fn.Exec(r.fctx, args)
+	if err != nil {
+		return nil, &Error{Kind: InvalidInput, Msg: fmt.Sprintf("%s: %v", b, err)}
+	}
+	return out, nil
 }
 
 func (r *run) aggregate(f *frameData, a *aggregation) (arrow.Array, error) {

@@ -52,6 +52,10 @@ type frameData struct {
 	records  map[*lookup]arrow.RecordBatch
 	origin   []int32 // has-many: the origin row of each row
 	children map[*frameNode]*childData
+	// memo holds the calls evaluated over a large frame by key: the
+	// aggregations of a has-many frame share their filters (the purchases
+	// among 50,000 prices, for a count, a mean and each window).
+	memo map[string]arrow.Array
 }
 
 func newFrameData(node *frameNode, n int, times []int64) *frameData {
@@ -218,6 +222,9 @@ func (f *frameData) release() {
 	}
 	for _, c := range f.children {
 		c.data.release()
+	}
+	for _, a := range f.memo {
+		a.Release()
 	}
 }
 
