@@ -29,6 +29,8 @@ type repoEnv struct {
 	engine *planner.Engine
 }
 
+// Close closes the configuration; the offline log writes what it holds
+// first.
 func (r *repoEnv) Close() error { return r.env.Close() }
 
 // openRepo loads the repository in dir and opens its configuration
@@ -56,7 +58,11 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil, planner.WithOnlineStore(env.OnlineStore()))}, nil
+	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore())}
+	if log := env.OfflineLog(); log != nil {
+		opts = append(opts, planner.WithOfflineLog(log))
+	}
+	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil, opts...)}, nil
 }
 
 // prepare plans the request without running it.

@@ -1,6 +1,7 @@
 // Package config reads fletch.yaml, the environment of a feature
 // repository (named sources, the online store, the server's address), and
-// opens what it names. No file means the embedded default: one embedded
+// opens what it names, and the offline store that logs computed
+// values. No file means the embedded default: one embedded
 // DuckDB database that every `-- source:` name resolves to, and the memory
 // online store. docs/CONFIG.md documents the file.
 //
@@ -44,8 +45,9 @@ type Config struct {
 	Embedded     bool
 	EmbeddedPath string
 
-	OnlineStore OnlineStoreConfig
-	Server      ServerConfig
+	OnlineStore  OnlineStoreConfig
+	OfflineStore OfflineStoreConfig // offline.go
+	Server       ServerConfig
 	// Auth is `auth:` (auth.go); nil when there is none: no auth.
 	Auth *AuthConfig
 }
@@ -117,8 +119,9 @@ func Parse(path string, data []byte) (*Config, error) {
 			cfg.Sources = map[string]SourceConfig{}
 			return p.sources(n, cfg)
 		},
-		"online_store": func(n *yaml.Node) error { return p.onlineStore(n, &cfg.OnlineStore) },
-		"auth":         func(n *yaml.Node) error { return p.auth(n, cfg) },
+		"online_store":  func(n *yaml.Node) error { return p.onlineStore(n, &cfg.OnlineStore) },
+		"offline_store": func(n *yaml.Node) error { return p.offlineStore(n, &cfg.OfflineStore) },
+		"auth":          func(n *yaml.Node) error { return p.auth(n, cfg) },
 		"server": func(n *yaml.Node) error {
 			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
 				"listen": p.str(&cfg.Server.Listen),

@@ -11,17 +11,20 @@ import (
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/dynamodb"
 	"github.com/fletch-engine/fletch/stores/memory"
+	"github.com/fletch-engine/fletch/stores/offline"
 	"github.com/fletch-engine/fletch/stores/postgres"
 	"github.com/fletch-engine/fletch/stores/redis"
 )
 
-// Env is an opened configuration: the sources by name and the online store.
+// Env is an opened configuration: the sources by name, the online store
+// and the offline store's logger.
 type Env struct {
 	Config *Config
 	// embedded answers every source name under the embedded default.
 	embedded *duckdb.Source
 	sources  map[string]stores.Source
 	online   stores.OnlineStore
+	offline  *offline.Logger // nil: none configured
 	closers  []interface{ Close() error }
 }
 
@@ -101,6 +104,10 @@ func Open(cfg *Config) (*Env, error) {
 		env.Close()
 		return nil, fmt.Errorf("%s:%d: unknown online store kind %q", cfg.Path, cfg.OnlineStore.Line, cfg.OnlineStore.Kind)
 	}
+	if err := env.openOffline(ctx, byPath); err != nil {
+		env.Close()
+		return nil, err
+	}
 	return env, nil
 }
 
@@ -137,9 +144,22 @@ func (e *Env) DuckDB(name string) (*duckdb.Source, error) {
 // OnlineStore is the configured online store.
 func (e *Env) OnlineStore() stores.OnlineStore { return e.online }
 
-// Close closes every source and the online store.
+// OfflineLog is the offline store's logger; nil when none is configured.
+func (e *Env) OfflineLog() stores.OfflineLog {
+	if e.offline == nil {
+		return nil // not a typed nil: callers test for none
+	}
+	return e.offline
+}
+
+// Close writes what the offline log holds, then closes every source and
+// the online store.
 func (e *Env) Close() error {
 	var errs []error
+	if e.offline != nil {
+		errs = append(errs, e.offline.Close()) // before the database it may share with a source
+		e.offline = nil
+	}
 	for _, c := range e.closers {
 		errs = append(errs, c.Close())
 	}
