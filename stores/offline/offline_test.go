@@ -70,7 +70,10 @@ type backend struct {
 	query func(t *testing.T, sql string, args ...any) [][]any
 	// typed is the SQL reading column value as the type of dt.
 	typed func(dt arrow.DataType) string
-	kill  func()
+	// text is the SQL reading the text at path (object keys and array
+	// indexes) inside column value.
+	text func(path ...string) string
+	kill func()
 }
 
 func duckdbBackend(t *testing.T) backend {
@@ -94,8 +97,21 @@ func duckdbBackend(t *testing.T) backend {
 			defer rows.Close()
 			return scanAll(t, rows)
 		},
-		typed: func(dt arrow.DataType) string { return "CAST(value->>'$' AS " + sqlType(dt, "DOUBLE", "BIGINT", "VARCHAR") + ")" },
-		kill:  func() { db.Close() },
+		typed: func(dt arrow.DataType) string {
+			return "CAST(value->>'$' AS " + sqlType(dt, "DOUBLE", "BIGINT", "VARCHAR") + ")"
+		},
+		text: func(path ...string) string {
+			p := "$"
+			for _, k := range path {
+				if strings.Trim(k, "0123456789") == "" {
+					p += "[" + k + "]"
+				} else {
+					p += "." + k
+				}
+			}
+			return "(value->>'" + p + "')"
+		},
+		kill: func() { db.Close() },
 	}
 }
 
@@ -137,6 +153,7 @@ func postgresBackend(t *testing.T) backend {
 		typed: func(dt arrow.DataType) string {
 			return "CAST(value #>> '{}' AS " + sqlType(dt, "double precision", "bigint", "text") + ")"
 		},
+		text: func(path ...string) string { return "(value #>> '{" + strings.Join(path, ",") + "}')" },
 		kill: proxy.Stop,
 	}
 }
@@ -437,4 +454,168 @@ func testLog(t *testing.T, b backend) {
 			t.Errorf("stats %+v: want the run's 8 values failed", s)
 		}
 	})
+}
+
+func TestDuckDBValueTypes(t *testing.T) { testValueTypes(t, duckdbBackend(t)) }
+
+func TestPostgresValueTypes(t *testing.T) { testValueTypes(t, postgresBackend(t)) }
+
+// testValueTypes logs a value of each type fletch answers and reads it
+// back with the database's JSON operators.
+func testValueTypes(t *testing.T, b backend) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ts := time.Date(2026, 3, 4, 5, 6, 7, 891011000, time.UTC)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "f", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "ok", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "d", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "at", Type: features.TimestampType, Nullable: true},
+		{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
+		{Name: "pair", Type: arrow.StructOf(arrow.Field{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, arrow.Field{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true},
+	}, nil)
+	rb := array.NewRecordBuilder(mem, schema)
+	defer rb.Release()
+	rb.Field(0).(*array.Float64Builder).AppendValues([]float64{0.1, math.NaN(), math.Inf(-1), -1e300}, nil)
+	strs := []string{`quote " and \ backslash`, "line\nnext\ttab\x01", "é€😀", "nul\x00end"}
+	rb.Field(1).(*array.StringBuilder).AppendValues(strs, nil)
+	rb.Field(2).(*array.BooleanBuilder).AppendValues([]bool{true, false, true, false}, []bool{true, true, false, true})
+	rb.Field(3).(*array.Date32Builder).AppendValues([]arrow.Date32{arrow.Date32FromTime(ts), 0, -1, 20000}, nil)
+	rb.Field(4).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{arrow.Timestamp(ts.UnixMicro()), 0, 1, -1}, nil)
+	lb := rb.Field(5).(*array.ListBuilder)
+	for _, tags := range [][]string{{"a", "b\"c"}, {}, nil, {"x"}} {
+		if tags == nil {
+			lb.AppendNull()
+			continue
+		}
+		lb.Append(true)
+		lb.ValueBuilder().(*array.StringBuilder).AppendValues(tags, nil)
+	}
+	sb := rb.Field(6).(*array.StructBuilder)
+	for i := range 4 {
+		sb.Append(true)
+		sb.FieldBuilder(0).(*array.Int64Builder).Append(int64(i) * math.MaxInt32 * 4)
+		sb.FieldBuilder(1).(*array.StringBuilder).Append(fmt.Sprint("n", i))
+	}
+	rec := rb.NewRecordBatch()
+	kb := array.NewInt64Builder(mem)
+	kb.AppendValues([]int64{1, 2, 3, 4}, nil)
+	keys := kb.NewArray()
+	kb.Release()
+	logger := offline.NewLogger(b.sink, offline.Options{})
+	defer logger.Close()
+	logger.Log(&stores.ComputedValues{Class: "c", Keys: keys, Values: rec, Observed: ts, TraceID: "types"})
+	logger.Flush()
+	if s := logger.Stats(); s.Written != 28 || s.Failed != 0 {
+		t.Fatalf("stats %+v, want 28 written", s)
+	}
+
+	read := func(feature, expr string) map[string]any {
+		t.Helper()
+		got := map[string]any{}
+		for _, r := range b.query(t, "SELECT entity_key, "+expr+" FROM fletch_feature_log WHERE trace_id = 'types' AND feature = $1", "c."+feature) {
+			got[r[0].(string)] = r[1]
+		}
+		return got
+	}
+	floats := read("f", b.typed(arrow.PrimitiveTypes.Float64))
+	if floats["1"] != 0.1 || !math.IsNaN(floats["2"].(float64)) || !math.IsInf(floats["3"].(float64), -1) || floats["4"] != -1e300 {
+		t.Errorf("floats read back as %v", floats)
+	}
+	texts := read("s", b.typed(arrow.BinaryTypes.String))
+	for i, s := range strs {
+		want := strings.ReplaceAll(s, "\x00", "\uFFFD")
+		if got := texts[fmt.Sprint(i+1)]; got != want {
+			t.Errorf("string %q read back as %q, want %q", s, got, want)
+		}
+	}
+	if got := read("ok", b.typed(arrow.FixedWidthTypes.Boolean)); got["1"] != true || got["2"] != false || got["3"] != nil || got["4"] != false {
+		t.Errorf("booleans read back as %v", got)
+	}
+	dates := read("d", b.typed(arrow.FixedWidthTypes.Date32))
+	for k, want := range map[string]time.Time{"1": ts.Truncate(24 * time.Hour), "2": time.Unix(0, 0), "3": time.Unix(-86400, 0), "4": time.Unix(20000*86400, 0)} {
+		if g, ok := dates[k].(time.Time); !ok || !g.Equal(want) {
+			t.Errorf("date %s read back as %v, want %v", k, dates[k], want)
+		}
+	}
+	times := read("at", b.typed(features.TimestampType))
+	for k, want := range map[string]time.Time{"1": ts.Truncate(time.Microsecond), "2": time.UnixMicro(0), "3": time.UnixMicro(1), "4": time.UnixMicro(-1)} {
+		if g, ok := times[k].(time.Time); !ok || !g.Equal(want) {
+			t.Errorf("timestamp %s read back as %v, want %v", k, times[k], want)
+		}
+	}
+	if got := read("tags", b.text("1")); got["1"] != `b"c` || got["2"] != nil || got["3"] != nil || got["4"] != nil {
+		t.Errorf("second list elements read back as %v", got)
+	}
+	if got := read("tags", b.text("0")); got["4"] != "x" {
+		t.Errorf("first list element read back as %v", got)
+	}
+	for i := range 4 {
+		k := fmt.Sprint(i + 1)
+		if got := read("pair", b.text("n"))[k]; got != fmt.Sprint(int64(i)*math.MaxInt32*4) {
+			t.Errorf("pair.n of %s read back as %v", k, got)
+		}
+		if got := read("pair", b.text("name"))[k]; got != fmt.Sprint("n", i) {
+			t.Errorf("pair.name of %s read back as %v", k, got)
+		}
+	}
+}
+
+// TestQueueFullDropsAndCounts holds a lock on the log's table so the
+// writer waits: Log must still return at once, dropping what the queue
+// cannot hold, and count it.
+func TestQueueFullDropsAndCounts(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	sink, err := offline.OpenPostgres(ctx, dsn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BatchRows 1: each write takes one batch, so the writer holds one.
+	logger := offline.NewLogger(sink, offline.Options{Queue: 1, BatchRows: 1})
+	defer logger.Close()
+	locker, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE fletch_feature_log IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	const n = 6
+	for i := range n {
+		kb := array.NewInt64Builder(mem)
+		kb.Append(int64(i))
+		keys := kb.NewArray()
+		kb.Release()
+		vb := array.NewFloat64Builder(mem)
+		vb.Append(float64(i))
+		vals := vb.NewArray()
+		vb.Release()
+		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64}}, nil), []arrow.Array{vals}, 1)
+		vals.Release()
+		logger.Log(&stores.ComputedValues{Class: "c", Keys: keys, Values: rec, Observed: time.Now(), TraceID: "full"})
+	}
+	// One batch is with the blocked writer at most, one in the queue.
+	if s := logger.Stats(); s.Dropped < n-2 || s.Written != 0 {
+		t.Errorf("while the table is locked: %+v, want at least %d dropped", s, n-2)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logger.Flush()
+	var rows int64
+	if err := locker.QueryRow(ctx, "SELECT count(*) FROM fletch_feature_log").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if s := logger.Stats(); s.Written+s.Dropped != n || s.Written != rows || s.Failed != 0 {
+		t.Errorf("after the lock: %+v, %d rows in the table", s, rows)
+	}
 }
