@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/fletch-engine/fletch/features"
 )
 
 // The online stores' binary encoding of one cached feature value:
@@ -42,35 +38,50 @@ const (
 	tagList
 )
 
-// ErrTypeChanged is returned by DecodeValue for a value encoded under
-// another type than asked for.
-var ErrTypeChanged = errors.New("cached value has another type")
-
-func appendTypeTag(buf []byte, dt arrow.DataType) ([]byte, error) {
+// typeTag is dt's own tag, and for a list its element type (nil for any
+// other type).
+func typeTag(dt arrow.DataType) (tag byte, elem arrow.DataType, err error) {
 	switch dt.ID() {
 	case arrow.INT64:
-		return append(buf, tagInt64), nil
+		return tagInt64, nil, nil
 	case arrow.FLOAT64:
-		return append(buf, tagFloat64), nil
+		return tagFloat64, nil, nil
 	case arrow.STRING:
-		return append(buf, tagString), nil
+		return tagString, nil, nil
 	case arrow.BOOL:
-		return append(buf, tagBool), nil
+		return tagBool, nil, nil
 	case arrow.TIMESTAMP:
 		if dt.(*arrow.TimestampType).Unit == arrow.Microsecond {
-			return append(buf, tagTimestamp), nil
+			return tagTimestamp, nil, nil
 		}
 	case arrow.DATE32:
-		return append(buf, tagDate32), nil
+		return tagDate32, nil, nil
 	case arrow.LIST:
-		return appendTypeTag(append(buf, tagList), dt.(*arrow.ListType).Elem())
+		return tagList, dt.(*arrow.ListType).Elem(), nil
 	}
-	return nil, fmt.Errorf("values of type %s cannot be cached", dt)
+	return 0, nil, fmt.Errorf("values of type %s cannot be cached", dt)
+}
+
+func appendTypeTag(buf []byte, dt arrow.DataType) ([]byte, error) {
+	for dt != nil {
+		tag, elem, err := typeTag(dt)
+		if err != nil {
+			return nil, err
+		}
+		buf, dt = append(buf, tag), elem
+	}
+	return buf, nil
 }
 
 // AppendValue appends the encoding of a[i], observed at observed, to buf.
 func AppendValue(buf []byte, a arrow.Array, i int, observed time.Time) ([]byte, error) {
-	buf = AppendObserved(buf, observed)
+	return AppendTypedValue(AppendObserved(buf, observed), a, i)
+}
+
+// AppendTypedValue appends the encoding of a[i] without its observation
+// time (the type tags and the value), for a store that keeps one time for
+// several values (Redis groups an entity's values by time).
+func AppendTypedValue(buf []byte, a arrow.Array, i int) ([]byte, error) {
 	buf, err := appendTypeTag(buf, a.DataType())
 	if err != nil {
 		return nil, err
@@ -122,59 +133,15 @@ const signBit = 1 << 63
 
 // ObservedAt returns the observation time of an encoded value.
 func ObservedAt(enc []byte) (time.Time, error) {
-	if len(enc) < 8 {
-		return time.Time{}, errTruncated
-	}
-	return time.UnixMicro(int64(binary.BigEndian.Uint64(enc) ^ signBit)).UTC(), nil
+	at, err := ObservedTimestamp(enc)
+	return at.ToTime(arrow.Microsecond), err
 }
 
-// DecodeValue appends the value encoded in enc to b and returns when it
-// was observed. It returns ErrTypeChanged, appending nothing, when the
-// value was encoded under another type than b's.
-func DecodeValue(enc []byte, b array.Builder) (time.Time, error) {
-	d, err := NewColumnDecoder(b)
-	if err != nil {
-		return time.Time{}, err
-	}
-	at, err := d.Decode(enc)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.UnixMicro(int64(at)).UTC(), nil
-}
-
-// ColumnDecoder appends encoded values to one builder: DecodeValue with
-// the type's work done once, for the many values of one column.
-type ColumnDecoder struct {
-	b    array.Builder
-	tags []byte
-}
-
-// NewColumnDecoder returns a decoder into b.
-func NewColumnDecoder(b array.Builder) (*ColumnDecoder, error) {
-	tags, err := appendTypeTag(nil, b.Type())
-	if err != nil {
-		return nil, err
-	}
-	return &ColumnDecoder{b: b, tags: tags}, nil
-}
-
-// Decode appends the value encoded in enc to the builder and returns when
-// it was observed, in microseconds since the epoch (a timestamp[us]). It
-// returns ErrTypeChanged, appending nothing, when the value was encoded
-// under another type.
-func (c *ColumnDecoder) Decode(enc []byte) (arrow.Timestamp, error) {
+// ObservedTimestamp returns the observation time that starts enc (an
+// encoded value, or AppendObserved's 8 bytes), as a timestamp[us].
+func ObservedTimestamp(enc []byte) (arrow.Timestamp, error) {
 	if len(enc) < 8 {
 		return 0, errTruncated
-	}
-	rest := enc[8:]
-	if len(rest) < len(c.tags) || string(rest[:len(c.tags)]) != string(c.tags) {
-		return 0, ErrTypeChanged
-	}
-	d := decoder{buf: rest[len(c.tags):]}
-	d.value(c.b)
-	if d.err != nil {
-		return 0, d.err
 	}
 	return arrow.Timestamp(binary.BigEndian.Uint64(enc) ^ signBit), nil
 }
@@ -265,107 +232,35 @@ func (d *decoder) value(b array.Builder) {
 // "s:<string>" for a utf8 key, so that keys of different types never
 // collide. ok is false for a null key.
 func EntityKey(keys arrow.Array, i int) (key string, ok bool, err error) {
-	if keys.IsNull(i) {
-		return "", false, nil
-	}
+	b, ok, err := AppendEntityKey(nil, keys, i)
+	return string(b), ok, err
+}
+
+// AppendEntityKey appends EntityKey(keys, i) to buf, for a store that
+// builds all of a request's keys in one buffer; buf is unchanged for a
+// null key (ok false).
+func AppendEntityKey(buf []byte, keys arrow.Array, i int) (_ []byte, ok bool, err error) {
 	switch k := keys.(type) {
 	case *array.Int64:
-		return "i:" + strconv.FormatInt(k.Value(i), 10), true, nil
+		if k.IsNull(i) {
+			return buf, false, nil
+		}
+		return strconv.AppendInt(append(buf, "i:"...), k.Value(i), 10), true, nil
 	case *array.String:
-		return "s:" + k.Value(i), true, nil
-	}
-	return "", false, fmt.Errorf("entity keys must be int64 or utf8, not %s", keys.DataType())
-}
-
-// ValuesBuilder assembles the OnlineValues of a Get from encoded values,
-// row by row: what every store does once it has the bytes.
-type ValuesBuilder struct {
-	mem      memory.Allocator
-	schema   *arrow.Schema
-	values   []array.Builder
-	decoders []*ColumnDecoder
-	// observed[i*rows+r] is when feature i of row r was observed, where
-	// stored[i*rows+r]; kept as plain slices until Finish, which builds
-	// one array per distinct column.
-	observed []arrow.Timestamp
-	stored   []bool
-	filled   []int // rows appended per feature
-	rows     int
-}
-
-// NewValuesBuilder returns a builder of the answer for want, for rows
-// rows: every feature is appended rows times. The caller releases it.
-func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*ValuesBuilder, error) {
-	n := want.NumFields()
-	b := &ValuesBuilder{
-		mem: mem, schema: want, rows: rows,
-		values: make([]array.Builder, 0, n), decoders: make([]*ColumnDecoder, n),
-		observed: make([]arrow.Timestamp, n*rows), stored: make([]bool, n*rows), filled: make([]int, n),
-	}
-	for i, f := range want.Fields() {
-		v := array.NewBuilder(mem, f.Type)
-		b.values = append(b.values, v)
-		v.Reserve(rows)
-		d, err := NewColumnDecoder(v)
-		if err != nil {
-			b.Release()
-			return nil, fmt.Errorf("feature %s: %w", f.Name, err)
+		if k.IsNull(i) {
+			return buf, false, nil
 		}
-		b.decoders[i] = d
+		return append(append(buf, "s:"...), k.Value(i)...), true, nil
 	}
-	return b, nil
+	return buf, false, CheckKeys(keys)
 }
 
-// Append appends the value of feature i for the next row: enc as
-// AppendValue encoded it, or nil where nothing is stored. A value of
-// another type than asked for is appended as missing.
-func (b *ValuesBuilder) Append(i int, enc []byte) error {
-	cell := i*b.rows + b.filled[i]
-	b.filled[i]++
-	if enc != nil {
-		at, err := b.decoders[i].Decode(enc)
-		if err == nil {
-			b.observed[cell], b.stored[cell] = at, true
-			return nil
-		}
-		if !errors.Is(err, ErrTypeChanged) {
-			return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
-		}
+// CheckKeys returns an error unless keys can be entity keys (int64 or
+// utf8), for a store to refuse a request before any work.
+func CheckKeys(keys arrow.Array) error {
+	switch keys.DataType().ID() {
+	case arrow.INT64, arrow.STRING:
+		return nil
 	}
-	b.values[i].AppendNull()
-	return nil
-}
-
-// Finish returns the appended values. Features whose observation times are
-// all the same (features written together) share one Observed array,
-// retained once per feature. The caller releases them.
-func (b *ValuesBuilder) Finish() *OnlineValues {
-	n := len(b.values)
-	cols := make([]arrow.Array, n)
-	out := &OnlineValues{Observed: make([]arrow.Array, n)}
-	for i := range n {
-		cols[i] = b.values[i].NewArray()
-		lo, hi := i*b.rows, (i+1)*b.rows
-		if i > 0 && slices.Equal(b.stored[lo:hi], b.stored[lo-b.rows:lo]) && slices.Equal(b.observed[lo:hi], b.observed[lo-b.rows:lo]) {
-			out.Observed[i] = out.Observed[i-1]
-			out.Observed[i].Retain()
-			continue
-		}
-		ob := array.NewTimestampBuilder(b.mem, features.TimestampType)
-		ob.AppendValues(b.observed[lo:hi], b.stored[lo:hi])
-		out.Observed[i] = ob.NewArray()
-		ob.Release()
-	}
-	out.Values = array.NewRecordBatch(b.schema, cols, int64(b.rows))
-	for _, c := range cols {
-		c.Release()
-	}
-	return out
-}
-
-// Release releases the builders.
-func (b *ValuesBuilder) Release() {
-	for _, v := range b.values {
-		v.Release()
-	}
+	return fmt.Errorf("entity keys must be int64 or utf8, not %s", keys.DataType())
 }

@@ -22,21 +22,42 @@ func fromJSON(t *testing.T, mem memory.Allocator, dt arrow.DataType, js string) 
 	return a
 }
 
+// A truncated encoding is an error or reads as missing, never as a value.
 func TestCodecRejectsTruncatedValues(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	a := fromJSON(t, mem, arrow.ListOf(arrow.BinaryTypes.String), `[["abc", "de"]]`)
-	defer a.Release()
-	enc, err := stores.AppendValue(nil, a, 0, time.Unix(1, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := range len(enc) {
-		b := array.NewBuilder(mem, a.DataType())
-		if _, err := stores.DecodeValue(enc[:n], b); err == nil {
-			t.Errorf("decoding %d of %d bytes: no error", n, len(enc))
+	for _, c := range []struct {
+		dt arrow.DataType
+		js string
+	}{
+		{arrow.ListOf(arrow.BinaryTypes.String), `[["abc", "de"]]`},
+		{arrow.PrimitiveTypes.Int64, `[-300]`},
+		{arrow.PrimitiveTypes.Float64, `[1.5]`},
+		{arrow.FixedWidthTypes.Boolean, `[true]`},
+		{arrow.FixedWidthTypes.Date32, `["2024-05-01"]`},
+		{arrow.BinaryTypes.String, `["abc"]`},
+	} {
+		a := fromJSON(t, mem, c.dt, c.js)
+		enc, err := stores.AppendValue(nil, a, 0, time.Unix(1, 0))
+		a.Release()
+		if err != nil {
+			t.Fatal(err)
 		}
-		b.Release()
+		want := arrow.NewSchema([]arrow.Field{{Name: "v", Type: c.dt, Nullable: true}}, nil)
+		for n := range len(enc) {
+			vb, err := stores.NewValuesBuilder(mem, want, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := vb.PutValue(0, 0, enc[:n]); err == nil {
+				got := vb.Finish()
+				if got.Values.Column(0).IsValid(0) || got.Observed[0].IsValid(0) {
+					t.Errorf("%s: %d of %d bytes read as %v observed %v", c.dt, n, len(enc), got.Values.Column(0), got.Observed[0])
+				}
+				got.Release()
+			}
+			vb.Release()
+		}
 	}
 }
 

@@ -231,18 +231,16 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 	}
 	defer vb.Release()
 	fields := want.Fields()
-	for _, pk := range pks {
-		var item map[string]types.AttributeValue
-		if pk != "" {
-			item = items[index[pk]]
+	for r, pk := range pks {
+		if pk == "" {
+			continue
 		}
+		item := items[index[pk]]
 		for i, f := range fields {
-			var enc []byte
 			if b, ok := item[f.Name].(*types.AttributeValueMemberB); ok {
-				enc = b.Value
-			}
-			if err := vb.Append(i, enc); err != nil {
-				return nil, fmt.Errorf("dynamodb store: %s %s: %w", s.where, pk, err)
+				if err := vb.PutValue(r, i, b.Value); err != nil {
+					return nil, fmt.Errorf("dynamodb store: %s %s: %w", s.where, pk, err)
+				}
 			}
 		}
 	}

@@ -9,16 +9,13 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -49,66 +46,36 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n := want.NumFields()
-	values := make([]array.Builder, n)
-	observed := make([]*array.TimestampBuilder, n)
-	defer func() {
-		for i := range n {
-			if values[i] != nil {
-				values[i].Release()
-			}
-			if observed[i] != nil {
-				observed[i].Release()
-			}
-		}
-	}()
-	for i, f := range want.Fields() {
-		values[i] = array.NewBuilder(mem, f.Type)
-		values[i].Reserve(keys.Len())
-		observed[i] = array.NewTimestampBuilder(mem, features.TimestampType)
-		observed[i].Reserve(keys.Len())
+	if err := stores.CheckKeys(keys); err != nil {
+		return nil, fmt.Errorf("memory store: %w", err)
 	}
-
+	vb, err := stores.NewValuesBuilder(mem, want, keys.Len())
+	if err != nil {
+		return nil, fmt.Errorf("memory store: %w", err)
+	}
+	defer vb.Release()
+	var key []byte
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	entities := s.values[class]
 	for r := range keys.Len() {
-		key, ok, err := stores.EntityKey(keys, r)
-		if err != nil {
-			return nil, err
+		var ok bool
+		if key, ok, err = stores.AppendEntityKey(key[:0], keys, r); err != nil {
+			return nil, fmt.Errorf("memory store: %w", err)
 		}
-		stored := entities[key] // nil for a null or unknown key
-		for i, f := range want.Fields() {
-			enc, ok2 := stored[f.Name]
-			if !ok || !ok2 {
-				values[i].AppendNull()
-				observed[i].AppendNull()
-				continue
-			}
-			at, err := stores.DecodeValue(enc, values[i])
-			switch {
-			case errors.Is(err, stores.ErrTypeChanged):
-				values[i].AppendNull()
-				observed[i].AppendNull()
-			case err != nil:
-				return nil, fmt.Errorf("memory store: %s %s feature %s: %w", class, key, f.Name, err)
-			default:
-				observed[i].Append(arrow.Timestamp(at.UnixMicro()))
+		stored := entities[string(key)] // nil for a null or unknown key
+		if !ok || stored == nil {
+			continue
+		}
+		for i := range want.NumFields() {
+			if enc, ok := stored[want.Field(i).Name]; ok {
+				if err := vb.PutValue(r, i, enc); err != nil {
+					return nil, fmt.Errorf("memory store: %s %s: %w", class, key, err)
+				}
 			}
 		}
 	}
-
-	cols := make([]arrow.Array, n)
-	out := &stores.OnlineValues{Observed: make([]arrow.Array, n)}
-	for i := range n {
-		cols[i] = values[i].NewArray()
-		out.Observed[i] = observed[i].NewArray()
-	}
-	out.Values = array.NewRecordBatch(want, cols, int64(keys.Len()))
-	for _, c := range cols {
-		c.Release()
-	}
-	return out, nil
+	return vb.Finish(), nil
 }
 
 // Set encodes all values first, then stores them under one write lock.

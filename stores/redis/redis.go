@@ -50,22 +50,31 @@ var _ stores.OnlineStore = (*Store)(nil)
 
 // mergeScript stores, per feature, the newer of the stored and the given
 // value (the given one at equal times), leaving the entity's other features
-// as they are. Both are packed entities; the observation time is the first
-// 8 bytes of a value, compared as two 32-bit halves because Lua's string
-// comparison follows the server's locale and its numbers are doubles.
+// as they are. Both are packed entities (a stored entity of an older layout
+// counts as empty: its values read as missing anyway); the merged entity
+// groups its values by observation time again. Times are compared as two
+// 32-bit halves because Lua's string comparison follows the server's locale
+// and its numbers are doubles.
 const mergeScript = `
 local function entries(s)
-  local names, values, pos = {}, {}, 1
+  local names, values, times, pos = {}, {}, {}, 2
+  if string.byte(s, 1) ~= 2 then return names, values, times end
   while pos <= #s do
-    local nlen = struct.unpack('>I2', s, pos)
-    local name = string.sub(s, pos + 2, pos + 1 + nlen)
-    pos = pos + 2 + nlen
-    local vlen = struct.unpack('>I4', s, pos)
-    names[#names + 1] = name
-    values[name] = string.sub(s, pos + 4, pos + 3 + vlen)
-    pos = pos + 4 + vlen
+    local at = string.sub(s, pos, pos + 7)
+    local count = struct.unpack('>I2', s, pos + 8)
+    pos = pos + 10
+    for _ = 1, count do
+      local nlen = struct.unpack('>I2', s, pos)
+      local name = string.sub(s, pos + 2, pos + 1 + nlen)
+      pos = pos + 2 + nlen
+      local vlen = struct.unpack('>I4', s, pos)
+      names[#names + 1] = name
+      values[name] = string.sub(s, pos + 4, pos + 3 + vlen)
+      times[name] = at
+      pos = pos + 4 + vlen
+    end
   end
-  return names, values
+  return names, values, times
 end
 local function older(a, b)
   local ah, al = struct.unpack('>I4I4', a)
@@ -77,19 +86,31 @@ if not stored then
   redis.call('SET', KEYS[1], ARGV[1])
   return 1
 end
-local old_names, old = entries(stored)
-local new_names, new = entries(ARGV[1])
-local out = {}
-local function put(name, value)
-  out[#out + 1] = struct.pack('>I2', #name) .. name .. struct.pack('>I4', #value) .. value
+local old_names, old, old_at = entries(stored)
+local new_names, new, new_at = entries(ARGV[1])
+local order, groups = {}, {}
+local function put(name, value, at)
+  local g = groups[at]
+  if g == nil then
+    g = {}
+    groups[at] = g
+    order[#order + 1] = at
+  end
+  g[#g + 1] = struct.pack('>I2', #name) .. name .. struct.pack('>I4', #value) .. value
 end
 for _, name in ipairs(old_names) do
-  local v = new[name]
-  if v == nil or older(v, old[name]) then v = old[name] end
-  put(name, v)
+  if new[name] == nil or older(new_at[name], old_at[name]) then
+    put(name, old[name], old_at[name])
+  else
+    put(name, new[name], new_at[name])
+  end
 end
 for _, name in ipairs(new_names) do
-  if old[name] == nil then put(name, new[name]) end
+  if old[name] == nil then put(name, new[name], new_at[name]) end
+end
+local out = {string.char(2)}
+for _, at in ipairs(order) do
+  out[#out + 1] = at .. struct.pack('>I2', #groups[at]) .. table.concat(groups[at])
 end
 redis.call('SET', KEYS[1], table.concat(out))
 return 1
@@ -153,24 +174,35 @@ func (s *Store) loadScript(ctx context.Context) error {
 func (s *Store) Close() error { return s.client.Close() }
 
 // entityKeys returns the Redis key of each entity key; "" for a null one.
+// The keys share one allocation: a Get of 10,000 entities builds no
+// string per key.
 func (s *Store) entityKeys(class string, keys arrow.Array) ([]string, error) {
-	out := make([]string, keys.Len())
+	if err := stores.CheckKeys(keys); err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
 	base := s.prefix + class + ":"
-	for i := range out {
-		key, ok, err := stores.EntityKey(keys, i)
-		if err != nil {
-			return nil, fmt.Errorf("redis store: %w", err)
+	buf := make([]byte, 0, keys.Len()*(len(base)+8))
+	ends := make([]int, keys.Len())
+	for i := range ends {
+		start := len(buf)
+		buf, _, _ = stores.AppendEntityKey(append(buf, base...), keys, i)
+		if len(buf) == start+len(base) { // a null key
+			buf = buf[:start]
 		}
-		if ok {
-			out[i] = base + key
-		}
+		ends[i] = len(buf)
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
+	out := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
 	}
 	return out, nil
 }
 
 // Get reads every key's packed entity in one round trip: one MGET on a
 // standalone server, one pipeline of GETs on a Cluster (whose MGET cannot
-// cross slots), and decodes the asked features straight into builders.
+// cross slots), and decodes the asked features straight into the answer.
 func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, keys arrow.Array, want *arrow.Schema) (*stores.OnlineValues, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -183,50 +215,18 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 	if err != nil {
 		return nil, fmt.Errorf("redis store: get %s (%d keys) from %s: %w", class, len(rkeys), s.addrs, err)
 	}
-
 	vb, err := stores.NewValuesBuilder(mem, want, len(rkeys))
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	defer vb.Release()
-	n := want.NumFields()
-	index := make(map[string]int, n)
-	for i, f := range want.Fields() {
-		index[f.Name] = i
+	u := unpacker{index: make(map[string]int, want.NumFields())}
+	for i := range want.NumFields() {
+		u.index[want.Field(i).Name] = i
 	}
-	// Entities of a class mostly store their features in the same order:
-	// the feature at each entry position is remembered from the last
-	// entity, and the map is asked only where it differs.
-	type hint struct {
-		name string
-		i    int
-	}
-	var hints []hint
-	found := make([][]byte, n)
 	for r, blob := range blobs {
-		clear(found)
-		err := unpack(blob, func(j int, name string, value []byte) {
-			if j == len(hints) {
-				hints = append(hints, hint{})
-			}
-			if hints[j].name != name {
-				i, ok := index[name]
-				if !ok {
-					i = -1
-				}
-				hints[j] = hint{name, i}
-			}
-			if i := hints[j].i; i >= 0 {
-				found[i] = value
-			}
-		})
-		if err != nil {
+		if err := u.unpack(vb, r, blob); err != nil {
 			return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
-		}
-		for i, enc := range found {
-			if err := vb.Append(i, enc); err != nil {
-				return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
-			}
 		}
 	}
 	return vb.Finish(), nil
@@ -236,25 +236,42 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 // (or the key is "", a null entity key).
 func (s *Store) read(ctx context.Context, rkeys []string) ([]string, error) {
 	out := make([]string, len(rkeys))
-	asked := make([]string, 0, len(rkeys))
-	at := make([]int, 0, len(rkeys))
-	for i, k := range rkeys {
-		if k != "" {
-			asked = append(asked, k)
+	args := make([]any, 1, 1+len(rkeys))
+	args[0] = "mget"
+	var at []int // the row of each key asked, when some are null
+	for i := range rkeys {
+		if rkeys[i] == "" {
+			if at == nil {
+				at = make([]int, 0, len(rkeys))
+				for j := range i {
+					at = append(at, j)
+				}
+			}
+			continue
+		}
+		args = append(args, &rkeys[i]) // a pointer in an interface is not an allocation; a string is
+		if at != nil {
 			at = append(at, i)
 		}
 	}
+	asked := args[1:]
 	if len(asked) == 0 {
 		return out, nil
 	}
+	row := func(j int) int {
+		if at == nil {
+			return j
+		}
+		return at[j]
+	}
 	if !s.cluster {
-		vals, err := s.client.MGet(ctx, asked...).Result()
-		if err != nil {
+		cmd := goredis.NewSliceCmd(ctx, args...)
+		if err := s.client.Process(ctx, cmd); err != nil {
 			return nil, err
 		}
-		for j, v := range vals {
+		for j, v := range cmd.Val() {
 			if v, ok := v.(string); ok {
-				out[at[j]] = v
+				out[row(j)] = v
 			}
 		}
 		return out, nil
@@ -262,7 +279,7 @@ func (s *Store) read(ctx context.Context, rkeys []string) ([]string, error) {
 	cmds := make([]*goredis.StringCmd, len(asked))
 	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for j, k := range asked {
-			cmds[j] = p.Get(ctx, k)
+			cmds[j] = p.Get(ctx, *k.(*string))
 		}
 		return nil
 	})
@@ -273,9 +290,9 @@ func (s *Store) read(ctx context.Context, rkeys []string) ([]string, error) {
 		// err is the first command's error only: a missing key's Nil may
 		// hide a later key's real one.
 		if err := c.Err(); err != nil && !errors.Is(err, goredis.Nil) {
-			return nil, fmt.Errorf("%s: %w", asked[j], err)
+			return nil, fmt.Errorf("%s: %w", *asked[j].(*string), err)
 		}
-		out[at[j]] = c.Val()
+		out[row(j)] = c.Val()
 	}
 	return out, nil
 }
@@ -293,6 +310,9 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 	if err != nil {
 		return err
 	}
+	if values.NumCols() > 0xffff {
+		return fmt.Errorf("redis store: %d features in one Set; at most %d", values.NumCols(), 0xffff)
+	}
 	type write struct{ key, blob string }
 	writes := make([]write, 0, len(rkeys))
 	var buf []byte
@@ -300,9 +320,11 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 		if k == "" {
 			continue
 		}
-		buf = buf[:0]
+		buf = append(buf[:0], layout)
+		buf = stores.AppendObserved(buf, observed[r])
+		buf = binary.BigEndian.AppendUint16(buf, uint16(values.NumCols()))
 		for c, col := range values.Columns() {
-			if buf, err = pack(buf, values.ColumnName(c), col, r, observed[r]); err != nil {
+			if buf, err = packEntry(buf, values.ColumnName(c), col, r); err != nil {
 				return fmt.Errorf("redis store: feature %s: %w", values.ColumnName(c), err)
 			}
 		}
@@ -333,13 +355,28 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 	return nil
 }
 
-// A packed entity is a sequence of entries, one per cached feature:
+// A packed entity holds the entity's cached features grouped by their
+// observation time, so that a time is read once per entity rather than
+// once per feature:
 //
-//	name length  2 bytes, big-endian
-//	name
-//	value length 4 bytes, big-endian
-//	value        stores.AppendValue's encoding
-func pack(buf []byte, name string, col arrow.Array, row int, observed time.Time) ([]byte, error) {
+//	layout       1 byte, 2 (an entity of an older layout reads as missing)
+//	groups, one per distinct observation time:
+//	  observed   8 bytes: stores.AppendObserved
+//	  count      2 bytes, big-endian: the group's entries
+//	  entries:
+//	    name length  2 bytes, big-endian
+//	    name
+//	    value length 4 bytes, big-endian
+//	    value        stores.AppendTypedValue's encoding
+const (
+	layout byte = 2
+	// layoutV1 starts the entities fletch wrote before: a 2-byte name
+	// length first, whose high byte is 0 for any real feature name.
+	layoutV1    byte = 0
+	groupHeader      = 8 + 2
+)
+
+func packEntry(buf []byte, name string, col arrow.Array, row int) ([]byte, error) {
 	if len(name) > 0xffff {
 		return nil, fmt.Errorf("name longer than %d bytes", 0xffff)
 	}
@@ -347,7 +384,7 @@ func pack(buf []byte, name string, col arrow.Array, row int, observed time.Time)
 	buf = append(buf, name...)
 	at := len(buf)
 	buf = append(buf, 0, 0, 0, 0)
-	buf, err := stores.AppendValue(buf, col, row, observed)
+	buf, err := stores.AppendTypedValue(buf, col, row)
 	if err != nil {
 		return nil, err
 	}
@@ -357,27 +394,81 @@ func pack(buf []byte, name string, col arrow.Array, row int, observed time.Time)
 
 var errCorrupt = errors.New("stored entity is not a packed entity (written by something else than fletch?)")
 
-// unpack calls each for every entry of a packed entity, with the entry's
-// position. The names and values it passes alias blob (no copy); the values
-// are only read.
-func unpack(blob string, each func(j int, name string, value []byte)) error {
+// unpacker puts the asked features of packed entities into a
+// ValuesBuilder. Entities of a class mostly store their features in the
+// same order: the feature at each entry position is remembered from the
+// last entity, and the map is asked only where it differs.
+type unpacker struct {
+	index map[string]int // asked feature name → column
+	hints []hint
+}
+
+type hint struct {
+	name string // aliases an earlier entity's bytes
+	i    int    // -1: not asked
+}
+
+// unpack puts the entries of blob, the entity of row r, into vb. The
+// values it passes alias blob (no copy).
+func (u *unpacker) unpack(vb *stores.ValuesBuilder, r int, blob string) error {
+	if blob == "" {
+		return nil
+	}
 	b := unsafe.Slice(unsafe.StringData(blob), len(blob))
-	for j := 0; len(b) > 0; j++ {
-		if len(b) < 2 {
+	switch b[0] {
+	case layoutV1:
+		return nil
+	case layout:
+	default:
+		return errCorrupt
+	}
+	b = b[1:]
+	for j := 0; len(b) > 0; {
+		if len(b) < groupHeader {
 			return errCorrupt
 		}
-		n := int(binary.BigEndian.Uint16(b))
-		if len(b) < 2+n+4 {
-			return errCorrupt
+		at, _ := stores.ObservedTimestamp(b)
+		count := int(binary.BigEndian.Uint16(b[8:]))
+		b = b[groupHeader:]
+		for ; count > 0; count-- {
+			if len(b) < 2 {
+				return errCorrupt
+			}
+			n := int(binary.BigEndian.Uint16(b))
+			if len(b) < 2+n+4 {
+				return errCorrupt
+			}
+			name := blob[len(blob)-len(b)+2:][:n]
+			b = b[2+n:]
+			v := int(binary.BigEndian.Uint32(b))
+			if len(b) < 4+v {
+				return errCorrupt
+			}
+			if i := u.feature(j, name); i >= 0 {
+				if err := vb.Put(r, i, at, b[4:4+v]); err != nil {
+					return err
+				}
+			}
+			b = b[4+v:]
+			j++
 		}
-		name := blob[len(blob)-len(b)+2:][:n]
-		b = b[2+n:]
-		v := int(binary.BigEndian.Uint32(b))
-		if len(b) < 4+v {
-			return errCorrupt
-		}
-		each(j, name, b[4:4+v])
-		b = b[4+v:]
 	}
 	return nil
+}
+
+// feature is the column of the entry named name at position j, -1 if not
+// asked.
+func (u *unpacker) feature(j int, name string) int {
+	if j < len(u.hints) && u.hints[j].name == name {
+		return u.hints[j].i
+	}
+	i, ok := u.index[name]
+	if !ok {
+		i = -1
+	}
+	if j == len(u.hints) {
+		u.hints = append(u.hints, hint{})
+	}
+	u.hints[j] = hint{name, i}
+	return i
 }
