@@ -177,21 +177,38 @@ func (r *run) readCache(f *frameData, cols []int) {
 	}
 	defer got.Release()
 	nowUS := r.now.UnixMicro()
+	// Stores share one Observed array among features observed together:
+	// its span is computed once.
+	var last arrow.Array
+	var stored bool
+	var oldest, newest int64
 	for j, i := range cols {
-		st := r.staleness(node.cols[i])
-		obs := got.Observed[j].(*array.Timestamp)
-		fresh := obs.NullN() == 0
-		for k := 0; fresh && k < obs.Len(); k++ {
-			t := int64(obs.Value(k))
-			fresh = t <= nowUS && (st == infinite || nowUS-t <= st.Microseconds())
+		if obs := got.Observed[j]; obs != last {
+			last = obs
+			stored, oldest, newest = observedSpan(obs.(*array.Timestamp))
 		}
-		if fresh {
+		st := r.staleness(node.cols[i])
+		if stored && newest <= nowUS && (st == infinite || nowUS-oldest <= st.Microseconds()) {
 			v := got.Values.Column(j)
 			v.Retain()
 			f.cols[i] = v
 			f.hit[i] = true
 		}
 	}
+}
+
+// observedSpan is the oldest and newest of the times in obs; stored is
+// false when some row has none (nothing stored, or no row).
+func observedSpan(obs *array.Timestamp) (stored bool, oldest, newest int64) {
+	if obs.Len() == 0 || obs.NullN() > 0 {
+		return false, 0, 0
+	}
+	ts := obs.TimestampValues()
+	oldest, newest = int64(ts[0]), int64(ts[0])
+	for _, t := range ts[1:] {
+		oldest, newest = min(oldest, int64(t)), max(newest, int64(t))
+	}
+	return true, oldest, newest
 }
 
 // writeBack queues the computed values of cols (those not served from the
