@@ -11,6 +11,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"SubsetKeepsOtherFeatures", subsetKeepsOtherFeatures},
 		{"TypeChangeReadsMissing", typeChangeReadsMissing},
 		{"ManyKeys", manyKeys},
+		{"RandomHistory", randomHistory},
 		{"Errors", errorCases},
 		{"ConcurrentUse", concurrentUse},
 	} {
@@ -316,6 +318,160 @@ func manyKeys(t *testing.T, s stores.OnlineStore) {
 			}
 		}
 	}
+}
+
+// randomHistory writes random subsets of features of every cacheable
+// type, for random keys at random times (often equal ones), then reads
+// every feature in a shuffled order for written and unwritten keys. Each
+// cell must be what a plain map of the writes says: the value written
+// last among those observed latest, observed then; missing where nothing
+// was written. Entities thus hold features of several times and rows mix
+// stored and missing features.
+func randomHistory(t *testing.T, s stores.OnlineStore) {
+	mem := checked(t)
+	rng := rand.New(rand.NewPCG(7, 11))
+	fields := []arrow.Field{
+		{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "b", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
+		{Name: "at", Type: features.TimestampType, Nullable: true},
+		{Name: "d", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "ln", Type: arrow.ListOf(arrow.PrimitiveTypes.Int64), Nullable: true},
+	}
+	random := func(f int) any {
+		if rng.IntN(5) == 0 {
+			return nil
+		}
+		switch f {
+		case 0:
+			return rng.Int64() - 1<<62
+		case 1:
+			return rng.NormFloat64()
+		case 2:
+			return strings.Repeat("é", rng.IntN(4))
+		case 3:
+			return rng.IntN(2) == 0
+		case 4:
+			return arrow.Timestamp(rng.Int64N(1 << 50))
+		case 5:
+			return arrow.Date32(rng.Int32N(40000) - 20000)
+		}
+		l := make([]int64, rng.IntN(3))
+		for i := range l {
+			l[i] = rng.Int64N(100)
+		}
+		return l
+	}
+	type cell struct {
+		v  any
+		at time.Time
+	}
+	model := map[int64]map[int]cell{}
+	for range 40 {
+		var picked []int
+		for _, f := range rng.Perm(len(fields))[:1+rng.IntN(len(fields))] {
+			picked = append(picked, f)
+		}
+		keys := rng.Perm(16)[:1+rng.IntN(6)]
+		ids := make([]int64, len(keys))
+		rows := make([][]any, len(keys))
+		at := make([]time.Time, len(keys))
+		for r, k := range keys {
+			ids[r], at[r] = int64(k), t0.Add(time.Duration(rng.IntN(4))*time.Minute)
+			for _, f := range picked {
+				rows[r] = append(rows[r], random(f))
+			}
+		}
+		sub := make([]arrow.Field, len(picked))
+		for j, f := range picked {
+			sub[j] = fields[f]
+		}
+		kb := Int64Keys(mem, ids...)
+		rec := anyRecord(mem, sub, rows)
+		err := s.Set(context.Background(), "R", kb, rec, at)
+		kb.Release()
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r, id := range ids {
+			if model[id] == nil {
+				model[id] = map[int]cell{}
+			}
+			for j, f := range picked {
+				if old, ok := model[id][f]; !ok || !old.at.After(at[r]) {
+					model[id][f] = cell{rows[r][j], at[r]}
+				}
+			}
+		}
+	}
+
+	order := rng.Perm(len(fields))
+	asked := make([]arrow.Field, len(order))
+	for j, f := range order {
+		asked[j] = fields[f]
+	}
+	ids := make([]int64, 0, 20)
+	for _, k := range rng.Perm(20) {
+		ids = append(ids, int64(k))
+	}
+	keys := Int64Keys(mem, ids...)
+	defer keys.Release()
+	got := get(t, s, mem, "R", keys, asked)
+	defer got.Release()
+	rows := make([][]any, len(ids))
+	for r, id := range ids {
+		for _, f := range order {
+			rows[r] = append(rows[r], model[id][f].v)
+		}
+	}
+	want := anyRecord(mem, asked, rows)
+	defer want.Release()
+	for j, f := range asked {
+		if !array.Equal(got.Values.Column(j), want.Column(j)) {
+			t.Errorf("feature %s: got %v, want %v", f.Name, got.Values.Column(j), want.Column(j))
+		}
+		times := make([]any, len(ids))
+		for r, id := range ids {
+			if c, ok := model[id][order[j]]; ok {
+				times[r] = c.at
+			}
+		}
+		checkObserved(t, f.Name, got.Observed[j], times)
+	}
+}
+
+// anyRecord is rows of values (nil, int64, float64, string, bool,
+// arrow.Timestamp, arrow.Date32, []int64) as a record of fields.
+func anyRecord(mem memory.Allocator, fields []arrow.Field, rows [][]any) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
+	defer b.Release()
+	for _, row := range rows {
+		for j, v := range row {
+			switch v := v.(type) {
+			case nil:
+				b.Field(j).AppendNull()
+			case int64:
+				b.Field(j).(*array.Int64Builder).Append(v)
+			case float64:
+				b.Field(j).(*array.Float64Builder).Append(v)
+			case string:
+				b.Field(j).(*array.StringBuilder).Append(v)
+			case bool:
+				b.Field(j).(*array.BooleanBuilder).Append(v)
+			case arrow.Timestamp:
+				b.Field(j).(*array.TimestampBuilder).Append(v)
+			case arrow.Date32:
+				b.Field(j).(*array.Date32Builder).Append(v)
+			case []int64:
+				lb := b.Field(j).(*array.ListBuilder)
+				lb.Append(true)
+				lb.ValueBuilder().(*array.Int64Builder).AppendValues(v, nil)
+			}
+		}
+	}
+	return b.NewRecordBatch()
 }
 
 func errorCases(t *testing.T, s stores.OnlineStore) {
