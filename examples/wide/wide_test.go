@@ -42,11 +42,12 @@ type fixture struct {
 	db     *sql.DB
 }
 
-func newFixture(t *testing.T, mem memory.Allocator) *fixture {
+// newFixture generates n features of entities 1..m.
+func newFixture(t testing.TB, mem memory.Allocator, n, m int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	repo := filepath.Join(dir, "repo")
-	if err := WriteRepo(repo, nFeatures); err != nil {
+	if err := WriteRepo(repo, n); err != nil {
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(dir, "wide.duckdb")
@@ -54,7 +55,7 @@ func newFixture(t *testing.T, mem memory.Allocator) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := LoadDuckDB(context.Background(), src.DB(), nFeatures, nEntities); err != nil {
+	if err := LoadDuckDB(context.Background(), src.DB(), n, m); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Close(); err != nil {
@@ -166,7 +167,7 @@ func idBatch(mem memory.Allocator, ids []int64) arrow.RecordBatch {
 func TestEngineAnswersAsDuckDB(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	fx := newFixture(t, mem)
+	fx := newFixture(t, mem, nFeatures, nEntities)
 	ids := []int64{3, 1, nEntities, 17, 3}
 	want := fx.reference(t, ids)
 	in := idBatch(mem, ids)
@@ -203,24 +204,31 @@ func TestEngineAnswersAsDuckDB(t *testing.T) {
 	}
 }
 
+// serve runs a Flight SQL server over engine on a free loopback port until
+// the test ends.
+func serve(t testing.TB, engine *planner.Engine) string {
+	t.Helper()
+	srv := flight.NewServer(engine, flight.Options{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(context.Background(), lis)
+	t.Cleanup(srv.GracefulStop)
+	return lis.Addr().String()
+}
+
 // TestWarm warms a real server's memory online store over the wire, then
 // reads the store directly: every entity's values are there and equal the
 // table's.
 func TestWarm(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	fx := newFixture(t, mem)
-	srv := flight.NewServer(fx.engine, flight.Options{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(context.Background(), lis)
-	defer srv.GracefulStop()
-
+	fx := newFixture(t, mem, nFeatures, nEntities)
+	addr := serve(t, fx.engine)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := Warm(ctx, WarmOptions{Addr: lis.Addr().String(), Class: CachedClass, Features: nFeatures, Entities: nEntities, Chunk: 25})
+	st, err := Warm(ctx, WarmOptions{Addr: addr, Class: CachedClass, Features: nFeatures, Entities: nEntities, Chunk: 25})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +264,7 @@ func TestWarm(t *testing.T) {
 	if _, err := fx.db.Exec("UPDATE " + Table + " SET f2 = f2 + 1 WHERE id = 7"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Warm(ctx, WarmOptions{Addr: lis.Addr().String(), Class: LiveClass, Features: nFeatures, Entities: 10})
+	_, err = Warm(ctx, WarmOptions{Addr: addr, Class: LiveClass, Features: nFeatures, Entities: 10})
 	if err == nil || !strings.Contains(err.Error(), "entity 7: f2") {
 		t.Errorf("warming changed data: %v, want an error naming entity 7 and f2", err)
 	}
@@ -274,7 +282,7 @@ func TestPostgresMatchesDuckDB(t *testing.T) {
 	if err := LoadPostgres(ctx, pool, nFeatures, nEntities); err != nil {
 		t.Fatal(err)
 	}
-	fx := newFixture(t, memory.NewGoAllocator())
+	fx := newFixture(t, memory.NewGoAllocator(), nFeatures, nEntities)
 	q := fmt.Sprintf("SELECT id, %s FROM %s ORDER BY id", strings.Join(FeatureNames(nFeatures), ", "), Table)
 	rows, err := pool.Query(ctx, q)
 	if err != nil {
