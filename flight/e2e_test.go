@@ -206,7 +206,7 @@ func TestEndToEndPrepared(t *testing.T) {
 	if stmt.DatasetSchema() == nil || stmt.DatasetSchema().NumFields() != 6 {
 		t.Fatalf("dataset schema %v", stmt.DatasetSchema())
 	}
-	if got := fmt.Sprint(stmt.ParameterSchema()); !strings.Contains(got, "id: type=utf8") || !strings.Contains(got, "__as_of__: type=timestamp[us, tz=UTC]") {
+	if got := fmt.Sprint(stmt.ParameterSchema()); !strings.Contains(got, "id: type=utf8") || !strings.Contains(got, "__as_of__: type=timestamp[ms, tz=UTC]") {
 		t.Fatalf("parameter schema %s", got)
 	}
 
@@ -218,7 +218,11 @@ func TestEndToEndPrepared(t *testing.T) {
 		for i := range keys {
 			keys[i] = fmt.Sprintf("u%d", (i*389)%1100+1)
 			b.Field(0).(*array.StringBuilder).Append(keys[i])
-			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(asOf.UnixMicro()))
+			at, err := arrow.TimestampFromTime(asOf, stmt.ParameterSchema().Field(1).Type.(*arrow.TimestampType).Unit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Field(1).(*array.TimestampBuilder).Append(at)
 		}
 		params := b.NewRecordBatch()
 		b.Release()

@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/fletch-engine/fletch/flight/sqlfront"
 )
 
 // preparedStore keeps prepared statements by handle: at most max of them,
@@ -140,6 +142,24 @@ func release(recs []arrow.RecordBatch) {
 	for _, r := range recs {
 		r.Release()
 	}
+}
+
+// declaredParams is the parameter schema a prepared statement announces:
+// the statement's, with timestamps declared in milliseconds. The Flight SQL
+// JDBC driver (18.3) writes setTimestamp's epoch milliseconds into a vector
+// of whatever unit is declared (apache/arrow-java#838): declared in
+// microseconds, `__as_of__ = ?` would land in January 1970. Binding still
+// takes any unit (sqlfront's CheckParams), so ADBC and pyarrow, which send
+// microseconds, keep their precision.
+func declaredParams(st *sqlfront.Statement) *arrow.Schema {
+	schema := st.ParamSchema()
+	fields := schema.Fields()
+	for i, f := range fields {
+		if ts, ok := f.Type.(*arrow.TimestampType); ok {
+			fields[i].Type = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: ts.TimeZone}
+		}
+	}
+	return arrow.NewSchema(fields, nil)
 }
 
 // readOnly answers every update and ingestion: Flight SQL writes nothing

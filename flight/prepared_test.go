@@ -2,8 +2,10 @@ package flight
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -61,7 +63,7 @@ func TestPreparedSchemas(t *testing.T) {
 		sql, dataset, params string
 	}{
 		{`SELECT full_name, "review_count[7d]" FROM user WHERE id = '1'`, "full_name:utf8 review_count[7d]:int64", ""},
-		{`SELECT full_name FROM user WHERE id = ? AND __as_of__ = ?`, "full_name:utf8", "id:utf8 __as_of__:timestamp[us, tz=UTC]"},
+		{`SELECT full_name FROM user WHERE id = ? AND __as_of__ = ?`, "full_name:utf8", "id:utf8 __as_of__:timestamp[ms, tz=UTC]"},
 		{`SELECT price_diff FROM user_item WHERE user_id = ? AND item_id = ?`, "price_diff:float64", "user_id:utf8 item_id:utf8"},
 	} {
 		stmt, err := cl.Prepare(ctx, tt.sql)
@@ -86,6 +88,58 @@ func TestPreparedSchemas(t *testing.T) {
 		}
 		if err := stmt.Close(ctx); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestTimestampParamUnits: `__as_of__ = ?` is declared in milliseconds,
+// the unit the JDBC driver writes whatever is declared, and bound in any
+// unit (ADBC and pyarrow send microseconds): every binding answers the
+// point-in-time rows DuckDB computes for that instant.
+func TestTimestampParamUnits(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, db := e2eServer(t, mem)
+	cl := serve(t, srv)
+	ctx := context.Background()
+	stmt, err := cl.Prepare(ctx, `SELECT `+e2eSelect+` FROM user WHERE id = ? AND __as_of__ = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close(ctx)
+	keys := []string{"u1", "u7", "nobody", "u42", "u1"}
+	// A unit mix-up lands in 1970 or far in the future, where no user has
+	// features: the instants checked must answer differently.
+	if slices.Equal(referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)), referenceRows(t, db, keys, "1970-01-21T00:00:00Z")) {
+		t.Fatal("the reference rows do not depend on the time: the test would not see a wrong unit")
+	}
+	for _, asOf := range []time.Time{e2eNow, time.Date(2026, 1, 20, 12, 0, 0, 0, time.UTC), time.Date(2026, 1, 9, 23, 59, 59, 0, time.UTC)} {
+		want := referenceRows(t, db, keys, asOf.Format(time.RFC3339))
+		for _, unit := range []arrow.TimeUnit{arrow.Millisecond, arrow.Microsecond, arrow.Second, arrow.Nanosecond} {
+			schema := arrow.NewSchema([]arrow.Field{
+				{Name: "id", Type: arrow.BinaryTypes.String},
+				{Name: "__as_of__", Type: &arrow.TimestampType{Unit: unit, TimeZone: "UTC"}},
+			}, nil)
+			b := array.NewRecordBuilder(mem, schema)
+			at, err := arrow.TimestampFromTime(asOf, unit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				b.Field(0).(*array.StringBuilder).Append(k)
+				b.Field(1).(*array.TimestampBuilder).Append(at)
+			}
+			params := b.NewRecordBatch()
+			b.Release()
+			stmt.SetParameters(params)
+			params.Release()
+			info, err := stmt.Execute(ctx)
+			if err != nil {
+				t.Fatalf("%s bound as %s: %v", asOf, unit, err)
+			}
+			_, recs := fetch(t, ctx, cl, info)
+			t.Run(asOf.Format(time.RFC3339)+"/"+unit.String(), func(t *testing.T) { compareRows(t, resultRows(recs), want) })
+			releaseAll(recs)
 		}
 	}
 }

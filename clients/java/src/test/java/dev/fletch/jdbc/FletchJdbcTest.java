@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.sql.Connection;
+import java.sql.ParameterMetaData;
 import java.sql.DatabaseMetaData;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -17,12 +18,18 @@ import java.sql.ResultSetMetaData;
 import java.sql.SQLException;
 import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
+import java.sql.Timestamp;
 import java.sql.Types;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Calendar;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TimeZone;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -249,9 +256,7 @@ class FletchJdbcTest {
 
   /**
    * One prepared statement, executed again and again on the same handle with a key bound each
-   * time. The evaluation time is a literal: the driver (18.3) binds setTimestamp as epoch
-   * milliseconds whatever the parameter's unit (apache/arrow-java#838), so a microsecond
-   * {@code __as_of__} parameter would land in 1970.
+   * time (timestampParameter binds the evaluation time too).
    */
   @Test
   void preparedStatementManyExecutions() throws SQLException {
@@ -263,6 +268,61 @@ class FletchJdbcTest {
           ps.setString(1, e.getKey());
           try (ResultSet rs = ps.executeQuery()) {
             assertEquals(List.of(e.getValue()), rows(rs), "key " + e.getKey() + ", round " + round);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * {@code __as_of__ = ?} bound with setTimestamp on one prepared statement, rebound and executed
+   * again for each key and time: every execution answers what the same query with the time
+   * written as a literal answers. The driver (18.3) writes epoch milliseconds whatever unit the
+   * parameter declares (apache/arrow-java#838); fletch declares timestamp parameters in
+   * milliseconds, so the times land where they should. The times are chosen so their answers
+   * differ (a time read in the wrong unit would answer as of 1970).
+   *
+   * <p>JDBC reads a Timestamp without a Calendar as wall-clock time in the connection's time zone
+   * (the JVM's unless the URL says {@code timeZone=}): an instant is bound with a UTC Calendar, or
+   * plainly on a {@code timeZone=UTC} connection. Both are checked, whatever the JVM's zone.
+   */
+  @Test
+  void timestampParameter() throws SQLException {
+    Instant anchor = Instant.parse(asOf);
+    List<Instant> times =
+        List.of(anchor, anchor.minus(Duration.ofDays(10)), anchor.minus(Duration.ofDays(25)).plusSeconds(43_200));
+    String select = "SELECT " + COLUMNS + " FROM user WHERE id = ? AND __as_of__ = ?";
+    Map<Instant, List<List<String>>> literal = new LinkedHashMap<>();
+    for (Instant t : times) {
+      List<List<String>> rows = new ArrayList<>();
+      for (String key : expected.keySet()) {
+        rows.addAll(query(select.replaceFirst("\\?", "'" + key + "'").replace("?", "'" + t + "'")));
+      }
+      literal.put(t, rows);
+    }
+    assertEquals(3, new HashSet<>(literal.values()).size(), "the times chosen answer alike: " + literal);
+
+    Calendar utc = Calendar.getInstance(TimeZone.getTimeZone("UTC"));
+    try (Connection utcConn = DriverManager.getConnection(url("&timeZone=UTC"), new Properties())) {
+      for (Connection c : List.of(conn, utcConn)) {
+        try (PreparedStatement ps = c.prepareStatement(select)) {
+          ParameterMetaData pmd = ps.getParameterMetaData();
+          assertEquals(2, pmd.getParameterCount());
+          assertEquals(Types.TIMESTAMP_WITH_TIMEZONE, pmd.getParameterType(2));
+          for (Instant t : times) {
+            List<List<String>> got = new ArrayList<>();
+            for (String key : expected.keySet()) {
+              ps.setString(1, key);
+              if (c == conn) {
+                ps.setTimestamp(2, Timestamp.from(t), utc);
+              } else {
+                ps.setTimestamp(2, Timestamp.from(t));
+              }
+              try (ResultSet rs = ps.executeQuery()) {
+                got.addAll(rows(rs));
+              }
+            }
+            assertEquals(literal.get(t), got, "as of " + t + (c == conn ? ", UTC Calendar" : ", timeZone=UTC"));
           }
         }
       }
