@@ -399,7 +399,8 @@ func newHandle() string {
 
 // CreatePreparedStatement plans a query once for many executions. The
 // dataset schema is always filled; the parameter schema has one field per
-// parameter, typed as the input column it fills.
+// parameter, typed as the input column it fills (timestamps in
+// milliseconds: see declaredParams).
 func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
 	q, err := s.plan(ctx, req.GetQuery(), true)
 	if err != nil {
@@ -416,7 +417,7 @@ func (s *Server) keepPrepared(q *query) flightsql.ActionCreatePreparedStatementR
 	return flightsql.ActionCreatePreparedStatementResult{
 		Handle:          []byte(h),
 		DatasetSchema:   q.schema,
-		ParameterSchema: q.st.ParamSchema(),
+		ParameterSchema: declaredParams(q.st),
 		IsUpdate:        &isUpdate,
 	}
 }
