@@ -13,6 +13,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -98,8 +99,16 @@ func invalidArg(format string, args ...any) error {
 }
 
 // decodeNative reads a command strictly: an unknown field is a typo worth
-// naming, not something to ignore.
+// naming, not something to ignore. A service sends the same few commands
+// again and again, so decoded ones are remembered (the JSON decoder was 7%
+// of a cached one-entity exchange); the result is shared and read-only.
 func decodeNative(cmd []byte) (*NativeQuery, error) {
+	return decoded.get(string(cmd), func() (*NativeQuery, error) { return decodeCommand(cmd) })
+}
+
+var decoded = memo[string, *NativeQuery]{limit: 1024}
+
+func decodeCommand(cmd []byte) (*NativeQuery, error) {
 	if len(bytes.TrimSpace(cmd)) == 0 || bytes.TrimSpace(cmd)[0] != '{' {
 		return nil, invalidArg(`DoExchange: the descriptor must be a CMD holding a native feature query, {"query": {...}} (docs/NATIVE.md)`)
 	}
@@ -303,18 +312,63 @@ func (s *Server) prepare(r *nativeRequest, inputs *arrow.Schema) (*planner.Plan,
 	return nil, err
 }
 
-// answerSchema is the wire schema of a plan's answer: the outputs, then,
-// with meta, one hit column per output.
-func answerSchema(plan *planner.Plan, meta bool) *arrow.Schema {
-	out := wireSchema(plan.Schema())
-	if !meta {
-		return out
+// answerSchemas are the wire schemas of a plan's answer: all of it (the
+// outputs, then, with meta, one hit column per output) and the outputs
+// alone. Remembered per plan: building them (arrow.NewSchema indexes every
+// field by name) cost as much as the JSON decoding.
+type answerSchemas struct {
+	all, outputs *arrow.Schema
+}
+
+type answerKey struct {
+	plan *planner.Plan
+	meta bool
+}
+
+var answers = memo[answerKey, answerSchemas]{limit: 1024}
+
+func answerSchema(plan *planner.Plan, meta bool) answerSchemas {
+	a, _ := answers.get(answerKey{plan, meta}, func() (answerSchemas, error) {
+		out := wireSchema(plan.Schema())
+		if !meta {
+			return answerSchemas{out, out}, nil
+		}
+		fs := out.Fields()
+		for _, f := range plan.Schema().Fields() {
+			fs = append(fs, arrow.Field{Name: f.Name + HitSuffix, Type: arrow.FixedWidthTypes.Boolean, Nullable: false})
+		}
+		return answerSchemas{arrow.NewSchema(fs, nil), out}, nil
+	})
+	return a
+}
+
+// memo remembers a pure function's results by key, up to limit entries;
+// full, it starts over, so a caller sending ever new keys costs a bounded
+// amount of memory.
+type memo[K comparable, V any] struct {
+	mu    sync.RWMutex
+	m     map[K]V
+	limit int
+}
+
+func (c *memo[K, V]) get(k K, f func() (V, error)) (V, error) {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v, nil
 	}
-	fs := out.Fields()
-	for _, f := range plan.Schema().Fields() {
-		fs = append(fs, arrow.Field{Name: f.Name + HitSuffix, Type: arrow.FixedWidthTypes.Boolean, Nullable: false})
+	v, err := f()
+	if err != nil {
+		return v, err
 	}
-	return arrow.NewSchema(fs, nil)
+	c.mu.Lock()
+	if len(c.m) >= c.limit || c.m == nil {
+		c.m = make(map[K]V)
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+	return v, nil
 }
 
 // peeked replays the first FlightData of a stream, which had to be read
@@ -368,7 +422,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 		return err
 	}
 	out := answerSchema(plan, q.Meta)
-	w := arrowflight.NewRecordWriter(stream, ipc.WithSchema(out), ipc.WithAllocator(s.opts.Mem))
+	w := arrowflight.NewRecordWriter(stream, ipc.WithSchema(out.all), ipc.WithAllocator(s.opts.Mem))
 	defer w.Close()
 	summary := NativeSummary{}
 	if q.Explain {
@@ -378,7 +432,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 		if err := rdr.Err(); err != nil {
 			return invalidArg("native query: reading the input rows: %v", err)
 		}
-		return s.finish(w, out, nil, summary)
+		return s.finish(w, out.all, nil, summary)
 	}
 	var pending arrow.RecordBatch // held back to carry the summary
 	defer func() {
@@ -400,7 +454,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 				summary.Errors = append(summary.Errors, outputFail(plan, e))
 			}
 		}
-		ans, err := s.answer(res, plan, q.Meta)
+		ans, err := s.answer(res, out)
 		res.Release()
 		if err != nil {
 			return err
@@ -426,7 +480,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 	}
 	last := pending
 	pending = nil
-	return s.finish(w, out, last, summary)
+	return s.finish(w, out.all, last, summary)
 }
 
 // finish writes the last batch (an empty one when there is none, so the
@@ -447,19 +501,17 @@ func (s *Server) finish(w *arrowflight.Writer, schema *arrow.Schema, last arrow.
 
 // answer is a run's result on the wire: outputs converted to wire types,
 // then the hit columns.
-func (s *Server) answer(res *planner.Result, plan *planner.Plan, meta bool) (arrow.RecordBatch, error) {
-	schema := answerSchema(plan, meta)
-	if !meta {
-		return toWire(s.opts.Mem, res.Record, schema)
+func (s *Server) answer(res *planner.Result, schema answerSchemas) (arrow.RecordBatch, error) {
+	if schema.all == schema.outputs {
+		return toWire(s.opts.Mem, res.Record, schema.all)
 	}
-	outs := wireSchema(plan.Schema())
-	wire, err := toWire(s.opts.Mem, res.Record, outs)
+	wire, err := toWire(s.opts.Mem, res.Record, schema.outputs)
 	if err != nil {
 		return nil, err
 	}
 	defer wire.Release()
 	cols := append(append([]arrow.Array{}, wire.Columns()...), res.Hits...)
-	return array.NewRecordBatch(schema, cols, wire.NumRows()), nil
+	return array.NewRecordBatch(schema.all, cols, wire.NumRows()), nil
 }
 
 func outputFail(plan *planner.Plan, e planner.OutputError) NativeOutputFail {

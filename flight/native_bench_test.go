@@ -160,11 +160,9 @@ func BenchmarkNative(b *testing.B) {
 		}
 	})
 
-	b.Run("one_entity_native", func(b *testing.B) {
-		in := stringBatch(mem, "user.id", "50")
-		defer in.Release()
-		outs, _ := json.Marshal(oneEntityFeatures)
-		cmd := `{"query": {"outputs": ` + string(outs) + `}}`
+	// One entity through each protocol: the native query is one DoExchange,
+	// the statement GetFlightInfo + DoGet.
+	oneNative := func(b *testing.B, cmd string, in arrow.RecordBatch) {
 		var lat latencies
 		b.ResetTimer()
 		for b.Loop() {
@@ -180,10 +178,8 @@ func BenchmarkNative(b *testing.B) {
 			})
 		}
 		lat.report(b)
-	})
-
-	b.Run("one_entity_flight_sql_statement", func(b *testing.B) {
-		q := "SELECT " + strings.Join(oneEntityFeatures, ", ") + " FROM user WHERE id = '50'"
+	}
+	oneStatement := func(b *testing.B, q string) {
 		var lat latencies
 		b.ResetTimer()
 		for b.Loop() {
@@ -200,5 +196,36 @@ func BenchmarkNative(b *testing.B) {
 			})
 		}
 		lat.report(b)
+	}
+
+	user50 := stringBatch(mem, "user.id", "50")
+	defer user50.Release()
+	b.Run("one_entity_native", func(b *testing.B) {
+		outs, _ := json.Marshal(oneEntityFeatures)
+		oneNative(b, `{"query": {"outputs": `+string(outs)+`}}`, user50)
+	})
+	b.Run("one_entity_flight_sql_statement", func(b *testing.B) {
+		oneStatement(b, "SELECT "+strings.Join(oneEntityFeatures, ", ")+" FROM user WHERE id = '50'")
+	})
+
+	// One feature served from the online store (item.genre_from_llm has
+	// max_staleness infinity; the first call computes and writes it back):
+	// the engine does one Get, so what is left is each protocol's own cost.
+	// cmd/fletchload measures the same pair open-loop against a server.
+	item50 := stringBatch(mem, "item.id", "50")
+	defer item50.Release()
+	cachedSQL := "SELECT genre_from_llm FROM item WHERE id = '50'"
+	info, err := cl.Execute(ctx, cachedSQL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, recs := fetch(b, ctx, cl, info)
+	releaseAll(recs)
+	engine.Flush()
+	b.Run("one_cached_native", func(b *testing.B) {
+		oneNative(b, `{"query": {"outputs": ["genre_from_llm"]}}`, item50)
+	})
+	b.Run("one_cached_flight_sql_statement", func(b *testing.B) {
+		oneStatement(b, cachedSQL)
 	})
 }
