@@ -279,7 +279,8 @@ type ordered interface {
 // spelled out per operator because Go neither unrolls loops nor inlines a
 // comparison passed as a function value or type parameter: this way each
 // (type, operator) pair is straight-line compare-and-set code without bounds
-// checks, about twice as fast as a loop over the bits. out is cleared.
+// checks, about twice as fast as a loop over the bits. out arrives cleared
+// (the tail's bits are or-ed in).
 func cmpFixed[T ordered](a, b []T, out []byte, op cmpOp) {
 	b = b[:len(a)]
 	full := len(a) / 8
@@ -306,8 +307,8 @@ func cmpFixed[T ordered](a, b []T, out []byte, op cmpOp) {
 	}
 }
 
-// compare is one row of cmpFixed's base operators.
-func compare[T ordered](x, y T, op cmpOp) bool {
+// compare is one row of a base operator.
+func compare[T ordered | string](x, y T, op cmpOp) bool {
 	switch op {
 	case cmpEq:
 		return x == y
@@ -333,22 +334,12 @@ func bit(b bool) byte {
 }
 
 // cmpStrings compares bytewise (Go's string order is UTF-8 code point
-// order, as DuckDB's), eight rows to a byte. out is cleared.
+// order, as DuckDB's), eight rows to a byte.
 func cmpStrings(a, b *array.String, out []byte, op cmpOp) {
 	var w byte
 	n := a.Len()
 	for i := range n {
-		x, y := a.Value(i), b.Value(i)
-		var r bool
-		switch op {
-		case cmpEq:
-			r = x == y
-		case cmpLt:
-			r = x < y
-		case cmpLe:
-			r = x <= y
-		}
-		w |= bit(r) << (i & 7)
+		w |= bit(compare(a.Value(i), b.Value(i), op)) << (i & 7)
 		if i&7 == 7 {
 			out[i>>3], w = w, 0
 		}
