@@ -38,6 +38,7 @@ type report struct {
 	CPUSelf    float64 `json:"cpu_self_cores"`
 	CPUWatched float64 `json:"cpu_watched_cores,omitempty"`
 	CPUOther   float64 `json:"cpu_other_cores"`
+	Tries      int     `json:"tries"` // runs made; the least disturbed is reported
 	FirstError string  `json:"first_error,omitempty"`
 	Time       string  `json:"time"`
 }
@@ -87,9 +88,9 @@ func (r report) human() string {
 	}
 	s := fmt.Sprintf("%s K=%d rate=%g/s %gs: requests=%d errors=%d dropped=%d achieved=%.1f/s rows/req=%.2f "+
 		"p50=%.0fus p90=%.0fus p99=%.0fus p999=%.0fus max=%.0fus (sched lag p50=%.0fus p99=%.0fus; service p50=%.0fus p99=%.0fus) "+
-		"cpu cores: self %.2f, watched %.2f, other %.2f",
+		"cpu cores: self %.2f, watched %.2f, other %.2f; tries %d",
 		name, r.Keys, r.Rate, r.DurationS, r.Requests, r.Errors, r.Dropped, r.Achieved, r.RowsPerReq,
-		r.P50, r.P90, r.P99, r.P999, r.Max, r.LagP50, r.LagP99, r.SvcP50, r.SvcP99, r.CPUSelf, r.CPUWatched, r.CPUOther)
+		r.P50, r.P90, r.P99, r.P999, r.Max, r.LagP50, r.LagP99, r.SvcP50, r.SvcP99, r.CPUSelf, r.CPUWatched, r.CPUOther, r.Tries)
 	if r.FirstError != "" {
 		s += "\n  first error: " + r.FirstError
 	}
