@@ -76,7 +76,9 @@ type OnlineValues struct {
 	// a cell is null where nothing is stored, or where null is stored.
 	Values arrow.RecordBatch
 	// Observed has, per requested feature, a timestamp[us, UTC] array: when
-	// each key's value was observed, null where nothing is stored.
+	// each key's value was observed, null where nothing is stored. Features
+	// observed together may share one array (the same arrow.Array, retained
+	// once per feature), so a reader can check it once.
 	Observed []arrow.Array
 }
 

@@ -29,7 +29,9 @@ type ValuesBuilder struct {
 	rows   int
 	cols   []valueColumn
 	// fixed holds the fixed-width columns' values and validity bitmaps,
-	// and the rows' times (at, atValid), each region 64-byte aligned.
+	// and the rows' times (at, atValid), each region 8-byte aligned (as
+	// Arrow's IPC format aligns buffers; 64 would be 128 bytes a column
+	// for one row).
 	fixed          *memory.Buffer
 	at             []arrow.Timestamp
 	atValid        []byte
@@ -89,7 +91,7 @@ func typeTags(dt arrow.DataType) ([]byte, error) {
 	return appendTypeTag(nil, dt)
 }
 
-func pad64(n int) int { return int(bitutil.CeilByte64(int64(n))) }
+func pad8(n int) int { return int(bitutil.CeilByte(n)) }
 
 // NewValuesBuilder returns a builder of the answer for want, for rows
 // rows. The caller releases it.
@@ -99,7 +101,7 @@ func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*Valu
 		cols: make([]valueColumn, want.NumFields()), stored: make([]int32, rows),
 		exceptions: make([][]exception, want.NumFields()),
 	}
-	bitmap := pad64(int(bitutil.BytesForBits(int64(rows))))
+	bitmap := pad8(int(bitutil.BytesForBits(int64(rows))))
 	size := 0
 	region := func(n int) int {
 		off := size
@@ -124,11 +126,11 @@ func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*Valu
 		c.kind = tags[0]
 		c.size = bitmap
 		if width > 0 {
-			c.size = pad64(rows * width)
+			c.size = pad8(rows * width)
 		}
 		c.off, c.validOff = region(c.size), region(bitmap)
 	}
-	b.atOff, b.atVOff = region(pad64(rows*8)), region(bitmap)
+	b.atOff, b.atVOff = region(pad8(rows*8)), region(bitmap)
 
 	b.fixed = memory.NewResizableBuffer(mem)
 	b.fixed.Resize(size)

@@ -220,10 +220,7 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	defer vb.Release()
-	u := unpacker{index: make(map[string]int, want.NumFields())}
-	for i := range want.NumFields() {
-		u.index[want.Field(i).Name] = i
-	}
+	u := newUnpacker(want)
 	for r, blob := range blobs {
 		if err := u.unpack(vb, r, blob); err != nil {
 			return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
@@ -397,15 +394,26 @@ var errCorrupt = errors.New("stored entity is not a packed entity (written by so
 // unpacker puts the asked features of packed entities into a
 // ValuesBuilder. Entities of a class mostly store their features in the
 // same order: the feature at each entry position is remembered from the
-// last entity, and the map is asked only where it differs.
+// last entity (at first, the asked order, which is the stored one when the
+// features were written together), and a map of the asked names is built
+// and asked only where an entry differs.
 type unpacker struct {
+	want  *arrow.Schema
 	index map[string]int // asked feature name → column
 	hints []hint
 }
 
 type hint struct {
-	name string // aliases an earlier entity's bytes
+	name string // aliases an earlier entity's bytes, or want's
 	i    int    // -1: not asked
+}
+
+func newUnpacker(want *arrow.Schema) *unpacker {
+	u := &unpacker{want: want, hints: make([]hint, want.NumFields())}
+	for i := range u.hints {
+		u.hints[i] = hint{want.Field(i).Name, i}
+	}
+	return u
 }
 
 // unpack puts the entries of blob, the entity of row r, into vb. The
@@ -461,6 +469,12 @@ func (u *unpacker) unpack(vb *stores.ValuesBuilder, r int, blob string) error {
 func (u *unpacker) feature(j int, name string) int {
 	if j < len(u.hints) && u.hints[j].name == name {
 		return u.hints[j].i
+	}
+	if u.index == nil {
+		u.index = make(map[string]int, u.want.NumFields())
+		for i := range u.want.NumFields() {
+			u.index[u.want.Field(i).Name] = i
+		}
 	}
 	i, ok := u.index[name]
 	if !ok {

@@ -124,16 +124,19 @@ func TestErrors(t *testing.T) {
 		}
 	}
 
-	// A key holding something that is not a packed entity.
+	// A key holding something that is not a packed entity: another
+	// program's value, or one cut short.
 	s := open(t)
-	if err := s.client.Set(ctx, s.prefix+"User:i:1", "\x02\x00\x05ab", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
 	keys := storetest.Int64Keys(mem, 1)
 	defer keys.Release()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	if _, err := s.Get(ctx, mem, "User", keys, schema); err == nil || !strings.Contains(err.Error(), "User:i:1") || !strings.Contains(err.Error(), "not a packed entity") {
-		t.Errorf("Get of a foreign value: err = %v", err)
+	for _, v := range []string{"hello", "\x02\x00\x05ab"} {
+		if err := s.client.Set(ctx, s.prefix+"User:i:1", v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, mem, "User", keys, schema); err == nil || !strings.Contains(err.Error(), "User:i:1") || !strings.Contains(err.Error(), "not a packed entity") {
+			t.Errorf("Get of %q: err = %v", v, err)
+		}
 	}
 }
 
@@ -350,15 +353,16 @@ func TestServerDownAndBack(t *testing.T) {
 	}
 }
 
-// Get of K entities × 50 float features, every entity storing those 50;
+// Get of K entities × F float features, every entity storing those F;
 // beside it, the floor: a bare MGET of the same packed values, decoded
 // into a []float64 (mgetFloats).
 func BenchmarkGet(b *testing.B) {
-	for _, k := range []int{1, 100, 10000} {
-		b.Run(fmt.Sprintf("%dx50", k), func(b *testing.B) {
+	for _, shape := range []struct{ k, f int }{{1, 50}, {100, 50}, {10000, 50}, {1, 250}} {
+		k := shape.k
+		b.Run(fmt.Sprintf("%dx%d", k, shape.f), func(b *testing.B) {
 			mem := memory.NewGoAllocator()
 			s := open(b)
-			names := make([]string, 50)
+			names := make([]string, shape.f)
 			for i := range names {
 				names[i] = fmt.Sprintf("f%d", i)
 			}
@@ -370,7 +374,7 @@ func BenchmarkGet(b *testing.B) {
 			}
 			keys := storetest.Int64Keys(mem, ids...)
 			defer keys.Release()
-			rec := storetest.FloatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
+			rec := storetest.FloatRecord(mem, names, k, func(r, i int) float64 { return float64(r*shape.f + i) })
 			defer rec.Release()
 			if err := s.Set(context.Background(), "User", keys, rec, observed); err != nil {
 				b.Fatal(err)
@@ -463,10 +467,7 @@ func BenchmarkUnpack(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				u := unpacker{index: map[string]int{}}
-				for i, n := range names {
-					u.index[n] = i
-				}
+				u := newUnpacker(rec.Schema())
 				for r, blob := range blobs {
 					if err := u.unpack(vb, r, blob); err != nil {
 						b.Fatal(err)
