@@ -116,6 +116,13 @@ func TestAuthRefusals(t *testing.T) {
 	wantCode(t, "handshake with a wrong token", err, codes.Unauthenticated, "unknown token", "fletch_wrong")
 
 	analyst := bearer(analystToken)
+	// Plans are cached by SQL text: one planned for an admin first must
+	// still be refused to the analyst.
+	if info, err := cl.Execute(bearer(opsToken), `SELECT title FROM item WHERE id = 'i1'`); err != nil {
+		t.Fatalf("admin: %v", err)
+	} else if _, recs := fetch(t, bearer(opsToken), cl, info); len(recs) > 0 {
+		releaseAll(recs)
+	}
 	for _, tc := range []struct{ name, sql, class string }{
 		{"another class", `SELECT title FROM item WHERE id = 'i1'`, `may not read item`},
 		{"has-one reach", `SELECT star_rating, item.title FROM review WHERE id = 1`, `may not read item`},

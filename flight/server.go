@@ -95,6 +95,7 @@ type Server struct {
 	graph    *features.Graph
 	opts     Options
 	prepared *preparedStore
+	plans    *planCache
 	grpc     *grpc.Server
 }
 
@@ -107,6 +108,7 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 		graph:    engine.Graph(),
 		opts:     opts,
 		prepared: newPreparedStore(opts.MaxPrepared, opts.PreparedTTL, opts.Now),
+		plans:    newPlanCache(planCacheSize),
 	}
 	s.Alloc = opts.Mem
 	s.registerSqlInfo()
@@ -201,6 +203,9 @@ func streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, han
 	return statusOf(handler(srv, ss))
 }
 
+// planCacheSize is how many planned SQL texts a server keeps.
+const planCacheSize = 1024
+
 // query is a parsed and planned statement.
 type query struct {
 	st     *sqlfront.Statement
@@ -211,11 +216,20 @@ type query struct {
 // planSQL parses and plans sql. Statements (not prepared) cannot have
 // parameters: that is checked before planning, for the clearer error.
 func (s *Server) planSQL(sql string, prepared bool) (*query, error) {
+	key := planKey{sql: sql, prepared: prepared}
+	if q := s.plans.get(key); q != nil {
+		return q, nil
+	}
 	st, err := sqlfront.Parse(s.graph, sql)
 	if err != nil {
 		return nil, err
 	}
-	return s.planStatement(st, prepared)
+	q, err := s.planStatement(st, prepared)
+	if err != nil {
+		return nil, err
+	}
+	s.plans.put(key, q)
+	return q, nil
 }
 
 // planStatement plans a statement read from SQL text or a Substrait plan.

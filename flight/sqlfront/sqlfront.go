@@ -95,6 +95,13 @@ type parser struct {
 	edits []edit
 	class *features.Class
 	alias string
+	// last is the most recent position computed: positions are asked for
+	// mostly in increasing order (every column of a 250-column select
+	// list), and counting from the previous one keeps that linear.
+	last struct {
+		off int
+		pos expr.Pos
+	}
 }
 
 // edit is one replacement rewrite made: [origStart, origEnd) in src became
@@ -200,10 +207,19 @@ func (p *parser) pos(loc int32) expr.Pos {
 		return expr.Pos{}
 	}
 	off := min(p.origOffset(int(loc)), len(p.src))
-	before := p.src[:off]
-	line := strings.Count(before, "\n") + 1
-	col := utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
-	return expr.Pos{Line: line, Col: col}
+	from, at := 0, expr.Pos{Line: 1, Col: 1}
+	if p.last.off <= off && p.last.pos.Line > 0 {
+		from, at = p.last.off, p.last.pos
+	}
+	seg := p.src[from:off]
+	if nl := strings.Count(seg, "\n"); nl > 0 {
+		at.Line += nl
+		at.Col = 1
+		seg = seg[strings.LastIndexByte(seg, '\n')+1:]
+	}
+	at.Col += utf8.RuneCountInString(seg)
+	p.last.off, p.last.pos = off, at
+	return at
 }
 
 func (p *parser) errAt(kind planner.ErrorKind, loc int32, format string, args ...any) *planner.Error {
