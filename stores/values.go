@@ -32,12 +32,13 @@ type ValuesBuilder struct {
 	// and the rows' times (at, atValid), each region 8-byte aligned (as
 	// Arrow's IPC format aligns buffers; 64 would be 128 bytes a column
 	// for one row).
-	fixed          *memory.Buffer
-	at             []arrow.Timestamp
-	atValid        []byte
-	atOff, atVOff  int
-	stored         []int32          // stored[r]: values put in row r
-	exceptions     [][]exception    // per feature
+	fixed         *memory.Buffer
+	at            []arrow.Timestamp
+	atValid       []byte
+	atOff, atVOff int
+	stored        []int32       // stored[r]: values put in row r
+	exceptions    [][]exception // per feature; nil until one
+
 	bufs           []*memory.Buffer // the buffer lists of Finish's arrays, in one allocation
 	rowsWithValues int
 }
@@ -51,7 +52,6 @@ type exception struct {
 
 // valueColumn is one feature's values being built.
 type valueColumn struct {
-	name string
 	tags []byte
 	n    int // rows appended
 	// A fixed-width column writes into fixed: its values (native-endian,
@@ -99,7 +99,6 @@ func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*Valu
 	b := &ValuesBuilder{
 		mem: mem, schema: want, rows: rows,
 		cols: make([]valueColumn, want.NumFields()), stored: make([]int32, rows),
-		exceptions: make([][]exception, want.NumFields()),
 	}
 	bitmap := pad8(int(bitutil.BytesForBits(int64(rows))))
 	size := 0
@@ -116,7 +115,7 @@ func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*Valu
 			b.Release()
 			return nil, fmt.Errorf("feature %s: %w", f.Name, err)
 		}
-		c.name, c.tags = f.Name, tags
+		c.tags = tags
 		width, fixed := fixedWidth(tags[0])
 		if !fixed {
 			c.b = array.NewBuilder(mem, f.Type)
@@ -160,13 +159,13 @@ func (b *ValuesBuilder) Put(r, i int, at arrow.Timestamp, enc []byte) error {
 	c := &b.cols[i]
 	if c.n != r {
 		if c.n > r {
-			return fmt.Errorf("feature %s: two values for one entity", c.name)
+			return fmt.Errorf("feature %s: two values for one entity", b.schema.Field(i).Name)
 		}
 		b.fill(i, r)
 	}
 	ok, err := c.decode(enc)
 	if err != nil {
-		return fmt.Errorf("feature %s: %w", c.name, err)
+		return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
 	}
 	if !ok {
 		return nil
@@ -189,12 +188,15 @@ func (b *ValuesBuilder) Put(r, i int, at arrow.Timestamp, enc []byte) error {
 func (b *ValuesBuilder) PutValue(r, i int, enc []byte) error {
 	at, err := ObservedTimestamp(enc)
 	if err != nil {
-		return fmt.Errorf("feature %s: %w", b.cols[i].name, err)
+		return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
 	}
 	return b.Put(r, i, at, enc[8:])
 }
 
 func (b *ValuesBuilder) except(i int, e exception) {
+	if b.exceptions == nil {
+		b.exceptions = make([][]exception, len(b.cols))
+	}
 	b.exceptions[i] = append(b.exceptions[i], e)
 }
 
@@ -284,7 +286,7 @@ func (b *ValuesBuilder) Finish() *OnlineValues {
 		} else {
 			cols[i] = c.b.NewArray()
 		}
-		if len(b.exceptions[i]) == 0 {
+		if b.exceptions == nil || len(b.exceptions[i]) == 0 {
 			shared.Retain()
 			out.Observed[i] = shared
 		} else {
