@@ -27,7 +27,9 @@ import (
 //	           bytes, bool as one byte, utf8 as a uvarint length and the
 //	           bytes, a list as a uvarint count and its elements' values
 //
-// The same bytes go to every store (memory, Redis, DynamoDB).
+// The same bytes go to every store: whole to memory and DynamoDB, without
+// the time (AppendTypedValue) to Redis, which keeps one time per group of
+// an entity's values.
 const (
 	tagInt64 byte = iota + 1
 	tagFloat64
