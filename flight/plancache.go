@@ -21,6 +21,9 @@ type planCache struct {
 type planKey struct {
 	sql      string
 	prepared bool
+	// template marks a statement's template (see Server.planTemplate);
+	// its query has no statement when the template cannot be parsed.
+	template bool
 }
 
 type cachedPlan struct {

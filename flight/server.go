@@ -220,6 +220,11 @@ func (s *Server) planSQL(sql string, prepared bool) (*query, error) {
 	if q := s.plans.get(key); q != nil {
 		return q, nil
 	}
+	if !prepared {
+		if q := s.planTemplate(sql); q != nil {
+			return q, nil
+		}
+	}
 	st, err := sqlfront.Parse(s.graph, sql)
 	if err != nil {
 		return nil, err
@@ -230,6 +235,38 @@ func (s *Server) planSQL(sql string, prepared bool) (*query, error) {
 	}
 	s.plans.put(key, q)
 	return q, nil
+}
+
+// planTemplate plans a statement through its template (sqlfront.Template):
+// the template is parsed and planned once, and each text that differs only
+// in its literal values is filled in from it. It returns nil when the text
+// has no usable template; the caller then parses the text itself, which
+// also gives the precise error for a text whose values do not fit.
+func (s *Server) planTemplate(sql string) *query {
+	text, vals, ok := sqlfront.Template(sql)
+	if !ok || len(vals) == 0 {
+		return nil
+	}
+	key := planKey{sql: text, template: true}
+	t := s.plans.get(key)
+	if t == nil {
+		st, err := sqlfront.Parse(s.graph, text)
+		if err == nil {
+			t, err = s.planStatement(st, true)
+		}
+		if err != nil {
+			t = &query{} // no template: remembered, so it is not parsed again
+		}
+		s.plans.put(key, t)
+	}
+	if t.st == nil {
+		return nil
+	}
+	st, err := t.st.WithValues(sql, vals)
+	if err != nil {
+		return nil
+	}
+	return &query{st: st, plan: t.plan, schema: t.schema}
 }
 
 // planStatement plans a statement read from SQL text or a Substrait plan.
