@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,3 +40,18 @@ func (s *timerfdSleeper) sleep(d time.Duration) {
 }
 
 func (s *timerfdSleeper) close() { s.f.Close() }
+
+// init takes the default 50µs timer slack off every thread of the process
+// (threads inherit it from the thread that creates them, so existing ones
+// are enough). The runtime's own short sleeps (the scheduler's usleep(3)
+// while stealing work, sysmon's 20µs naps) otherwise stretch to ~50µs and
+// land on the client's side of every measured request; with the slack the
+// Flight SQL p50 through this tool read ~10% above the floor tool's on the
+// same server.
+func init() {
+	threads, _ := filepath.Glob("/proc/self/task/*/timerslack_ns")
+	for _, f := range threads {
+		os.WriteFile(f, []byte("1"), 0)
+	}
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+}
