@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,34 +81,54 @@ func checkRows(rows int64, ids []string, check bool) (int64, error) {
 }
 
 // nativeRequest is one native feature query per call (docs/NATIVE.md): a
-// DoExchange carrying the command in its descriptor and the ids as a
-// one-column batch, reading the whole answer back.
+// DoExchange carrying the command and the input schema in its first
+// message and the ids as a one-column batch in the second, reading the
+// whole answer back. The first message is encoded once: arrow-go's record
+// writer would rebuild the schema's flatbuffer for every request, client
+// CPU that any SDK can avoid the same way.
 func nativeRequest(cl *flightsql.Client, mem memory.Allocator, q flight.NativeQuery, key arrow.Field, check bool) (request, error) {
 	cmd, err := json.Marshal(flight.NativeCommand{Query: &q})
 	if err != nil {
 		return nil, err
 	}
-	desc := &arrowflight.FlightDescriptor{Type: arrowflight.DescriptorCMD, Cmd: cmd}
 	schema := arrow.NewSchema([]arrow.Field{key}, nil)
+	p := ipc.GetSchemaPayload(schema, mem)
+	hdr := p.Meta()
+	first := arrowflight.FlightData{
+		FlightDescriptor: &arrowflight.FlightDescriptor{Type: arrowflight.DescriptorCMD, Cmd: cmd},
+		DataHeader:       bytes.Clone(hdr.Bytes()),
+	}
+	hdr.Release()
+	p.Release()
+	var body bytes.Buffer
 	return func(ctx context.Context, ids []string) (int64, error) {
 		in, err := keyBatch(mem, schema, ids)
 		if err != nil {
 			return 0, err
 		}
-		defer in.Release()
+		p, err := ipc.GetRecordBatchPayload(in, ipc.WithAllocator(mem))
+		in.Release()
+		if err != nil {
+			return 0, err
+		}
+		defer p.Release()
+		meta := p.Meta()
+		defer meta.Release()
+		body.Reset()
+		if err := p.SerializeBody(&body); err != nil {
+			return 0, err
+		}
 		stream, err := cl.Client.DoExchange(ctx)
 		if err != nil {
 			return 0, err
 		}
-		w := arrowflight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(mem))
-		w.SetFlightDescriptor(desc)
-		// io.EOF here means the server answered early (an error status),
-		// which reading the answer reports.
-		if err := w.Write(in); err != nil && !errors.Is(err, io.EOF) {
-			w.Close()
-			return 0, err
+		// io.EOF from a Send means the server answered early (an error
+		// status), which reading the answer reports.
+		for _, fd := range []*arrowflight.FlightData{&first, {DataHeader: meta.Bytes(), DataBody: body.Bytes()}} {
+			if err := stream.Send(fd); err != nil && !errors.Is(err, io.EOF) {
+				return 0, err
+			}
 		}
-		w.Close()
 		if err := stream.CloseSend(); err != nil {
 			return 0, err
 		}
