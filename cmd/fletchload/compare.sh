@@ -58,6 +58,8 @@ load() { "$bin/fletchload" "$@" --rate "$RATE" --duration "$DURATION" --quiet "$
 floor=$!
 PIDS+=("$floor")
 sleep 1
+# the floor tool does not wait for a quiet machine: a noop run that does
+"$bin/fletchload" noop --rate 1 --duration 1s --warmup 0 --quiet "$QUIET" --quiet-wait "$QUIET_WAIT" --retries 0 >/dev/null
 "$bin/floor" flight --addr "$FLOOR_ADDR" --features 50 --rate "$RATE" --duration "$DURATION" \
 	--expect-rows 1 --label floor-gateway/floor-tool --cpu-pids "$floor" | tail -n 1 | tee -a "$OUT"
 load sql --addr "$FLOOR_ADDR" --entities 100000 --sql 'SELECT * FROM features WHERE id = {id}' \
