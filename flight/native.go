@@ -342,13 +342,7 @@ func answerSchema(plan *planner.Plan, meta bool) answerSchemas {
 			}
 			a.all = arrow.NewSchema(fs, nil)
 		}
-		if !slices.ContainsFunc(a.all.Fields(), hasDictionary) {
-			p := ipc.GetSchemaPayload(a.all, memory.DefaultAllocator)
-			m := p.Meta()
-			a.header = bytes.Clone(m.Bytes())
-			m.Release()
-			p.Release()
-		}
+		a.header = schemaHeader(a.all)
 		return a, nil
 	})
 	return a
@@ -528,7 +522,9 @@ func (s *Server) finish(w *answerWriter, last arrow.RecordBatch, summary NativeS
 // Answers hold no dictionaries (wireType decodes them), so there are no
 // dictionary batches to send.
 type answerWriter struct {
-	stream arrowflight.FlightService_DoExchangeServer
+	stream interface {
+		Send(*arrowflight.FlightData) error
+	}
 	mem    memory.Allocator
 	schema *arrow.Schema
 	header []byte // the schema message

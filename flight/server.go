@@ -283,7 +283,7 @@ func (s *Server) planStatement(st *sqlfront.Statement, prepared bool) (*query, e
 
 func (s *Server) flightInfo(desc *arrowflight.FlightDescriptor, schema *arrow.Schema, ticket []byte) *arrowflight.FlightInfo {
 	return &arrowflight.FlightInfo{
-		Schema:           arrowflight.SerializeSchema(schema, s.opts.Mem),
+		Schema:           serializedSchema(schema, s.opts.Mem),
 		FlightDescriptor: desc,
 		Endpoint:         []*arrowflight.FlightEndpoint{{Ticket: &arrowflight.Ticket{Ticket: ticket}}},
 		TotalRecords:     -1,

@@ -1,0 +1,119 @@
+package flight
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
+	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// DoGet answers statement and prepared-statement tickets itself, with the
+// result's schema message encoded once per schema (schemaHeaders): the
+// flightsql server's writer rebuilt that flatbuffer for every DoGet, the
+// largest single cost of a one-entity statement on the server. Other
+// tickets (the catalogue's) go to the flightsql server.
+func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.FlightService_DoGetServer) error {
+	var anycmd anypb.Any
+	if err := proto.Unmarshal(tkt.GetTicket(), &anycmd); err != nil {
+		return x.FlightServer.DoGet(tkt, stream)
+	}
+	cmd, err := anycmd.UnmarshalNew()
+	if err != nil {
+		return x.FlightServer.DoGet(tkt, stream)
+	}
+	ctx := stream.Context()
+	var schema *arrow.Schema
+	var chunks <-chan arrowflight.StreamChunk
+	switch cmd := cmd.(type) {
+	case *pb.TicketStatementQuery:
+		schema, chunks, err = x.s.DoGetStatement(ctx, cmd)
+	case *pb.CommandPreparedStatementQuery:
+		schema, chunks, err = x.s.DoGetPreparedStatement(ctx, cmd)
+	default:
+		return x.FlightServer.DoGet(tkt, stream)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for c := range chunks {
+			if c.Data != nil {
+				c.Data.Release()
+			}
+		}
+	}()
+	header := schemaHeader(schema)
+	if header == nil {
+		return writeChunks(stream, schema, chunks)
+	}
+	w := &answerWriter{stream: stream, mem: x.s.opts.Mem, schema: schema, header: header}
+	for c := range chunks {
+		if c.Err != nil {
+			return c.Err
+		}
+		err := w.write(c.Data, c.AppMetadata)
+		c.Data.Release()
+		if err != nil {
+			return err
+		}
+	}
+	if !w.began { // no rows: the schema still goes
+		return stream.Send(&arrowflight.FlightData{DataHeader: header})
+	}
+	return nil
+}
+
+// writeChunks streams chunks with arrow-go's writer, which also encodes
+// dictionaries.
+func writeChunks(stream arrowflight.FlightService_DoGetServer, schema *arrow.Schema, chunks <-chan arrowflight.StreamChunk) error {
+	wr := arrowflight.NewRecordWriter(stream, ipc.WithSchema(schema))
+	defer wr.Close()
+	for c := range chunks {
+		if c.Err != nil {
+			return c.Err
+		}
+		err := wr.WriteWithAppMetadata(c.Data, c.AppMetadata)
+		c.Data.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// schemaHeaders are the encoded schema messages of result schemas, by
+// schema: a statement's schema is its plan's, shared by every execution.
+var schemaHeaders = memo[*arrow.Schema, []byte]{limit: 1024}
+
+// schemaHeader is schema's encoded schema message; nil when it has a
+// dictionary column (whose batches only arrow-go's writer sends).
+func schemaHeader(schema *arrow.Schema) []byte {
+	h, _ := schemaHeaders.get(schema, func() ([]byte, error) {
+		if slices.ContainsFunc(schema.Fields(), hasDictionary) {
+			return nil, nil
+		}
+		p := ipc.GetSchemaPayload(schema, memory.DefaultAllocator)
+		defer p.Release()
+		m := p.Meta()
+		defer m.Release()
+		return bytes.Clone(m.Bytes()), nil
+	})
+	return h
+}
+
+// flightInfoSchemas are the serialized schemas FlightInfo carries, by
+// schema.
+var flightInfoSchemas = memo[*arrow.Schema, []byte]{limit: 1024}
+
+func serializedSchema(schema *arrow.Schema, mem memory.Allocator) []byte {
+	b, _ := flightInfoSchemas.get(schema, func() ([]byte, error) {
+		return arrowflight.SerializeSchema(schema, mem), nil
+	})
+	return b
+}
