@@ -74,7 +74,7 @@ func gatherFixed[T any](mem memory.Allocator, values arrow.Array, idx []int32, f
 		}
 		dst[i] = src[j]
 	}
-	return newArray(values.DataType(), len(idx), []*memory.Buffer{validity, buf}, nulls)
+	return FromBuffers(values.DataType(), len(idx), validity, nulls, buf)
 }
 
 func gatherBool(mem memory.Allocator, values *array.Boolean, idx []int32) arrow.Array {
@@ -88,7 +88,7 @@ func gatherBool(mem memory.Allocator, values *array.Boolean, idx []int32) arrow.
 			bitutil.SetBit(bits, i)
 		}
 	}
-	return newArray(values.DataType(), len(idx), []*memory.Buffer{validity, buf}, nulls)
+	return FromBuffers(values.DataType(), len(idx), validity, nulls, buf)
 }
 
 func gatherString(mem memory.Allocator, values *array.String, idx []int32) arrow.Array {
@@ -113,17 +113,19 @@ func gatherString(mem memory.Allocator, values *array.String, idx []int32) arrow
 		}
 	}
 	offsets[len(idx)] = int32(pos)
-	return newArray(values.DataType(), len(idx), []*memory.Buffer{validity, offBuf, dataBuf}, nulls)
+	return FromBuffers(values.DataType(), len(idx), validity, nulls, offBuf, dataBuf)
 }
 
-// newArray makes an array of buffers it takes ownership of.
-func newArray(dt arrow.DataType, n int, bufs []*memory.Buffer, nulls int) arrow.Array {
-	data := array.NewData(dt, n, bufs, nil, nulls, 0)
+// FromBuffers makes an array of type dt and length n from its validity
+// bitmap (nil: no nulls) and data buffers, taking ownership of them.
+func FromBuffers(dt arrow.DataType, n int, valid *memory.Buffer, nulls int, data ...*memory.Buffer) arrow.Array {
+	bufs := append([]*memory.Buffer{valid}, data...)
+	d := array.NewData(dt, n, bufs, nil, nulls, 0)
 	for _, b := range bufs {
 		if b != nil {
 			b.Release()
 		}
 	}
-	defer data.Release()
-	return array.MakeFromData(data)
+	defer d.Release()
+	return array.MakeFromData(d)
 }

@@ -4,9 +4,10 @@ import (
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/operators"
 )
 
 // fixed are the fixed-width value types kernels compute on.
@@ -67,19 +68,6 @@ func allocBits(mem memory.Allocator, n int) *memory.Buffer {
 	return buf
 }
 
-// finish wraps buffers into an array, taking ownership of them.
-func finish(dt arrow.DataType, n int, valid *memory.Buffer, nulls int, data ...*memory.Buffer) arrow.Array {
-	bufs := append([]*memory.Buffer{valid}, data...)
-	d := array.NewData(dt, n, bufs, nil, nulls, 0)
-	for _, b := range bufs {
-		if b != nil {
-			b.Release()
-		}
-	}
-	defer d.Release()
-	return array.MakeFromData(d)
-}
-
 // bitsOf returns an array's boolean values as an offset-0 bitmap: the
 // buffer itself when aligned, else a copy (release with the returned func).
 // An empty array may have no buffer at all.
@@ -121,7 +109,7 @@ func mapFixed[I, O fixed](out arrow.DataType, f func(I) O) Kernel {
 			res[i] = f(v)
 		}
 		valid, nulls := validity(ctx.Mem, n, args[0])
-		return finish(out, n, valid, nulls, buf), nil
+		return operators.FromBuffers(out, n, valid, nulls, buf), nil
 	}
 }
 
@@ -137,7 +125,7 @@ func zipFixed[A, B, O fixed](out arrow.DataType, f func(A, B) O) Kernel {
 			res[i] = f(a[i], b[i])
 		}
 		valid, nulls := validity(ctx.Mem, n, args...)
-		return finish(out, n, valid, nulls, buf), nil
+		return operators.FromBuffers(out, n, valid, nulls, buf), nil
 	}
 }
 
@@ -164,7 +152,7 @@ func zipFixedOK[A, B, O fixed](out arrow.DataType, f func(A, B) (O, bool)) Kerne
 				bitutil.ClearBit(vb, i)
 			}
 		}
-		return finish(out, n, valid, n-bitutil.CountSetBits(vb, 0, n), buf), nil
+		return operators.FromBuffers(out, n, valid, n-bitutil.CountSetBits(vb, 0, n), buf), nil
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+
+	"github.com/fletch-engine/fletch/operators"
 )
 
 func init() {
@@ -95,7 +97,7 @@ func nullTest(isNull bool) Kernel {
 				bitutil.SetBit(out.Bytes(), i)
 			}
 		}
-		return finish(tBool, n, nil, 0, out), nil
+		return operators.FromBuffers(tBool, n, nil, 0, out), nil
 	}
 }
 

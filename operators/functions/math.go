@@ -6,6 +6,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+
+	"github.com/fletch-engine/fletch/operators"
 )
 
 func init() {
@@ -107,7 +109,7 @@ func absKernel[T int64 | float64](dt arrow.DataType) Kernel {
 			res[i] = max(v, -v)
 		}
 		valid, nulls := validity(ctx.Mem, n, args...)
-		return finish(dt, n, valid, nulls, buf), nil
+		return operators.FromBuffers(dt, n, valid, nulls, buf), nil
 	}
 }
 
@@ -121,7 +123,7 @@ func floatPredicate(f func(float64) bool) Kernel {
 			}
 		}
 		valid, nulls := validity(ctx.Mem, n, args...)
-		return finish(tBool, n, valid, nulls, out), nil
+		return operators.FromBuffers(tBool, n, valid, nulls, out), nil
 	}
 }
 

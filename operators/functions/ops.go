@@ -7,6 +7,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+
+	"github.com/fletch-engine/fletch/operators"
 )
 
 // The operators of expressions: arithmetic, comparison and boolean logic.
@@ -141,7 +143,7 @@ func arithFloat(op byte) Kernel {
 			}
 		}
 		valid, nulls := validity(ctx.Mem, n, args...)
-		return finish(tFloat, n, valid, nulls, buf), nil
+		return operators.FromBuffers(tFloat, n, valid, nulls, buf), nil
 	}
 }
 
@@ -183,7 +185,7 @@ func arithInt(op byte) Kernel {
 			}
 		}
 		valid, nulls := validity(ctx.Mem, n, args...)
-		return finish(tInt, n, valid, nulls, buf), nil
+		return operators.FromBuffers(tInt, n, valid, nulls, buf), nil
 	}
 }
 
@@ -267,7 +269,7 @@ func compareKernel(op cmpOp) Kernel {
 			}
 		}
 		valid, nulls := validity(ctx.Mem, n, args...)
-		return finish(tBool, n, valid, nulls, out), nil
+		return operators.FromBuffers(tBool, n, valid, nulls, out), nil
 	}
 }
 
@@ -366,7 +368,7 @@ func kleene(isAnd bool) Kernel {
 			} else {
 				bitutil.BitmapOr(a, b, 0, 0, ob, 0, int64(n))
 			}
-			return finish(tBool, n, nil, 0, out), nil
+			return operators.FromBuffers(tBool, n, nil, 0, out), nil
 		}
 		va, rva := validBits(ctx.Mem, args[0])
 		vb, rvb := validBits(ctx.Mem, args[1])
@@ -385,7 +387,7 @@ func kleene(isAnd bool) Kernel {
 				vo[i] = at | bt | (af & bf)
 			}
 		}
-		return finish(tBool, n, valid, n-bitutil.CountSetBits(vo, 0, n), out), nil
+		return operators.FromBuffers(tBool, n, valid, n-bitutil.CountSetBits(vo, 0, n), out), nil
 	}
 }
 
@@ -399,5 +401,5 @@ func notKernel(ctx *Context, args []arrow.Array) (arrow.Array, error) {
 		ob[i] = ^a[i]
 	}
 	valid, nulls := validity(ctx.Mem, n, args...)
-	return finish(tBool, n, valid, nulls, out), nil
+	return operators.FromBuffers(tBool, n, valid, nulls, out), nil
 }
