@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-
 	"flag"
 	"fmt"
-	"github.com/apache/arrow-go/v18/arrow"
 	"io"
 	"io/fs"
 	"net"
@@ -13,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features"
