@@ -20,6 +20,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/fletch-engine/fletch/examples/marketplace"
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 )
 
 // The demo server every test talks to, started once by TestMain.
@@ -225,24 +226,7 @@ func referenceRows(t *testing.T, query string, args ...any) [][]any {
 	if err != nil {
 		t.Fatalf("reference query: %v\n%s", err, query)
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out [][]any
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, vals)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return markettest.Rows(t, rows)
 }
 
 // sqlTime is t as a DuckDB TIMESTAMPTZ literal.

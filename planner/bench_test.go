@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/examples/marketplace"
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
@@ -75,7 +76,7 @@ func reportPercentiles(b *testing.B, durs []time.Duration) {
 // staleness of one hour for each, as a query-level override; the store is
 // warmed by the first execution).
 func BenchmarkOnlineOne(b *testing.B) {
-	src, g := fixture(b)
+	src, g := markettest.Fixture(b)
 	mem := memory.NewGoAllocator()
 	ctx := context.Background()
 	for _, tc := range []struct{ class, key string }{{"user", "50"}, {"item", "200"}} {
@@ -92,7 +93,7 @@ func BenchmarkOnlineOne(b *testing.B) {
 					run.Staleness[tc.class+"."+o.Expr.(*expr.Ref).Path[0]] = time.Hour
 				}
 			}
-			e := planner.NewEngine(g, oneSource{src}, mem, opts...)
+			e := planner.NewEngine(g, markettest.OneSource{Src: src}, mem, opts...)
 			b.Run(name, func(b *testing.B) {
 				in := stringInputs(mem, map[string][]string{"id": {tc.key}}, "id")
 				defer in.Release()
@@ -130,7 +131,7 @@ func BenchmarkOnlineOne(b *testing.B) {
 // Source.Fetch of a resolver restricted to one key, for each fetch the
 // User query makes (its row, its reviews, its purchases) and Item's row.
 func BenchmarkFetchOne(b *testing.B) {
-	src, g := fixture(b)
+	src, g := markettest.Fixture(b)
 	mem := memory.NewGoAllocator()
 	ctx := context.Background()
 	resolver := func(class string) *features.SQLResolver {

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
@@ -390,7 +391,7 @@ func TestFeatureParameterIsBound(t *testing.T) {
 	g, db := accountFixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	e := planner.NewEngine(g, oneSource{db}, mem)
+	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem)
 	in := accountInputs(mem, 3, 1, 2, 3)
 	defer in.Release()
 	rec, err := e.Execute(context.Background(), &planner.Query{Class: "account", Inputs: in, Outputs: []planner.Output{ref("tier")}})

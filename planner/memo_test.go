@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/stores/duckdb"
@@ -74,7 +75,7 @@ class Txn:
 	for _, o := range outs {
 		shape.Outputs = append(shape.Outputs, ref(o))
 	}
-	plan, err := planner.NewEngine(g, oneSource{src}, mem).Prepare(shape)
+	plan, err := planner.NewEngine(g, markettest.OneSource{Src: src}, mem).Prepare(shape)
 	if err != nil {
 		t.Fatal(err)
 	}

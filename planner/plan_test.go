@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
@@ -33,7 +34,7 @@ func userShape(outs ...string) planner.Shape {
 // The tutorial: asking for first_name and for full_name must give different
 // plans — full_name adds the expression over first and last name.
 func TestFirstNameAndFullNamePlansDiffer(t *testing.T) {
-	_, g := fixture(t)
+	_, g := markettest.Fixture(t)
 	e := planner.NewEngine(g, nil, nil)
 	first, err := e.Prepare(userShape("first_name"))
 	if err != nil {
@@ -63,7 +64,7 @@ func TestFirstNameAndFullNamePlansDiffer(t *testing.T) {
 }
 
 func TestPlanErrors(t *testing.T) {
-	_, g := fixture(t)
+	_, g := markettest.Fixture(t)
 	e := planner.NewEngine(g, nil, nil)
 	cases := []struct {
 		name  string
@@ -118,7 +119,7 @@ func TestCycleIsAnError(t *testing.T) {
 // A failing source is a SourceFailure naming the resolver, and the engine
 // answers the next query.
 func TestSourceFailureIsReported(t *testing.T) {
-	_, g := fixture(t)
+	_, g := markettest.Fixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	e := planner.NewEngine(g, failingSources{}, mem)
@@ -147,10 +148,10 @@ func (failingSources) Source(string) (stores.Source, error) {
 // (arrow-go's integer-to-string cast leaks a buffer: the checked allocator
 // caught it).
 func TestIntegerKeysForStringIDs(t *testing.T) {
-	src, g := fixture(t)
+	src, g := markettest.Fixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	e := planner.NewEngine(g, oneSource{src}, mem)
+	e := planner.NewEngine(g, markettest.OneSource{Src: src}, mem)
 	b := array.NewInt32Builder(mem)
 	b.AppendValues([]int32{50, 7}, nil)
 	ids := b.NewArray()

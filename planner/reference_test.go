@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,50 +14,19 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/examples/marketplace"
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
-	"github.com/fletch-engine/fletch/stores"
-	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
 // These tests run the marketplace example on generated data and compare
 // every aggregation and windowed feature with the same quantity computed
 // by DuckDB SQL over the same tables: the reference is the database, not
 // fletch.
-
-type oneSource struct{ src stores.Source }
-
-func (o oneSource) Source(string) (stores.Source, error) { return o.src, nil }
-
-var (
-	fixtureOnce sync.Once
-	fixtureSrc  *duckdb.Source
-	fixtureG    *features.Graph
-	fixtureErr  error
-)
-
-func fixture(t testing.TB) (*duckdb.Source, *features.Graph) {
-	t.Helper()
-	fixtureOnce.Do(func() {
-		fixtureSrc, fixtureErr = duckdb.Open("")
-		if fixtureErr != nil {
-			return
-		}
-		fixtureErr = marketplace.Generate(context.Background(), fixtureSrc.DB(), marketplace.Options{Seed: 7})
-		if fixtureErr != nil {
-			return
-		}
-		fixtureG, fixtureErr = features.Load("../examples/marketplace")
-	})
-	if fixtureErr != nil {
-		t.Fatal(fixtureErr)
-	}
-	return fixtureSrc, fixtureG
-}
 
 // spineRow is one input row: an entity key and the time it is evaluated at.
 type spineRow struct {
@@ -217,10 +185,10 @@ func number(v any) (float64, bool) {
 const day = "INTERVAL 1 DAY"
 
 func TestUserFeaturesMatchDuckDB(t *testing.T) {
-	src, g := fixture(t)
+	src, g := markettest.Fixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	e := planner.NewEngine(g, oneSource{src}, mem)
+	e := planner.NewEngine(g, markettest.OneSource{Src: src}, mem)
 	rows := spine(1000)
 	outs := []string{"full_name", "average_rating_given", "review_count__604800__", "review_count__2592000__", "review_count__5184000__",
 		"average_purchase_price", "total_spend__2592000__", "total_spend__7776000__", "email"}
@@ -248,10 +216,10 @@ func TestUserFeaturesMatchDuckDB(t *testing.T) {
 }
 
 func TestItemAggregationsMatchDuckDB(t *testing.T) {
-	src, g := fixture(t)
+	src, g := markettest.Fixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	e := planner.NewEngine(g, oneSource{src}, mem)
+	e := planner.NewEngine(g, markettest.OneSource{Src: src}, mem)
 	rows := spine(500)
 	outs := []string{"times_purchased", "average_price", "most_recent_price", "lowest_price", "is_discounted",
 		"average_rating", "rating_stddev", "total_reviews", "most_recent_review_rating",
@@ -307,10 +275,10 @@ func TestItemAggregationsMatchDuckDB(t *testing.T) {
 // TestUserItemMatchesDuckDB checks the tutorial's derived-key class: inputs
 // are (user_id, item_id) pairs, values come through two has-one relations.
 func TestUserItemMatchesDuckDB(t *testing.T) {
-	src, g := fixture(t)
+	src, g := markettest.Fixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	e := planner.NewEngine(g, oneSource{src}, mem)
+	e := planner.NewEngine(g, markettest.OneSource{Src: src}, mem)
 	const n = 1000
 	ub := array.NewStringBuilder(mem)
 	ib := array.NewStringBuilder(mem)

@@ -2,11 +2,9 @@ package offline_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fletch-engine/fletch/examples/marketplace"
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
@@ -33,34 +32,6 @@ import (
 // Logger over a real offline store, then read the log back with the
 // store's own SQL (which parses the logged JSON and casts it to the
 // feature's type) and compare it with the values the queries answered.
-
-type oneSource struct{ src stores.Source }
-
-func (o oneSource) Source(string) (stores.Source, error) { return o.src, nil }
-
-var (
-	fixtureOnce sync.Once
-	fixtureSrc  *duckdb.Source
-	fixtureG    *features.Graph
-	fixtureErr  error
-)
-
-func fixture(t *testing.T) (*duckdb.Source, *features.Graph) {
-	t.Helper()
-	fixtureOnce.Do(func() {
-		if fixtureSrc, fixtureErr = duckdb.Open(""); fixtureErr != nil {
-			return
-		}
-		if fixtureErr = marketplace.Generate(context.Background(), fixtureSrc.DB(), marketplace.Options{Seed: 7}); fixtureErr != nil {
-			return
-		}
-		fixtureG, fixtureErr = features.Load("../../examples/marketplace")
-	})
-	if fixtureErr != nil {
-		t.Fatal(fixtureErr)
-	}
-	return fixtureSrc, fixtureG
-}
 
 // backend is an offline store under test: the sink, a query over the
 // database it writes to, how it casts a logged value to a SQL type, and a
@@ -95,7 +66,7 @@ func duckdbBackend(t *testing.T) backend {
 				t.Fatal(err)
 			}
 			defer rows.Close()
-			return scanAll(t, rows)
+			return markettest.Rows(t, rows)
 		},
 		typed: func(dt arrow.DataType) string {
 			return "CAST(value->>'$' AS " + sqlType(dt, "DOUBLE", "BIGINT", "VARCHAR") + ")"
@@ -172,27 +143,6 @@ func sqlType(dt arrow.DataType, float, integer, text string) string {
 		return "TIMESTAMPTZ"
 	}
 	return text
-}
-
-func scanAll(t *testing.T, rows *sql.Rows) [][]any {
-	t.Helper()
-	cols, _ := rows.Columns()
-	var out [][]any
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, vals)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestDuckDBLogsComputedValues(t *testing.T) { testLog(t, duckdbBackend(t)) }
@@ -331,12 +281,12 @@ func checkLogged(t *testing.T, b backend, trace string, res *planner.Result, cla
 }
 
 func testLog(t *testing.T, b backend) {
-	src, g := fixture(t)
+	src, g := markettest.Fixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	logger := offline.NewLogger(b.sink, offline.Options{})
 	defer logger.Close()
-	e := planner.NewEngine(g, oneSource{src}, mem, planner.WithOnlineStore(onlinemem.New()), planner.WithOfflineLog(logger))
+	e := planner.NewEngine(g, markettest.OneSource{Src: src}, mem, planner.WithOnlineStore(onlinemem.New()), planner.WithOfflineLog(logger))
 	now := marketplace.DefaultAnchor
 
 	t.Run("every computed feature of the input rows, as answered", func(t *testing.T) {
