@@ -99,23 +99,7 @@ func reference(t *testing.T, db *sql.DB, rows []spineRow, query string) [][]any 
 	if err != nil {
 		t.Fatalf("reference query: %v", err)
 	}
-	defer res.Close()
-	cols, _ := res.Columns()
-	var out [][]any
-	for res.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := res.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, vals)
-	}
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
+	out := markettest.Rows(t, res)
 	if len(out) != len(rows) {
 		t.Fatalf("reference returned %d rows for %d spine rows", len(out), len(rows))
 	}
