@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,8 +90,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	repo := fs.String("repo", ".", "feature repository")
 	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default)")
 	listen := fs.String("listen", "", "address to serve Flight SQL on (default: fletch.yaml's, else "+defaultListen+")")
+	debug := fs.String("debug-listen", "", "address to serve Go's /debug/pprof/ on (off by default; bind it to localhost)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *debug != "" {
+		if err := serveDebug(*debug, stderr); err != nil {
+			return err
+		}
 	}
 	env, err := openRepo(*repo, *cfgPath, "")
 	if err != nil {
@@ -129,6 +137,26 @@ func serve(ctx context.Context, env *repoEnv, listen string, stdout io.Writer) e
 		srv.GracefulStop()
 		return nil
 	}
+}
+
+// serveDebug serves net/http/pprof's handlers on addr, apart from the Flight
+// port so that profiles never go through auth or compete with queries for a
+// listener; profiling a loaded server is how the figures of
+// docs/BENCHMARKS.md were explained.
+func serveDebug(addr string, stderr io.Writer) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--debug-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	fmt.Fprintf(stderr, "fletch: profiles on http://%s/debug/pprof/\n", lis.Addr())
+	go func() { _ = http.Serve(lis, mux) }()
+	return nil
 }
 
 // version is reported by the server; set at build time with -ldflags.
