@@ -427,6 +427,9 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 	if err != nil {
 		return err
 	}
+	if req.opts.TraceID, err = s.traceID(ctx); err != nil {
+		return err
+	}
 	schema := inputSchema(req.class, rdr.Schema())
 	plan, err := s.prepare(req, schema)
 	if err != nil {

@@ -373,6 +373,13 @@ func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQ
 // stream runs q over each input batch in order and streams the results,
 // sliced into chunks of about ChunkBytes. It takes ownership of inputs.
 func (s *Server) stream(ctx context.Context, q *query, inputs []arrow.RecordBatch) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	trace, err := s.traceID(ctx)
+	if err != nil {
+		for _, in := range inputs {
+			in.Release()
+		}
+		return nil, nil, err
+	}
 	ch := make(chan arrowflight.StreamChunk, 1)
 	go func() {
 		defer close(ch)
@@ -417,13 +424,13 @@ func (s *Server) stream(ctx context.Context, q *query, inputs []arrow.RecordBatc
 				batch = in.NewSlice(0, n)
 				defer batch.Release()
 			}
-			out, err := q.plan.Execute(ctx, batch, now)
+			res, err := q.plan.Run(ctx, batch, planner.RunOptions{Now: now, TraceID: trace})
 			if err != nil {
 				fail(err)
 				return
 			}
-			wire, err := toWire(s.opts.Mem, out, q.schema)
-			out.Release()
+			wire, err := toWire(s.opts.Mem, res.Record, q.schema)
+			res.Release()
 			if err != nil {
 				fail(err)
 				return

@@ -24,6 +24,10 @@ func WithOfflineLog(log stores.OfflineLog) EngineOption {
 	return func(e *Engine) { e.offline = log }
 }
 
+// HasOfflineLog says whether the engine logs what its runs compute: a
+// front end names its runs (RunOptions.TraceID) only when it does.
+func (e *Engine) HasOfflineLog() bool { return e.offline != nil }
+
 // OfflineStats returns the offline log's counters (zero without one).
 func (e *Engine) OfflineStats() stores.OfflineStats {
 	if e.offline == nil {
