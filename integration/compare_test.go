@@ -38,10 +38,10 @@ func dial(t *testing.T, addr string, mem memory.Allocator) *flightsql.Client {
 }
 
 // fetch reads every endpoint of info and returns the schema and the rows
-// as Go values (the records are released).
-func fetch(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo) (*arrow.Schema, [][]any) {
+// as Go values (the records are released); opts go with each DoGet.
+func fetch(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo, opts ...grpc.CallOption) (*arrow.Schema, [][]any) {
 	t.Helper()
-	schema, rows, err := readAll(ctx, cl, info)
+	schema, rows, err := readAll(ctx, cl, info, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +53,11 @@ func fetch(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight
 
 // readAll is fetch returning the error instead of failing the test (the
 // schema is nil when there was no result stream).
-func readAll(ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo) (*arrow.Schema, [][]any, error) {
+func readAll(ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo, opts ...grpc.CallOption) (*arrow.Schema, [][]any, error) {
 	var schema *arrow.Schema
 	var rows [][]any
 	for _, ep := range info.Endpoint {
-		rdr, err := cl.DoGet(ctx, ep.Ticket)
+		rdr, err := cl.DoGet(ctx, ep.Ticket, opts...)
 		if err != nil {
 			return nil, nil, err
 		}
