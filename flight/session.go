@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/session"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/features"
@@ -30,42 +31,69 @@ const (
 
 var sessionOptionNames = []string{optCatalog, optSchema, optNow}
 
-// sessionOptions installs arrow-go's session middleware with stateless
-// sessions: the options travel in the `arrow_flight_session` cookie, so
-// sessions cost the server no memory and any server of a fleet reads them.
-func sessionOptions() []grpc.ServerOption {
-	mw := arrowflight.CreateServerMiddleware(session.NewServerSessionMiddleware(lenientSessions{session.NewStatelessServerSessionManager()}))
-	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(mw.Unary), grpc.ChainStreamInterceptor(mw.Stream)}
+// Sessions are stateless: the options travel in arrow-go's
+// `arrow_flight_session` cookie, so sessions cost the server no memory and
+// any server of a fleet reads them. They are read only where a call needs
+// them (the evaluation time and the session RPCs), and a cookie is sent only
+// when SetSessionOptions or CloseSession changes the session: arrow-go's
+// middleware decoded and re-encoded a session on every call, 5 % of a
+// one-entity query's CPU on the server, for clients that mostly never set
+// an option.
+var sessions = session.NewStatelessServerSessionManager()
+
+// sessionCookie is the session cookie's header prefix; a call without it
+// has the empty session.
+const sessionCookie = session.StatelessSessionCookieName + "="
+
+// currentSession is the call's session, decoded from its cookie; a call
+// without one, or whose cookie cannot be read (a cookie is the client's to
+// garble), starts a fresh session.
+func currentSession(ctx context.Context) session.ServerSession {
+	if s, err := sessions.GetSession(ctx); err == nil {
+		return s
+	}
+	s, _ := sessions.CreateSession(ctx) // cannot fail: stateless
+	return s
 }
 
-// lenientSessions starts a fresh session where the session cookie cannot
-// be read: the middleware would panic on that error, and a cookie is the
-// client's to garble.
-type lenientSessions struct{ session.ServerSessionManager }
-
-func (m lenientSessions) GetSession(ctx context.Context) (session.ServerSession, error) {
-	s, err := m.ServerSessionManager.GetSession(ctx)
-	if err != nil {
-		return nil, session.ErrNoSession
+// hasSessionCookie says whether the call carries a session cookie, without
+// parsing cookies: the query path asks on every call.
+func hasSessionCookie(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return false
 	}
-	return s, nil
+	for _, c := range md.Get("cookie") {
+		if strings.Contains(c, sessionCookie) {
+			return true
+		}
+	}
+	return false
 }
 
-// currentSession is the session of the call; the middleware gives every
-// call one.
-func currentSession(ctx context.Context) (session.ServerSession, error) {
-	s, err := session.GetSessionFromContext(ctx)
+// sendSession sends the session's cookie in the response header, where
+// every client reads it (the Java client reads trailers only on errors).
+// The session RPCs are DoActions, so this must run before the result is
+// sent.
+func sendSession(ctx context.Context, sess session.ServerSession) error {
+	c, err := session.CreateCookieForSession(sess)
 	if err != nil {
-		return nil, status.Error(codes.Internal, "no session on this call: the session middleware is not installed")
+		return status.Errorf(codes.Internal, "encoding the session cookie: %v", err)
 	}
-	return s, nil
+	if sess.Closed() {
+		c.Value, c.MaxAge = "", -1 // the client drops its cookie
+	}
+	if err := grpc.SetHeader(ctx, metadata.Pairs("set-cookie", c.String())); err != nil {
+		return status.Errorf(codes.Internal, "sending the session cookie: %v", err)
+	}
+	return nil
 }
 
 // now is the evaluation time of the queries of ctx's session: its
 // fletch.now option, else the server's clock.
 func (s *Server) now(ctx context.Context) time.Time {
-	if sess, err := session.GetSessionFromContext(ctx); err == nil {
-		if v := sess.GetSessionOption(optNow); v != nil {
+	if hasSessionCookie(ctx) {
+		if v := currentSession(ctx).GetSessionOption(optNow); v != nil {
 			// Checked when it was set; a cookie the client edited since
 			// falls back to the clock.
 			if t, err := sqlfront.ParseTime(v.GetStringValue()); err == nil {
@@ -103,10 +131,7 @@ func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetS
 // invalid one in the result (the Flight RPC's contract); a value with no
 // value unsets the option.
 func (s *Server) SetSessionOptions(ctx context.Context, req *arrowflight.SetSessionOptionsRequest) (*arrowflight.SetSessionOptionsResult, error) {
-	sess, err := currentSession(ctx)
-	if err != nil {
-		return nil, err
-	}
+	sess := currentSession(ctx)
 	res := &arrowflight.SetSessionOptionsResult{}
 	for name, v := range req.GetSessionOptions() {
 		if v.GetOptionValue() == nil {
@@ -125,17 +150,16 @@ func (s *Server) SetSessionOptions(ctx context.Context, req *arrowflight.SetSess
 		}
 		sess.SetSessionOption(name, v)
 	}
+	if err := sendSession(ctx, sess); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
 // GetSessionOptions answers the session's options, with the catalog and
 // schema in effect when the session did not set them.
 func (s *Server) GetSessionOptions(ctx context.Context, req *arrowflight.GetSessionOptionsRequest) (*arrowflight.GetSessionOptionsResult, error) {
-	sess, err := currentSession(ctx)
-	if err != nil {
-		return nil, err
-	}
-	opts := sess.GetSessionOptions()
+	opts := currentSession(ctx).GetSessionOptions()
 	for name, def := range map[string]string{optCatalog: sqlfront.Catalog, optSchema: sqlfront.Schema} {
 		if _, ok := opts[name]; !ok {
 			opts[name] = &arrowflight.SessionOptionValue{OptionValue: &pb.SessionOptionValue_StringValue{StringValue: def}}
@@ -144,15 +168,15 @@ func (s *Server) GetSessionOptions(ctx context.Context, req *arrowflight.GetSess
 	return &arrowflight.GetSessionOptionsResult{SessionOptions: opts}, nil
 }
 
-// CloseSession ends the session: the middleware tells the client to drop
-// its cookie, and later calls start afresh.
+// CloseSession ends the session: the client is told to drop its cookie,
+// and later calls start afresh.
 func (s *Server) CloseSession(ctx context.Context, req *arrowflight.CloseSessionRequest) (*arrowflight.CloseSessionResult, error) {
-	sess, err := currentSession(ctx)
-	if err != nil {
-		return nil, err
-	}
+	sess := currentSession(ctx)
 	if err := sess.Close(); err != nil {
 		return nil, status.Errorf(codes.Internal, "closing the session: %v", err)
+	}
+	if err := sendSession(ctx, sess); err != nil {
+		return nil, err
 	}
 	return &arrowflight.CloseSessionResult{Status: arrowflight.CloseSessionResultClosed}, nil
 }
