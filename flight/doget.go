@@ -16,8 +16,9 @@ import (
 // DoGet answers statement and prepared-statement tickets itself, with the
 // result's schema message encoded once per schema (schemaHeaders): the
 // flightsql server's writer rebuilt that flatbuffer for every DoGet, the
-// largest single cost of a one-entity statement on the server. Other
-// tickets (the catalogue's) go to the flightsql server.
+// largest single cost of a one-entity statement on the server. The query
+// runs on the call's goroutine, with no channel between it and the writer.
+// Other tickets (the catalogue's) go to the flightsql server.
 func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.FlightService_DoGetServer) error {
 	var anycmd anypb.Any
 	if err := proto.Unmarshal(tkt.GetTicket(), &anycmd); err != nil {
@@ -28,42 +29,37 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 		return x.FlightServer.DoGet(tkt, stream)
 	}
 	ctx := stream.Context()
-	var schema *arrow.Schema
-	var chunks <-chan arrowflight.StreamChunk
+	var w work
 	switch cmd := cmd.(type) {
 	case *pb.TicketStatementQuery:
-		schema, chunks, err = x.s.DoGetStatement(ctx, cmd)
+		w, err = x.s.statementWork(ctx, cmd)
 	case *pb.CommandPreparedStatementQuery:
-		schema, chunks, err = x.s.DoGetPreparedStatement(ctx, cmd)
+		w, err = x.s.preparedWork(ctx, cmd)
 	default:
 		return x.FlightServer.DoGet(tkt, stream)
 	}
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for c := range chunks {
-			if c.Data != nil {
-				c.Data.Release()
-			}
-		}
-	}()
+	schema := w.q.schema
 	header := schemaHeader(schema)
 	if header == nil {
+		schema, chunks, _ := x.s.stream(ctx, w)
+		defer func() { // what an early return left behind
+			for c := range chunks {
+				if c.Data != nil {
+					c.Data.Release()
+				}
+			}
+		}()
 		return writeChunks(stream, schema, chunks)
 	}
-	w := &answerWriter{stream: stream, mem: x.s.opts.Mem, schema: schema, header: header}
-	for c := range chunks {
-		if c.Err != nil {
-			return c.Err
-		}
-		err := w.write(c.Data, c.AppMetadata)
-		c.Data.Release()
-		if err != nil {
-			return err
-		}
+	// The query runs on this goroutine, writing as it goes.
+	aw := &answerWriter{stream: stream, mem: x.s.opts.Mem, schema: schema, header: header}
+	if err := x.s.run(ctx, w, func(rec arrow.RecordBatch) error { return aw.write(rec, nil) }); err != nil {
+		return err
 	}
-	if !w.began { // no rows: the schema still goes
+	if !aw.began { // no rows: the schema still goes
 		return stream.Send(&arrowflight.FlightData{DataHeader: header})
 	}
 	return nil

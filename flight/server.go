@@ -355,9 +355,32 @@ func readTicket(handle []byte) (kind byte, text []byte, err error) {
 
 // DoGetStatement runs the query of a ticket.
 func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQueryTicket) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
-	kind, text, err := readTicket(ticket.GetStatementHandle())
+	w, err := s.statementWork(ctx, ticket)
 	if err != nil {
 		return nil, nil, err
+	}
+	return s.stream(ctx, w)
+}
+
+// work is what a DoGet runs: a planned query, its input batches and the
+// request's trace id (traceID).
+type work struct {
+	q      *query
+	inputs []arrow.RecordBatch
+	trace  string
+}
+
+func (w work) release() {
+	for _, in := range w.inputs {
+		in.Release()
+	}
+}
+
+// statementWork is a statement ticket's query, with its literal inputs.
+func (s *Server) statementWork(ctx context.Context, ticket flightsql.StatementQueryTicket) (work, error) {
+	kind, text, err := readTicket(ticket.GetStatementHandle())
+	if err != nil {
+		return work{}, err
 	}
 	var q *query
 	if kind == ticketSubstrait {
@@ -366,91 +389,114 @@ func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQ
 		q, err = s.plan(ctx, string(text), false)
 	}
 	if err != nil {
-		return nil, nil, err
+		return work{}, err
 	}
 	in, err := q.st.LiteralInputs(s.opts.Mem)
 	if err != nil {
-		return nil, nil, err
+		return work{}, err
 	}
-	return s.stream(ctx, q, []arrow.RecordBatch{in})
+	return s.traced(ctx, work{q: q, inputs: []arrow.RecordBatch{in}})
 }
 
-// stream runs q over each input batch in order and streams the results,
-// sliced into chunks of about ChunkBytes. It takes ownership of inputs.
-func (s *Server) stream(ctx context.Context, q *query, inputs []arrow.RecordBatch) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+// traced is w with the request's trace id, which is set in the response
+// header here, before the answer's first message. On error it releases
+// w's inputs.
+func (s *Server) traced(ctx context.Context, w work) (work, error) {
 	trace, err := s.traceID(ctx)
 	if err != nil {
-		for _, in := range inputs {
-			in.Release()
-		}
-		return nil, nil, err
+		w.release()
+		return work{}, err
 	}
+	w.trace = trace
+	return w, nil
+}
+
+// stream runs w on a goroutine of its own, for the flightsql server's
+// channel interface. It takes ownership of w's inputs.
+func (s *Server) stream(ctx context.Context, w work) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
 	ch := make(chan arrowflight.StreamChunk, 1)
 	go func() {
 		defer close(ch)
-		defer func() {
-			for _, in := range inputs {
-				in.Release()
-			}
-		}()
 		defer func() {
 			if r := recover(); r != nil {
 				ch <- arrowflight.StreamChunk{Err: recovered("DoGet", r)}
 			}
 		}()
-		send := func(rec arrow.RecordBatch) bool {
+		err := s.run(ctx, w, func(rec arrow.RecordBatch) error {
+			rec.Retain()
 			select {
 			case ch <- arrowflight.StreamChunk{Data: rec}:
-				return true
+				return nil
 			case <-ctx.Done():
 				rec.Release()
-				return false
+				return ctx.Err()
 			}
-		}
-		fail := func(err error) {
+		})
+		if err != nil {
 			select {
 			case ch <- arrowflight.StreamChunk{Err: statusOf(err)}:
 			case <-ctx.Done():
 			}
 		}
-		now := s.now(ctx)
-		remaining := q.st.Limit
-		for _, in := range inputs {
-			n := in.NumRows()
-			if remaining >= 0 {
-				n = min(n, remaining)
-				remaining -= n
-			}
-			if n == 0 {
-				continue
-			}
-			batch := in
-			if n < in.NumRows() {
-				batch = in.NewSlice(0, n)
-				defer batch.Release()
-			}
-			res, err := q.plan.Run(ctx, batch, planner.RunOptions{Now: now, TraceID: trace})
-			if err != nil {
-				fail(err)
-				return
-			}
-			wire, err := toWire(s.opts.Mem, res.Record, q.schema)
-			res.Release()
-			if err != nil {
-				fail(err)
-				return
-			}
-			per := rowsPerChunk(wire, s.opts.ChunkBytes)
-			for i := int64(0); i < wire.NumRows(); i += per {
-				if !send(wire.NewSlice(i, min(i+per, wire.NumRows()))) {
-					wire.Release()
-					return
-				}
-			}
-			wire.Release()
-		}
 	}()
-	return q.schema, ch, nil
+	return w.q.schema, ch, nil
+}
+
+// run runs w's query over each input batch in order and hands the results
+// to emit, sliced into chunks of about ChunkBytes; emit borrows each chunk.
+// It takes ownership of w's inputs.
+func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) error) error {
+	defer w.release()
+	now := s.now(ctx)
+	remaining := w.q.st.Limit
+	for _, in := range w.inputs {
+		n := in.NumRows()
+		if remaining >= 0 {
+			n = min(n, remaining)
+			remaining -= n
+		}
+		if n == 0 {
+			continue
+		}
+		batch := in
+		if n < in.NumRows() {
+			batch = in.NewSlice(0, n)
+			defer batch.Release()
+		}
+		res, err := w.q.plan.Run(ctx, batch, planner.RunOptions{Now: now, TraceID: w.trace})
+		if err != nil {
+			return err
+		}
+		wire, err := toWire(s.opts.Mem, res.Record, w.q.schema)
+		res.Release()
+		if err != nil {
+			return err
+		}
+		err = chunks(wire, s.opts.ChunkBytes, emit)
+		wire.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunks hands rec to emit in slices of about maxBytes; a record that fits
+// goes whole, unsliced.
+func chunks(rec arrow.RecordBatch, maxBytes int64, emit func(arrow.RecordBatch) error) error {
+	per := rowsPerChunk(rec, maxBytes)
+	if per >= rec.NumRows() {
+		return emit(rec)
+	}
+	for i := int64(0); i < rec.NumRows(); i += per {
+		part := rec.NewSlice(i, min(i+per, rec.NumRows()))
+		err := emit(part)
+		part.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newHandle is an opaque, unguessable prepared statement handle.
@@ -557,23 +603,33 @@ func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.P
 // parameter row, in parameter order (or the rows WHERE spells out, for a
 // statement without parameters).
 func (s *Server) DoGetPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
+	w, err := s.preparedWork(ctx, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.stream(ctx, w)
+}
+
+// preparedWork is a prepared statement's query with its bound parameter
+// batches (its literal inputs when it has no parameters).
+func (s *Server) preparedWork(ctx context.Context, cmd flightsql.PreparedStatementQuery) (work, error) {
 	h := string(cmd.GetPreparedStatementHandle())
 	q, err := s.preparedQuery(ctx, h)
 	if err != nil {
-		return nil, nil, err
+		return work{}, err
 	}
 	if len(q.st.Params) == 0 {
 		in, err := q.st.LiteralInputs(s.opts.Mem)
 		if err != nil {
-			return nil, nil, err
+			return work{}, err
 		}
-		return s.stream(ctx, q, []arrow.RecordBatch{in})
+		return s.traced(ctx, work{q: q, inputs: []arrow.RecordBatch{in}})
 	}
 	bound, err := s.prepared.bound(h)
 	if err != nil {
-		return nil, nil, err
+		return work{}, err
 	}
-	return s.stream(ctx, q, bound)
+	return s.traced(ctx, work{q: q, inputs: bound})
 }
 
 // registerSqlInfo registers the answers of GetSqlInfo (see sqlInfo).
