@@ -28,6 +28,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/features/pyload"
+	"github.com/fletch-engine/fletch/flight/ipcbatch"
 	"github.com/fletch-engine/fletch/flight/sqlfront"
 	"github.com/fletch-engine/fletch/planner"
 )
@@ -521,9 +522,10 @@ func (s *Server) finish(w *answerWriter, last arrow.RecordBatch, summary NativeS
 // answerWriter streams an answer as Flight data: the schema message, then
 // record batch messages. arrow-go's flight writer would build the schema's
 // flatbuffer again for every exchange, a quarter of the server's CPU for a
-// one-entity answer; here it is encoded once per plan (answerSchemas).
-// Answers hold no dictionaries (wireType decodes them), so there are no
-// dictionary batches to send.
+// one-entity answer; here it is encoded once per plan (answerSchemas), and
+// batches go through ipcbatch, which reuses its flatbuffer builder and
+// body. Answers hold no dictionaries (wireType decodes them), so there are
+// no dictionary batches to send.
 type answerWriter struct {
 	stream interface {
 		Send(*arrowflight.FlightData) error
@@ -532,9 +534,13 @@ type answerWriter struct {
 	schema *arrow.Schema
 	header []byte // the schema message
 	began  bool
-	body   bytes.Buffer
+	enc    ipcbatch.Encoder
+	body   []byte
 }
 
+// write sends rec. The message's header and body are reused by the next
+// write: gRPC marshals a message before Send returns (and fletch installs
+// no stats handler that would read it later).
 func (w *answerWriter) write(rec arrow.RecordBatch, appMetadata []byte) error {
 	if !w.began {
 		w.began = true
@@ -542,18 +548,23 @@ func (w *answerWriter) write(rec arrow.RecordBatch, appMetadata []byte) error {
 			return err
 		}
 	}
-	p, err := ipc.GetRecordBatchPayload(rec, ipc.WithAllocator(w.mem))
-	if err != nil {
-		return err
+	header, body, ok := w.enc.Encode(rec, w.body[:0])
+	if !ok { // a nested column: arrow-go's encoder
+		p, err := ipc.GetRecordBatchPayload(rec, ipc.WithAllocator(w.mem))
+		if err != nil {
+			return err
+		}
+		defer p.Release()
+		meta := p.Meta()
+		defer meta.Release()
+		buf := bytes.NewBuffer(body)
+		if err := p.SerializeBody(buf); err != nil {
+			return err
+		}
+		header, body = meta.Bytes(), buf.Bytes()
 	}
-	defer p.Release()
-	meta := p.Meta()
-	defer meta.Release()
-	w.body.Reset()
-	if err := p.SerializeBody(&w.body); err != nil {
-		return err
-	}
-	return w.stream.Send(&arrowflight.FlightData{DataHeader: meta.Bytes(), DataBody: w.body.Bytes(), AppMetadata: appMetadata})
+	w.body = body
+	return w.stream.Send(&arrowflight.FlightData{DataHeader: header, DataBody: body, AppMetadata: appMetadata})
 }
 
 // answer is a run's result on the wire: outputs converted to wire types,
