@@ -1,7 +1,8 @@
 // Package redis is the Redis online store (standalone or Cluster): one
-// packed value per (class, entity) holding every cached feature of that
-// entity, read with one MGET and merged on write by a Lua script that keeps,
-// per feature, the value observed later. docs/STORES.md has the layout.
+// packed entity (stores/packed) per (class, entity) holding every cached
+// feature of that entity, read with one MGET and merged on write by a Lua
+// script that keeps, per feature, the value observed later. docs/STORES.md
+// has the layout.
 //
 // It knows nothing of feature classes beyond their names, nor of
 // staleness: the planner decides what is fresh enough.
@@ -10,7 +11,6 @@ package redis
 import (
 	"context"
 	"crypto/sha1"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +23,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/packed"
 )
 
 // Options configures the connection.
@@ -50,11 +51,13 @@ var _ stores.OnlineStore = (*Store)(nil)
 
 // mergeScript stores, per feature, the newer of the stored and the given
 // value (the given one at equal times), leaving the entity's other features
-// as they are. Both are packed entities (a stored entity of an older layout
-// counts as empty: its values read as missing anyway); the merged entity
-// groups its values by observation time again. Times are compared as two
-// 32-bit halves because Lua's string comparison follows the server's locale
-// and its numbers are doubles.
+// as they are. Both are packed entities (stores/packed; a stored entity of
+// an older layout counts as empty: its values read as missing anyway); the
+// merged entity groups its values by observation time again. It is
+// packed.Merge in Lua, to the byte (TestMergeScriptIsPackedMerge), so
+// that the entity is merged where it is stored, in one round trip. Times
+// are compared as two 32-bit halves because Lua's string comparison
+// follows the server's locale and its numbers are doubles.
 const mergeScript = `
 local function entries(s)
   local names, values, times, pos = {}, {}, {}, 2
@@ -220,9 +223,9 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	defer vb.Release()
-	u := newUnpacker(want)
+	u := packed.NewUnpacker(want)
 	for r, blob := range blobs {
-		if err := u.unpack(vb, r, blob); err != nil {
+		if err := u.Unpack(vb, r, blob); err != nil {
 			return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
 		}
 	}
@@ -307,9 +310,6 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 	if err != nil {
 		return err
 	}
-	if values.NumCols() > 0xffff {
-		return fmt.Errorf("redis store: %d features in one Set; at most %d", values.NumCols(), 0xffff)
-	}
 	type write struct{ key, blob string }
 	writes := make([]write, 0, len(rkeys))
 	var buf []byte
@@ -317,13 +317,8 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 		if k == "" {
 			continue
 		}
-		buf = append(buf[:0], layout)
-		buf = stores.AppendObserved(buf, observed[r])
-		buf = binary.BigEndian.AppendUint16(buf, uint16(values.NumCols()))
-		for c, col := range values.Columns() {
-			if buf, err = packEntry(buf, values.ColumnName(c), col, r); err != nil {
-				return fmt.Errorf("redis store: feature %s: %w", values.ColumnName(c), err)
-			}
+		if buf, err = packed.Append(buf[:0], observed[r], values, r); err != nil {
+			return fmt.Errorf("redis store: %w", err)
 		}
 		writes = append(writes, write{k, string(buf)})
 	}
@@ -350,139 +345,4 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 		return fmt.Errorf("redis store: set %s (%d keys) on %s: %w", class, len(writes), s.addrs, err)
 	}
 	return nil
-}
-
-// A packed entity holds the entity's cached features grouped by their
-// observation time, so that a time is read once per entity rather than
-// once per feature:
-//
-//	layout       1 byte, 2 (an entity of an older layout reads as missing)
-//	groups, one per distinct observation time:
-//	  observed   8 bytes: stores.AppendObserved
-//	  count      2 bytes, big-endian: the group's entries
-//	  entries:
-//	    name length  2 bytes, big-endian
-//	    name
-//	    value length 4 bytes, big-endian
-//	    value        stores.AppendTypedValue's encoding
-const (
-	layout byte = 2
-	// layoutV1 starts the entities fletch wrote before: a 2-byte name
-	// length first, whose high byte is 0 for any real feature name.
-	layoutV1    byte = 0
-	groupHeader      = 8 + 2
-)
-
-func packEntry(buf []byte, name string, col arrow.Array, row int) ([]byte, error) {
-	if len(name) > 0xffff {
-		return nil, fmt.Errorf("name longer than %d bytes", 0xffff)
-	}
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(name)))
-	buf = append(buf, name...)
-	at := len(buf)
-	buf = append(buf, 0, 0, 0, 0)
-	buf, err := stores.AppendTypedValue(buf, col, row)
-	if err != nil {
-		return nil, err
-	}
-	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
-	return buf, nil
-}
-
-var errCorrupt = errors.New("stored entity is not a packed entity (written by something else than fletch?)")
-
-// unpacker puts the asked features of packed entities into a
-// ValuesBuilder. Entities of a class mostly store their features in the
-// same order: the feature at each entry position is remembered from the
-// last entity (at first, the asked order, which is the stored one when the
-// features were written together), and a map of the asked names is built
-// and asked only where an entry differs.
-type unpacker struct {
-	want  *arrow.Schema
-	index map[string]int // asked feature name → column
-	hints []hint
-}
-
-type hint struct {
-	name string // aliases an earlier entity's bytes, or want's
-	i    int    // -1: not asked
-}
-
-func newUnpacker(want *arrow.Schema) *unpacker {
-	u := &unpacker{want: want, hints: make([]hint, want.NumFields())}
-	for i := range u.hints {
-		u.hints[i] = hint{want.Field(i).Name, i}
-	}
-	return u
-}
-
-// unpack puts the entries of blob, the entity of row r, into vb. The
-// values it passes alias blob (no copy).
-func (u *unpacker) unpack(vb *stores.ValuesBuilder, r int, blob string) error {
-	if blob == "" {
-		return nil
-	}
-	b := unsafe.Slice(unsafe.StringData(blob), len(blob))
-	switch b[0] {
-	case layoutV1:
-		return nil
-	case layout:
-	default:
-		return errCorrupt
-	}
-	b = b[1:]
-	for j := 0; len(b) > 0; {
-		if len(b) < groupHeader {
-			return errCorrupt
-		}
-		at, _ := stores.ObservedTimestamp(b)
-		count := int(binary.BigEndian.Uint16(b[8:]))
-		b = b[groupHeader:]
-		for ; count > 0; count-- {
-			if len(b) < 2 {
-				return errCorrupt
-			}
-			n := int(binary.BigEndian.Uint16(b))
-			if len(b) < 2+n+4 {
-				return errCorrupt
-			}
-			name := blob[len(blob)-len(b)+2:][:n]
-			b = b[2+n:]
-			v := int(binary.BigEndian.Uint32(b))
-			if len(b) < 4+v {
-				return errCorrupt
-			}
-			if i := u.feature(j, name); i >= 0 {
-				if err := vb.Put(r, i, at, b[4:4+v]); err != nil {
-					return err
-				}
-			}
-			b = b[4+v:]
-			j++
-		}
-	}
-	return nil
-}
-
-// feature is the column of the entry named name at position j, -1 if not
-// asked.
-func (u *unpacker) feature(j int, name string) int {
-	if j < len(u.hints) && u.hints[j].name == name {
-		return u.hints[j].i
-	}
-	if u.index == nil {
-		u.index = make(map[string]int, u.want.NumFields())
-		for i := range u.want.NumFields() {
-			u.index[u.want.Field(i).Name] = i
-		}
-	}
-	i, ok := u.index[name]
-	if !ok {
-		i = -1
-	}
-	if j == len(u.hints) {
-		u.hints = append(u.hints, hint{})
-	}
-	u.hints[j] = hint{name, i}
-	return i
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os/exec"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/packed"
 	"github.com/fletch-engine/fletch/stores/storetest"
 )
 
@@ -178,6 +180,53 @@ func TestOlderLayoutReadsMissing(t *testing.T) {
 	defer got.Release()
 	if v, w := got.Values.Column(0).String(), got.Values.Column(1).String(); v != "[0.5]" || w != "[1.5]" {
 		t.Errorf("after a Set over the older layout: v %s w %s, want [0.5] [1.5]", v, w)
+	}
+}
+
+// The merge script and packed.Merge write the same bytes: random writes
+// (random subsets of features in random orders, few distinct times, some
+// over an entity of the older layout) merged by the script on the server
+// and by packed.Merge beside it.
+func TestMergeScriptIsPackedMerge(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	s := open(t)
+	rng := rand.New(rand.NewPCG(5, 8))
+	names := []string{"a", "bb", "c", "dd", "e", "ff", "g", "hh"}
+	want := map[string]string{} // key → what packed.Merge made of its writes
+	for i := range 400 {
+		key := fmt.Sprintf("%sM:i:%d", s.prefix, rng.IntN(12))
+		if i < 3 {
+			old := "\x00\x01v\x00\x00\x00\x01\x00"
+			if err := s.client.Set(ctx, key, old, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			want[key] = old
+		}
+		picked := make([]string, 1+rng.IntN(len(names)))
+		for j, k := range rng.Perm(len(names))[:len(picked)] {
+			picked[j] = names[k]
+		}
+		rec := storetest.FloatRecord(mem, picked, 1, func(_, j int) float64 { return float64(i*10 + j) })
+		given, err := packed.Append(nil, t0.Add(time.Duration(rng.IntN(3))*time.Second), rec, 0)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want[key], err = packed.Merge(want[key], string(given)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.client.EvalSha(ctx, mergeSHA, []string{key}, given).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.client.Get(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want[key] {
+			t.Fatalf("write %d to %s: the script stored\n% x\npacked.Merge made\n% x", i, key, got, want[key])
+		}
 	}
 }
 
@@ -435,49 +484,6 @@ func mgetFloats(b *testing.B, vals []any, perEntity int) []float64 {
 		b.Fatalf("%d values, want %d", len(out), len(vals)*perEntity)
 	}
 	return out
-}
-
-// The decoding part of Get alone, over entities read once: K entities × 50
-// float features into the answer, without the round trip.
-func BenchmarkUnpack(b *testing.B) {
-	for _, k := range []int{1, 10000} {
-		b.Run(fmt.Sprintf("%dx50", k), func(b *testing.B) {
-			mem := memory.NewGoAllocator()
-			names := make([]string, 50)
-			for i := range names {
-				names[i] = fmt.Sprintf("f%d", i)
-			}
-			rec := storetest.FloatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
-			defer rec.Release()
-			blobs := make([]string, k)
-			for r := range blobs {
-				buf := stores.AppendObserved([]byte{layout}, t0)
-				buf = binary.BigEndian.AppendUint16(buf, 50)
-				for c, col := range rec.Columns() {
-					var err error
-					if buf, err = packEntry(buf, names[c], col, r); err != nil {
-						b.Fatal(err)
-					}
-				}
-				blobs[r] = string(buf)
-			}
-			defer reportCPU(b)()
-			for b.Loop() {
-				vb, err := stores.NewValuesBuilder(mem, rec.Schema(), k)
-				if err != nil {
-					b.Fatal(err)
-				}
-				u := newUnpacker(rec.Schema())
-				for r, blob := range blobs {
-					if err := u.unpack(vb, r, blob); err != nil {
-						b.Fatal(err)
-					}
-				}
-				vb.Finish().Release()
-				vb.Release()
-			}
-		})
-	}
 }
 
 // reportCPU adds the process's CPU time per operation (user and system,

@@ -1,0 +1,230 @@
+// Package packed is the layout of an online store's packed entity: one
+// byte string per (class, entity) holding all of that entity's cached
+// features, grouped by observation time, so that a store keeps one value
+// (one key, one allocation) per entity rather than one per feature, and a
+// time is stored and read once per entity. Append builds an entity from a
+// row of values, an Unpacker reads the asked features of entities into a
+// stores.ValuesBuilder, and Merge combines a stored entity with a newer
+// write, keeping per feature the value observed later.
+//
+// It knows nothing of where entities are kept (a Redis string, a Go map) nor
+// of their keys.
+package packed
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/fletch-engine/fletch/stores"
+)
+
+// A packed entity holds the entity's cached features grouped by their
+// observation time:
+//
+//	layout       1 byte, 2 (an entity of an older layout reads as missing)
+//	groups, one per distinct observation time:
+//	  observed   8 bytes: stores.AppendObserved
+//	  count      2 bytes, big-endian: the group's entries
+//	  entries:
+//	    name length  2 bytes, big-endian
+//	    name
+//	    value length 4 bytes, big-endian
+//	    value        stores.AppendTypedValue's encoding
+//
+// Redis keeps these bytes: the layout byte cannot change without making
+// every stored entity read as missing.
+const (
+	Layout byte = 2
+	// layoutV1 starts the entities fletch wrote before: a 2-byte name
+	// length first, whose high byte is 0 for any real feature name.
+	layoutV1    byte = 0
+	groupHeader      = 8 + 2
+	maxCount         = 0xffff
+)
+
+// ErrCorrupt is the error of bytes that are not a packed entity.
+var ErrCorrupt = errors.New("stored entity is not a packed entity (written by something else than fletch?)")
+
+// Append appends to buf the packed entity of row row of values (one column
+// per feature, named by feature name), all observed at observed.
+func Append(buf []byte, observed time.Time, values arrow.RecordBatch, row int) ([]byte, error) {
+	if values.NumCols() > maxCount {
+		return nil, fmt.Errorf("%d features in one entity; at most %d", values.NumCols(), maxCount)
+	}
+	buf = append(buf, Layout)
+	buf = stores.AppendObserved(buf, observed)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(values.NumCols()))
+	for c, col := range values.Columns() {
+		var err error
+		if buf, err = appendEntry(buf, values.ColumnName(c), col, row); err != nil {
+			return nil, fmt.Errorf("feature %s: %w", values.ColumnName(c), err)
+		}
+	}
+	return buf, nil
+}
+
+func appendEntry(buf []byte, name string, col arrow.Array, row int) ([]byte, error) {
+	if len(name) > 0xffff {
+		return nil, fmt.Errorf("name longer than %d bytes", 0xffff)
+	}
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(name)))
+	buf = append(buf, name...)
+	at := len(buf)
+	buf = append(buf, 0, 0, 0, 0)
+	buf, err := stores.AppendTypedValue(buf, col, row)
+	if err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+	return buf, nil
+}
+
+// entry is one feature of a packed entity; its strings alias the
+// entity's bytes.
+type entry struct {
+	name, value string
+	// at is the group's 8 observed bytes, which order as the times do
+	// (stores.AppendObserved).
+	at string
+}
+
+// reader reads the entries of a packed entity in stored order.
+type reader struct {
+	blob string
+	off  int    // of the next entry or group
+	left int    // entries left in the current group
+	at   string // the current group's time
+	// groups counts the groups read.
+	groups int
+}
+
+// newReader reads blob; ok is false for an entity that counts as empty
+// (none, or of an older layout).
+func newReader(blob string) (r reader, ok bool, err error) {
+	if blob == "" || blob[0] == layoutV1 {
+		return reader{}, false, nil
+	}
+	if blob[0] != Layout {
+		return reader{}, false, ErrCorrupt
+	}
+	return reader{blob: blob, off: 1}, true, nil
+}
+
+// next is the next entry; ok is false after the last.
+func (r *reader) next() (e entry, ok bool, err error) {
+	for r.left == 0 {
+		if r.off == len(r.blob) {
+			return entry{}, false, nil
+		}
+		if len(r.blob)-r.off < groupHeader {
+			return entry{}, false, ErrCorrupt
+		}
+		r.at = r.blob[r.off:][:8]
+		r.left = int(binary.BigEndian.Uint16(r.bytes(r.off+8, 2)))
+		r.off += groupHeader
+		r.groups++
+	}
+	rest := len(r.blob) - r.off
+	if rest < 2 {
+		return entry{}, false, ErrCorrupt
+	}
+	n := int(binary.BigEndian.Uint16(r.bytes(r.off, 2)))
+	if rest < 2+n+4 {
+		return entry{}, false, ErrCorrupt
+	}
+	v := int(binary.BigEndian.Uint32(r.bytes(r.off+2+n, 4)))
+	if rest-(2+n+4) < v {
+		return entry{}, false, ErrCorrupt
+	}
+	e = entry{name: r.blob[r.off+2:][:n], value: r.blob[r.off+2+n+4:][:v], at: r.at}
+	r.off += 2 + n + 4 + v
+	r.left--
+	return e, true, nil
+}
+
+// bytes aliases n bytes of the blob at off, which are known to be there.
+func (r *reader) bytes(off, n int) []byte {
+	return unsafe.Slice(unsafe.StringData(r.blob[off:]), n)
+}
+
+// bytesOf aliases s.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// Unpacker puts the asked features of packed entities into a
+// stores.ValuesBuilder. Entities of a class mostly store their features
+// in the same order: the feature at each entry position is remembered from
+// the last entity (at first, the asked order, which is the stored one when
+// the features were written together), and a map of the asked names is
+// built and asked only where an entry differs. One Unpacker serves one Get;
+// it is not safe for concurrent use.
+type Unpacker struct {
+	want  *arrow.Schema
+	index map[string]int // asked feature name → column
+	hints []hint
+}
+
+type hint struct {
+	name string // aliases an earlier entity's bytes, or want's
+	i    int    // -1: not asked
+}
+
+// NewUnpacker returns an Unpacker of the features of want.
+func NewUnpacker(want *arrow.Schema) *Unpacker {
+	u := &Unpacker{want: want, hints: make([]hint, want.NumFields())}
+	for i := range u.hints {
+		u.hints[i] = hint{want.Field(i).Name, i}
+	}
+	return u
+}
+
+// Unpack puts the asked entries of blob, the entity of row row, into vb;
+// an empty blob or one of an older layout puts nothing. The values it
+// passes alias blob (no copy), and the Unpacker keeps names aliasing it
+// until its next entity: blob must not change meanwhile, as a string does
+// not.
+func (u *Unpacker) Unpack(vb *stores.ValuesBuilder, row int, blob string) error {
+	r, ok, err := newReader(blob)
+	if !ok {
+		return err
+	}
+	for j := 0; ; j++ {
+		e, ok, err := r.next()
+		if !ok {
+			return err
+		}
+		if i := u.feature(j, e.name); i >= 0 {
+			at, _ := stores.ObservedTimestamp(bytesOf(e.at))
+			if err := vb.Put(row, i, at, bytesOf(e.value)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// feature is the column of the entry named name at position j, -1 if not
+// asked.
+func (u *Unpacker) feature(j int, name string) int {
+	if j < len(u.hints) && u.hints[j].name == name {
+		return u.hints[j].i
+	}
+	if u.index == nil {
+		u.index = make(map[string]int, u.want.NumFields())
+		for i := range u.want.NumFields() {
+			u.index[u.want.Field(i).Name] = i
+		}
+	}
+	i, ok := u.index[name]
+	if !ok {
+		i = -1
+	}
+	if j == len(u.hints) {
+		u.hints = append(u.hints, hint{})
+	}
+	u.hints[j] = hint{name, i}
+	return i
+}
