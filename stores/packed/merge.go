@@ -21,7 +21,7 @@ import (
 // than overwrite them.
 func Merge(stored, given string) (string, error) {
 	if stored == "" {
-		if _, _, err := newReader(given); err != nil {
+		if err := walk(given, checking{}); err != nil {
 			return "", err
 		}
 		return given, nil
@@ -102,17 +102,33 @@ func (m *merge) merge(stored, given string) (string, error) {
 }
 
 // appendEntries appends the entries of blob to es; groups is the number
-// of groups blob holds.
+// of groups blob holds entries in.
 func appendEntries(es []entry, blob string) (_ []entry, groups int, err error) {
-	r, ok, err := newReader(blob)
-	for ok {
-		var e entry
-		if e, ok, err = r.next(); ok {
-			es = append(es, e)
-		}
-	}
-	return es, r.groups, err
+	c := collecting{&es, &groups, new(*byte)}
+	err = walk(blob, c)
+	return es, groups, err
 }
+
+// collecting is appendEntries' visitor.
+type collecting struct {
+	es     *[]entry
+	groups *int
+	last   **byte // the group of the last entry
+}
+
+func (c collecting) visit(at, value []byte, name string) error {
+	if p := unsafe.SliceData(at); p != *c.last {
+		*c.last = p
+		*c.groups++
+	}
+	*c.es = append(*c.es, entry{name, unsafe.String(unsafe.SliceData(value), len(value)), unsafe.String(*c.last, 8)})
+	return nil
+}
+
+// checking is the visitor that only checks an entity's bytes.
+type checking struct{}
+
+func (checking) visit([]byte, []byte, string) error { return nil }
 
 // indexNew maps given's names to their entries; the last one of a name
 // that repeats, as the script's table does.
@@ -142,7 +158,7 @@ func (m *merge) write(given string, givenGroups int, inOrder bool) (string, erro
 		m.groups[g].size += entrySize(e)
 		m.group = append(m.group, g)
 	}
-	if inOrder && len(m.groups) == givenGroups {
+	if inOrder && len(m.out) > 0 && len(m.groups) == givenGroups {
 		return given, nil
 	}
 	for g := range m.groups {

@@ -93,67 +93,55 @@ type entry struct {
 	at string
 }
 
-// reader reads the entries of a packed entity in stored order.
-type reader struct {
-	blob string
-	off  int    // of the next entry or group
-	left int    // entries left in the current group
-	at   string // the current group's time
-	// groups counts the groups read.
-	groups int
-}
-
-// newReader reads blob; ok is false for an entity that counts as empty
-// (none, or of an older layout).
-func newReader(blob string) (r reader, ok bool, err error) {
+// walk gives v each entry of blob in stored order. An entity that counts
+// as empty (none, or of an older layout) has no entries. It stops at
+// v's error.
+func walk[V visitor](blob string, v V) error {
 	if blob == "" || blob[0] == layoutV1 {
-		return reader{}, false, nil
+		return nil
 	}
 	if blob[0] != Layout {
-		return reader{}, false, ErrCorrupt
+		return ErrCorrupt
 	}
-	return reader{blob: blob, off: 1}, true, nil
-}
-
-// next is the next entry; ok is false after the last.
-func (r *reader) next() (e entry, ok bool, err error) {
-	for r.left == 0 {
-		if r.off == len(r.blob) {
-			return entry{}, false, nil
+	b := unsafe.Slice(unsafe.StringData(blob), len(blob))[1:]
+	for len(b) > 0 {
+		if len(b) < groupHeader {
+			return ErrCorrupt
 		}
-		if len(r.blob)-r.off < groupHeader {
-			return entry{}, false, ErrCorrupt
+		at := b[:8]
+		count := int(binary.BigEndian.Uint16(b[8:]))
+		b = b[groupHeader:]
+		for ; count > 0; count-- {
+			if len(b) < 2 {
+				return ErrCorrupt
+			}
+			n := int(binary.BigEndian.Uint16(b))
+			if len(b) < 2+n+4 {
+				return ErrCorrupt
+			}
+			name := blob[len(blob)-len(b)+2:][:n]
+			b = b[2+n:]
+			vlen := int(binary.BigEndian.Uint32(b))
+			if len(b) < 4+vlen {
+				return ErrCorrupt
+			}
+			if err := v.visit(at, b[4:4+vlen], name); err != nil {
+				return err
+			}
+			b = b[4+vlen:]
 		}
-		r.at = r.blob[r.off:][:8]
-		r.left = int(binary.BigEndian.Uint16(r.bytes(r.off+8, 2)))
-		r.off += groupHeader
-		r.groups++
 	}
-	rest := len(r.blob) - r.off
-	if rest < 2 {
-		return entry{}, false, ErrCorrupt
-	}
-	n := int(binary.BigEndian.Uint16(r.bytes(r.off, 2)))
-	if rest < 2+n+4 {
-		return entry{}, false, ErrCorrupt
-	}
-	v := int(binary.BigEndian.Uint32(r.bytes(r.off+2+n, 4)))
-	if rest-(2+n+4) < v {
-		return entry{}, false, ErrCorrupt
-	}
-	e = entry{name: r.blob[r.off+2:][:n], value: r.blob[r.off+2+n+4:][:v], at: r.at}
-	r.off += 2 + n + 4 + v
-	r.left--
-	return e, true, nil
+	return nil
 }
 
-// bytes aliases n bytes of the blob at off, which are known to be there.
-func (r *reader) bytes(off, n int) []byte {
-	return unsafe.Slice(unsafe.StringData(r.blob[off:]), n)
+// A visitor is given each entry of a packed entity by walk: its group's 8
+// observed bytes, its value and its name, all aliasing the entity. Each
+// visitor is a struct type (not a pointer, not a func) so that walk is
+// compiled for it apart, its visit called directly: an entity of 250
+// features is walked on every Get.
+type visitor interface {
+	visit(at, value []byte, name string) error
 }
-
-// bytesOf aliases s.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // Unpacker puts the asked features of packed entities into a
 // stores.ValuesBuilder. Entities of a class mostly store their features
@@ -166,6 +154,7 @@ type Unpacker struct {
 	want  *arrow.Schema
 	index map[string]int // asked feature name → column
 	hints []hint
+	j     int // the position of the entry being unpacked
 }
 
 type hint struct {
@@ -188,22 +177,25 @@ func NewUnpacker(want *arrow.Schema) *Unpacker {
 // until its next entity: blob must not change meanwhile, as a string does
 // not.
 func (u *Unpacker) Unpack(vb *stores.ValuesBuilder, row int, blob string) error {
-	r, ok, err := newReader(blob)
-	if !ok {
-		return err
+	u.j = 0
+	return walk(blob, unpacking{u, vb, row})
+}
+
+// unpacking is the visitor of one Unpack.
+type unpacking struct {
+	u   *Unpacker
+	vb  *stores.ValuesBuilder
+	row int
+}
+
+func (p unpacking) visit(at, value []byte, name string) error {
+	i := p.u.feature(p.u.j, name)
+	p.u.j++
+	if i < 0 {
+		return nil
 	}
-	for j := 0; ; j++ {
-		e, ok, err := r.next()
-		if !ok {
-			return err
-		}
-		if i := u.feature(j, e.name); i >= 0 {
-			at, _ := stores.ObservedTimestamp(bytesOf(e.at))
-			if err := vb.Put(row, i, at, bytesOf(e.value)); err != nil {
-				return err
-			}
-		}
-	}
+	t, _ := stores.ObservedTimestamp(at)
+	return p.vb.Put(p.row, i, t, value)
 }
 
 // feature is the column of the entry named name at position j, -1 if not

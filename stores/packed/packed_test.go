@@ -11,17 +11,28 @@ import (
 )
 
 // The decoding part of an online store's Get alone: K entities × 50 float
-// features into the answer, over entities packed once.
+// features into the answer, over entities packed once that store those 50
+// or 250 (every fifth asked).
 func BenchmarkUnpack(b *testing.B) {
-	for _, k := range []int{1, 10000} {
-		b.Run(fmt.Sprintf("%dx50", k), func(b *testing.B) {
+	for _, shape := range []struct{ k, stored int }{{1, 50}, {10000, 50}, {100, 250}} {
+		k := shape.k
+		b.Run(fmt.Sprintf("%dx50of%d", k, shape.stored), func(b *testing.B) {
 			mem := memory.NewGoAllocator()
-			names := make([]string, 50)
+			names := make([]string, shape.stored)
 			for i := range names {
 				names[i] = fmt.Sprintf("f%d", i)
 			}
 			rec := storetest.FloatRecord(mem, names, k, func(r, i int) float64 { return float64(r*50 + i) })
 			defer rec.Release()
+			asked := storetest.FloatRecord(mem, names[:50], 0, nil)
+			defer asked.Release()
+			if shape.stored > 50 {
+				for i := range 50 {
+					names[i] = names[i*shape.stored/50]
+				}
+				asked = storetest.FloatRecord(mem, names[:50], 0, nil)
+				defer asked.Release()
+			}
 			blobs := make([]string, k)
 			for r := range blobs {
 				buf, err := Append(nil, t0, rec, r)
@@ -32,11 +43,11 @@ func BenchmarkUnpack(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				vb, err := stores.NewValuesBuilder(mem, rec.Schema(), k)
+				vb, err := stores.NewValuesBuilder(mem, asked.Schema(), k)
 				if err != nil {
 					b.Fatal(err)
 				}
-				u := NewUnpacker(rec.Schema())
+				u := NewUnpacker(asked.Schema())
 				for r, blob := range blobs {
 					if err := u.Unpack(vb, r, blob); err != nil {
 						b.Fatal(err)
