@@ -21,25 +21,37 @@ import (
 // than overwrite them.
 func Merge(stored, given string) (string, error) {
 	if stored == "" {
-		if err := walk(given, checking{}); err != nil {
+		if err := walk(given, func([]byte, []byte, string) error { return nil }); err != nil {
 			return "", err
 		}
 		return given, nil
 	}
 	m := merges.Get().(*merge)
-	defer merges.Put(m)
+	defer m.release()
 	return m.merge(stored, given)
+}
+
+// release returns m to merges without the strings of this merge, which
+// its slices would keep alive.
+func (m *merge) release() {
+	clear(m.old)
+	clear(m.new)
+	clear(m.out)
+	clear(m.groups[:cap(m.groups)])
+	clear(m.index)
+	clear(m.byTime)
+	merges.Put(m)
 }
 
 // merge holds a Merge's scratch slices, reused through merges.
 type merge struct {
 	old, new []entry
-	taken    []bool // of new: its feature is stored too
-	index    map[string]int
+	taken    []bool         // of new: its feature is stored too
+	index    map[string]int // given's names
 	out      []entry
 	group    []int // of out: its group
 	groups   []group
-	byTime   map[string]int
+	byTime   map[string]int // group of a time, once there are many
 }
 
 type group struct {
@@ -104,31 +116,17 @@ func (m *merge) merge(stored, given string) (string, error) {
 // appendEntries appends the entries of blob to es; groups is the number
 // of groups blob holds entries in.
 func appendEntries(es []entry, blob string) (_ []entry, groups int, err error) {
-	c := collecting{&es, &groups, new(*byte)}
-	err = walk(blob, c)
+	var last *byte // the group of the last entry
+	err = walk(blob, func(at, value []byte, name string) error {
+		if p := unsafe.SliceData(at); p != last {
+			last = p
+			groups++
+		}
+		es = append(es, entry{name, unsafe.String(unsafe.SliceData(value), len(value)), unsafe.String(last, 8)})
+		return nil
+	})
 	return es, groups, err
 }
-
-// collecting is appendEntries' visitor.
-type collecting struct {
-	es     *[]entry
-	groups *int
-	last   **byte // the group of the last entry
-}
-
-func (c collecting) visit(at, value []byte, name string) error {
-	if p := unsafe.SliceData(at); p != *c.last {
-		*c.last = p
-		*c.groups++
-	}
-	*c.es = append(*c.es, entry{name, unsafe.String(unsafe.SliceData(value), len(value)), unsafe.String(*c.last, 8)})
-	return nil
-}
-
-// checking is the visitor that only checks an entity's bytes.
-type checking struct{}
-
-func (checking) visit([]byte, []byte, string) error { return nil }
 
 // indexNew maps given's names to their entries; the last one of a name
 // that repeats, as the script's table does.

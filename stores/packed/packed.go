@@ -93,10 +93,11 @@ type entry struct {
 	at string
 }
 
-// walk gives v each entry of blob in stored order. An entity that counts
-// as empty (none, or of an older layout) has no entries. It stops at
-// v's error.
-func walk[V visitor](blob string, v V) error {
+// walk calls visit with each entry of blob in stored order: its group's 8
+// observed bytes, its value and its name, all aliasing blob. An entity
+// that counts as empty (none, or of an older layout) has no entries. It
+// stops at visit's error.
+func walk(blob string, visit func(at, value []byte, name string) error) error {
 	if blob == "" || blob[0] == layoutV1 {
 		return nil
 	}
@@ -125,22 +126,13 @@ func walk[V visitor](blob string, v V) error {
 			if len(b) < 4+vlen {
 				return ErrCorrupt
 			}
-			if err := v.visit(at, b[4:4+vlen], name); err != nil {
+			if err := visit(at, b[4:4+vlen], name); err != nil {
 				return err
 			}
 			b = b[4+vlen:]
 		}
 	}
 	return nil
-}
-
-// A visitor is given each entry of a packed entity by walk: its group's 8
-// observed bytes, its value and its name, all aliasing the entity. Each
-// visitor is a struct type (not a pointer, not a func) so that walk is
-// compiled for it apart, its visit called directly: an entity of 250
-// features is walked on every Get.
-type visitor interface {
-	visit(at, value []byte, name string) error
 }
 
 // Unpacker puts the asked features of packed entities into a
@@ -154,7 +146,6 @@ type Unpacker struct {
 	want  *arrow.Schema
 	index map[string]int // asked feature name → column
 	hints []hint
-	j     int // the position of the entry being unpacked
 }
 
 type hint struct {
@@ -177,25 +168,16 @@ func NewUnpacker(want *arrow.Schema) *Unpacker {
 // until its next entity: blob must not change meanwhile, as a string does
 // not.
 func (u *Unpacker) Unpack(vb *stores.ValuesBuilder, row int, blob string) error {
-	u.j = 0
-	return walk(blob, unpacking{u, vb, row})
-}
-
-// unpacking is the visitor of one Unpack.
-type unpacking struct {
-	u   *Unpacker
-	vb  *stores.ValuesBuilder
-	row int
-}
-
-func (p unpacking) visit(at, value []byte, name string) error {
-	i := p.u.feature(p.u.j, name)
-	p.u.j++
-	if i < 0 {
-		return nil
-	}
-	t, _ := stores.ObservedTimestamp(at)
-	return p.vb.Put(p.row, i, t, value)
+	j := 0
+	return walk(blob, func(at, value []byte, name string) error {
+		i := u.feature(j, name)
+		j++
+		if i < 0 {
+			return nil
+		}
+		t, _ := stores.ObservedTimestamp(at)
+		return vb.Put(row, i, t, value)
+	})
 }
 
 // feature is the column of the entry named name at position j, -1 if not
