@@ -55,7 +55,8 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 		return writeChunks(stream, schema, chunks)
 	}
 	// The query runs on this goroutine, writing as it goes.
-	aw := &answerWriter{stream: stream, mem: x.s.opts.Mem, schema: schema, header: header}
+	aw := newAnswerWriter(stream, x.s.opts.Mem, schema, header)
+	defer aw.close()
 	if err := x.s.run(ctx, w, func(rec arrow.RecordBatch) error { return aw.write(rec, nil) }); err != nil {
 		return err
 	}

@@ -443,7 +443,8 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 	if out.header == nil {
 		return status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
 	}
-	w := &answerWriter{stream: stream, mem: s.opts.Mem, schema: out.all, header: out.header}
+	w := newAnswerWriter(stream, s.opts.Mem, out.all, out.header)
+	defer w.close()
 	summary := NativeSummary{}
 	if q.Explain {
 		summary.Plan = plan.Explain()
@@ -534,8 +535,35 @@ type answerWriter struct {
 	schema *arrow.Schema
 	header []byte // the schema message
 	began  bool
-	enc    ipcbatch.Encoder
-	body   []byte
+	enc    *encoder
+}
+
+// encoder is an ipcbatch.Encoder with its body buffer, pooled across
+// answers: their flatbuffer builder and body have grown to an answer's
+// size already.
+type encoder struct {
+	ipcbatch.Encoder
+	body []byte
+}
+
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
+// newAnswerWriter returns a writer of answers of schema, whose schema
+// message is header. The caller closes it.
+func newAnswerWriter(stream interface {
+	Send(*arrowflight.FlightData) error
+}, mem memory.Allocator, schema *arrow.Schema, header []byte) *answerWriter {
+	return &answerWriter{stream: stream, mem: mem, schema: schema, header: header, enc: encoders.Get().(*encoder)}
+}
+
+// close returns the writer's encoder to the pool; the writer is not used
+// after.
+func (w *answerWriter) close() {
+	if cap(w.enc.body) > 1<<20 { // a bulk answer's: not kept around
+		w.enc.body = nil
+	}
+	encoders.Put(w.enc)
+	w.enc = nil
 }
 
 // write sends rec. The message's header and body are reused by the next
@@ -548,7 +576,7 @@ func (w *answerWriter) write(rec arrow.RecordBatch, appMetadata []byte) error {
 			return err
 		}
 	}
-	header, body, ok := w.enc.Encode(rec, w.body[:0])
+	header, body, ok := w.enc.Encode(rec, w.enc.body[:0])
 	if !ok { // a nested column: arrow-go's encoder
 		p, err := ipc.GetRecordBatchPayload(rec, ipc.WithAllocator(w.mem))
 		if err != nil {
@@ -563,7 +591,7 @@ func (w *answerWriter) write(rec arrow.RecordBatch, appMetadata []byte) error {
 		}
 		header, body = meta.Bytes(), buf.Bytes()
 	}
-	w.body = body
+	w.enc.body = body
 	return w.stream.Send(&arrowflight.FlightData{DataHeader: header, DataBody: body, AppMetadata: appMetadata})
 }
 
