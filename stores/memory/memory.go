@@ -32,7 +32,8 @@ type Store struct {
 	// entities[class][entity key] is a packed entity. A Set replaces it
 	// with another string, never changes it: a Get may read it after
 	// letting go of the lock.
-	entities map[string]map[string]string
+	entities  map[string]map[string]string
+	positions packed.Positions
 }
 
 var _ stores.OnlineStore = (*Store)(nil)
@@ -77,13 +78,14 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("memory store: %w", err)
 	}
 	defer vb.Release()
-	u := packed.NewUnpacker(want)
+	u := s.positions.Unpacker(want)
 	for r, blob := range blobs {
 		if err := u.Unpack(vb, r, blob); err != nil {
 			key, _, _ := stores.EntityKey(keys, r)
 			return nil, fmt.Errorf("memory store: %s %s: %w", class, key, err)
 		}
 	}
+	s.positions.Learn(u)
 	return vb.Finish(), nil
 }
 

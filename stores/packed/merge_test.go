@@ -117,24 +117,33 @@ func apply(t *testing.T, mem memory.Allocator, writes []write) string {
 	return stored
 }
 
-// check reads every feature of names from entities (row r is entities[r])
-// with one Unpacker, asked in a shuffled order, and compares values and
-// times with the model's (want[r]).
-func check(t *testing.T, mem memory.Allocator, rng *rand.Rand, entities []string, names []string, want []map[string]cell) {
-	t.Helper()
+// shuffled is the schema asking every feature of names, in a shuffled
+// order.
+func shuffled(rng *rand.Rand, names []string) *arrow.Schema {
 	asked := append([]string(nil), names...)
 	rng.Shuffle(len(asked), func(i, j int) { asked[i], asked[j] = asked[j], asked[i] })
 	fields := make([]arrow.Field, len(asked))
 	for i, n := range asked {
 		fields[i] = fieldOf(n)
 	}
-	schema := arrow.NewSchema(fields, nil)
+	return arrow.NewSchema(fields, nil)
+}
+
+// check reads the features of u's schema from entities (row r is
+// entities[r]) with u, and compares values and times with the model's
+// (want[r]).
+func check(t *testing.T, mem memory.Allocator, u *Unpacker, entities []string, want []map[string]cell) {
+	t.Helper()
+	schema := u.want
+	asked := make([]string, schema.NumFields())
+	for i := range asked {
+		asked[i] = schema.Field(i).Name
+	}
 	vb, err := stores.NewValuesBuilder(mem, schema, len(entities))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer vb.Release()
-	u := NewUnpacker(schema)
 	for r, entity := range entities {
 		checkGroups(t, entity)
 		if err := u.Unpack(vb, r, entity); err != nil {
@@ -229,7 +238,8 @@ func TestMerge(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			check(t, mem, rand.New(rand.NewPCG(1, 2)), []string{apply(t, mem, c.writes)}, all, []map[string]cell{model(c.writes)})
+			u := NewUnpacker(shuffled(rand.New(rand.NewPCG(1, 2)), all))
+			check(t, mem, u, []string{apply(t, mem, c.writes)}, []map[string]cell{model(c.writes)})
 		})
 	}
 }
@@ -241,7 +251,51 @@ func TestMergeRandomHistories(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	rng := rand.New(rand.NewPCG(3, 5))
-	var names []string
+	// The entities are read together, with one Unpacker, as a Get reads
+	// them: their features come in many orders.
+	entities, names, want := randomHistories(t, mem, rng, 300)
+	check(t, mem, NewUnpacker(shuffled(rng, names)), entities, want)
+}
+
+// TestPositions: Gets of one schema, each starting from what the Gets
+// before learned (Positions), read entities whose features come in many
+// orders as a fresh Unpacker does.
+func TestPositions(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rng := rand.New(rand.NewPCG(7, 11))
+	entities, names, want := randomHistories(t, mem, rng, 200)
+	schema := shuffled(rng, names[:len(names)/2]) // half the stored features
+	var p Positions
+	// Gets run concurrently, as a server's do (go test -race sees a
+	// shared position written to).
+	t.Run("gets", func(t *testing.T) {
+		for g := range 4 {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			t.Run(fmt.Sprint(g), func(t *testing.T) {
+				t.Parallel()
+				for range 100 {
+					var got []string
+					var exp []map[string]cell
+					for _, e := range rng.Perm(len(entities))[:1+rng.IntN(5)] {
+						got, exp = append(got, entities[e]), append(exp, want[e])
+					}
+					u := p.Unpacker(schema)
+					check(t, mem, u, got, exp)
+					p.Learn(u)
+				}
+			})
+		}
+	})
+	if len(p.m) != 1 {
+		t.Errorf("positions of %d schemas, want 1", len(p.m))
+	}
+}
+
+// randomHistories is n entities, each written 1–8 times with random
+// subsets of names (20 features of 5 types, nulls among them) at times with
+// ties, and the model of each.
+func randomHistories(t *testing.T, mem memory.Allocator, rng *rand.Rand, n int) (entities, names []string, want []map[string]cell) {
 	for _, p := range "nxsbl" {
 		for i := range 4 {
 			names = append(names, fmt.Sprintf("%c%d", p, i))
@@ -267,10 +321,8 @@ func TestMergeRandomHistories(t *testing.T) {
 		}
 		return l
 	}
-	// The entities are read together, with one Unpacker, as a Get reads
-	// them: their features come in many orders.
-	entities := make([]string, 300)
-	want := make([]map[string]cell, len(entities))
+	entities = make([]string, n)
+	want = make([]map[string]cell, n)
 	for h := range entities {
 		writes := make([]write, 1+rng.IntN(8))
 		for i := range writes {
@@ -283,7 +335,7 @@ func TestMergeRandomHistories(t *testing.T) {
 		}
 		entities[h], want[h] = apply(t, mem, writes), model(writes)
 	}
-	check(t, mem, rng, entities, names, want)
+	return entities, names, want
 }
 
 // An entity of the layout before groups, or none, counts as empty; bytes

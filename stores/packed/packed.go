@@ -15,6 +15,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -139,13 +142,15 @@ func walk(blob string, visit func(at, value []byte, name string) error) error {
 // stores.ValuesBuilder. Entities of a class mostly store their features
 // in the same order: the feature at each entry position is remembered from
 // the last entity (at first, the asked order, which is the stored one when
-// the features were written together), and a map of the asked names is
-// built and asked only where an entry differs. One Unpacker serves one Get;
-// it is not safe for concurrent use.
+// the features were written together, or what Positions learned), and a
+// map of the asked names is built and asked only where an entry differs.
+// One Unpacker serves one Get; it is not safe for concurrent use.
 type Unpacker struct {
 	want  *arrow.Schema
 	index map[string]int // asked feature name → column
 	hints []hint
+	// shared: hints are Positions', read-only until an entry differs.
+	shared bool
 }
 
 type hint struct {
@@ -160,6 +165,52 @@ func NewUnpacker(want *arrow.Schema) *Unpacker {
 		u.hints[i] = hint{want.Field(i).Name, i}
 	}
 	return u
+}
+
+// Positions remembers, per asked schema (a plan asks with the same schema
+// every time), the entry positions the Unpackers of a store learned, so
+// that the next Get of that schema starts from them: an entity storing 250
+// features of which 50 are asked is then read with no map and no
+// allocation. It is safe for concurrent use; its zero value is ready.
+type Positions struct {
+	mu sync.Mutex
+	m  map[*arrow.Schema][]hint
+}
+
+// maxSchemas bounds Positions: schemas made per request (ad-hoc queries)
+// must not grow it forever; past the bound it starts over.
+const maxSchemas = 1024
+
+// Unpacker returns an Unpacker of want starting from what Unpackers of
+// want learned before.
+func (p *Positions) Unpacker(want *arrow.Schema) *Unpacker {
+	p.mu.Lock()
+	hints, ok := p.m[want]
+	p.mu.Unlock()
+	if !ok {
+		return NewUnpacker(want)
+	}
+	return &Unpacker{want: want, hints: hints, shared: true}
+}
+
+// Learn keeps what u learned for the next Unpackers of its schema, when it
+// learned anything.
+func (p *Positions) Learn(u *Unpacker) {
+	if u.shared {
+		return // every entry was where the shared positions said
+	}
+	hints := make([]hint, len(u.hints))
+	for i, h := range u.hints {
+		// Names alias the entities read: kept, they would keep those
+		// alive.
+		hints[i] = hint{strings.Clone(h.name), h.i}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil || len(p.m) >= maxSchemas {
+		p.m = map[*arrow.Schema][]hint{}
+	}
+	p.m[u.want] = hints
 }
 
 // Unpack puts the asked entries of blob, the entity of row row, into vb;
@@ -195,6 +246,9 @@ func (u *Unpacker) feature(j int, name string) int {
 	i, ok := u.index[name]
 	if !ok {
 		i = -1
+	}
+	if u.shared { // copy on first write
+		u.hints, u.shared = slices.Clone(u.hints), false
 	}
 	if j == len(u.hints) {
 		u.hints = append(u.hints, hint{})

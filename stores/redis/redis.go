@@ -45,6 +45,8 @@ type Store struct {
 	cluster bool
 	prefix  string
 	addrs   string // for error messages
+	// positions: where the asked features sit in the entities read
+	positions packed.Positions
 }
 
 var _ stores.OnlineStore = (*Store)(nil)
@@ -223,12 +225,13 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	defer vb.Release()
-	u := packed.NewUnpacker(want)
+	u := s.positions.Unpacker(want)
 	for r, blob := range blobs {
 		if err := u.Unpack(vb, r, blob); err != nil {
 			return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
 		}
 	}
+	s.positions.Learn(u)
 	return vb.Finish(), nil
 }
 
