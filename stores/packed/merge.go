@@ -21,7 +21,7 @@ import (
 // than overwrite them.
 func Merge(stored, given string) (string, error) {
 	if stored == "" {
-		if err := walk(given, func([]byte, []byte, string) error { return nil }); err != nil {
+		if err := readAll(given); err != nil {
 			return "", err
 		}
 		return given, nil
@@ -116,16 +116,31 @@ func (m *merge) merge(stored, given string) (string, error) {
 // appendEntries appends the entries of blob to es; groups is the number
 // of groups blob holds entries in.
 func appendEntries(es []entry, blob string) (_ []entry, groups int, err error) {
+	c, err := newCursor(blob)
+	if err != nil {
+		return es, 0, err
+	}
 	var last *byte // the group of the last entry
-	err = walk(blob, func(at, value []byte, name string) error {
-		if p := unsafe.SliceData(at); p != last {
+	for {
+		name, value, ok, err := c.next()
+		if !ok {
+			return es, groups, err
+		}
+		if p := unsafe.SliceData(c.at); p != last {
 			last = p
 			groups++
 		}
 		es = append(es, entry{name, unsafe.String(unsafe.SliceData(value), len(value)), unsafe.String(last, 8)})
-		return nil
-	})
-	return es, groups, err
+	}
+}
+
+// readAll reads every entry of blob, for its error.
+func readAll(blob string) error {
+	c, err := newCursor(blob)
+	for ok := err == nil; ok; {
+		_, _, ok, err = c.next()
+	}
+	return err
 }
 
 // indexNew maps given's names to their entries; the last one of a name

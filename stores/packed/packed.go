@@ -96,46 +96,61 @@ type entry struct {
 	at string
 }
 
-// walk calls visit with each entry of blob in stored order: its group's 8
-// observed bytes, its value and its name, all aliasing blob. An entity
-// that counts as empty (none, or of an older layout) has no entries. It
-// stops at visit's error.
-func walk(blob string, visit func(at, value []byte, name string) error) error {
+// cursor reads the entries of a packed entity in stored order; what it
+// answers aliases the entity. A loop over a cursor costs no call per entry
+// beyond next: an Unpack of 100 entities of 250 features reads 25,000
+// entries, and a callback per entry was a fifth of a 100-entity query's
+// CPU on the server.
+type cursor struct {
+	blob  string
+	b     []byte // the entries not read yet
+	at    []byte // the current group's 8 observed bytes
+	count int    // entries left in the current group
+}
+
+// newCursor starts reading blob. An entity that counts as empty (none, or
+// of an older layout) has no entries.
+func newCursor(blob string) (cursor, error) {
 	if blob == "" || blob[0] == layoutV1 {
-		return nil
+		return cursor{}, nil
 	}
 	if blob[0] != Layout {
-		return ErrCorrupt
+		return cursor{}, ErrCorrupt
 	}
-	b := unsafe.Slice(unsafe.StringData(blob), len(blob))[1:]
-	for len(b) > 0 {
-		if len(b) < groupHeader {
-			return ErrCorrupt
+	return cursor{blob: blob, b: unsafe.Slice(unsafe.StringData(blob), len(blob))[1:]}, nil
+}
+
+// next reads the next entry: its name and value (c.at is its group's
+// time); ok is false after the last.
+func (c *cursor) next() (name string, value []byte, ok bool, err error) {
+	for c.count == 0 {
+		if len(c.b) == 0 {
+			return "", nil, false, nil
 		}
-		at := b[:8]
-		count := int(binary.BigEndian.Uint16(b[8:]))
-		b = b[groupHeader:]
-		for ; count > 0; count-- {
-			if len(b) < 2 {
-				return ErrCorrupt
-			}
-			n := int(binary.BigEndian.Uint16(b))
-			if len(b) < 2+n+4 {
-				return ErrCorrupt
-			}
-			name := blob[len(blob)-len(b)+2:][:n]
-			b = b[2+n:]
-			vlen := int(binary.BigEndian.Uint32(b))
-			if len(b) < 4+vlen {
-				return ErrCorrupt
-			}
-			if err := visit(at, b[4:4+vlen], name); err != nil {
-				return err
-			}
-			b = b[4+vlen:]
+		if len(c.b) < groupHeader {
+			return "", nil, false, ErrCorrupt
 		}
+		c.at = c.b[:8]
+		c.count = int(binary.BigEndian.Uint16(c.b[8:]))
+		c.b = c.b[groupHeader:]
 	}
-	return nil
+	c.count--
+	b := c.b
+	if len(b) < 2 {
+		return "", nil, false, ErrCorrupt
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if len(b) < 2+n+4 {
+		return "", nil, false, ErrCorrupt
+	}
+	name = c.blob[len(c.blob)-len(b)+2:][:n]
+	b = b[2+n:]
+	vlen := int(binary.BigEndian.Uint32(b))
+	if len(b) < 4+vlen {
+		return "", nil, false, ErrCorrupt
+	}
+	c.b = b[4+vlen:]
+	return name, b[4 : 4+vlen], true, nil
 }
 
 // Unpacker puts the asked features of packed entities into a
@@ -219,24 +234,34 @@ func (p *Positions) Learn(u *Unpacker) {
 // until its next entity: blob must not change meanwhile, as a string does
 // not.
 func (u *Unpacker) Unpack(vb *stores.ValuesBuilder, row int, blob string) error {
-	j := 0
-	return walk(blob, func(at, value []byte, name string) error {
-		i := u.feature(j, name)
-		j++
-		if i < 0 {
-			return nil
+	c, err := newCursor(blob)
+	if err != nil {
+		return err
+	}
+	for j := 0; ; j++ {
+		name, value, ok, err := c.next()
+		if !ok {
+			return err
 		}
-		t, _ := stores.ObservedTimestamp(at)
-		return vb.Put(row, i, t, value)
-	})
+		i := -1
+		if j < len(u.hints) && u.hints[j].name == name {
+			i = u.hints[j].i
+		} else {
+			i = u.feature(j, name)
+		}
+		if i < 0 {
+			continue
+		}
+		t, _ := stores.ObservedTimestamp(c.at)
+		if err := vb.Put(row, i, t, value); err != nil {
+			return err
+		}
+	}
 }
 
 // feature is the column of the entry named name at position j, -1 if not
-// asked.
+// asked, where the hint at j is not name's: it is learned there.
 func (u *Unpacker) feature(j int, name string) int {
-	if j < len(u.hints) && u.hints[j].name == name {
-		return u.hints[j].i
-	}
 	if u.index == nil {
 		u.index = make(map[string]int, u.want.NumFields())
 		for i := range u.want.NumFields() {
