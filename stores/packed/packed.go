@@ -238,7 +238,11 @@ func (u *Unpacker) Unpack(vb *stores.ValuesBuilder, row int, blob string) error 
 	if err != nil {
 		return err
 	}
-	for j := 0; ; j++ {
+	// An entity holds each feature once: once every asked feature is
+	// found, the rest of it is not read (a plan asking 50 of 250 stored
+	// features that come first reads 50 entries, not 250).
+	left := u.want.NumFields()
+	for j := 0; left > 0; j++ {
 		name, value, ok, err := c.next()
 		if !ok {
 			return err
@@ -252,11 +256,13 @@ func (u *Unpacker) Unpack(vb *stores.ValuesBuilder, row int, blob string) error 
 		if i < 0 {
 			continue
 		}
+		left--
 		t, _ := stores.ObservedTimestamp(c.at)
 		if err := vb.Put(row, i, t, value); err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // feature is the column of the entry named name at position j, -1 if not
