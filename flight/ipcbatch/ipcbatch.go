@@ -16,6 +16,7 @@ package ipcbatch
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -100,36 +101,34 @@ func (e *Encoder) column(c arrow.Array, body []byte, start int) []byte {
 	case arrow.BOOL:
 		return e.bitmap(body, start, bytesOf(bufs[1]), off, n)
 	case arrow.STRING, arrow.BINARY:
-		offsets := arrow.Int32Traits.CastFromBytes(bytesOf(bufs[1]))
-		if len(offsets) == 0 { // an empty array built with no buffers
-			offsets = make([]int32, 1)
-		}
-		offsets = offsets[off : off+n+1]
-		first := offsets[0]
-		at := len(body)
-		body = grow(body, 4*(n+1))
-		for i, o := range offsets {
-			binary.NativeEndian.PutUint32(body[at+4*i:], uint32(o-first))
-		}
-		body = e.ended(body, start, at)
-		return e.raw(body, start, bytesOf(bufs[2])[first:offsets[n]])
+		return binaryColumn(e, body, start, arrow.Int32Traits.CastFromBytes(bytesOf(bufs[1])), bytesOf(bufs[2]), off, n)
 	case arrow.LARGE_STRING, arrow.LARGE_BINARY:
-		offsets := arrow.Int64Traits.CastFromBytes(bytesOf(bufs[1]))
-		if len(offsets) == 0 { // an empty array built with no buffers
-			offsets = make([]int64, 1)
-		}
-		offsets = offsets[off : off+n+1]
-		first := offsets[0]
-		at := len(body)
-		body = grow(body, 8*(n+1))
-		for i, o := range offsets {
-			binary.NativeEndian.PutUint64(body[at+8*i:], uint64(o-first))
-		}
-		body = e.ended(body, start, at)
-		return e.raw(body, start, bytesOf(bufs[2])[first:offsets[n]])
+		return binaryColumn(e, body, start, arrow.Int64Traits.CastFromBytes(bytesOf(bufs[1])), bytesOf(bufs[2]), off, n)
 	}
 	width := c.DataType().(arrow.FixedWidthDataType).BitWidth() / 8
 	return e.raw(body, start, bytesOf(bufs[1])[off*width:][:n*width])
+}
+
+// binaryColumn appends the offsets of rows [off, off+n) of a
+// variable-width column, rebased to start at 0, and the data they span.
+func binaryColumn[T int32 | int64](e *Encoder, body []byte, start int, offsets []T, data []byte, off, n int) []byte {
+	if len(offsets) == 0 { // an empty array built with no buffers
+		offsets = make([]T, 1)
+	}
+	offsets = offsets[off : off+n+1]
+	first := offsets[0]
+	width := int(unsafe.Sizeof(first))
+	at := len(body)
+	body = grow(body, width*(n+1))
+	for i, o := range offsets {
+		if width == 4 {
+			binary.NativeEndian.PutUint32(body[at+4*i:], uint32(o-first))
+		} else {
+			binary.NativeEndian.PutUint64(body[at+8*i:], uint64(o-first))
+		}
+	}
+	body = e.ended(body, start, at)
+	return e.raw(body, start, data[first:offsets[n]])
 }
 
 // bytesOf is b's bytes; an empty array may have no buffer at all.
