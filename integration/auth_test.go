@@ -26,7 +26,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/auth"
-	"github.com/fletch-engine/fletch/examples/marketplace"
 )
 
 // securedServer is `fletch serve` of the marketplace with auth and TLS.
@@ -45,15 +44,7 @@ func serveSecured(t *testing.T) *securedServer {
 	t.Helper()
 	dir := filepath.Join(workDir, "secured")
 	copyRepo(t, filepath.Join(demoDir, "marketplace"), dir)
-	db, err := sql.Open("duckdb", filepath.Join(dir, "market.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = marketplace.Generate(context.Background(), db, marketplace.Options{Anchor: anchor})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	generateDuckDB(t, filepath.Join(dir, "market.duckdb"))
 	certPEM, keyPEM, err := auth.SelfSigned([]string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

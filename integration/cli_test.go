@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fletch-engine/fletch/examples/marketplace"
 )
 
 // resultTable parses the CLI's Name/Hit?/Value table (one input row).
@@ -119,15 +115,7 @@ func TestCLIQueryInProcess(t *testing.T) {
 	repo := filepath.Join(dir, "marketplace")
 	copyRepo(t, filepath.Join(demoDir, "marketplace"), repo)
 	dbPath := filepath.Join(dir, "marketplace.duckdb")
-	db, err := sql.Open("duckdb", dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = marketplace.Generate(context.Background(), db, marketplace.Options{Anchor: anchor})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	generateDuckDB(t, dbPath)
 	yaml := fmt.Sprintf("sources:\n  marketplace:\n    kind: duckdb\n    path: %s\n", strconv.Quote(dbPath))
 	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)

@@ -233,3 +233,18 @@ func referenceRows(t *testing.T, query string, args ...any) [][]any {
 func sqlTime(t time.Time) string {
 	return "TIMESTAMPTZ '" + t.UTC().Format("2006-01-02 15:04:05.999999Z07:00") + "'"
 }
+
+// generateDuckDB generates the marketplace data (at anchor) into a DuckDB
+// file at path.
+func generateDuckDB(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = marketplace.Generate(context.Background(), db, marketplace.Options{Anchor: anchor})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

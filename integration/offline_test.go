@@ -18,8 +18,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	"github.com/fletch-engine/fletch/examples/marketplace"
 )
 
 // traceHeader is the request and response header naming a query in the
@@ -61,15 +59,7 @@ func TestOfflineLog(t *testing.T) {
 		{"duckdb", func(t *testing.T) offlineLog {
 			dir := t.TempDir()
 			data, log := filepath.Join(dir, "marketplace.duckdb"), filepath.Join(dir, "log.duckdb")
-			db, err := sql.Open("duckdb", data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = marketplace.Generate(context.Background(), db, marketplace.Options{Anchor: anchor})
-			db.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			generateDuckDB(t, data)
 			return offlineLog{
 				yaml:   fmt.Sprintf("sources:\n  marketplace:\n    kind: duckdb\n    path: %q\noffline_store:\n  kind: duckdb\n  path: %q\n  table: feature_log\n", data, log),
 				driver: "duckdb", dsn: log, value: "CAST(value AS VARCHAR)",
