@@ -67,3 +67,45 @@ func BenchmarkUnpack(b *testing.B) {
 		})
 	}
 }
+
+// FuzzEntity: whatever bytes a store hands back (another program's value
+// under fletch's key, a torn write), reading and merging them answer an
+// error or a value, never a panic; a merge that succeeds reads back.
+func FuzzEntity(f *testing.F) {
+	mem := memory.NewGoAllocator()
+	rec := storetest.FloatRecord(mem, []string{"a", "b", "c"}, 2, func(r, i int) float64 { return float64(r + i) })
+	defer rec.Release()
+	for r := range 2 {
+		enc, err := Append(nil, t0, rec, r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(enc, enc[:len(enc)/2])
+		f.Add([]byte{}, enc)
+		f.Add(append([]byte{Layout}, enc[9:]...), enc)
+	}
+	f.Add([]byte{Layout, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, []byte{0})
+	f.Fuzz(func(t *testing.T, stored, given []byte) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		read := func(blob string) error {
+			vb, err := stores.NewValuesBuilder(mem, rec.Schema(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vb.Release()
+			err = NewUnpacker(rec.Schema()).Unpack(vb, 0, blob)
+			vb.Finish().Release()
+			return err
+		}
+		_ = read(string(stored))
+		merged, err := Merge(string(stored), string(given))
+		if err != nil {
+			return
+		}
+		if err := readAll(merged); err != nil {
+			t.Errorf("Merge(%q, %q) = %q, which does not read back: %v", stored, given, merged, err)
+		}
+		_ = read(merged)
+	})
+}
