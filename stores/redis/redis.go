@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 	"unsafe"
@@ -47,6 +48,8 @@ type Store struct {
 	addrs   string // for error messages
 	// positions: where the asked features sit in the entities read
 	positions packed.Positions
+	// mgets reads Get's replies on a standalone server (nil on a Cluster).
+	mgets *mgetPool
 }
 
 var _ stores.OnlineStore = (*Store)(nil)
@@ -154,6 +157,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.cluster = strings.Contains(info, "cluster_enabled:1")
 		if !s.cluster {
 			s.client = c
+			idle := o.PoolSize
+			if idle == 0 {
+				idle = 10 * runtime.GOMAXPROCS(0) // go-redis's default pool
+			}
+			s.mgets = &mgetPool{addr: o.Addrs[0], password: o.Password, db: o.DB, dialTimeout: uo.DialTimeout, maxIdle: idle}
 		} else {
 			c.Close()
 		}
@@ -176,7 +184,12 @@ func (s *Store) loadScript(ctx context.Context) error {
 }
 
 // Close closes the connections.
-func (s *Store) Close() error { return s.client.Close() }
+func (s *Store) Close() error {
+	if s.mgets != nil {
+		s.mgets.close()
+	}
+	return s.client.Close()
+}
 
 // entityKeys returns the Redis key of each entity key; "" for a null one.
 // The keys share one allocation: a Get of 10,000 entities builds no
@@ -216,7 +229,8 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := s.read(ctx, rkeys)
+	blobs, done, err := s.read(ctx, rkeys)
+	defer done()
 	if err != nil {
 		return nil, fmt.Errorf("redis store: get %s (%d keys) from %s: %w", class, len(rkeys), s.addrs, err)
 	}
@@ -236,14 +250,15 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 }
 
 // read answers the stored bytes of each key, "" where nothing is stored
-// (or the key is "", a null entity key).
-func (s *Store) read(ctx context.Context, rkeys []string) ([]string, error) {
+// (or the key is "", a null entity key). They may alias a connection's
+// buffer until done is called.
+func (s *Store) read(ctx context.Context, rkeys []string) (_ []string, done func(), err error) {
+	done = func() {}
 	out := make([]string, len(rkeys))
-	args := make([]any, 1, 1+len(rkeys))
-	args[0] = "mget"
+	asked := make([]string, 0, len(rkeys))
 	var at []int // the row of each key asked, when some are null
-	for i := range rkeys {
-		if rkeys[i] == "" {
+	for i, k := range rkeys {
+		if k == "" {
 			if at == nil {
 				at = make([]int, 0, len(rkeys))
 				for j := range i {
@@ -252,50 +267,76 @@ func (s *Store) read(ctx context.Context, rkeys []string) ([]string, error) {
 			}
 			continue
 		}
-		args = append(args, &rkeys[i]) // a pointer in an interface is not an allocation; a string is
+		asked = append(asked, k)
 		if at != nil {
 			at = append(at, i)
 		}
 	}
-	asked := args[1:]
 	if len(asked) == 0 {
-		return out, nil
+		return out, done, nil
 	}
-	row := func(j int) int {
-		if at == nil {
-			return j
-		}
-		return at[j]
+	var vals []string
+	if s.mgets != nil {
+		vals, done, err = s.mget(ctx, asked)
+	} else {
+		vals, err = s.pipelinedGets(ctx, asked)
 	}
-	if !s.cluster {
-		cmd := goredis.NewSliceCmd(ctx, args...)
-		if err := s.client.Process(ctx, cmd); err != nil {
-			return nil, err
-		}
-		for j, v := range cmd.Val() {
-			if v, ok := v.(string); ok {
-				out[row(j)] = v
-			}
-		}
-		return out, nil
+	if err != nil {
+		return nil, done, err
 	}
-	cmds := make([]*goredis.StringCmd, len(asked))
+	for j, v := range vals {
+		if at != nil {
+			j = at[j]
+		}
+		out[j] = v
+	}
+	return out, done, nil
+}
+
+// mget runs one MGET on a connection of s.mgets; the values alias the
+// connection's buffer until done. A connection that fails is closed, and
+// the MGET is tried once more on a fresh one (the server may have
+// restarted since the connection was idle).
+func (s *Store) mget(ctx context.Context, keys []string) (vals []string, done func(), err error) {
+	for try := 0; ; try++ {
+		c, err := s.mgets.get(ctx)
+		if err != nil {
+			return nil, func() {}, err
+		}
+		vals, err := c.mget(ctx, keys)
+		if err == nil {
+			return vals, func() { s.mgets.put(c) }, nil
+		}
+		c.nc.Close()
+		if try == 1 || ctx.Err() != nil {
+			return nil, func() {}, err
+		}
+		s.mgets.close() // the idle ones are likely as stale
+
+	}
+}
+
+// pipelinedGets reads keys with one GET each, in one pipeline: a Cluster's
+// MGET cannot cross slots.
+func (s *Store) pipelinedGets(ctx context.Context, keys []string) ([]string, error) {
+	cmds := make([]*goredis.StringCmd, len(keys))
 	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for j, k := range asked {
-			cmds[j] = p.Get(ctx, *k.(*string))
+		for j, k := range keys {
+			cmds[j] = p.Get(ctx, k)
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, err
 	}
+	out := make([]string, len(keys))
 	for j, c := range cmds {
 		// err is the first command's error only: a missing key's Nil may
 		// hide a later key's real one.
 		if err := c.Err(); err != nil && !errors.Is(err, goredis.Nil) {
-			return nil, fmt.Errorf("%s: %w", *asked[j].(*string), err)
+			return nil, fmt.Errorf("%s: %w", keys[j], err)
 		}
-		out[row(j)] = c.Val()
+		out[j] = c.Val()
 	}
 	return out, nil
 }

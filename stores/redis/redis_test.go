@@ -504,3 +504,62 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestGetAuthAndDatabase: Get's own connections (mget.go) log in and select
+// the database as go-redis's do: a value set in database 3 of a server
+// with a password reads back there, and not from database 0.
+func TestGetAuthAndDatabase(t *testing.T) {
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	server := runRedis(t, port)
+	defer func() {
+		server.Process.Kill()
+		server.Wait()
+	}()
+	ctx := context.Background()
+	admin := goredis.NewClient(&goredis.Options{Addr: addr})
+	if err := admin.ConfigSet(ctx, "requirepass", "s3cret").Err(); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	if _, err := Open(ctx, Options{Addrs: []string{addr}, Password: "nope"}); err == nil {
+		t.Error("Open with a wrong password: no error")
+	}
+
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	keys := storetest.Int64Keys(mem, 1, 2, 3)
+	defer keys.Release()
+	rec := storetest.FloatRecord(mem, []string{"v"}, 3, func(r, _ int) float64 { return float64(r) + 0.5 })
+	defer rec.Release()
+	get := func(s *Store) string {
+		t.Helper()
+		v, err := s.Get(ctx, mem, "C", keys, rec.Schema())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Release()
+		return v.Values.Column(0).String()
+	}
+	db3, err := Open(ctx, Options{Addrs: []string{addr}, Password: "s3cret", DB: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db3.Close()
+	db0, err := Open(ctx, Options{Addrs: []string{addr}, Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db0.Close()
+	if err := db3.Set(ctx, "C", keys, rec, []time.Time{t0, t0, t0}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // on a fresh connection, then on pooled ones
+		if got := get(db3); got != "[0.5 1.5 2.5]" {
+			t.Errorf("database 3: %s", got)
+		}
+		if got := get(db0); got != "[(null) (null) (null)]" {
+			t.Errorf("database 0: %s", got)
+		}
+	}
+}
