@@ -46,8 +46,8 @@ type node struct{ length, nulls int64 }
 // span is a buffer's place in the body.
 type span struct{ offset, length int64 }
 
-// Supported says whether Encode takes columns of type dt.
-func Supported(dt arrow.DataType) bool {
+// supported says whether Encode takes columns of type dt.
+func supported(dt arrow.DataType) bool {
 	switch dt.ID() {
 	case arrow.BOOL, arrow.STRING, arrow.BINARY, arrow.LARGE_STRING, arrow.LARGE_BINARY,
 		// validity and values of a whole number of bytes
@@ -65,10 +65,10 @@ func Supported(dt arrow.DataType) bool {
 // Encode appends rec's buffers to body and returns its message header and
 // the body. The header aliases the Encoder's builder: it is valid until the
 // next Encode. ok is false, and nothing is appended, when a column's type
-// is not Supported.
+// is not supported.
 func (e *Encoder) Encode(rec arrow.RecordBatch, body []byte) (header, out []byte, ok bool) {
 	for _, c := range rec.Columns() {
-		if !Supported(c.DataType()) {
+		if !supported(c.DataType()) {
 			return nil, body, false
 		}
 	}
@@ -80,7 +80,7 @@ func (e *Encoder) Encode(rec arrow.RecordBatch, body []byte) (header, out []byte
 	return e.message(rec.NumRows(), int64(len(body)-start)), body, true
 }
 
-// column appends the buffers of one Supported column, sliced to its own
+// column appends the buffers of one supported column, sliced to its own
 // rows: a bitmap of a column at an offset is copied to start at bit 0, and
 // variable-width offsets are rebased to start at 0.
 func (e *Encoder) column(c arrow.Array, body []byte, start int) []byte {

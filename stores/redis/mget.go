@@ -211,7 +211,7 @@ func header(line []byte, kind byte) (int, error) {
 	if line[0] != kind {
 		return 0, fmt.Errorf("unexpected reply %q", line)
 	}
-	n, err := strconv.Atoi(string(line[1:])) // no allocation: the conversion is only read
+	n, err := strconv.Atoi(string(line[1:])) // a short conversion that does not escape is made on the stack
 	if err != nil {
 		return 0, fmt.Errorf("malformed reply %q", line)
 	}
