@@ -91,6 +91,22 @@ func AppendTypedValue(buf []byte, a arrow.Array, i int) ([]byte, error) {
 	return appendValue(buf, a, i), nil
 }
 
+// AppendUntypedValue appends the encoding of a[i] without its time nor
+// its type tags, for a store that keeps its values' types apart (Redis and
+// memory keep a directory of (name, type) slots per class).
+func AppendUntypedValue(buf []byte, a arrow.Array, i int) ([]byte, error) {
+	if err := CacheableType(a.DataType()); err != nil {
+		return nil, err
+	}
+	return appendValue(buf, a, i), nil
+}
+
+// CacheableType returns an error unless values of type dt can be stored.
+func CacheableType(dt arrow.DataType) error {
+	_, err := appendTypeTag(nil, dt)
+	return err
+}
+
 func appendValue(buf []byte, a arrow.Array, i int) []byte {
 	if a.IsNull(i) {
 		return append(buf, 0)

@@ -156,6 +156,25 @@ func NewValuesBuilder(mem memory.Allocator, want *arrow.Schema, rows int) (*Valu
 // it, observed at at. Rows are put in order: r never goes back. A value of
 // another type than asked for is not put (it reads as missing).
 func (b *ValuesBuilder) Put(r, i int, at arrow.Timestamp, enc []byte) error {
+	if err := b.reach(r, i); err != nil {
+		return err
+	}
+	ok, err := b.cols[i].decode(enc)
+	return b.put(r, i, at, ok, err)
+}
+
+// PutUntyped is Put of a value without its type tags
+// (AppendUntypedValue): the store knows it is of feature i's type.
+func (b *ValuesBuilder) PutUntyped(r, i int, at arrow.Timestamp, enc []byte) error {
+	if err := b.reach(r, i); err != nil {
+		return err
+	}
+	err := b.cols[i].decodeValue(enc)
+	return b.put(r, i, at, err == nil, err)
+}
+
+// reach readies feature i for row r: rows are put in order.
+func (b *ValuesBuilder) reach(r, i int) error {
 	c := &b.cols[i]
 	if c.n != r {
 		if c.n > r {
@@ -163,7 +182,12 @@ func (b *ValuesBuilder) Put(r, i int, at arrow.Timestamp, enc []byte) error {
 		}
 		b.fill(i, r)
 	}
-	ok, err := c.decode(enc)
+	return nil
+}
+
+// put records feature i of row r once its value is decoded (ok).
+func (b *ValuesBuilder) put(r, i int, at arrow.Timestamp, ok bool, err error) error {
+	c := &b.cols[i]
 	if err != nil {
 		return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
 	}
@@ -234,25 +258,36 @@ func (c *valueColumn) decode(enc []byte) (ok bool, err error) {
 	if len(enc) == 0 || enc[0] != c.kind { // a fixed width's tags are its kind
 		return false, nil
 	}
-	enc = enc[1:]
+	err = c.decodeValue(enc[1:])
+	return err == nil, err
+}
+
+// decodeValue appends enc, a value of c's type (its null byte, then its
+// bytes), to c.
+func (c *valueColumn) decodeValue(enc []byte) error {
+	if c.kind == 0 {
+		d := decoder{buf: enc}
+		d.value(c.b)
+		return d.err
+	}
 	if len(enc) == 0 {
-		return false, errTruncated
+		return errTruncated
 	}
 	if enc[0] == 0 {
 		c.nulls++
-		return true, nil
+		return nil
 	}
 	v := enc[1:]
 	switch c.kind {
 	case tagFloat64:
 		if len(v) < 8 {
-			return false, errTruncated
+			return errTruncated
 		}
 		binary.NativeEndian.PutUint64(c.data[8*c.n:], binary.LittleEndian.Uint64(v))
 	case tagInt64, tagTimestamp, tagDate32:
 		x, n := binary.Varint(v)
 		if n <= 0 {
-			return false, errTruncated
+			return errTruncated
 		}
 		if c.kind == tagDate32 {
 			binary.NativeEndian.PutUint32(c.data[4*c.n:], uint32(x))
@@ -261,14 +296,14 @@ func (c *valueColumn) decode(enc []byte) (ok bool, err error) {
 		}
 	case tagBool:
 		if len(v) == 0 {
-			return false, errTruncated
+			return errTruncated
 		}
 		if v[0] == 1 {
 			bitutil.SetBit(c.data, c.n)
 		}
 	}
 	bitutil.SetBit(c.valid, c.n)
-	return true, nil
+	return nil
 }
 
 // Finish returns the values put. The caller releases them.
