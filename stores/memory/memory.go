@@ -32,15 +32,34 @@ type Store struct {
 	// entities[class][entity key] is a packed entity. A Set replaces it
 	// with another string, never changes it: a Get may read it after
 	// letting go of the lock.
-	entities  map[string]map[string]string
-	positions packed.Positions
+	entities map[string]map[string]string
+	// dirs[class] numbers the class's features (packed.Directory), in
+	// this process only, as its entities are
+	dirs map[string]*packed.Directory
 }
 
 var _ stores.OnlineStore = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{entities: map[string]map[string]string{}}
+	return &Store{entities: map[string]map[string]string{}, dirs: map[string]*packed.Directory{}}
+}
+
+// dir is class's directory, made on first use.
+func (s *Store) dir(class string) *packed.Directory {
+	s.mu.RLock()
+	d := s.dirs[class]
+	s.mu.RUnlock()
+	if d != nil {
+		return d
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d = s.dirs[class]; d == nil {
+		d = packed.NewDirectory(nil)
+		s.dirs[class] = d
+	}
+	return d
 }
 
 // Close empties the store.
@@ -48,6 +67,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.entities = map[string]map[string]string{}
+	s.dirs = map[string]*packed.Directory{}
 	return nil
 }
 
@@ -58,6 +78,10 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, err
 	}
 	if err := stores.CheckKeys(keys); err != nil {
+		return nil, fmt.Errorf("memory store: %w", err)
+	}
+	f, err := s.dir(class).Fields(ctx, want, false)
+	if err != nil {
 		return nil, fmt.Errorf("memory store: %w", err)
 	}
 	blobs := make([]string, keys.Len())
@@ -78,14 +102,13 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("memory store: %w", err)
 	}
 	defer vb.Release()
-	u := s.positions.Unpacker(want)
+	u := packed.NewUnpacker(f)
 	for r, blob := range blobs {
 		if err := u.Unpack(vb, r, blob); err != nil {
 			key, _, _ := stores.EntityKey(keys, r)
 			return nil, fmt.Errorf("memory store: %s %s: %w", class, key, err)
 		}
 	}
-	s.positions.Learn(u)
 	return vb.Finish(), nil
 }
 
@@ -98,6 +121,10 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 	if int64(keys.Len()) != values.NumRows() || len(observed) != keys.Len() {
 		return fmt.Errorf("memory store: %d keys, %d rows of values and %d observation times; want as many of each", keys.Len(), values.NumRows(), len(observed))
 	}
+	f, err := s.dir(class).Fields(ctx, values.Schema(), true)
+	if err != nil {
+		return fmt.Errorf("memory store: %w", err)
+	}
 	type write struct{ key, blob string }
 	writes := make([]write, 0, keys.Len())
 	var buf []byte
@@ -109,7 +136,7 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 		if !ok {
 			continue
 		}
-		if buf, err = packed.Append(buf[:0], observed[r], values, r); err != nil {
+		if buf, err = packed.Append(buf[:0], observed[r], f, values, r); err != nil {
 			return fmt.Errorf("memory store: %w", err)
 		}
 		writes = append(writes, write{key, string(buf)})

@@ -1,6 +1,7 @@
 package packed
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,19 @@ import (
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// testDir is the directory the tests' entities are written with.
+var testDir = NewDirectory(nil)
+
+// fields is schema's Fields in testDir; assign as a write does.
+func fields(t testing.TB, schema *arrow.Schema, assign bool) *Fields {
+	t.Helper()
+	f, err := testDir.Fields(context.Background(), schema, assign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
 
 // A feature's type follows its name's first letter: n int64, x float64,
 // s utf8, b bool, l list<int64>.
@@ -105,7 +119,7 @@ func apply(t *testing.T, mem memory.Allocator, writes []write) string {
 	var stored string
 	for _, wr := range writes {
 		rec := record(mem, wr.order, wr.values)
-		given, err := Append(nil, wr.at, rec, 0)
+		given, err := Append(nil, wr.at, fields(t, rec.Schema(), true), rec, 0)
 		rec.Release()
 		if err != nil {
 			t.Fatal(err)
@@ -132,9 +146,9 @@ func shuffled(rng *rand.Rand, names []string) *arrow.Schema {
 // check reads the features of u's schema from entities (row r is
 // entities[r]) with u, and compares values and times with the model's
 // (want[r]).
-func check(t *testing.T, mem memory.Allocator, u *Unpacker, entities []string, want []map[string]cell) {
+func check(t *testing.T, mem memory.Allocator, schema *arrow.Schema, entities []string, want []map[string]cell) {
 	t.Helper()
-	schema := u.want
+	u := NewUnpacker(fields(t, schema, false))
 	asked := make([]string, schema.NumFields())
 	for i := range asked {
 		asked[i] = schema.Field(i).Name
@@ -179,34 +193,47 @@ func check(t *testing.T, mem memory.Allocator, u *Unpacker, entities []string, w
 }
 
 // checkGroups parses entity by hand (docs/STORES.md's layout): one group
-// per distinct time, each feature once.
+// per distinct time, groups by their lowest slot, each slot once.
 func checkGroups(t *testing.T, entity string) {
 	t.Helper()
 	if entity == "" {
 		return
 	}
-	if entity[0] != 2 {
+	if entity[0] != 3 {
 		t.Fatalf("layout byte %d", entity[0])
 	}
-	b := []byte(entity[1:])
-	times, names := map[string]bool{}, map[string]bool{}
+	b := []byte(entity[5:])
+	times, slots := map[string]bool{}, map[int]bool{}
+	lowest := -1
 	for len(b) > 0 {
 		at := string(b[:8])
 		if times[at] {
 			t.Errorf("two groups of one time")
 		}
 		times[at] = true
-		count := int(binary.BigEndian.Uint16(b[8:]))
-		b = b[10:]
-		for range count {
-			n := int(binary.BigEndian.Uint16(b))
-			name := string(b[2 : 2+n])
-			if names[name] {
-				t.Errorf("%s twice", name)
+		first, span := int(binary.BigEndian.Uint16(b[8:])), int(binary.BigEndian.Uint16(b[10:]))
+		if first <= lowest {
+			t.Errorf("group of slot %d after one of slot %d", first, lowest)
+		}
+		lowest = first
+		bitmap := b[12 : 12+(span+7)/8]
+		if bitmap[0]&1 == 0 || bitmap[(span-1)/8]&(1<<((span-1)%8)) == 0 {
+			t.Errorf("group's bitmap % x does not start and end with a slot", bitmap)
+		}
+		b = b[12+len(bitmap):]
+		for k := range span {
+			if bitmap[k/8]&(1<<(k%8)) == 0 {
+				continue
 			}
-			names[name] = true
-			b = b[2+n:]
-			b = b[4+int(binary.BigEndian.Uint32(b)):]
+			if slots[first+k] {
+				t.Errorf("slot %d twice", first+k)
+			}
+			slots[first+k] = true
+			n := int(b[0])
+			if n == 255 {
+				n = 4 + int(binary.BigEndian.Uint32(b[1:]))
+			}
+			b = b[1+n:]
 		}
 	}
 }
@@ -238,8 +265,7 @@ func TestMerge(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
-			u := NewUnpacker(shuffled(rand.New(rand.NewPCG(1, 2)), all))
-			check(t, mem, u, []string{apply(t, mem, c.writes)}, []map[string]cell{model(c.writes)})
+			check(t, mem, shuffled(rand.New(rand.NewPCG(1, 2)), all), []string{apply(t, mem, c.writes)}, []map[string]cell{model(c.writes)})
 		})
 	}
 }
@@ -254,42 +280,7 @@ func TestMergeRandomHistories(t *testing.T) {
 	// The entities are read together, with one Unpacker, as a Get reads
 	// them: their features come in many orders.
 	entities, names, want := randomHistories(t, mem, rng, 300)
-	check(t, mem, NewUnpacker(shuffled(rng, names)), entities, want)
-}
-
-// TestPositions: Gets of one schema, each starting from what the Gets
-// before learned (Positions), read entities whose features come in many
-// orders as a fresh Unpacker does.
-func TestPositions(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	rng := rand.New(rand.NewPCG(7, 11))
-	entities, names, want := randomHistories(t, mem, rng, 200)
-	schema := shuffled(rng, names[:len(names)/2]) // half the stored features
-	var p Positions
-	// Gets run concurrently, as a server's do (go test -race sees a
-	// shared position written to).
-	t.Run("gets", func(t *testing.T) {
-		for g := range 4 {
-			rng := rand.New(rand.NewPCG(uint64(g), 1))
-			t.Run(fmt.Sprint(g), func(t *testing.T) {
-				t.Parallel()
-				for range 100 {
-					var got []string
-					var exp []map[string]cell
-					for _, e := range rng.Perm(len(entities))[:1+rng.IntN(5)] {
-						got, exp = append(got, entities[e]), append(exp, want[e])
-					}
-					u := p.Unpacker(schema)
-					check(t, mem, u, got, exp)
-					p.Learn(u)
-				}
-			})
-		}
-	})
-	if len(p.m) != 1 {
-		t.Errorf("positions of %d schemas, want 1", len(p.m))
-	}
+	check(t, mem, shuffled(rng, names), entities, want)
 }
 
 // randomHistories is n entities, each written 1–8 times with random
@@ -338,19 +329,29 @@ func randomHistories(t *testing.T, mem memory.Allocator, rng *rand.Rand, n int) 
 	return entities, names, want
 }
 
-// An entity of the layout before groups, or none, counts as empty; bytes
-// that are not a packed entity are refused.
+// An entity of an older layout or of another directory, or none, counts
+// as empty; bytes that are not a packed entity are refused.
 func TestMergeEmptyOlderAndCorrupt(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	wr := w(0, "n1", int64(4), "s1", "q")
 	rec := record(mem, wr.order, wr.values)
 	defer rec.Release()
-	given, err := Append(nil, wr.at, rec, 0)
+	given, err := Append(nil, wr.at, fields(t, rec.Schema(), true), rec, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stored := range []string{"", "\x00\x01v\x00\x00\x00\x01\x00"} {
+	other, err := Append(nil, wr.at.Add(time.Hour), fields(t, rec.Schema(), true), rec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(other[1:5], "dir2") // written with another directory, later
+	for _, stored := range []string{
+		"",
+		"\x00\x01v\x00\x00\x00\x01\x00",                 // layout 0
+		"\x02" + string(given[5:13]) + "\x00\x01\x00\x01a\x00\x00\x00\x02\x04\x00", // layout 2
+		string(other),
+	} {
 		got, err := Merge(stored, string(given))
 		if err != nil || got != string(given) {
 			t.Errorf("Merge(%q, given) = % x, %v; want given", stored, got, err)
@@ -363,7 +364,9 @@ func TestMergeEmptyOlderAndCorrupt(t *testing.T) {
 		{"hello", string(given)},
 		{string(given), "hello"},
 		{string(given[:len(given)-1]), string(given)},
-		{string(given), "\x02\x00\x05ab"},
+		{string(given), string(given[:len(given)-1])},
+		{string(given), "\x03\x00\x05ab\x00"},
+		{string(given), "\x02" + string(given[5:])}, // a write is of this layout
 	} {
 		if _, err := Merge(c.stored, c.given); err == nil || !strings.Contains(err.Error(), "not a packed entity") {
 			t.Errorf("Merge(%q, %q): err = %v, want one saying not a packed entity", c.stored, c.given, err)

@@ -3,6 +3,7 @@ package packed
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -41,21 +42,23 @@ func BenchmarkUnpack(b *testing.B) {
 				asked = storetest.FloatRecord(mem, names[:50], 0, nil)
 				defer asked.Release()
 			}
+			f := fields(b, rec.Schema(), true)
 			blobs := make([]string, k)
 			for r := range blobs {
-				buf, err := Append(nil, t0, rec, r)
+				buf, err := Append(nil, t0, f, rec, r)
 				if err != nil {
 					b.Fatal(err)
 				}
 				blobs[r] = string(buf)
 			}
+			af := fields(b, asked.Schema(), false)
 			b.ReportAllocs()
 			for b.Loop() {
 				vb, err := stores.NewValuesBuilder(mem, asked.Schema(), k)
 				if err != nil {
 					b.Fatal(err)
 				}
-				u := NewUnpacker(asked.Schema())
+				u := NewUnpacker(af)
 				for r, blob := range blobs {
 					if err := u.Unpack(vb, r, blob); err != nil {
 						b.Fatal(err)
@@ -75,16 +78,17 @@ func FuzzEntity(f *testing.F) {
 	mem := memory.NewGoAllocator()
 	rec := storetest.FloatRecord(mem, []string{"a", "b", "c"}, 2, func(r, i int) float64 { return float64(r + i) })
 	defer rec.Release()
+	fs := fields(f, rec.Schema(), true)
 	for r := range 2 {
-		enc, err := Append(nil, t0, rec, r)
+		enc, err := Append(nil, t0.Add(time.Duration(r)*time.Minute), fs, rec, r)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(enc, enc[:len(enc)/2])
 		f.Add([]byte{}, enc)
-		f.Add(append([]byte{Layout}, enc[9:]...), enc)
+		f.Add(append(enc[:5:5], enc[13:]...), enc)
 	}
-	f.Add([]byte{Layout, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, []byte{0})
+	f.Add([]byte{Layout, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, []byte{0})
 	f.Fuzz(func(t *testing.T, stored, given []byte) {
 		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 		defer mem.AssertSize(t, 0)
@@ -94,7 +98,7 @@ func FuzzEntity(f *testing.F) {
 				t.Fatal(err)
 			}
 			defer vb.Release()
-			err = NewUnpacker(rec.Schema()).Unpack(vb, 0, blob)
+			err = NewUnpacker(fs).Unpack(vb, 0, blob)
 			vb.Finish().Release()
 			return err
 		}

@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -46,83 +48,191 @@ type Store struct {
 	cluster bool
 	prefix  string
 	addrs   string // for error messages
-	// positions: where the asked features sit in the entities read
-	positions packed.Positions
+	// dirs: class → *packed.Directory, kept in the hash slotsKey(class)
+	dirs sync.Map
 	// mgets reads Get's replies on a standalone server (nil on a Cluster).
 	mgets *mgetPool
 }
 
 var _ stores.OnlineStore = (*Store)(nil)
 
-// mergeScript stores, per feature, the newer of the stored and the given
-// value (the given one at equal times), leaving the entity's other features
+// mergeScript stores, per slot, the newer of the stored and the given
+// value (the given one at equal times), leaving the entity's other slots
 // as they are. Both are packed entities (stores/packed; a stored entity of
-// an older layout counts as empty: its values read as missing anyway); the
-// merged entity groups its values by observation time again. It is
-// packed.Merge in Lua, to the byte (TestMergeScriptIsPackedMerge), so
-// that the entity is merged where it is stored, in one round trip. Times
-// are compared as two 32-bit halves because Lua's string comparison
-// follows the server's locale and its numbers are doubles.
+// an older layout or another directory counts as empty: its values read as
+// missing anyway); the merged entity groups its values by observation time
+// again, groups by their lowest slot. It is packed.Merge in Lua, to the
+// byte (TestMergeScriptIsPackedMerge), so that the entity is merged where
+// it is stored, in one round trip. Times are compared as two 32-bit halves
+// because Lua's string comparison follows the server's locale and its
+// numbers are doubles.
 const mergeScript = `
-local function entries(s)
-  local names, values, times, pos = {}, {}, {}, 2
-  if string.byte(s, 1) ~= 2 then return names, values, times end
-  while pos <= #s do
-    local at = string.sub(s, pos, pos + 7)
-    local count = struct.unpack('>I2', s, pos + 8)
-    pos = pos + 10
-    for _ = 1, count do
-      local nlen = struct.unpack('>I2', s, pos)
-      local name = string.sub(s, pos + 2, pos + 1 + nlen)
-      pos = pos + 2 + nlen
-      local vlen = struct.unpack('>I4', s, pos)
-      names[#names + 1] = name
-      values[name] = string.sub(s, pos + 4, pos + 3 + vlen)
-      times[name] = at
-      pos = pos + 4 + vlen
-    end
-  end
-  return names, values, times
+local given = ARGV[1]
+local stored = redis.call('GET', KEYS[1])
+if not stored or string.byte(stored, 1) ~= 3 or string.sub(stored, 2, 5) ~= string.sub(given, 2, 5) then
+  redis.call('SET', KEYS[1], given)
+  return 1
 end
 local function older(a, b)
   local ah, al = struct.unpack('>I4I4', a)
   local bh, bl = struct.unpack('>I4I4', b)
   return ah < bh or (ah == bh and al < bl)
 end
-local stored = redis.call('GET', KEYS[1])
-if not stored then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return 1
+local values, times, slots = {}, {}, {}
+local function read(s)
+  local pos = 6
+  while pos <= #s do
+    local at = string.sub(s, pos, pos + 7)
+    local first, span = struct.unpack('>I2I2', s, pos + 8)
+    local bitmap = pos + 12
+    pos = bitmap + math.floor((span + 7) / 8)
+    for k = 0, span - 1 do
+      if bit.band(string.byte(s, bitmap + math.floor(k / 8)), bit.lshift(1, k % 8)) ~= 0 then
+        local n = string.byte(s, pos)
+        pos = pos + 1
+        if n == 255 then
+          n = struct.unpack('>I4', s, pos)
+          pos = pos + 4
+        end
+        local slot = first + k
+        if times[slot] == nil then
+          slots[#slots + 1] = slot
+        end
+        if times[slot] == nil or not older(at, times[slot]) then
+          values[slot] = string.sub(s, pos, pos + n - 1)
+          times[slot] = at
+        end
+        pos = pos + n
+      end
+    end
+  end
 end
-local old_names, old, old_at = entries(stored)
-local new_names, new, new_at = entries(ARGV[1])
+read(stored)
+read(given)
+table.sort(slots)
 local order, groups = {}, {}
-local function put(name, value, at)
+for _, slot in ipairs(slots) do
+  local at = times[slot]
   local g = groups[at]
   if g == nil then
-    g = {}
+    g = {first = slot, slots = {}}
     groups[at] = g
     order[#order + 1] = at
   end
-  g[#g + 1] = struct.pack('>I2', #name) .. name .. struct.pack('>I4', #value) .. value
+  g.slots[#g.slots + 1] = slot
 end
-for _, name in ipairs(old_names) do
-  if new[name] == nil or older(new_at[name], old_at[name]) then
-    put(name, old[name], old_at[name])
-  else
-    put(name, new[name], new_at[name])
-  end
-end
-for _, name in ipairs(new_names) do
-  if old[name] == nil then put(name, new[name], new_at[name]) end
-end
-local out = {string.char(2)}
+local out = {string.sub(given, 1, 5)}
 for _, at in ipairs(order) do
-  out[#out + 1] = at .. struct.pack('>I2', #groups[at]) .. table.concat(groups[at])
+  local g = groups[at]
+  local span = g.slots[#g.slots] - g.first + 1
+  local bitmap = {}
+  for i = 1, math.floor((span + 7) / 8) do bitmap[i] = 0 end
+  local vals = {}
+  for _, slot in ipairs(g.slots) do
+    local k = slot - g.first
+    local i = math.floor(k / 8) + 1
+    bitmap[i] = bit.bor(bitmap[i], bit.lshift(1, k % 8))
+    local v = values[slot]
+    if #v < 255 then
+      vals[#vals + 1] = string.char(#v) .. v
+    else
+      vals[#vals + 1] = string.char(255) .. struct.pack('>I4', #v) .. v
+    end
+  end
+  for i = 1, #bitmap do bitmap[i] = string.char(bitmap[i]) end
+  out[#out + 1] = at .. struct.pack('>I2I2', g.first, span) .. table.concat(bitmap) .. table.concat(vals)
 end
 redis.call('SET', KEYS[1], table.concat(out))
 return 1
 `
+
+// slotsScript gives the features in ARGV[2:] of the directory in hash
+// KEYS[1] their slots, the next free ones for those without (made with id
+// ARGV[1] if it does not exist), and answers the directory's id then the
+// slots: every process writing a class numbers its features alike.
+const slotsScript = `
+redis.call('HSETNX', KEYS[1], '#id', ARGV[1])
+local out = {redis.call('HGET', KEYS[1], '#id')}
+for i = 2, #ARGV do
+  local slot = redis.call('HGET', KEYS[1], ARGV[i])
+  if not slot then
+    slot = redis.call('HINCRBY', KEYS[1], '#next', 1) - 1
+    if slot >= 65536 then
+      return redis.error_reply('a class has at most 65536 (feature, type) slots')
+    end
+    redis.call('HSET', KEYS[1], ARGV[i], slot)
+  end
+  out[i] = tonumber(slot)
+end
+return out
+`
+
+var slots = goredis.NewScript(slotsScript)
+
+// slotsKey is the hash of class's slot directory: beside its entities'
+// keys (prefix class ":i:" or ":s:" key), never one of them.
+func (s *Store) slotsKey(class string) string { return s.prefix + class + ":slots" }
+
+// dir is class's slot directory.
+func (s *Store) dir(class string) *packed.Directory {
+	if d, ok := s.dirs.Load(class); ok {
+		return d.(*packed.Directory)
+	}
+	d, _ := s.dirs.LoadOrStore(class, packed.NewDirectory(slotSource{s, s.slotsKey(class)}))
+	return d.(*packed.Directory)
+}
+
+// slotSource keeps a class's packed.Directory in a Redis hash: feature
+// "name:type" → slot, "#id" the directory's id, "#next" the next free
+// slot.
+type slotSource struct {
+	s   *Store
+	key string
+}
+
+func (src slotSource) Assign(ctx context.Context, newID string, features []string) (string, []int, error) {
+	args := make([]any, 0, 1+len(features))
+	args = append(args, newID)
+	for _, f := range features {
+		args = append(args, f)
+	}
+	res, err := slots.Run(ctx, src.s.client, []string{src.key}, args...).Slice()
+	if err != nil {
+		return "", nil, fmt.Errorf("redis store: %s: %w", src.key, err)
+	}
+	if len(res) != 1+len(features) {
+		return "", nil, fmt.Errorf("redis store: %s: %d answers for %d features", src.key, len(res), len(features))
+	}
+	id, _ := res[0].(string)
+	out := make([]int, len(features))
+	for i := range out {
+		n, ok := res[1+i].(int64)
+		if !ok {
+			return "", nil, fmt.Errorf("redis store: %s: slot %v is not a number", src.key, res[1+i])
+		}
+		out[i] = int(n)
+	}
+	return id, out, nil
+}
+
+func (src slotSource) Load(ctx context.Context) (string, map[string]int, error) {
+	all, err := src.s.client.HGetAll(ctx, src.key).Result()
+	if err != nil {
+		return "", nil, fmt.Errorf("redis store: %s: %w", src.key, err)
+	}
+	out := make(map[string]int, len(all))
+	for f, v := range all {
+		if strings.HasPrefix(f, "#") {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return "", nil, fmt.Errorf("redis store: %s: slot %q of %s is not a number", src.key, v, f)
+		}
+		out[f] = n
+	}
+	return all["#id"], out, nil
+}
 
 var mergeSHA = func() string {
 	h := sha1.Sum([]byte(mergeScript))
@@ -229,6 +339,11 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 	if err != nil {
 		return nil, err
 	}
+	dir := s.dir(class)
+	f, err := dir.Fields(ctx, want, false)
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %s: %w", class, err)
+	}
 	blobs, done, err := s.read(ctx, rkeys)
 	defer done()
 	if err != nil {
@@ -239,13 +354,15 @@ func (s *Store) Get(ctx context.Context, mem memory.Allocator, class string, key
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	defer vb.Release()
-	u := s.positions.Unpacker(want)
+	u := packed.NewUnpacker(f)
 	for r, blob := range blobs {
 		if err := u.Unpack(vb, r, blob); err != nil {
 			return nil, fmt.Errorf("redis store: %s: %w", rkeys[r], err)
 		}
 	}
-	s.positions.Learn(u)
+	if u.Foreign() > 0 {
+		dir.Stale()
+	}
 	return vb.Finish(), nil
 }
 
@@ -354,6 +471,10 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 	if err != nil {
 		return err
 	}
+	f, err := s.dir(class).Fields(ctx, values.Schema(), true)
+	if err != nil {
+		return fmt.Errorf("redis store: %s: %w", class, err)
+	}
 	type write struct{ key, blob string }
 	writes := make([]write, 0, len(rkeys))
 	var buf []byte
@@ -361,7 +482,7 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 		if k == "" {
 			continue
 		}
-		if buf, err = packed.Append(buf[:0], observed[r], values, r); err != nil {
+		if buf, err = packed.Append(buf[:0], observed[r], f, values, r); err != nil {
 			return fmt.Errorf("redis store: %w", err)
 		}
 		writes = append(writes, write{k, string(buf)})

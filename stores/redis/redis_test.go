@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -67,38 +68,41 @@ func TestLayout(t *testing.T) {
 	if err := s.Set(context.Background(), "User", keys, rec, []time.Time{t0}); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := s.client.Get(context.Background(), s.prefix+"User:i:42").Bytes()
+	ctx := context.Background()
+	raw, err := s.client.Get(ctx, s.prefix+"User:i:42").Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw[0] != 2 {
-		t.Fatalf("layout byte %d, want 2", raw[0])
+	dir, err := s.client.HGetAll(ctx, s.prefix+"User:slots").Result()
+	if err != nil {
+		t.Fatal(err)
 	}
-	raw = raw[1:]
+	if raw[0] != 3 {
+		t.Fatalf("layout byte %d, want 3", raw[0])
+	}
+	if got := hex.EncodeToString(raw[1:5]); got != dir["#id"] {
+		t.Errorf("directory id %s, want the hash's %s", got, dir["#id"])
+	}
+	if dir["a:float64"] != "0" || dir["bb:float64"] != "1" || dir["#next"] != "2" {
+		t.Errorf("directory %v, want a:float64 0, bb:float64 1, #next 2", dir)
+	}
+	raw = raw[5:]
 	if at, err := stores.ObservedAt(raw); err != nil || !at.Equal(t0) {
 		t.Errorf("group observed %v, %v; want %v", at, err, t0)
 	}
-	count := int(binary.BigEndian.Uint16(raw[8:]))
-	raw = raw[10:]
-	var names []string
-	for range count {
-		n := int(binary.BigEndian.Uint16(raw))
-		name := string(raw[2 : 2+n])
-		raw = raw[2+n:]
-		v := int(binary.BigEndian.Uint32(raw))
-		value := raw[4 : 4+v]
-		raw = raw[4+v:]
-		names = append(names, name)
-		// float64 tag, present, 8 bytes little-endian
-		if value[0] != 2 || value[1] != 1 || len(value) != 10 {
-			t.Errorf("entry %s value % x", name, value)
+	if first, span := binary.BigEndian.Uint16(raw[8:]), binary.BigEndian.Uint16(raw[10:]); first != 0 || span != 2 || raw[12] != 0b11 {
+		t.Errorf("group of slots %d + %d, bitmap %08b; want 0 + 2, 00000011", first, span, raw[12])
+	}
+	raw = raw[13:]
+	for i := range 2 {
+		// 9 bytes: present, then 8 bytes little-endian
+		if raw[0] != 9 || raw[1] != 1 || math.Float64frombits(binary.LittleEndian.Uint64(raw[2:])) != float64(i)+0.5 {
+			t.Errorf("value %d: % x", i, raw[:10])
 		}
+		raw = raw[10:]
 	}
 	if len(raw) != 0 {
 		t.Errorf("%d bytes after the group", len(raw))
-	}
-	if got := strings.Join(names, ","); got != "a,bb" {
-		t.Errorf("entries %s, want a,bb", got)
 	}
 }
 
@@ -131,8 +135,17 @@ func TestErrors(t *testing.T) {
 	s := open(t)
 	keys := storetest.Int64Keys(mem, 1)
 	defer keys.Release()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	for _, v := range []string{"hello", "\x02\x00\x05ab"} {
+	rec := storetest.FloatRecord(mem, []string{"a"}, 1, func(_, _ int) float64 { return 1 })
+	defer rec.Release()
+	if err := s.Set(ctx, "User", keys, rec, []time.Time{t0}); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := s.client.Get(ctx, s.prefix+"User:i:1").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := rec.Schema()
+	for _, v := range []string{"hello", whole[:len(whole)-1]} {
 		if err := s.client.Set(ctx, s.prefix+"User:i:1", v, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -183,9 +196,77 @@ func TestOlderLayoutReadsMissing(t *testing.T) {
 	}
 }
 
+// A class's slot directory lost (its hash evicted or deleted) and made
+// again by another process numbers features anew: the entities written
+// before read as missing in every process, never with another feature's
+// value, and a process that knew the old directory reads the new one's
+// entities once it has loaded it again.
+func TestDirectoryLost(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	a := open(t)
+	b, err := Open(ctx, Options{Addrs: []string{a.addrs}, Prefix: a.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	keys := storetest.Int64Keys(mem, 1, 2)
+	defer keys.Release()
+	x := storetest.FloatRecord(mem, []string{"x"}, 2, func(r, _ int) float64 { return float64(r) + 0.5 })
+	defer x.Release()
+	y := storetest.FloatRecord(mem, []string{"y"}, 2, func(r, _ int) float64 { return float64(r) + 100 })
+	defer y.Release()
+	both := arrow.NewSchema([]arrow.Field{x.Schema().Field(0), y.Schema().Field(0)}, nil)
+	get := func(s *Store) string {
+		t.Helper()
+		got, err := s.Get(ctx, mem, "C", keys, both)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer got.Release()
+		return got.Values.Column(0).String() + " " + got.Values.Column(1).String()
+	}
+
+	if err := a.Set(ctx, "C", keys, x, []time.Time{t0, t0}); err != nil { // x is slot 0
+		t.Fatal(err)
+	}
+	if got := get(a); got != "[0.5 1.5] [(null) (null)]" {
+		t.Fatalf("before: %s", got)
+	}
+	if err := a.client.Del(ctx, a.slotsKey("C")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// b makes the directory again: y is slot 0 now. Key 1 is written
+	// over, key 2 keeps its entity of the old directory.
+	ones := storetest.Int64Keys(mem, 1)
+	defer ones.Release()
+	y1 := y.NewSlice(0, 1)
+	defer y1.Release()
+	if err := b.Set(ctx, "C", ones, y1, []time.Time{t0}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(b); got != "[(null) (null)] [100 (null)]" {
+		t.Errorf("the process that made the directory anew reads %s, want [(null) (null)] [100 (null)]", got)
+	}
+	// a still knows the old directory: what it reads is old or missing,
+	// never y's value as x; once it loads the new one it reads b's.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := get(a)
+		if got == "[(null) (null)] [100 (null)]" {
+			break
+		}
+		if got != "[(null) 1.5] [(null) (null)]" || time.Now().After(deadline) {
+			t.Fatalf("the process that knew the old directory reads %s", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // The merge script and packed.Merge write the same bytes: random writes
 // (random subsets of features in random orders, few distinct times, some
-// over an entity of the older layout) merged by the script on the server
+// over an entity of the older layout or another directory) merged by the script on the server
 // and by packed.Merge beside it.
 func TestMergeScriptIsPackedMerge(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -194,11 +275,16 @@ func TestMergeScriptIsPackedMerge(t *testing.T) {
 	s := open(t)
 	rng := rand.New(rand.NewPCG(5, 8))
 	names := []string{"a", "bb", "c", "dd", "e", "ff", "g", "hh"}
+	dir := s.dir("M")
 	want := map[string]string{} // key → what packed.Merge made of its writes
 	for i := range 400 {
 		key := fmt.Sprintf("%sM:i:%d", s.prefix, rng.IntN(12))
-		if i < 3 {
+		if i < 6 {
+			// an entity of the older layout, or of another directory
 			old := "\x00\x01v\x00\x00\x00\x01\x00"
+			if i >= 3 {
+				old = "\x03dir2" + strings.Repeat("\x00", 8) + "\x00\x01\x00\x01\x01\x09\x00"
+			}
 			if err := s.client.Set(ctx, key, old, 0).Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +295,11 @@ func TestMergeScriptIsPackedMerge(t *testing.T) {
 			picked[j] = names[k]
 		}
 		rec := storetest.FloatRecord(mem, picked, 1, func(_, j int) float64 { return float64(i*10 + j) })
-		given, err := packed.Append(nil, t0.Add(time.Duration(rng.IntN(3))*time.Second), rec, 0)
+		f, err := dir.Fields(ctx, rec.Schema(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		given, err := packed.Append(nil, t0.Add(time.Duration(rng.IntN(3))*time.Second), f, rec, 0)
 		rec.Release()
 		if err != nil {
 			t.Fatal(err)
