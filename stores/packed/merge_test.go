@@ -348,7 +348,7 @@ func TestMergeEmptyOlderAndCorrupt(t *testing.T) {
 	copy(other[1:5], "dir2") // written with another directory, later
 	for _, stored := range []string{
 		"",
-		"\x00\x01v\x00\x00\x00\x01\x00",                 // layout 0
+		"\x00\x01v\x00\x00\x00\x01\x00", // layout 0
 		"\x02" + string(given[5:13]) + "\x00\x01\x00\x01a\x00\x00\x00\x02\x04\x00", // layout 2
 		string(other),
 	} {
