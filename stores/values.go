@@ -160,17 +160,32 @@ func (b *ValuesBuilder) Put(r, i int, at arrow.Timestamp, enc []byte) error {
 		return err
 	}
 	ok, err := b.cols[i].decode(enc)
-	return b.put(r, i, at, ok, err)
+	if err != nil {
+		return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
+	}
+	if !ok {
+		return nil
+	}
+	b.record(r, i, at)
+	return nil
 }
 
 // PutUntyped is Put of a value without its type tags
-// (AppendUntypedValue): the store knows it is of feature i's type.
+// (AppendUntypedValue): the store knows it is of feature i's type. It is
+// Put's work in one function: a Get of 10,000 entities × 50 features
+// calls it 500,000 times.
 func (b *ValuesBuilder) PutUntyped(r, i int, at arrow.Timestamp, enc []byte) error {
-	if err := b.reach(r, i); err != nil {
-		return err
+	c := &b.cols[i]
+	if c.n != r {
+		if err := b.reach(r, i); err != nil {
+			return err
+		}
 	}
-	err := b.cols[i].decodeValue(enc)
-	return b.put(r, i, at, err == nil, err)
+	if err := c.decodeValue(enc); err != nil {
+		return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
+	}
+	b.record(r, i, at)
+	return nil
 }
 
 // reach readies feature i for row r: rows are put in order.
@@ -185,16 +200,10 @@ func (b *ValuesBuilder) reach(r, i int) error {
 	return nil
 }
 
-// put records feature i of row r once its value is decoded (ok).
-func (b *ValuesBuilder) put(r, i int, at arrow.Timestamp, ok bool, err error) error {
-	c := &b.cols[i]
-	if err != nil {
-		return fmt.Errorf("feature %s: %w", b.schema.Field(i).Name, err)
-	}
-	if !ok {
-		return nil
-	}
-	c.n++
+// record counts feature i of row r, observed at at, once its value is
+// decoded.
+func (b *ValuesBuilder) record(r, i int, at arrow.Timestamp) {
+	b.cols[i].n++
 	switch {
 	case b.stored[r] == 0:
 		b.at[r] = at
@@ -204,7 +213,6 @@ func (b *ValuesBuilder) put(r, i int, at arrow.Timestamp, ok bool, err error) er
 		b.except(i, exception{row: r, at: at, stored: true})
 	}
 	b.stored[r]++
-	return nil
 }
 
 // PutValue is Put of a value as AppendValue encodes it, its observation

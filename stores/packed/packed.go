@@ -137,40 +137,55 @@ func (c *cursor) next() (slot int, value []byte, ok bool, err error) {
 			if c.bitmap[k/8]&(1<<(k%8)) == 0 {
 				continue
 			}
-			b := c.b
-			if len(b) == 0 {
-				return 0, nil, false, ErrCorrupt
+			value, c.b, err = cutValue(c.b)
+			if err != nil {
+				return 0, nil, false, err
 			}
-			n, skip := int(b[0]), 1
-			if n == longValue {
-				if len(b) < 5 {
-					return 0, nil, false, ErrCorrupt
-				}
-				n, skip = int(binary.BigEndian.Uint32(b[1:])), 5
-			}
-			if len(b)-skip < n {
-				return 0, nil, false, ErrCorrupt
-			}
-			c.b = b[skip+n:]
-			return c.first + k, b[skip : skip+n], true, nil
+			return c.first + k, value, true, nil
 		}
-		if len(c.b) == 0 {
-			return 0, nil, false, nil
+		if ok, err := c.nextGroup(); !ok {
+			return 0, nil, false, err
 		}
-		if len(c.b) < groupHeader {
-			return 0, nil, false, ErrCorrupt
-		}
-		c.at = c.b[:8]
-		c.first = int(binary.BigEndian.Uint16(c.b[8:]))
-		c.span = int(binary.BigEndian.Uint16(c.b[10:]))
-		size := (c.span + 7) / 8
-		if c.first+c.span > maxSlots || len(c.b) < groupHeader+size {
-			return 0, nil, false, ErrCorrupt
-		}
-		c.bitmap = c.b[groupHeader : groupHeader+size]
-		c.b = c.b[groupHeader+size:]
-		c.bit = 0
 	}
+}
+
+// nextGroup starts reading the next group; ok is false after the last.
+func (c *cursor) nextGroup() (ok bool, err error) {
+	if len(c.b) == 0 {
+		return false, nil
+	}
+	if len(c.b) < groupHeader {
+		return false, ErrCorrupt
+	}
+	c.at = c.b[:8]
+	c.first = int(binary.BigEndian.Uint16(c.b[8:]))
+	c.span = int(binary.BigEndian.Uint16(c.b[10:]))
+	size := (c.span + 7) / 8
+	if c.first+c.span > maxSlots || len(c.b) < groupHeader+size {
+		return false, ErrCorrupt
+	}
+	c.bitmap = c.b[groupHeader : groupHeader+size]
+	c.b = c.b[groupHeader+size:]
+	c.bit = 0
+	return true, nil
+}
+
+// cutValue cuts the value that starts b (its length first) off b.
+func cutValue(b []byte) (value, rest []byte, err error) {
+	if len(b) == 0 {
+		return nil, nil, ErrCorrupt
+	}
+	n, skip := int(b[0]), 1
+	if n == longValue {
+		if len(b) < 5 {
+			return nil, nil, ErrCorrupt
+		}
+		n, skip = int(binary.BigEndian.Uint32(b[1:])), 5
+	}
+	if len(b)-skip < n {
+		return nil, nil, ErrCorrupt
+	}
+	return b[skip : skip+n], b[skip+n:], nil
 }
 
 // Unpacker puts the asked features of packed entities into a
@@ -205,20 +220,34 @@ func (u *Unpacker) Unpack(vb *stores.ValuesBuilder, row int, blob string) error 
 	column := u.f.column
 	// An entity holds each feature once: once every asked feature is
 	// found, the rest of it is not read (a plan asking 50 of 250 stored
-	// features that come first reads 50 values, not 250).
+	// features that come first reads 50 values, not 250). The values of a
+	// group are walked here rather than through c.next: a Get of 10,000
+	// entities reads 500,000 of them.
 	for left := len(u.f.order); left > 0; {
-		slot, value, ok, err := c.next()
-		if !ok {
+		if ok, err := c.nextGroup(); !ok {
 			return err
 		}
-		if slot >= len(column) || column[slot] < 0 {
-			continue
-		}
-		left--
 		t, _ := stores.ObservedTimestamp(c.at)
-		if err := vb.PutUntyped(row, int(column[slot]), t, value); err != nil {
-			return err
+		b := c.b
+		for k := 0; k < c.span && left > 0; k++ {
+			if c.bitmap[k/8]&(1<<(k%8)) == 0 {
+				continue
+			}
+			value, rest, err := cutValue(b)
+			if err != nil {
+				return err
+			}
+			b = rest
+			slot := c.first + k
+			if slot >= len(column) || column[slot] < 0 {
+				continue
+			}
+			left--
+			if err := vb.PutUntyped(row, int(column[slot]), t, value); err != nil {
+				return err
+			}
 		}
+		c.b = b
 	}
 	return nil
 }

@@ -153,7 +153,7 @@ func (c *mgetConn) mget(ctx context.Context, keys []string) ([]string, error) {
 			return fmt.Errorf("MGET of %d keys answered %d values", len(keys), n)
 		}
 		c.buf, c.end = c.buf[:0], c.end[:0]
-		for range n {
+		for i := range n {
 			line, err := c.line()
 			if err != nil {
 				return err
@@ -169,8 +169,14 @@ func (c *mgetConn) mget(ctx context.Context, keys []string) ([]string, error) {
 			at := len(c.buf)
 			// Grown, not appended to: ReadFull overwrites every byte, and
 			// clearing 500 KB of replies first was 4 % of a 100-entity
-			// query's CPU.
-			c.buf = slices.Grow(c.buf, size+2)[:at+size+2]
+			// query's CPU. Entities of a class are of similar sizes: the
+			// room for the replies left is made at once, as many more of
+			// this size, rather than by doubling (copying 25 MB twice
+			// for 10,000 entities).
+			if cap(c.buf)-at < size+2 {
+				c.buf = slices.Grow(c.buf, (size+2)*(n-i))
+			}
+			c.buf = c.buf[:at+size+2]
 			if _, err := io.ReadFull(c.r, c.buf[at:]); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"os/exec"
@@ -547,9 +548,9 @@ func BenchmarkGet(b *testing.B) {
 }
 
 // mgetFloats is the least work that reads the values of a bare MGET: every
-// entry's float64 (the last 8 bytes of a value encoded as
-// stores.AppendTypedValue does), in entry order, into one []float64; no
-// names, types or times.
+// value's float64 (the last 8 bytes of a value encoded as
+// stores.AppendUntypedValue does), in stored order, into one []float64; no
+// slots, types or times.
 func mgetFloats(b *testing.B, vals []any, perEntity int) []float64 {
 	out := make([]float64, 0, len(vals)*perEntity)
 	for _, v := range vals {
@@ -557,16 +558,18 @@ func mgetFloats(b *testing.B, vals []any, perEntity int) []float64 {
 		if !ok {
 			b.Fatal("an entity is missing")
 		}
-		blob = blob[1:] // the layout byte
+		blob = blob[5:] // the layout byte and the directory's id
 		for len(blob) > 0 {
-			count := int(binary.BigEndian.Uint16([]byte(blob[8:10])))
-			blob = blob[10:]
+			span := int(binary.BigEndian.Uint16([]byte(blob[10:12])))
+			count := 0
+			for _, c := range []byte(blob[12 : 12+(span+7)/8]) {
+				count += bits.OnesCount8(c)
+			}
+			blob = blob[12+(span+7)/8:]
 			for range count {
-				n := int(binary.BigEndian.Uint16([]byte(blob[:2])))
-				blob = blob[2+n:]
-				v := int(binary.BigEndian.Uint32([]byte(blob[:4])))
-				out = append(out, math.Float64frombits(binary.LittleEndian.Uint64([]byte(blob[4+v-8:4+v]))))
-				blob = blob[4+v:]
+				n := int(blob[0])
+				out = append(out, math.Float64frombits(binary.LittleEndian.Uint64([]byte(blob[1+n-8:1+n]))))
+				blob = blob[1+n:]
 			}
 		}
 	}
