@@ -1,8 +1,9 @@
 // Package redis is the Redis online store (standalone or Cluster): one
 // packed entity (stores/packed) per (class, entity) holding every cached
 // feature of that entity, read with one MGET and merged on write by a Lua
-// script that keeps, per feature, the value observed later. docs/STORES.md
-// has the layout.
+// script that keeps, per feature, the value observed later, and per class
+// a hash numbering its features (packed.Directory). docs/STORES.md has the
+// layout.
 //
 // It knows nothing of feature classes beyond their names, nor of
 // staleness: the planner decides what is fresh enough.
