@@ -26,7 +26,8 @@ func Merge(stored, given string) (string, error) {
 	if err := readAll(given); err != nil {
 		return "", err
 	}
-	c, _, err := newCursor(stored, dirID([]byte(given[1:header])))
+	dir := dirID([]byte(given[1:header]))
+	c, _, err := newCursor(stored, dir)
 	if err != nil {
 		return "", err
 	}
@@ -38,7 +39,7 @@ func Merge(stored, given string) (string, error) {
 	if err := m.read(c); err != nil {
 		return "", err
 	}
-	c, _, _ = newCursor(given, dirID([]byte(given[1:header])))
+	c, _, _ = newCursor(given, dir)
 	if err := m.read(c); err != nil {
 		return "", err
 	}

@@ -174,7 +174,7 @@ func (c *mgetConn) mget(ctx context.Context, keys []string) ([]string, error) {
 			// this size, rather than by doubling (copying 25 MB twice
 			// for 10,000 entities).
 			if cap(c.buf)-at < size+2 {
-				c.buf = slices.Grow(c.buf, (size+2)*(n-i))
+				c.buf = slices.Grow(c.buf, ahead(size+2, n-i))
 			}
 			c.buf = c.buf[:at+size+2]
 			if _, err := io.ReadFull(c.r, c.buf[at:]); err != nil {
@@ -198,6 +198,17 @@ func (c *mgetConn) mget(ctx context.Context, keys []string) ([]string, error) {
 		start = end
 	}
 	return out, nil
+}
+
+// maxAhead bounds the room a reply makes for the replies after it: one
+// large entity first must not reserve its size 10,000 times over.
+const maxAhead = 32 << 20
+
+// ahead is the room to make for a reply of size bytes with left replies
+// to read, itself included: as many more of its size, within maxAhead,
+// and never less than the reply itself.
+func ahead(size, left int) int {
+	return max(size, min(size*left, maxAhead))
 }
 
 // line reads one reply line without its CRLF; an error reply is an error.
