@@ -21,7 +21,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 // HashPrefix starts every stored token hash.
@@ -146,7 +146,7 @@ func (v *Verifier) CheckClasses(classes []string) error {
 		for _, c := range t.principal.sortedClasses() {
 			if !known[c] {
 				return fmt.Errorf("%stoken %q: scope %s%s names no feature class%s (classes: %s)",
-					locate(t.where), t.principal.Name, ScopeRead, c, features.DidYouMean(c, classes), strings.Join(classes, ", "))
+					locate(t.where), t.principal.Name, ScopeRead, c, suggest.DidYouMean(c, classes), strings.Join(classes, ", "))
 			}
 		}
 	}
@@ -267,7 +267,7 @@ func newPrincipal(name string, scopes []string) (*Principal, error) {
 			p.classes[strings.ToLower(class)] = true
 		default:
 			return nil, fmt.Errorf("unknown scope %q%s: scopes are %s<class> (a feature class's table name), %s* and %s",
-				s, features.DidYouMean(s, []string{ScopeRead + "*", ScopeAdmin}), ScopeRead, ScopeRead, ScopeAdmin)
+				s, suggest.DidYouMean(s, []string{ScopeRead + "*", ScopeAdmin}), ScopeRead, ScopeRead, ScopeAdmin)
 		}
 	}
 	return p, nil

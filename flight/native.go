@@ -30,6 +30,7 @@ import (
 	"github.com/fletch-engine/fletch/features/pyload"
 	"github.com/fletch-engine/fletch/flight/ipcbatch"
 	"github.com/fletch-engine/fletch/flight/sqlfront"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -130,7 +131,7 @@ func decodeCommand(cmd []byte) (*NativeQuery, error) {
 		msg := err.Error()
 		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 			f = strings.Trim(f, `"`)
-			return nil, invalidArg("native query: unknown field %q%s", f, features.DidYouMean(f, jsonFields()))
+			return nil, invalidArg("native query: unknown field %q%s", f, suggest.DidYouMean(f, jsonFields()))
 		}
 		return nil, invalidArg("native query: %v", err)
 	}
@@ -171,7 +172,7 @@ func (s *Server) classOf(q *NativeQuery, inputs *arrow.Schema) (*features.Class,
 	}
 	c := s.graph.Class(name)
 	if c == nil {
-		return nil, invalidArg("native query: unknown feature class %q%s", name, features.DidYouMean(name, s.graph.ClassNames()))
+		return nil, invalidArg("native query: unknown feature class %q%s", name, suggest.DidYouMean(name, s.graph.ClassNames()))
 	}
 	return c, nil
 }
@@ -264,9 +265,9 @@ func (s *Server) staleness(in map[string]string) (map[string]time.Duration, erro
 			case !ok:
 				return nil, invalidArg(`native query: staleness key %q: expected class.feature (user.full_name) or "*"`, k)
 			case c == nil:
-				return nil, invalidArg("native query: staleness key %q: unknown feature class %q%s", k, cname, features.DidYouMean(cname, s.graph.ClassNames()))
+				return nil, invalidArg("native query: staleness key %q: unknown feature class %q%s", k, cname, suggest.DidYouMean(cname, s.graph.ClassNames()))
 			case c.Feature(fname) == nil:
-				return nil, invalidArg("native query: staleness key %q: %s has no feature %q%s", k, c.Table, fname, features.DidYouMean(fname, c.FeatureNames()))
+				return nil, invalidArg("native query: staleness key %q: %s has no feature %q%s", k, c.Table, fname, suggest.DidYouMean(fname, c.FeatureNames()))
 			}
 			k = c.Table + "." + c.Feature(fname).Name
 		}

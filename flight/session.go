@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight/sqlfront"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 // Session options a client may set (SetSessionOptions). catalog and
@@ -122,7 +122,7 @@ func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetS
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: %v", name, err)
 		}
 	default:
-		return arrowflight.SetSessionOptionsResultErrorInvalidName, fmt.Errorf("unknown session option %q%s", name, features.DidYouMean(name, sessionOptionNames))
+		return arrowflight.SetSessionOptionsResultErrorInvalidName, fmt.Errorf("unknown session option %q%s", name, suggest.DidYouMean(name, sessionOptionNames))
 	}
 	return 0, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/operators/aggregate"
 	"github.com/fletch-engine/fletch/operators/functions"
 )
@@ -183,7 +184,7 @@ func bindLiteral(x *expr.Literal) (bexpr, error) {
 func (pl *planner) bindRef(f *frameNode, ref *expr.Ref, path []string, window time.Duration) (bexpr, error) {
 	feat := f.class.Feature(path[0])
 	if feat == nil {
-		return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, path[0], features.DidYouMean(path[0], f.class.FeatureNames()))
+		return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, path[0], suggest.DidYouMean(path[0], f.class.FeatureNames()))
 	}
 	if len(path) > 1 {
 		if feat.Kind != features.HasOne {
@@ -287,7 +288,7 @@ func (pl *planner) bindFuncCall(f *frameNode, x *expr.Call, window time.Duration
 				}
 			}
 			if pos < 0 {
-				return nil, invalid(x.At, "F.%s has no parameter %q%s", x.Func, na.Name, features.DidYouMean(na.Name, params))
+				return nil, invalid(x.At, "F.%s has no parameter %q%s", x.Func, na.Name, suggest.DidYouMean(na.Name, params))
 			}
 			for len(args) <= pos {
 				args = append(args, nil)
@@ -349,7 +350,7 @@ func (pl *planner) bindAgg(f *frameNode, x *expr.Agg, window time.Duration) (bex
 		feat := f.class.Feature(ref.Path[0])
 		if feat == nil || feat.Kind != features.HasOne {
 			if feat == nil {
-				return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, ref.Path[0], features.DidYouMean(ref.Path[0], f.class.FeatureNames()))
+				return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, ref.Path[0], suggest.DidYouMean(ref.Path[0], f.class.FeatureNames()))
 			}
 			return nil, invalid(ref.At, "%s.%s is not a has-one relation", f.class.Table, ref.Path[0])
 		}
@@ -369,7 +370,7 @@ func (pl *planner) bindAgg(f *frameNode, x *expr.Agg, window time.Duration) (bex
 	}
 	feat := f.class.Feature(ref.Path[0])
 	if feat == nil {
-		return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, ref.Path[0], features.DidYouMean(ref.Path[0], f.class.FeatureNames()))
+		return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, ref.Path[0], suggest.DidYouMean(ref.Path[0], f.class.FeatureNames()))
 	}
 	if feat.Kind != features.HasMany {
 		return nil, invalid(ref.At, "%s.%s is not a has-many relation (DataFrame), so it cannot be aggregated", f.class.Table, feat.Name)
@@ -379,7 +380,7 @@ func (pl *planner) bindAgg(f *frameNode, x *expr.Agg, window time.Duration) (bex
 		return nil, invalid(x.At, "%s is a list of values: aggregate it (.sum(), .mean(), ...)", x)
 	}
 	if !expr.IsAggregation(fn) {
-		return nil, invalid(x.At, "unknown aggregation %q%s", fn, features.DidYouMean(fn, expr.Aggregations))
+		return nil, invalid(x.At, "unknown aggregation %q%s", fn, suggest.DidYouMean(fn, expr.Aggregations))
 	}
 	child, err := pl.child(f, feat)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/operators/functions"
 )
 
@@ -131,7 +132,7 @@ func (e *Engine) plan(shape Shape) (*Plan, error) {
 	pl := &planner{e: e, funcs: e.funcs}
 	class := e.graph.Class(shape.Class)
 	if class == nil {
-		return nil, invalid(expr.Pos{}, "unknown feature class %q%s", shape.Class, features.DidYouMean(shape.Class, e.graph.ClassNames()))
+		return nil, invalid(expr.Pos{}, "unknown feature class %q%s", shape.Class, suggest.DidYouMean(shape.Class, e.graph.ClassNames()))
 	}
 	root := newFrame(class, nil, nil)
 	p := &Plan{engine: e, root: root, timeCol: -1}
@@ -146,7 +147,7 @@ func (e *Engine) plan(shape Shape) (*Plan, error) {
 		}
 		feat := class.Feature(f.Name)
 		if feat == nil || feat.Kind != features.Scalar {
-			return nil, invalid(expr.Pos{}, "input column %q is not a feature of %s%s", f.Name, class.Table, features.DidYouMean(f.Name, scalarNames(class)))
+			return nil, invalid(expr.Pos{}, "input column %q is not a feature of %s%s", f.Name, class.Table, suggest.DidYouMean(f.Name, scalarNames(class)))
 		}
 		want := feat.Type.Arrow()
 		if !convertible(f.Type, want) {
@@ -586,7 +587,7 @@ func (pl *planner) resolvePath(f *frameNode, ref *expr.Ref) (*features.Class, *f
 	for i, name := range ref.Path {
 		feat := c.Feature(name)
 		if feat == nil {
-			return nil, nil, invalid(ref.At, "%s has no feature %q%s", c.Table, name, features.DidYouMean(name, c.FeatureNames()))
+			return nil, nil, invalid(ref.At, "%s has no feature %q%s", c.Table, name, suggest.DidYouMean(name, c.FeatureNames()))
 		}
 		if i == len(ref.Path)-1 {
 			return c, feat, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "token", "help"}
-	return fmt.Errorf("unknown command %q%s\n\n%s", cmd, features.DidYouMean(cmd, commands), usage)
+	return fmt.Errorf("unknown command %q%s\n\n%s", cmd, suggest.DidYouMean(cmd, commands), usage)
 }
 
 func cmdPlan(args []string, stdout, stderr io.Writer) error {

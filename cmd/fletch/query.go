@@ -27,6 +27,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -139,7 +140,7 @@ func (r *request) outputNames(c *features.Class) (names []string, all bool) {
 func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Result, error) {
 	c := e.Graph().Class(r.class)
 	if c == nil {
-		return nil, fmt.Errorf("unknown feature class %q%s", r.class, features.DidYouMean(r.class, e.Graph().ClassNames()))
+		return nil, fmt.Errorf("unknown feature class %q%s", r.class, suggest.DidYouMean(r.class, e.Graph().ClassNames()))
 	}
 	inputs := r.inputRecord(memory.DefaultAllocator)
 	defer inputs.Release()

@@ -21,8 +21,9 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
-	"github.com/fletch-engine/fletch/stores/config"
+	"github.com/fletch-engine/fletch/config"
 )
 
 // repoEnv is a loaded repository with its configuration opened.
@@ -72,7 +73,7 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 func (r *request) prepare(e *planner.Engine) (*planner.Plan, error) {
 	c := e.Graph().Class(r.class)
 	if c == nil {
-		return nil, fmt.Errorf("unknown feature class %q%s", r.class, features.DidYouMean(r.class, e.Graph().ClassNames()))
+		return nil, fmt.Errorf("unknown feature class %q%s", r.class, suggest.DidYouMean(r.class, e.Graph().ClassNames()))
 	}
 	shape := planner.Shape{Class: c.Table}
 	for _, in := range r.inputs {

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/fletch-engine/fletch/auth"
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 const tokenUsage = `Usage:
@@ -35,7 +35,7 @@ func cmdToken(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, tokenUsage)
 		return nil
 	}
-	return fmt.Errorf("unknown token command %q%s\n\n%s", args[0], features.DidYouMean(args[0], []string{"new", "hash"}), tokenUsage)
+	return fmt.Errorf("unknown token command %q%s\n\n%s", args[0], suggest.DidYouMean(args[0], []string{"new", "hash"}), tokenUsage)
 }
 
 func cmdTokenNew(args []string, stdout, stderr io.Writer) error {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fletch-engine/fletch/stores/config"
+	"github.com/fletch-engine/fletch/config"
 )
 
 func TestTokenNewAndHash(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/planner"
-	"github.com/fletch-engine/fletch/stores/config"
+	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )

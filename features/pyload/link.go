@@ -9,6 +9,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 // linker turns the declarations of all files into graph classes. It runs
@@ -125,7 +126,7 @@ func (l *linker) className(name string, pos expr.Pos) *features.Class {
 	for _, c := range l.g.Classes {
 		names = append(names, c.Name)
 	}
-	l.errorf(pos, "unknown feature class %s%s", name, features.DidYouMean(name, names))
+	l.errorf(pos, "unknown feature class %s%s", name, suggest.DidYouMean(name, names))
 	return nil
 }
 
@@ -313,7 +314,7 @@ func (l *linker) plainAnnotation(te *TypeExpr, top bool) *annotation {
 		return &annotation{kind: features.HasMany, typ: features.Type{Kind: features.List, Elem: &elem}, te: te}
 	}
 	if len(te.Args) > 0 {
-		l.errorf(te.Pos, "unknown generic type %s%s", te.Name, features.DidYouMean(te.Name, typeNames))
+		l.errorf(te.Pos, "unknown generic type %s%s", te.Name, suggest.DidYouMean(te.Name, typeNames))
 		return nil
 	}
 	if cls, feat, ok := strings.Cut(te.Name, "."); ok {
@@ -333,7 +334,7 @@ func (l *linker) plainAnnotation(te *TypeExpr, top bool) *annotation {
 	for _, c := range l.g.Classes {
 		candidates = append(candidates, c.Name)
 	}
-	hint := features.DidYouMean(te.Name, candidates)
+	hint := suggest.DidYouMean(te.Name, candidates)
 	if te.Name == "id" {
 		hint = " (did you mean \"str\" or \"int\"?)"
 	}
@@ -376,7 +377,7 @@ func (l *linker) foreignKey(f *features.Feature, visiting map[*features.Feature]
 	target := a.fkClass.Feature(a.fkFeature)
 	if target == nil || target.Kind != features.Scalar {
 		l.errorf(a.te.Pos, "unknown feature %s.%s%s", a.fkClass.Name, a.fkFeature,
-			features.DidYouMean(a.fkFeature, scalarNames(a.fkClass)))
+			suggest.DidYouMean(a.fkFeature, scalarNames(a.fkClass)))
 		a.fkClass = nil
 		return
 	}
@@ -537,7 +538,7 @@ func (l *linker) resolve(path []string, c *features.Class, at expr.Pos) []*featu
 	for i, name := range path {
 		f := cur.Feature(name)
 		if f == nil {
-			l.errorf(at, "%s has no feature %s%s", cur.Name, name, features.DidYouMean(name, cur.FeatureNames()))
+			l.errorf(at, "%s has no feature %s%s", cur.Name, name, suggest.DidYouMean(name, cur.FeatureNames()))
 			return nil
 		}
 		out = append(out, f)
@@ -691,7 +692,7 @@ func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Windo
 		}
 		labels = append(labels, w.Window.Label)
 	}
-	l.errorf(n.At, "%s has no %s window (its windows: %s)%s", ref, label, strings.Join(labels, ", "), features.DidYouMean(label, labels))
+	l.errorf(n.At, "%s has no %s window (its windows: %s)%s", ref, label, strings.Join(labels, ", "), suggest.DidYouMean(label, labels))
 	return nil
 }
 

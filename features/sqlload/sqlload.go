@@ -21,6 +21,7 @@ import (
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
 
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 func init() {
@@ -118,7 +119,7 @@ func ParseFile(g *features.Graph, path string, src []byte) (*features.SQLResolve
 		for _, c := range g.Classes {
 			names = append(names, c.Name)
 		}
-		f.errorf(headerAt["resolves"], "resolves: unknown feature class %s%s", cls, features.DidYouMean(cls, names))
+		f.errorf(headerAt["resolves"], "resolves: unknown feature class %s%s", cls, suggest.DidYouMean(cls, names))
 	}
 	if r.Query == "" {
 		f.errorf(queryAt, "expected a SELECT query after the header comments")
@@ -166,12 +167,12 @@ func (f *file) param(g *features.Graph, text string, off int) (features.Param, b
 	}
 	c := g.Class(cls)
 	if c == nil {
-		f.errorf(off, "placeholder ${%s}: unknown feature class %s%s", text, cls, features.DidYouMean(cls, g.ClassNames()))
+		f.errorf(off, "placeholder ${%s}: unknown feature class %s%s", text, cls, suggest.DidYouMean(cls, g.ClassNames()))
 		return features.Param{}, false
 	}
 	ft := c.Feature(feat)
 	if ft == nil {
-		f.errorf(off, "placeholder ${%s}: %s has no feature %s%s", text, c.Name, feat, features.DidYouMean(feat, c.FeatureNames()))
+		f.errorf(off, "placeholder ${%s}: %s has no feature %s%s", text, c.Name, feat, suggest.DidYouMean(feat, c.FeatureNames()))
 		return features.Param{}, false
 	}
 	return features.Param{Text: text, Feature: ft}, true
@@ -232,7 +233,7 @@ func (f *file) columns(r *features.SQLResolver, query string, queryAt int) {
 		ft := r.Resolves.Feature(name)
 		switch {
 		case ft == nil:
-			f.errorf(at, "column %s matches no feature of %s%s", name, r.Resolves.Name, features.DidYouMean(name, scalarNames(r.Resolves)))
+			f.errorf(at, "column %s matches no feature of %s%s", name, r.Resolves.Name, suggest.DidYouMean(name, scalarNames(r.Resolves)))
 		case ft.Kind == features.WindowedGroup:
 			f.errorf(at, "column %s: %s.%s is windowed; select its windows by their names (%s)", name, r.Resolves.Name, name, windowNames(ft))
 		case ft.Kind == features.HasMany:

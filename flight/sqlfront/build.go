@@ -11,6 +11,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -72,11 +73,11 @@ func LookupTable(g *features.Graph, name []string, at expr.Pos) (*features.Class
 	}
 	if len(quals) > 0 && !strings.EqualFold(quals[len(quals)-1], Schema) {
 		s := quals[len(quals)-1]
-		return nil, Errorf(planner.InvalidInput, at, "unknown schema %q: the only schema is %q%s", s, Schema, features.DidYouMean(s, []string{Schema}))
+		return nil, Errorf(planner.InvalidInput, at, "unknown schema %q: the only schema is %q%s", s, Schema, suggest.DidYouMean(s, []string{Schema}))
 	}
 	class := g.Class(table)
 	if class == nil {
-		return nil, Errorf(planner.InvalidInput, at, "unknown table %q%s", table, features.DidYouMean(table, g.ClassNames()))
+		return nil, Errorf(planner.InvalidInput, at, "unknown table %q%s", table, suggest.DidYouMean(table, g.ClassNames()))
 	}
 	return class, nil
 }
@@ -88,7 +89,7 @@ func CheckPath(c *features.Class, path []string, at expr.Pos) error {
 	for i, name := range path {
 		f := c.Feature(name)
 		if f == nil {
-			return Errorf(planner.InvalidInput, at, "unknown column %q of table %s%s", name, c.Table, features.DidYouMean(name, c.FeatureNames()))
+			return Errorf(planner.InvalidInput, at, "unknown column %q of table %s%s", name, c.Table, suggest.DidYouMean(name, c.FeatureNames()))
 		}
 		if i == len(path)-1 {
 			return nil
@@ -151,7 +152,7 @@ func keyColumn(c *features.Class, name string, at expr.Pos) (string, error) {
 	}
 	f := c.Feature(name)
 	if f == nil {
-		return "", Errorf(planner.InvalidInput, at, "unknown column %q of table %s%s", name, c.Table, features.DidYouMean(name, append(c.FeatureNames(), planner.AsOfColumn)))
+		return "", Errorf(planner.InvalidInput, at, "unknown column %q of table %s%s", name, c.Table, suggest.DidYouMean(name, append(c.FeatureNames(), planner.AsOfColumn)))
 	}
 	primary, parts := KeyColumns(c)
 	if f == primary || indexOfFeature(parts, f) >= 0 {

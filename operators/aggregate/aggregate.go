@@ -19,8 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 // Functions lists the aggregation names, sorted.
@@ -30,7 +29,7 @@ var Functions = []string{
 }
 
 func unknown(fn string) error {
-	return fmt.Errorf("unknown aggregation %q%s; known: %v", fn, features.DidYouMean(fn, Functions), Functions)
+	return fmt.Errorf("unknown aggregation %q%s; known: %v", fn, suggest.DidYouMean(fn, Functions), Functions)
 }
 
 // OutputType returns the type of fn's result over values of type value

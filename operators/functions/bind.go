@@ -11,7 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
-	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 // kind is a parameter or result type pattern of an overload.
@@ -56,7 +56,7 @@ func (k kind) concrete() arrow.DataType {
 	case kBool:
 		return arrow.FixedWidthTypes.Boolean
 	case kTs:
-		return features.TimestampType
+		return arrow.FixedWidthTypes.Timestamp_us
 	case kDate:
 		return arrow.FixedWidthTypes.Date32
 	case kListInt:
@@ -153,7 +153,7 @@ func (f *Func) Signatures() []string {
 func (r *Registry) Bind(name string, args []arrow.DataType) (*Bound, error) {
 	f := r.Lookup(name)
 	if f == nil {
-		return nil, fmt.Errorf("unknown function %q%s", name, features.DidYouMean(name, r.Names()))
+		return nil, fmt.Errorf("unknown function %q%s", name, suggest.DidYouMean(name, r.Names()))
 	}
 	best, bestCost := -1, 0
 	var bestCasts []arrow.DataType
@@ -263,7 +263,7 @@ func canonical(dt arrow.DataType) arrow.DataType {
 	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
 		return arrow.BinaryTypes.String
 	case arrow.TIMESTAMP:
-		return features.TimestampType
+		return arrow.FixedWidthTypes.Timestamp_us
 	case arrow.DATE64:
 		return arrow.FixedWidthTypes.Date32
 	case arrow.LIST, arrow.LARGE_LIST:
@@ -285,7 +285,7 @@ func unify(a, b arrow.DataType) (arrow.DataType, bool) {
 	case pair(arrow.INT64, arrow.FLOAT64):
 		return arrow.PrimitiveTypes.Float64, true
 	case pair(arrow.DATE32, arrow.TIMESTAMP):
-		return features.TimestampType, true
+		return arrow.FixedWidthTypes.Timestamp_us, true
 	case a.ID() == arrow.LIST && b.ID() == arrow.LIST:
 		e, ok := unify(a.(*arrow.ListType).Elem(), b.(*arrow.ListType).Elem())
 		if !ok {

@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 // Datetimes are timestamp[us, UTC]; a date argument is widened to its
@@ -41,15 +41,15 @@ func init() {
 				putBool(b, isoDow(utc(a[0].(*array.Timestamp).Value(i))) >= 6)
 			}), kTs, kBool)),
 		fn("from_unix_seconds", []string{"seconds"}, "the datetime that many seconds after 1970-01-01 UTC",
-			sig(mapFixed(features.TimestampType, func(v float64) arrow.Timestamp { return arrow.Timestamp(math.Round(v * 1e6)) }), kFloat, kTs)),
+			sig(mapFixed(arrow.FixedWidthTypes.Timestamp_us, func(v float64) arrow.Timestamp { return arrow.Timestamp(math.Round(v * 1e6)) }), kFloat, kTs)),
 		fn("from_unix_milliseconds", []string{"milliseconds"}, "the datetime that many milliseconds after 1970-01-01 UTC",
-			sig(mapFixed(features.TimestampType, func(v int64) arrow.Timestamp { return arrow.Timestamp(v * 1000) }), kInt, kTs)),
+			sig(mapFixed(arrow.FixedWidthTypes.Timestamp_us, func(v int64) arrow.Timestamp { return arrow.Timestamp(v * 1000) }), kInt, kTs)),
 		fn("to_date", ts, "the date of a datetime",
 			sig(mapFixed(tDate32, func(v arrow.Timestamp) arrow.Date32 {
 				return arrow.Date32(math.Floor(float64(v) / 864e8))
 			}), kTs, kDate)),
 		fn("date_trunc", []string{"unit", "ts"}, "ts truncated to the start of its second, minute, hour, day, week (Monday), month, quarter or year",
-			sig(timeUnitKernel(features.TimestampType, func(b array.Builder, unit string, a []arrow.Array, i int) error {
+			sig(timeUnitKernel(arrow.FixedWidthTypes.Timestamp_us, func(b array.Builder, unit string, a []arrow.Array, i int) error {
 				t, err := truncate(unit, utc(a[1].(*array.Timestamp).Value(i)))
 				b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
 				return err
@@ -90,7 +90,7 @@ func timeUnitKernel(out arrow.DataType, f func(b array.Builder, unit string, a [
 var timeUnits = []string{"second", "minute", "hour", "day", "week", "month", "quarter", "year"}
 
 func badUnit(unit string) error {
-	return fmt.Errorf("unknown time unit %q%s; known: %s", unit, features.DidYouMean(unit, timeUnits), strings.Join(timeUnits, ", "))
+	return fmt.Errorf("unknown time unit %q%s; known: %s", unit, suggest.DidYouMean(unit, timeUnits), strings.Join(timeUnits, ", "))
 }
 
 func truncate(unit string, t time.Time) (time.Time, error) {

@@ -16,7 +16,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	_ "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/operators"
 )
 
@@ -39,7 +38,7 @@ func ts(s string) time.Time {
 }
 
 var (
-	tTs    = features.TimestampType
+	tTs    = arrow.FixedWidthTypes.Timestamp_us
 	tDate  = arrow.FixedWidthTypes.Date32
 	tLF    = arrow.ListOf(tFloat)
 	tLI    = arrow.ListOf(tInt)

@@ -6,8 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-
-	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
 func init() {
@@ -21,7 +20,7 @@ func init() {
 		fn("jaccard_similarity", ab, "|A ∩ B| / |A ∪ B| over the sets of characters of a and b, in 0..1 (DuckDB's jaccard); 0 when both are empty",
 			sig(strPair(tFloat, func(b array.Builder, x, y []rune) { putFloat(b, jaccard(x, y)) }), kStr, kStr, kFloat)),
 		fn("levenshtein_distance", ab, "minimum number of single-character insertions, deletions and substitutions",
-			sig(strPair(tInt, func(b array.Builder, x, y []rune) { putInt(b, int64(features.EditDistance(x, y))) }), kStr, kStr, kInt)),
+			sig(strPair(tInt, func(b array.Builder, x, y []rune) { putInt(b, int64(suggest.EditDistance(x, y))) }), kStr, kStr, kInt)),
 		withNulls(fn("hamming_distance", ab, "number of positions at which equal-length strings differ",
 			sig(strPair(tInt, func(b array.Builder, x, y []rune) {
 				if len(x) != len(y) {

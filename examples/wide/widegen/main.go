@@ -28,6 +28,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string) error {
 	cmds := map[string]func(context.Context, []string) error{"gen": cmdGen, "warm": cmdWarm, "pgx": cmdPgx}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		return fmt.Errorf("unknown command %q%s; %s", args[0], features.DidYouMean(args[0], []string{"gen", "warm", "pgx"}), usage)
+		return fmt.Errorf("unknown command %q%s; %s", args[0], suggest.DidYouMean(args[0], []string{"gen", "warm", "pgx"}), usage)
 	}
 	return cmd(ctx, args[1:])
 }

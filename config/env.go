@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/dynamodb"
@@ -124,7 +124,7 @@ func (e *Env) Source(name string) (stores.Source, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return nil, fmt.Errorf("no source named %q in %s%s (sources: %s)", name, e.Config.Path, features.DidYouMean(name, names), joinQuoted(names))
+	return nil, fmt.Errorf("no source named %q in %s%s (sources: %s)", name, e.Config.Path, suggest.DidYouMean(name, names), joinQuoted(names))
 }
 
 // DuckDB returns the DuckDB source a name resolves to, for loaders that

@@ -21,9 +21,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"gopkg.in/yaml.v3"
-
-	"github.com/fletch-engine/fletch/features"
 )
 
 // FileName is the configuration file looked for in a repository.
@@ -158,7 +157,7 @@ func (p *parser) mapping(n *yaml.Node, where string, fields map[string]func(*yam
 		decode, ok := fields[key.Value]
 		if !ok {
 			return p.errorf(key, "unknown key %q in %s%s (known keys: %s)", key.Value, orTop(where),
-				features.DidYouMean(key.Value, known), joinQuoted(known))
+				suggest.DidYouMean(key.Value, known), joinQuoted(known))
 		}
 		if seen[key.Value] {
 			return p.errorf(key, "key %q appears twice in %s", key.Value, orTop(where))
@@ -269,7 +268,7 @@ func (p *parser) kind(dst *string, kinds ...string) func(*yaml.Node) error {
 				return nil
 			}
 		}
-		return p.errorf(n, "unknown kind %q%s (known kinds: %s)", v, features.DidYouMean(v, kinds), joinQuoted(kinds))
+		return p.errorf(n, "unknown kind %q%s (known kinds: %s)", v, suggest.DidYouMean(v, kinds), joinQuoted(kinds))
 	}
 }
 

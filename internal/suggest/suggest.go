@@ -1,4 +1,6 @@
-package features
+// Package suggest finds the valid name nearest to a mistyped one, for the
+// "did you mean" of error messages. It knows nothing of what the names are.
+package suggest
 
 import "strings"
 
