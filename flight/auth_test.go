@@ -50,7 +50,7 @@ func authServer(t *testing.T, mem memory.Allocator) (*flightsql.Client, string, 
 	}
 	db := marketplaceDB(t)
 	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem)
-	srv := NewServer(engine, Options{Mem: mem, Now: func() time.Time { return e2eNow }, Auth: v,
+	srv := NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }, Auth: v,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -278,7 +278,7 @@ func TestAuthNativeQuery(t *testing.T) {
 	}
 	users := stringBatch(mem, "user.id", "u5")
 	defer users.Release()
-	a, err := native(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
+	a, err := exchange(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,10 +289,10 @@ func TestAuthNativeQuery(t *testing.T) {
 	}
 	items := stringBatch(mem, "item.id", "i1")
 	defer items.Release()
-	_, err = native(bearer(analystToken), mem, cl, `{"query": {"outputs": ["item.title"]}}`, items.Schema(), items)
+	_, err = exchange(bearer(analystToken), mem, cl, `{"query": {"outputs": ["item.title"]}}`, items.Schema(), items)
 	wantCode(t, "native item", err, codes.PermissionDenied, "may not read item", "Item 1")
-	_, err = native(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.average_purchase_price"]}}`, users.Schema(), users)
+	_, err = exchange(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.average_purchase_price"]}}`, users.Schema(), users)
 	wantCode(t, "native has-many reach", err, codes.PermissionDenied, "may not read item_price")
-	_, err = native(context.Background(), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
+	_, err = exchange(context.Background(), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
 	wantCode(t, "native without a token", err, codes.Unauthenticated, "no credentials")
 }

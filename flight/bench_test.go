@@ -14,6 +14,7 @@ import (
 	example "github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
@@ -55,7 +56,7 @@ func BenchmarkBulkUserItem(b *testing.B) {
 	users, items := bulkPairs(10_000)
 
 	b.Run("flight_sql", func(b *testing.B) {
-		srv := NewServer(engine, Options{Mem: mem, Now: func() time.Time { return example.DefaultAnchor }})
+		srv := NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return example.DefaultAnchor }})
 		cl := serve(b, srv)
 		var cols []string
 		for _, f := range bulkFeatures {
@@ -110,11 +111,11 @@ func BenchmarkBulkUserItem(b *testing.B) {
 			a.Release()
 		}
 		defer in.Release()
-		var outs []planner.Output
+		var outs []statement.Output
 		for _, f := range bulkFeatures {
-			outs = append(outs, planner.Output{Expr: &expr.Ref{Path: strings.Split(f, ".")}})
+			outs = append(outs, statement.Output{Expr: &expr.Ref{Path: strings.Split(f, ".")}})
 		}
-		p, err := engine.Prepare(planner.Shape{Class: "user_item", Inputs: fields, Outputs: outs})
+		p, err := engine.Prepare(&statement.Statement{Class: engine.Graph().Class("user_item"), Inputs: fields, Outputs: outs})
 		if err != nil {
 			b.Fatal(err)
 		}

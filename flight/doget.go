@@ -14,7 +14,7 @@ import (
 )
 
 // DoGet answers statement and prepared-statement tickets itself, with the
-// result's schema message encoded once per schema (schemaHeaders): the
+// result's schema message encoded once per plan (Server.answerSchema): the
 // flightsql server's writer rebuilt that flatbuffer for every DoGet, the
 // largest single cost of a one-entity statement on the server. The query
 // runs on the call's goroutine, with no channel between it and the writer.
@@ -41,8 +41,7 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 	if err != nil {
 		return err
 	}
-	schema := w.q.schema
-	header := schemaHeader(schema)
+	schema, header := w.q.answer.all, w.q.answer.header
 	if header == nil {
 		schema, chunks, _ := x.s.stream(ctx, w)
 		defer func() { // what an early return left behind
@@ -84,33 +83,15 @@ func writeChunks(stream arrowflight.FlightService_DoGetServer, schema *arrow.Sch
 	return nil
 }
 
-// schemaHeaders are the encoded schema messages of result schemas, by
-// schema: a statement's schema is its plan's, shared by every execution.
-var schemaHeaders = memo[*arrow.Schema, []byte]{limit: 1024}
-
 // schemaHeader is schema's encoded schema message; nil when it has a
 // dictionary column (whose batches only arrow-go's writer sends).
 func schemaHeader(schema *arrow.Schema) []byte {
-	h, _ := schemaHeaders.get(schema, func() ([]byte, error) {
-		if slices.ContainsFunc(schema.Fields(), hasDictionary) {
-			return nil, nil
-		}
-		p := ipc.GetSchemaPayload(schema, memory.DefaultAllocator)
-		defer p.Release()
-		m := p.Meta()
-		defer m.Release()
-		return bytes.Clone(m.Bytes()), nil
-	})
-	return h
-}
-
-// flightInfoSchemas are the serialized schemas FlightInfo carries, by
-// schema.
-var flightInfoSchemas = memo[*arrow.Schema, []byte]{limit: 1024}
-
-func serializedSchema(schema *arrow.Schema, mem memory.Allocator) []byte {
-	b, _ := flightInfoSchemas.get(schema, func() ([]byte, error) {
-		return arrowflight.SerializeSchema(schema, mem), nil
-	})
-	return b
+	if slices.ContainsFunc(schema.Fields(), hasDictionary) {
+		return nil
+	}
+	p := ipc.GetSchemaPayload(schema, memory.DefaultAllocator)
+	defer p.Release()
+	m := p.Meta()
+	defer m.Release()
+	return bytes.Clone(m.Bytes())
 }

@@ -13,7 +13,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/features/pyload"
+	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 )
@@ -68,11 +73,11 @@ func e2eServer(t *testing.T, mem memory.Allocator) (*Server, *duckdb.Source) {
 	t.Helper()
 	db := marketplaceDB(t)
 	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem)
-	probe := planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String, Nullable: true}}}
-	if _, err := engine.Prepare(probe); planner.KindOf(err) == planner.Unsupported && strings.Contains(err.Error(), "being written") {
+	probe := &statement.Statement{Class: engine.Graph().Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String, Nullable: true}}}
+	if _, err := engine.Prepare(probe); statement.KindOf(err) == statement.Unsupported && strings.Contains(err.Error(), "being written") {
 		t.Skip("the planner cannot plan yet:", err)
 	}
-	return NewServer(engine, Options{Mem: mem, Now: func() time.Time { return e2eNow }, ChunkBytes: 16 << 10}), db
+	return NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }, ChunkBytes: 16 << 10}), db
 }
 
 // e2eColumns are the result columns checked, and the DuckDB SQL computing
@@ -254,4 +259,10 @@ func TestEndToEndPrepared(t *testing.T) {
 	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), `"user_key"`) {
 		t.Fatalf("binding a wrong batch = %v, want InvalidArgument naming user_key", err)
 	}
+}
+
+// pyExprs reads native queries' `_` expressions as `fletch serve` does,
+// with the feature loader's parser.
+func pyExprs(g *features.Graph) native.Expressions {
+	return func(c *features.Class, src string) (expr.Node, error) { return pyload.Expr(g, c, src) }
 }

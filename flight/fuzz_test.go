@@ -16,8 +16,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/fletch-engine/fletch/flight/sqlfront"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/sql"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // fuzzServer is a server over the marketplace in DuckDB, on a checked
@@ -25,7 +26,7 @@ import (
 func fuzzServer(f *testing.F) (*Server, *memory.CheckedAllocator) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	engine := planner.NewEngine(marketplace(f), sources{"marketplace": marketplaceDB(f)}, mem)
-	return NewServer(engine, Options{Mem: mem, Now: func() time.Time { return e2eNow }}), mem
+	return NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }}), mem
 }
 
 // clientError fails t unless err is nil or a status a client can act on:
@@ -216,13 +217,13 @@ func paramBatch(mem memory.Allocator, data []byte) arrow.RecordBatch {
 // refused with InvalidInput or bound to one input row per parameter row.
 func FuzzParameterBatch(f *testing.F) {
 	g := marketplace(f)
-	var stmts []*sqlfront.Statement
-	for _, sql := range []string{
+	var stmts []*statement.Statement
+	for _, text := range []string{
 		`SELECT full_name FROM user WHERE id = ? AND __as_of__ = ?`,
 		`SELECT star_rating FROM review WHERE id = ?`,
 		`SELECT id FROM user_item WHERE user_id = $1 AND item_id = $1`,
 	} {
-		st, err := sqlfront.Parse(g, sql)
+		st, err := sql.Parse(g, text)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -239,26 +240,26 @@ func FuzzParameterBatch(f *testing.F) {
 		defer params.Release()
 		for _, st := range stmts {
 			if err := st.CheckParams(params.Schema()); err != nil {
-				wantInvalid(t, st.SQL, err)
+				wantInvalid(t, st.Text, err)
 				continue
 			}
 			in, err := st.BindInputs(context.Background(), mem, params)
 			if err != nil {
-				wantInvalid(t, st.SQL, err)
+				wantInvalid(t, st.Text, err)
 				continue
 			}
 			if in.NumRows() != params.NumRows() || int(in.NumCols()) != len(st.Inputs) {
-				t.Errorf("%s: bound %d rows × %d columns from %d parameter rows", st.SQL, in.NumRows(), in.NumCols(), params.NumRows())
+				t.Errorf("%s: bound %d rows × %d columns from %d parameter rows", st.Text, in.NumRows(), in.NumCols(), params.NumRows())
 			}
 			in.Release()
 		}
 	})
 }
 
-func wantInvalid(t *testing.T, sql string, err error) {
+func wantInvalid(t *testing.T, text string, err error) {
 	t.Helper()
-	var pe *planner.Error
-	if !errors.As(err, &pe) || pe.Kind != planner.InvalidInput {
-		t.Fatalf("%s: %v (%T), want an InvalidInput planner error", sql, err, err)
+	var pe *statement.Error
+	if !errors.As(err, &pe) || pe.Kind != statement.InvalidInput {
+		t.Fatalf("%s: %v (%T), want an InvalidInput statement error", text, err, err)
 	}
 }

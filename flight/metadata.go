@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/features"
-	"github.com/fletch-engine/fletch/flight/sqlfront"
 	"github.com/fletch-engine/fletch/operators/functions"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // tableType is the only table type: every feature class is a TABLE.
@@ -27,7 +27,7 @@ const tableType = "TABLE"
 // metadataInfo is the FlightInfo of a metadata command: the command itself
 // is the ticket, since answering it needs nothing else.
 func (s *Server) metadataInfo(desc *arrowflight.FlightDescriptor, schema *arrow.Schema) *arrowflight.FlightInfo {
-	return s.flightInfo(desc, schema, desc.Cmd)
+	return s.flightInfo(desc, arrowflight.SerializeSchema(schema, s.opts.Mem), desc.Cmd)
 }
 
 // one streams a single record built by fill.
@@ -47,7 +47,7 @@ func (s *Server) GetFlightInfoCatalogs(ctx context.Context, desc *arrowflight.Fl
 
 func (s *Server) DoGetCatalogs(ctx context.Context) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
 	return s.one(ctx, schema_ref.Catalogs, func(b *array.RecordBuilder) {
-		b.Field(0).(*array.StringBuilder).Append(sqlfront.Catalog)
+		b.Field(0).(*array.StringBuilder).Append(statement.Catalog)
 	})
 }
 
@@ -61,9 +61,9 @@ func (s *Server) DoGetDBSchemas(ctx context.Context, cmd flightsql.GetDBSchemas)
 		return nil, nil, err
 	}
 	return s.one(ctx, schema_ref.DBSchemas, func(b *array.RecordBuilder) {
-		if catalogMatches(cmd.GetCatalog()) && match(sqlfront.Schema) {
-			b.Field(0).(*array.StringBuilder).Append(sqlfront.Catalog)
-			b.Field(1).(*array.StringBuilder).Append(sqlfront.Schema)
+		if catalogMatches(cmd.GetCatalog()) && match(statement.Schema) {
+			b.Field(0).(*array.StringBuilder).Append(statement.Catalog)
+			b.Field(1).(*array.StringBuilder).Append(statement.Schema)
 		}
 	})
 }
@@ -95,15 +95,15 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 		schema = schema_ref.TablesWithIncludedSchema
 	}
 	return s.one(ctx, schema, func(b *array.RecordBuilder) {
-		if !typeOK || !catalogMatches(cmd.GetCatalog()) || !matchSchema(sqlfront.Schema) {
+		if !typeOK || !catalogMatches(cmd.GetCatalog()) || !matchSchema(statement.Schema) {
 			return
 		}
 		for _, c := range s.classes(ctx) {
 			if !matchTable(c.Table) {
 				continue
 			}
-			b.Field(0).(*array.StringBuilder).Append(sqlfront.Catalog)
-			b.Field(1).(*array.StringBuilder).Append(sqlfront.Schema)
+			b.Field(0).(*array.StringBuilder).Append(statement.Catalog)
+			b.Field(1).(*array.StringBuilder).Append(statement.Schema)
 			b.Field(2).(*array.StringBuilder).Append(c.Table)
 			b.Field(3).(*array.StringBuilder).Append(tableType)
 			if cmd.GetIncludeSchema() {
@@ -121,17 +121,17 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 // GetXdbcTypeInfo lists them), the feature's description as remarks, and
 // which columns a WHERE clause may filter (the keys).
 func TableSchema(c *features.Class) *arrow.Schema {
-	primary, parts := sqlfront.KeyColumns(c)
+	primary, parts := statement.KeyColumns(c)
 	keys := map[*features.Feature]bool{primary: true}
 	for _, p := range parts {
 		keys[p] = true
 	}
 	var fields []arrow.Field
-	for _, f := range sqlfront.ScalarFeatures(c) {
+	for _, f := range statement.Columns(c) {
 		dt := wireType(f.Type.Arrow())
 		st := sqlTypeOf(dt)
 		md := flightsql.NewColumnMetadataBuilder().
-			CatalogName(sqlfront.Catalog).SchemaName(sqlfront.Schema).TableName(c.Table).
+			CatalogName(statement.Catalog).SchemaName(statement.Schema).TableName(c.Table).
 			TypeName(st.name).IsAutoIncrement(false).IsCaseSensitive(st.caseSensitive).
 			IsReadOnly(true).IsSearchable(keys[f])
 		if st.precision != nil {
@@ -161,7 +161,7 @@ func (s *Server) DoGetTableTypes(ctx context.Context) (*arrow.Schema, <-chan arr
 // catalogMatches: an absent catalog filter matches; an empty one means
 // "without a catalog", which no fletch table is.
 func catalogMatches(c *string) bool {
-	return c == nil || strings.EqualFold(*c, sqlfront.Catalog)
+	return c == nil || strings.EqualFold(*c, statement.Catalog)
 }
 
 // likeMatcher compiles a Flight SQL filter pattern (SQL LIKE: % any
@@ -327,7 +327,7 @@ func appendString(b array.Builder, s string) {
 // tableRefMatches: catalog and schema of a key request are exact names
 // (not patterns); absent matches anything, empty means "none".
 func tableRefMatches(catalog, schema *string) bool {
-	return catalogMatches(catalog) && (schema == nil || strings.EqualFold(*schema, sqlfront.Schema))
+	return catalogMatches(catalog) && (schema == nil || strings.EqualFold(*schema, statement.Schema))
 }
 
 func (s *Server) GetFlightInfoPrimaryKeys(ctx context.Context, ref flightsql.TableRef, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
@@ -342,8 +342,8 @@ func (s *Server) DoGetPrimaryKeys(ctx context.Context, ref flightsql.TableRef) (
 		if c == nil || c.Primary == nil {
 			return
 		}
-		b.Field(0).(*array.StringBuilder).Append(sqlfront.Catalog)
-		b.Field(1).(*array.StringBuilder).Append(sqlfront.Schema)
+		b.Field(0).(*array.StringBuilder).Append(statement.Catalog)
+		b.Field(1).(*array.StringBuilder).Append(statement.Schema)
 		b.Field(2).(*array.StringBuilder).Append(c.Table)
 		b.Field(3).(*array.StringBuilder).Append(c.Primary.Name)
 		b.Field(4).(*array.Int32Builder).Append(1)
@@ -422,8 +422,8 @@ func (s *Server) keys(ctx context.Context, keep func(foreignKey) bool) (*arrow.S
 			if !keep(k) {
 				continue
 			}
-			for i, v := range []string{sqlfront.Catalog, sqlfront.Schema, k.pk.Class.Table, k.pk.Name,
-				sqlfront.Catalog, sqlfront.Schema, k.fk.Class.Table, k.fk.Name} {
+			for i, v := range []string{statement.Catalog, statement.Schema, k.pk.Class.Table, k.pk.Name,
+				statement.Catalog, statement.Schema, k.fk.Class.Table, k.fk.Name} {
 				b.Field(i).(*array.StringBuilder).Append(v)
 			}
 			b.Field(8).(*array.Int32Builder).Append(1)

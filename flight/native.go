@@ -8,12 +8,8 @@ package flight
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,46 +23,11 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
-	"github.com/fletch-engine/fletch/features/pyload"
 	"github.com/fletch-engine/fletch/flight/ipcbatch"
-	"github.com/fletch-engine/fletch/flight/sqlfront"
-	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
-
-// NativeCommand is the JSON a native feature query's FlightDescriptor
-// carries (type CMD). The top-level key names the command, so more can be
-// added without ambiguity.
-type NativeCommand struct {
-	Query *NativeQuery `json:"query"`
-}
-
-// NativeQuery is one feature query. See docs/NATIVE.md for the meaning of
-// each field; the zero value of every optional field is the default.
-type NativeQuery struct {
-	// Class is the feature class (table or Python name). Empty means the
-	// class the input columns are qualified by (`user.id`).
-	Class string `json:"class,omitempty"`
-	// Outputs are feature paths (`full_name`, `user.full_name`,
-	// `item.title`, `review_count__604800__`, `review_count[7d]`) or `_`
-	// expressions (`F.lower(_.first_name)`). Empty means every scalar
-	// feature of the class.
-	Outputs []string `json:"outputs,omitempty"`
-	// Now is the evaluation time of rows without their own __as_of__
-	// (RFC 3339); empty is the server's clock.
-	Now string `json:"now,omitempty"`
-	// Staleness overrides max_staleness: `class.feature` or "*" to a
-	// duration ("0s" always computes, "infinity" accepts any age).
-	Staleness map[string]string `json:"staleness,omitempty"`
-	// Meta adds a `<output>.__hit__` boolean column per output: whether each
-	// cell came from the online store.
-	Meta bool `json:"meta,omitempty"`
-	// Partial nulls the outputs whose source fails and reports them in the
-	// summary instead of failing the query.
-	Partial bool `json:"partial,omitempty"`
-	// Explain answers the plan (in the summary) instead of running it.
-	Explain bool `json:"explain,omitempty"`
-}
 
 // NativeSummary is the JSON app_metadata of the last record batch of an
 // answer.
@@ -102,218 +63,25 @@ func invalidArg(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
 
-// decodeNative reads a command strictly: an unknown field is a typo worth
-// naming, not something to ignore. A service sends the same few commands
-// again and again, so decoded ones are remembered (the JSON decoder was 7%
-// of a cached one-entity exchange); the result is shared and read-only.
-func decodeNative(cmd []byte) (*NativeQuery, error) {
-	return decoded.get(string(cmd), func() (*NativeQuery, error) { return decodeCommand(cmd) })
+// expressions is the Options.Expressions of a server, or one that answers
+// that this server reads none.
+func expressions(e native.Expressions) native.Expressions {
+	if e != nil {
+		return e
+	}
+	return func(*features.Class, string) (expr.Node, error) {
+		return nil, status.Error(codes.Unimplemented, "this server reads no `_` expressions: name features")
+	}
 }
 
-var decoded = memo[string, *NativeQuery]{limit: 1024}
-
-func decodeCommand(cmd []byte) (*NativeQuery, error) {
-	if len(bytes.TrimSpace(cmd)) == 0 || bytes.TrimSpace(cmd)[0] != '{' {
-		return nil, invalidArg(`DoExchange: the descriptor must be a CMD holding a native feature query, {"query": {...}} (docs/NATIVE.md)`)
+// runOptions are the options of one run of st's plan: at st's time, or
+// now, under the request's trace id.
+func runOptions(st *statement.Statement, now time.Time, trace string) planner.RunOptions {
+	o := planner.RunOptions{Now: now, Staleness: st.Options.Staleness, Meta: st.Options.Meta, Partial: st.Options.Partial, TraceID: trace}
+	if !st.Options.Now.IsZero() {
+		o.Now = st.Options.Now
 	}
-	var c NativeCommand
-	d := json.NewDecoder(bytes.NewReader(cmd))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			return nil, invalidArg("native query: invalid JSON at byte %d: %v", se.Offset, se)
-		case errors.As(err, &te):
-			return nil, invalidArg("native query: %q at byte %d must be a %s, not a JSON %s", te.Field, te.Offset, te.Type, te.Value)
-		}
-		msg := err.Error()
-		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			f = strings.Trim(f, `"`)
-			return nil, invalidArg("native query: unknown field %q%s", f, suggest.DidYouMean(f, jsonFields()))
-		}
-		return nil, invalidArg("native query: %v", err)
-	}
-	if d.More() {
-		return nil, invalidArg("native query: one JSON object expected, found more after it")
-	}
-	if c.Query == nil {
-		return nil, invalidArg(`native query: missing "query": the command is {"query": {"outputs": [...], ...}}`)
-	}
-	return c.Query, nil
-}
-
-func jsonFields() []string {
-	return []string{"query", "class", "outputs", "now", "staleness", "meta", "partial", "explain"}
-}
-
-// nativeRequest is a decoded command checked against the graph.
-type nativeRequest struct {
-	q       *NativeQuery
-	class   *features.Class
-	outputs []planner.Output
-	opts    planner.RunOptions
-}
-
-// classOf finds the query's class: named, or the qualifier of the inputs.
-func (s *Server) classOf(q *NativeQuery, inputs *arrow.Schema) (*features.Class, error) {
-	name := q.Class
-	if name == "" {
-		for _, f := range inputs.Fields() {
-			if c, _, ok := strings.Cut(f.Name, "."); ok {
-				name = c
-				break
-			}
-		}
-	}
-	if name == "" {
-		return nil, invalidArg(`native query: name the class ("class": "user") or qualify the input columns ("user.id")`)
-	}
-	c := s.graph.Class(name)
-	if c == nil {
-		return nil, invalidArg("native query: unknown feature class %q%s", name, suggest.DidYouMean(name, s.graph.ClassNames()))
-	}
-	return c, nil
-}
-
-// unqualified strips the class qualifier from a name (`user.full_name` on
-// a user query is `full_name`), unless the class has a feature of that name.
-func unqualified(c *features.Class, name string) string {
-	for _, q := range []string{c.Table, c.Name} {
-		if rest, ok := strings.CutPrefix(name, q+"."); ok && c.Feature(q) == nil {
-			return rest
-		}
-	}
-	return name
-}
-
-var (
-	featurePath = regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`)
-	// windowPath is the SQL surface's `review_count[7d]`.
-	windowPath = regexp.MustCompile(`^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\[(\w+)\]$`)
-)
-
-// output reads one requested output: a feature path, or an expression read
-// by the feature loader's own parser.
-func (s *Server) output(c *features.Class, i int, text string) (planner.Output, error) {
-	src := strings.TrimSpace(text)
-	if featurePath.MatchString(src) {
-		return planner.Output{Expr: &expr.Ref{Path: strings.Split(unqualified(c, src), ".")}, Name: text}, nil
-	}
-	if m := windowPath.FindStringSubmatch(src); m != nil {
-		src = fmt.Sprintf("_.%s[%q]", unqualified(c, m[1]), m[2])
-	}
-	x, err := pyload.ParseExpr(src)
-	if err == nil {
-		x, err = pyload.LinkExpr(s.graph, c, x)
-	}
-	if err != nil {
-		return planner.Output{}, invalidArg("native query: outputs[%d] %q: %v", i, text, err)
-	}
-	name := text
-	if a, ok := x.(*expr.Alias); ok {
-		name = a.Name
-	}
-	return planner.Output{Expr: x, Name: name}, nil
-}
-
-// request checks q against the graph and the input schema.
-func (s *Server) request(q *NativeQuery, inputs *arrow.Schema) (*nativeRequest, error) {
-	c, err := s.classOf(q, inputs)
-	if err != nil {
-		return nil, err
-	}
-	r := &nativeRequest{q: q, class: c, opts: planner.RunOptions{Meta: q.Meta, Partial: q.Partial}}
-	if len(q.Outputs) == 0 {
-		for _, f := range sqlfront.ScalarFeatures(c) {
-			r.outputs = append(r.outputs, planner.Output{Expr: &expr.Ref{Path: []string{f.Name}}, Name: f.Name})
-		}
-	}
-	for i, text := range q.Outputs {
-		o, err := s.output(c, i, text)
-		if err != nil {
-			return nil, err
-		}
-		r.outputs = append(r.outputs, o)
-	}
-	if q.Now != "" {
-		if r.opts.Now, err = sqlfront.ParseTime(q.Now); err != nil {
-			return nil, invalidArg("native query: now: %v (use RFC 3339, e.g. 2026-03-01T12:00:00Z)", err)
-		}
-	} else {
-		r.opts.Now = s.opts.Now()
-	}
-	if r.opts.Staleness, err = s.staleness(q.Staleness); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// staleness reads the overrides: keys are `class.feature` (windows by their
-// FQN) or "*"; values durations or "infinity".
-func (s *Server) staleness(in map[string]string) (map[string]time.Duration, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]time.Duration, len(in))
-	for k, v := range in {
-		if k != "*" {
-			cname, fname, ok := strings.Cut(k, ".")
-			c := s.graph.Class(cname)
-			switch {
-			case !ok:
-				return nil, invalidArg(`native query: staleness key %q: expected class.feature (user.full_name) or "*"`, k)
-			case c == nil:
-				return nil, invalidArg("native query: staleness key %q: unknown feature class %q%s", k, cname, suggest.DidYouMean(cname, s.graph.ClassNames()))
-			case c.Feature(fname) == nil:
-				return nil, invalidArg("native query: staleness key %q: %s has no feature %q%s", k, c.Table, fname, suggest.DidYouMean(fname, c.FeatureNames()))
-			}
-			k = c.Table + "." + c.Feature(fname).Name
-		}
-		st, err := features.ParseStaleness(v)
-		if err != nil {
-			return nil, invalidArg("native query: staleness of %s: %v", k, err)
-		}
-		if st.Infinite {
-			out[k] = -1
-		} else {
-			out[k] = st.Duration
-		}
-	}
-	return out, nil
-}
-
-// inputSchema renames the input columns to the class's feature names.
-func inputSchema(c *features.Class, in *arrow.Schema) *arrow.Schema {
-	fs := in.Fields()
-	for i := range fs {
-		fs[i].Name = unqualified(c, fs[i].Name)
-	}
-	return arrow.NewSchema(fs, nil)
-}
-
-// prepare plans the request; a planning error names the output it is about.
-func (s *Server) prepare(r *nativeRequest, inputs *arrow.Schema) (*planner.Plan, error) {
-	shape := planner.Shape{Class: r.class.Table, Inputs: inputs.Fields(), Outputs: r.outputs}
-	plan, err := s.engine.Prepare(shape)
-	if err == nil || planner.KindOf(err) != planner.InvalidInput || len(r.outputs) < 2 {
-		return plan, err
-	}
-	// Which output, if any? Only the error path pays for finding out.
-	none := shape
-	none.Outputs = nil
-	if _, ierr := s.engine.Prepare(none); ierr != nil {
-		return nil, err // the inputs, not an output
-	}
-	for i, o := range r.outputs {
-		one := shape
-		one.Outputs = []planner.Output{o}
-		if _, oerr := s.engine.Prepare(one); oerr != nil {
-			return nil, invalidArg("native query: outputs[%d] %q: %v", i, o.Name, oerr)
-		}
-	}
-	return nil, err
+	return o
 }
 
 // answerSchemas are the wire schemas of a plan's answer: all of it (the
@@ -324,29 +92,39 @@ type answerSchemas struct {
 	all, outputs *arrow.Schema
 	// header is all's IPC schema message (nil if it has a dictionary).
 	header []byte
+	// info is all serialized as FlightInfo and GetSchema carry it.
+	info []byte
 }
 
+// answerKey names the answer schemas of a plan by its result schema, which
+// the plan owns: the key holds a schema alive, never a plan the planner's
+// cache let go.
 type answerKey struct {
-	plan *planner.Plan
-	meta bool
+	schema *arrow.Schema
+	meta   bool
 }
 
-var answers = memo[answerKey, answerSchemas]{limit: 1024}
-
-func answerSchema(plan *planner.Plan, meta bool) answerSchemas {
-	a, _ := answers.get(answerKey{plan, meta}, func() (answerSchemas, error) {
-		out := wireSchema(plan.Schema())
-		a := answerSchemas{all: out, outputs: out}
-		if meta {
-			fs := out.Fields()
-			for _, f := range plan.Schema().Fields() {
-				fs = append(fs, arrow.Field{Name: f.Name + HitSuffix, Type: arrow.FixedWidthTypes.Boolean, Nullable: false})
-			}
-			a.all = arrow.NewSchema(fs, nil)
+// answerSchema is the answer schemas of plan (with hit columns when meta),
+// remembered while the plan is used.
+func (s *Server) answerSchema(plan *planner.Plan, meta bool) answerSchemas {
+	k := answerKey{plan.Schema(), meta}
+	if a, ok := s.answers.Get(k); ok {
+		return a
+	}
+	out := wireSchema(plan.Schema())
+	a := answerSchemas{all: out, outputs: out}
+	if meta {
+		fs := out.Fields()
+		for _, f := range plan.Schema().Fields() {
+			fs = append(fs, arrow.Field{Name: f.Name + HitSuffix, Type: arrow.FixedWidthTypes.Boolean, Nullable: false})
 		}
-		a.header = schemaHeader(a.all)
-		return a, nil
-	})
+		a.all = arrow.NewSchema(fs, nil)
+	}
+	a.header = schemaHeader(a.all)
+	a.info = arrowflight.SerializeSchema(a.all, s.opts.Mem)
+	// The schemas, their messages, and the fields' names a few times over.
+	size := int64(3*len(a.info)+len(a.header)) + 512
+	s.answers.Add(k, a, size)
 	return a
 }
 
@@ -356,35 +134,6 @@ func hasDictionary(f arrow.Field) bool {
 	}
 	n, ok := f.Type.(arrow.NestedType)
 	return ok && slices.ContainsFunc(n.Fields(), hasDictionary)
-}
-
-// memo remembers a pure function's results by key, up to limit entries;
-// full, it starts over, so a caller sending ever new keys costs a bounded
-// amount of memory.
-type memo[K comparable, V any] struct {
-	mu    sync.RWMutex
-	m     map[K]V
-	limit int
-}
-
-func (c *memo[K, V]) get(k K, f func() (V, error)) (V, error) {
-	c.mu.RLock()
-	v, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return v, nil
-	}
-	v, err := f()
-	if err != nil {
-		return v, err
-	}
-	c.mu.Lock()
-	if len(c.m) >= c.limit || c.m == nil {
-		c.m = make(map[K]V)
-	}
-	c.m[k] = v
-	c.mu.Unlock()
-	return v, nil
 }
 
 // peeked replays the first FlightData of a stream, which had to be read
@@ -416,38 +165,38 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 	if desc == nil || desc.GetType() != arrowflight.DescriptorCMD {
 		return invalidArg(`DoExchange: the first message must carry a CMD descriptor holding a native feature query, {"query": {...}} (docs/NATIVE.md)`)
 	}
-	q, err := decodeNative(desc.GetCmd())
-	if err != nil {
-		return err
-	}
+	cmd := desc.GetCmd()
 	rdr, err := arrowflight.NewRecordReader(&peeked{first: first, stream: stream}, ipc.WithAllocator(s.opts.Mem))
 	if err != nil {
+		if _, cerr := native.Decode(cmd); cerr != nil {
+			return cerr // the command's error first: it is the one to fix first
+		}
 		return invalidArg("native query: the input rows must follow as an Arrow stream (a schema, then record batches): %v", err)
 	}
 	defer rdr.Release()
-	req, err := s.request(q, rdr.Schema())
+	st, err := s.native.Read(cmd, rdr.Schema())
+	if err != nil {
+		return s.restrict(ctx, err)
+	}
+	trace, err := s.traceID(ctx)
 	if err != nil {
 		return err
 	}
-	if req.opts.TraceID, err = s.traceID(ctx); err != nil {
-		return err
-	}
-	schema := inputSchema(req.class, rdr.Schema())
-	plan, err := s.prepare(req, schema)
+	plan, err := s.engine.Prepare(st)
 	if err != nil {
 		return s.restrict(ctx, err)
 	}
 	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}
-	out := answerSchema(plan, q.Meta)
+	out := s.answerSchema(plan, st.Options.Meta)
 	if out.header == nil {
 		return status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
 	}
 	w := newAnswerWriter(stream, s.opts.Mem, out.all, out.header)
 	defer w.close()
 	summary := NativeSummary{}
-	if q.Explain {
+	if st.Options.Explain {
 		summary.Plan = plan.Explain()
 		for rdr.Next() { // the rows are not needed, only read to the end
 		}
@@ -463,9 +212,13 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 		}
 	}()
 	failed := map[int]bool{}
+	opts := runOptions(st, s.opts.Now(), trace)
 	for rdr.Next() {
-		in := array.NewRecordBatch(schema, rdr.RecordBatch().Columns(), rdr.RecordBatch().NumRows())
-		res, err := plan.Run(ctx, in, req.opts)
+		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
+		if err != nil {
+			return err
+		}
+		res, err := plan.Run(ctx, in, opts)
 		in.Release()
 		if err != nil {
 			return err
@@ -614,11 +367,11 @@ func (s *Server) answer(res *planner.Result, schema answerSchemas) (arrow.Record
 func outputFail(plan *planner.Plan, e planner.OutputError) NativeOutputFail {
 	kind := "internal"
 	switch e.Kind {
-	case planner.InvalidInput:
+	case statement.InvalidInput:
 		kind = "invalid_input"
-	case planner.Unsupported:
+	case statement.Unsupported:
 		kind = "unsupported"
-	case planner.SourceFailure:
+	case statement.SourceFailure:
 		kind = "source_failure"
 	}
 	return NativeOutputFail{Output: plan.Schema().Field(e.Output).Name, Resolver: e.Resolver, Kind: kind, Message: e.Message}

@@ -15,6 +15,7 @@ import (
 	example "github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	onlinemem "github.com/fletch-engine/fletch/stores/memory"
 )
@@ -63,7 +64,7 @@ func BenchmarkNative(b *testing.B) {
 		b.Fatal(err)
 	}
 	engine := planner.NewEngine(marketplace(b), sources{"marketplace": src}, mem, planner.WithOnlineStore(onlinemem.New()))
-	srv := NewServer(engine, Options{Mem: mem, Now: func() time.Time { return example.DefaultAnchor }})
+	srv := NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return example.DefaultAnchor }})
 	cl := serve(b, srv)
 
 	users, items := bulkPairs(10_000)
@@ -85,7 +86,7 @@ func BenchmarkNative(b *testing.B) {
 		b.ResetTimer()
 		for b.Loop() {
 			lat.time(func() {
-				a, err := native(ctx, mem, cl, cmd, schema, in)
+				a, err := exchange(ctx, mem, cl, cmd, schema, in)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -120,7 +121,7 @@ func BenchmarkNative(b *testing.B) {
 		}
 		st, _ := json.Marshal(staleness)
 		cmd := `{"query": {"outputs": ` + string(outs) + `, "staleness": ` + string(st) + `, "meta": true}}`
-		a, err := native(ctx, mem, cl, cmd, schema, in)
+		a, err := exchange(ctx, mem, cl, cmd, schema, in)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -131,12 +132,16 @@ func BenchmarkNative(b *testing.B) {
 
 	// The engine alone on the same rows: what the wire adds is the difference.
 	b.Run("bulk_10000x20_in_process", func(b *testing.B) {
-		var outs []planner.Output
+		var outs []statement.Output
 		for _, f := range nativeBulkFeatures {
-			outs = append(outs, planner.Output{Expr: &expr.Ref{Path: strings.Split(f, ".")}})
+			outs = append(outs, statement.Output{Expr: &expr.Ref{Path: strings.Split(f, ".")}})
 		}
-		named := inputSchema(engine.Graph().Class("user_item"), schema)
-		p, err := engine.Prepare(planner.Shape{Class: "user_item", Inputs: named.Fields(), Outputs: outs})
+		fields := schema.Fields()
+		for i := range fields {
+			fields[i].Name = strings.TrimPrefix(fields[i].Name, "user_item.")
+		}
+		named := arrow.NewSchema(fields, nil)
+		p, err := engine.Prepare(&statement.Statement{Class: engine.Graph().Class("user_item"), Inputs: named.Fields(), Outputs: outs})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -158,7 +163,7 @@ func BenchmarkNative(b *testing.B) {
 		b.ResetTimer()
 		for b.Loop() {
 			lat.time(func() {
-				a, err := native(ctx, mem, cl, cmd, in.Schema(), in)
+				a, err := exchange(ctx, mem, cl, cmd, in.Schema(), in)
 				if err != nil {
 					b.Fatal(err)
 				}

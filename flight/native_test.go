@@ -29,9 +29,9 @@ type nativeAnswer struct {
 
 func (a *nativeAnswer) release() { releaseAll(a.recs) }
 
-// native sends cmd and the input batches (all of schema in) over a real
+// exchange sends cmd and the input batches (all of schema in) over a real
 // DoExchange and reads the whole answer, as an SDK does.
-func native(ctx context.Context, mem memory.Allocator, cl *flightsql.Client, cmd string, in *arrow.Schema, batches ...arrow.RecordBatch) (*nativeAnswer, error) {
+func exchange(ctx context.Context, mem memory.Allocator, cl *flightsql.Client, cmd string, in *arrow.Schema, batches ...arrow.RecordBatch) (*nativeAnswer, error) {
 	stream, err := cl.Client.DoExchange(ctx)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func TestNativeQuery(t *testing.T) {
 	b1, b2 := stringBatch(mem, "user.id", keys[:4]...), stringBatch(mem, "user.id", keys[4:]...)
 	defer b1.Release()
 	defer b2.Release()
-	a, err := native(ctx, mem, cl, nativeCmd(""), b1.Schema(), b1, b2)
+	a, err := exchange(ctx, mem, cl, nativeCmd(""), b1.Schema(), b1, b2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestNativeQuery(t *testing.T) {
 	at := time.Date(2026, 1, 20, 12, 0, 0, 0, time.UTC)
 	plain := stringBatch(mem, "id", keys...)
 	defer plain.Release()
-	a2, err := native(ctx, mem, cl, nativeCmd(`, "class": "user", "now": "`+at.Format(time.RFC3339)+`"`), plain.Schema(), plain)
+	a2, err := exchange(ctx, mem, cl, nativeCmd(`, "class": "user", "now": "`+at.Format(time.RFC3339)+`"`), plain.Schema(), plain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestNativeQueryPointInTime(t *testing.T) {
 	in := rb.NewRecordBatch()
 	rb.Release()
 	defer in.Release()
-	a, err := native(ctx, mem, cl, nativeCmd(`, "meta": true`), schema, in)
+	a, err := exchange(ctx, mem, cl, nativeCmd(`, "meta": true`), schema, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestNativeQueryExplainAndEmpty(t *testing.T) {
 	in := stringBatch(mem, "user.id", "u5")
 	defer in.Release()
 
-	a, err := native(ctx, mem, cl, nativeCmd(`, "explain": true`), in.Schema(), in)
+	a, err := exchange(ctx, mem, cl, nativeCmd(`, "explain": true`), in.Schema(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestNativeQueryExplainAndEmpty(t *testing.T) {
 	}
 
 	// No input batch at all: the schema, no rows.
-	e, err := native(ctx, mem, cl, `{"query": {"outputs": ["full_name"]}}`, in.Schema())
+	e, err := exchange(ctx, mem, cl, `{"query": {"outputs": ["full_name"]}}`, in.Schema())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestNativeQueryExplainAndEmpty(t *testing.T) {
 	}
 
 	// No outputs: every column of the table.
-	all, err := native(ctx, mem, cl, `{"query": {}}`, in.Schema(), in)
+	all, err := exchange(ctx, mem, cl, `{"query": {}}`, in.Schema(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestNativeQueryErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := native(ctx, mem, cl, tt.cmd, tt.in.Schema(), tt.in)
+			a, err := exchange(ctx, mem, cl, tt.cmd, tt.in.Schema(), tt.in)
 			if err == nil {
 				a.release()
 			}
@@ -269,7 +269,7 @@ func TestNativeQueryErrors(t *testing.T) {
 	if _, err := stream.Recv(); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("empty exchange: %v", err)
 	}
-	a, err := native(ctx, mem, cl, nativeCmd(""), in.Schema(), in)
+	a, err := exchange(ctx, mem, cl, nativeCmd(""), in.Schema(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,11 +286,8 @@ func FuzzNativeCommand(f *testing.F) {
 	srv := newTestServer(f, memory.NewGoAllocator())
 	inputs := arrow.NewSchema([]arrow.Field{{Name: "user.id", Type: arrow.BinaryTypes.String}}, nil)
 	f.Fuzz(func(t *testing.T, cmd string) {
-		q, err := decodeNative([]byte(cmd))
-		if err == nil {
-			_, err = srv.request(q, inputs)
-		}
-		if err != nil && status.Code(err) != codes.InvalidArgument {
+		_, err := srv.native.Read([]byte(cmd), inputs)
+		if err != nil && status.Code(statusOf(err)) != codes.InvalidArgument {
 			t.Fatalf("%q: %v", cmd, err)
 		}
 	})

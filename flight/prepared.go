@@ -9,10 +9,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/fletch-engine/fletch/statement"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/fletch-engine/fletch/flight/sqlfront"
 )
 
 // preparedStore keeps prepared statements by handle: at most max of them,
@@ -149,9 +148,9 @@ func release(recs []arrow.RecordBatch) {
 // JDBC driver (18.3) writes setTimestamp's epoch milliseconds into a vector
 // of whatever unit is declared (apache/arrow-java#838): declared in
 // microseconds, `__as_of__ = ?` would land in January 1970. Binding still
-// takes any unit (sqlfront's CheckParams), so ADBC and pyarrow, which send
+// takes any unit (statement.Statement.CheckParams), so ADBC and pyarrow, which send
 // microseconds, keep their precision.
-func declaredParams(st *sqlfront.Statement) *arrow.Schema {
+func declaredParams(st *statement.Statement) *arrow.Schema {
 	schema := st.ParamSchema()
 	fields := schema.Fields()
 	for i, f := range fields {

@@ -1,11 +1,15 @@
-// Package flight is fletch's Arrow Flight SQL front end: SQL statements and
-// prepared statements (with batches of many parameter rows) are read by
-// flight/sqlfront, planned and run by the planner, and streamed back as Arrow
-// record batches; the catalogue (catalogs, schemas, tables, SQL info) is
-// served from the feature graph; planner errors become gRPC status codes.
+// Package flight is fletch's transport: the Arrow Flight SQL server.
+// Each call is decoded, handed to its front end (package sql for SQL text,
+// substrait for Substrait plans, native for the native feature query's
+// DoExchange), which makes a statement; the planner plans and runs it, and
+// the answer is streamed back as Arrow record batches. The catalogue
+// (catalogs, schemas, tables, SQL info) is served from the feature graph;
+// errors become gRPC status codes.
 //
-// It knows the wire protocol and the planner's API, and nothing of how
-// features are computed or where their data lives.
+// It knows the wire protocol, the statement type and the planner's API, and
+// nothing of how queries are parsed, how features are computed or where
+// their data lives: it parses nothing itself and links no definition
+// parser (the native front end is given one: Options.Expressions).
 package flight
 
 import (
@@ -13,6 +17,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -24,6 +29,7 @@ import (
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	lru "github.com/fletch-engine/fletch/internal/lru"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -31,8 +37,10 @@ import (
 
 	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/features"
-	"github.com/fletch-engine/fletch/flight/sqlfront"
+	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/sql"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // Options tune a Server. The zero value is usable.
@@ -52,6 +60,14 @@ type Options struct {
 	// PreparedTTL drops prepared statements unused for this long.
 	// Default 1 hour.
 	PreparedTTL time.Duration
+	// Expressions reads the `_` expressions of native queries' outputs
+	// (native.Expressions); nil answers them Unimplemented, feature paths
+	// still work.
+	Expressions native.Expressions
+	// CacheEntries and CacheBytes bound what the front ends remember of the
+	// queries they read (default 4096 and 32 MiB).
+	CacheEntries int
+	CacheBytes   int64
 	// Version is reported as the server version in SqlInfo.
 	Version string
 	// Now is the clock of queries without __as_of__; nil is time.Now.
@@ -81,6 +97,12 @@ func (o *Options) defaults() {
 	if o.PreparedTTL == 0 {
 		o.PreparedTTL = time.Hour
 	}
+	if o.CacheEntries == 0 {
+		o.CacheEntries = 4096
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 32 << 20
+	}
 	if o.Version == "" {
 		o.Version = "dev"
 	}
@@ -96,7 +118,9 @@ type Server struct {
 	graph    *features.Graph
 	opts     Options
 	prepared *preparedStore
-	plans    *planCache
+	sql      *sql.Reader
+	native   *native.Reader
+	answers  *lru.Cache[answerKey, answerSchemas]
 	grpc     *grpc.Server
 }
 
@@ -108,7 +132,9 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 		graph:    engine.Graph(),
 		opts:     opts,
 		prepared: newPreparedStore(opts.MaxPrepared, opts.PreparedTTL, opts.Now),
-		plans:    newPlanCache(planCacheSize),
+		sql:      sql.NewReader(engine.Graph(), opts.CacheEntries, opts.CacheBytes/2),
+		native:   native.NewReader(engine.Graph(), expressions(opts.Expressions), opts.CacheEntries, opts.CacheBytes/4),
+		answers:  lru.New[answerKey, answerSchemas](opts.CacheEntries, opts.CacheBytes/4, nil),
 	}
 	s.Alloc = opts.Mem
 	s.registerSqlInfo()
@@ -155,8 +181,8 @@ func (s *Server) Stop() {
 	s.prepared.closeAll()
 }
 
-// statusOf turns an error of the planner (or of sqlfront, which makes
-// planner errors) into a gRPC status; statuses pass unchanged.
+// statusOf turns an error of a front end or the planner (a
+// statement.Error) into a gRPC status; statuses pass unchanged.
 func statusOf(err error) error {
 	if err == nil {
 		return nil
@@ -165,18 +191,18 @@ func statusOf(err error) error {
 		return err
 	}
 	switch {
-	case err == context.Canceled:
+	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
-	case err == context.DeadlineExceeded:
+	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	code := codes.Internal
-	switch planner.KindOf(err) {
-	case planner.InvalidInput:
+	switch statement.KindOf(err) {
+	case statement.InvalidInput:
 		code = codes.InvalidArgument
-	case planner.Unsupported:
+	case statement.Unsupported:
 		code = codes.Unimplemented
-	case planner.SourceFailure:
+	case statement.SourceFailure:
 		code = codes.Unavailable
 	}
 	return status.Error(code, err.Error())
@@ -208,87 +234,38 @@ func streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, han
 	return statusOf(handler(srv, ss))
 }
 
-// planCacheSize is how many planned SQL texts a server keeps.
-const planCacheSize = 1024
-
-// query is a parsed and planned statement.
+// query is a statement with its plan and the schema its answer is sent in.
 type query struct {
-	st     *sqlfront.Statement
+	st     *statement.Statement
 	plan   *planner.Plan
-	schema *arrow.Schema // as sent: see wireSchema
+	answer answerSchemas // as sent: see wireSchema
 }
 
-// planSQL parses and plans sql. Statements (not prepared) cannot have
+// planSQL reads and plans sql. Statements (not prepared) cannot have
 // parameters: that is checked before planning, for the clearer error.
-func (s *Server) planSQL(sql string, prepared bool) (*query, error) {
-	key := planKey{sql: sql, prepared: prepared}
-	if q := s.plans.get(key); q != nil {
-		return q, nil
-	}
-	if !prepared {
-		if q := s.planTemplate(sql); q != nil {
-			return q, nil
-		}
-	}
-	st, err := sqlfront.Parse(s.graph, sql)
+func (s *Server) planSQL(text string, prepared bool) (*query, error) {
+	st, err := s.sql.Read(text)
 	if err != nil {
 		return nil, err
 	}
-	q, err := s.planStatement(st, prepared)
-	if err != nil {
-		return nil, err
-	}
-	s.plans.put(key, q)
-	return q, nil
+	return s.planStatement(st, prepared)
 }
 
-// planTemplate plans a statement through its template (sqlfront.Template):
-// the template is parsed and planned once, and each text that differs only
-// in its literal values is filled in from it. It returns nil when the text
-// has no usable template; the caller then parses the text itself, which
-// also gives the precise error for a text whose values do not fit.
-func (s *Server) planTemplate(sql string) *query {
-	text, vals, ok := sqlfront.Template(sql)
-	if !ok || len(vals) == 0 {
-		return nil
-	}
-	key := planKey{sql: text, template: true}
-	t := s.plans.get(key)
-	if t == nil {
-		st, err := sqlfront.Parse(s.graph, text)
-		if err == nil {
-			t, err = s.planStatement(st, true)
-		}
-		if err != nil {
-			t = &query{} // no template: remembered, so it is not parsed again
-		}
-		s.plans.put(key, t)
-	}
-	if t.st == nil {
-		return nil
-	}
-	st, err := t.st.WithValues(sql, vals)
-	if err != nil {
-		return nil
-	}
-	return &query{st: st, plan: t.plan, schema: t.schema}
-}
-
-// planStatement plans a statement read from SQL text or a Substrait plan.
-func (s *Server) planStatement(st *sqlfront.Statement, prepared bool) (*query, error) {
+// planStatement plans a statement of any front end.
+func (s *Server) planStatement(st *statement.Statement, prepared bool) (*query, error) {
 	if !prepared && len(st.Params) > 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "%s: the query has %d parameter(s): prepare it and bind a batch of parameter rows", st.Params[0].Pos, len(st.Params))
 	}
-	plan, err := s.engine.Prepare(st.Shape())
+	plan, err := s.engine.Prepare(st)
 	if err != nil {
 		return nil, err
 	}
-	return &query{st: st, plan: plan, schema: wireSchema(plan.Schema())}, nil
+	return &query{st: st, plan: plan, answer: s.answerSchema(plan, false)}, nil
 }
 
-func (s *Server) flightInfo(desc *arrowflight.FlightDescriptor, schema *arrow.Schema, ticket []byte) *arrowflight.FlightInfo {
+func (s *Server) flightInfo(desc *arrowflight.FlightDescriptor, schema []byte, ticket []byte) *arrowflight.FlightInfo {
 	return &arrowflight.FlightInfo{
-		Schema:           serializedSchema(schema, s.opts.Mem),
+		Schema:           schema,
 		FlightDescriptor: desc,
 		Endpoint:         []*arrowflight.FlightEndpoint{{Ticket: &arrowflight.Ticket{Ticket: ticket}}},
 		TotalRecords:     -1,
@@ -307,7 +284,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 	if err != nil {
 		return nil, err
 	}
-	return s.flightInfo(desc, q.schema, ticket), nil
+	return s.flightInfo(desc, q.answer.info, ticket), nil
 }
 
 // GetSchemaStatement plans a query for its result schema.
@@ -316,7 +293,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 	if err != nil {
 		return nil, err
 	}
-	return &arrowflight.SchemaResult{Schema: arrowflight.SerializeSchema(q.schema, s.opts.Mem)}, nil
+	return &arrowflight.SchemaResult{Schema: q.answer.info}, nil
 }
 
 // Statement tickets carry the query itself. A handle is the SQL text as
@@ -439,7 +416,7 @@ func (s *Server) stream(ctx context.Context, w work) (*arrow.Schema, <-chan arro
 			}
 		}
 	}()
-	return w.q.schema, ch, nil
+	return w.q.answer.all, ch, nil
 }
 
 // run runs w's query over each input batch in order and hands the results
@@ -463,11 +440,11 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 			batch = in.NewSlice(0, n)
 			defer batch.Release()
 		}
-		res, err := w.q.plan.Run(ctx, batch, planner.RunOptions{Now: now, TraceID: w.trace})
+		res, err := w.q.plan.Run(ctx, batch, runOptions(w.q.st, now, w.trace))
 		if err != nil {
 			return err
 		}
-		wire, err := toWire(s.opts.Mem, res.Record, w.q.schema)
+		wire, err := toWire(s.opts.Mem, res.Record, w.q.answer.all)
 		res.Release()
 		if err != nil {
 			return err
@@ -525,7 +502,7 @@ func (s *Server) keepPrepared(q *query) flightsql.ActionCreatePreparedStatementR
 	isUpdate := false
 	return flightsql.ActionCreatePreparedStatementResult{
 		Handle:          []byte(h),
-		DatasetSchema:   q.schema,
+		DatasetSchema:   q.answer.all,
 		ParameterSchema: declaredParams(q.st),
 		IsUpdate:        &isUpdate,
 	}
@@ -586,7 +563,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 	if err != nil {
 		return nil, err
 	}
-	return s.flightInfo(desc, q.schema, desc.Cmd), nil
+	return s.flightInfo(desc, q.answer.info, desc.Cmd), nil
 }
 
 // GetSchemaPreparedStatement returns the result schema of a prepared
@@ -596,7 +573,7 @@ func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.P
 	if err != nil {
 		return nil, err
 	}
-	return &arrowflight.SchemaResult{Schema: arrowflight.SerializeSchema(q.schema, s.opts.Mem)}, nil
+	return &arrowflight.SchemaResult{Schema: q.answer.info}, nil
 }
 
 // DoGetPreparedStatement runs a prepared statement: one result row per bound

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/fletch-engine/fletch/flight/sqlfront"
 	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // Session options a client may set (SetSessionOptions). catalog and
@@ -96,7 +96,7 @@ func (s *Server) now(ctx context.Context) time.Time {
 		if v := currentSession(ctx).GetSessionOption(optNow); v != nil {
 			// Checked when it was set; a cookie the client edited since
 			// falls back to the clock.
-			if t, err := sqlfront.ParseTime(v.GetStringValue()); err == nil {
+			if t, err := statement.ParseTime(v.GetStringValue()); err == nil {
 				return t
 			}
 		}
@@ -110,7 +110,7 @@ func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetS
 	str, isString := v.GetOptionValue().(*pb.SessionOptionValue_StringValue)
 	switch name {
 	case optCatalog, optSchema:
-		want := map[string]string{optCatalog: sqlfront.Catalog, optSchema: sqlfront.Schema}[name]
+		want := map[string]string{optCatalog: statement.Catalog, optSchema: statement.Schema}[name]
 		if !isString || !strings.EqualFold(str.StringValue, want) {
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: fletch has the one %s %q, not %s", name, name, want, v)
 		}
@@ -118,7 +118,7 @@ func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetS
 		if !isString {
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: want a timestamp string (2024-01-31T12:00:00Z), not %s", name, v)
 		}
-		if _, err := sqlfront.ParseTime(str.StringValue); err != nil {
+		if _, err := statement.ParseTime(str.StringValue); err != nil {
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: %v", name, err)
 		}
 	default:
@@ -160,7 +160,7 @@ func (s *Server) SetSessionOptions(ctx context.Context, req *arrowflight.SetSess
 // schema in effect when the session did not set them.
 func (s *Server) GetSessionOptions(ctx context.Context, req *arrowflight.GetSessionOptionsRequest) (*arrowflight.GetSessionOptionsResult, error) {
 	opts := currentSession(ctx).GetSessionOptions()
-	for name, def := range map[string]string{optCatalog: sqlfront.Catalog, optSchema: sqlfront.Schema} {
+	for name, def := range map[string]string{optCatalog: statement.Catalog, optSchema: statement.Schema} {
 		if _, ok := opts[name]; !ok {
 			opts[name] = &arrowflight.SessionOptionValue{OptionValue: &pb.SessionOptionValue_StringValue{StringValue: def}}
 		}

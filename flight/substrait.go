@@ -33,7 +33,7 @@ func (s *Server) GetFlightInfoSubstraitPlan(ctx context.Context, cmd flightsql.S
 	if err != nil {
 		return nil, err
 	}
-	return s.flightInfo(desc, q.schema, ticket), nil
+	return s.flightInfo(desc, q.answer.info, ticket), nil
 }
 
 // GetSchemaSubstraitPlan plans a Substrait plan for its result schema.
@@ -42,7 +42,7 @@ func (s *Server) GetSchemaSubstraitPlan(ctx context.Context, cmd flightsql.State
 	if err != nil {
 		return nil, err
 	}
-	return &arrowflight.SchemaResult{Schema: arrowflight.SerializeSchema(q.schema, s.opts.Mem)}, nil
+	return &arrowflight.SchemaResult{Schema: q.answer.info}, nil
 }
 
 // CreatePreparedSubstraitPlan prepares a Substrait plan: executed, bound

@@ -100,7 +100,7 @@ func TestTraceIDInOfflineLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem, planner.WithOfflineLog(offline.NewLogger(sink, offline.Options{})))
-	cl := serve(t, NewServer(engine, Options{Mem: mem, Now: func() time.Time { return e2eNow }}))
+	cl := serve(t, NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }}))
 
 	// Each case asks for keys no other case asks for; full_name logs
 	// first_name, last_name and full_name.
@@ -235,7 +235,7 @@ func nativeRun(cl *flightsql.Client, mem memory.Allocator) func(context.Context,
 	return func(ctx context.Context, keys []string) (metadata.MD, error) {
 		in := stringBatch(mem, "user.id", keys...)
 		defer in.Release()
-		a, err := native(ctx, mem, cl, `{"query": {"outputs": ["full_name"]}}`, in.Schema(), in)
+		a, err := exchange(ctx, mem, cl, `{"query": {"outputs": ["full_name"]}}`, in.Schema(), in)
 		if err != nil {
 			return nil, err
 		}

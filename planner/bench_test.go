@@ -15,6 +15,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 	onlinemem "github.com/fletch-engine/fletch/stores/memory"
 )
@@ -25,16 +26,16 @@ import (
 // is in flight/bench_test.go, over Flight SQL and in process side by side.
 
 // scalarOutputs requests every Scalar feature of class, windows included.
-func scalarOutputs(b *testing.B, g *features.Graph, class string) []planner.Output {
+func scalarOutputs(b *testing.B, g *features.Graph, class string) []statement.Output {
 	b.Helper()
 	c := g.Class(class)
 	if c == nil {
 		b.Fatalf("no class %s", class)
 	}
-	var outs []planner.Output
+	var outs []statement.Output
 	for _, f := range c.Features {
 		if f.Kind == features.Scalar {
-			outs = append(outs, planner.Output{Expr: &expr.Ref{Path: []string{f.Name}}})
+			outs = append(outs, statement.Output{Expr: &expr.Ref{Path: []string{f.Name}}})
 		}
 	}
 	return outs
@@ -97,7 +98,7 @@ func BenchmarkOnlineOne(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				in := stringInputs(mem, map[string][]string{"id": {tc.key}}, "id")
 				defer in.Release()
-				p, err := e.Prepare(planner.Shape{Class: tc.class, Inputs: in.Schema().Fields(), Outputs: outs})
+				p, err := e.Prepare(&statement.Statement{Class: e.Graph().Class(tc.class), Inputs: in.Schema().Fields(), Outputs: outs})
 				if err != nil {
 					b.Fatal(err)
 				}

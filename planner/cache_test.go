@@ -17,6 +17,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	onlinemem "github.com/fletch-engine/fletch/stores/memory"
@@ -158,7 +159,7 @@ func TestOnlineStoreServesWithinMaxStaleness(t *testing.T) {
 	e := planner.NewEngine(g, src, mem, planner.WithOnlineStore(store))
 	in := accountInputs(mem, 1, 2, 1)
 	defer in.Release()
-	plan, err := e.Prepare(planner.Shape{Class: "account", Inputs: in.Schema().Fields(), Outputs: []planner.Output{ref("score"), ref("paid"), ref("balance")}})
+	plan, err := e.Prepare(&statement.Statement{Class: e.Graph().Class("account"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("score"), ref("paid"), ref("balance")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +241,7 @@ func TestCacheNullsFalse(t *testing.T) {
 		hit2 bool
 	}{{1, true}, {3, false}} {
 		in := accountInputs(mem, c.id)
-		q := &planner.Query{Class: "account", Inputs: in, Outputs: []planner.Output{ref("name")}}
-		plan, err := e.Prepare(planner.Shape{Class: q.Class, Inputs: in.Schema().Fields(), Outputs: q.Outputs})
+		plan, err := e.Prepare(&statement.Statement{Class: e.Graph().Class("account"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("name")}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,10 +275,10 @@ func TestPointInTimeBypassesStore(t *testing.T) {
 	ts := tb.NewArray()
 	tb.Release()
 	defer ts.Release()
-	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: planner.AsOfColumn, Type: features.TimestampType}}, nil), []arrow.Array{ids.Column(0), ts}, 1)
+	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: statement.AsOfColumn, Type: features.TimestampType}}, nil), []arrow.Array{ids.Column(0), ts}, 1)
 	defer in.Release()
 	for range 2 {
-		rec, err := e.Execute(context.Background(), &planner.Query{Class: "account", Inputs: in, Outputs: []planner.Output{ref("score")}})
+		rec, err := e.Execute(context.Background(), &statement.Statement{Class: e.Graph().Class("account"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("score")}}, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,14 +300,14 @@ func TestPartialFailureReportsAffectedOutputs(t *testing.T) {
 	e := planner.NewEngine(g, src, mem, planner.WithOnlineStore(onlinemem.New()))
 	in := accountInputs(mem, 1, 2)
 	defer in.Release()
-	outs := []planner.Output{ref("id"), ref("label"), ref("paid")}
-	plan, err := e.Prepare(planner.Shape{Class: "account", Inputs: in.Schema().Fields(), Outputs: outs})
+	outs := []statement.Output{ref("id"), ref("label"), ref("paid")}
+	plan, err := e.Prepare(&statement.Statement{Class: e.Graph().Class("account"), Inputs: in.Schema().Fields(), Outputs: outs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	src.down = true
 	now := time.Now()
-	if _, err := plan.Run(context.Background(), in, planner.RunOptions{Now: now}); planner.KindOf(err) != planner.SourceFailure {
+	if _, err := plan.Run(context.Background(), in, planner.RunOptions{Now: now}); statement.KindOf(err) != statement.SourceFailure {
 		t.Fatalf("not partial: got %v, want a SourceFailure", err)
 	}
 	res, err := plan.Run(context.Background(), in, planner.RunOptions{Now: now, Partial: true})
@@ -348,7 +348,7 @@ func TestHasOneFeaturesServedFromStore(t *testing.T) {
 	e := planner.NewEngine(g, src, mem, planner.WithOnlineStore(onlinemem.New()))
 	in := accountInputs(mem, 1, 3, 2)
 	defer in.Release()
-	plan, err := e.Prepare(planner.Shape{Class: "payment", Inputs: in.Schema().Fields(), Outputs: []planner.Output{ref("amount"), ref("account.score")}})
+	plan, err := e.Prepare(&statement.Statement{Class: e.Graph().Class("payment"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("amount"), ref("account.score")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestFeatureParameterIsBound(t *testing.T) {
 	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem)
 	in := accountInputs(mem, 3, 1, 2, 3)
 	defer in.Release()
-	rec, err := e.Execute(context.Background(), &planner.Query{Class: "account", Inputs: in, Outputs: []planner.Output{ref("tier")}})
+	rec, err := e.Execute(context.Background(), &statement.Statement{Class: e.Graph().Class("account"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("tier")}}, in)
 	if err != nil {
 		t.Fatal(err)
 	}

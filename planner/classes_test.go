@@ -8,6 +8,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // The expected classes are read off examples/marketplace/marketplace.py:
@@ -35,7 +36,7 @@ func TestPlanClasses(t *testing.T) {
 		{"user_item", []arrow.Field{{Name: "user_id", Type: str}, {Name: "item_id", Type: str}}, []string{"price_fit"}, "item item_price user user_item"},
 		{"seller", []arrow.Field{{Name: "id", Type: str}}, []string{"item_count", "name"}, "item seller"},
 	} {
-		shape := planner.Shape{Class: tc.class, Inputs: tc.key}
+		shape := &statement.Statement{Class: g.Class(tc.class), Inputs: tc.key}
 		for _, o := range tc.out {
 			shape.Outputs = append(shape.Outputs, ref(o))
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/operators/functions"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -20,13 +21,13 @@ type Sources interface {
 }
 
 // Engine plans and runs feature queries over one feature graph. It is safe
-// for concurrent use; plans are cached by query shape.
+// for concurrent use; plans are cached by statement key (Prepare).
 type Engine struct {
 	graph   *features.Graph
 	sources Sources
 	mem     memory.Allocator
 	funcs   *functions.Registry
-	cache   sync.Map // shapeKey → *Plan
+	cache   sync.Map // statement key → *Plan
 
 	store    stores.OnlineStore // nil: no online store
 	queueLen int
@@ -54,15 +55,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 // Graph returns the engine's feature graph.
 func (e *Engine) Graph() *features.Graph { return e.graph }
 
-// Shape is a query without its input values: what plans are made and cached
-// for. Inputs are the input columns (names and types) the rows will carry.
-type Shape struct {
-	Class   string
-	Inputs  []arrow.Field
-	Outputs []Output
-}
-
-// Plan is a planned query shape: its result schema is known before any row
+// Plan is a planned statement: its result schema is known before any row
 // is read, and it can be executed many times with different inputs.
 type Plan struct {
 	engine  *Engine
@@ -76,7 +69,7 @@ type Plan struct {
 // Schema is the result schema: one field per output, in order.
 func (p *Plan) Schema() *arrow.Schema { return p.schema }
 
-// Execute runs the plan for inputs (columns as in the Shape) evaluated at
+// Execute runs the plan for inputs (columns as the statement's Inputs) evaluated at
 // now (rows with an __as_of__ value use theirs). The result has one row per
 // input row, in input order; the caller releases it.
 func (p *Plan) Execute(ctx context.Context, inputs arrow.RecordBatch, now time.Time) (arrow.RecordBatch, error) {
@@ -98,15 +91,13 @@ func (p *Plan) Run(ctx context.Context, inputs arrow.RecordBatch, opts RunOption
 	return p.execute(ctx, inputs, opts)
 }
 
-// Execute plans (or takes from the cache) and runs q.
-func (e *Engine) Execute(ctx context.Context, q *Query) (arrow.RecordBatch, error) {
-	p, err := e.Prepare(Shape{Class: q.Class, Inputs: q.Inputs.Schema().Fields(), Outputs: q.Outputs})
+// Execute plans (or takes from the cache) and runs st over inputs, whose
+// columns are st's Inputs, at st's Options.Now (zero: the time it starts).
+// The caller releases the record.
+func (e *Engine) Execute(ctx context.Context, st *statement.Statement, inputs arrow.RecordBatch) (arrow.RecordBatch, error) {
+	p, err := e.Prepare(st)
 	if err != nil {
 		return nil, err
 	}
-	now := q.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	return p.Execute(ctx, q.Inputs, now)
+	return p.Execute(ctx, inputs, st.Options.Now)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/operators/aggregate"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // eval evaluates b over all rows of frame f.
@@ -117,7 +118,7 @@ func (r *run) evalCall(f *frameData, b *call) (arrow.Array, error) {
 	}
 	out, err := b.fn.Exec(r.fctx, args)
 	if err != nil {
-		return nil, &Error{Kind: InvalidInput, Msg: fmt.Sprintf("%s: %v", b, err)}
+		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", b, err)}
 	}
 	return out, nil
 }
@@ -158,7 +159,7 @@ func (r *run) aggregate(f *frameData, a *aggregation) (arrow.Array, error) {
 	}
 	out, err := aggregate.Grouped(r.mem, a.fn, values, sortKey, groups, f.n)
 	if err != nil {
-		return nil, &Error{Kind: Internal, Msg: fmt.Sprintf("%s: %v", a.text, err)}
+		return nil, &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("%s: %v", a.text, err)}
 	}
 	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/operators/functions"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -75,7 +76,7 @@ type childData struct {
 func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOptions) (res *Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &Error{Kind: Internal, Msg: fmt.Sprintf("internal error while executing: %v", r)}
+			err = &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("internal error while executing: %v", r)}
 		}
 	}()
 	mem := p.engine.mem
@@ -97,7 +98,7 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	if p.timeCol >= 0 {
 		ts, ok := inputs.Column(p.timeCol).(*array.Timestamp)
 		if !ok {
-			return nil, invalid(expr.Pos{}, "%s must be a timestamp column", AsOfColumn)
+			return nil, invalid(expr.Pos{}, "%s must be a timestamp column", statement.AsOfColumn)
 		}
 		toUS := timestampToMicros(ts.DataType().(*arrow.TimestampType).Unit)
 		for i := range root.times {
@@ -121,7 +122,7 @@ func (r *run) result(root *frameData) (*Result, error) {
 	for i, idx := range p.outputs {
 		c := p.root.cols[idx]
 		if l, err := r.tainted(c); l != nil {
-			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.resolver.Name, Kind: KindOf(err), Message: err.Error()})
+			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.resolver.Name, Kind: statement.KindOf(err), Message: err.Error()})
 			cols[i] = array.MakeArrayOfNull(r.mem, c.typ, root.n)
 			defer cols[i].Release()
 			continue
@@ -386,7 +387,7 @@ func parallel(n int, fn func(i int) error) error {
 			defer wg.Done()
 			defer func() {
 				if p := recover(); p != nil {
-					errs[i] = &Error{Kind: Internal, Msg: fmt.Sprintf("internal error: %v", p)}
+					errs[i] = &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("internal error: %v", p)}
 				}
 			}()
 			errs[i] = fn(i)
@@ -541,7 +542,7 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 	res := l.resolver
 	src, err := r.p.engine.sources.Source(res.Source)
 	if err != nil {
-		return nil, &Error{Kind: SourceFailure, Msg: fmt.Sprintf("resolver %s: %v", res.Name, err)}
+		return nil, &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("resolver %s: %v", res.Name, err)}
 	}
 	fields := make([]arrow.Field, len(l.fields))
 	for i, name := range l.fields {
@@ -565,17 +566,17 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 		if r.ctx.Err() != nil {
 			return nil, r.ctx.Err()
 		}
-		return nil, &Error{Kind: SourceFailure, Msg: fmt.Sprintf("resolver %s (source %s): %v", res.Name, res.Source, err)}
+		return nil, &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("resolver %s (source %s): %v", res.Name, res.Source, err)}
 	}
 	for _, fld := range fields {
 		i := fieldIndex(rec, fld.Name)
 		if i < 0 {
 			rec.Release()
-			return nil, &Error{Kind: SourceFailure, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s returned no column %q", res.Name, fld.Name)}
+			return nil, &statement.Error{Kind: statement.SourceFailure, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s returned no column %q", res.Name, fld.Name)}
 		}
 		if !arrow.TypeEqual(rec.Column(i).DataType(), fld.Type) {
 			rec.Release()
-			return nil, &Error{Kind: SourceFailure, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s returned column %q as %s, expected %s", res.Name, fld.Name, rec.Column(i).DataType(), fld.Type)}
+			return nil, &statement.Error{Kind: statement.SourceFailure, Pos: res.Pos, Msg: fmt.Sprintf("resolver %s returned column %q as %s, expected %s", res.Name, fld.Name, rec.Column(i).DataType(), fld.Type)}
 		}
 	}
 	return rec, nil

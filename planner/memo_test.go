@@ -12,6 +12,7 @@ import (
 	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
@@ -71,7 +72,7 @@ class Txn:
 	in := accountInputs(mem, ids...)
 	defer in.Release()
 	outs := []string{"doubled__86400__", "doubled__604800__", "big__86400__", "big__604800__", "big_total"}
-	shape := planner.Shape{Class: "acct", Inputs: in.Schema().Fields()}
+	shape := &statement.Statement{Class: g.Class("acct"), Inputs: in.Schema().Fields()}
 	for _, o := range outs {
 		shape.Outputs = append(shape.Outputs, ref(o))
 	}

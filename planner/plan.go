@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/operators/functions"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // A plan is a tree of frames. A frame is a set of rows of one feature class
@@ -92,13 +94,17 @@ type lookup struct {
 	params []int
 }
 
-// Prepare plans shape, or returns the cached plan for it.
-func (e *Engine) Prepare(shape Shape) (*Plan, error) {
-	key := shapeKey(shape)
+// Prepare plans st, or returns the cached plan of a statement with the same
+// key (statement.Statement.Key).
+func (e *Engine) Prepare(st *statement.Statement) (*Plan, error) {
+	if st.Class == nil {
+		return nil, invalid(expr.Pos{}, "the statement names no feature class")
+	}
+	key := st.Key()
 	if p, ok := e.cache.Load(key); ok {
 		return p.(*Plan), nil
 	}
-	p, err := e.plan(shape)
+	p, err := e.plan(st)
 	if err != nil {
 		return nil, err
 	}
@@ -106,41 +112,28 @@ func (e *Engine) Prepare(shape Shape) (*Plan, error) {
 	return p, nil
 }
 
-func shapeKey(s Shape) string {
-	var b strings.Builder
-	b.WriteString(s.Class)
-	for _, f := range s.Inputs {
-		fmt.Fprintf(&b, "|%s:%s", f.Name, f.Type)
-	}
-	b.WriteString("|>")
-	for _, o := range s.Outputs {
-		fmt.Fprintf(&b, "|%s AS %s", o.Expr, o.Name)
-	}
-	return b.String()
-}
-
 type planner struct {
 	e     *Engine
 	funcs *functions.Registry
 }
 
-func invalid(pos expr.Pos, format string, args ...any) *Error {
-	return &Error{Kind: InvalidInput, Msg: fmt.Sprintf(format, args...), Pos: pos}
+func invalid(pos expr.Pos, format string, args ...any) *statement.Error {
+	return &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf(format, args...), Pos: pos}
 }
 
-func (e *Engine) plan(shape Shape) (*Plan, error) {
+func (e *Engine) plan(st *statement.Statement) (*Plan, error) {
 	pl := &planner{e: e, funcs: e.funcs}
-	class := e.graph.Class(shape.Class)
-	if class == nil {
-		return nil, invalid(expr.Pos{}, "unknown feature class %q%s", shape.Class, suggest.DidYouMean(shape.Class, e.graph.ClassNames()))
+	class := e.graph.Class(st.Class.Table)
+	if class != st.Class {
+		return nil, invalid(expr.Pos{}, "feature class %s is not of this engine's feature graph", st.Class.Name)
 	}
 	root := newFrame(class, nil, nil)
 	p := &Plan{engine: e, root: root, timeCol: -1}
 	// The input columns.
-	for i, f := range shape.Inputs {
-		if f.Name == AsOfColumn {
+	for i, f := range st.Inputs {
+		if f.Name == statement.AsOfColumn {
 			if f.Type.ID() != arrow.TIMESTAMP {
-				return nil, invalid(expr.Pos{}, "%s must be a timestamp, not %s", AsOfColumn, f.Type)
+				return nil, invalid(expr.Pos{}, "%s must be a timestamp, not %s", statement.AsOfColumn, f.Type)
 			}
 			p.timeCol = i
 			continue
@@ -171,10 +164,10 @@ func (e *Engine) plan(shape Shape) (*Plan, error) {
 	root.keyCol = key
 	// The outputs.
 	var fields []arrow.Field
-	for _, o := range shape.Outputs {
+	for i, o := range st.Outputs {
 		outs, err := pl.bindOutput(root, o)
 		if err != nil {
-			return nil, err
+			return nil, outputError(st, i, err)
 		}
 		for _, out := range outs {
 			p.outputs = append(p.outputs, out.idx)
@@ -187,6 +180,23 @@ func (e *Engine) plan(shape Shape) (*Plan, error) {
 	p.schema = arrow.NewSchema(fields, nil)
 	p.index()
 	return p, nil
+}
+
+// outputError is err, binding output i of st, naming the output when the
+// statement has no text for a position to point into (the native query
+// lists its outputs as JSON strings).
+func outputError(st *statement.Statement, i int, err error) error {
+	var se *statement.Error
+	if st.Text != "" || !errors.As(err, &se) {
+		return err
+	}
+	e := *se
+	e.Msg = fmt.Sprintf("outputs[%d] %q: %s", i, st.Outputs[i].Name, e.Msg)
+	if e.Pos.Line > 0 {
+		e.Msg = fmt.Sprintf("outputs[%d] %q: %s: %s", i, st.Outputs[i].Name, e.Pos, se.Msg)
+		e.Pos = expr.Pos{}
+	}
+	return &e
 }
 
 func scalarNames(c *features.Class) []string {
@@ -281,7 +291,7 @@ func (pl *planner) child(f *frameNode, rf *features.Feature) (*frameNode, error)
 	// related class's foreign key.
 	r := pl.resolverFor(rel.ToKey)
 	if r == nil {
-		return nil, &Error{Kind: InvalidInput, Pos: rf.Pos, Msg: fmt.Sprintf("no SQL resolver provides %s, needed to find the %s of a %s", rel.ToKey.QualifiedName(), rf.Name, f.class.Table)}
+		return nil, &statement.Error{Kind: statement.InvalidInput, Pos: rf.Pos, Msg: fmt.Sprintf("no SQL resolver provides %s, needed to find the %s of a %s", rel.ToKey.QualifiedName(), rf.Name, f.class.Table)}
 	}
 	c.origin = pl.newLookup(r, rel.ToKey)
 	c.origin.keyCol = -1
@@ -339,7 +349,7 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 		return i, nil
 	}
 	if f.inFlight[feat] {
-		return 0, &Error{Kind: InvalidInput, Pos: feat.Pos, Msg: fmt.Sprintf("feature %s depends on itself", feat.QualifiedName())}
+		return 0, &statement.Error{Kind: statement.InvalidInput, Pos: feat.Pos, Msg: fmt.Sprintf("feature %s depends on itself", feat.QualifiedName())}
 	}
 	f.inFlight[feat] = true
 	defer delete(f.inFlight, feat)
@@ -381,11 +391,11 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 			for _, pr := range pl.e.graph.PyResolvers {
 				for _, out := range pr.Outputs {
 					if out == feat {
-						return 0, &Error{Kind: Unsupported, Pos: pr.Pos, Msg: fmt.Sprintf("%s comes from the Python resolver %s, and Python resolvers are not supported yet", feat.QualifiedName(), pr.Name)}
+						return 0, &statement.Error{Kind: statement.Unsupported, Pos: pr.Pos, Msg: fmt.Sprintf("%s comes from the Python resolver %s, and Python resolvers are not supported yet", feat.QualifiedName(), pr.Name)}
 					}
 				}
 			}
-			return 0, &Error{Kind: InvalidInput, Pos: at, Msg: fmt.Sprintf("nothing provides %s: no SQL resolver returns it and it has no expression; give it as an input", feat.QualifiedName())}
+			return 0, &statement.Error{Kind: statement.InvalidInput, Pos: at, Msg: fmt.Sprintf("nothing provides %s: no SQL resolver returns it and it has no expression; give it as an input", feat.QualifiedName())}
 		}
 		l, err := pl.lookupIn(f, r, at)
 		if err != nil {
@@ -441,7 +451,7 @@ func (pl *planner) bindParams(f *frameNode, l *lookup) error {
 			continue
 		}
 		if p.Feature.Class != f.class {
-			return &Error{Kind: Unsupported, Pos: l.resolver.Pos, Msg: fmt.Sprintf("resolver %s: ${%s} names a feature of %s, but the resolver is looked up for rows of %s: a parameter must be a feature of those rows", l.resolver.Name, p.Text, p.Feature.Class.Name, f.class.Name)}
+			return &statement.Error{Kind: statement.Unsupported, Pos: l.resolver.Pos, Msg: fmt.Sprintf("resolver %s: ${%s} names a feature of %s, but the resolver is looked up for rows of %s: a parameter must be a feature of those rows", l.resolver.Name, p.Text, p.Feature.Class.Name, f.class.Name)}
 		}
 		idx, err := pl.need(f, p.Feature, l.resolver.Pos)
 		if err != nil {
@@ -471,7 +481,7 @@ type boundOutput struct {
 
 // bindOutput plans one requested output in the root frame. A windowed
 // feature named without a window expands to all its windows.
-func (pl *planner) bindOutput(root *frameNode, o Output) ([]boundOutput, error) {
+func (pl *planner) bindOutput(root *frameNode, o statement.Output) ([]boundOutput, error) {
 	x := o.Expr
 	name := o.Name
 	if a, ok := x.(*expr.Alias); ok {
@@ -601,28 +611,4 @@ func (pl *planner) resolvePath(f *frameNode, ref *expr.Ref) (*features.Class, *f
 		c = feat.Relation.To
 	}
 	return nil, nil, invalid(ref.At, "empty reference")
-}
-
-// KeyInputs returns the input columns that identify rows of c: its primary
-// key, or the features a derived primary key is computed from
-// (`user_id`, `item_id` for `id = _.user_id + "-" + _.item_id`).
-func KeyInputs(c *features.Class) []arrow.Field {
-	if c.Primary == nil {
-		return nil
-	}
-	if c.Primary.Expr == nil {
-		return []arrow.Field{{Name: c.Primary.Name, Type: c.Primary.Type.Arrow(), Nullable: true}}
-	}
-	var fields []arrow.Field
-	seen := map[string]bool{}
-	expr.Walk(c.Primary.Expr, func(n expr.Node) bool {
-		if r, ok := n.(*expr.Ref); ok && len(r.Path) == 1 && !seen[r.Path[0]] {
-			seen[r.Path[0]] = true
-			if f := c.Feature(r.Path[0]); f != nil && f.Kind == features.Scalar {
-				fields = append(fields, arrow.Field{Name: f.Name, Type: f.Type.Arrow(), Nullable: true})
-			}
-		}
-		return true
-	})
-	return fields
 }

@@ -16,15 +16,16 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 )
 
-func ref(path string) planner.Output {
-	return planner.Output{Expr: &expr.Ref{Path: strings.Split(path, ".")}}
+func ref(path string) statement.Output {
+	return statement.Output{Expr: &expr.Ref{Path: strings.Split(path, ".")}}
 }
 
-func userShape(outs ...string) planner.Shape {
-	s := planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}}
+func userShape(g *features.Graph, outs ...string) *statement.Statement {
+	s := &statement.Statement{Class: g.Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}}
 	for _, o := range outs {
 		s.Outputs = append(s.Outputs, ref(o))
 	}
@@ -36,11 +37,11 @@ func userShape(outs ...string) planner.Shape {
 func TestFirstNameAndFullNamePlansDiffer(t *testing.T) {
 	_, g := markettest.Fixture(t)
 	e := planner.NewEngine(g, nil, nil)
-	first, err := e.Prepare(userShape("first_name"))
+	first, err := e.Prepare(userShape(g, "first_name"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := e.Prepare(userShape("full_name"))
+	full, err := e.Prepare(userShape(g, "full_name"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestFirstNameAndFullNamePlansDiffer(t *testing.T) {
 	if !strings.HasPrefix(full.Graph(), "flowchart") {
 		t.Errorf("Graph is not a Mermaid flowchart: %q", full.Graph())
 	}
-	again, err := e.Prepare(userShape("full_name"))
+	again, err := e.Prepare(userShape(g, "full_name"))
 	if err != nil || again != full {
 		t.Errorf("the same shape was planned twice (plan cache): %v", err)
 	}
@@ -68,22 +69,21 @@ func TestPlanErrors(t *testing.T) {
 	e := planner.NewEngine(g, nil, nil)
 	cases := []struct {
 		name  string
-		shape planner.Shape
-		kind  planner.ErrorKind
+		shape *statement.Statement
+		kind  statement.ErrorKind
 		want  string
 	}{
-		{"unknown class", planner.Shape{Class: "usr", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}}, planner.InvalidInput, `did you mean "user"`},
-		{"unknown feature", userShape("ful_name"), planner.InvalidInput, `did you mean "full_name"`},
-		{"unknown path", userShape("reviews.star_ratin"), planner.InvalidInput, "aggregate it"},
-		{"relation as value", planner.Shape{Class: "review", Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []planner.Output{ref("user.nope")}}, planner.InvalidInput, `user has no feature "nope"`},
-		{"missing key input", planner.Shape{Class: "user_item", Inputs: []arrow.Field{{Name: "user_id", Type: arrow.BinaryTypes.String}}, Outputs: []planner.Output{ref("price_fit")}}, planner.InvalidInput, "item_id"},
-		{"wrong input type", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.FixedWidthTypes.Boolean}}, Outputs: []planner.Output{ref("full_name")}}, planner.InvalidInput, "has type bool"},
-		{"unknown function", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
-			Outputs: []planner.Output{{Expr: &expr.Call{Func: "lowr", Args: []expr.Node{&expr.Ref{Path: []string{"full_name"}}}}}}}, planner.InvalidInput, `did you mean "lower"`},
-		{"type error", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
-			Outputs: []planner.Output{{Expr: &expr.Binary{Op: "-", L: &expr.Ref{Path: []string{"full_name"}}, R: &expr.Literal{Value: int64(1)}}}}}, planner.InvalidInput, "subtract"},
-		{"chalk_window outside a window", planner.Shape{Class: "user", Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
-			Outputs: []planner.Output{{Expr: &expr.ChalkWindow{}}}}, planner.InvalidInput, "windowed"},
+		{"unknown feature", userShape(g, "ful_name"), statement.InvalidInput, `did you mean "full_name"`},
+		{"unknown path", userShape(g, "reviews.star_ratin"), statement.InvalidInput, "aggregate it"},
+		{"relation as value", &statement.Statement{Class: e.Graph().Class("review"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []statement.Output{ref("user.nope")}}, statement.InvalidInput, `user has no feature "nope"`},
+		{"missing key input", &statement.Statement{Class: e.Graph().Class("user_item"), Inputs: []arrow.Field{{Name: "user_id", Type: arrow.BinaryTypes.String}}, Outputs: []statement.Output{ref("price_fit")}}, statement.InvalidInput, "item_id"},
+		{"wrong input type", &statement.Statement{Class: e.Graph().Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.FixedWidthTypes.Boolean}}, Outputs: []statement.Output{ref("full_name")}}, statement.InvalidInput, "has type bool"},
+		{"unknown function", &statement.Statement{Class: e.Graph().Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
+			Outputs: []statement.Output{{Expr: &expr.Call{Func: "lowr", Args: []expr.Node{&expr.Ref{Path: []string{"full_name"}}}}}}}, statement.InvalidInput, `did you mean "lower"`},
+		{"type error", &statement.Statement{Class: e.Graph().Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
+			Outputs: []statement.Output{{Expr: &expr.Binary{Op: "-", L: &expr.Ref{Path: []string{"full_name"}}, R: &expr.Literal{Value: int64(1)}}}}}, statement.InvalidInput, "subtract"},
+		{"chalk_window outside a window", &statement.Statement{Class: e.Graph().Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}},
+			Outputs: []statement.Output{{Expr: &expr.ChalkWindow{}}}}, statement.InvalidInput, "windowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -91,8 +91,8 @@ func TestPlanErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("planned without error")
 			}
-			if planner.KindOf(err) != c.kind || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("got %v (kind %d), want kind %d containing %q", err, planner.KindOf(err), c.kind, c.want)
+			if statement.KindOf(err) != c.kind || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v (kind %d), want kind %d containing %q", err, statement.KindOf(err), c.kind, c.want)
 			}
 		})
 	}
@@ -110,7 +110,7 @@ func TestCycleIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := planner.NewEngine(g, nil, nil)
-	_, err = e.Prepare(planner.Shape{Class: "thing", Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []planner.Output{ref("a")}})
+	_, err = e.Prepare(&statement.Statement{Class: e.Graph().Class("thing"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []statement.Output{ref("a")}})
 	if err == nil || !strings.Contains(err.Error(), "depends on itself") {
 		t.Fatalf("got %v, want a cycle error", err)
 	}
@@ -130,9 +130,9 @@ func TestSourceFailureIsReported(t *testing.T) {
 	defer ids.Release()
 	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}, nil), []arrow.Array{ids}, 1)
 	defer in.Release()
-	_, err := e.Execute(context.Background(), &planner.Query{Class: "user", Inputs: in, Outputs: []planner.Output{ref("full_name")}})
-	var pe *planner.Error
-	if !errors.As(err, &pe) || pe.Kind != planner.SourceFailure || !strings.Contains(err.Error(), "users") {
+	_, err := e.Execute(context.Background(), &statement.Statement{Class: e.Graph().Class("user"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("full_name")}}, in)
+	var pe *statement.Error
+	if !errors.As(err, &pe) || pe.Kind != statement.SourceFailure || !strings.Contains(err.Error(), "users") {
 		t.Fatalf("got %v, want a SourceFailure naming the resolver", err)
 	}
 }
@@ -159,7 +159,7 @@ func TestIntegerKeysForStringIDs(t *testing.T) {
 	defer ids.Release()
 	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int32}}, nil), []arrow.Array{ids}, 2)
 	defer in.Release()
-	rec, err := e.Execute(context.Background(), &planner.Query{Class: "user", Inputs: in, Outputs: []planner.Output{ref("id"), ref("full_name")}})
+	rec, err := e.Execute(context.Background(), &statement.Statement{Class: e.Graph().Class("user"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("id"), ref("full_name")}}, in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // These tests run the marketplace example on generated data and compare
@@ -64,14 +65,14 @@ func runQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, class strin
 	keys, times := kb.NewArray(), tb.NewArray()
 	defer keys.Release()
 	defer times.Release()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}, {Name: planner.AsOfColumn, Type: features.TimestampType}}, nil)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}, {Name: statement.AsOfColumn, Type: features.TimestampType}}, nil)
 	in := array.NewRecordBatch(schema, []arrow.Array{keys, times}, int64(len(rows)))
 	defer in.Release()
-	q := &planner.Query{Class: class, Inputs: in}
+	q := &statement.Statement{Class: e.Graph().Class(class), Inputs: in.Schema().Fields()}
 	for _, o := range outputs {
-		q.Outputs = append(q.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(o, ".")}})
+		q.Outputs = append(q.Outputs, statement.Output{Expr: &expr.Ref{Path: strings.Split(o, ".")}})
 	}
-	rec, err := e.Execute(context.Background(), q)
+	rec, err := e.Execute(context.Background(), q, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,12 +281,12 @@ func TestUserItemMatchesDuckDB(t *testing.T) {
 	uarr.Release()
 	iarr.Release()
 	defer in.Release()
-	q := &planner.Query{Class: "user_item", Inputs: in, Now: marketplace.DefaultAnchor}
+	q := &statement.Statement{Class: e.Graph().Class("user_item"), Inputs: in.Schema().Fields(), Options: statement.Options{Now: marketplace.DefaultAnchor}}
 	outs := []string{"id", "price_diff", "price_diff_ratio", "price_fit", "item.title", "user.full_name"}
 	for _, o := range outs {
-		q.Outputs = append(q.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(o, ".")}})
+		q.Outputs = append(q.Outputs, statement.Output{Expr: &expr.Ref{Path: strings.Split(o, ".")}})
 	}
-	rec, err := e.Execute(context.Background(), q)
+	rec, err := e.Execute(context.Background(), q, in)
 	if err != nil {
 		t.Fatal(err)
 	}

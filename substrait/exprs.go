@@ -7,8 +7,7 @@ import (
 
 	pb "github.com/substrait-io/substrait-protobuf/go/substraitpb"
 
-	"github.com/fletch-engine/fletch/flight/sqlfront"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // condition reads a filter condition into WHERE conditions: an `and` of
@@ -51,23 +50,23 @@ func (r *reader) condition(e *pb.Expression, cols []column, of string) error {
 }
 
 // conjunct reads one condition that is not an `and` or an `or`.
-func (r *reader) conjunct(e *pb.Expression, cols []column, of string) (sqlfront.Cond, error) {
+func (r *reader) conjunct(e *pb.Expression, cols []column, of string) (statement.Cond, error) {
 	switch {
 	case e.GetScalarFunction() != nil:
 		fn := e.GetScalarFunction()
 		f, err := r.function(fn)
 		if err != nil {
-			return sqlfront.Cond{}, err
+			return statement.Cond{}, err
 		}
 		if f.base() != "equal" {
-			return sqlfront.Cond{}, errorf(planner.InvalidInput, "%s: unsupported condition (function %s): %s", of, f, r.help())
+			return statement.Cond{}, errorf(statement.InvalidInput, "%s: unsupported condition (function %s): %s", of, f, r.help())
 		}
 		args, err := r.args(fn, f)
 		if err != nil {
-			return sqlfront.Cond{}, err
+			return statement.Cond{}, err
 		}
 		if len(args) != 2 {
-			return sqlfront.Cond{}, errorf(planner.InvalidInput, "%s: %s takes 2 arguments, not %d", of, f, len(args))
+			return statement.Cond{}, errorf(statement.InvalidInput, "%s: %s takes 2 arguments, not %d", of, f, len(args))
 		}
 		col, val := args[0], args[1]
 		if col.GetSelection() == nil {
@@ -75,44 +74,44 @@ func (r *reader) conjunct(e *pb.Expression, cols []column, of string) (sqlfront.
 		}
 		name, err := r.keyRef(col, cols, of)
 		if err != nil {
-			return sqlfront.Cond{}, err
+			return statement.Cond{}, err
 		}
 		v, err := r.value(val, of)
 		if err != nil {
-			return sqlfront.Cond{}, err
+			return statement.Cond{}, err
 		}
-		return sqlfront.Cond{Cols: []string{name}, Tuples: [][]sqlfront.Value{{v}}}, nil
+		return statement.Cond{Cols: []string{name}, Tuples: [][]statement.Value{{v}}}, nil
 	case e.GetSingularOrList() != nil:
 		sl := e.GetSingularOrList()
 		name, err := r.keyRef(sl.GetValue(), cols, of)
 		if err != nil {
-			return sqlfront.Cond{}, err
+			return statement.Cond{}, err
 		}
-		cd := sqlfront.Cond{Cols: []string{name}, In: true}
+		cd := statement.Cond{Cols: []string{name}, In: true}
 		for _, o := range sl.GetOptions() {
 			v, err := r.value(o, of)
 			if err != nil {
-				return sqlfront.Cond{}, err
+				return statement.Cond{}, err
 			}
-			cd.Tuples = append(cd.Tuples, []sqlfront.Value{v})
+			cd.Tuples = append(cd.Tuples, []statement.Value{v})
 		}
 		return cd, nil
 	case e.GetMultiOrList() != nil:
 		ml := e.GetMultiOrList()
-		cd := sqlfront.Cond{In: true}
+		cd := statement.Cond{In: true}
 		for _, c := range ml.GetValue() {
 			name, err := r.keyRef(c, cols, of)
 			if err != nil {
-				return sqlfront.Cond{}, err
+				return statement.Cond{}, err
 			}
 			cd.Cols = append(cd.Cols, name)
 		}
 		for _, rec := range ml.GetOptions() {
-			var tuple []sqlfront.Value
+			var tuple []statement.Value
 			for _, f := range rec.GetFields() {
 				v, err := r.value(f, of)
 				if err != nil {
-					return sqlfront.Cond{}, err
+					return statement.Cond{}, err
 				}
 				tuple = append(tuple, v)
 			}
@@ -120,27 +119,27 @@ func (r *reader) conjunct(e *pb.Expression, cols []column, of string) (sqlfront.
 		}
 		return cd, nil
 	}
-	return sqlfront.Cond{}, errorf(planner.InvalidInput, "%s: unsupported condition (%s expression): %s", of, oneof(e, "rex_type"), r.help())
+	return statement.Cond{}, errorf(statement.InvalidInput, "%s: unsupported condition (%s expression): %s", of, oneof(e, "rex_type"), r.help())
 }
 
 // disjunction reads an `or` of key equalities as an IN list: each
 // alternative names the same key columns.
-func (r *reader) disjunction(fn *pb.Expression_ScalarFunction, f function, cols []column, of string) (sqlfront.Cond, error) {
+func (r *reader) disjunction(fn *pb.Expression_ScalarFunction, f function, cols []column, of string) (statement.Cond, error) {
 	args, err := r.args(fn, f)
 	if err != nil {
-		return sqlfront.Cond{}, err
+		return statement.Cond{}, err
 	}
-	cd := sqlfront.Cond{In: true}
+	cd := statement.Cond{In: true}
 	for i, a := range args {
 		var parts []*pb.Expression
 		if sub := a.GetScalarFunction(); sub != nil {
 			sf, err := r.function(sub)
 			if err != nil {
-				return sqlfront.Cond{}, err
+				return statement.Cond{}, err
 			}
 			if sf.base() == "and" {
 				if parts, err = r.args(sub, sf); err != nil {
-					return sqlfront.Cond{}, err
+					return statement.Cond{}, err
 				}
 			}
 		}
@@ -148,23 +147,23 @@ func (r *reader) disjunction(fn *pb.Expression_ScalarFunction, f function, cols 
 			parts = []*pb.Expression{a}
 		}
 		if i > 0 && len(parts) != len(cd.Cols) {
-			return sqlfront.Cond{}, sameKeys(of, cd.Cols)
+			return statement.Cond{}, sameKeys(of, cd.Cols)
 		}
-		tuple := make([]sqlfront.Value, len(parts))
+		tuple := make([]statement.Value, len(parts))
 		seen := make([]bool, len(parts))
 		for j, p := range parts {
 			eq, err := r.conjunct(p, cols, of)
 			if err != nil {
-				return sqlfront.Cond{}, err
+				return statement.Cond{}, err
 			}
 			if eq.In {
-				return sqlfront.Cond{}, errorf(planner.InvalidInput, "%s: the alternatives of an or list key values with equal only", of)
+				return statement.Cond{}, errorf(statement.InvalidInput, "%s: the alternatives of an or list key values with equal only", of)
 			}
 			k := j
 			if i == 0 {
 				cd.Cols = append(cd.Cols, eq.Cols[0])
 			} else if k = indexOf(cd.Cols, eq.Cols[0]); k < 0 || seen[k] {
-				return sqlfront.Cond{}, sameKeys(of, cd.Cols)
+				return statement.Cond{}, sameKeys(of, cd.Cols)
 			}
 			seen[k] = true
 			tuple[k] = eq.Tuples[0][0]
@@ -175,7 +174,7 @@ func (r *reader) disjunction(fn *pb.Expression_ScalarFunction, f function, cols 
 }
 
 func sameKeys(of string, cols []string) error {
-	return errorf(planner.InvalidInput, "%s: every alternative of an or must name the same key columns (%s), like the elements of an IN list", of, strings.Join(cols, ", "))
+	return errorf(statement.InvalidInput, "%s: every alternative of an or must name the same key columns (%s), like the elements of an IN list", of, strings.Join(cols, ", "))
 }
 
 func indexOf(s []string, v string) int {
@@ -196,14 +195,14 @@ func (r *reader) help() string {
 // of the read through (a key column or __as_of__; sqlfront checks which).
 func (r *reader) keyRef(e *pb.Expression, cols []column, of string) (string, error) {
 	if e.GetSelection() == nil {
-		return "", errorf(planner.InvalidInput, "%s: expected a field reference to a key column, found a %s expression: %s", of, oneof(e, "rex_type"), r.help())
+		return "", errorf(statement.InvalidInput, "%s: expected a field reference to a key column, found a %s expression: %s", of, oneof(e, "rex_type"), r.help())
 	}
 	i, err := fieldIndex(e.GetSelection(), len(cols), of)
 	if err != nil {
 		return "", err
 	}
 	if cols[i].base == "" {
-		return "", errorf(planner.InvalidInput, "%s: field %d is computed (%s), not a key column: %s", of, i, cols[i].node, r.help())
+		return "", errorf(statement.InvalidInput, "%s: field %d is computed (%s), not a key column: %s", of, i, cols[i].node, r.help())
 	}
 	return cols[i].base, nil
 }
@@ -211,42 +210,42 @@ func (r *reader) keyRef(e *pb.Expression, cols []column, of string) (string, err
 // fieldIndex reads a direct reference to a top-level field of the input.
 func fieldIndex(fr *pb.Expression_FieldReference, n int, of string) (int, error) {
 	if fr.GetRootReference() == nil {
-		return 0, errorf(planner.Unsupported, "%s: only references to the input row are supported (found %s)", of, oneof(fr, "root_type"))
+		return 0, errorf(statement.Unsupported, "%s: only references to the input row are supported (found %s)", of, oneof(fr, "root_type"))
 	}
 	sf := fr.GetDirectReference().GetStructField()
 	if sf == nil {
-		return 0, errorf(planner.Unsupported, "%s: only direct references to fields are supported", of)
+		return 0, errorf(statement.Unsupported, "%s: only direct references to fields are supported", of)
 	}
 	if sf.GetChild() != nil {
-		return 0, errorf(planner.Unsupported, "%s: references inside a field are not supported; name the feature (\"item.title\") in the base schema", of)
+		return 0, errorf(statement.Unsupported, "%s: references inside a field are not supported; name the feature (\"item.title\") in the base schema", of)
 	}
 	if sf.GetField() < 0 || int(sf.GetField()) >= n {
-		return 0, errorf(planner.InvalidInput, "%s: field %d does not exist (the input has %d)", of, sf.GetField(), n)
+		return 0, errorf(statement.InvalidInput, "%s: field %d does not exist (the input has %d)", of, sf.GetField(), n)
 	}
 	return int(sf.GetField()), nil
 }
 
 // value reads the value side of a condition: a literal (maybe cast) or a
 // dynamic parameter, which is a parameter of a prepared plan.
-func (r *reader) value(e *pb.Expression, of string) (sqlfront.Value, error) {
+func (r *reader) value(e *pb.Expression, of string) (statement.Value, error) {
 	if c := e.GetCast(); c != nil {
 		e = c.GetInput()
 	}
 	if dp := e.GetDynamicParameter(); dp != nil {
 		if dp.GetParameterReference() >= math.MaxInt32 {
-			return sqlfront.Value{}, errorf(planner.InvalidInput, "%s: parameter reference %d is out of range", of, dp.GetParameterReference())
+			return statement.Value{}, errorf(statement.InvalidInput, "%s: parameter reference %d is out of range", of, dp.GetParameterReference())
 		}
-		return sqlfront.Value{Param: int(dp.GetParameterReference()) + 1}, nil
+		return statement.Value{Param: int(dp.GetParameterReference()) + 1}, nil
 	}
 	l := e.GetLiteral()
 	if l == nil {
-		return sqlfront.Value{}, errorf(planner.InvalidInput, "%s: expected a literal or a dynamic parameter, found a %s expression: %s", of, oneof(e, "rex_type"), r.help())
+		return statement.Value{}, errorf(statement.InvalidInput, "%s: expected a literal or a dynamic parameter, found a %s expression: %s", of, oneof(e, "rex_type"), r.help())
 	}
 	v, err := literal(l)
 	if err != nil {
-		return sqlfront.Value{}, err
+		return statement.Value{}, err
 	}
-	return sqlfront.Value{Lit: v}, nil
+	return statement.Value{Lit: v}, nil
 }
 
 // literal converts a literal to nil, bool, int64, float64, string or
@@ -286,7 +285,7 @@ func literal(l *pb.Expression_Literal) (any, error) {
 	case *pb.Expression_Literal_PrecisionTimestampTz:
 		return precisionTime(v.PrecisionTimestampTz)
 	}
-	return nil, errorf(planner.Unsupported, "%s literals are not supported", oneof(l, "literal_type"))
+	return nil, errorf(statement.Unsupported, "%s literals are not supported", oneof(l, "literal_type"))
 }
 
 // precisionTime converts a timestamp with 0 (seconds) to 12 (picoseconds)
@@ -294,7 +293,7 @@ func literal(l *pb.Expression_Literal) (any, error) {
 func precisionTime(t *pb.Expression_Literal_PrecisionTimestamp) (time.Time, error) {
 	p := t.GetPrecision()
 	if p < 0 || p > 12 {
-		return time.Time{}, errorf(planner.InvalidInput, "timestamp precision %d is outside 0..12", p)
+		return time.Time{}, errorf(statement.InvalidInput, "timestamp precision %d is outside 0..12", p)
 	}
 	v := t.GetValue()
 	if p <= 9 {

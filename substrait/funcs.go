@@ -6,8 +6,7 @@ import (
 	pb "github.com/substrait-io/substrait-protobuf/go/substraitpb"
 
 	"github.com/fletch-engine/fletch/features/expr"
-	"github.com/fletch-engine/fletch/flight/sqlfront"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // binaryOps are the Substrait functions that are operators of fletch
@@ -43,7 +42,7 @@ var casts = map[string]string{
 func (r *reader) function(fn *pb.Expression_ScalarFunction) (function, error) {
 	f, ok := r.funcs[fn.GetFunctionReference()]
 	if !ok {
-		return function{}, errorf(planner.InvalidInput, "function anchor %d is not declared in the plan's extensions", fn.GetFunctionReference())
+		return function{}, errorf(statement.InvalidInput, "function anchor %d is not declared in the plan's extensions", fn.GetFunctionReference())
 	}
 	return f, nil
 }
@@ -56,7 +55,7 @@ func (r *reader) args(fn *pb.Expression_ScalarFunction, f function) ([]*pb.Expre
 	out := make([]*pb.Expression, len(fn.GetArguments()))
 	for i, a := range fn.GetArguments() {
 		if a.GetValue() == nil {
-			return nil, errorf(planner.Unsupported, "function %s: argument %d is a %s; only value arguments are supported", f, i, oneof(a, "arg_type"))
+			return nil, errorf(statement.Unsupported, "function %s: argument %d is a %s; only value arguments are supported", f, i, oneof(a, "arg_type"))
 		}
 		out[i] = a.GetValue()
 	}
@@ -66,7 +65,7 @@ func (r *reader) args(fn *pb.Expression_ScalarFunction, f function) ([]*pb.Expre
 // expr converts an expression of a projection over the input columns.
 func (r *reader) expr(e *pb.Expression, cols []column, depth int) (expr.Node, error) {
 	if depth > maxDepth {
-		return nil, errorf(planner.Unsupported, "expressions nested deeper than %d", maxDepth)
+		return nil, errorf(statement.Unsupported, "expressions nested deeper than %d", maxDepth)
 	}
 	switch {
 	case e.GetSelection() != nil:
@@ -81,7 +80,7 @@ func (r *reader) expr(e *pb.Expression, cols []column, depth int) (expr.Node, er
 			return nil, err
 		}
 		if _, ok := v.(time.Time); ok {
-			return nil, errorf(planner.Unsupported, "project: %s literals are not supported outside the filter", oneof(e.GetLiteral(), "literal_type"))
+			return nil, errorf(statement.Unsupported, "project: %s literals are not supported outside the filter", oneof(e.GetLiteral(), "literal_type"))
 		}
 		return &expr.Literal{Value: v}, nil
 	case e.GetScalarFunction() != nil:
@@ -91,7 +90,7 @@ func (r *reader) expr(e *pb.Expression, cols []column, depth int) (expr.Node, er
 		to := oneof(c.GetType(), "kind")
 		fn, ok := casts[to]
 		if !ok {
-			return nil, errorf(planner.Unsupported, "project: cast to %s is not supported (casts to integers, floats and strings are)", to)
+			return nil, errorf(statement.Unsupported, "project: cast to %s is not supported (casts to integers, floats and strings are)", to)
 		}
 		x, err := r.expr(c.GetInput(), cols, depth+1)
 		if err != nil {
@@ -113,7 +112,7 @@ func (r *reader) expr(e *pb.Expression, cols []column, depth int) (expr.Node, er
 			w.Conds, w.Thens = append(w.Conds, c), append(w.Thens, t)
 		}
 		if len(w.Conds) == 0 {
-			return nil, errorf(planner.InvalidInput, "project: an if-then has no if clause")
+			return nil, errorf(statement.InvalidInput, "project: an if-then has no if clause")
 		}
 		if it.GetElse() != nil {
 			x, err := r.expr(it.GetElse(), cols, depth+1)
@@ -124,9 +123,9 @@ func (r *reader) expr(e *pb.Expression, cols []column, depth int) (expr.Node, er
 		}
 		return w, nil
 	case e.GetRexType() == nil:
-		return nil, errorf(planner.InvalidInput, "project: an expression is empty")
+		return nil, errorf(statement.InvalidInput, "project: an expression is empty")
 	}
-	return nil, errorf(planner.Unsupported, "project: %s expressions are not supported", oneof(e, "rex_type"))
+	return nil, errorf(statement.Unsupported, "project: %s expressions are not supported", oneof(e, "rex_type"))
 }
 
 // call converts a scalar function to fletch's operator or function.
@@ -147,7 +146,7 @@ func (r *reader) call(fn *pb.Expression_ScalarFunction, cols []column, depth int
 	}
 	arity := func(n int) error {
 		if len(args) != n {
-			return errorf(planner.InvalidInput, "function %s takes %d argument(s), not %d", f, n, len(args))
+			return errorf(statement.InvalidInput, "function %s takes %d argument(s), not %d", f, n, len(args))
 		}
 		return nil
 	}
@@ -160,7 +159,7 @@ func (r *reader) call(fn *pb.Expression_ScalarFunction, cols []column, depth int
 		return &expr.Binary{Op: binaryOps[name], L: args[0], R: args[1]}, nil
 	case name == "and" || name == "or":
 		if len(args) == 0 {
-			return nil, errorf(planner.InvalidInput, "function %s has no arguments", f)
+			return nil, errorf(statement.InvalidInput, "function %s has no arguments", f)
 		}
 		x := args[0]
 		for _, a := range args[1:] {
@@ -179,7 +178,7 @@ func (r *reader) call(fn *pb.Expression_ScalarFunction, cols []column, depth int
 	case calls[name] != "":
 		return &expr.Call{Func: calls[name], Args: args}, nil
 	}
-	return nil, errorf(planner.Unsupported, "function %s has no fletch equivalent", f)
+	return nil, errorf(statement.Unsupported, "function %s has no fletch equivalent", f)
 }
 
 // check validates the features an output reads, with the nearest valid
@@ -191,12 +190,12 @@ func (r *reader) check(c column) error {
 		if !ok || err != nil {
 			return err == nil
 		}
-		if len(ref.Path) == 1 && ref.Path[0] == planner.AsOfColumn {
-			err = errorf(planner.InvalidInput, "%s is only for the filter, not an output", planner.AsOfColumn)
+		if len(ref.Path) == 1 && ref.Path[0] == statement.AsOfColumn {
+			err = errorf(statement.InvalidInput, "%s is only for the filter, not an output", statement.AsOfColumn)
 			return false
 		}
-		if cerr := sqlfront.CheckPath(r.class, ref.Path, expr.Pos{}); cerr != nil {
-			err = errorf(planner.KindOf(cerr), "%s", cerr.(*planner.Error).Msg)
+		if cerr := statement.CheckPath(r.class, ref.Path, expr.Pos{}); cerr != nil {
+			err = prefixed(cerr, "")
 		}
 		return err == nil
 	})

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/fletch-engine/fletch/flight/sqlfront"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/sql"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // TestJSONPlans reads the hand-written plans of testdata as another
@@ -33,7 +33,7 @@ func TestJSONPlans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := sqlfront.Parse(g, `SELECT first_name, last_name FROM user WHERE id IN ('1', '2', '3')`)
+	want, err := sql.Parse(g, `SELECT first_name, last_name FROM user WHERE id IN ('1', '2', '3')`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestJSONPlans(t *testing.T) {
 
 	_, err = ParseJSON(g, read("unsupported_like.json"))
 	const name = "https://github.com/substrait-io/substrait/blob/main/extensions/functions_string.yaml#like:str_str"
-	if planner.KindOf(err) != planner.Unsupported || !strings.Contains(err.Error(), name) {
+	if statement.KindOf(err) != statement.Unsupported || !strings.Contains(err.Error(), name) {
 		t.Errorf("LIKE = %v, want Unsupported naming %s", err, name)
 	}
 	// The same plan in protobuf: the legacy URI comes from unknown fields.
@@ -133,9 +133,9 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := Parse(g, data)
 		if err != nil {
-			var pe *planner.Error
-			if !errors.As(err, &pe) || (pe.Kind != planner.InvalidInput && pe.Kind != planner.Unsupported) {
-				t.Fatalf("error %v (%T, kind %d), want an InvalidInput or Unsupported planner error", err, err, planner.KindOf(err))
+			var pe *statement.Error
+			if !errors.As(err, &pe) || (pe.Kind != statement.InvalidInput && pe.Kind != statement.Unsupported) {
+				t.Fatalf("error %v (%T, kind %d), want an InvalidInput or Unsupported planner error", err, err, statement.KindOf(err))
 			}
 			return
 		}

@@ -6,8 +6,7 @@ import (
 	pb "github.com/substrait-io/substrait-protobuf/go/substraitpb"
 
 	"github.com/fletch-engine/fletch/features/expr"
-	"github.com/fletch-engine/fletch/flight/sqlfront"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // column is one output column of a relation: the fletch expression that
@@ -24,7 +23,7 @@ type column struct {
 // naming rows, which fletch has no table to do).
 func (r *reader) rel(rel *pb.Rel, depth int, filtered bool) ([]column, error) {
 	if depth > maxDepth {
-		return nil, errorf(planner.Unsupported, "relations nested deeper than %d", maxDepth)
+		return nil, errorf(statement.Unsupported, "relations nested deeper than %d", maxDepth)
 	}
 	var cols []column
 	var common *pb.RelCommon
@@ -51,7 +50,7 @@ func (r *reader) rel(rel *pb.Rel, depth int, filtered bool) ([]column, error) {
 					return nil, err
 				}
 				if n == nil {
-					return nil, errorf(planner.InvalidInput, "project: expression %d is empty", i)
+					return nil, errorf(statement.InvalidInput, "project: expression %d is empty", i)
 				}
 				c := column{node: n}
 				if ref, ok := n.(*expr.Ref); ok {
@@ -64,13 +63,13 @@ func (r *reader) rel(rel *pb.Rel, depth int, filtered bool) ([]column, error) {
 		f := rel.GetFetch()
 		common = f.GetCommon()
 		if filtered {
-			return nil, errorf(planner.Unsupported, "a fetch below a filter is not supported: the filter names the input rows, so the fetch (LIMIT) goes above it")
+			return nil, errorf(statement.Unsupported, "a fetch below a filter is not supported: the filter names the input rows, so the fetch (LIMIT) goes above it")
 		}
 		if err = r.fetch(f); err == nil {
 			cols, err = r.input(f.GetInput(), "fetch", depth, false)
 		}
 	default:
-		return nil, errorf(planner.Unsupported, "%s relations are not supported: a fletch query is a read of one feature class with filter, project and fetch", oneof(rel, "rel_type"))
+		return nil, errorf(statement.Unsupported, "%s relations are not supported: a fletch query is a read of one feature class with filter, project and fetch", oneof(rel, "rel_type"))
 	}
 	if err != nil {
 		return nil, err
@@ -81,7 +80,7 @@ func (r *reader) rel(rel *pb.Rel, depth int, filtered bool) ([]column, error) {
 // input reads the input of a filter, project or fetch.
 func (r *reader) input(in *pb.Rel, of string, depth int, filtered bool) ([]column, error) {
 	if in == nil {
-		return nil, errorf(planner.InvalidInput, "%s has no input relation", of)
+		return nil, errorf(statement.InvalidInput, "%s has no input relation", of)
 	}
 	return r.rel(in, depth+1, filtered)
 }
@@ -95,7 +94,7 @@ func emit(common *pb.RelCommon, cols []column, of string) ([]column, error) {
 	out := make([]column, len(m.GetOutputMapping()))
 	for i, j := range m.GetOutputMapping() {
 		if j < 0 || int(j) >= len(cols) {
-			return nil, errorf(planner.InvalidInput, "%s: output mapping %d refers to field %d of %d", of, i, j, len(cols))
+			return nil, errorf(statement.InvalidInput, "%s: output mapping %d refers to field %d of %d", of, i, j, len(cols))
 		}
 		out[i] = cols[j]
 	}
@@ -108,14 +107,14 @@ func emit(common *pb.RelCommon, cols []column, of string) ([]column, error) {
 func (r *reader) read(read *pb.ReadRel) ([]column, error) {
 	nt := read.GetNamedTable()
 	if nt == nil {
-		return nil, errorf(planner.Unsupported, "%s reads are not supported: read a feature class by name (named_table)", oneof(read, "read_type"))
+		return nil, errorf(statement.Unsupported, "%s reads are not supported: read a feature class by name (named_table)", oneof(read, "read_type"))
 	}
 	if r.class != nil {
-		return nil, errorf(planner.Unsupported, "the plan reads two tables: a fletch query reads one feature class")
+		return nil, errorf(statement.Unsupported, "the plan reads two tables: a fletch query reads one feature class")
 	}
-	class, err := sqlfront.LookupTable(r.graph, nt.GetNames(), expr.Pos{})
+	class, err := statement.LookupTable(r.graph, nt.GetNames(), expr.Pos{})
 	if err != nil {
-		return nil, errorf(planner.KindOf(err), "read: %s", err.(*planner.Error).Msg)
+		return nil, prefixed(err, "read: ")
 	}
 	r.class = class
 	names, err := topNames(read.GetBaseSchema())
@@ -137,10 +136,10 @@ func (r *reader) read(read *pb.ReadRel) ([]column, error) {
 		var out []column
 		for _, it := range m.GetSelect().GetStructItems() {
 			if it.GetChild() != nil {
-				return nil, errorf(planner.Unsupported, "read projection: selecting inside a column is not supported")
+				return nil, errorf(statement.Unsupported, "read projection: selecting inside a column is not supported")
 			}
 			if it.GetField() < 0 || int(it.GetField()) >= len(cols) {
-				return nil, errorf(planner.InvalidInput, "read projection: field %d of %d", it.GetField(), len(cols))
+				return nil, errorf(statement.InvalidInput, "read projection: field %d of %d", it.GetField(), len(cols))
 			}
 			out = append(out, cols[it.GetField()])
 		}
@@ -155,7 +154,7 @@ func topNames(ns *pb.NamedStruct) ([]string, error) {
 	names := ns.GetNames()
 	types := ns.GetStruct().GetTypes()
 	if len(names) == 0 {
-		return nil, errorf(planner.InvalidInput, "read: the base schema names no columns")
+		return nil, errorf(statement.InvalidInput, "read: the base schema names no columns")
 	}
 	if len(types) == 0 {
 		return names, nil
@@ -164,13 +163,13 @@ func topNames(ns *pb.NamedStruct) ([]string, error) {
 	i := 0
 	for _, t := range types {
 		if i >= len(names) {
-			return nil, errorf(planner.InvalidInput, "read: the base schema has %d names for %d types", len(names), len(types))
+			return nil, errorf(statement.InvalidInput, "read: the base schema has %d names for %d types", len(names), len(types))
 		}
 		top = append(top, names[i])
 		i += 1 + nestedNames(t, 0)
 	}
 	if i != len(names) {
-		return nil, errorf(planner.InvalidInput, "read: the base schema has %d names; its types need %d", len(names), i)
+		return nil, errorf(statement.InvalidInput, "read: the base schema has %d names; its types need %d", len(names), i)
 	}
 	return top, nil
 }
@@ -207,7 +206,7 @@ func (r *reader) fetch(f *pb.FetchRel) error {
 		offset = max(v, 0) // null: no offset
 	}
 	if offset != 0 {
-		return errorf(planner.Unsupported, "fetch with offset %d is not supported: the filter's input rows are the rows of the result", offset)
+		return errorf(statement.Unsupported, "fetch with offset %d is not supported: the filter's input rows are the rows of the result", offset)
 	}
 	count := int64(-1)
 	switch {
@@ -221,7 +220,7 @@ func (r *reader) fetch(f *pb.FetchRel) error {
 		count = f.GetCount()
 	}
 	if count < -1 {
-		return errorf(planner.InvalidInput, "fetch count %d is negative", count)
+		return errorf(statement.InvalidInput, "fetch count %d is negative", count)
 	}
 	if count >= 0 && (r.limit < 0 || count < r.limit) {
 		r.limit = count
@@ -233,7 +232,7 @@ func (r *reader) fetch(f *pb.FetchRel) error {
 func intLiteral(e *pb.Expression, what string) (int64, error) {
 	l := e.GetLiteral()
 	if l == nil {
-		return 0, errorf(planner.Unsupported, "%s: only a literal is supported", what)
+		return 0, errorf(statement.Unsupported, "%s: only a literal is supported", what)
 	}
 	if l.GetNull() != nil {
 		return -1, nil
@@ -244,7 +243,7 @@ func intLiteral(e *pb.Expression, what string) (int64, error) {
 	}
 	i, ok := v.(int64)
 	if !ok {
-		return 0, errorf(planner.InvalidInput, "%s: %v is not an integer", what, v)
+		return 0, errorf(statement.InvalidInput, "%s: %v is not an integer", what, v)
 	}
 	return i, nil
 }

@@ -1,12 +1,13 @@
-// Package substrait reads Substrait plans into the statements fletch's SQL
-// text becomes (sqlfront.Statement): a named-table read is the feature
+// Package substrait is the Substrait front end: it reads Substrait plans
+// into statements (statement.Statement), as SQL text becomes: a named-table read is the feature
 // class, filters name the input rows exactly as WHERE does, projections are
 // the outputs and a fetch is the LIMIT. What a plan means beyond that (joins,
 // aggregates, sorts, a fetch below a filter) has no feature-query meaning and
 // is refused with an error naming the relation or function.
 //
-// It knows the Substrait protobuf messages, the feature graph and sqlfront's
-// statement, and nothing of Flight, gRPC or execution. It must never panic on
+// It knows the Substrait protobuf messages, the feature graph and the
+// statement type, and nothing of Flight, gRPC, the other front ends or
+// execution. It must never panic on
 // malformed bytes: the bytes come from any client.
 package substrait
 
@@ -22,8 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/fletch-engine/fletch/features"
-	"github.com/fletch-engine/fletch/flight/sqlfront"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // Versions of the Substrait specification this package reads (the protobuf
@@ -38,10 +38,10 @@ const (
 const maxDepth = 256
 
 // Parse reads a Substrait plan in its protobuf encoding against g.
-func Parse(g *features.Graph, plan []byte) (*sqlfront.Statement, error) {
+func Parse(g *features.Graph, plan []byte) (*statement.Statement, error) {
 	var p pb.Plan
 	if err := (proto.UnmarshalOptions{RecursionLimit: maxDepth}).Unmarshal(plan, &p); err != nil {
-		return nil, errorf(planner.InvalidInput, "the Substrait plan is not a valid protobuf Plan message: %v", err)
+		return nil, errorf(statement.InvalidInput, "the Substrait plan is not a valid protobuf Plan message: %v", err)
 	}
 	return FromProto(g, &p)
 }
@@ -50,10 +50,10 @@ func Parse(g *features.Graph, plan []byte) (*sqlfront.Statement, error) {
 // as DuckDB's substrait extension print them) against g. Fields of newer or
 // older versions of the specification than this package's are ignored,
 // except the pre-URN extension URIs, which name functions in errors.
-func ParseJSON(g *features.Graph, plan []byte) (*sqlfront.Statement, error) {
+func ParseJSON(g *features.Graph, plan []byte) (*statement.Statement, error) {
 	var p pb.Plan
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true, RecursionLimit: maxDepth}).Unmarshal(plan, &p); err != nil {
-		return nil, errorf(planner.InvalidInput, "the Substrait plan is not a valid JSON Plan message: %v", err)
+		return nil, errorf(statement.InvalidInput, "the Substrait plan is not a valid JSON Plan message: %v", err)
 	}
 	r := newReader(g, &p)
 	r.legacyJSONURIs(plan)
@@ -61,14 +61,22 @@ func ParseJSON(g *features.Graph, plan []byte) (*sqlfront.Statement, error) {
 }
 
 // FromProto reads a decoded Substrait plan against g.
-func FromProto(g *features.Graph, p *pb.Plan) (*sqlfront.Statement, error) {
+func FromProto(g *features.Graph, p *pb.Plan) (*statement.Statement, error) {
 	r := newReader(g, p)
 	r.legacyProtoURIs(p)
 	return r.plan(p)
 }
 
-func errorf(kind planner.ErrorKind, format string, args ...any) *planner.Error {
-	return &planner.Error{Kind: kind, Msg: "Substrait plan: " + fmt.Sprintf(format, args...)}
+func errorf(kind statement.ErrorKind, format string, args ...any) *statement.Error {
+	return &statement.Error{Kind: kind, Msg: "Substrait plan: " + fmt.Sprintf(format, args...)}
+}
+
+// prefixed is err, an error of the statement package, as this package's
+// errors read: its message prefixed, its kind and suggestion kept.
+func prefixed(err error, prefix string) error {
+	e := *err.(*statement.Error)
+	e.Msg = "Substrait plan: " + prefix + e.Msg
+	return &e
 }
 
 // function is a declared extension function.
@@ -96,7 +104,7 @@ type reader struct {
 	funcs map[uint32]function
 	urns  map[uint32]string
 	class *features.Class
-	conds []sqlfront.Cond
+	conds []statement.Cond
 	limit int64
 }
 
@@ -226,13 +234,13 @@ func (r *reader) legacyJSONURIs(plan []byte) {
 }
 
 // plan reads the one root relation of p.
-func (r *reader) plan(p *pb.Plan) (*sqlfront.Statement, error) {
+func (r *reader) plan(p *pb.Plan) (*statement.Statement, error) {
 	switch len(p.GetRelations()) {
 	case 0:
-		return nil, errorf(planner.InvalidInput, "the plan has no relations: expected one root relation reading a feature class")
+		return nil, errorf(statement.InvalidInput, "the plan has no relations: expected one root relation reading a feature class")
 	case 1:
 	default:
-		return nil, errorf(planner.Unsupported, "the plan has %d relations: a fletch query is one root relation", len(p.GetRelations()))
+		return nil, errorf(statement.Unsupported, "the plan has %d relations: a fletch query is one root relation", len(p.GetRelations()))
 	}
 	pr := p.GetRelations()[0]
 	rel, names := pr.GetRel(), []string(nil)
@@ -240,21 +248,21 @@ func (r *reader) plan(p *pb.Plan) (*sqlfront.Statement, error) {
 		rel, names = root.GetInput(), root.GetNames()
 	}
 	if rel == nil {
-		return nil, errorf(planner.InvalidInput, "the plan's relation is empty")
+		return nil, errorf(statement.InvalidInput, "the plan's relation is empty")
 	}
 	cols, err := r.rel(rel, 0, false)
 	if err != nil {
 		return nil, err
 	}
 	if len(names) != 0 && len(names) != len(cols) {
-		return nil, errorf(planner.InvalidInput, "the root names %d columns but its relation has %d", len(names), len(cols))
+		return nil, errorf(statement.InvalidInput, "the root names %d columns but its relation has %d", len(names), len(cols))
 	}
-	outs := make([]planner.Output, len(cols))
+	outs := make([]statement.Output, len(cols))
 	for i, c := range cols {
-		if c.base == planner.AsOfColumn {
-			return nil, errorf(planner.InvalidInput, "%s is not a column of the result: it is only for the filter", planner.AsOfColumn)
+		if c.base == statement.AsOfColumn {
+			return nil, errorf(statement.InvalidInput, "%s is not a column of the result: it is only for the filter", statement.AsOfColumn)
 		}
-		outs[i] = planner.Output{Expr: c.node, Name: c.base}
+		outs[i] = statement.Output{Expr: c.node, Name: c.base}
 		if len(names) > 0 {
 			outs[i].Name = names[i]
 		}
@@ -262,7 +270,7 @@ func (r *reader) plan(p *pb.Plan) (*sqlfront.Statement, error) {
 			return nil, err
 		}
 	}
-	return sqlfront.Build(r.class, outs, r.conds, r.limit)
+	return statement.Build(r.class, outs, r.conds, r.limit)
 }
 
 // oneof names the field set in a message's oneof, for errors.

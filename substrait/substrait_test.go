@@ -16,8 +16,8 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
-	"github.com/fletch-engine/fletch/flight/sqlfront"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/sql"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 const (
@@ -128,7 +128,7 @@ func in(value expr.Expression, options ...expr.Expression) expr.Expression {
 }
 
 // describe prints what a statement means: its shape, rows and limit.
-func describe(t *testing.T, st *sqlfront.Statement) string {
+func describe(t *testing.T, st *statement.Statement) string {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -169,7 +169,7 @@ func TestSameAsSQL(t *testing.T) {
 	g := marketplace(t)
 	for _, tt := range sameAsSQLPlans {
 		t.Run(tt.name, func(t *testing.T) {
-			want, err := sqlfront.Parse(g, tt.sql)
+			want, err := sql.Parse(g, tt.sql)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,7 +226,7 @@ var sameAsSQLPlans = []struct {
 		name: "and with __as_of__, an integer for a str key",
 		sql:  `SELECT full_name FROM user WHERE id IN (7, 8) AND __as_of__ = '2026-01-15T00:00:00Z'`,
 		plan: func(b *builder) []byte {
-			ns := schema(strType, "id", "full_name", planner.AsOfColumn)
+			ns := schema(strType, "id", "full_name", statement.AsOfColumn)
 			ns.Struct.Types[0] = i64Type
 			ns.Struct.Types[2] = &types.PrecisionTimestampType{Precision: types.PrecisionMicroSeconds, Nullability: types.NullabilityNullable}
 			scan := b.b.NamedScan([]string{"user"}, ns)
@@ -288,37 +288,37 @@ func TestErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		plan func(b *builder) []byte
-		kind planner.ErrorKind
+		kind statement.ErrorKind
 		msg  string
 	}{
-		{"no filter", func(b *builder) []byte { return b.bytes(userScan(b)) }, planner.InvalidInput, "missing WHERE"},
+		{"no filter", func(b *builder) []byte { return b.bytes(userScan(b)) }, statement.InvalidInput, "missing WHERE"},
 		{"offset", func(b *builder) []byte {
 			f, err := b.b.Fetch(byID(b, userScan(b)), 2, 5)
 			b.must(err)
 			return b.bytes(f)
-		}, planner.Unsupported, "fetch with offset 2"},
+		}, statement.Unsupported, "fetch with offset 2"},
 		{"fetch below the filter", func(b *builder) []byte {
 			f, err := b.b.Fetch(userScan(b), 0, 5)
 			b.must(err)
 			return b.bytes(byID(b, f))
-		}, planner.Unsupported, "a fetch below a filter"},
+		}, statement.Unsupported, "a fetch below a filter"},
 		{"__as_of__ as an output", func(b *builder) []byte {
-			s := b.b.NamedScan([]string{"user"}, schema(strType, "id", planner.AsOfColumn))
+			s := b.b.NamedScan([]string{"user"}, schema(strType, "id", statement.AsOfColumn))
 			return b.bytes(byID(b, s))
-		}, planner.InvalidInput, "__as_of__ is not a column of the result"},
+		}, statement.InvalidInput, "__as_of__ is not a column of the result"},
 		{"range condition", func(b *builder) []byte {
 			s := userScan(b)
 			return b.bytes(b.filter(s, b.fn(comparison, "lt", b.ref(s, 0), lit("5"))))
-		}, planner.InvalidInput, "unsupported condition (function extension:io.substrait:functions_comparison#lt:any_any)"},
+		}, statement.InvalidInput, "unsupported condition (function extension:io.substrait:functions_comparison#lt:any_any)"},
 		{"non-key column", func(b *builder) []byte {
 			s := userScan(b)
 			return b.bytes(b.filter(s, in(b.ref(s, 1), lit("x"))))
-		}, planner.InvalidInput, "full_name is not a key column of user"},
+		}, statement.InvalidInput, "full_name is not a key column of user"},
 		{"computed column in the filter", func(b *builder) []byte {
 			s := userScan(b)
 			p := b.project(s, b.fn(str, "lower", b.ref(s, 0)))
 			return b.bytes(b.filter(p, in(b.ref(p, 0), lit("x"))))
-		}, planner.InvalidInput, "field 0 is computed (F.lower(_.id))"},
+		}, statement.InvalidInput, "field 0 is computed (F.lower(_.id))"},
 		{"a sort", func(b *builder) []byte {
 			s := byID(b, userScan(b))
 			fields, err := b.b.SortFields(s, 1)
@@ -326,23 +326,23 @@ func TestErrors(t *testing.T) {
 			sorted, err := b.b.Sort(s, fields...)
 			b.must(err)
 			return b.bytes(sorted)
-		}, planner.Unsupported, "sort relations are not supported"},
+		}, statement.Unsupported, "sort relations are not supported"},
 		{"a virtual table", func(b *builder) []byte {
 			v, err := b.b.VirtualTable([]string{"id"}, expr.StructLiteralValue{expr.NewPrimitiveLiteral("1", false)})
 			b.must(err)
 			return b.bytes(v)
-		}, planner.Unsupported, "virtual_table reads are not supported"},
+		}, statement.Unsupported, "virtual_table reads are not supported"},
 		{"a function without equivalent", func(b *builder) []byte {
 			s := byID(b, userScan(b))
 			return b.bytes(b.project(s, b.fn(str, "reverse", b.ref(s, 1))))
-		}, planner.Unsupported, "function extension:io.substrait:functions_string#reverse:"},
+		}, statement.Unsupported, "function extension:io.substrait:functions_string#reverse:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse(g, tt.plan(newBuilder(t)))
-			var pe *planner.Error
+			var pe *statement.Error
 			if !errors.As(err, &pe) || pe.Kind != tt.kind || !strings.Contains(pe.Msg, tt.msg) {
-				t.Errorf("error %v (kind %d), want kind %d containing %q", err, planner.KindOf(err), tt.kind, tt.msg)
+				t.Errorf("error %v (kind %d), want kind %d containing %q", err, statement.KindOf(err), tt.kind, tt.msg)
 			}
 		})
 	}

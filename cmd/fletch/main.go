@@ -16,12 +16,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 const defaultListen = "127.0.0.1:8815"
@@ -211,9 +213,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 				continue
 			}
 			n++
-			shape := planner.Shape{Class: c.Table, Inputs: planner.KeyInputs(c),
-				Outputs: []planner.Output{{Expr: &expr.Ref{Path: []string{f.Name}, At: f.Pos}}}}
-			if _, err := e.Prepare(shape); err != nil {
+			st, err := statement.New(c, keyInputs(c), []statement.Output{{Expr: &expr.Ref{Path: []string{f.Name}, At: f.Pos}}})
+			if err == nil {
+				_, err = e.Prepare(st)
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f.QualifiedName(), err))
 			}
 		}
@@ -223,4 +227,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ok: %d feature classes, %d features, %d SQL resolvers\n", len(g.Classes), n, len(g.SQLResolvers))
 	return nil
+}
+
+// keyInputs are the input columns that name rows of c: its primary key,
+// or the features a derived primary key is computed from.
+func keyInputs(c *features.Class) []arrow.Field {
+	primary, parts := statement.KeyColumns(c)
+	if primary == nil {
+		return nil
+	}
+	if len(parts) == 0 {
+		parts = append(parts, primary)
+	}
+	fields := make([]arrow.Field, len(parts))
+	for i, f := range parts {
+		fields[i] = arrow.Field{Name: f.Name, Type: f.Type.Arrow(), Nullable: true}
+	}
+	return fields
 }

@@ -26,9 +26,11 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/features/pyload"
 	"github.com/fletch-engine/fletch/flight"
-	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // multi is a repeatable string flag.
@@ -138,35 +140,51 @@ func (r *request) outputNames(c *features.Class) (names []string, all bool) {
 // inProcess runs the request on an engine in this process, with per-cell
 // hit flags.
 func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Result, error) {
-	c := e.Graph().Class(r.class)
-	if c == nil {
-		return nil, fmt.Errorf("unknown feature class %q%s", r.class, suggest.DidYouMean(r.class, e.Graph().ClassNames()))
-	}
 	inputs := r.inputRecord(memory.DefaultAllocator)
 	defer inputs.Release()
-	names, _ := r.outputNames(c)
-	shape := planner.Shape{Class: c.Table, Inputs: inputs.Schema().Fields()}
-	for _, n := range names {
-		shape.Outputs = append(shape.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(n, ".")}, Name: n})
-	}
-	p, err := e.Prepare(shape)
+	st, err := r.statement(e.Graph(), inputs.Schema())
 	if err != nil {
 		return nil, err
 	}
-	return p.Run(ctx, inputs, planner.RunOptions{Now: r.now, Meta: true})
+	p, err := e.Prepare(st)
+	if err != nil {
+		return nil, err
+	}
+	in, err := st.BindInputs(ctx, memory.DefaultAllocator, inputs)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Release()
+	return p.Run(ctx, in, planner.RunOptions{Now: r.now, Meta: true})
+}
+
+// statement is the request read as a server reads its native query, so
+// that the CLI and a server answer one request alike.
+func (r *request) statement(g *features.Graph, inputs *arrow.Schema) (*statement.Statement, error) {
+	cmd, err := r.command()
+	if err != nil {
+		return nil, err
+	}
+	return native.NewReader(g, pythonExprs(g), 1, 1<<20).Read(cmd, inputs)
+}
+
+// pythonExprs reads the `_` expressions of native queries with the feature
+// loader's own parser.
+func pythonExprs(g *features.Graph) native.Expressions {
+	return func(c *features.Class, src string) (expr.Node, error) { return pyload.Expr(g, c, src) }
 }
 
 // command is the request as a native feature query (docs/NATIVE.md), with
 // per-cell hit flags.
 func (r *request) command() ([]byte, error) {
-	q := flight.NativeQuery{Class: r.class, Meta: true}
+	q := native.Query{Class: r.class, Meta: true}
 	for _, o := range r.outputs {
 		q.Outputs = append(q.Outputs, strings.TrimPrefix(o, r.class+"."))
 	}
 	if !r.now.IsZero() {
 		q.Now = r.now.Format(time.RFC3339Nano)
 	}
-	return json.Marshal(flight.NativeCommand{Query: &q})
+	return json.Marshal(native.Command{Query: &q})
 }
 
 // inputRecord is the request's input rows: one string column per input

@@ -15,15 +15,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features"
-	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/flight"
-	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
-	"github.com/fletch-engine/fletch/config"
 )
 
 // repoEnv is a loaded repository with its configuration opened.
@@ -71,19 +68,13 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 
 // prepare plans the request without running it.
 func (r *request) prepare(e *planner.Engine) (*planner.Plan, error) {
-	c := e.Graph().Class(r.class)
-	if c == nil {
-		return nil, fmt.Errorf("unknown feature class %q%s", r.class, suggest.DidYouMean(r.class, e.Graph().ClassNames()))
+	inputs := r.inputRecord(memory.DefaultAllocator)
+	defer inputs.Release()
+	st, err := r.statement(e.Graph(), inputs.Schema())
+	if err != nil {
+		return nil, err
 	}
-	shape := planner.Shape{Class: c.Table}
-	for _, in := range r.inputs {
-		shape.Inputs = append(shape.Inputs, arrow.Field{Name: in.feature, Type: arrow.BinaryTypes.String})
-	}
-	names, _ := r.outputNames(c)
-	for _, n := range names {
-		shape.Outputs = append(shape.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(n, ".")}, Name: n})
-	}
-	return e.Prepare(shape)
+	return e.Prepare(st)
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -127,6 +118,7 @@ func serve(ctx context.Context, env *repoEnv, listen string, stdout io.Writer) e
 		return err
 	}
 	opts.Version = version
+	opts.Expressions = pythonExprs(env.engine.Graph())
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())

@@ -16,11 +16,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/fletch-engine/fletch/native"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-
-	"github.com/fletch-engine/fletch/flight"
 )
 
 // dial opens one gRPC connection to a Flight (SQL) server.
@@ -86,8 +85,8 @@ func checkRows(rows int64, ids []string, check bool) (int64, error) {
 // whole answer back. The first message is encoded once: arrow-go's record
 // writer would rebuild the schema's flatbuffer for every request, client
 // CPU that any SDK can avoid the same way.
-func nativeRequest(cl *flightsql.Client, mem memory.Allocator, q flight.NativeQuery, key arrow.Field, check bool) (request, error) {
-	cmd, err := json.Marshal(flight.NativeCommand{Query: &q})
+func nativeRequest(cl *flightsql.Client, mem memory.Allocator, q native.Query, key arrow.Field, check bool) (request, error) {
+	cmd, err := json.Marshal(native.Command{Query: &q})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
@@ -75,7 +76,7 @@ func TestRequests(t *testing.T) {
 	ctx := context.Background()
 	ids := []string{"7", "300", "7"}
 
-	native, err := nativeRequest(cl, mem, flight.NativeQuery{Outputs: []string{"title"}}, arrow.Field{Name: "item.id", Type: arrow.BinaryTypes.String}, true)
+	native, err := nativeRequest(cl, mem, native.Query{Outputs: []string{"title"}}, arrow.Field{Name: "item.id", Type: arrow.BinaryTypes.String}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

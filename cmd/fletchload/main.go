@@ -29,8 +29,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/native"
 )
 
 const usage = `fletchload — open-loop load for fletch's native query and Flight SQL
@@ -288,7 +287,7 @@ func (c *config) requests(ctx context.Context) ([]request, func(), error) {
 			if c.keyType == "int64" {
 				key.Type = arrow.PrimitiveTypes.Int64
 			}
-			reqs[w], err = nativeRequest(cl, mem, flight.NativeQuery{Class: c.class, Outputs: c.outs, Meta: c.meta}, key, c.checkRows)
+			reqs[w], err = nativeRequest(cl, mem, native.Query{Class: c.class, Outputs: c.outs, Meta: c.meta}, key, c.checkRows)
 		case c.prepared:
 			var done func()
 			reqs[w], done, err = preparedRequest(ctx, cl, mem, c.sql, c.checkRows)

@@ -16,13 +16,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/planner"
-	"github.com/fletch-engine/fletch/config"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
@@ -173,9 +174,9 @@ func TestEngineAnswersAsDuckDB(t *testing.T) {
 	in := idBatch(mem, ids)
 	defer in.Release()
 	for _, class := range []string{CachedClass, LiveClass} {
-		shape := planner.Shape{Class: class, Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}}
+		shape := &statement.Statement{Class: fx.engine.Graph().Class(class), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}}
 		for _, f := range FeatureNames(nFeatures) {
-			shape.Outputs = append(shape.Outputs, planner.Output{Expr: &expr.Ref{Path: []string{f}}, Name: f})
+			shape.Outputs = append(shape.Outputs, statement.Output{Expr: &expr.Ref{Path: []string{f}}, Name: f})
 		}
 		plan, err := fx.engine.Prepare(shape)
 		if err != nil {

@@ -7,6 +7,17 @@ import (
 	"github.com/fletch-engine/fletch/features/expr"
 )
 
+// Expr reads src, one `_` expression over class c of g, into its linked
+// form (ParseExpr, then LinkExpr): what the native query's front end is
+// given to read the expressions among its outputs.
+func Expr(g *features.Graph, c *features.Class, src string) (expr.Node, error) {
+	x, err := ParseExpr(src)
+	if err != nil {
+		return nil, err
+	}
+	return LinkExpr(g, c, x)
+}
+
 // ParseExpr reads src, one Python expression over `_` such as
 // `F.lower(_.first_name)` or `_.review_count["7d"]`, exactly as the loader
 // reads a feature's defining expression: front ends that take expressions

@@ -21,6 +21,7 @@ import (
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	onlinemem "github.com/fletch-engine/fletch/stores/memory"
@@ -178,16 +179,16 @@ func run(t *testing.T, e *planner.Engine, mem memory.Allocator, q query) *planne
 		}
 		cols = append(cols, b.NewArray())
 		b.Release()
-		fields = append(fields, arrow.Field{Name: planner.AsOfColumn, Type: features.TimestampType})
+		fields = append(fields, arrow.Field{Name: statement.AsOfColumn, Type: features.TimestampType})
 	}
 	in := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n))
 	for _, c := range cols {
 		c.Release()
 	}
 	defer in.Release()
-	shape := planner.Shape{Class: q.class, Inputs: fields}
+	shape := &statement.Statement{Class: e.Graph().Class(q.class), Inputs: fields}
 	for _, o := range q.outputs {
-		shape.Outputs = append(shape.Outputs, planner.Output{Expr: &expr.Ref{Path: strings.Split(o, ".")}, Name: o})
+		shape.Outputs = append(shape.Outputs, statement.Output{Expr: &expr.Ref{Path: strings.Split(o, ".")}, Name: o})
 	}
 	p, err := e.Prepare(shape)
 	if err != nil {

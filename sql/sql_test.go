@@ -1,4 +1,4 @@
-package sqlfront
+package sql
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // rows prints a record as `v, v; v, v` (rows separated by ;).
@@ -34,7 +34,7 @@ func fields(fs []arrow.Field) string {
 	return strings.Join(out, ", ")
 }
 
-func outputs(outs []planner.Output) string {
+func outputs(outs []statement.Output) string {
 	var out []string
 	for _, o := range outs {
 		out = append(out, o.Name+"="+o.Expr.String())
@@ -200,45 +200,45 @@ func TestParseErrors(t *testing.T) {
 	g := marketplaceGraph(t)
 	tests := []struct {
 		name, sql string
-		kind      planner.ErrorKind
+		kind      statement.ErrorKind
 		pos       string // line:col, "" when none
 		msg       string // substring
 	}{
-		{"unknown table", `SELECT id FROM usr WHERE id = '1'`, planner.InvalidInput, "1:16", `unknown table "usr" (did you mean "user"?)`},
-		{"unknown column", `SELECT full_nme FROM user WHERE id = '1'`, planner.InvalidInput, "1:8", `unknown column "full_nme" of table user (did you mean "full_name"?)`},
-		{"unknown column on a second line", "SELECT id,\n       emial\nFROM user WHERE id = '1'", planner.InvalidInput, "2:8", `(did you mean "email"?)`},
-		{"position after a quoted keyword", `SELECT user.full_nam FROM user WHERE id = '1'`, planner.InvalidInput, "1:8", `(did you mean "full_name"?)`},
-		{"unknown has-one column", `SELECT "item.titel" FROM review WHERE id = 1`, planner.InvalidInput, "1:8", `unknown column "titel" of table item (did you mean "title"?)`},
-		{"path through a scalar", `SELECT "star_rating.x" FROM review WHERE id = 1`, planner.InvalidInput, "1:8", `review.star_rating is not a relation`},
-		{"syntax error", "SELECT id FROM user\nWHERE id = = 3", planner.InvalidInput, "2:12", `syntax error at or near "="`},
-		{"unknown schema", `SELECT id FROM feature.user WHERE id = '1'`, planner.InvalidInput, "1:16", `unknown schema "feature": the only schema is "features" (did you mean "features"?)`},
-		{"unknown catalog", `SELECT id FROM other.features.user WHERE id = '1'`, planner.InvalidInput, "1:16", `unknown catalog "other"`},
-		{"no where", `SELECT id FROM user`, planner.InvalidInput, "", `missing WHERE: a fletch query's WHERE names its input rows`},
-		{"non-key column", `SELECT id FROM user WHERE email = 'a@b'`, planner.InvalidInput, "1:27", `email is not a key column of user`},
-		{"unknown where column", `SELECT id FROM user WHERE idd = '1'`, planner.InvalidInput, "1:27", `(did you mean "id"?)`},
-		{"or", `SELECT id FROM user WHERE id = '1' OR id = '2'`, planner.InvalidInput, "1:36", `OR and NOT are not allowed in WHERE`},
-		{"range", `SELECT id FROM review WHERE id > 3`, planner.InvalidInput, "1:32", `unsupported condition (operator >)`},
-		{"invalid int key", `SELECT id FROM review WHERE id = 'abc'`, planner.InvalidInput, "1:34", `"abc" is not a valid integer for id (int64)`},
-		{"float for str key", `SELECT id FROM user WHERE id = 1.5`, planner.InvalidInput, "1:32", `1.5 is not a valid string for id`},
-		{"bad timestamp", `SELECT id FROM user WHERE id = '1' AND __as_of__ = 'yesterday'`, planner.InvalidInput, "1:52", `is not a valid timestamp`},
-		{"null key", `SELECT id FROM user WHERE id = NULL`, planner.InvalidInput, "1:32", `id = NULL names no row`},
-		{"missing key part", `SELECT id FROM user_item WHERE user_id = '1'`, planner.InvalidInput, "", `(missing item_id)`},
-		{"key and its parts", `SELECT id FROM user_item WHERE id = 'a-b' AND user_id = 'a'`, planner.InvalidInput, "1:47", `either by id or by user_id and item_id`},
-		{"two IN lists", `SELECT id FROM user_item WHERE user_id IN ('1','2') AND item_id IN ('3','4')`, planner.InvalidInput, "1:57", `only one IN list`},
-		{"column twice", `SELECT id FROM user WHERE id = '1' AND id = '2'`, planner.InvalidInput, "1:40", `id is named twice`},
-		{"parameter in IN list", `SELECT id FROM user WHERE id IN (?, ?)`, planner.InvalidInput, "1:34", `parameters are not allowed in an IN list`},
-		{"parameter gap", `SELECT id FROM user WHERE id = $2`, planner.InvalidInput, "", `parameter $1 is not used`},
-		{"parameter in select list", `SELECT ? FROM user WHERE id = '1'`, planner.InvalidInput, "1:8", `parameters are only allowed in WHERE`},
-		{"mixed parameter styles", `SELECT id FROM user_item WHERE user_id = ? AND item_id = $1`, planner.InvalidInput, "", `either ? or $n`},
-		{"offset", `SELECT id FROM user WHERE id = '1' LIMIT 1 OFFSET 2`, planner.InvalidInput, "1:51", `OFFSET is not supported`},
-		{"join", `SELECT id FROM user JOIN review ON true WHERE id = '1'`, planner.Unsupported, "1:16", `joins and subqueries are not supported`},
-		{"order by", `SELECT id FROM user WHERE id = '1' ORDER BY id`, planner.Unsupported, "1:45", `ORDER BY`},
-		{"aggregate", `SELECT count(*) FROM user WHERE id = '1'`, planner.Unsupported, "1:8", `aggregates and window functions`},
-		{"insert", `INSERT INTO user VALUES (1)`, planner.Unsupported, "1:1", `fletch is read-only`},
-		{"update", `UPDATE user SET email = 'x' WHERE id = '1'`, planner.Unsupported, "1:1", `fletch is read-only`},
-		{"two statements", `SELECT id FROM user WHERE id = '1'; SELECT 1`, planner.InvalidInput, "1:36", `one statement per query`},
-		{"no from", `SELECT 1`, planner.InvalidInput, "", `missing FROM`},
-		{"star with a column of a relation", `SELECT item.* FROM review WHERE id = 1`, planner.Unsupported, "1:8", `item.* is not supported`},
+		{"unknown table", `SELECT id FROM usr WHERE id = '1'`, statement.InvalidInput, "1:16", `unknown table "usr" (did you mean "user"?)`},
+		{"unknown column", `SELECT full_nme FROM user WHERE id = '1'`, statement.InvalidInput, "1:8", `unknown column "full_nme" of table user (did you mean "full_name"?)`},
+		{"unknown column on a second line", "SELECT id,\n       emial\nFROM user WHERE id = '1'", statement.InvalidInput, "2:8", `(did you mean "email"?)`},
+		{"position after a quoted keyword", `SELECT user.full_nam FROM user WHERE id = '1'`, statement.InvalidInput, "1:8", `(did you mean "full_name"?)`},
+		{"unknown has-one column", `SELECT "item.titel" FROM review WHERE id = 1`, statement.InvalidInput, "1:8", `unknown column "titel" of table item (did you mean "title"?)`},
+		{"path through a scalar", `SELECT "star_rating.x" FROM review WHERE id = 1`, statement.InvalidInput, "1:8", `review.star_rating is not a relation`},
+		{"syntax error", "SELECT id FROM user\nWHERE id = = 3", statement.InvalidInput, "2:12", `syntax error at or near "="`},
+		{"unknown schema", `SELECT id FROM feature.user WHERE id = '1'`, statement.InvalidInput, "1:16", `unknown schema "feature": the only schema is "features" (did you mean "features"?)`},
+		{"unknown catalog", `SELECT id FROM other.features.user WHERE id = '1'`, statement.InvalidInput, "1:16", `unknown catalog "other"`},
+		{"no where", `SELECT id FROM user`, statement.InvalidInput, "", `missing WHERE: a fletch query's WHERE names its input rows`},
+		{"non-key column", `SELECT id FROM user WHERE email = 'a@b'`, statement.InvalidInput, "1:27", `email is not a key column of user`},
+		{"unknown where column", `SELECT id FROM user WHERE idd = '1'`, statement.InvalidInput, "1:27", `(did you mean "id"?)`},
+		{"or", `SELECT id FROM user WHERE id = '1' OR id = '2'`, statement.InvalidInput, "1:36", `OR and NOT are not allowed in WHERE`},
+		{"range", `SELECT id FROM review WHERE id > 3`, statement.InvalidInput, "1:32", `unsupported condition (operator >)`},
+		{"invalid int key", `SELECT id FROM review WHERE id = 'abc'`, statement.InvalidInput, "1:34", `"abc" is not a valid integer for id (int64)`},
+		{"float for str key", `SELECT id FROM user WHERE id = 1.5`, statement.InvalidInput, "1:32", `1.5 is not a valid string for id`},
+		{"bad timestamp", `SELECT id FROM user WHERE id = '1' AND __as_of__ = 'yesterday'`, statement.InvalidInput, "1:52", `is not a valid timestamp`},
+		{"null key", `SELECT id FROM user WHERE id = NULL`, statement.InvalidInput, "1:32", `id = NULL names no row`},
+		{"missing key part", `SELECT id FROM user_item WHERE user_id = '1'`, statement.InvalidInput, "", `(missing item_id)`},
+		{"key and its parts", `SELECT id FROM user_item WHERE id = 'a-b' AND user_id = 'a'`, statement.InvalidInput, "1:47", `either by id or by user_id and item_id`},
+		{"two IN lists", `SELECT id FROM user_item WHERE user_id IN ('1','2') AND item_id IN ('3','4')`, statement.InvalidInput, "1:57", `only one IN list`},
+		{"column twice", `SELECT id FROM user WHERE id = '1' AND id = '2'`, statement.InvalidInput, "1:40", `id is named twice`},
+		{"parameter in IN list", `SELECT id FROM user WHERE id IN (?, ?)`, statement.InvalidInput, "1:34", `parameters are not allowed in an IN list`},
+		{"parameter gap", `SELECT id FROM user WHERE id = $2`, statement.InvalidInput, "", `parameter $1 is not used`},
+		{"parameter in select list", `SELECT ? FROM user WHERE id = '1'`, statement.InvalidInput, "1:8", `parameters are only allowed in WHERE`},
+		{"mixed parameter styles", `SELECT id FROM user_item WHERE user_id = ? AND item_id = $1`, statement.InvalidInput, "", `either ? or $n`},
+		{"offset", `SELECT id FROM user WHERE id = '1' LIMIT 1 OFFSET 2`, statement.InvalidInput, "1:51", `OFFSET is not supported`},
+		{"join", `SELECT id FROM user JOIN review ON true WHERE id = '1'`, statement.Unsupported, "1:16", `joins and subqueries are not supported`},
+		{"order by", `SELECT id FROM user WHERE id = '1' ORDER BY id`, statement.Unsupported, "1:45", `ORDER BY`},
+		{"aggregate", `SELECT count(*) FROM user WHERE id = '1'`, statement.Unsupported, "1:8", `aggregates and window functions`},
+		{"insert", `INSERT INTO user VALUES (1)`, statement.Unsupported, "1:1", `fletch is read-only`},
+		{"update", `UPDATE user SET email = 'x' WHERE id = '1'`, statement.Unsupported, "1:1", `fletch is read-only`},
+		{"two statements", `SELECT id FROM user WHERE id = '1'; SELECT 1`, statement.InvalidInput, "1:36", `one statement per query`},
+		{"no from", `SELECT 1`, statement.InvalidInput, "", `missing FROM`},
+		{"star with a column of a relation", `SELECT item.* FROM review WHERE id = 1`, statement.Unsupported, "1:8", `item.* is not supported`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,9 +246,9 @@ func TestParseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse(%q) succeeded, want an error", tt.sql)
 			}
-			var pe *planner.Error
+			var pe *statement.Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is %T, want *planner.Error", err, err)
+				t.Fatalf("error %v is %T, want *statement.Error", err, err)
 			}
 			if pe.Kind != tt.kind {
 				t.Errorf("kind = %d, want %d (%v)", pe.Kind, tt.kind, err)
@@ -260,8 +260,8 @@ func TestParseErrors(t *testing.T) {
 			if gotPos != tt.pos {
 				t.Errorf("pos = %q, want %q (%v)", gotPos, tt.pos, err)
 			}
-			if !strings.Contains(pe.Msg, tt.msg) {
-				t.Errorf("message %q does not contain %q", pe.Msg, tt.msg)
+			if !strings.Contains(pe.Error(), tt.msg) {
+				t.Errorf("message %q does not contain %q", pe.Error(), tt.msg)
 			}
 		})
 	}
@@ -348,7 +348,7 @@ func TestBindInputs(t *testing.T) {
 			defer params.Release()
 			rec, err := st.BindInputs(context.Background(), mem, params)
 			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) || planner.KindOf(err) != planner.InvalidInput {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || statement.KindOf(err) != statement.InvalidInput {
 					t.Fatalf("err = %v, want InvalidInput containing %q", err, tt.err)
 				}
 				return

@@ -1,9 +1,10 @@
-package sqlfront
+package sql
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // Template is sql with every number and string literal replaced by a
@@ -14,14 +15,14 @@ import (
 // scan does not handle (parameters already, dollar quoting, escape
 // strings, a number out of range, an unterminated quote or comment):
 // such text is parsed as it is.
-func Template(sql string) (text string, vals []Value, ok bool) {
+func Template(sql string) (text string, vals []statement.Value, ok bool) {
 	var b strings.Builder
 	b.Grow(len(sql) + 8)
 	identChar := func(c byte) bool {
 		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 	}
 	param := func(v any) {
-		vals = append(vals, Value{Lit: v})
+		vals = append(vals, statement.Value{Lit: v})
 		b.WriteString("$" + strconv.Itoa(len(vals)))
 	}
 	for i := 0; i < len(sql); {
@@ -131,29 +132,4 @@ func number(sql string, i int) int {
 		}
 	}
 	return j
-}
-
-// WithValues is the statement of sql, whose Template is the text s was
-// parsed from: s's parameters filled with vals (the template's values, in
-// order), converted as the parser converts literals. s must have come
-// from parsing the template: one input row, a parameter per value.
-func (s *Statement) WithValues(sql string, vals []Value) (*Statement, error) {
-	if len(s.rows) != 1 || len(s.Params) != len(vals) {
-		return nil, fmt.Errorf("sqlfront: %d values for a statement with %d parameters and %d rows", len(vals), len(s.Params), len(s.rows))
-	}
-	row := make([]cell, len(s.rows[0]))
-	for i, c := range s.rows[0] {
-		if c.param < 0 {
-			row[i] = c
-			continue
-		}
-		v, err := keyValue(vals[c.param], s.Inputs[i].Name, s.Inputs[i].Type)
-		if err != nil {
-			return nil, err
-		}
-		row[i] = cell{param: -1, value: v}
-	}
-	out := *s
-	out.SQL, out.Params, out.rows = sql, nil, [][]cell{row}
-	return &out, nil
 }

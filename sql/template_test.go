@@ -1,9 +1,10 @@
-package sqlfront
+package sql
 
 import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // TestTemplateAgreesWithParse checks that a statement filled in from its
@@ -48,7 +49,7 @@ func TestTemplateAgreesWithParse(t *testing.T) {
 	}
 	for _, c := range cases {
 		want, wantErr := Parse(g, c.sql)
-		var got *Statement
+		var got *statement.Statement
 		if text, vals, ok := Template(c.sql); ok {
 			if tmpl, err := Parse(g, text); err == nil {
 				got, _ = tmpl.WithValues(c.sql, vals)
@@ -67,7 +68,7 @@ func TestTemplateAgreesWithParse(t *testing.T) {
 			t.Errorf("%s: Parse refuses it (%v), the template accepts it", c.sql, wantErr)
 			continue
 		}
-		if fields(got.Inputs) != fields(want.Inputs) || outputs(got.Outputs) != outputs(want.Outputs) || got.Limit != want.Limit || got.SQL != c.sql || len(got.Params) != 0 {
+		if fields(got.Inputs) != fields(want.Inputs) || outputs(got.Outputs) != outputs(want.Outputs) || got.Limit != want.Limit || got.Text != c.sql || len(got.Params) != 0 {
 			t.Errorf("%s: template gives inputs %s, outputs %s, limit %d; Parse: %s, %s, %d", c.sql, fields(got.Inputs), outputs(got.Outputs), got.Limit, fields(want.Inputs), outputs(want.Outputs), want.Limit)
 			continue
 		}

@@ -1,4 +1,4 @@
-package sqlfront
+package sql
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // FuzzParse feeds arbitrary SQL text to Parse: it must return a statement
@@ -33,9 +33,9 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sql string) {
 		st, err := Parse(g, sql)
 		if err != nil {
-			var pe *planner.Error
-			if !errors.As(err, &pe) || (pe.Kind != planner.InvalidInput && pe.Kind != planner.Unsupported) {
-				t.Fatalf("Parse(%q) = %v (kind %d), want an InvalidInput or Unsupported planner error", sql, err, planner.KindOf(err))
+			var pe *statement.Error
+			if !errors.As(err, &pe) || (pe.Kind != statement.InvalidInput && pe.Kind != statement.Unsupported) {
+				t.Fatalf("Parse(%q) = %v (kind %d), want an InvalidInput or Unsupported planner error", sql, err, statement.KindOf(err))
 			}
 			return
 		}

@@ -1,4 +1,4 @@
-package sqlfront
+package statement
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/operators"
-	"github.com/fletch-engine/fletch/planner"
 )
 
 // LiteralInputs builds the input rows a statement without parameters spells out in
 // WHERE. The caller releases the record.
 func (s *Statement) LiteralInputs(mem memory.Allocator) (arrow.RecordBatch, error) {
 	if len(s.Params) > 0 {
-		return nil, &planner.Error{Kind: planner.InvalidInput, Msg: fmt.Sprintf("the query has %d parameter(s): prepare it and bind a batch of parameter rows", len(s.Params)), Pos: s.Params[0].Pos}
+		return nil, Errorf(InvalidInput, s.Params[0].Pos, "the query has %d parameter(s): prepare it and bind a batch of parameter rows", len(s.Params))
 	}
 	schema := arrow.NewSchema(s.Inputs, nil)
 	b := array.NewRecordBuilder(mem, schema)
@@ -57,15 +57,15 @@ func appendValue(b array.Builder, v any) {
 // an integer for a str key, any timestamp unit for __as_of__, ...).
 func (s *Statement) CheckParams(schema *arrow.Schema) error {
 	if len(s.Params) == 0 {
-		return &planner.Error{Kind: planner.InvalidInput, Msg: "the query has no parameters; execute it without binding any"}
+		return Errorf(InvalidInput, expr.Pos{}, "the query has no parameters; execute it without binding any")
 	}
 	if schema.NumFields() != len(s.Params) {
-		return &planner.Error{Kind: planner.InvalidInput, Msg: fmt.Sprintf("the parameter batch has %d column(s), the query has %d parameter(s): %s", schema.NumFields(), len(s.Params), s.ParamSchema())}
+		return Errorf(InvalidInput, expr.Pos{}, "the parameter batch has %d column(s), the query has %d parameter(s): %s", schema.NumFields(), len(s.Params), s.ParamSchema())
 	}
 	for i, p := range s.Params {
 		got := schema.Field(i)
 		if !convertible(got.Type, p.Type) {
-			return &planner.Error{Kind: planner.InvalidInput, Pos: p.Pos, Msg: fmt.Sprintf("parameter %d (field %q, for %s) is %s; expected %s", i+1, got.Name, p.Column, got.Type, p.Type)}
+			return Errorf(InvalidInput, p.Pos, "parameter %d (field %q, for %s) is %s; expected %s", i+1, got.Name, p.Column, got.Type, p.Type)
 		}
 	}
 	return nil
@@ -116,7 +116,7 @@ func (s *Statement) BindInputs(ctx context.Context, mem memory.Allocator, params
 			arr, err := convertParam(ctx, mem, params.Column(c.param), f.Type)
 			if err != nil {
 				p := s.Params[c.param]
-				return nil, &planner.Error{Kind: planner.InvalidInput, Pos: p.Pos, Msg: fmt.Sprintf("parameter %d (field %q, for %s): %v", c.param+1, params.Schema().Field(c.param).Name, p.Column, err)}
+				return nil, Errorf(InvalidInput, p.Pos, "parameter %d (field %q, for %s): %v", c.param+1, params.Schema().Field(c.param).Name, p.Column, err)
 			}
 			cols[i] = arr
 			continue
@@ -153,4 +153,31 @@ func decimalText(ctx context.Context, mem memory.Allocator, arr arrow.Array) (ar
 	}
 	defer ints.Release()
 	return operators.DecimalText(mem, ints.(*array.Int64)), nil
+}
+
+// WithValues is s with its parameters replaced by the literals vals (in
+// parameter order), converted as literals of a query are, and text as its
+// query text. It is how a front end fills a statement it read once from a
+// text whose values were taken out (sql.Template) with each text's own
+// values. s has one input row and a parameter per value; the result shares
+// s's plan key.
+func (s *Statement) WithValues(text string, vals []Value) (*Statement, error) {
+	if len(s.rows) != 1 || len(s.Params) != len(vals) {
+		return nil, fmt.Errorf("statement: %d values for a statement with %d parameters and %d rows", len(vals), len(s.Params), len(s.rows))
+	}
+	row := make([]cell, len(s.rows[0]))
+	for i, c := range s.rows[0] {
+		if c.param < 0 {
+			row[i] = c
+			continue
+		}
+		v, err := keyValue(vals[c.param], s.Inputs[i].Name, s.Inputs[i].Type)
+		if err != nil {
+			return nil, err
+		}
+		row[i] = cell{param: -1, value: v}
+	}
+	out := *s
+	out.Text, out.Params, out.rows = text, nil, [][]cell{row}
+	return &out, nil
 }

@@ -1,13 +1,14 @@
-// Package sqlfront reads the SQL text of fletch's Flight SQL surface into
-// feature queries: the table is a feature class, the select list becomes the
-// query's outputs (expression trees), and WHERE names the input rows — key
-// values, `?` / `$n` parameters and the `__as_of__` pseudo-column.
+// Package sql is the SQL front end: it reads the SQL text of fletch's Flight
+// SQL surface (with pg_query, PostgreSQL's own parser) into statements: the
+// table is a feature class, the select list becomes the statement's outputs
+// (expression trees), and WHERE names the input rows — key values, `?` /
+// `$n` parameters and the `__as_of__` pseudo-column.
 //
-// It knows the feature graph and the planner's Query/Shape types, and nothing
-// of gRPC, Flight or execution: the flight server calls it, the planner binds
-// and runs what it builds. Every error is a *planner.Error carrying the
-// line:col of the offending text.
-package sqlfront
+// It knows the feature graph and the statement type, and nothing of gRPC,
+// Flight, the other front ends or execution: the transport calls it, the
+// planner plans what it builds. Every error is a *statement.Error carrying
+// the line:col of the offending text.
+package sql
 
 import (
 	"fmt"
@@ -15,73 +16,16 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	pg "github.com/pganalyze/pg_query_go/v6"
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
-
-// Catalog and Schema are the only catalog and schema of the SQL surface.
-const (
-	Catalog = "fletch"
-	Schema  = "features"
-)
-
-// Statement is one parsed query: the class it reads, its outputs, its input
-// columns and the rows (or parameters) that fill them.
-type Statement struct {
-	SQL     string
-	Class   *features.Class
-	Outputs []planner.Output
-	// Inputs are the input columns, key columns first, then
-	// planner.AsOfColumn when the query gives one.
-	Inputs []arrow.Field
-	// Params are the `?` / `$n` parameters by number ($1 first).
-	Params []Param
-	// Limit caps the number of result rows; -1 means no limit.
-	Limit int64
-
-	// rows are the input rows the WHERE clause spells out: one per IN
-	// element, each with one cell per input column. A statement with
-	// parameters has exactly one row, whose parameter cells are filled from
-	// each bound parameter row.
-	rows [][]cell
-}
-
-// Param is one parameter of a statement.
-type Param struct {
-	// Column is the input column the parameter fills.
-	Column string
-	Type   arrow.DataType
-	Pos    expr.Pos
-}
-
-// cell is one value of an input row: a converted literal or a parameter.
-type cell struct {
-	param int // index into Params, -1 for a literal
-	value any // int64, float64, string, bool, arrow.Timestamp, arrow.Date32
-}
-
-// Shape is the plan shape of the statement.
-func (s *Statement) Shape() planner.Shape {
-	return planner.Shape{Class: s.Class.Table, Inputs: s.Inputs, Outputs: s.Outputs}
-}
-
-// ParamSchema is the schema a parameter batch must have: one field per
-// parameter, in parameter order, typed as the input column it fills.
-func (s *Statement) ParamSchema() *arrow.Schema {
-	fields := make([]arrow.Field, len(s.Params))
-	for i, p := range s.Params {
-		fields[i] = arrow.Field{Name: p.Column, Type: p.Type, Nullable: true}
-	}
-	return arrow.NewSchema(fields, nil)
-}
 
 // Parse reads sql against g.
-func Parse(g *features.Graph, sql string) (*Statement, error) {
+func Parse(g *features.Graph, sql string) (*statement.Statement, error) {
 	p := &parser{graph: g, src: sql}
 	return p.parse()
 }
@@ -108,7 +52,7 @@ type parser struct {
 // [newStart, newEnd) in text.
 type edit struct{ origStart, origEnd, newStart, newEnd int }
 
-func (p *parser) parse() (*Statement, error) {
+func (p *parser) parse() (*statement.Statement, error) {
 	if err := p.rewrite(); err != nil {
 		return nil, err
 	}
@@ -119,18 +63,18 @@ func (p *parser) parse() (*Statement, error) {
 		if pe, ok := err.(*pgparser.Error); ok && pe.Cursorpos > 0 {
 			at = pe.Cursorpos - 1
 		}
-		return nil, p.errAt(planner.InvalidInput, int32(at), "%s", msg)
+		return nil, p.errAt(statement.InvalidInput, int32(at), "%s", msg)
 	}
 	switch len(tree.Stmts) {
 	case 0:
-		return nil, p.errAt(planner.InvalidInput, -1, "empty query: expected SELECT <columns> FROM <table> WHERE <keys>")
+		return nil, p.errAt(statement.InvalidInput, -1, "empty query: expected SELECT <columns> FROM <table> WHERE <keys>")
 	case 1:
 	default:
-		return nil, p.errAt(planner.InvalidInput, tree.Stmts[1].StmtLocation, "one statement per query, found %d", len(tree.Stmts))
+		return nil, p.errAt(statement.InvalidInput, tree.Stmts[1].StmtLocation, "one statement per query, found %d", len(tree.Stmts))
 	}
 	sel := tree.Stmts[0].Stmt.GetSelectStmt()
 	if sel == nil {
-		return nil, p.errAt(planner.Unsupported, tree.Stmts[0].StmtLocation, "fletch is read-only: only SELECT queries are supported")
+		return nil, p.errAt(statement.Unsupported, tree.Stmts[0].StmtLocation, "fletch is read-only: only SELECT queries are supported")
 	}
 	return p.selectStmt(sel)
 }
@@ -143,7 +87,7 @@ func (p *parser) parse() (*Statement, error) {
 func (p *parser) rewrite() error {
 	res, err := pg.Scan(p.src)
 	if err != nil {
-		return p.errAt(planner.InvalidInput, -1, "%s", err.Error())
+		return p.errAt(statement.InvalidInput, -1, "%s", err.Error())
 	}
 	var b strings.Builder
 	last, nparam, dollar := 0, 0, false
@@ -175,7 +119,7 @@ func (p *parser) rewrite() error {
 		last = end
 	}
 	if nparam > 0 && dollar {
-		return p.errAt(planner.InvalidInput, -1, "a query uses either ? or $n parameters, not both")
+		return p.errAt(statement.InvalidInput, -1, "a query uses either ? or $n parameters, not both")
 	}
 	b.WriteString(p.src[last:])
 	p.text = b.String()
@@ -222,25 +166,19 @@ func (p *parser) pos(loc int32) expr.Pos {
 	return at
 }
 
-func (p *parser) errAt(kind planner.ErrorKind, loc int32, format string, args ...any) *planner.Error {
-	return &planner.Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Pos: p.pos(loc)}
+func (p *parser) errAt(kind statement.ErrorKind, loc int32, format string, args ...any) *statement.Error {
+	return &statement.Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Pos: p.pos(loc)}
 }
 
-// Errorf is an error at a position of sql (line:col), for callers that
-// validate what Parse returned.
-func Errorf(kind planner.ErrorKind, at expr.Pos, format string, args ...any) *planner.Error {
-	return &planner.Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Pos: at}
-}
-
-func (p *parser) selectStmt(sel *pg.SelectStmt) (*Statement, error) {
+func (p *parser) selectStmt(sel *pg.SelectStmt) (*statement.Statement, error) {
 	if sel.Op != pg.SetOperation_SETOP_NONE {
-		return nil, p.errAt(planner.Unsupported, -1, "UNION, INTERSECT and EXCEPT are not supported: a fletch query reads one table")
+		return nil, p.errAt(statement.Unsupported, -1, "UNION, INTERSECT and EXCEPT are not supported: a fletch query reads one table")
 	}
 	if sel.WithClause != nil {
-		return nil, p.errAt(planner.Unsupported, sel.WithClause.Location, "WITH is not supported: a fletch query reads one table")
+		return nil, p.errAt(statement.Unsupported, sel.WithClause.Location, "WITH is not supported: a fletch query reads one table")
 	}
 	if len(sel.ValuesLists) > 0 {
-		return nil, p.errAt(planner.Unsupported, -1, "VALUES is not supported: a fletch query reads one table")
+		return nil, p.errAt(statement.Unsupported, -1, "VALUES is not supported: a fletch query reads one table")
 	}
 	for _, c := range []struct {
 		nodes []*pg.Node
@@ -253,14 +191,14 @@ func (p *parser) selectStmt(sel *pg.SelectStmt) (*Statement, error) {
 		{sel.LockingClause, "FOR UPDATE/SHARE"},
 	} {
 		if len(c.nodes) > 0 {
-			return nil, p.errAt(planner.Unsupported, location(c.nodes[0]), "%s is not supported in a fletch query", c.what)
+			return nil, p.errAt(statement.Unsupported, location(c.nodes[0]), "%s is not supported in a fletch query", c.what)
 		}
 	}
 	if sel.HavingClause != nil {
-		return nil, p.errAt(planner.Unsupported, location(sel.HavingClause), "HAVING is not supported in a fletch query")
+		return nil, p.errAt(statement.Unsupported, location(sel.HavingClause), "HAVING is not supported in a fletch query")
 	}
 	if sel.IntoClause != nil {
-		return nil, p.errAt(planner.Unsupported, -1, "SELECT INTO is not supported: fletch is read-only")
+		return nil, p.errAt(statement.Unsupported, -1, "SELECT INTO is not supported: fletch is read-only")
 	}
 	if err := p.from(sel.FromClause); err != nil {
 		return nil, err
@@ -274,7 +212,7 @@ func (p *parser) selectStmt(sel *pg.SelectStmt) (*Statement, error) {
 		return nil, err
 	}
 	if sel.LimitOffset != nil {
-		return nil, p.errAt(planner.InvalidInput, location(sel.LimitOffset), "OFFSET is not supported: the input rows in WHERE are the rows of the result")
+		return nil, p.errAt(statement.InvalidInput, location(sel.LimitOffset), "OFFSET is not supported: the input rows in WHERE are the rows of the result")
 	}
 	limit := int64(-1)
 	if sel.LimitCount != nil {
@@ -286,30 +224,30 @@ func (p *parser) selectStmt(sel *pg.SelectStmt) (*Statement, error) {
 		case c != nil && c.GetVal() == nil && !c.Isnull:
 			limit = 0 // LIMIT 0: pg_query leaves a zero integer empty
 		default:
-			return nil, p.errAt(planner.InvalidInput, location(sel.LimitCount), "LIMIT takes a non-negative integer literal")
+			return nil, p.errAt(statement.InvalidInput, location(sel.LimitCount), "LIMIT takes a non-negative integer literal")
 		}
 	}
-	st, err := Build(p.class, outs, conds, limit)
+	st, err := statement.Build(p.class, outs, conds, limit)
 	if err != nil {
 		return nil, err
 	}
-	st.SQL = p.src
+	st.Text = p.src
 	return st, nil
 }
 
 // from resolves the one table of the query.
 func (p *parser) from(from []*pg.Node) error {
 	if len(from) == 0 {
-		return p.errAt(planner.InvalidInput, -1, "missing FROM: a fletch query reads one feature class, one of %s", strings.Join(p.graph.ClassNames(), ", "))
+		return p.errAt(statement.InvalidInput, -1, "missing FROM: a fletch query reads one feature class, one of %s", strings.Join(p.graph.ClassNames(), ", "))
 	}
 	if len(from) > 1 {
-		return p.errAt(planner.Unsupported, location(from[1]), "a fletch query reads one table; follow relations with dotted columns (\"item.title\") instead of joins")
+		return p.errAt(statement.Unsupported, location(from[1]), "a fletch query reads one table; follow relations with dotted columns (\"item.title\") instead of joins")
 	}
 	rv := from[0].GetRangeVar()
 	if rv == nil {
-		return p.errAt(planner.Unsupported, location(from[0]), "a fletch query reads one table by name; joins and subqueries are not supported")
+		return p.errAt(statement.Unsupported, location(from[0]), "a fletch query reads one table by name; joins and subqueries are not supported")
 	}
-	class, err := LookupTable(p.graph, []string{rv.Catalogname, rv.Schemaname, rv.Relname}, p.pos(rv.Location))
+	class, err := statement.LookupTable(p.graph, []string{rv.Catalogname, rv.Schemaname, rv.Relname}, p.pos(rv.Location))
 	if err != nil {
 		return err
 	}
@@ -347,10 +285,10 @@ func (p *parser) columnPath(cr *pg.ColumnRef) (path []string, written string, st
 		}
 		return false
 	}
-	if strip(Catalog) {
-		strip(Schema)
+	if strip(statement.Catalog) {
+		strip(statement.Schema)
 	} else {
-		strip(Schema)
+		strip(statement.Schema)
 	}
 	if !strip(p.class.Table) && p.alias != "" {
 		strip(p.alias)
@@ -364,7 +302,7 @@ func (p *parser) columnPath(cr *pg.ColumnRef) (path []string, written string, st
 
 // checkPath is CheckPath at a location of the parse tree.
 func (p *parser) checkPath(path []string, loc int32) error {
-	return CheckPath(p.class, path, p.pos(loc))
+	return statement.CheckPath(p.class, path, p.pos(loc))
 }
 
 // location is the parse-tree location of the nodes this package reports

@@ -1,4 +1,4 @@
-package sqlfront
+package sql
 
 import (
 	"strconv"
@@ -6,21 +6,20 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
-	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // selectList turns the select list into outputs.
-func (p *parser) selectList(targets []*pg.Node) ([]planner.Output, error) {
-	var outs []planner.Output
+func (p *parser) selectList(targets []*pg.Node) ([]statement.Output, error) {
+	var outs []statement.Output
 	for _, t := range targets {
 		rt := t.GetResTarget()
 		if cr := rt.Val.GetColumnRef(); cr != nil {
 			path, written, star := p.columnPath(cr)
 			if star {
 				if len(path) > 0 {
-					return nil, p.errAt(planner.Unsupported, cr.Location, "%s.* is not supported: name the columns of a relation one by one", strings.Join(path, "."))
+					return nil, p.errAt(statement.Unsupported, cr.Location, "%s.* is not supported: name the columns of a relation one by one", strings.Join(path, "."))
 				}
 				outs = append(outs, p.star(cr.Location)...)
 				continue
@@ -32,7 +31,7 @@ func (p *parser) selectList(targets []*pg.Node) ([]planner.Output, error) {
 			if name == "" {
 				name = written
 			}
-			outs = append(outs, planner.Output{Expr: &expr.Ref{Path: path, At: p.pos(cr.Location)}, Name: name})
+			outs = append(outs, statement.Output{Expr: &expr.Ref{Path: path, At: p.pos(cr.Location)}, Name: name})
 			continue
 		}
 		e, err := p.expr(rt.Val)
@@ -45,30 +44,18 @@ func (p *parser) selectList(targets []*pg.Node) ([]planner.Output, error) {
 				name = funcName(fc)
 			}
 		}
-		outs = append(outs, planner.Output{Expr: e, Name: name})
+		outs = append(outs, statement.Output{Expr: e, Name: name})
 	}
 	return outs, nil
 }
 
 // star is every scalar feature of the class, windows by their FQN.
-func (p *parser) star(loc int32) []planner.Output {
-	var outs []planner.Output
-	for _, f := range ScalarFeatures(p.class) {
-		outs = append(outs, planner.Output{Expr: &expr.Ref{Path: []string{f.Name}, At: p.pos(loc)}, Name: f.Name})
+func (p *parser) star(loc int32) []statement.Output {
+	var outs []statement.Output
+	for _, f := range statement.Columns(p.class) {
+		outs = append(outs, statement.Output{Expr: &expr.Ref{Path: []string{f.Name}, At: p.pos(loc)}, Name: f.Name})
 	}
 	return outs
-}
-
-// ScalarFeatures are the columns of a class's table: its scalar features,
-// windows included, in definition order.
-func ScalarFeatures(c *features.Class) []*features.Feature {
-	var fs []*features.Feature
-	for _, f := range c.Features {
-		if f.Kind == features.Scalar {
-			fs = append(fs, f)
-		}
-	}
-	return fs
 }
 
 func funcName(fc *pg.FuncCall) string {
@@ -90,7 +77,7 @@ func (p *parser) expr(n *pg.Node) (expr.Node, error) {
 		cr := n.GetColumnRef()
 		path, _, star := p.columnPath(cr)
 		if star {
-			return nil, p.errAt(planner.InvalidInput, cr.Location, "* is only allowed on its own in the select list")
+			return nil, p.errAt(statement.InvalidInput, cr.Location, "* is only allowed on its own in the select list")
 		}
 		if err := p.checkPath(path, cr.Location); err != nil {
 			return nil, err
@@ -103,9 +90,9 @@ func (p *parser) expr(n *pg.Node) (expr.Node, error) {
 		if c := tc.Arg.GetAConst(); c != nil {
 			return p.castConstant(c, tc)
 		}
-		return nil, p.errAt(planner.Unsupported, tc.Location, "CAST of a column is not supported yet; use a function such as to_float or to_str if the function library has it")
+		return nil, p.errAt(statement.Unsupported, tc.Location, "CAST of a column is not supported yet; use a function such as to_float or to_str if the function library has it")
 	case n.GetParamRef() != nil:
-		return nil, p.errAt(planner.InvalidInput, n.GetParamRef().Location, "parameters are only allowed in WHERE, where they name input rows")
+		return nil, p.errAt(statement.InvalidInput, n.GetParamRef().Location, "parameters are only allowed in WHERE, where they name input rows")
 	case n.GetAExpr() != nil:
 		return p.aexpr(n.GetAExpr())
 	case n.GetBoolExpr() != nil:
@@ -170,22 +157,22 @@ func (p *parser) expr(n *pg.Node) (expr.Node, error) {
 		}
 		return w, nil
 	case n.GetSubLink() != nil:
-		return nil, p.errAt(planner.Unsupported, n.GetSubLink().Location, "subqueries are not supported: follow relations with dotted columns (\"item.title\")")
+		return nil, p.errAt(statement.Unsupported, n.GetSubLink().Location, "subqueries are not supported: follow relations with dotted columns (\"item.title\")")
 	case n.GetNullTest() != nil:
-		return nil, p.errAt(planner.Unsupported, n.GetNullTest().Location, "IS NULL is not supported in the select list yet")
+		return nil, p.errAt(statement.Unsupported, n.GetNullTest().Location, "IS NULL is not supported in the select list yet")
 	}
-	return nil, p.errAt(planner.Unsupported, location(n), "this expression is not supported in a fletch query")
+	return nil, p.errAt(statement.Unsupported, location(n), "this expression is not supported in a fletch query")
 }
 
 func (p *parser) aexpr(ae *pg.A_Expr) (expr.Node, error) {
 	at := p.pos(ae.Location)
 	if ae.Kind != pg.A_Expr_Kind_AEXPR_OP || len(ae.Name) != 1 {
-		return nil, p.errAt(planner.Unsupported, ae.Location, "this operator is not supported in the select list; use arithmetic, comparisons, AND/OR/NOT, CASE and functions")
+		return nil, p.errAt(statement.Unsupported, ae.Location, "this operator is not supported in the select list; use arithmetic, comparisons, AND/OR/NOT, CASE and functions")
 	}
 	sqlOp := ae.Name[0].GetString_().Sval
 	op, ok := binaryOps[sqlOp]
 	if !ok {
-		return nil, p.errAt(planner.Unsupported, ae.Location, "operator %s is not supported", sqlOp)
+		return nil, p.errAt(statement.Unsupported, ae.Location, "operator %s is not supported", sqlOp)
 	}
 	r, err := p.expr(ae.Rexpr)
 	if err != nil {
@@ -198,7 +185,7 @@ func (p *parser) aexpr(ae *pg.A_Expr) (expr.Node, error) {
 		if sqlOp == "+" {
 			return r, nil
 		}
-		return nil, p.errAt(planner.Unsupported, ae.Location, "prefix operator %s is not supported", sqlOp)
+		return nil, p.errAt(statement.Unsupported, ae.Location, "prefix operator %s is not supported", sqlOp)
 	}
 	l, err := p.expr(ae.Lexpr)
 	if err != nil {
@@ -211,7 +198,7 @@ func (p *parser) call(fc *pg.FuncCall) (expr.Node, error) {
 	name := funcName(fc)
 	switch {
 	case fc.AggStar || fc.AggDistinct || len(fc.AggOrder) > 0 || fc.AggFilter != nil || fc.Over != nil:
-		return nil, p.errAt(planner.Unsupported, fc.Location, "%s: aggregates and window functions over the result are not supported; aggregations are features of the class", name)
+		return nil, p.errAt(statement.Unsupported, fc.Location, "%s: aggregates and window functions over the result are not supported; aggregations are features of the class", name)
 	}
 	c := &expr.Call{Func: name, At: p.pos(fc.Location)}
 	for _, a := range fc.Args {
@@ -248,7 +235,7 @@ func (p *parser) constant(c *pg.A_Const) (expr.Node, error) {
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return nil, p.errAt(planner.InvalidInput, c.Location, "number %s is out of range", s)
+			return nil, p.errAt(statement.InvalidInput, c.Location, "number %s is out of range", s)
 		}
 		return &expr.Literal{Value: f, At: at}, nil
 	case c.GetSval() != nil:
@@ -256,7 +243,7 @@ func (p *parser) constant(c *pg.A_Const) (expr.Node, error) {
 	case c.GetBoolval() != nil:
 		return &expr.Literal{Value: c.GetBoolval().Boolval, At: at}, nil
 	case c.GetBsval() != nil:
-		return nil, p.errAt(planner.Unsupported, c.Location, "bit strings are not supported")
+		return nil, p.errAt(statement.Unsupported, c.Location, "bit strings are not supported")
 	}
 	// pg_query leaves the value of a zero integer empty.
 	return &expr.Literal{Value: int64(0), At: at}, nil
@@ -279,13 +266,13 @@ func (p *parser) castConstant(c *pg.A_Const, tc *pg.TypeCast) (expr.Node, error)
 	case "int2", "int4", "int8", "integer", "bigint", "smallint":
 		v, err := strconv.ParseInt(text, 10, 64)
 		if err != nil {
-			return nil, p.errAt(planner.InvalidInput, c.Location, "%s is not an integer", text)
+			return nil, p.errAt(statement.InvalidInput, c.Location, "%s is not an integer", text)
 		}
 		l.Value = v
 	case "float4", "float8", "real", "double precision", "numeric", "decimal":
 		v, err := strconv.ParseFloat(text, 64)
 		if err != nil {
-			return nil, p.errAt(planner.InvalidInput, c.Location, "%s is not a number", text)
+			return nil, p.errAt(statement.InvalidInput, c.Location, "%s is not a number", text)
 		}
 		l.Value = v
 	case "text", "varchar", "bpchar", "char":
@@ -293,11 +280,11 @@ func (p *parser) castConstant(c *pg.A_Const, tc *pg.TypeCast) (expr.Node, error)
 	case "bool", "boolean":
 		v, err := strconv.ParseBool(text)
 		if err != nil {
-			return nil, p.errAt(planner.InvalidInput, c.Location, "%s is not a boolean", text)
+			return nil, p.errAt(statement.InvalidInput, c.Location, "%s is not a boolean", text)
 		}
 		l.Value = v
 	default:
-		return nil, p.errAt(planner.Unsupported, tc.Location, "CAST to %s is not supported in the select list", typ)
+		return nil, p.errAt(statement.Unsupported, tc.Location, "CAST to %s is not supported in the select list", typ)
 	}
 	return l, nil
 }

@@ -1,4 +1,4 @@
-package sqlfront
+package statement
 
 import (
 	"fmt"
@@ -11,8 +11,6 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
-	"github.com/fletch-engine/fletch/internal/suggest"
-	"github.com/fletch-engine/fletch/planner"
 )
 
 // Cond is one conjunct of a query's WHERE, whatever language it was written
@@ -21,7 +19,7 @@ import (
 // the rules for naming input rows are the same for both.
 type Cond struct {
 	// Cols are the column names as written; Build resolves them to key
-	// columns of the class or planner.AsOfColumn.
+	// columns of the class or AsOfColumn.
 	Cols []string
 	// At are the positions of Cols (zero when unknown).
 	At     []expr.Pos
@@ -42,15 +40,15 @@ type Value struct {
 // returns at most limit rows (-1: no limit) and names its input rows with
 // conds (a conjunction). It is what Parse does once the SQL text is read,
 // for front ends that read other languages.
-func Build(class *features.Class, outputs []planner.Output, conds []Cond, limit int64) (*Statement, error) {
+func Build(class *features.Class, outputs []Output, conds []Cond, limit int64) (*Statement, error) {
 	if len(outputs) == 0 {
-		return nil, Errorf(planner.InvalidInput, expr.Pos{}, "empty select list: name the columns of %s you want", class.Table)
+		return nil, Errorf(InvalidInput, expr.Pos{}, "empty select list: name the columns of %s you want", class.Table)
 	}
 	st := &Statement{Class: class, Outputs: outputs, Limit: limit}
 	if err := st.inputRows(conds); err != nil {
 		return nil, err
 	}
-	return st, nil
+	return st.seal(), nil
 }
 
 // LookupTable resolves a table name to its feature class: name is the
@@ -64,20 +62,20 @@ func LookupTable(g *features.Graph, name []string, at expr.Pos) (*features.Class
 		}
 	}
 	if len(written) == 0 || len(written) > 3 {
-		return nil, Errorf(planner.InvalidInput, at, "table name %q: expected <table>, %s.<table> or %s.%s.<table>", strings.Join(written, "."), Schema, Catalog, Schema)
+		return nil, Errorf(InvalidInput, at, "table name %q: expected <table>, %s.<table> or %s.%s.<table>", strings.Join(written, "."), Schema, Catalog, Schema)
 	}
 	table := written[len(written)-1]
 	quals := written[:len(written)-1]
 	if len(quals) == 2 && !strings.EqualFold(quals[0], Catalog) {
-		return nil, Errorf(planner.InvalidInput, at, "unknown catalog %q: the only catalog is %q", quals[0], Catalog)
+		return nil, Errorf(InvalidInput, at, "unknown catalog %q: the only catalog is %q", quals[0], Catalog)
 	}
 	if len(quals) > 0 && !strings.EqualFold(quals[len(quals)-1], Schema) {
 		s := quals[len(quals)-1]
-		return nil, Errorf(planner.InvalidInput, at, "unknown schema %q: the only schema is %q%s", s, Schema, suggest.DidYouMean(s, []string{Schema}))
+		return nil, Suggest(Errorf(InvalidInput, at, "unknown schema %q: the only schema is %q", s, Schema), s, []string{Schema})
 	}
 	class := g.Class(table)
 	if class == nil {
-		return nil, Errorf(planner.InvalidInput, at, "unknown table %q%s", table, suggest.DidYouMean(table, g.ClassNames()))
+		return nil, Suggest(Errorf(InvalidInput, at, "unknown table %q", table), table, g.ClassNames())
 	}
 	return class, nil
 }
@@ -89,7 +87,7 @@ func CheckPath(c *features.Class, path []string, at expr.Pos) error {
 	for i, name := range path {
 		f := c.Feature(name)
 		if f == nil {
-			return Errorf(planner.InvalidInput, at, "unknown column %q of table %s%s", name, c.Table, suggest.DidYouMean(name, c.FeatureNames()))
+			return Suggest(Errorf(InvalidInput, at, "unknown column %q of table %s", name, c.Table), name, c.FeatureNames())
 		}
 		if i == len(path)-1 {
 			return nil
@@ -100,7 +98,7 @@ func CheckPath(c *features.Class, path []string, at expr.Pos) error {
 		case f.Kind == features.HasMany:
 			return nil
 		default:
-			return Errorf(planner.InvalidInput, at, "%s.%s is not a relation: it has no column %q", c.Table, f.Name, path[i+1])
+			return Errorf(InvalidInput, at, "%s.%s is not a relation: it has no column %q", c.Table, f.Name, path[i+1])
 		}
 	}
 	return nil
@@ -127,8 +125,8 @@ func KeyColumns(c *features.Class) (primary *features.Feature, parts []*features
 	return primary, parts
 }
 
-// whereHelp says what WHERE may contain, with the class's own key names.
-func whereHelp(c *features.Class) string {
+// WhereHelp says what WHERE may contain, with the class's own key names.
+func WhereHelp(c *features.Class) string {
 	primary, parts := KeyColumns(c)
 	key := "id"
 	if primary != nil {
@@ -142,23 +140,23 @@ func whereHelp(c *features.Class) string {
 		}
 		s += ", " + strings.Join(eqs, " AND ")
 	}
-	return s + ", values or ? parameters, and " + planner.AsOfColumn + " = <timestamp> for point-in-time rows"
+	return s + ", values or ? parameters, and " + AsOfColumn + " = <timestamp> for point-in-time rows"
 }
 
 // keyColumn resolves a column of WHERE: a key column or __as_of__.
 func keyColumn(c *features.Class, name string, at expr.Pos) (string, error) {
-	if strings.EqualFold(name, planner.AsOfColumn) {
-		return planner.AsOfColumn, nil
+	if strings.EqualFold(name, AsOfColumn) {
+		return AsOfColumn, nil
 	}
 	f := c.Feature(name)
 	if f == nil {
-		return "", Errorf(planner.InvalidInput, at, "unknown column %q of table %s%s", name, c.Table, suggest.DidYouMean(name, append(c.FeatureNames(), planner.AsOfColumn)))
+		return "", Suggest(Errorf(InvalidInput, at, "unknown column %q of table %s", name, c.Table), name, append(c.FeatureNames(), AsOfColumn))
 	}
 	primary, parts := KeyColumns(c)
 	if f == primary || indexOfFeature(parts, f) >= 0 {
 		return f.Name, nil
 	}
-	return "", Errorf(planner.InvalidInput, at, "%s is not a key column of %s, so it cannot select rows: %s", f.Name, c.Table, whereHelp(c))
+	return "", Errorf(InvalidInput, at, "%s is not a key column of %s, so it cannot select rows: %s", f.Name, c.Table, WhereHelp(c))
 }
 
 // inputRows sets the input columns, rows and parameters of st from the
@@ -166,7 +164,7 @@ func keyColumn(c *features.Class, name string, at expr.Pos) (string, error) {
 func (st *Statement) inputRows(conds []Cond) error {
 	class := st.Class
 	if len(conds) == 0 {
-		return Errorf(planner.InvalidInput, expr.Pos{}, "missing WHERE: %s", whereHelp(class))
+		return Errorf(InvalidInput, expr.Pos{}, "missing WHERE: %s", WhereHelp(class))
 	}
 	// Which column comes from which condition, and which one is the IN.
 	conds = slices.Clone(conds)
@@ -176,7 +174,7 @@ func (st *Statement) inputRows(conds []Cond) error {
 		cd := &conds[i]
 		cd.Cols, cd.At = slices.Clone(cd.Cols), slices.Clone(cd.At) // resolved below; the caller's stay as written
 		if len(cd.Cols) == 0 {
-			return Errorf(planner.InvalidInput, expr.Pos{}, "a condition names no column: %s", whereHelp(class))
+			return Errorf(InvalidInput, expr.Pos{}, "a condition names no column: %s", WhereHelp(class))
 		}
 		for len(cd.At) < len(cd.Cols) {
 			cd.At = append(cd.At, expr.Pos{})
@@ -187,7 +185,7 @@ func (st *Statement) inputRows(conds []Cond) error {
 				return err
 			}
 			if _, dup := byCol[c]; dup {
-				return Errorf(planner.InvalidInput, cd.At[j], "%s is named twice in WHERE", c)
+				return Errorf(InvalidInput, cd.At[j], "%s is named twice in WHERE", c)
 			}
 			byCol[c] = i
 			cd.Cols[j] = c
@@ -198,15 +196,15 @@ func (st *Statement) inputRows(conds []Cond) error {
 				if len(tuple) > 0 {
 					at = tuple[0].At
 				}
-				return Errorf(planner.InvalidInput, at, "IN element has %d values for %d columns (%s)", len(tuple), len(cd.Cols), strings.Join(cd.Cols, ", "))
+				return Errorf(InvalidInput, at, "IN element has %d values for %d columns (%s)", len(tuple), len(cd.Cols), strings.Join(cd.Cols, ", "))
 			}
 		}
 		if len(cd.Tuples) == 0 {
-			return Errorf(planner.InvalidInput, cd.At[0], "IN takes a list of values")
+			return Errorf(InvalidInput, cd.At[0], "IN takes a list of values")
 		}
 		if cd.In && len(cd.Tuples) > 1 {
 			if inCond >= 0 {
-				return Errorf(planner.InvalidInput, cd.At[0], "only one IN list is allowed in WHERE; for keys of several columns write (%s) IN ((...), (...))", strings.Join(append(append([]string(nil), conds[inCond].Cols...), cd.Cols...), ", "))
+				return Errorf(InvalidInput, cd.At[0], "only one IN list is allowed in WHERE; for keys of several columns write (%s) IN ((...), (...))", strings.Join(append(append([]string(nil), conds[inCond].Cols...), cd.Cols...), ", "))
 			}
 			inCond = i
 		}
@@ -216,13 +214,13 @@ func (st *Statement) inputRows(conds []Cond) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := byCol[planner.AsOfColumn]; ok {
-		cols = append(cols, planner.AsOfColumn)
+	if _, ok := byCol[AsOfColumn]; ok {
+		cols = append(cols, AsOfColumn)
 	}
 	types := make([]arrow.DataType, len(cols))
 	for i, c := range cols {
 		types[i] = features.TimestampType
-		if c != planner.AsOfColumn {
+		if c != AsOfColumn {
 			types[i] = class.Feature(c).Type.Arrow()
 		}
 		st.Inputs = append(st.Inputs, arrow.Field{Name: c, Type: types[i], Nullable: true})
@@ -244,10 +242,10 @@ func (st *Statement) inputRows(conds []Cond) error {
 			v := tuple[indexOf(cd.Cols, c)]
 			if v.Param > 0 {
 				if nrows > 1 {
-					return Errorf(planner.InvalidInput, v.At, "parameters are not allowed in an IN list: write %s = ? and bind a batch of many parameter rows, one per input row", c)
+					return Errorf(InvalidInput, v.At, "parameters are not allowed in an IN list: write %s = ? and bind a batch of many parameter rows, one per input row", c)
 				}
 				if prev, ok := params[v.Param]; ok && prev.Column != c && !arrow.TypeEqual(prev.Type, types[i]) {
-					return Errorf(planner.InvalidInput, v.At, "parameter $%d is used for %s and %s, which have different types", v.Param, prev.Column, c)
+					return Errorf(InvalidInput, v.At, "parameter $%d is used for %s and %s, which have different types", v.Param, prev.Column, c)
 				}
 				if _, ok := params[v.Param]; !ok {
 					params[v.Param] = Param{Column: c, Type: types[i], Pos: v.At}
@@ -266,7 +264,7 @@ func (st *Statement) inputRows(conds []Cond) error {
 	for n := 1; n <= len(params); n++ {
 		pa, ok := params[n]
 		if !ok {
-			return Errorf(planner.InvalidInput, expr.Pos{}, "parameter $%d is not used (parameters are numbered from $1 without gaps)", n)
+			return Errorf(InvalidInput, expr.Pos{}, "parameter $%d is not used (parameters are numbered from $1 without gaps)", n)
 		}
 		st.Params = append(st.Params, pa)
 	}
@@ -278,18 +276,18 @@ func (st *Statement) inputRows(conds []Cond) error {
 func keySet(class *features.Class, byCol map[string]int, conds []Cond) ([]string, error) {
 	primary, parts := KeyColumns(class)
 	if primary == nil {
-		return nil, Errorf(planner.InvalidInput, expr.Pos{}, "table %s has no primary key, so a query cannot name its rows", class.Table)
+		return nil, Errorf(InvalidInput, expr.Pos{}, "table %s has no primary key, so a query cannot name its rows", class.Table)
 	}
 	if _, ok := byCol[primary.Name]; ok {
 		for _, f := range parts {
 			if j, ok := byCol[f.Name]; ok {
-				return nil, Errorf(planner.InvalidInput, conds[j].At[indexOf(conds[j].Cols, f.Name)], "name rows of %s either by %s or by %s, not both", class.Table, primary.Name, names(parts))
+				return nil, Errorf(InvalidInput, conds[j].At[indexOf(conds[j].Cols, f.Name)], "name rows of %s either by %s or by %s, not both", class.Table, primary.Name, names(parts))
 			}
 		}
 		return []string{primary.Name}, nil
 	}
 	if len(parts) == 0 {
-		return nil, Errorf(planner.InvalidInput, expr.Pos{}, "WHERE does not name the key %s of %s: %s", primary.Name, class.Table, whereHelp(class))
+		return nil, Errorf(InvalidInput, expr.Pos{}, "WHERE does not name the key %s of %s: %s", primary.Name, class.Table, WhereHelp(class))
 	}
 	var cols, missing []string
 	for _, f := range parts {
@@ -300,7 +298,7 @@ func keySet(class *features.Class, byCol map[string]int, conds []Cond) ([]string
 		}
 	}
 	if len(missing) > 0 {
-		return nil, Errorf(planner.InvalidInput, expr.Pos{}, "WHERE does not name the key of %s: give %s (missing %s): %s", class.Table, names(parts), strings.Join(missing, ", "), whereHelp(class))
+		return nil, Errorf(InvalidInput, expr.Pos{}, "WHERE does not name the key of %s: give %s (missing %s): %s", class.Table, names(parts), strings.Join(missing, ", "), WhereHelp(class))
 	}
 	return cols, nil
 }
@@ -311,14 +309,14 @@ func keySet(class *features.Class, byCol map[string]int, conds []Cond) ([]string
 func keyValue(val Value, col string, dt arrow.DataType) (any, error) {
 	v := val.Lit
 	if v == nil {
-		return nil, Errorf(planner.InvalidInput, val.At, "%s = NULL names no row: give a key value", col)
+		return nil, Errorf(InvalidInput, val.At, "%s = NULL names no row: give a key value", col)
 	}
 	lit := &expr.Literal{Value: v}
 	if t, ok := v.(time.Time); ok {
 		lit.Value = t.UTC().Format(time.RFC3339Nano)
 	}
 	bad := func(want string) error {
-		return Errorf(planner.InvalidInput, val.At, "%s is not a valid %s for %s (%s)", lit, want, col, dt)
+		return Errorf(InvalidInput, val.At, "%s is not a valid %s for %s (%s)", lit, want, col, dt)
 	}
 	switch dt.ID() {
 	case arrow.INT64:
@@ -396,7 +394,7 @@ func keyValue(val Value, col string, dt arrow.DataType) (any, error) {
 		}
 		return arrow.Date32FromTime(t), nil
 	}
-	return nil, Errorf(planner.Unsupported, val.At, "keys of type %s are not supported in WHERE", dt)
+	return nil, Errorf(Unsupported, val.At, "keys of type %s are not supported in WHERE", dt)
 }
 
 func names(fs []*features.Feature) string {

@@ -1,0 +1,71 @@
+package statement
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/internal/suggest"
+)
+
+// ErrorKind classifies errors so transports can map them (Flight SQL maps
+// InvalidInput to InvalidArgument, Unsupported to Unimplemented,
+// SourceFailure to Unavailable).
+type ErrorKind int
+
+const (
+	// InvalidInput is a query that names something that does not exist or
+	// has the wrong type: the caller can fix it.
+	InvalidInput ErrorKind = iota + 1
+	// Unsupported is a well-formed query fletch cannot run yet.
+	Unsupported
+	// SourceFailure is a source or store that failed while executing.
+	SourceFailure
+	// Internal is a bug.
+	Internal
+)
+
+// Error is the error of reading, planning or executing a query, whatever
+// front end it came from.
+type Error struct {
+	Kind ErrorKind
+	Msg  string
+	// Pos is where in the query text the error is, zero when unknown.
+	Pos expr.Pos
+	// Suggestion is the valid name nearest to a mistyped one, "" when none
+	// is close. It is kept apart from Msg so that a transport can leave out
+	// a name the caller may not see.
+	Suggestion string
+}
+
+func (e *Error) Error() string {
+	msg := e.Msg
+	if e.Suggestion != "" {
+		msg += ` (did you mean "` + e.Suggestion + `"?)`
+	}
+	if e.Pos.Line > 0 {
+		return e.Pos.String() + ": " + msg
+	}
+	return msg
+}
+
+// Errorf is an error of kind at a position of the query (zero: unknown).
+func Errorf(kind ErrorKind, at expr.Pos, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Pos: at}
+}
+
+// Suggest sets e's suggestion to the candidate nearest to name, if one is
+// close enough to be a plausible typo, and returns e.
+func Suggest(e *Error, name string, candidates []string) *Error {
+	e.Suggestion = suggest.Nearest(name, candidates)
+	return e
+}
+
+// KindOf returns the kind of err, Internal when it is not an *Error.
+func KindOf(err error) ErrorKind {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return Internal
+}
