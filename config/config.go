@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fletch-engine/fletch/internal/suggest"
@@ -69,6 +71,10 @@ type SourceConfig struct {
 type ServerConfig struct {
 	Listen string     // host:port
 	TLS    *TLSConfig // nil: plaintext (auth.go)
+	// PlanCacheEntries and PlanCacheBytes bound the plan cache (0: the
+	// planner's defaults).
+	PlanCacheEntries int
+	PlanCacheBytes   int64
 }
 
 // Default is the embedded default configuration.
@@ -125,6 +131,12 @@ func Parse(path string, data []byte) (*Config, error) {
 			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
 				"listen": p.str(&cfg.Server.Listen),
 				"tls":    p.tls(&cfg.Server.TLS),
+				"plan_cache": func(n *yaml.Node) error {
+					return p.mapping(n, "server.plan_cache", map[string]func(*yaml.Node) error{
+						"max_entries": p.integer(&cfg.Server.PlanCacheEntries),
+						"max_bytes":   p.bytes(&cfg.Server.PlanCacheBytes),
+					})
+				},
 			})
 		},
 	})
@@ -283,6 +295,36 @@ func (p *parser) integer(dst *int) func(*yaml.Node) error {
 			return p.errorf(n, "want a whole number ≥ 0, not %q", v)
 		}
 		*dst = i
+		return nil
+	}
+}
+
+// byteUnits are the suffixes of a size: binary (KiB) and decimal (KB).
+var byteUnits = []struct {
+	suffix string
+	n      int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+
+// bytes decodes a size: a whole number of bytes, or one with a unit
+// (64MiB, 500MB).
+func (p *parser) bytes(dst *int64) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		v, err := p.scalar(n)
+		if err != nil {
+			return err
+		}
+		num, mult := strings.TrimSpace(v), int64(1)
+		for _, u := range byteUnits {
+			if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+				num, mult = strings.TrimSpace(rest), u.n
+				break
+			}
+		}
+		i, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || i < 0 || i > math.MaxInt64/mult {
+			return p.errorf(n, "want a size such as 64MiB, 500MB or 1048576, not %q", v)
+		}
+		*dst = i * mult
 		return nil
 	}
 }

@@ -60,6 +60,27 @@ server:
 	}
 }
 
+func TestParsePlanCache(t *testing.T) {
+	for _, c := range []struct {
+		text    string
+		entries int
+		bytes   int64
+	}{
+		{"max_entries: 500\n    max_bytes: 64MiB", 500, 64 << 20},
+		{"max_bytes: 500MB", 0, 500_000_000},
+		{"max_bytes: 1048576", 0, 1 << 20},
+		{"max_bytes: 2 GiB", 0, 2 << 30},
+	} {
+		cfg, err := Parse("f.yaml", []byte("server:\n  plan_cache:\n    "+c.text+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.text, err)
+		}
+		if cfg.Server.PlanCacheEntries != c.entries || cfg.Server.PlanCacheBytes != c.bytes {
+			t.Errorf("%s: entries %d bytes %d, want %d %d", c.text, cfg.Server.PlanCacheEntries, cfg.Server.PlanCacheBytes, c.entries, c.bytes)
+		}
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	for _, text := range []string{"", "# nothing\n", "server:\n  listen: :1\n"} {
 		cfg, err := Parse("f.yaml", []byte(text))
@@ -102,6 +123,8 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "sources:\n  - main\n", `f.yaml:2:3: sources must be a mapping`},
 		{"list value", "server:\n  listen: [a]\n", `f.yaml:2:11: want a single value here`},
 		{"bad yaml", "server: [\n", `f.yaml: yaml:`},
+		{"bad size", "server:\n  plan_cache:\n    max_bytes: lots\n", `f.yaml:3:16: want a size such as 64MiB`},
+		{"typo in plan_cache", "server:\n  plan_cache:\n    max_entry: 5\n", `unknown key "max_entry" in server.plan_cache (did you mean "max_entries"?)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -65,7 +65,8 @@ type Options struct {
 	// still work.
 	Expressions native.Expressions
 	// CacheEntries and CacheBytes bound what the front ends remember of the
-	// queries they read (default 4096 and 32 MiB).
+	// queries they read and the answer schemas of plans (default: the
+	// plan cache's entries, and half its bytes).
 	CacheEntries int
 	CacheBytes   int64
 	// Version is reported as the server version in SqlInfo.
@@ -98,10 +99,10 @@ func (o *Options) defaults() {
 		o.PreparedTTL = time.Hour
 	}
 	if o.CacheEntries == 0 {
-		o.CacheEntries = 4096
+		o.CacheEntries = planner.DefaultPlanEntries
 	}
 	if o.CacheBytes == 0 {
-		o.CacheBytes = 32 << 20
+		o.CacheBytes = planner.DefaultPlanBytes / 2
 	}
 	if o.Version == "" {
 		o.Version = "dev"

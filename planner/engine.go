@@ -3,13 +3,13 @@ package planner
 import (
 	"context"
 	"crypto/rand"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/lru"
 	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
@@ -27,7 +27,10 @@ type Engine struct {
 	sources Sources
 	mem     memory.Allocator
 	funcs   *functions.Registry
-	cache   sync.Map // statement key → *Plan
+	plans   *lru.Cache[string, *Plan] // by statement key
+	// planEntries and planBytes bound plans (WithPlanCache).
+	planEntries int
+	planBytes   int64
 
 	store    stores.OnlineStore // nil: no online store
 	queueLen int
@@ -42,14 +45,37 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	e := &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default(), queueLen: 1024}
+	e := &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default(), queueLen: 1024,
+		planEntries: DefaultPlanEntries, planBytes: DefaultPlanBytes}
 	for _, o := range opts {
 		o(e)
 	}
+	e.plans = lru.New[string, *Plan](e.planEntries, e.planBytes, nil)
 	if e.store != nil {
 		e.writer = newWriter(e.store, e.queueLen)
 	}
 	return e
+}
+
+// The plan cache's default bounds: enough for the statements of a busy
+// service many times over, small next to a server's heap.
+const (
+	DefaultPlanEntries = 10000
+	DefaultPlanBytes   = 64 << 20
+)
+
+// WithPlanCache bounds the plans the engine keeps: at most entries plans
+// in about bytes of memory, the least recently used evicted first (0: the
+// default of that bound).
+func WithPlanCache(entries int, bytes int64) EngineOption {
+	return func(e *Engine) {
+		if entries > 0 {
+			e.planEntries = entries
+		}
+		if bytes > 0 {
+			e.planBytes = bytes
+		}
+	}
 }
 
 // Graph returns the engine's feature graph.

@@ -101,15 +101,27 @@ func (e *Engine) Prepare(st *statement.Statement) (*Plan, error) {
 		return nil, invalid(expr.Pos{}, "the statement names no feature class")
 	}
 	key := st.Key()
-	if p, ok := e.cache.Load(key); ok {
-		return p.(*Plan), nil
+	if p, ok := e.plans.Get(key); ok {
+		return p, nil
 	}
 	p, err := e.plan(st)
 	if err != nil {
 		return nil, err
 	}
-	e.cache.Store(key, p)
+	e.plans.Add(key, p, p.size(key))
 	return p, nil
+}
+
+// size estimates the memory a cached plan holds: its key, and per column
+// of every frame the column, its bound expression and its dependencies.
+// The constants were fitted to a server's resident memory over 200,000
+// distinct statements (docs/BENCHMARKS.md, "The plan cache's bound").
+func (p *Plan) size(key string) int64 {
+	n := int64(2*len(key)) + 2048
+	for _, f := range p.frames {
+		n += 1024 + 512*int64(len(f.cols))
+	}
+	return n
 }
 
 type planner struct {

@@ -59,7 +59,8 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore())}
+	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
+		planner.WithPlanCache(cfg.Server.PlanCacheEntries, cfg.Server.PlanCacheBytes)}
 	if log := env.OfflineLog(); log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
 	}
@@ -119,6 +120,10 @@ func serve(ctx context.Context, env *repoEnv, listen string, stdout io.Writer) e
 	}
 	opts.Version = version
 	opts.Expressions = pythonExprs(env.engine.Graph())
+	// The front ends' caches take at most half the plan cache's bounds
+	// again (docs/CONFIG.md).
+	opts.CacheEntries = env.cfg.Server.PlanCacheEntries
+	opts.CacheBytes = env.cfg.Server.PlanCacheBytes / 2
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
