@@ -1,0 +1,107 @@
+package coerce
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// list converts any list kind to a list of the target's element type.
+// Written here because compute's list cast leaks a buffer in arrow-go
+// v18.8, and it has no list-view or fixed-size-list to list casts. The
+// rows' elements are cut out of the child (one slice when the rows lie end
+// to end, as they do in lists; gathered with take otherwise, as list views
+// may overlap or be out of order), converted, and given new offsets.
+func list(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	l := arr.(array.ListLike)
+	n := l.Len()
+	spans := spanned(arr)
+	offsets := make([]int32, n+1)
+	var first, end int64 // the elements [first, end) of the child
+	contiguous, seen := true, false
+	for i := range n {
+		if !spans(i) {
+			offsets[i+1] = offsets[i]
+			continue
+		}
+		s, e := l.ValueOffsets(i)
+		if !seen {
+			first, end, seen = s, s, true
+		}
+		contiguous = contiguous && s == end
+		end = max(end, e)
+		size := int64(offsets[i]) + e - s
+		if size > math.MaxInt32 {
+			return nil, fmt.Errorf("row %d: more than 2^31-1 elements in the list's rows so far", i)
+		}
+		offsets[i+1] = int32(size)
+	}
+	var elems arrow.Array
+	if contiguous {
+		elems = array.NewSlice(l.ListValues(), first, end)
+	} else {
+		var err error
+		if elems, err = gather(mem, l, spans, int(offsets[n])); err != nil {
+			return nil, err
+		}
+	}
+	defer elems.Release()
+	values, err := convert(mem, elems, to.(*arrow.ListType).Elem())
+	if err != nil {
+		return nil, fmt.Errorf("list element: %w", err)
+	}
+	defer values.Release()
+
+	offsetBuf := memory.NewResizableBuffer(mem)
+	defer offsetBuf.Release()
+	offsetBuf.Resize(arrow.Int32Traits.BytesRequired(n + 1))
+	copy(arrow.Int32Traits.CastFromBytes(offsetBuf.Bytes()), offsets)
+	var validity *memory.Buffer
+	if arr.NullN() > 0 {
+		validity = memory.NewResizableBuffer(mem)
+		defer validity.Release()
+		validity.Resize(int(bitutil.BytesForBits(int64(n))))
+		bitutil.CopyBitmap(arr.NullBitmapBytes(), arr.Data().Offset(), n, validity.Bytes(), 0)
+	}
+	data := array.NewData(to, n, []*memory.Buffer{validity, offsetBuf}, []arrow.ArrayData{values.Data()}, arr.NullN(), 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// spanned reports whether row i of a list has its elements in the child.
+// A null row of a list view may hold any offset and size, so its elements
+// are skipped; a null row of the other kinds is kept whatever its length,
+// so that the rows of a list with nulls stay end to end.
+func spanned(arr arrow.Array) func(i int) bool {
+	switch arr.DataType().ID() {
+	case arrow.LIST_VIEW, arrow.LARGE_LIST_VIEW:
+		return arr.IsValid
+	}
+	return func(int) bool { return true }
+}
+
+// gather takes the elements of l's spanned rows, in row order, into one
+// array of total elements.
+func gather(mem memory.Allocator, l array.ListLike, spans func(int) bool, total int) (arrow.Array, error) {
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.Reserve(total)
+	for i := range l.Len() {
+		if !spans(i) {
+			continue
+		}
+		s, e := l.ValueOffsets(i)
+		for j := s; j < e; j++ {
+			b.UnsafeAppend(j)
+		}
+	}
+	indices := b.NewArray()
+	defer indices.Release()
+	return compute.TakeArray(compute.WithAllocator(context.Background(), mem), l.ListValues(), indices)
+}
