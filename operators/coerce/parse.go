@@ -137,14 +137,19 @@ func ParseTime(s string) (time.Time, error) {
 }
 
 // instant is t as a count of unit since the epoch, floored, and whether it
-// fits in an int64.
+// fits in an int64. A negative second with a fraction is taken from the
+// second after it, so that the earliest instants (1677-09-21T00:12:43.
+// 145224192Z in ns) do not overflow on the way.
 func instant(t time.Time, unit arrow.TimeUnit) (int64, bool) {
 	per := perSecond[unit]
-	sec := t.Unix()
+	sec, frac := t.Unix(), int64(t.Nanosecond())/(1e9/per)
+	if sec < 0 && frac > 0 {
+		sec, frac = sec+1, frac-per
+	}
 	if sec > math.MaxInt64/per || sec < math.MinInt64/per {
 		return 0, false
 	}
 	whole := sec * per
-	v := whole + int64(t.Nanosecond())/(1e9/per)
-	return v, v >= whole
+	v := whole + frac
+	return v, (frac >= 0) == (v >= whole)
 }

@@ -30,16 +30,24 @@ func floorDiv(a, b int64) int64 {
 }
 
 // rescale converts a timestamp to another unit or zone. A zone never
-// changes the stored value (it is always a UTC instant). Going to a finer
-// unit is compute's cast, which reports overflow; going to a coarser one is
-// written here because compute's safe cast refuses any value with digits
-// below the new unit (a source's ns timestamp read as us), and its
-// truncating cast rounds negative instants toward the epoch. This floors:
-// an instant maps to the unit that contains it.
+// changes the stored value (it is always a UTC instant), so a change of
+// zone alone shares arr's buffers; compute's cast does too, but drops the
+// offset of a sliced array in arrow-go v18.8. Going to a finer unit is
+// compute's cast, which reports overflow; going to a coarser one is written
+// here because compute's safe cast refuses any value with digits below the
+// new unit (a source's ns timestamp read as us), and its truncating cast
+// rounds negative instants toward the epoch. This floors: an instant maps
+// to the unit that contains it.
 func rescale(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 	from := arr.DataType().(*arrow.TimestampType).Unit
 	unit := to.(*arrow.TimestampType).Unit
-	if unit >= from {
+	switch {
+	case unit == from:
+		d := arr.Data()
+		data := array.NewData(to, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())
+		defer data.Release()
+		return array.MakeFromData(data), nil
+	case unit > from:
 		return cast(mem, arr, to)
 	}
 	div := perSecond[from] / perSecond[unit]
