@@ -83,6 +83,17 @@ func convert(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Ar
 	return conv(mem, arr, to)
 }
 
+// rowError is a value that does not convert, with its row so that a list
+// can name the row holding the element.
+type rowError struct {
+	row int
+	err error
+}
+
+func (e *rowError) Error() string { return fmt.Sprintf("row %d: %v", e.row, e.err) }
+
+func (e *rowError) Unwrap() error { return e.err }
+
 // conversion converts arr to to, a type it is not.
 type conversion func(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error)
 

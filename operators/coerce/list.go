@@ -2,8 +2,10 @@ package coerce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,18 +17,19 @@ import (
 // list converts any list kind to a list of the target's element type.
 // Written here because compute's list cast leaks a buffer in arrow-go
 // v18.8, and it has no list-view or fixed-size-list to list casts. The
-// rows' elements are cut out of the child (one slice when the rows lie end
-// to end, as they do in lists; gathered with take otherwise, as list views
-// may overlap or be out of order), converted, and given new offsets.
+// elements of the non-null rows are cut out of the child, converted, and
+// given new offsets: one slice when those rows lie end to end, as in most
+// lists; gathered with take otherwise, as list views may overlap or be out
+// of order, and a null row may hide elements, which are left out so that
+// a value nobody can read cannot fail the conversion.
 func list(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 	l := arr.(array.ListLike)
 	n := l.Len()
-	spans := spanned(arr)
 	offsets := make([]int32, n+1)
 	var first, end int64 // the elements [first, end) of the child
 	contiguous, seen := true, false
 	for i := range n {
-		if !spans(i) {
+		if l.IsNull(i) {
 			offsets[i+1] = offsets[i]
 			continue
 		}
@@ -47,14 +50,19 @@ func list(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array
 		elems = array.NewSlice(l.ListValues(), first, end)
 	} else {
 		var err error
-		if elems, err = gather(mem, l, spans, int(offsets[n])); err != nil {
+		if elems, err = gather(mem, l, int(offsets[n])); err != nil {
 			return nil, err
 		}
 	}
 	defer elems.Release()
 	values, err := convert(mem, elems, to.(*arrow.ListType).Elem())
+	var bad *rowError
+	if errors.As(err, &bad) {
+		row := sort.Search(n, func(i int) bool { return int(offsets[i+1]) > bad.row })
+		return nil, &rowError{row, fmt.Errorf("element %d: %w", bad.row-int(offsets[row]), bad.err)}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("list element: %w", err)
+		return nil, fmt.Errorf("list elements: %w", err)
 	}
 	defer values.Release()
 
@@ -74,26 +82,14 @@ func list(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array
 	return array.MakeFromData(data), nil
 }
 
-// spanned reports whether row i of a list has its elements in the child.
-// A null row of a list view may hold any offset and size, so its elements
-// are skipped; a null row of the other kinds is kept whatever its length,
-// so that the rows of a list with nulls stay end to end.
-func spanned(arr arrow.Array) func(i int) bool {
-	switch arr.DataType().ID() {
-	case arrow.LIST_VIEW, arrow.LARGE_LIST_VIEW:
-		return arr.IsValid
-	}
-	return func(int) bool { return true }
-}
-
-// gather takes the elements of l's spanned rows, in row order, into one
+// gather takes the elements of l's non-null rows, in row order, into one
 // array of total elements.
-func gather(mem memory.Allocator, l array.ListLike, spans func(int) bool, total int) (arrow.Array, error) {
+func gather(mem memory.Allocator, l array.ListLike, total int) (arrow.Array, error) {
 	b := array.NewInt64Builder(mem)
 	defer b.Release()
 	b.Reserve(total)
 	for i := range l.Len() {
-		if !spans(i) {
+		if l.IsNull(i) {
 			continue
 		}
 		s, e := l.ValueOffsets(i)

@@ -42,7 +42,7 @@ func parseEach[T any, B appender[T]](b B, arr arrow.Array, read func(string) (T,
 		}
 		v, err := read(strings.TrimSpace(strs.Value(i)))
 		if err != nil {
-			return nil, fmt.Errorf("row %d: %w", i, err)
+			return nil, &rowError{i, err}
 		}
 		b.Append(v)
 	}

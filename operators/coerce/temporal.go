@@ -81,7 +81,7 @@ func days(mem memory.Allocator, arr arrow.Array, _ arrow.DataType) (arrow.Array,
 		}
 		d := floorDiv(int64(v), per)
 		if d < math.MinInt32 || d > math.MaxInt32 {
-			return nil, fmt.Errorf("row %d: timestamp %d is beyond the range of date32", i, v)
+			return nil, &rowError{i, fmt.Errorf("timestamp %d is beyond the range of date32", v)}
 		}
 		b.Append(arrow.Date32(d))
 	}
