@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -70,16 +69,7 @@ func list(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array
 	defer offsetBuf.Release()
 	offsetBuf.Resize(arrow.Int32Traits.BytesRequired(n + 1))
 	copy(arrow.Int32Traits.CastFromBytes(offsetBuf.Bytes()), offsets)
-	var validity *memory.Buffer
-	if arr.NullN() > 0 {
-		validity = memory.NewResizableBuffer(mem)
-		defer validity.Release()
-		validity.Resize(int(bitutil.BytesForBits(int64(n))))
-		bitutil.CopyBitmap(arr.NullBitmapBytes(), arr.Data().Offset(), n, validity.Bytes(), 0)
-	}
-	data := array.NewData(to, n, []*memory.Buffer{validity, offsetBuf}, []arrow.ArrayData{values.Data()}, arr.NullN(), 0)
-	defer data.Release()
-	return array.MakeFromData(data), nil
+	return withNulls(mem, arr, to, offsetBuf, []arrow.ArrayData{values.Data()}), nil
 }
 
 // gather takes the elements of l's non-null rows, in row order, into one

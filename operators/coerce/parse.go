@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -17,40 +18,75 @@ import (
 // kernels for string_view, its parsers refuse " 42" (keys typed by people
 // and CSV exports carry spaces), and its errors do not say which row.
 
-// stringValues is what the three string kinds share.
-type stringValues interface {
-	arrow.Array
-	Value(i int) string
-}
-
-// appender is the part of a typed builder the parsers use.
-type appender[T any] interface {
-	array.Builder
-	Append(T)
-}
-
-// parseEach reads every non-null string of arr, trimmed, with read and
-// appends the result to b, which it releases.
-func parseEach[T any, B appender[T]](b B, arr arrow.Array, read func(string) (T, error)) (arrow.Array, error) {
-	defer b.Release()
-	strs := arr.(stringValues)
-	b.Reserve(arr.Len())
-	for i := range arr.Len() {
-		if arr.IsNull(i) {
-			b.AppendNull()
-			continue
-		}
-		v, err := read(strings.TrimSpace(strs.Value(i)))
-		if err != nil {
-			return nil, &rowError{i, err}
-		}
-		b.Append(v)
+// parseInto sets out[i] to read of the trimmed text of every non-null
+// string i of arr, stopping at the first error. A loop per kind, so that
+// reading a value is not a call through an interface.
+func parseInto[T any](arr arrow.Array, out []T, read func(string) (T, error)) error {
+	valid := func(int) bool { return true }
+	if arr.NullN() > 0 {
+		valid = arr.IsValid
 	}
-	return b.NewArray(), nil
+	var err error
+	switch a := arr.(type) {
+	case *array.String:
+		for i := range a.Len() {
+			if valid(i) {
+				if out[i], err = read(strings.TrimSpace(a.Value(i))); err != nil {
+					return &rowError{i, err}
+				}
+			}
+		}
+	case *array.LargeString:
+		for i := range a.Len() {
+			if valid(i) {
+				if out[i], err = read(strings.TrimSpace(a.Value(i))); err != nil {
+					return &rowError{i, err}
+				}
+			}
+		}
+	case *array.StringView:
+		for i := range a.Len() {
+			if valid(i) {
+				if out[i], err = read(strings.TrimSpace(a.Value(i))); err != nil {
+					return &rowError{i, err}
+				}
+			}
+		}
+	}
+	return nil
 }
 
-func parseInts(mem memory.Allocator, arr arrow.Array, _ arrow.DataType) (arrow.Array, error) {
-	return parseEach(array.NewInt64Builder(mem), arr, func(s string) (int64, error) {
+// parseFixed reads every non-null string of arr with read into a new
+// array of type to, whose values are Ts; the nulls are arr's. The values
+// are written in place rather than appended to a builder, which halves
+// the time of a parse.
+func parseFixed[T arrow.FixedWidthType](mem memory.Allocator, arr arrow.Array, to arrow.DataType, read func(string) (T, error)) (arrow.Array, error) {
+	values := memory.NewResizableBuffer(mem)
+	defer values.Release()
+	values.Resize(arr.Len() * to.(arrow.FixedWidthDataType).BitWidth() / 8)
+	if err := parseInto(arr, arrow.GetData[T](values.Bytes()), read); err != nil {
+		return nil, err
+	}
+	return withNulls(mem, arr, to, values, nil), nil
+}
+
+// withNulls makes an array of type to with arr's length and nulls, the
+// given values buffer and children.
+func withNulls(mem memory.Allocator, arr arrow.Array, to arrow.DataType, values *memory.Buffer, children []arrow.ArrayData) arrow.Array {
+	var validity *memory.Buffer
+	if arr.NullN() > 0 {
+		validity = memory.NewResizableBuffer(mem)
+		defer validity.Release()
+		validity.Resize(int(bitutil.BytesForBits(int64(arr.Len()))))
+		bitutil.CopyBitmap(arr.NullBitmapBytes(), arr.Data().Offset(), arr.Len(), validity.Bytes(), 0)
+	}
+	data := array.NewData(to, arr.Len(), []*memory.Buffer{validity, values}, children, arr.NullN(), 0)
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+func parseInts(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	return parseFixed(mem, arr, to, func(s string) (int64, error) {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if errors.Is(err, strconv.ErrRange) {
 			return 0, fmt.Errorf("%q is out of the range of int64", s)
@@ -62,8 +98,8 @@ func parseInts(mem memory.Allocator, arr arrow.Array, _ arrow.DataType) (arrow.A
 	})
 }
 
-func parseFloats(mem memory.Allocator, arr arrow.Array, _ arrow.DataType) (arrow.Array, error) {
-	return parseEach(array.NewFloat64Builder(mem), arr, func(s string) (float64, error) {
+func parseFloats(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	return parseFixed(mem, arr, to, func(s string) (float64, error) {
 		v, err := strconv.ParseFloat(s, 64)
 		if errors.Is(err, strconv.ErrRange) {
 			return 0, fmt.Errorf("%q is out of the range of float64", s)
@@ -75,19 +111,30 @@ func parseFloats(mem memory.Allocator, arr arrow.Array, _ arrow.DataType) (arrow
 	})
 }
 
-func parseBools(mem memory.Allocator, arr arrow.Array, _ arrow.DataType) (arrow.Array, error) {
-	return parseEach(array.NewBooleanBuilder(mem), arr, func(s string) (bool, error) {
+func parseBools(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	bools := make([]bool, arr.Len())
+	err := parseInto(arr, bools, func(s string) (bool, error) {
 		v, err := strconv.ParseBool(s)
 		if err != nil {
 			return false, fmt.Errorf("%q is not a boolean (true, false, t, f, 1 or 0)", s)
 		}
 		return v, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	values := memory.NewResizableBuffer(mem)
+	defer values.Release()
+	values.Resize(int(bitutil.BytesForBits(int64(len(bools)))))
+	for i, v := range bools {
+		bitutil.SetBitTo(values.Bytes(), i, v)
+	}
+	return withNulls(mem, arr, to, values, nil), nil
 }
 
 func parseTimes(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 	ts := to.(*arrow.TimestampType)
-	return parseEach(array.NewTimestampBuilder(mem, ts), arr, func(s string) (arrow.Timestamp, error) {
+	return parseFixed(mem, arr, to, func(s string) (arrow.Timestamp, error) {
 		t, err := ParseTime(s)
 		if err != nil {
 			return 0, err
@@ -100,8 +147,8 @@ func parseTimes(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow
 	})
 }
 
-func parseDates(mem memory.Allocator, arr arrow.Array, _ arrow.DataType) (arrow.Array, error) {
-	return parseEach(array.NewDate32Builder(mem), arr, func(s string) (arrow.Date32, error) {
+func parseDates(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	return parseFixed(mem, arr, to, func(s string) (arrow.Date32, error) {
 		t, err := time.Parse(time.DateOnly, s)
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a date (write it as 2026-01-31)", s)
