@@ -225,8 +225,8 @@ func allNull(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Ar
 }
 
 // decode looks every index up in the dictionary, then converts the values.
-// Take rather than a cast to the value type: compute has dictionary casts
-// for few value types, and take has kernels for all of those fletch reads.
+// Take rather than compute's cast to the value type, which has no kernel
+// for a dictionary of lists in arrow-go v18.8.
 func decode(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
 	d := arr.(*array.Dictionary)
 	plain, err := compute.TakeArray(compute.WithAllocator(context.Background(), mem), d.Dictionary(), d.Indices())

@@ -347,8 +347,27 @@ func TestFloats(t *testing.T) {
 	hs, fs := h.NewArray(), f.NewArray()
 	h.Release()
 	f.Release()
+	hs.Retain()
+	fs.Retain()
 	check(t, mem, hs, f64, want)
 	check(t, mem, fs, f64, want32)
+	check(t, mem, sliced(hs, 3, 7), f64, want[3:7])
+	check(t, mem, sliced(fs, 3, 11), f64, want32[3:11])
+}
+
+func TestBinaries(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, dt := range []arrow.DataType{arrow.BinaryTypes.LargeBinary, arrow.BinaryTypes.BinaryView} {
+		b := array.NewBuilder(mem, dt).(array.BinaryLikeBuilder)
+		for _, v := range []string{"junk", "a", "", "\x00\xff"} {
+			b.Append([]byte(v))
+			b.AppendNull()
+		}
+		in := b.NewArray()
+		b.Release()
+		check(t, mem, sliced(in, 2, 8), arrow.BinaryTypes.Binary, []any{"a", nil, "", nil, "\x00\xff", nil})
+	}
 }
 
 func TestTimestamps(t *testing.T) {
@@ -478,8 +497,9 @@ func TestDates(t *testing.T) {
 		a.Retain()
 		// Year 1 is before 1677, the first year of a ns timestamp.
 		checkErr(t, mem, a, ts(arrow.Nanosecond, ""))
-		s := array.NewSlice(a, 0, 4)
-		check(t, mem, s, ts(arrow.Nanosecond, "UTC"), nanos[:4])
+		check(t, mem, array.NewSlice(a, 0, 4), ts(arrow.Nanosecond, "UTC"), nanos[:4])
+		check(t, mem, array.NewSlice(a, 1, 6), tsUS, micros[1:6])
+		check(t, mem, array.NewSlice(a, 2, 6), date, dayNums[2:6])
 	}
 }
 
