@@ -92,8 +92,6 @@ type rowError struct {
 
 func (e *rowError) Error() string { return fmt.Sprintf("row %d: %v", e.row, e.err) }
 
-func (e *rowError) Unwrap() error { return e.err }
-
 // conversion converts arr to to, a type it is not.
 type conversion func(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error)
 

@@ -518,6 +518,8 @@ func TestDecimals(t *testing.T) {
 		{&arrow.Decimal64Type{Precision: 18, Scale: 4}, []string{"12.25", "-0.0001", "3.3"}},
 		{&arrow.Decimal128Type{Precision: 38, Scale: 3}, []string{"12.25", "-0.001"}},
 		{&arrow.Decimal256Type{Precision: 40, Scale: 2}, []string{"12.25", "-0.01"}},
+		{&arrow.Decimal64Type{Precision: 18, Scale: -2}, []string{"1200", "-100"}},
+		{&arrow.Decimal128Type{Precision: 38, Scale: -2}, []string{"1200", "-100"}},
 	} {
 		vals := []*string{nil}
 		var ints, floats []any = []any{nil}, []any{nil}

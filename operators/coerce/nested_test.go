@@ -117,6 +117,7 @@ func TestLists(t *testing.T) {
 
 	in := sliced(fromJSON(t, mem, arrow.ListOf(str), `[["x"],["1"],["2","two"]]`), 1, 3)
 	checkErr(t, mem, in, ints, `row 1: element 1: "two"`)
+	checkErr(t, mem, fromJSON(t, mem, arrow.ListOf(arrow.PrimitiveTypes.Uint64), `[[1],[18446744073709551615]]`), ints, "list elements", "18446744073709551615")
 	nested := fromJSON(t, mem, arrow.ListOf(arrow.ListOf(str)), `[[["1"]],null,[[],["2","x"]]]`)
 	checkErr(t, mem, nested, arrow.ListOf(ints), `row 2: element 1: element 1: "x"`)
 }
