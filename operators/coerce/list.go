@@ -37,7 +37,7 @@ func list(mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array
 			first, end, seen = s, s, true
 		}
 		contiguous = contiguous && s == end
-		end = max(end, e)
+		end = e
 		size := int64(offsets[i]) + e - s
 		if size > math.MaxInt32 {
 			return nil, fmt.Errorf("row %d: more than 2^31-1 elements in the list's rows so far", i)
