@@ -1,5 +1,26 @@
 package coerce
 
+// Benchmarks (bench_test.go), 10,000 rows, on a shared and busy machine
+// (load average 9-12 on nproc = 2, AMD EPYC, go1.26.8 linux/amd64):
+//
+//	go test -run XXX -bench . -benchmem -count 25 -benchtime 500x ./operators/coerce
+//
+// min and median of the 25 runs, ns/op:
+//
+//	string -> int64       coerce  247,392  325,901   82,192 B/op   5 allocs/op
+//	                      compute 247,726  269,065   83,816 B/op  33 allocs/op
+//	large_string -> int64 coerce  258,860  296,182   82,192 B/op   5 allocs/op
+//	                      compute 253,763  298,259   83,817 B/op  33 allocs/op
+//	string_view -> int64  coerce  267,635  536,060   82,192 B/op   5 allocs/op
+//	                      compute  (no kernel)
+//	int32 -> int64        coerce   41,523   64,662   83,864 B/op  34 allocs/op
+//	                      compute  42,220   60,398   83,816 B/op  33 allocs/op
+//
+// The hand-written string parse (which also trims and names the bad row)
+// costs what compute's does, about 25 ns a row; int32 -> int64 is compute's
+// cast behind one type switch. Appending to a builder instead of writing
+// the values buffer in place took about twice as long (480-620 us).
+
 import (
 	"fmt"
 	"math"
