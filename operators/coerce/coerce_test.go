@@ -19,7 +19,7 @@ package coerce
 // The hand-written string parse (which also trims and names the bad row)
 // costs what compute's does, about 25 ns a row; int32 -> int64 is compute's
 // cast behind one type switch. An earlier version appending to a builder
-// did 270,000-315,000 at best, with 142,016 B/op (the builder's regrowth).
+// did 270,000-315,000 at best, with 142,016 B/op.
 
 import (
 	"fmt"

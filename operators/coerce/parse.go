@@ -58,8 +58,9 @@ func parseInto[T any](arr arrow.Array, out []T, read func(string) (T, error)) er
 
 // parseFixed reads every non-null string of arr with read into a new
 // array of type to, whose values are Ts; the nulls are arr's. The values
-// are written in place rather than appended to a builder, which costs a
-// check per row and regrows its buffers (see the figures in coerce_test.go).
+// are written in place rather than appended to a builder, which checks
+// its capacity per row and allocated 142,016 bytes for 10,000 int64s where
+// this allocates 82,192 (figures in coerce_test.go).
 func parseFixed[T arrow.FixedWidthType](mem memory.Allocator, arr arrow.Array, to arrow.DataType, read func(string) (T, error)) (arrow.Array, error) {
 	values := memory.NewResizableBuffer(mem)
 	defer values.Release()
