@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/operators/coerce"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -96,7 +97,7 @@ func (s *Server) now(ctx context.Context) time.Time {
 		if v := currentSession(ctx).GetSessionOption(optNow); v != nil {
 			// Checked when it was set; a cookie the client edited since
 			// falls back to the clock.
-			if t, err := statement.ParseTime(v.GetStringValue()); err == nil {
+			if t, err := coerce.ParseTime(v.GetStringValue()); err == nil {
 				return t
 			}
 		}
@@ -118,7 +119,7 @@ func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetS
 		if !isString {
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: want a timestamp string (2024-01-31T12:00:00Z), not %s", name, v)
 		}
-		if _, err := statement.ParseTime(str.StringValue); err != nil {
+		if _, err := coerce.ParseTime(str.StringValue); err != nil {
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: %v", name, err)
 		}
 	default:

@@ -1,14 +1,12 @@
 package flight
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
 // wireType is the type a column is sent as: strings as Utf8 (clients and BI
@@ -70,7 +68,7 @@ func toWire(mem memory.Allocator, rec arrow.RecordBatch, schema *arrow.Schema) (
 			cols[i] = array.MakeFromData(array.NewData(want, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset()))
 			d.Release()
 		default:
-			out, err := compute.CastArray(exec.WithAllocator(context.Background(), mem), c, compute.SafeCastOptions(want))
+			out, err := coerce.Array(mem, c, want)
 			if err != nil {
 				return nil, fmt.Errorf("result column %q: %s does not convert to %s: %w", schema.Field(i).Name, c.DataType(), want, err)
 			}

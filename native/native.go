@@ -25,6 +25,7 @@ import (
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/internal/lru"
 	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/operators/coerce"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -180,7 +181,7 @@ func (r *Reader) statement(q *Query, inputs *arrow.Schema) (*statement.Statement
 	}
 	st.Options = statement.Options{Meta: q.Meta, Partial: q.Partial, Explain: q.Explain}
 	if q.Now != "" {
-		if st.Options.Now, err = statement.ParseTime(q.Now); err != nil {
+		if st.Options.Now, err = coerce.ParseTime(q.Now); err != nil {
 			return nil, invalid("now: %v (use RFC 3339, e.g. 2026-03-01T12:00:00Z)", err)
 		}
 	}

@@ -163,19 +163,3 @@ func TestConstant(t *testing.T) {
 		t.Error("a string constant was accepted as an int")
 	}
 }
-
-func TestDecimalText(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	b := array.NewInt64Builder(mem)
-	b.AppendValues([]int64{0, -42, 9223372036854775807}, nil)
-	b.AppendNull()
-	ints := b.NewArray().(*array.Int64)
-	b.Release()
-	defer ints.Release()
-	got := DecimalText(mem, ints)
-	defer got.Release()
-	if got.String() != `["0" "-42" "9223372036854775807" (null)]` {
-		t.Errorf("DecimalText = %s", got)
-	}
-}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/operators/aggregate"
+	"github.com/fletch-engine/fletch/operators/coerce"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -44,10 +45,7 @@ func (r *run) eval(f *frameData, b bexpr) (arrow.Array, error) {
 			return nil, err
 		}
 		defer v.Release()
-		if v.DataType().ID() == arrow.NULL {
-			return array.MakeArrayOfNull(r.mem, b.typ, v.Len()), nil
-		}
-		return castArray(r.mem, v, b.typ)
+		return coerce.Array(r.mem, v, b.typ)
 	case *hasOneRef:
 		cd, err := r.child(f, b.child)
 		if err != nil {

@@ -9,11 +9,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/operators"
+	"github.com/fletch-engine/fletch/operators/coerce"
 	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
@@ -408,7 +408,7 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 	switch col.kind {
 	case colInput:
 		if f.node.parent == nil {
-			if arr, err = castArray(r.mem, r.input.Column(col.input), col.typ); err != nil {
+			if arr, err = coerce.Array(r.mem, r.input.Column(col.input), col.typ); err != nil {
 				err = invalid(expr.Pos{}, "input column %s: %v", col.name, err)
 			}
 		} else {
@@ -448,23 +448,6 @@ func (r *run) applyDefault(col *column, arr arrow.Array) (arrow.Array, error) {
 	}
 	defer def.Release()
 	return col.fill.Exec(r.fctx, []arrow.Array{arr, def})
-}
-
-func castArray(mem memory.Allocator, arr arrow.Array, want arrow.DataType) (arrow.Array, error) {
-	if arrow.TypeEqual(arr.DataType(), want) {
-		arr.Retain()
-		return arr, nil
-	}
-	ctx := compute.WithAllocator(context.Background(), mem)
-	if want.ID() == arrow.STRING && arrow.IsInteger(arr.DataType().ID()) {
-		ints, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(arrow.PrimitiveTypes.Int64))
-		if err != nil {
-			return nil, err
-		}
-		defer ints.Release()
-		return operators.DecimalText(mem, ints.(*array.Int64)), nil
-	}
-	return compute.CastArray(ctx, arr, compute.SafeCastOptions(want))
 }
 
 func (r *run) runLookup(f *frameData, l *lookup) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
 // Cond is one conjunct of a query's WHERE, whatever language it was written
@@ -372,7 +373,7 @@ func keyValue(val Value, col string, dt arrow.DataType) (any, error) {
 			t = v
 		case string:
 			var err error
-			if t, err = ParseTime(v); err != nil {
+			if t, err = coerce.ParseTime(v); err != nil {
 				return nil, bad("timestamp (write it as '2026-01-01T00:00:00Z')")
 			}
 		default:
@@ -421,26 +422,4 @@ func indexOfFeature(fs []*features.Feature, f *features.Feature) int {
 		}
 	}
 	return -1
-}
-
-// timeLayouts are the timestamp spellings WHERE accepts; a time without a
-// zone is UTC.
-var timeLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999-07",
-	time.DateOnly,
-}
-
-// ParseTime reads a timestamp literal.
-func ParseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("invalid timestamp %q", s)
 }

@@ -6,12 +6,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features/expr"
-	"github.com/fletch-engine/fletch/operators"
+	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
 // LiteralInputs builds the input rows a statement without parameters spells out in
@@ -64,33 +62,11 @@ func (s *Statement) CheckParams(schema *arrow.Schema) error {
 	}
 	for i, p := range s.Params {
 		got := schema.Field(i)
-		if !convertible(got.Type, p.Type) {
+		if !coerce.Convertible(got.Type, p.Type) {
 			return Errorf(InvalidInput, p.Pos, "parameter %d (field %q, for %s) is %s; expected %s", i+1, got.Name, p.Column, got.Type, p.Type)
 		}
 	}
 	return nil
-}
-
-// convertible lists the parameter types accepted for each input type.
-func convertible(from, to arrow.DataType) bool {
-	if arrow.TypeEqual(from, to) {
-		return true
-	}
-	isInt := arrow.IsInteger(from.ID())
-	isStr := from.ID() == arrow.STRING || from.ID() == arrow.LARGE_STRING || from.ID() == arrow.STRING_VIEW
-	switch to.ID() {
-	case arrow.INT64:
-		return isInt || isStr
-	case arrow.STRING:
-		return isInt || isStr
-	case arrow.FLOAT64:
-		return isInt || arrow.IsFloating(from.ID())
-	case arrow.TIMESTAMP:
-		return from.ID() == arrow.TIMESTAMP || from.ID() == arrow.DATE32 || from.ID() == arrow.DATE64 || isStr
-	case arrow.DATE32:
-		return from.ID() == arrow.DATE32 || from.ID() == arrow.DATE64 || from.ID() == arrow.TIMESTAMP
-	}
-	return false
 }
 
 // BindInputs builds the input rows for one batch of parameter rows: input
@@ -113,7 +89,7 @@ func (s *Statement) BindInputs(ctx context.Context, mem memory.Allocator, params
 	for i, f := range s.Inputs {
 		c := row[i]
 		if c.param >= 0 {
-			arr, err := convertParam(ctx, mem, params.Column(c.param), f.Type)
+			arr, err := coerce.Array(mem, params.Column(c.param), f.Type)
 			if err != nil {
 				p := s.Params[c.param]
 				return nil, Errorf(InvalidInput, p.Pos, "parameter %d (field %q, for %s): %v", c.param+1, params.Schema().Field(c.param).Name, p.Column, err)
@@ -130,29 +106,6 @@ func (s *Statement) BindInputs(ctx context.Context, mem memory.Allocator, params
 		b.Release()
 	}
 	return array.NewRecordBatch(arrow.NewSchema(s.Inputs, nil), cols, int64(n)), nil
-}
-
-func convertParam(ctx context.Context, mem memory.Allocator, arr arrow.Array, to arrow.DataType) (arrow.Array, error) {
-	if arrow.TypeEqual(arr.DataType(), to) {
-		arr.Retain()
-		return arr, nil
-	}
-	ctx = exec.WithAllocator(ctx, mem)
-	if to.ID() == arrow.STRING && arrow.IsInteger(arr.DataType().ID()) {
-		return decimalText(ctx, mem, arr)
-	}
-	return compute.CastArray(ctx, arr, compute.SafeCastOptions(to))
-}
-
-// decimalText formats integers as strings for a str key. It does not use
-// compute's integer-to-string cast, which leaks a buffer in arrow-go v18.8.
-func decimalText(ctx context.Context, mem memory.Allocator, arr arrow.Array) (arrow.Array, error) {
-	ints, err := compute.CastArray(ctx, arr, compute.SafeCastOptions(arrow.PrimitiveTypes.Int64))
-	if err != nil {
-		return nil, err
-	}
-	defer ints.Release()
-	return operators.DecimalText(mem, ints.(*array.Int64)), nil
 }
 
 // WithValues is s with its parameters replaced by the literals vals (in

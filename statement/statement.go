@@ -21,6 +21,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
 // AsOfColumn is the input column that gives each input row its own
@@ -113,7 +114,7 @@ func New(class *features.Class, inputs []arrow.Field, outputs []Output) (*Statem
 		if err != nil {
 			return nil, err
 		}
-		if !convertible(f.Type, typ) {
+		if !coerce.Convertible(f.Type, typ) {
 			return nil, Errorf(InvalidInput, expr.Pos{}, "input column %q is %s; %s.%s is %s", f.Name, f.Type, class.Table, f.Name, typ)
 		}
 		st.Inputs = append(st.Inputs, arrow.Field{Name: f.Name, Type: typ, Nullable: true})

@@ -118,10 +118,11 @@ func find(from, to arrow.DataType) conversion {
 			return parseInts
 		case arrow.IsInteger(id):
 			return cast
-		case isDecimal(from) && from.(arrow.DecimalType).GetScale() == 0:
-			if id == arrow.DECIMAL32 || id == arrow.DECIMAL64 {
-				return smallDecimalInts
-			}
+		case (id == arrow.DECIMAL32 || id == arrow.DECIMAL64) && from.(arrow.DecimalType).GetScale() == 0:
+			return smallDecimalInts
+		case id == arrow.DECIMAL128 || id == arrow.DECIMAL256:
+			// A fraction that is not zero (2.5 for an int feature) is an
+			// error of the safe cast, not a truncated value.
 			return cast
 		}
 	case arrow.FLOAT64:

@@ -1,17 +1,15 @@
 package functions
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/compute"
-	"github.com/apache/arrow-go/v18/arrow/compute/exec"
 
 	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
 // kind is a parameter or result type pattern of an overload.
@@ -253,21 +251,11 @@ func (o *overload) match(args []arrow.DataType) ([]arrow.DataType, arrow.DataTyp
 	return casts, out, cost, true
 }
 
-// canonical maps an Arrow type to the type fletch computes on.
+// canonical maps an Arrow type to the type fletch computes on (types the
+// coercion module does not know stay as they are: they bind exactly).
 func canonical(dt arrow.DataType) arrow.DataType {
-	switch dt.ID() {
-	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
-		return arrow.PrimitiveTypes.Int64
-	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64:
-		return arrow.PrimitiveTypes.Float64
-	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
-		return arrow.BinaryTypes.String
-	case arrow.TIMESTAMP:
-		return arrow.FixedWidthTypes.Timestamp_us
-	case arrow.DATE64:
-		return arrow.FixedWidthTypes.Date32
-	case arrow.LIST, arrow.LARGE_LIST:
-		return arrow.ListOf(canonical(dt.(arrow.ListLikeType).Elem()))
+	if c, ok := coerce.Canonical(dt); ok {
+		return c
 	}
 	return dt
 }
@@ -357,17 +345,7 @@ func withCasts(k Kernel, casts []arrow.DataType, out arrow.DataType) Kernel {
 
 // castArray converts a to dt with ctx's memory.
 func castArray(ctx *Context, a arrow.Array, dt arrow.DataType) (arrow.Array, error) {
-	if a.DataType().ID() == arrow.NULL {
-		return array.MakeArrayOfNull(ctx.Mem, dt, a.Len()), nil
-	}
-	if lt, ok := dt.(*arrow.ListType); ok && a.DataType().ID() == arrow.LIST {
-		return castList(ctx, a.(*array.List), lt)
-	}
-	c, err := compute.CastArray(exec.WithAllocator(context.Background(), ctx.Mem), a, compute.SafeCastOptions(dt))
-	if err != nil {
-		return nil, fmt.Errorf("cast %s to %s: %w", a.DataType(), dt, err)
-	}
-	return c, nil
+	return coerce.Array(ctx.Mem, a, dt)
 }
 
 // releaseAll releases the arrays of conv that are not the originals.
@@ -384,18 +362,4 @@ func batchLen(args []arrow.Array) int {
 		return 0
 	}
 	return args[0].Len()
-}
-
-// castList casts a list's elements and keeps its offsets and validity
-// (arrow-go's list cast leaks a buffer).
-func castList(ctx *Context, l *array.List, dt *arrow.ListType) (arrow.Array, error) {
-	child, err := castArray(ctx, l.ListValues(), dt.Elem())
-	if err != nil {
-		return nil, err
-	}
-	defer child.Release()
-	d := l.Data()
-	nd := array.NewData(dt, d.Len(), d.Buffers(), []arrow.ArrayData{child.Data()}, d.NullN(), d.Offset())
-	defer nd.Release()
-	return array.MakeFromData(nd), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
 // query runs query through database/sql and scans each value straight into
@@ -43,7 +44,7 @@ func (s *Source) query(ctx context.Context, mem memory.Allocator, query string, 
 		if natural == nil {
 			return nil, unsupportedType(names[i], ct.DatabaseTypeName())
 		}
-		dt, ok := fletchType(natural)
+		dt, ok := coerce.Canonical(natural)
 		if !ok {
 			return nil, unsupportedType(names[i], ct.DatabaseTypeName())
 		}
@@ -73,7 +74,7 @@ func (s *Source) query(ctx context.Context, mem memory.Allocator, query string, 
 
 // arrowTypeOf is the Arrow type DuckDB's Arrow interface answers for a
 // column of the named DuckDB type (nil when fletch has none), so both
-// paths share fletchType's rules.
+// paths share coerce.Canonical's rules.
 func arrowTypeOf(duckType string) arrow.DataType {
 	if elem, ok := strings.CutSuffix(duckType, "[]"); ok {
 		if e := arrowTypeOf(elem); e != nil {
