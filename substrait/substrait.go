@@ -7,7 +7,9 @@
 //
 // It knows the Substrait protobuf messages, the feature graph and sqlfront's
 // statement, and nothing of Flight, gRPC or execution. It must never panic on
-// malformed bytes: the bytes come from any client.
+// malformed bytes: the bytes come from any client. It walks the raw messages
+// rather than substrait-go's typed plan, which refuses, misreads or panics
+// on plans it must read (docs/SUBSTRAIT.md, TestWhyNotSubstraitGo).
 package substrait
 
 import (
@@ -26,8 +28,8 @@ import (
 	"github.com/fletch-engine/fletch/planner"
 )
 
-// Versions of the Substrait specification this package reads (the protobuf
-// messages of substrait-go's substrait-protobuf module); reported in SqlInfo.
+// Versions of the Substrait specification this package reads (the messages
+// of substrait-protobuf v0.85.0); reported in SqlInfo.
 const (
 	MinVersion = "0.29.0"
 	MaxVersion = "0.85.0"
