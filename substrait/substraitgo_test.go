@@ -60,7 +60,7 @@ func goProject(e string) string {
 
 // typedPlan reads data with substrait-go's typed API, as a port of the
 // reader would, reporting a panic rather than failing on it.
-func typedPlan(t *testing.T, data []byte) (p *plan.Plan, err error, panicked any) {
+func typedPlan(t *testing.T, data []byte) (p *plan.Plan, panicked any, err error) {
 	t.Helper()
 	var msg pb.Plan
 	if err := proto.Unmarshal(data, &msg); err != nil {
@@ -73,7 +73,7 @@ func typedPlan(t *testing.T, data []byte) (p *plan.Plan, err error, panicked any
 	// substrait-go's type parser prints its syntax errors to stdout and
 	// stderr before it panics; they are expected here, not news.
 	stdout, stderr := os.Stdout, os.Stderr
-	if null, err := os.Open(os.DevNull); err == nil {
+	if null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
 		os.Stdout, os.Stderr = null, null
 		defer null.Close()
 	}
@@ -82,7 +82,7 @@ func typedPlan(t *testing.T, data []byte) (p *plan.Plan, err error, panicked any
 		panicked = recover()
 	}()
 	p, err = plan.FromProto(&msg, c)
-	return p, err, nil
+	return p, nil, err
 }
 
 // TestWhyNotSubstraitGo keeps docs/SUBSTRAIT.md's account of why the reader
@@ -232,7 +232,7 @@ func TestWhyNotSubstraitGo(t *testing.T) {
 				t.Errorf("the reader: %v (kind %d), want kind %d containing %q", err, planner.KindOf(err), tt.kind, tt.ours)
 			}
 
-			p, err, panicked := typedPlan(t, data)
+			p, panicked, err := typedPlan(t, data)
 			switch {
 			case tt.lost != nil:
 				if err != nil || panicked != nil || !tt.lost(p) {
