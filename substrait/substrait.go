@@ -1,14 +1,17 @@
 // Package substrait is the Substrait front end: it reads Substrait plans
-// into statements (statement.Statement), as SQL text becomes: a named-table read is the feature
-// class, filters name the input rows exactly as WHERE does, projections are
-// the outputs and a fetch is the LIMIT. What a plan means beyond that (joins,
-// aggregates, sorts, a fetch below a filter) has no feature-query meaning and
-// is refused with an error naming the relation or function.
+// into statements (statement.Statement), as SQL text becomes: a named-table
+// read is the feature class, filters name the input rows exactly as WHERE
+// does, projections are the outputs and a fetch is the LIMIT. What a plan
+// means beyond that (joins, aggregates, sorts, a fetch below a filter) has
+// no feature-query meaning and is refused with an error naming the relation
+// or function.
 //
 // It knows the Substrait protobuf messages, the feature graph and the
 // statement type, and nothing of Flight, gRPC, the other front ends or
-// execution. It must never panic on
-// malformed bytes: the bytes come from any client.
+// execution. It must never panic on malformed bytes: the bytes come from
+// any client. It walks the raw messages rather than substrait-go's typed
+// plan, which refuses, misreads or panics on plans it must read
+// (docs/SUBSTRAIT.md, TestWhyNotSubstraitGo).
 package substrait
 
 import (
@@ -26,8 +29,8 @@ import (
 	"github.com/fletch-engine/fletch/statement"
 )
 
-// Versions of the Substrait specification this package reads (the protobuf
-// messages of substrait-go's substrait-protobuf module); reported in SqlInfo.
+// Versions of the Substrait specification this package reads (the messages
+// of substrait-protobuf v0.85.0); reported in SqlInfo.
 const (
 	MinVersion = "0.29.0"
 	MaxVersion = "0.85.0"

@@ -347,3 +347,33 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// typicalPlan is a plan of a typical online query: ten outputs (nine
+// features and an expression over one) of one user named by key.
+func typicalPlan(b *builder) []byte {
+	names := []string{"id", "first_name", "last_name", "email", "full_name", "created_at", "birthday",
+		"average_rating_given", "average_purchase_price", "name_email_sim"}
+	scan := b.b.NamedScan([]string{"user"}, schema(strType, names...))
+	f := b.filter(scan, b.fn(comparison, "equal", b.ref(scan, 0), lit("50")))
+	outs := []expr.Expression{b.fn(str, "upper", b.ref(f, 1))}
+	for i := 1; i < len(names); i++ {
+		outs = append(outs, b.ref(f, int32(i)))
+	}
+	return b.bytes(b.project(f, outs...))
+}
+
+// BenchmarkParse is the cost of reading a typical plan's bytes into a
+// statement (docs/SUBSTRAIT.md).
+func BenchmarkParse(b *testing.B) {
+	g := marketplace(b)
+	data := typicalPlan(newBuilder(b))
+	if _, err := Parse(g, data); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(g, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
