@@ -129,7 +129,8 @@ func (w *writer) close() {
 
 // Close stops the engine's own work: every write-back queued before it
 // reaches the online store (or fails), then the goroutines writing them
-// end; a write-back of a run still going is dropped (CacheStats.Dropped).
+// end; a write-back queued after it, by a run still going, is dropped
+// (CacheStats.Dropped).
 // It does not close the online store, the offline log or the sources:
 // they belong to whoever opened them (config.Env.Close). Close may be
 // called more than once; the engine still answers queries after it.
