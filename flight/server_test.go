@@ -2,6 +2,8 @@ package flight
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // marketplace loads the example repository with the real loaders.
@@ -343,5 +346,25 @@ func TestPanicIsInternal(t *testing.T) {
 		}
 		_, recs := fetch(t, ctx, cl, info)
 		releaseAll(recs)
+	}
+}
+
+// TestStatusOfWrapped: a cancellation or deadline wrapped by a front end,
+// the planner or a store keeps its code (statusOf compared with == and
+// answered Internal).
+func TestStatusOfWrapped(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want codes.Code
+	}{
+		{fmt.Errorf("resolver users: %w", context.Canceled), codes.Canceled},
+		{fmt.Errorf("fetch: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
+		{&statement.Error{Kind: statement.SourceFailure, Msg: "down"}, codes.Unavailable},
+		{fmt.Errorf("bind: %w", &statement.Error{Kind: statement.InvalidInput, Msg: "bad"}), codes.InvalidArgument},
+		{errors.New("bug"), codes.Internal},
+	} {
+		if got := status.Code(statusOf(c.err)); got != c.want {
+			t.Errorf("statusOf(%v) = %s, want %s", c.err, got, c.want)
+		}
 	}
 }

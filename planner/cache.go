@@ -63,7 +63,12 @@ func (j *writeJob) release() {
 type writer struct {
 	store   stores.OnlineStore
 	jobs    chan *writeJob
-	pending sync.WaitGroup
+	pending sync.WaitGroup // jobs queued and not yet written (or failed)
+	loops   sync.WaitGroup // the draining goroutines, for close
+	// mu orders enqueue against close: a run that finishes while the
+	// engine closes must not send on the closed channel.
+	mu      sync.RWMutex
+	closed  bool
 	dropped atomic.Int64
 	failed  atomic.Int64
 }
@@ -71,12 +76,14 @@ type writer struct {
 func newWriter(store stores.OnlineStore, n int) *writer {
 	w := &writer{store: store, jobs: make(chan *writeJob, n)}
 	for range 2 {
+		w.loops.Add(1)
 		go w.loop()
 	}
 	return w
 }
 
 func (w *writer) loop() {
+	defer w.loops.Done()
 	for j := range w.jobs {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := w.store.Set(ctx, j.class, j.keys, j.values, j.observed); err != nil {
@@ -90,14 +97,46 @@ func (w *writer) loop() {
 	}
 }
 
+// enqueue queues j, or drops it (counted) when the queue is full or the
+// writer closed.
 func (w *writer) enqueue(j *writeJob) {
-	w.pending.Add(1)
-	select {
-	case w.jobs <- j:
-	default:
-		w.dropped.Add(1)
-		j.release()
-		w.pending.Done()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if !w.closed {
+		w.pending.Add(1)
+		select {
+		case w.jobs <- j:
+			return
+		default:
+			w.pending.Done()
+		}
+	}
+	w.dropped.Add(1)
+	j.release()
+}
+
+// close writes every job queued so far (each reaches the store or fails)
+// and returns when the loops have ended. Later enqueues are dropped.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.jobs) // the loops drain what is buffered, then end
+	}
+	w.mu.Unlock()
+	w.loops.Wait()
+}
+
+// Close stops the engine's own work: every write-back queued before it
+// reaches the online store (or fails), then the goroutines writing them
+// end; a write-back queued after it, by a run still going, is dropped
+// (CacheStats.Dropped).
+// It does not close the online store, the offline log or the sources:
+// they belong to whoever opened them (config.Env.Close). Close may be
+// called more than once; the engine still answers queries after it.
+func (e *Engine) Close() {
+	if e.writer != nil {
+		e.writer.close()
 	}
 }
 
@@ -114,7 +153,7 @@ func (e *Engine) Flush() {
 
 // CacheStats are counters of the online store's write-backs.
 type CacheStats struct {
-	Dropped int64 // writes dropped because the queue was full
+	Dropped int64 // writes dropped because the queue was full or the engine closed
 	Failed  int64 // writes the store refused
 }
 

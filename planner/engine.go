@@ -22,6 +22,12 @@ type Sources interface {
 
 // Engine plans and runs feature queries over one feature graph. It is safe
 // for concurrent use; plans are cached by statement key (Prepare).
+//
+// Close ends what the engine started: it writes the queued write-backs to
+// the online store and stops the goroutines writing them. It closes none of
+// what the engine was given (the online store, the offline log, the
+// sources): whoever opened them closes them, after the engine
+// (config.Env.Close).
 type Engine struct {
 	graph   *features.Graph
 	sources Sources

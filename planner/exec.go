@@ -2,7 +2,6 @@ package planner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/operators"
@@ -35,6 +35,8 @@ type run struct {
 
 	failMu sync.Mutex
 	failed map[*lookup]error // RunOptions.Partial: the lookups that failed
+
+	cancel context.CancelCauseFunc // ends ctx with the run's first error (parallel)
 }
 
 // frameData is a frame's rows during one execution.
@@ -79,8 +81,11 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 			err = &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("internal error while executing: %v", r)}
 		}
 	}()
+	// A failing stage cancels the stages running beside it (parallel).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	mem := p.engine.mem
-	r := &run{ctx: ctx, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
+	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0}
 	for _, f := range p.frames {
 		r.need[f.id] = make([]bool, len(f.cols))
@@ -288,7 +293,7 @@ func (r *run) fill(f *frameData) error {
 		}
 	}
 	nl := len(lookups)
-	if err := parallel(nl+len(early), func(i int) error {
+	if err := r.parallel(nl+len(early), func(i int) error {
 		if i < nl {
 			return r.runLookup(f, lookups[i])
 		}
@@ -305,7 +310,7 @@ func (r *run) fill(f *frameData) error {
 			return err
 		}
 	}
-	if err := parallel(len(late), func(i int) error {
+	if err := r.parallel(len(late), func(i int) error {
 		_, err := r.child(f, late[i])
 		return err
 	}); err != nil {
@@ -371,30 +376,46 @@ func (r *run) evalNeeded(f *frameData) error {
 	return nil
 }
 
-// parallel runs fn(0..n-1) concurrently and returns the first error.
-func parallel(n int, fn func(i int) error) error {
+// parallel runs fn(0..n-1) concurrently. The first to fail cancels the
+// run, so that its siblings' source queries stop instead of running to
+// their end for an answer no one will read, and the run's first error is
+// what returns: a sibling's cancellation is an effect of it, not a cause.
+func (r *run) parallel(n int, fn func(i int) error) error {
 	if n == 0 {
 		return nil
 	}
 	if n == 1 {
-		return fn(0)
+		if err := fn(0); err != nil {
+			return r.abort(err)
+		}
+		return nil
 	}
-	errs := make([]error, n)
-	var wg sync.WaitGroup
+	var g errgroup.Group
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() (err error) {
 			defer func() {
 				if p := recover(); p != nil {
-					errs[i] = &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("internal error: %v", p)}
+					err = &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("internal error: %v", p)}
+				}
+				if err != nil {
+					r.cancel(err)
 				}
 			}()
-			errs[i] = fn(i)
-		}()
+			return fn(i)
+		})
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	if err := g.Wait(); err != nil {
+		return r.abort(err)
+	}
+	return nil
+}
+
+// abort cancels the run with err, unless it was cancelled before, and
+// returns the cause: the first error of the run, or the caller's
+// cancellation or deadline.
+func (r *run) abort(err error) error {
+	r.cancel(err)
+	return context.Cause(r.ctx)
 }
 
 // column returns column i of f, computing it on first use.

@@ -33,8 +33,9 @@ const usage = `fletch — a feature engine for real-time machine learning, serve
 Usage:
   fletch demo     [--listen ADDR] [--dir DIR]
         generate the marketplace example into an embedded DuckDB and serve it
-  fletch serve    --repo DIR [--config FILE] [--listen ADDR]
-        serve a feature repository over Flight SQL
+  fletch serve    --repo DIR [--config FILE] [--listen ADDR] [--grace DURATION]
+        serve a feature repository over Flight SQL; on SIGTERM, calls in flight
+        may finish for --grace (default 30s), then write-backs and logs are flushed
   fletch query    --in class.feature=value ... [--out NAME ...] [--now TIME] [--json]
                   [--server ADDR | --repo DIR [--config FILE]]
         query features (default: the server at ` + defaultListen + `)

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -30,9 +32,14 @@ type repoEnv struct {
 	engine *planner.Engine
 }
 
-// Close closes the configuration; the offline log writes what it holds
-// first.
-func (r *repoEnv) Close() error { return r.env.Close() }
+// Close ends the engine (its queued write-backs reach the online store)
+// before closing the configuration that the engine writes to: the offline
+// log (which writes what it holds), then the stores and sources. A second
+// Close does nothing.
+func (r *repoEnv) Close() error {
+	r.engine.Close()
+	return r.env.Close()
+}
 
 // openRepo loads the repository in dir and opens its configuration
 // (explicit file, dir/fletch.yaml, or the embedded default whose database is
@@ -85,6 +92,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default)")
 	listen := fs.String("listen", "", "address to serve Flight SQL on (default: fletch.yaml's, else "+defaultListen+")")
 	debug := fs.String("debug-listen", "", "address to serve Go's /debug/pprof/ on (off by default; bind it to localhost)")
+	grace := fs.Duration("grace", defaultGrace, "on SIGTERM or SIGINT, how long the calls in flight may run before they are cut off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,10 +106,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer env.Close()
-	return serve(ctx, env, *listen, stdout)
+	return serve(ctx, env, *listen, *grace, stdout)
 }
 
-func serve(ctx context.Context, env *repoEnv, listen string, stdout io.Writer) error {
+// defaultGrace is how long a stopping server lets its calls in flight
+// finish: longer than any query should take, shorter than the 60s a
+// process manager usually waits before SIGKILL.
+const defaultGrace = 30 * time.Second
+
+// serve serves env until ctx ends (SIGTERM, SIGINT), then stops in order:
+// no new calls; the calls in flight finish, for up to grace (then they are
+// cut off); the engine's queued write-backs reach the online store; the
+// offline log writes what it holds; the stores and sources close.
+func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration, stdout io.Writer) error {
 	tuneGC()
 	if listen == "" {
 		listen = env.cfg.Server.Listen
@@ -128,15 +145,45 @@ func serve(ctx context.Context, env *repoEnv, listen string, stdout io.Writer) e
 	g := env.engine.Graph()
 	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, lis) }()
+	// Serve's context never ends: Serve would stop gracefully without a
+	// bound, and the grace period is decided here.
+	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), lis) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		fmt.Fprintln(stdout, "fletch: stopping")
-		srv.GracefulStop()
-		return nil
 	}
+	// A second signal cuts the calls in flight off at once.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	fmt.Fprintf(stdout, "fletch: stopping: accepting no new calls, waiting up to %s for the calls in flight\n", grace)
+	start := time.Now()
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+		fmt.Fprintf(stdout, "fletch: stopping: the calls in flight finished in %s\n", time.Since(start).Round(time.Millisecond))
+	case <-timer.C:
+		fmt.Fprintf(stdout, "fletch: stopping: calls still running after %s are cut off\n", grace)
+		srv.Stop()
+	case <-again:
+		fmt.Fprintln(stdout, "fletch: stopping: a second signal: the calls in flight are cut off")
+		srv.Stop()
+	}
+	<-stopped
+	if err := <-errc; err != nil {
+		return err
+	}
+	env.engine.Close()
+	st := env.engine.CacheStats()
+	fmt.Fprintf(stdout, "fletch: stopping: online store write-back flushed (%d writes dropped, %d failed since the start); closing the offline log, stores and sources\n", st.Dropped, st.Failed)
+	return env.Close()
 }
 
 // serveDebug serves net/http/pprof's handlers on addr, apart from the Flight
@@ -221,7 +268,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "fletch demo: generated the marketplace example (1,000 users, 500 items; events up to %s) in %s\n", anchor.Format("2006-01-02"), time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "fletch demo: repository %s\n", repo)
 	fmt.Fprintf(stdout, "try, in another shell:\n  ./fletch query --in user.id=50 --out user.full_name\n  ./fletch query --in user_item.user_id=50 --in user_item.item_id=200\n")
-	return serve(ctx, env, *listen, stdout)
+	return serve(ctx, env, *listen, defaultGrace, stdout)
 }
 
 // writeExample writes the embedded marketplace repository to dir.
