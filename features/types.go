@@ -1,8 +1,6 @@
 package features
 
 import (
-	"fmt"
-
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
@@ -91,29 +89,4 @@ func (t Type) Arrow() arrow.DataType {
 		return arrow.StructOf(fields...)
 	}
 	return arrow.Null
-}
-
-// TypeOf returns the feature type of an Arrow type, or an error.
-func TypeOf(dt arrow.DataType) (Type, error) {
-	switch dt.ID() {
-	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
-		return Type{Kind: Int}, nil
-	case arrow.FLOAT16, arrow.FLOAT32, arrow.FLOAT64, arrow.DECIMAL128, arrow.DECIMAL256:
-		return Type{Kind: Float}, nil
-	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
-		return Type{Kind: String}, nil
-	case arrow.BOOL:
-		return Type{Kind: Bool}, nil
-	case arrow.TIMESTAMP:
-		return Type{Kind: Datetime}, nil
-	case arrow.DATE32, arrow.DATE64:
-		return Type{Kind: Date}, nil
-	case arrow.LIST, arrow.LARGE_LIST:
-		elem, err := TypeOf(dt.(arrow.ListLikeType).Elem())
-		if err != nil {
-			return Type{}, err
-		}
-		return Type{Kind: List, Elem: &elem}, nil
-	}
-	return Type{}, fmt.Errorf("no feature type for Arrow type %s", dt)
 }

@@ -331,15 +331,6 @@ func readTicket(handle []byte) (kind byte, text []byte, err error) {
 	return 0, nil, status.Errorf(codes.InvalidArgument, "statement ticket of unknown kind %q: ask for a new FlightInfo", handle[2])
 }
 
-// DoGetStatement runs the query of a ticket.
-func (s *Server) DoGetStatement(ctx context.Context, ticket flightsql.StatementQueryTicket) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
-	w, err := s.statementWork(ctx, ticket)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.stream(ctx, w)
-}
-
 // work is what a DoGet runs: a planned query, its input batches and the
 // request's trace id (traceID).
 type work struct {
@@ -575,17 +566,6 @@ func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.P
 		return nil, err
 	}
 	return &arrowflight.SchemaResult{Schema: q.answer.info}, nil
-}
-
-// DoGetPreparedStatement runs a prepared statement: one result row per bound
-// parameter row, in parameter order (or the rows WHERE spells out, for a
-// statement without parameters).
-func (s *Server) DoGetPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery) (*arrow.Schema, <-chan arrowflight.StreamChunk, error) {
-	w, err := s.preparedWork(ctx, cmd)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.stream(ctx, w)
 }
 
 // preparedWork is a prepared statement's query with its bound parameter

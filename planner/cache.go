@@ -40,12 +40,6 @@ func WithOnlineStore(store stores.OnlineStore) EngineOption {
 	return func(e *Engine) { e.store = store }
 }
 
-// WithWriteQueue bounds the write-backs waiting for the online store
-// (default 1024); writes beyond it are dropped.
-func WithWriteQueue(n int) EngineOption {
-	return func(e *Engine) { e.queueLen = n }
-}
-
 // writeJob is one Set for the online store, holding its arrays.
 type writeJob struct {
 	class    string

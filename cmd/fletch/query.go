@@ -111,32 +111,6 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, errors.New("expected a time like 2024-06-01T12:00:00Z or 2024-06-01")
 }
 
-// outputName strips a leading class name: `user.full_name` on a user query is
-// `full_name` (unless user has a feature named `user`).
-func outputName(c *features.Class, out string) string {
-	if rest, ok := strings.CutPrefix(out, c.Table+"."); ok && c.Feature(c.Table) == nil {
-		return rest
-	}
-	return out
-}
-
-// outputs returns the request's outputs for class c: the ones asked for, or
-// every scalar feature (and window) of c.
-func (r *request) outputNames(c *features.Class) (names []string, all bool) {
-	if len(r.outputs) > 0 {
-		for _, o := range r.outputs {
-			names = append(names, outputName(c, o))
-		}
-		return names, false
-	}
-	for _, f := range c.Features {
-		if f.Kind == features.Scalar {
-			names = append(names, f.Name)
-		}
-	}
-	return names, true
-}
-
 // inProcess runs the request on an engine in this process, with per-cell
 // hit flags.
 func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Result, error) {

@@ -82,9 +82,6 @@ func HasPrices(item int) bool { return item%20 != 9 }
 // IsReviewed reports whether item id is reviewed: every twenty-fifth is not.
 func IsReviewed(item int) bool { return item%25 != 9 }
 
-// HasItems reports whether seller id lists items: the last two do not.
-func HasItems(seller, sellers int) bool { return seller <= sellers-2 || sellers <= 2 }
-
 // EdgeWindows are the windows whose edges the data has events on: exactly
 // at anchor − w (outside a `created_at > now − w` window), 1µs later
 // (inside) and 1µs earlier (outside), for user "1" and item "1".
@@ -238,7 +235,7 @@ func (g *generator) items(add func(...driver.Value) error) error {
 	g.listPrice = make([]float64, g.o.Items)
 	stocking := g.o.Sellers
 	if stocking > 2 {
-		stocking -= 2 // see HasItems
+		stocking -= 2 // the last two sellers list no items
 	}
 	for i := 1; i <= g.o.Items; i++ {
 		price := cents(5 + g.rng.Float64()*495)
