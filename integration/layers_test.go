@@ -1,0 +1,48 @@
+package integration
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLayers checks the data flow of docs/DESIGN's layout with the go
+// command itself: transport → front end → statement → planner → operators
+// → stores. Each package below must not depend (directly or not) on what
+// it must not know; a new import that breaks the layering fails here.
+func TestLayers(t *testing.T) {
+	const mod = "github.com/fletch-engine/fletch/"
+	for _, c := range []struct {
+		pkg       string
+		forbidden []string
+	}{
+		// The transport parses nothing and links no definition parser.
+		{"flight", []string{"features/pyload", "github.com/tree-sitter/"}},
+		// The front ends never import each other, nor execution.
+		{"sql", []string{"substrait", "native", "planner", "flight", "features/pyload"}},
+		{"substrait", []string{"sql", "native", "planner", "flight", "features/pyload"}},
+		{"native", []string{"sql", "substrait", "planner", "flight", "features/pyload", "github.com/tree-sitter/"}},
+		{"statement", []string{"sql", "substrait", "native", "planner", "flight", "stores"}},
+		// The planner knows no transport and no front end.
+		{"planner", []string{"flight", "sql", "substrait", "native", "features/pyload", "config"}},
+		// Operators know nothing of feature definitions.
+		{"operators/...", []string{"features", "planner", "statement", "stores"}},
+		{"stores/...", []string{"planner", "flight", "statement", "config"}},
+	} {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", mod+c.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", c.pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range c.forbidden {
+				full := f
+				if !strings.Contains(f, ".") {
+					full = mod + f
+				}
+				if dep == full || strings.HasPrefix(dep, strings.TrimSuffix(full, "/")+"/") {
+					t.Errorf("%s depends on %s", c.pkg, dep)
+				}
+			}
+		}
+	}
+}
