@@ -16,13 +16,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/planner"
-	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
@@ -45,9 +45,20 @@ type fixture struct {
 // newFixture generates n features of entities 1..m.
 func newFixture(t testing.TB, mem memory.Allocator, n, m int) *fixture {
 	t.Helper()
+	fx := openFixture(t, func(repo string) error { return WriteRepo(repo, n) },
+		func(db *sql.DB) error { return LoadDuckDB(context.Background(), db, n, m) })
+	fx.engine = planner.NewEngine(fx.graph, fx.env, mem, planner.WithOnlineStore(fx.env.OnlineStore()))
+	return fx
+}
+
+// openFixture writes a repository with write, loads its data into a new
+// DuckDB file with load, and opens both as fletch serve does; the engine is
+// the caller's to make.
+func openFixture(t testing.TB, write func(repo string) error, load func(*sql.DB) error) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	repo := filepath.Join(dir, "repo")
-	if err := WriteRepo(repo, n); err != nil {
+	if err := write(repo); err != nil {
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(dir, "wide.duckdb")
@@ -55,7 +66,7 @@ func newFixture(t testing.TB, mem memory.Allocator, n, m int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := LoadDuckDB(context.Background(), src.DB(), n, m); err != nil {
+	if err := load(src.DB()); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Close(); err != nil {
@@ -82,7 +93,7 @@ func newFixture(t testing.TB, mem memory.Allocator, n, m int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{graph: g, env: env, db: d.DB(), engine: planner.NewEngine(g, env, mem, planner.WithOnlineStore(env.OnlineStore()))}
+	return &fixture{graph: g, env: env, db: d.DB()}
 }
 
 // reference reads the features of ids from the table with DuckDB SQL.
