@@ -37,6 +37,12 @@ type Source struct {
 
 var _ stores.Source = (*Source)(nil)
 
+// maxIdleConns is the connections kept open between queries. The planner
+// runs a query's lookups at once, and a server many queries: with
+// database/sql's default of 2, a third concurrent fetch opened a DuckDB
+// connection and prepared its statement on it again every time.
+const maxIdleConns = 16
+
 // Open opens the DuckDB database at path, creating it when missing; "" is
 // a private in-memory database shared by all of the Source's connections.
 func Open(path string) (*Source, error) {
@@ -48,6 +54,7 @@ func Open(path string) (*Source, error) {
 		db.Close()
 		return nil, fmt.Errorf("duckdb: open %q: %w", path, err)
 	}
+	db.SetMaxIdleConns(maxIdleConns)
 	return &Source{db: db, stmts: newStmtCache(maxStatements)}, nil
 }
 
