@@ -22,10 +22,11 @@ import (
 // statement; for one row of 334 columns the two together cost ~40 % more
 // CPU than this (BenchmarkSplit1000 in examples/wide, docs/BENCHMARKS.md).
 func (s *Source) queryPrepared(ctx context.Context, mem memory.Allocator, query string, args []any, want *arrow.Schema) (arrow.RecordBatch, error) {
-	stmt, err := s.stmts.get(ctx, s.db, query)
+	stmt, release, err := s.stmts.get(ctx, s.db, query)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err

@@ -15,8 +15,8 @@ const maxStatements = 256
 
 // stmtCache keeps the most recently used statements prepared, evicting the
 // least recently used beyond its bound. database/sql prepares a statement
-// again on each pooled connection it runs on, and closing an evicted one
-// waits for the queries still reading it.
+// again on each pooled connection it runs on. An evicted statement is
+// closed once no query holds it (see get).
 type stmtCache struct {
 	mu    sync.Mutex
 	max   int
@@ -25,41 +25,52 @@ type stmtCache struct {
 }
 
 type cachedStmt struct {
-	query string
-	stmt  *sql.Stmt
+	query   string
+	stmt    *sql.Stmt
+	users   int  // queries holding it, guarded by the cache's mu
+	evicted bool // out of the cache: closed when the last user releases it
 }
 
 func newStmtCache(limit int) *stmtCache {
 	return &stmtCache{max: limit, byKey: map[string]*list.Element{}, order: list.New()}
 }
 
-// get returns query prepared on db, preparing it on first use.
-func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
-	if st := c.lookup(query); st != nil {
-		return st, nil
+// get returns query prepared on db, preparing it on first use, and the
+// function that releases it: the caller's query runs between the two, so
+// an eviction meanwhile cannot close the statement under it.
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, func(), error) {
+	if cs := c.lookup(query); cs != nil {
+		return cs.stmt, func() { c.release(cs) }, nil
 	}
 	// Prepared outside the lock: a slow prepare holds up no other lookup.
 	st, err := db.PrepareContext(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.byKey[query]; ok { // prepared concurrently: keep the first
 		st.Close()
 		c.order.MoveToFront(e)
-		return e.Value.(*cachedStmt).stmt, nil
+		cs := e.Value.(*cachedStmt)
+		cs.users++
+		return cs.stmt, func() { c.release(cs) }, nil
 	}
-	c.byKey[query] = c.order.PushFront(&cachedStmt{query: query, stmt: st})
+	cs := &cachedStmt{query: query, stmt: st, users: 1}
+	c.byKey[query] = c.order.PushFront(cs)
 	for c.order.Len() > c.max {
 		old := c.order.Remove(c.order.Back()).(*cachedStmt)
 		delete(c.byKey, old.query)
-		old.stmt.Close()
+		old.evicted = true
+		if old.users == 0 {
+			old.stmt.Close()
+		}
 	}
-	return st, nil
+	return st, func() { c.release(cs) }, nil
 }
 
-func (c *stmtCache) lookup(query string) *sql.Stmt {
+// lookup returns the cached statement of query, held, or nil.
+func (c *stmtCache) lookup(query string) *cachedStmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.byKey[query]
@@ -67,10 +78,20 @@ func (c *stmtCache) lookup(query string) *sql.Stmt {
 		return nil
 	}
 	c.order.MoveToFront(e)
-	return e.Value.(*cachedStmt).stmt
+	cs := e.Value.(*cachedStmt)
+	cs.users++
+	return cs
 }
 
-// close closes every statement.
+func (c *stmtCache) release(cs *cachedStmt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs.users--; cs.users == 0 && cs.evicted {
+		cs.stmt.Close()
+	}
+}
+
+// close closes every statement; the Source is closing, no query runs.
 func (c *stmtCache) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
