@@ -3,7 +3,6 @@ package wide
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	duckdbgo "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
@@ -251,9 +249,7 @@ func BenchmarkSplit1000(b *testing.B) {
 	for k, req := range reqs {
 		// Source.Fetch's text for one key: the resolver restricted to it.
 		q := stores.Restrict(req.SQL, req.Schema, `_r."id" IN ($1)`)
-		b.Run("arrow/"+SplitTable(k), func(b *testing.B) {
-			percentiles(b, func(i int) error { return bareArrow(ctx, src.DB(), q, id(i)) })
-		})
+		arrowFloor(b, "arrow/"+SplitTable(k), src.DB(), q, id)
 		b.Run("sql/"+SplitTable(k), func(b *testing.B) {
 			stmt, err := src.DB().PrepareContext(ctx, q)
 			if err != nil {
@@ -267,36 +263,6 @@ func BenchmarkSplit1000(b *testing.B) {
 			percentiles(b, func(i int) error { return stmt.QueryRowContext(ctx, id(i)).Scan(dest...) })
 		})
 	}
-}
-
-// bareArrow runs q for id through DuckDB's Arrow interface on a pooled
-// connection, as Source.Fetch does, and reads its records without copying
-// them.
-func bareArrow(ctx context.Context, db *sql.DB, q string, id int64) error {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		a, err := duckdbgo.NewArrowFromConn(dc.(driver.Conn))
-		if err != nil {
-			return err
-		}
-		rr, err := a.QueryContext(ctx, q, id)
-		if err != nil {
-			return err
-		}
-		defer rr.Release()
-		var rows int64
-		for rr.Next() {
-			rows += rr.RecordBatch().NumRows()
-		}
-		if rows != 1 {
-			return fmt.Errorf("%d rows", rows)
-		}
-		return rr.Err()
-	})
 }
 
 // percentiles times fn(i) for each iteration and reports the p50 and p99
