@@ -119,7 +119,7 @@ const defaultGrace = 30 * time.Second
 // cut off); the engine's queued write-backs reach the online store; the
 // offline log writes what it holds; the stores and sources close.
 func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration, stdout io.Writer) error {
-	tuneGC()
+	tuneGC(env.cfg.Server.PlanCacheBytes)
 	if listen == "" {
 		listen = env.cfg.Server.Listen
 	}
@@ -215,9 +215,26 @@ func serveDebug(addr string, stderr io.Writer) error {
 // still decide when set.
 const serverGCPercent = 400
 
-func tuneGC() {
+// serverHeapRoom is the Go memory a loaded server needs besides its
+// caches: what it used under load at serverGCPercent with a warm cache of
+// a few statements (docs/BENCHMARKS.md, "The plan cache's bound").
+const serverHeapRoom = 128 << 20
+
+// tuneGC sets the collector of a server. Five times a full plan cache
+// would let the heap grow by four times the cache's bound of garbage: the
+// soft memory limit keeps the Go memory near the room a server needs plus
+// the caches' bounds (the plan cache's bytes and half again for the front
+// ends'). It is soft: a query that needs more memory gets it, and the
+// collector spends more time while it does.
+func tuneGC(planCacheBytes int64) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if planCacheBytes <= 0 {
+			planCacheBytes = planner.DefaultPlanBytes
+		}
+		debug.SetMemoryLimit(serverHeapRoom + planCacheBytes + planCacheBytes/2)
 	}
 }
 

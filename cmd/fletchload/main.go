@@ -42,6 +42,9 @@ Usage:
         of them joined by commas; --prepared binds --keys ids to the one ? instead
   fletchload noop   [flags]
         requests that do nothing: the generator's own scheduling floor
+  fletchload distinct --addr ADDR --pid PID [--n 200000] [--every 10000]
+        statements that each need a plan of their own, sampling the server's
+        resident memory (the plan cache's bound), every answer checked
 
 Each run prints a human line on stderr and one JSON line on stdout.
 Ids are random in 1..--entities (decimal text, or integers for integer columns).
@@ -171,6 +174,9 @@ func (c *config) check() error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "distinct" {
+		return distinct(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "native" && args[0] != "sql" && args[0] != "noop") {
 		fs, _ := flags("fletchload", stderr)
 		fs.Usage()

@@ -10,6 +10,9 @@
 // LiveUser, without max_staleness, always computed from its source. Both
 // resolvers read the source named Source.
 //
+// The split repository (split.go) is the computed path at Chalk's width: one
+// class of 1,000 mixed features from three resolvers over three tables.
+//
 // The package writes .py/.sql text and fills tables; it knows nothing of the
 // planner, and talks to a running server only over the wire (Warm).
 package wide

@@ -46,9 +46,20 @@ type fixture struct {
 // newFixture generates n features of entities 1..m.
 func newFixture(t testing.TB, mem memory.Allocator, n, m int) *fixture {
 	t.Helper()
+	fx := openFixture(t, func(repo string) error { return WriteRepo(repo, n) },
+		func(db *sql.DB) error { return LoadDuckDB(context.Background(), db, n, m) })
+	fx.engine = planner.NewEngine(fx.graph, fx.env, mem, planner.WithOnlineStore(fx.env.OnlineStore()))
+	return fx
+}
+
+// openFixture writes a repository with write, loads its data into a new
+// DuckDB file with load, and opens both as fletch serve does; the engine is
+// the caller's to make.
+func openFixture(t testing.TB, write func(repo string) error, load func(*sql.DB) error) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	repo := filepath.Join(dir, "repo")
-	if err := WriteRepo(repo, n); err != nil {
+	if err := write(repo); err != nil {
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(dir, "wide.duckdb")
@@ -56,7 +67,7 @@ func newFixture(t testing.TB, mem memory.Allocator, n, m int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := LoadDuckDB(context.Background(), src.DB(), n, m); err != nil {
+	if err := load(src.DB()); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Close(); err != nil {
@@ -83,7 +94,7 @@ func newFixture(t testing.TB, mem memory.Allocator, n, m int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{graph: g, env: env, db: d.DB(), engine: planner.NewEngine(g, env, mem, planner.WithOnlineStore(env.OnlineStore()))}
+	return &fixture{graph: g, env: env, db: d.DB()}
 }
 
 // reference reads the features of ids from the table with DuckDB SQL.

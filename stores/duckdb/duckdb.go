@@ -3,9 +3,10 @@
 // as Arrow records in fletch's types.
 //
 // With the duckdb_arrow build tag the results come through DuckDB's Arrow
-// interface; without it rows are scanned straight into Arrow builders. Both
-// paths end in the same normalization (normalize.go), so they answer the
-// same types.
+// interface; without it rows are scanned straight into Arrow builders.
+// Lookups of a few keys (the online path) run a statement kept prepared and
+// scan rows in either build. Every path ends in the same normalization
+// (normalize.go), so they answer the same types.
 //
 // It knows nothing about feature classes or plans: it runs the query it is
 // given, restricted to the keys it is given.
@@ -14,6 +15,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,10 +31,17 @@ import (
 
 // Source is a stores.Source over one DuckDB database.
 type Source struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *stmtCache // the few-key lookups, prepared
 }
 
 var _ stores.Source = (*Source)(nil)
+
+// maxIdleConns is the connections kept open between queries. The planner
+// runs a query's lookups at once, and a server many queries: with
+// database/sql's default of 2, a third concurrent fetch opened a DuckDB
+// connection and prepared its statement on it again every time.
+const maxIdleConns = 16
 
 // Open opens the DuckDB database at path, creating it when missing; "" is
 // a private in-memory database shared by all of the Source's connections.
@@ -45,14 +54,15 @@ func Open(path string) (*Source, error) {
 		db.Close()
 		return nil, fmt.Errorf("duckdb: open %q: %w", path, err)
 	}
-	return &Source{db: db}, nil
+	db.SetMaxIdleConns(maxIdleConns)
+	return &Source{db: db, stmts: newStmtCache(maxStatements)}, nil
 }
 
 // DB is the database, for loaders that create and fill tables.
 func (s *Source) DB() *sql.DB { return s.db }
 
-// Close closes the database.
-func (s *Source) Close() error { return s.db.Close() }
+// Close closes the prepared statements and the database.
+func (s *Source) Close() error { return errors.Join(s.stmts.close(), s.db.Close()) }
 
 // Fetch runs req in one query and returns its rows as one record in
 // fletch's types (see normalize.go).
@@ -75,7 +85,12 @@ func (s *Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fet
 		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
 		defer cancel()
 	}
-	rec, err := s.query(ctx, mem, query, args, req.Schema)
+	var rec arrow.RecordBatch
+	if req.KeyColumn != "" && req.Keys.Len() <= maxInlineKeys {
+		rec, err = s.queryPrepared(ctx, mem, query, args, req.Schema)
+	} else {
+		rec, err = s.query(ctx, mem, query, args, req.Schema)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("duckdb: %w", ctx.Err())

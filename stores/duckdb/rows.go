@@ -1,9 +1,8 @@
-//go:build !duckdb_arrow
-
 package duckdb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"math/big"
@@ -17,15 +16,29 @@ import (
 	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
-// query runs query through database/sql and scans each value straight into
-// the Arrow builder of its column: the path of builds without DuckDB's
-// Arrow interface.
-func (s *Source) query(ctx context.Context, mem memory.Allocator, query string, args []any, want *arrow.Schema) (arrow.RecordBatch, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+// queryPrepared runs query as a statement prepared once and kept in
+// s.stmts, and scans its rows into Arrow builders: the path of lookups of
+// a few keys in either build. DuckDB parses, binds and plans a query on
+// every execution otherwise, and its Arrow interface takes no prepared
+// statement; for one row of 334 columns the two together cost ~40 % more
+// CPU than this (BenchmarkSplit1000 in examples/wide, docs/BENCHMARKS.md).
+func (s *Source) queryPrepared(ctx context.Context, mem memory.Allocator, query string, args []any, want *arrow.Schema) (arrow.RecordBatch, error) {
+	stmt, release, err := s.stmts.get(ctx, s.db, query)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	return scanRows(mem, rows, want)
+}
+
+// scanRows scans each value of rows straight into the Arrow builder of its
+// column.
+func scanRows(mem memory.Allocator, rows *sql.Rows, want *arrow.Schema) (arrow.RecordBatch, error) {
 	colTypes, err := rows.ColumnTypes()
 	if err != nil {
 		return nil, err

@@ -3,17 +3,21 @@
 // bare pgx query of one row: the pieces scripts/bench-floor drives.
 //
 //	widegen gen  --dir DIR --features 250 --entities 100000 [--duckdb PATH] [--postgres DSN]
+//	widegen gen  --dir DIR --features 1000 --entities 10000 --split 3 --duckdb PATH
 //	widegen warm --addr 127.0.0.1:18815 --features 250 --entities 100000 [--chunk 10000]
 //	widegen pgx  --postgres DSN --features 50 --entities 100000 --rate 250 --duration 10s [--label L]
 //
 // gen writes wide.py and the resolvers into DIR, checks that they load, and
 // (re)creates the table wide_users with the data in the DuckDB file and/or
-// the Postgres database given. pgx prints a human line and a JSON line in
+// the Postgres database given. With --split K it writes the split
+// repository instead (one computed class SplitUser of mixed float, int and
+// string features served by K resolvers over K DuckDB tables). pgx prints a human line and a JSON line in
 // the floor tool's format (`floor table` reads it).
 package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -64,13 +68,23 @@ func cmdGen(ctx context.Context, args []string) error {
 	m := fs.Int("entities", 100_000, "entities, ids 1..M")
 	duck := fs.String("duckdb", "", "DuckDB database file to (re)create the table in")
 	pg := fs.String("postgres", "", "Postgres DSN to (re)create the table in")
+	split := fs.Int("split", 0, "K > 0: the split repository, K resolvers over K DuckDB tables (no Postgres)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return errors.New("gen: --dir is required")
 	}
-	if err := wide.WriteRepo(*dir, *n); err != nil {
+	if *split > 0 && *pg != "" {
+		return errors.New("gen: --split writes DuckDB tables only, not --postgres")
+	}
+	write := func() error { return wide.WriteRepo(*dir, *n) }
+	load := func(db *sql.DB) error { return wide.LoadDuckDB(ctx, db, *n, *m) }
+	if *split > 0 {
+		write = func() error { return wide.WriteSplitRepo(*dir, *n, *split) }
+		load = func(db *sql.DB) error { return wide.LoadSplitDuckDB(ctx, db, *n, *split, *m) }
+	}
+	if err := write(); err != nil {
 		return err
 	}
 	g, err := features.Load(*dir)
@@ -84,14 +98,14 @@ func cmdGen(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		err = wide.LoadDuckDB(ctx, src.DB(), *n, *m)
+		err = load(src.DB())
 		if cerr := src.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Printf("widegen: %s: %s with %d rows × %d features in %s\n", *duck, wide.Table, *m, *n, time.Since(start).Round(time.Millisecond))
+		fmt.Printf("widegen: %s: %d rows × %d features in %s\n", *duck, *m, *n, time.Since(start).Round(time.Millisecond))
 	}
 	if *pg != "" {
 		start := time.Now()
