@@ -218,7 +218,7 @@ const serverGCPercent = 400
 // serverHeapRoom is the Go memory a loaded server needs besides its
 // caches: what it used under load at serverGCPercent with a warm cache of
 // a few statements (docs/BENCHMARKS.md, "The plan cache's bound").
-const serverHeapRoom = 128 << 20
+const serverHeapRoom = 16 << 20
 
 // tuneGC sets the collector of a server. Five times a full plan cache
 // would let the heap grow by four times the cache's bound of garbage: the
