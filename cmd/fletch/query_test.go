@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -67,6 +68,27 @@ print(json.dumps([repr(v) for v in vals]))`
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("formatFloat(%v) = %s, Python repr %s", values[i], got[i], want[i])
+		}
+	}
+}
+
+// TestCacheBudget: the caches keep live what, with the garbage GOGC lets
+// grow between collections, costs at most the configured resident bytes.
+func TestCacheBudget(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	for _, c := range []struct {
+		gogc          int
+		max           int64
+		plans, fronts int64
+	}{
+		{400, 0, (256 << 20) / 5 * 2 / 3, (256 << 20) / 5 / 3},
+		{400, 500 << 20, (500 << 20) / 5 * 2 / 3, (500 << 20) / 5 / 3},
+		{100, 300 << 20, (300 << 20) / 2 * 2 / 3, (300 << 20) / 2 / 3},
+	} {
+		debug.SetGCPercent(c.gogc)
+		plans, fronts := cacheBudget(c.max)
+		if plans != c.plans || fronts != c.fronts {
+			t.Errorf("GOGC=%d, max_bytes %d: plans %d, front ends %d; want %d, %d", c.gogc, c.max, plans, fronts, c.plans, c.fronts)
 		}
 	}
 }

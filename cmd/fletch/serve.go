@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"time"
@@ -66,8 +67,9 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	if err != nil {
 		return nil, err
 	}
+	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
-		planner.WithPlanCache(cfg.Server.PlanCacheEntries, cfg.Server.PlanCacheBytes)}
+		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes)}
 	if log := env.OfflineLog(); log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
 	}
@@ -101,6 +103,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	tuneGC() // before the caches are sized: see cacheBudget
 	env, err := openRepo(*repo, *cfgPath, "")
 	if err != nil {
 		return err
@@ -119,7 +122,6 @@ const defaultGrace = 30 * time.Second
 // cut off); the engine's queued write-backs reach the online store; the
 // offline log writes what it holds; the stores and sources close.
 func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration, stdout io.Writer) error {
-	tuneGC(env.cfg.Server.PlanCacheBytes)
 	if listen == "" {
 		listen = env.cfg.Server.Listen
 	}
@@ -137,10 +139,8 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	}
 	opts.Version = version
 	opts.Expressions = pythonExprs(env.engine.Graph())
-	// The front ends' caches take at most half the plan cache's bounds
-	// again (docs/CONFIG.md).
 	opts.CacheEntries = env.cfg.Server.PlanCacheEntries
-	opts.CacheBytes = env.cfg.Server.PlanCacheBytes / 2
+	_, opts.CacheBytes = cacheBudget(env.cfg.Server.PlanCacheBytes)
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
@@ -215,27 +215,40 @@ func serveDebug(addr string, stderr io.Writer) error {
 // still decide when set.
 const serverGCPercent = 400
 
-// serverHeapRoom is the Go memory a loaded server needs besides its
-// caches: what it used under load at serverGCPercent with a warm cache of
-// a few statements (docs/BENCHMARKS.md, "The plan cache's bound").
-const serverHeapRoom = 16 << 20
-
-// tuneGC sets the collector of a server. Five times a full plan cache
-// would let the heap grow by four times the cache's bound of garbage: the
-// soft memory limit keeps the Go memory near the room a server needs plus
-// the caches' bounds (the plan cache's bytes and half again for the front
-// ends'). It is soft: a query that needs more memory gets it, and the
-// collector spends more time while it does.
-func tuneGC(planCacheBytes int64) {
+func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		if planCacheBytes <= 0 {
-			planCacheBytes = planner.DefaultPlanBytes
-		}
-		debug.SetMemoryLimit(serverHeapRoom + planCacheBytes + planCacheBytes/2)
+}
+
+// defaultCacheBytes is server.plan_cache.max_bytes when fletch.yaml sets
+// none.
+const defaultCacheBytes = 256 << 20
+
+// cacheBudget splits server.plan_cache.max_bytes, the resident memory the
+// query caches may cost, into what the plan cache and the front ends'
+// caches may keep live. Between two collections Go lets garbage grow to
+// GOGC percent of what is live (400 % in a server: tuneGC), so a cache
+// holding b live bytes costs up to b × (1 + GOGC/100) of resident memory:
+// the caches keep that fraction of the budget, two thirds of it plans
+// (docs/CONFIG.md, docs/BENCHMARKS.md "The plan cache's bound").
+func cacheBudget(maxBytes int64) (plans, frontEnds int64) {
+	if maxBytes <= 0 {
+		maxBytes = defaultCacheBytes
 	}
+	live := maxBytes * 100 / (100 + gcPercent())
+	return live * 2 / 3, live / 3
+}
+
+// gcPercent is the collector's GOGC now (0 when the collector is off: no
+// factor can bound garbage that is never collected).
+func gcPercent() int64 {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 100
+	}
+	return int64(s[0].Value.Uint64())
 }
 
 // version is reported by the server; set at build time with -ldflags.
@@ -266,6 +279,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	tuneGC() // before the caches are sized: see cacheBudget
 	env, err := openRepo(repo, "", db)
 	if err != nil {
 		return err
