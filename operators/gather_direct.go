@@ -62,7 +62,12 @@ func gatherValidity(mem memory.Allocator, values arrow.Array, idx []int32) (*mem
 
 func gatherFixed[T any](mem memory.Allocator, values arrow.Array, idx []int32, from func([]byte) []T, width int) arrow.Array {
 	validity, nulls := gatherValidity(mem, values, idx)
-	src := from(values.Data().Buffers()[1].Bytes())[values.Data().Offset():]
+	var src []T
+	// An empty array may have no data buffer at all (every index is then
+	// -1): a source that answered no row for any key.
+	if b := values.Data().Buffers()[1]; b != nil {
+		src = from(b.Bytes())[values.Data().Offset():]
+	}
 	buf := memory.NewResizableBuffer(mem)
 	buf.Resize(len(idx) * width)
 	dst := from(buf.Bytes())[:len(idx)]

@@ -149,3 +149,25 @@ func take(t *testing.T, mem memory.Allocator, values arrow.Array, idx []int32) a
 	}
 	return out
 }
+
+// TestGatherFromEmptyWithoutBuffer: an empty column may come without a
+// data buffer (a source answered no row); gathering it for missing keys
+// answers nulls (it dereferenced the missing buffer).
+func TestGatherFromEmptyWithoutBuffer(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, dt := range []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Date32} {
+		d := array.NewData(dt, 0, []*memory.Buffer{nil, nil}, nil, 0, 0)
+		empty := array.MakeFromData(d)
+		d.Release()
+		got, err := Gather(mem, empty, []int32{-1, -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Len() != 2 || got.NullN() != 2 {
+			t.Errorf("%s: gathered %s, want two nulls", dt, got)
+		}
+		got.Release()
+		empty.Release()
+	}
+}

@@ -82,14 +82,28 @@ class Payment:
 // over a DuckDB database: account 3 has a null name.
 func accountFixture(t *testing.T) (*features.Graph, *duckdb.Source) {
 	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
+	return repoWithDuckDB(t, map[string]string{
 		"accounts.py":  accountRepo,
 		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id, name, score, balance from accounts\n",
 		"payments.sql": "-- resolves: Payment\n-- source: db\nselect id, account_id, amount from payments\n",
 		// ${account.id} is bound as one list of the request's ids.
 		"tiers.sql": "-- resolves: Account\n-- source: db\nselect account as id, tier from tiers where account in (select unnest(${account.id}))\n",
-	}
+	},
+		"CREATE TABLE accounts (id BIGINT, name VARCHAR, score DOUBLE, balance DOUBLE)",
+		"INSERT INTO accounts VALUES (1, 'ada', 0.5, 10), (2, 'bob', 0.25, 20), (3, NULL, 0.75, 30)",
+		"CREATE TABLE payments (id BIGINT, account_id BIGINT, amount DOUBLE)",
+		"INSERT INTO payments VALUES (1, 1, 5), (2, 1, 7), (3, 2, 1)",
+		"CREATE TABLE tiers (account BIGINT, tier VARCHAR)",
+		"INSERT INTO tiers VALUES (1, 'gold'), (3, 'silver'), (4, 'bronze')",
+	)
+}
+
+// repoWithDuckDB loads a repository of files (name → text) and an
+// in-memory DuckDB source made by the statements ddl; the source is closed
+// when the test ends.
+func repoWithDuckDB(t testing.TB, files map[string]string, ddl ...string) (*features.Graph, *duckdb.Source) {
+	t.Helper()
+	dir := t.TempDir()
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -104,14 +118,7 @@ func accountFixture(t *testing.T) (*features.Graph, *duckdb.Source) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	for _, q := range []string{
-		"CREATE TABLE accounts (id BIGINT, name VARCHAR, score DOUBLE, balance DOUBLE)",
-		"INSERT INTO accounts VALUES (1, 'ada', 0.5, 10), (2, 'bob', 0.25, 20), (3, NULL, 0.75, 30)",
-		"CREATE TABLE payments (id BIGINT, account_id BIGINT, amount DOUBLE)",
-		"INSERT INTO payments VALUES (1, 1, 5), (2, 1, 7), (3, 2, 1)",
-		"CREATE TABLE tiers (account BIGINT, tier VARCHAR)",
-		"INSERT INTO tiers VALUES (1, 'gold'), (3, 'silver'), (4, 'bronze')",
-	} {
+	for _, q := range ddl {
 		if _, err := src.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}

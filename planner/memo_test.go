@@ -2,18 +2,14 @@ package planner_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
-	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
 // TestMemoKeepsWindowsApart checks that the calls memoized over a large
@@ -21,8 +17,7 @@ import (
 // whose expression text is the same (`... .sum() * 2` for 1d and 7d), and
 // that shared filters give the same answers as DuckDB computes.
 func TestMemoKeepsWindowsApart(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
+	g, src := repoWithDuckDB(t, map[string]string{
 		"acct.py": `from chalk.features import features, DataFrame, _, windowed, Windowed
 from datetime import datetime
 
@@ -42,27 +37,10 @@ class Txn:
     ts: datetime
 `,
 		"txns.sql": "-- resolves: Txn\n-- source: db\nselect id, acct_id, amount, ts from txns\n",
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g, err := features.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := duckdb.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := src.DB().Exec(`CREATE TABLE txns AS SELECT i AS id, i % 600 + 1 AS acct_id,
+	}, `CREATE TABLE txns AS SELECT i AS id, i % 600 + 1 AS acct_id,
 		(i * 37 % 100)::DOUBLE AS amount, TIMESTAMPTZ '2026-03-01 00:00:00+00' - to_seconds(i * 977 % 864000) AS ts
-		FROM range(20000) t(i)`); err != nil {
-		t.Fatal(err)
-	}
+		FROM range(20000) t(i)`)
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	ids := make([]int64, 600)

@@ -3,8 +3,6 @@ package planner_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +10,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
-	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
 // waitingSource answers after wait, unless its context ends first: then it
@@ -58,34 +54,14 @@ func (s twoSources) Source(name string) (stores.Source, error) {
 // frame, run side by side.
 func siblingFixture(t *testing.T, wait time.Duration) (*planner.Engine, *waitingSource) {
 	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
+	g, db := repoWithDuckDB(t, map[string]string{
 		"accounts.py": "from chalk.features import features\n\n@features\nclass Account:\n    id: int\n    name: str | None\n    score: float | None\n",
 		"names.sql":   "-- resolves: Account\n-- source: db\nselect id, cast(error('the names table is gone') as varchar) as name from accounts\n",
 		"scores.sql":  "-- resolves: Account\n-- source: slow\nselect id, score from accounts\n",
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g, err := features.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := duckdb.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	for _, q := range []string{
+	},
 		"CREATE TABLE accounts (id BIGINT, score DOUBLE)",
 		"INSERT INTO accounts VALUES (1, 0.5), (2, 0.25)",
-	} {
-		if _, err := db.DB().Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	slow := &waitingSource{db: db, wait: wait, cancelled: make(chan error, 1)}
 	return planner.NewEngine(g, twoSources{db: db, slow: slow}, nil), slow
 }
