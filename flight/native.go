@@ -70,7 +70,7 @@ func expressions(e native.Expressions) native.Expressions {
 		return e
 	}
 	return func(*features.Class, string) (expr.Node, error) {
-		return nil, status.Error(codes.Unimplemented, "this server reads no `_` expressions: name features")
+		return nil, statement.Errorf(statement.Unsupported, expr.Pos{}, "this server reads no `_` expressions: name features")
 	}
 }
 

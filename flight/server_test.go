@@ -107,7 +107,7 @@ func column(recs []arrow.RecordBatch, i int) []string {
 
 func newTestServer(t testing.TB, mem memory.Allocator) *Server {
 	g := marketplace(t)
-	srv := NewServer(planner.NewEngine(g, nil, mem), Options{Mem: mem, Version: "test"})
+	srv := NewServer(planner.NewEngine(g, nil, mem), Options{Mem: mem, Version: "test", Expressions: pyExprs(g)})
 	return srv
 }
 

@@ -240,7 +240,11 @@ func (r *Reader) output(c *features.Class, i int, text string) (statement.Output
 	}
 	x, err := r.exprs(c, src)
 	if err != nil {
-		return statement.Output{}, invalid("outputs[%d] %q: %v", i, text, err)
+		kind := statement.InvalidInput
+		if statement.KindOf(err) == statement.Unsupported {
+			kind = statement.Unsupported
+		}
+		return statement.Output{}, statement.Errorf(kind, expr.Pos{}, "native query: outputs[%d] %q: %v", i, text, err)
 	}
 	name := text
 	if a, ok := x.(*expr.Alias); ok {

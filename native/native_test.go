@@ -1,0 +1,88 @@
+package native_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/features/pyload"
+	_ "github.com/fletch-engine/fletch/features/sqlload"
+	"github.com/fletch-engine/fletch/native"
+	"github.com/fletch-engine/fletch/statement"
+)
+
+func reader(t *testing.T) *native.Reader {
+	t.Helper()
+	g, err := features.Load("../examples/marketplace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return native.NewReader(g, func(c *features.Class, src string) (expr.Node, error) { return pyload.Expr(g, c, src) }, 16, 1<<20)
+}
+
+var userIDs = arrow.NewSchema([]arrow.Field{{Name: "user.id", Type: arrow.BinaryTypes.StringView}}, nil)
+
+func TestRead(t *testing.T) {
+	r := reader(t)
+	st, err := r.Read([]byte(`{"query": {"outputs": ["user.full_name", "review_count[7d]", "F.lower(_.email).alias(\"e\")"],
+		"now": "2026-03-01T12:00:00Z", "staleness": {"user.full_name": "0s", "*": "infinity"}, "meta": true, "partial": true}}`), userIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Class.Table != "user" || len(st.Inputs) != 1 || st.Inputs[0].Name != "id" || !arrow.TypeEqual(st.Inputs[0].Type, arrow.BinaryTypes.String) {
+		t.Errorf("class %s, inputs %v: want user, id as utf8 (the feature's type)", st.Class.Table, st.Inputs)
+	}
+	var outs []string
+	for _, o := range st.Outputs {
+		outs = append(outs, o.Name+"="+o.Expr.String())
+	}
+	if got, want := strings.Join(outs, " "), `user.full_name=_.full_name review_count[7d]=_.review_count__604800__ e=F.lower(_.email).alias("e")`; got != want {
+		t.Errorf("outputs %s, want %s", got, want)
+	}
+	o := st.Options
+	if !o.Now.Equal(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) || !o.Meta || !o.Partial || o.Explain ||
+		o.Staleness["user.full_name"] != 0 || o.Staleness["*"] != -1 || len(o.Staleness) != 2 {
+		t.Errorf("options %+v", o)
+	}
+	again, err := r.Read([]byte(`{"query": {"outputs": ["user.full_name", "review_count[7d]", "F.lower(_.email).alias(\"e\")"],
+		"now": "2026-03-01T12:00:00Z", "staleness": {"user.full_name": "0s", "*": "infinity"}, "meta": true, "partial": true}}`), userIDs)
+	if err != nil || again != st {
+		t.Errorf("the same command read twice: %v (same statement: %v)", err, again == st)
+	}
+
+	all, err := r.Read([]byte(`{"query": {}}`), userIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(statement.Columns(all.Class)); len(all.Outputs) != n {
+		t.Errorf("no outputs asked: %d outputs, want every scalar feature (%d)", len(all.Outputs), n)
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	r := reader(t)
+	for _, c := range []struct {
+		cmd    string
+		inputs *arrow.Schema
+		want   string
+	}{
+		{`{"query": {"outputs": ["id"], "partail": true}}`, userIDs, `unknown field "partail" (did you mean "partial"?)`},
+		{`{"query": {"class": "usr"}}`, userIDs, `unknown feature class "usr" (did you mean "user"?)`},
+		{`{"query": {}}`, arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}, nil), `name the class`},
+		{`{"query": {"outputs": ["F.lower(_.frist_name)"]}}`, userIDs, `outputs[0] "F.lower(_.frist_name)": 1:9: User has no feature frist_name (did you mean "first_name"?)`},
+		{`{"query": {"now": "yesterday"}}`, userIDs, `now: invalid timestamp "yesterday"`},
+		{`{"query": {"staleness": {"user.ful_name": "1h"}}}`, userIDs, `user has no feature "ful_name" (did you mean "full_name"?)`},
+		{`{"query": {"class": "user"}}`, arrow.NewSchema([]arrow.Field{{Name: "idd", Type: arrow.BinaryTypes.String}}, nil), `input column "idd" is not a feature of user (did you mean "id"?)`},
+		{`[1]`, userIDs, `the descriptor must be a CMD`},
+		{`{"query": null}`, userIDs, `missing "query"`},
+	} {
+		_, err := r.Read([]byte(c.cmd), c.inputs)
+		if err == nil || statement.KindOf(err) != statement.InvalidInput || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an InvalidInput containing %s", c.cmd, err, c.want)
+		}
+	}
+}
