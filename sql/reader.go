@@ -16,7 +16,7 @@ type Reader struct {
 	graph *features.Graph
 	// texts are the statements of texts read whole.
 	texts *lru.Cache[string, *statement.Statement]
-	// templates are the statements of Template texts, by template: texts
+	// templates are the statements of template texts, by template: texts
 	// that differ only in their key values share one parse. A nil
 	// statement remembers a template that cannot be read (its literals are
 	// not all key values), so it is not tried again.
@@ -49,13 +49,13 @@ func (r *Reader) Read(text string) (*statement.Statement, error) {
 	return st, nil
 }
 
-// fromTemplate reads text through its template (Template): the template is
+// fromTemplate reads text through its template (see template): it is
 // read once, and each text that differs only in its literal values is
 // filled in from it. It returns nil when the text has no usable template;
 // the caller then reads the text itself, which also gives the precise
 // error for a text whose values do not fit.
 func (r *Reader) fromTemplate(text string) *statement.Statement {
-	tmpl, vals, ok := Template(text)
+	tmpl, vals, ok := template(text)
 	if !ok || len(vals) == 0 {
 		return nil
 	}

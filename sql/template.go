@@ -7,7 +7,7 @@ import (
 	"github.com/fletch-engine/fletch/statement"
 )
 
-// Template is sql with every number and string literal replaced by a
+// template is sql with every number and string literal replaced by a
 // numbered parameter ($1, $2, ... in order), and the literals' values.
 // Statements that differ only in their key values (`WHERE id = 7`, `WHERE
 // id = 8`) share a template, so a server can parse and plan it once and
@@ -15,7 +15,7 @@ import (
 // scan does not handle (parameters already, dollar quoting, escape
 // strings, a number out of range, an unterminated quote or comment):
 // such text is parsed as it is.
-func Template(sql string) (text string, vals []statement.Value, ok bool) {
+func template(sql string) (text string, vals []statement.Value, ok bool) {
 	var b strings.Builder
 	b.Grow(len(sql) + 8)
 	identChar := func(c byte) bool {

@@ -50,7 +50,7 @@ func TestTemplateAgreesWithParse(t *testing.T) {
 	for _, c := range cases {
 		want, wantErr := Parse(g, c.sql)
 		var got *statement.Statement
-		if text, vals, ok := Template(c.sql); ok {
+		if text, vals, ok := template(c.sql); ok {
 			if tmpl, err := Parse(g, text); err == nil {
 				got, _ = tmpl.WithValues(c.sql, vals)
 			}

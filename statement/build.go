@@ -72,11 +72,11 @@ func LookupTable(g *features.Graph, name []string, at expr.Pos) (*features.Class
 	}
 	if len(quals) > 0 && !strings.EqualFold(quals[len(quals)-1], Schema) {
 		s := quals[len(quals)-1]
-		return nil, Suggest(Errorf(InvalidInput, at, "unknown schema %q: the only schema is %q", s, Schema), s, []string{Schema})
+		return nil, suggested(Errorf(InvalidInput, at, "unknown schema %q: the only schema is %q", s, Schema), s, []string{Schema})
 	}
 	class := g.Class(table)
 	if class == nil {
-		return nil, Suggest(Errorf(InvalidInput, at, "unknown table %q", table), table, g.ClassNames())
+		return nil, suggested(Errorf(InvalidInput, at, "unknown table %q", table), table, g.ClassNames())
 	}
 	return class, nil
 }
@@ -88,7 +88,7 @@ func CheckPath(c *features.Class, path []string, at expr.Pos) error {
 	for i, name := range path {
 		f := c.Feature(name)
 		if f == nil {
-			return Suggest(Errorf(InvalidInput, at, "unknown column %q of table %s", name, c.Table), name, c.FeatureNames())
+			return suggested(Errorf(InvalidInput, at, "unknown column %q of table %s", name, c.Table), name, c.FeatureNames())
 		}
 		if i == len(path)-1 {
 			return nil
@@ -151,7 +151,7 @@ func keyColumn(c *features.Class, name string, at expr.Pos) (string, error) {
 	}
 	f := c.Feature(name)
 	if f == nil {
-		return "", Suggest(Errorf(InvalidInput, at, "unknown column %q of table %s", name, c.Table), name, append(c.FeatureNames(), AsOfColumn))
+		return "", suggested(Errorf(InvalidInput, at, "unknown column %q of table %s", name, c.Table), name, append(c.FeatureNames(), AsOfColumn))
 	}
 	primary, parts := KeyColumns(c)
 	if f == primary || indexOfFeature(parts, f) >= 0 {

@@ -54,9 +54,9 @@ func Errorf(kind ErrorKind, at expr.Pos, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Pos: at}
 }
 
-// Suggest sets e's suggestion to the candidate nearest to name, if one is
+// suggested sets e's suggestion to the candidate nearest to name, if one is
 // close enough to be a plausible typo, and returns e.
-func Suggest(e *Error, name string, candidates []string) *Error {
+func suggested(e *Error, name string, candidates []string) *Error {
 	e.Suggestion = suggest.Nearest(name, candidates)
 	return e
 }

@@ -111,7 +111,7 @@ func (s *Statement) BindInputs(ctx context.Context, mem memory.Allocator, params
 // WithValues is s with its parameters replaced by the literals vals (in
 // parameter order), converted as literals of a query are, and text as its
 // query text. It is how a front end fills a statement it read once from a
-// text whose values were taken out (sql.Template) with each text's own
+// text whose values were taken out (the SQL front end's templates) with each text's own
 // values. s has one input row and a parameter per value; the result shares
 // s's plan key.
 func (s *Statement) WithValues(text string, vals []Value) (*Statement, error) {

@@ -137,7 +137,7 @@ func inputType(class *features.Class, name string) (arrow.DataType, error) {
 		for _, f := range Columns(class) {
 			names = append(names, f.Name)
 		}
-		return nil, Suggest(Errorf(InvalidInput, expr.Pos{}, "input column %q is not a feature of %s", name, class.Table), name, append(names, AsOfColumn))
+		return nil, suggested(Errorf(InvalidInput, expr.Pos{}, "input column %q is not a feature of %s", name, class.Table), name, append(names, AsOfColumn))
 	}
 	return f.Type.Arrow(), nil
 }
