@@ -171,42 +171,11 @@ func checkOfflineLog(t *testing.T, store offlineLog) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT trace_id, class, entity_key, feature, ` + store.value + `, observed_at FROM feature_log`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type cell struct{ trace, class, key, feature string }
-	type logged struct {
-		values   []any // one per time it was logged
-		observed time.Time
-	}
-	log := map[cell]*logged{}
+	log := readLog(t, db, store.value)
 	traces := map[string]int{}
-	for rows.Next() {
-		var c cell
-		var value sql.NullString
-		var observed time.Time
-		if err := rows.Scan(&c.trace, &c.class, &c.key, &c.feature, &value, &observed); err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		if value.Valid {
-			if err := json.Unmarshal([]byte(value.String), &v); err != nil {
-				t.Fatalf("logged value %s of %v: %v", value.String, c, err)
-			}
-		}
-		l := log[c]
-		if l == nil {
-			l = &logged{observed: observed}
-			log[c] = l
-		}
-		l.values = append(l.values, v)
-		traces[c.trace]++
+	for c, l := range log {
+		traces[c.trace] += len(l.values)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rows.Close()
 
 	for _, q := range queries {
 		if traces[q.trace] == 0 {
@@ -217,7 +186,7 @@ func checkOfflineLog(t *testing.T, store offlineLog) {
 		checked := 0
 		for _, row := range q.rows {
 			for j, f := range q.features {
-				c := cell{q.trace, q.class, fmt.Sprint(row[0]), q.class + "." + f}
+				c := logCell{q.trace, q.class, fmt.Sprint(row[0]), q.class + "." + f}
 				l := log[c]
 				switch {
 				case l == nil:
@@ -240,4 +209,48 @@ func checkOfflineLog(t *testing.T, store offlineLog) {
 	if len(traces) != 0 {
 		t.Errorf("the log holds trace ids no query was given: %v", traces)
 	}
+}
+
+// logCell is one logged value's place: the run's trace id, the class, the
+// entity's key and the feature.
+type logCell struct{ trace, class, key, feature string }
+
+// logged is what the offline log holds of a cell.
+type logged struct {
+	values   []any // one per time it was logged
+	observed time.Time
+}
+
+// readLog reads an offline log's table feature_log, its values through the
+// SQL expression value (JSON text), by cell.
+func readLog(t *testing.T, db *sql.DB, value string) map[logCell]*logged {
+	t.Helper()
+	rows, err := db.Query(`SELECT trace_id, class, entity_key, feature, ` + value + `, observed_at FROM feature_log`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	log := map[logCell]*logged{}
+	for rows.Next() {
+		var c logCell
+		var text sql.NullString
+		var observed time.Time
+		if err := rows.Scan(&c.trace, &c.class, &c.key, &c.feature, &text, &observed); err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if text.Valid {
+			if err := json.Unmarshal([]byte(text.String), &v); err != nil {
+				t.Fatalf("logged value %s of %v: %v", text.String, c, err)
+			}
+		}
+		if log[c] == nil {
+			log[c] = &logged{observed: observed}
+		}
+		log[c].values = append(log[c].values, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return log
 }

@@ -313,38 +313,7 @@ func checkShutdownLog(t *testing.T, path string, calls []*shutdownCall) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT trace_id, class, entity_key, feature, CAST(value AS VARCHAR), observed_at FROM feature_log`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	type cell struct{ trace, class, key, feature string }
-	type logged struct {
-		values   []any
-		observed time.Time
-	}
-	log := map[cell]*logged{}
-	for rows.Next() {
-		var c cell
-		var value sql.NullString
-		var observed time.Time
-		if err := rows.Scan(&c.trace, &c.class, &c.key, &c.feature, &value, &observed); err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		if value.Valid {
-			if err := json.Unmarshal([]byte(value.String), &v); err != nil {
-				t.Fatalf("logged value %s of %v: %v", value.String, c, err)
-			}
-		}
-		if log[c] == nil {
-			log[c] = &logged{observed: observed}
-		}
-		log[c].values = append(log[c].values, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	log := readLog(t, db, "CAST(value AS VARCHAR)")
 	bad := 0
 	report := func(format string, args ...any) {
 		if bad++; bad <= 8 {
@@ -354,7 +323,7 @@ func checkShutdownLog(t *testing.T, path string, calls []*shutdownCall) {
 	for _, c := range calls {
 		for r, id := range c.ids {
 			for j, o := range shutdownOutputs {
-				k := cell{c.trace, "user", id, "user." + o.feature}
+				k := logCell{c.trace, "user", id, "user." + o.feature}
 				l := log[k]
 				answered := c.rows[r][j]
 				switch {
