@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
 // The split repository is the computed path at Chalk's width ("thousands of
@@ -117,29 +115,14 @@ func LoadSplitDuckDB(ctx context.Context, db *sql.DB, n, parts, m int) error {
 			cols = append(cols, fmt.Sprintf("f%d %s NOT NULL", f, ddlType[SplitKind(f)]))
 		}
 		ddl := fmt.Sprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s (%s)", table, table, strings.Join(cols, ", "))
-		if _, err := conn.ExecContext(ctx, ddl); err != nil {
-			return fmt.Errorf("wide: create %s in DuckDB: %w", table, err)
+		fill := func(vals []driver.Value, id int64) {
+			vals[0] = id
+			for f := lo; f < hi; f++ {
+				vals[f-lo+1] = splitValue(id, f)
+			}
 		}
-		err = conn.Raw(func(dc any) error {
-			app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", table)
-			if err != nil {
-				return err
-			}
-			vals := make([]driver.Value, hi-lo+1)
-			for id := int64(1); id <= int64(m); id++ {
-				vals[0] = id
-				for f := lo; f < hi; f++ {
-					vals[f-lo+1] = splitValue(id, f)
-				}
-				if err := app.AppendRow(vals...); err != nil {
-					app.Close()
-					return err
-				}
-			}
-			return app.Close()
-		})
-		if err != nil {
-			return fmt.Errorf("wide: fill %s in DuckDB: %w", table, err)
+		if err := createRows(ctx, conn, table, ddl, hi-lo+1, m, fill); err != nil {
+			return err
 		}
 	}
 	return nil

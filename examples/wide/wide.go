@@ -134,17 +134,23 @@ func LoadDuckDB(ctx context.Context, db *sql.DB, n, m int) error {
 	}
 	defer conn.Close()
 	ddl := fmt.Sprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s (%s)", Table, Table, columnsDDL(n, "BIGINT", "DOUBLE"))
+	return createRows(ctx, conn, Table, ddl, n+1, m, fillRow[driver.Value])
+}
+
+// createRows runs ddl on conn, then appends the rows of entities 1..m to
+// table, width values each, filled by fill (the id first).
+func createRows(ctx context.Context, conn *sql.Conn, table, ddl string, width, m int, fill func(vals []driver.Value, id int64)) error {
 	if _, err := conn.ExecContext(ctx, ddl); err != nil {
-		return fmt.Errorf("wide: create %s in DuckDB: %w", Table, err)
+		return fmt.Errorf("wide: create %s in DuckDB: %w", table, err)
 	}
-	err = conn.Raw(func(dc any) error {
-		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", Table)
+	err := conn.Raw(func(dc any) error {
+		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", table)
 		if err != nil {
 			return err
 		}
-		vals := make([]driver.Value, n+1)
+		vals := make([]driver.Value, width)
 		for id := int64(1); id <= int64(m); id++ {
-			fillRow(vals, id)
+			fill(vals, id)
 			if err := app.AppendRow(vals...); err != nil {
 				app.Close()
 				return err
@@ -153,7 +159,7 @@ func LoadDuckDB(ctx context.Context, db *sql.DB, n, m int) error {
 		return app.Close()
 	})
 	if err != nil {
-		return fmt.Errorf("wide: fill %s in DuckDB: %w", Table, err)
+		return fmt.Errorf("wide: fill %s in DuckDB: %w", table, err)
 	}
 	return nil
 }
