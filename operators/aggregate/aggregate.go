@@ -92,7 +92,7 @@ func Grouped(mem memory.Allocator, fn string, values, sortKey arrow.Array, group
 	}
 	switch fn {
 	case "count":
-		return count(mem, groups, ngroups), nil
+		return count(mem, values, groups, ngroups), nil
 	case "sum":
 		if vt.ID() == arrow.INT64 {
 			return sumInt(mem, values.(*array.Int64), groups, ngroups)
@@ -126,10 +126,14 @@ func Grouped(mem memory.Allocator, fn string, values, sortKey arrow.Array, group
 	return nil, unknown(fn)
 }
 
-func count(mem memory.Allocator, groups []int32, ngroups int) arrow.Array {
+// count counts the rows of each group, or, given the values of a
+// projection, the rows whose value is not null (DESIGN §4: aggregations
+// skip nulls; `_.revisions[_.size_bytes].count()` counts sizes).
+func count(mem memory.Allocator, values arrow.Array, groups []int32, ngroups int) arrow.Array {
 	counts := make([]int64, ngroups)
-	for _, g := range groups {
-		if g >= 0 {
+	skipNulls := values != nil && values.NullN() > 0
+	for i, g := range groups {
+		if g >= 0 && !(skipNulls && values.IsNull(i)) {
 			counts[g]++
 		}
 	}

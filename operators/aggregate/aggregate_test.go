@@ -136,7 +136,8 @@ func TestGroupedAgainstDuckDB(t *testing.T) {
 	// join), with DESIGN §4's empty-group values where SQL says NULL.
 	cases := []struct{ fn, col, key, ref string }{
 		{"count", "", "", "count(x.g)"},
-		{"count", "i", "", "count(x.g)"},
+		{"count", "i", "", "count(x.i)"},
+		{"count", "s", "", "count(x.s)"},
 		{"sum", "i", "", "coalesce(sum(x.i), 0)"},
 		{"sum", "f", "", "coalesce(sum(x.f), 0)"},
 		{"mean", "i", "", "avg(x.i)"},

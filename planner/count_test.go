@@ -1,0 +1,88 @@
+package planner_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
+	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
+)
+
+// TestCountOfAProjection is seed 004's Document: `count` of a projected
+// column counts its non-null values ("Aggregations automatically skip null
+// or None values"), `count` of a frame without a projection counts its
+// rows; both checked against DuckDB's count(col) and count(*) over the
+// same rows (a projection's count counted its nulls: 5 for 4 sizes).
+func TestCountOfAProjection(t *testing.T) {
+	g, db := repoWithDuckDB(t, map[string]string{
+		"documents.py": `from chalk.features import features, DataFrame, _
+from datetime import datetime
+
+@features
+class Document:
+    id: int
+    revisions: "DataFrame[Revision]"
+    sizes: int = _.revisions[_.size_bytes].count()
+    big_sizes: int = _.revisions[_.size_bytes > 100, _.size_bytes].count()
+    all_revisions: int = _.revisions.count()
+    max_revision_size: float = _.revisions[_.size_bytes].max()
+
+@features
+class Revision:
+    id: int
+    document_id: Document.id
+    size_bytes: float | None
+    timestamp: datetime
+`,
+		"documents.sql": "-- resolves: Document\n-- source: db\nselect id from documents\n",
+		"revisions.sql": "-- resolves: Revision\n-- source: db\nselect id, document_id, size_bytes, timestamp from revisions\n",
+	},
+		"CREATE TABLE documents (id BIGINT)",
+		"INSERT INTO documents VALUES (1), (2), (3)",
+		"CREATE TABLE revisions (id BIGINT, document_id BIGINT, size_bytes DOUBLE, timestamp TIMESTAMPTZ)",
+		`INSERT INTO revisions VALUES (1, 1, 50, '2026-01-01'), (2, 1, NULL, '2026-01-02'), (3, 1, 200, '2026-01-03'),
+			(4, 1, 300, '2026-01-04'), (5, 1, 10, '2026-01-05'), (6, 2, NULL, '2026-01-01')`,
+	)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem)
+	in := accountInputs(mem, 1, 2, 3)
+	defer in.Release()
+	var outs []statement.Output
+	for _, f := range []string{"sizes", "big_sizes", "all_revisions", "max_revision_size"} {
+		outs = append(outs, statement.Output{Expr: ref(f).Expr, Name: f})
+	}
+	rec, err := e.Execute(context.Background(), &statement.Statement{Class: g.Class("document"), Inputs: in.Schema().Fields(), Outputs: outs}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	rows, err := db.DB().Query(`SELECT d.id, count(r.size_bytes), count(r.size_bytes) FILTER (WHERE r.size_bytes > 100), count(r.id), max(r.size_bytes)
+		FROM documents d LEFT JOIN revisions r ON r.document_id = d.id GROUP BY d.id ORDER BY d.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for i := 0; rows.Next(); i++ {
+		var id, sizes, big, all int64
+		var largest *float64
+		if err := rows.Scan(&id, &sizes, &big, &all, &largest); err != nil {
+			t.Fatal(err)
+		}
+		got := []int64{rec.Column(0).(*array.Int64).Value(i), rec.Column(1).(*array.Int64).Value(i), rec.Column(2).(*array.Int64).Value(i)}
+		if got[0] != sizes || got[1] != big || got[2] != all {
+			t.Errorf("document %d: sizes, big sizes, revisions = %v, DuckDB %d, %d, %d", id, got, sizes, big, all)
+		}
+		mx := rec.Column(3)
+		if (largest == nil) != mx.IsNull(i) || largest != nil && mx.(*array.Float64).Value(i) != *largest {
+			t.Errorf("document %d: max_revision_size %s, DuckDB %v", id, mx.ValueStr(i), largest)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
