@@ -104,3 +104,34 @@ func TestIntKeyFromAnyColumnKind(t *testing.T) {
 		t.Errorf("a non-integer id: %v, want an error naming it", err)
 	}
 }
+
+// TestNativeNullKeys: a null key answers nulls, not the defaults of an
+// entity without rows, and the summary names its row (across batches).
+func TestNativeNullKeys(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, _ := e2eServer(t, mem)
+	cl := serve(t, srv)
+	ctx := context.Background()
+	batch := func(vals []string, valid []bool) arrow.RecordBatch {
+		b := array.NewStringBuilder(mem)
+		defer b.Release()
+		b.AppendValues(vals, valid)
+		col := b.NewArray()
+		defer col.Release()
+		return array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "user.id", Type: arrow.BinaryTypes.String, Nullable: true}}, nil), []arrow.Array{col}, int64(col.Len()))
+	}
+	first, second := batch([]string{"u1", ""}, []bool{true, false}), batch([]string{"", "nobody"}, []bool{false, true})
+	defer first.Release()
+	defer second.Release()
+	a, err := exchange(ctx, mem, cl, `{"query": {"outputs": ["review_count[7d]"]}}`, first.Schema(), first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.release()
+	// u1 has reviews or not; "nobody" is an entity without rows: 0.
+	got := column(a.recs, 0)
+	if len(got) != 4 || got[1] != "(null)" || got[2] != "(null)" || got[3] != "0" || !slices.Equal(a.summary.NullKeys, []int64{1, 2}) {
+		t.Errorf("answers %v, null keys %v; want nulls at rows 1 and 2, 0 for nobody, null_keys [1 2]", got, a.summary.NullKeys)
+	}
+}

@@ -35,6 +35,9 @@ type NativeSummary struct {
 	Rows   int64              `json:"rows"`
 	Errors []NativeOutputFail `json:"errors,omitempty"`
 	Plan   string             `json:"plan,omitempty"`
+	// NullKeys are the input rows (from 0, across batches) whose key is
+	// null: they name no entity, and their outputs are null.
+	NullKeys []int64 `json:"null_keys,omitempty"`
 }
 
 // NativeOutputFail is an output that could not be computed (Partial).
@@ -228,6 +231,9 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 				failed[e.Output] = true
 				summary.Errors = append(summary.Errors, outputFail(plan, e))
 			}
+		}
+		for _, row := range res.NullKeys {
+			summary.NullKeys = append(summary.NullKeys, summary.Rows+int64(row))
 		}
 		ans, err := s.answer(res, out)
 		res.Release()

@@ -2,14 +2,18 @@ package planner_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
+	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
+	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
 // TestCountOfAProjection is seed 004's Document: `count` of a projected
@@ -18,35 +22,7 @@ import (
 // rows; both checked against DuckDB's count(col) and count(*) over the
 // same rows (a projection's count counted its nulls: 5 for 4 sizes).
 func TestCountOfAProjection(t *testing.T) {
-	g, db := repoWithDuckDB(t, map[string]string{
-		"documents.py": `from chalk.features import features, DataFrame, _
-from datetime import datetime
-
-@features
-class Document:
-    id: int
-    revisions: "DataFrame[Revision]"
-    sizes: int = _.revisions[_.size_bytes].count()
-    big_sizes: int = _.revisions[_.size_bytes > 100, _.size_bytes].count()
-    all_revisions: int = _.revisions.count()
-    max_revision_size: float = _.revisions[_.size_bytes].max()
-
-@features
-class Revision:
-    id: int
-    document_id: Document.id
-    size_bytes: float | None
-    timestamp: datetime
-`,
-		"documents.sql": "-- resolves: Document\n-- source: db\nselect id from documents\n",
-		"revisions.sql": "-- resolves: Revision\n-- source: db\nselect id, document_id, size_bytes, timestamp from revisions\n",
-	},
-		"CREATE TABLE documents (id BIGINT)",
-		"INSERT INTO documents VALUES (1), (2), (3)",
-		"CREATE TABLE revisions (id BIGINT, document_id BIGINT, size_bytes DOUBLE, timestamp TIMESTAMPTZ)",
-		`INSERT INTO revisions VALUES (1, 1, 50, '2026-01-01'), (2, 1, NULL, '2026-01-02'), (3, 1, 200, '2026-01-03'),
-			(4, 1, 300, '2026-01-04'), (5, 1, 10, '2026-01-05'), (6, 2, NULL, '2026-01-01')`,
-	)
+	g, db := documentsFixture(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem)
@@ -85,4 +61,75 @@ class Revision:
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestNullKeyAnswersNulls: a row whose key is null names no entity, so
+// every output is null (an entity without revisions counts 0; a null key
+// is not such an entity), and the result names the row.
+func TestNullKeyAnswersNulls(t *testing.T) {
+	g, db := documentsFixture(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem)
+	b := array.NewInt64Builder(mem)
+	b.AppendValues([]int64{1, 0, 3}, []bool{true, false, true})
+	ids := b.NewArray()
+	b.Release()
+	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil), []arrow.Array{ids}, 3)
+	ids.Release()
+	defer in.Release()
+	plan, err := e.Prepare(&statement.Statement{Class: g.Class("document"), Inputs: in.Schema().Fields(),
+		Outputs: []statement.Output{ref("id"), ref("sizes"), ref("all_revisions")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := plan.Run(context.Background(), in, planner.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Release()
+	var got []string
+	for i := range int(res.Record.NumCols()) {
+		got = append(got, res.Record.Column(i).String())
+	}
+	// Document 3 has no revisions: 0, as DuckDB's count over none.
+	if want := []string{"[1 (null) 3]", "[4 (null) 0]", "[5 (null) 0]"}; !slices.Equal(got, want) || !slices.Equal(res.NullKeys, []int{1}) {
+		t.Errorf("outputs %v, null keys %v; want %v and [1]", got, res.NullKeys, want)
+	}
+}
+
+// documentsFixture is seed 004's Document and Revision over DuckDB: one
+// document with five revisions (one size null), one with a revision of
+// null size, one with none.
+func documentsFixture(t *testing.T) (*features.Graph, *duckdb.Source) {
+	t.Helper()
+	return repoWithDuckDB(t, map[string]string{
+		"documents.py": `from chalk.features import features, DataFrame, _
+from datetime import datetime
+
+@features
+class Document:
+    id: int
+    revisions: "DataFrame[Revision]"
+    sizes: int = _.revisions[_.size_bytes].count()
+    big_sizes: int = _.revisions[_.size_bytes > 100, _.size_bytes].count()
+    all_revisions: int = _.revisions.count()
+    max_revision_size: float = _.revisions[_.size_bytes].max()
+
+@features
+class Revision:
+    id: int
+    document_id: Document.id
+    size_bytes: float | None
+    timestamp: datetime
+`,
+		"documents.sql": "-- resolves: Document\n-- source: db\nselect id from documents\n",
+		"revisions.sql": "-- resolves: Revision\n-- source: db\nselect id, document_id, size_bytes, timestamp from revisions\n",
+	},
+		"CREATE TABLE documents (id BIGINT)",
+		"INSERT INTO documents VALUES (1), (2), (3)",
+		"CREATE TABLE revisions (id BIGINT, document_id BIGINT, size_bytes DOUBLE, timestamp TIMESTAMPTZ)",
+		`INSERT INTO revisions VALUES (1, 1, 50, '2026-01-01'), (2, 1, NULL, '2026-01-02'), (3, 1, 200, '2026-01-03'),
+			(4, 1, 300, '2026-01-04'), (5, 1, 10, '2026-01-05'), (6, 2, NULL, '2026-01-01')`,
+	)
 }

@@ -123,6 +123,19 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 func (r *run) result(root *frameData) (*Result, error) {
 	p := r.p
 	res := &Result{}
+	// A row whose key is null names no entity: its outputs are null, not
+	// the defaults of an entity without rows (DESIGN §4, Nulls).
+	var keep []int32
+	if key := root.cols[p.root.keyCol]; key != nil && key.NullN() > 0 {
+		keep = make([]int32, root.n)
+		for i := range keep {
+			keep[i] = int32(i)
+			if key.IsNull(i) {
+				keep[i] = -1
+				res.NullKeys = append(res.NullKeys, i)
+			}
+		}
+	}
 	cols := make([]arrow.Array, len(p.outputs))
 	for i, idx := range p.outputs {
 		c := p.root.cols[idx]
@@ -132,7 +145,16 @@ func (r *run) result(root *frameData) (*Result, error) {
 			defer cols[i].Release()
 			continue
 		}
-		cols[i] = root.cols[idx]
+		if keep == nil {
+			cols[i] = root.cols[idx]
+			continue
+		}
+		masked, err := operators.Gather(r.mem, root.cols[idx], keep)
+		if err != nil {
+			return nil, err
+		}
+		defer masked.Release()
+		cols[i] = masked
 	}
 	res.Record = array.NewRecordBatch(p.schema, cols, int64(root.n))
 	if r.opts.Meta {

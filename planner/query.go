@@ -39,6 +39,9 @@ type Result struct {
 	// Errors are the outputs that could not be computed (RunOptions.Partial);
 	// their cells are null.
 	Errors []OutputError
+	// NullKeys are the input rows whose key is null: they name no entity,
+	// and every output of theirs is null.
+	NullKeys []int
 }
 
 // Release releases the arrays of r.
