@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -210,5 +211,48 @@ func TestCLIValidate(t *testing.T) {
 	}
 	if !(strings.Contains(stderr, at[0]) || strings.Contains(stderr, at[1])) || !strings.Contains(stderr, `first_nme`) || !strings.Contains(stderr, `did you mean "first_name"?`) {
 		t.Errorf("validate on a typo: got\n%s\nwant %q or %q, naming first_nme and suggesting first_name", stderr, at[0], at[1])
+	}
+}
+
+// TestCLIPlanReadsOnly: planning reads the definitions only. It writes
+// nothing into the repository (it created .fletch/fletch.duckdb) and works
+// while another process holds the repository's database (it failed with
+// DuckDB's "Could not set lock on file").
+func TestCLIPlanReadsOnly(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "marketplace")
+	copyRepo(t, "../examples/marketplace", repo)
+	dbPath := filepath.Join(dir, "held.duckdb")
+	yaml := fmt.Sprintf("sources:\n  marketplace:\n    kind: duckdb\n    path: %s\n", strconv.Quote(dbPath))
+	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	held, err := sql.Open("duckdb", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := held.Exec("CREATE TABLE IF NOT EXISTS t (i INT)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name"},
+		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name", "--format", "mermaid"},
+		{"features", "--repo", repo},
+		{"validate", "--repo", repo},
+	} {
+		out, stderr, err := fletch(t, args...)
+		if err != nil || out == "" {
+			t.Errorf("fletch %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		}
+	}
+	entries, err := os.ReadDir(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			t.Errorf("the tools wrote %s into the repository", e.Name())
+		}
 	}
 }

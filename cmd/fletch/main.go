@@ -99,7 +99,6 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&ins, "in", "an input: class.feature=value")
 	fs.Var(&outs, "out", "an output (repeatable; default: every feature of the class)")
 	repo := fs.String("repo", ".", "feature repository")
-	config := fs.String("config", "", "fletch.yaml")
 	format := fs.String("format", "text", "text or mermaid")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,12 +107,13 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	env, err := openRepo(*repo, *config, "")
+	// Planning reads definitions only: no source is opened, nothing is
+	// written into the repository, and a served repository plans too.
+	g, err := features.Load(*repo)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	p, err := req.prepare(env.engine)
+	p, err := req.prepare(planner.NewEngine(g, nil, nil))
 	if err != nil {
 		return err
 	}
