@@ -144,11 +144,21 @@ func (s *Server) restrict(ctx context.Context, err error) error {
 	return status.Error(codes.PermissionDenied, p.Deny(hidden...).Error())
 }
 
-// preparedQuery is the prepared statement of handle, authorized again for
-// the caller of ctx: a handle is a capability only for who may read what it
-// reads.
+// preparedKey is handle among the prepared statements of the caller of
+// ctx: another token's handle is unknown to it.
+func preparedKeyOf(ctx context.Context, handle string) preparedKey {
+	k := preparedKey{handle: handle}
+	if p := principal(ctx); p != nil {
+		k.owner = p.Name
+	}
+	return k
+}
+
+// preparedQuery is the caller's prepared statement of handle, authorized
+// again: a handle is a capability only for who prepared it, and only while
+// it may read what the statement reads.
 func (s *Server) preparedQuery(ctx context.Context, handle string) (*query, error) {
-	q, err := s.prepared.get(handle)
+	q, err := s.prepared.get(preparedKeyOf(ctx, handle))
 	if err != nil {
 		return nil, err
 	}

@@ -158,7 +158,7 @@ func TestAuthRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = stolen.Execute(analyst)
-	wantCode(t, "another's handle", err, codes.PermissionDenied, "may not read item")
+	wantCode(t, "another's handle", err, codes.NotFound, "unknown or expired prepared statement")
 	info, err := prep.Execute(ops)
 	if err != nil {
 		t.Fatal(err)
@@ -295,4 +295,34 @@ func TestAuthNativeQuery(t *testing.T) {
 	wantCode(t, "native has-many reach", err, codes.PermissionDenied, "may not read item_price")
 	_, err = exchange(context.Background(), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
 	wantCode(t, "native without a token", err, codes.Unauthenticated, "no credentials")
+}
+
+// TestPreparedStatementsBelongToTheirToken: a handle is another token's
+// capability only for the token that prepared it: another token, even an
+// admin, finds no such statement to run, bind or close (one token could
+// close another's statement, whose next execute was NotFound).
+func TestPreparedStatementsBelongToTheirToken(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, _, _ := authServer(t, mem)
+	analyst, ops := bearer(analystToken), bearer(opsToken)
+	stmt, err := cl.Prepare(analyst, `SELECT full_name FROM user WHERE id = 'u1'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close(analyst)
+	_, err = flightsql.NewPreparedStatement(cl, stmt.Handle()).Execute(ops)
+	wantCode(t, "another token executes the handle", err, codes.NotFound, "unknown or expired prepared statement")
+	if err := flightsql.NewPreparedStatement(cl, stmt.Handle()).Close(ops); err != nil {
+		t.Errorf("another token closing the handle: %v (nothing to close is no error)", err)
+	}
+	info, err := stmt.Execute(analyst)
+	if err != nil {
+		t.Fatalf("the owner's statement after another token closed its handle: %v", err)
+	}
+	_, recs := fetch(t, analyst, cl, info)
+	defer releaseAll(recs)
+	if got := column(recs, 0); len(got) != 1 || got[0] != "First1 Last1" {
+		t.Errorf("the owner's answer %v", got)
+	}
 }

@@ -14,20 +14,27 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// preparedStore keeps prepared statements by handle: at most max of them,
-// least recently used evicted first, and none unused for longer than ttl.
-// It is safe for concurrent use.
+// preparedStore keeps prepared statements by owner and handle: at most max
+// of them, least recently used evicted first, and none unused for longer
+// than ttl. It is safe for concurrent use.
 type preparedStore struct {
 	mu    sync.Mutex
 	max   int
 	ttl   time.Duration
 	now   func() time.Time
-	byKey map[string]*list.Element
+	byKey map[preparedKey]*list.Element
 	lru   *list.List // of *preparedEntry, most recently used first
 }
 
+// preparedKey names a prepared statement: its handle, within the
+// statements of the token that prepared it (auth off: one owner, ""), so
+// that no token can bind, run or close another token's statement.
+type preparedKey struct {
+	owner, handle string
+}
+
 type preparedEntry struct {
-	handle string
+	key    preparedKey
 	q      *query
 	used   time.Time
 	// bound are the input batches made from the last parameter batch
@@ -37,25 +44,25 @@ type preparedEntry struct {
 }
 
 func newPreparedStore(max int, ttl time.Duration, now func() time.Time) *preparedStore {
-	return &preparedStore{max: max, ttl: ttl, now: now, byKey: map[string]*list.Element{}, lru: list.New()}
+	return &preparedStore{max: max, ttl: ttl, now: now, byKey: map[preparedKey]*list.Element{}, lru: list.New()}
 }
 
-func (p *preparedStore) put(handle string, q *query) {
+func (p *preparedStore) put(k preparedKey, q *query) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expire()
 	for p.lru.Len() >= p.max {
 		p.drop(p.lru.Back())
 	}
-	p.byKey[handle] = p.lru.PushFront(&preparedEntry{handle: handle, q: q, used: p.now()})
+	p.byKey[k] = p.lru.PushFront(&preparedEntry{key: k, q: q, used: p.now()})
 }
 
 // entry returns the live entry of handle, marking it used. p.mu is held.
-func (p *preparedStore) entry(handle string) (*preparedEntry, error) {
+func (p *preparedStore) entry(k preparedKey) (*preparedEntry, error) {
 	p.expire()
-	el, ok := p.byKey[handle]
+	el, ok := p.byKey[k]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "unknown or expired prepared statement handle %q: prepare the query again", handle)
+		return nil, status.Errorf(codes.NotFound, "unknown or expired prepared statement handle %q: prepare the query again", k.handle)
 	}
 	p.lru.MoveToFront(el)
 	e := el.Value.(*preparedEntry)
@@ -63,10 +70,10 @@ func (p *preparedStore) entry(handle string) (*preparedEntry, error) {
 	return e, nil
 }
 
-func (p *preparedStore) get(handle string) (*query, error) {
+func (p *preparedStore) get(k preparedKey) (*query, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e, err := p.entry(handle)
+	e, err := p.entry(k)
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +81,10 @@ func (p *preparedStore) get(handle string) (*query, error) {
 }
 
 // bind replaces the bound inputs of handle; the store owns them from now on.
-func (p *preparedStore) bind(handle string, inputs []arrow.RecordBatch) error {
+func (p *preparedStore) bind(k preparedKey, inputs []arrow.RecordBatch) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e, err := p.entry(handle)
+	e, err := p.entry(k)
 	if err != nil {
 		return err
 	}
@@ -88,10 +95,10 @@ func (p *preparedStore) bind(handle string, inputs []arrow.RecordBatch) error {
 
 // bound returns the bound inputs of handle, retained for the caller: a
 // concurrent bind or eviction cannot release them under a running query.
-func (p *preparedStore) bound(handle string) ([]arrow.RecordBatch, error) {
+func (p *preparedStore) bound(k preparedKey) ([]arrow.RecordBatch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e, err := p.entry(handle)
+	e, err := p.entry(k)
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +113,10 @@ func (p *preparedStore) bound(handle string) ([]arrow.RecordBatch, error) {
 	return out, nil
 }
 
-func (p *preparedStore) remove(handle string) {
+func (p *preparedStore) remove(k preparedKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if el, ok := p.byKey[handle]; ok {
+	if el, ok := p.byKey[k]; ok {
 		p.drop(el)
 	}
 }
@@ -124,7 +131,7 @@ func (p *preparedStore) expire() {
 
 func (p *preparedStore) drop(el *list.Element) {
 	e := p.lru.Remove(el).(*preparedEntry)
-	delete(p.byKey, e.handle)
+	delete(p.byKey, e.key)
 	release(e.bound)
 }
 

@@ -484,13 +484,14 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	if err != nil {
 		return flightsql.ActionCreatePreparedStatementResult{}, err
 	}
-	return s.keepPrepared(q), nil
+	return s.keepPrepared(ctx, q), nil
 }
 
-// keepPrepared keeps q under a new handle for many executions.
-func (s *Server) keepPrepared(q *query) flightsql.ActionCreatePreparedStatementResult {
+// keepPrepared keeps q under a new handle of the caller for many
+// executions.
+func (s *Server) keepPrepared(ctx context.Context, q *query) flightsql.ActionCreatePreparedStatementResult {
 	h := newHandle()
-	s.prepared.put(h, q)
+	s.prepared.put(preparedKeyOf(ctx, h), q)
 	isUpdate := false
 	return flightsql.ActionCreatePreparedStatementResult{
 		Handle:          []byte(h),
@@ -500,9 +501,9 @@ func (s *Server) keepPrepared(q *query) flightsql.ActionCreatePreparedStatementR
 	}
 }
 
-// ClosePreparedStatement forgets a prepared statement.
+// ClosePreparedStatement forgets a prepared statement of the caller's.
 func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.ActionClosePreparedStatementRequest) error {
-	s.prepared.remove(string(req.GetPreparedStatementHandle()))
+	s.prepared.remove(preparedKeyOf(ctx, string(req.GetPreparedStatementHandle())))
 	return nil
 }
 
@@ -541,7 +542,7 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 		release()
 		return nil, status.Errorf(codes.InvalidArgument, "reading the parameter batch: %v", err)
 	}
-	if err := s.prepared.bind(h, bound); err != nil {
+	if err := s.prepared.bind(preparedKeyOf(ctx, h), bound); err != nil {
 		release()
 		return nil, err
 	}
@@ -583,7 +584,7 @@ func (s *Server) preparedWork(ctx context.Context, cmd flightsql.PreparedStateme
 		}
 		return s.traced(ctx, work{q: q, inputs: []arrow.RecordBatch{in}})
 	}
-	bound, err := s.prepared.bound(h)
+	bound, err := s.prepared.bound(preparedKeyOf(ctx, h))
 	if err != nil {
 		return work{}, err
 	}

@@ -53,7 +53,7 @@ func (s *Server) CreatePreparedSubstraitPlan(ctx context.Context, req flightsql.
 	if err != nil {
 		return flightsql.ActionCreatePreparedStatementResult{}, err
 	}
-	return s.keepPrepared(q), nil
+	return s.keepPrepared(ctx, q), nil
 }
 
 // registerSubstraitInfo reports Substrait support in SqlInfo, over what the
