@@ -34,9 +34,9 @@ type preparedKey struct {
 }
 
 type preparedEntry struct {
-	key    preparedKey
-	q      *query
-	used   time.Time
+	key  preparedKey
+	q    *query
+	used time.Time
 	// bound are the input batches made from the last parameter batch
 	// bound; hasBound tells "bound to zero rows" from "never bound".
 	bound    []arrow.RecordBatch
