@@ -212,6 +212,25 @@ func TestCLIValidate(t *testing.T) {
 	if !(strings.Contains(stderr, at[0]) || strings.Contains(stderr, at[1])) || !strings.Contains(stderr, `first_nme`) || !strings.Contains(stderr, `did you mean "first_name"?`) {
 		t.Errorf("validate on a typo: got\n%s\nwant %q or %q, naming first_nme and suggesting first_name", stderr, at[0], at[1])
 	}
+
+	// fletch.yaml is checked as serve reads it (validate said ok for a
+	// source serve refused), and so are the sources resolvers name.
+	if err := os.WriteFile(py, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yaml := filepath.Join(repo, "fletch.yaml")
+	for _, c := range []struct{ text, want string }{
+		{"sources:\n  marketplace:\n    kind: bigquery\n", yaml + `:3:11: unknown kind "bigquery"`},
+		{"sources:\n  marketplce:\n    kind: duckdb\n", `reads source "marketplace", which ` + yaml + ` does not define (sources: marketplce)`},
+	} {
+		if err := os.WriteFile(yaml, []byte(c.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err = fletch(t, "validate", "--repo", repo)
+		if err == nil || !strings.Contains(stderr, c.want) {
+			t.Errorf("validate with fletch.yaml %q: %v\n%s%s\nwant an error containing %s", c.text, err, out, stderr, c.want)
+		}
+	}
 }
 
 // TestCLIPlanReadsOnly: planning reads the definitions only. It writes

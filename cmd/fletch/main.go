@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	_ "github.com/fletch-engine/fletch/features/pyload"
@@ -43,8 +44,9 @@ Usage:
         show the plan a query would run
   fletch features [--repo DIR]
         list the feature classes and features of a repository
-  fletch validate [--repo DIR]
-        check a repository's definitions; errors as file:line:col
+  fletch validate [--repo DIR] [--config FILE]
+        check a repository's definitions and fletch.yaml (connecting to nothing);
+        errors as file:line:col
   fletch token    new --name NAME --scope SCOPE ... | hash [TOKEN]
         make an access token and its fletch.yaml entry (docs/AUTH.md)
 
@@ -196,11 +198,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", ".", "feature repository")
+	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	g, err := features.Load(*repo)
 	if err != nil {
+		return err
+	}
+	// fletch.yaml as serve reads it (without connecting to anything), and
+	// the sources the resolvers name.
+	cfg, err := config.Find(*repo, *cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := checkSources(g, cfg); err != nil {
 		return err
 	}
 	// Plan every feature of every class: binding finds what loading cannot
@@ -245,4 +257,25 @@ func keyInputs(c *features.Class) []arrow.Field {
 		fields[i] = arrow.Field{Name: f.Name, Type: f.Type.Arrow(), Nullable: true}
 	}
 	return fields
+}
+
+// checkSources reports the resolvers whose `-- source:` names no source of
+// cfg (the embedded default answers every name).
+func checkSources(g *features.Graph, cfg *config.Config) error {
+	if cfg.Embedded {
+		return nil
+	}
+	names := make([]string, 0, len(cfg.Sources))
+	for n := range cfg.Sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, r := range g.SQLResolvers {
+		if _, ok := cfg.Sources[r.Source]; !ok {
+			errs = append(errs, fmt.Errorf("%s: resolver %s reads source %q, which %s does not define (sources: %s)%s",
+				r.Pos, r.Name, r.Source, cfg.Path, strings.Join(names, ", "), suggest.DidYouMean(r.Source, names)))
+		}
+	}
+	return errors.Join(errs...)
 }
