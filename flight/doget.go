@@ -2,6 +2,7 @@ package flight
 
 import (
 	"bytes"
+	"io"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -9,6 +10,8 @@ import (
 	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -94,4 +97,36 @@ func schemaHeader(schema *arrow.Schema) []byte {
 	m := p.Meta()
 	defer m.Release()
 	return bytes.Clone(m.Bytes())
+}
+
+// DoPut checks what arrow-go's flightsql server takes for granted before
+// handing the stream to it: that the first message carries a command
+// descriptor (without one, it dereferenced nil).
+func (x exchangeService) DoPut(stream arrowflight.FlightService_DoPutServer) error {
+	first, err := stream.Recv()
+	if err == io.EOF {
+		return status.Error(codes.InvalidArgument, "DoPut: empty stream: send a CMD descriptor with the schema, then the record batches")
+	}
+	if err != nil {
+		return err
+	}
+	if d := first.GetFlightDescriptor(); d == nil || d.GetType() != arrowflight.DescriptorCMD || len(d.GetCmd()) == 0 {
+		return status.Error(codes.InvalidArgument, "DoPut: the first message must carry a CMD descriptor (a Flight SQL command) with the Arrow schema")
+	}
+	return x.FlightServer.DoPut(&peekedPut{FlightService_DoPutServer: stream, first: first})
+}
+
+// peekedPut replays the first FlightData of a DoPut, read for its checks.
+type peekedPut struct {
+	arrowflight.FlightService_DoPutServer
+	first *arrowflight.FlightData
+}
+
+func (p *peekedPut) Recv() (*arrowflight.FlightData, error) {
+	if p.first != nil {
+		fd := p.first
+		p.first = nil
+		return fd, nil
+	}
+	return p.FlightService_DoPutServer.Recv()
 }

@@ -23,6 +23,7 @@ import (
 	"net"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -211,9 +212,11 @@ func statusOf(err error) error {
 
 // recovered turns a panic into an Internal status, logging its stack: a bug
 // in one query must not take the server down.
+// The panic's text stays in the log: it names the server's code, not
+// anything the caller can act on.
 func recovered(method string, r any) error {
 	log.Printf("flight: panic in %s: %v\n%s", method, r, debug.Stack())
-	return status.Errorf(codes.Internal, "internal error in %s: %v", method, r)
+	return status.Errorf(codes.Internal, "internal error in %s (logged on the server)", method)
 }
 
 func unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
@@ -517,14 +520,37 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 	if err != nil {
 		return nil, err
 	}
-	if err := q.st.CheckParams(rdr.Schema()); err != nil {
+	bound, err := s.bindAll(ctx, q, rdr)
+	if err != nil {
 		return nil, err
 	}
-	var bound []arrow.RecordBatch
-	release := func() {
-		for _, b := range bound {
-			b.Release()
+	if err := s.prepared.bind(preparedKeyOf(ctx, h), bound); err != nil {
+		release(bound)
+		return nil, err
+	}
+	return []byte(h), nil
+}
+
+// bindAll binds every parameter batch rdr holds to q. Malformed IPC data
+// (a truncated or garbled schema or batch) is the caller's error: arrow-go's
+// reader can panic on it, and that panic is answered InvalidArgument.
+func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageReader) (bound []arrow.RecordBatch, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Printf("flight: a malformed parameter batch: %v", r)
+			err = status.Error(codes.InvalidArgument, "reading the parameter batch: malformed Arrow IPC data")
 		}
+		if err != nil {
+			release(bound)
+			bound = nil
+		}
+	}()
+	schema := rdr.Schema()
+	if schema == nil {
+		return nil, malformedIPC("no Arrow schema", rdr.Err())
+	}
+	if err := q.st.CheckParams(schema); err != nil {
+		return nil, err
 	}
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
@@ -533,20 +559,26 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 		}
 		in, err := q.st.BindInputs(ctx, s.opts.Mem, rec)
 		if err != nil {
-			release()
-			return nil, err
+			return bound, err
 		}
 		bound = append(bound, in)
 	}
 	if err := rdr.Err(); err != nil {
-		release()
-		return nil, status.Errorf(codes.InvalidArgument, "reading the parameter batch: %v", err)
+		return bound, malformedIPC("malformed Arrow IPC data", err)
 	}
-	if err := s.prepared.bind(preparedKeyOf(ctx, h), bound); err != nil {
-		release()
-		return nil, err
+	return bound, nil
+}
+
+// malformedIPC is the caller's error for a parameter stream arrow-go could
+// not read. Its reader turns its own panics into errors holding the panic's
+// text, which says nothing the caller can act on: those are logged, not
+// answered.
+func malformedIPC(what string, err error) error {
+	if err == nil || strings.Contains(err.Error(), "runtime error") {
+		log.Printf("flight: a malformed parameter batch: %s: %v", what, err)
+		return status.Errorf(codes.InvalidArgument, "reading the parameter batch: %s", what)
 	}
-	return []byte(h), nil
+	return status.Errorf(codes.InvalidArgument, "reading the parameter batch: %s: %v", what, err)
 }
 
 // GetFlightInfoPreparedStatement returns where to fetch the result of a
