@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
@@ -77,5 +78,36 @@ func TestMalformedDoPut(t *testing.T) {
 	defer releaseAll(recs)
 	if got := column(recs, 0); len(got) != 1 || got[0] != "First1 Last1" {
 		t.Errorf("the server after malformed DoPuts answered %v", got)
+	}
+}
+
+// TestLongInputsAreNotEchoed: an error quotes what the caller sent, within
+// a bound (a 1 MiB handle came back in a 2.77 MB error, a 1 MB name in a
+// 1 MB message).
+func TestLongInputsAreNotEchoed(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, _ := e2eServer(t, mem)
+	cl := serve(t, srv)
+	ctx := context.Background()
+	huge := strings.Repeat("x", 1<<20)
+	_, err := flightsql.NewPreparedStatement(cl, []byte(huge)).Execute(ctx)
+	wantShort(t, "a 1 MiB handle", err, codes.NotFound)
+	in := stringBatch(mem, "user.id", "u1")
+	defer in.Release()
+	_, err = exchange(ctx, mem, cl, `{"query": {"outputs": ["`+huge+`"]}}`, in.Schema(), in)
+	wantShort(t, "a 1 MiB output name", err, codes.InvalidArgument)
+	// pg_query cuts identifiers at 63 bytes already.
+	_, err = cl.Execute(ctx, `SELECT `+huge+` FROM user WHERE id = 'u1'`)
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || len(st.Message()) > maxMessage {
+		t.Errorf("a 1 MiB column name: %s with %d bytes", st.Code(), len(st.Message()))
+	}
+}
+
+func wantShort(t *testing.T, what string, err error, code codes.Code) {
+	t.Helper()
+	st, _ := status.FromError(err)
+	if st.Code() != code || len(st.Message()) > 2*maxMessage || !strings.Contains(st.Message(), "more bytes") {
+		t.Errorf("%s: %s with a message of %d bytes (%.200s), want %s of at most %d saying what it left out", what, st.Code(), len(st.Message()), st.Message(), code, 2*maxMessage)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
@@ -189,8 +190,11 @@ func statusOf(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
+	if st, ok := status.FromError(err); ok {
+		if len(st.Message()) <= maxMessage {
+			return err
+		}
+		return status.Error(st.Code(), clip(st.Message()))
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -207,7 +211,24 @@ func statusOf(err error) error {
 	case statement.SourceFailure:
 		code = codes.Unavailable
 	}
-	return status.Error(code, err.Error())
+	return status.Error(code, clip(err.Error()))
+}
+
+// maxMessage bounds an error message: messages quote what the caller sent
+// (a name, a handle), and a caller sending a megabyte must not get it back.
+const maxMessage = 1024
+
+// clip cuts msg to about maxMessage bytes, on a character boundary, saying
+// how much it left out.
+func clip(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", msg[:cut], len(msg)-cut)
 }
 
 // recovered turns a panic into an Internal status, logging its stack: a bug

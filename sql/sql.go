@@ -27,6 +27,11 @@ import (
 // Parse reads sql against g.
 func Parse(g *features.Graph, sql string) (*statement.Statement, error) {
 	p := &parser{graph: g, src: sql}
+	if at := strings.IndexByte(sql, 0); at >= 0 {
+		// pg_query reads C strings: it would read up to the NUL and drop
+		// the rest (`id = 1\x00 OR 1=1` answered as `id = 1`).
+		return nil, p.errAt(statement.InvalidInput, int32(at), "the query text holds a NUL byte: remove it")
+	}
 	return p.parse()
 }
 

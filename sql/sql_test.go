@@ -205,6 +205,7 @@ func TestParseErrors(t *testing.T) {
 		msg       string // substring
 	}{
 		{"unknown table", `SELECT id FROM usr WHERE id = '1'`, statement.InvalidInput, "1:16", `unknown table "usr" (did you mean "user"?)`},
+		{"a NUL byte", "SELECT id FROM user WHERE id = '1'\x00 OR 1=1", statement.InvalidInput, "1:35", `NUL byte`},
 		{"unknown column", `SELECT full_nme FROM user WHERE id = '1'`, statement.InvalidInput, "1:8", `unknown column "full_nme" of table user (did you mean "full_name"?)`},
 		{"unknown column on a second line", "SELECT id,\n       emial\nFROM user WHERE id = '1'", statement.InvalidInput, "2:8", `(did you mean "email"?)`},
 		{"position after a quoted keyword", `SELECT user.full_nam FROM user WHERE id = '1'`, statement.InvalidInput, "1:8", `(did you mean "full_name"?)`},
