@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/auth"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // How the server applies package auth. With Options.Auth set, every RPC
@@ -129,6 +131,16 @@ func (s *Server) restrict(ctx context.Context, err error) error {
 	p := principal(ctx)
 	if p == nil {
 		return err
+	}
+	// A typo must not learn the name of a class the caller may not read:
+	// such a suggestion is left out, as if the class did not exist.
+	var se *statement.Error
+	if errors.As(err, &se) && se.Suggestion != "" {
+		if c := s.graph.Class(se.Suggestion); c != nil && !p.CanRead(c.Table) {
+			e := *se
+			e.Suggestion = ""
+			err = &e
+		}
 	}
 	var hidden []string
 	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {

@@ -207,7 +207,9 @@ func (r *Reader) classOf(q *Query, inputs *arrow.Schema) (*features.Class, error
 	}
 	c := r.graph.Class(name)
 	if c == nil {
-		return nil, invalid("unknown feature class %q%s", name, suggest.DidYouMean(name, r.graph.ClassNames()))
+		e := statement.Errorf(statement.InvalidInput, expr.Pos{}, "native query: unknown feature class %q", name)
+		e.Suggestion = suggest.Nearest(name, r.graph.ClassNames())
+		return nil, e
 	}
 	return c, nil
 }
