@@ -111,3 +111,27 @@ func wantShort(t *testing.T, what string, err error, code codes.Code) {
 		t.Errorf("%s: %s with a message of %d bytes (%.200s), want %s of at most %d saying what it left out", what, st.Code(), len(st.Message()), st.Message(), code, 2*maxMessage)
 	}
 }
+
+// TestDeepExpressionsAreRefused: a select list or native output nested
+// thousands deep is InvalidArgument, refused before planning (SQL
+// lower(lower(…)) 4,500 deep and a native F.lower( 10,000 deep kept a core
+// busy for seconds after the client gave up).
+func TestDeepExpressionsAreRefused(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, _ := e2eServer(t, mem)
+	cl := serve(t, srv)
+	ctx := context.Background()
+	sqlDeep := strings.Repeat("lower(", 4500) + "full_name" + strings.Repeat(")", 4500)
+	_, err := cl.Execute(ctx, `SELECT `+sqlDeep+` FROM user WHERE id = 'u1'`)
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("SQL nested 4,500 deep: %v, want InvalidArgument", err)
+	}
+	in := stringBatch(mem, "user.id", "u1")
+	defer in.Release()
+	nativeDeep := strings.Repeat("F.lower(", 10000) + "_.full_name" + strings.Repeat(")", 10000)
+	_, err = exchange(ctx, mem, cl, `{"query": {"outputs": ["`+nativeDeep+`"]}}`, in.Schema(), in)
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("native nested 10,000 deep: %.300v, want InvalidArgument", err)
+	}
+}

@@ -45,6 +45,9 @@ func Build(class *features.Class, outputs []Output, conds []Cond, limit int64) (
 	if len(outputs) == 0 {
 		return nil, Errorf(InvalidInput, expr.Pos{}, "empty select list: name the columns of %s you want", class.Table)
 	}
+	if err := checkDepth(outputs); err != nil {
+		return nil, err
+	}
 	st := &Statement{Class: class, Outputs: outputs, Limit: limit}
 	if err := st.inputRows(conds); err != nil {
 		return nil, err

@@ -107,6 +107,9 @@ type cell struct {
 // the columns as the client sends them, each a parameter, converted to its
 // feature's type when bound. Options and Limit are left to the caller.
 func New(class *features.Class, inputs []arrow.Field, outputs []Output) (*Statement, error) {
+	if err := checkDepth(outputs); err != nil {
+		return nil, err
+	}
 	st := &Statement{Class: class, Outputs: outputs, Limit: -1}
 	row := make([]cell, len(inputs))
 	for i, f := range inputs {
@@ -193,6 +196,21 @@ func (s *Statement) makeKey() string {
 		b = strconv.AppendQuote(b, o.Name)
 	}
 	return string(b)
+}
+
+// MaxDepth bounds the nesting of an output's expression: deeper ones are
+// refused before anything plans them, so that a hostile query cannot keep
+// a core busy (planning is linear in an expression's size, no more).
+const MaxDepth = 256
+
+// checkDepth refuses outputs nested deeper than MaxDepth.
+func checkDepth(outputs []Output) error {
+	for i, o := range outputs {
+		if d := expr.Depth(o.Expr); d > MaxDepth {
+			return Errorf(InvalidInput, o.Expr.Position(), "output %d is nested %d deep: at most %d", i+1, d, MaxDepth)
+		}
+	}
+	return nil
 }
 
 // seal computes the key of a statement once it is built: from then on it

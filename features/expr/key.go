@@ -104,3 +104,22 @@ func appendLiteral(dst []byte, v any) []byte {
 	}
 	return fmt.Appendf(dst, "%T:%v", v, v)
 }
+
+// Depth is the nesting of n: 1 for a leaf, one more per level of operands
+// below it.
+func Depth(n Node) int {
+	if n == nil {
+		return 0
+	}
+	d := 0
+	first := true
+	Walk(n, func(c Node) bool {
+		if first { // n itself
+			first = false
+			return true
+		}
+		d = max(d, Depth(c))
+		return false
+	})
+	return d + 1
+}
