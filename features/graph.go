@@ -24,6 +24,9 @@ type Graph struct {
 	Classes      []*Class
 	SQLResolvers []*SQLResolver
 	PyResolvers  []*PyResolver
+	// Dir is the repository's folder as Load was given it ("" for a graph
+	// built otherwise): the positions of its definitions start with it.
+	Dir string
 
 	byName map[string]*Class // by Python name and by table name
 }

@@ -121,6 +121,7 @@ func Load(dir string) (*Graph, error) {
 	}
 
 	g := NewGraph()
+	g.Dir = dir
 	for i, l := range loaders {
 		if len(byLoader[i]) == 0 {
 			continue

@@ -2,6 +2,8 @@ package flight
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/planner"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -133,5 +137,28 @@ func TestDeepExpressionsAreRefused(t *testing.T) {
 	_, err = exchange(ctx, mem, cl, `{"query": {"outputs": ["`+nativeDeep+`"]}}`, in.Schema(), in)
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("native nested 10,000 deep: %.300v, want InvalidArgument", err)
+	}
+}
+
+// TestErrorsShowNoServerPaths: an error about a definition names its file
+// relative to the repository (it showed the server's absolute path:
+// `/srv/…/thing.py:6:5: feature thing.a depends on itself`).
+func TestErrorsShowNoServerPaths(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	src := "from chalk.features import features, _\n\n@features\nclass Thing:\n    id: int\n    a: int = _.b + 1\n    b: int = _.a * 2\n"
+	if err := os.WriteFile(filepath.Join(dir, "thing.py"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := features.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := serve(t, NewServer(planner.NewEngine(g, nil, mem), Options{Mem: mem}))
+	_, err = cl.Execute(context.Background(), `SELECT a FROM thing WHERE id = 1`)
+	msg := status.Convert(err).Message()
+	if !strings.Contains(msg, "depends on itself") || strings.Contains(msg, dir) || !strings.Contains(msg, "thing.py:") {
+		t.Errorf("error %q: want thing.py's position without %s", msg, dir)
 	}
 }

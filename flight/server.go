@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -124,6 +125,9 @@ type Server struct {
 	sql      *sql.Reader
 	native   *native.Reader
 	answers  *lru.Cache[answerKey, answerSchemas]
+	// repoDirs are the repository's folder as errors may spell it (see
+	// answerError).
+	repoDirs []string
 	grpc     *grpc.Server
 }
 
@@ -139,6 +143,9 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 		native:   native.NewReader(engine.Graph(), expressions(opts.Expressions), opts.CacheEntries, opts.CacheBytes/4),
 		answers:  lru.New[answerKey, answerSchemas](opts.CacheEntries, opts.CacheBytes/4, nil),
 	}
+	if s.graph != nil && s.graph.Dir != "" {
+		s.repoDirs = repoPrefixes(s.graph.Dir)
+	}
 	s.Alloc = opts.Mem
 	s.registerSqlInfo()
 	s.registerSubstraitInfo()
@@ -149,8 +156,8 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 		// every time (5 % of a one-entity query's CPU). A call finding
 		// every worker busy still gets a goroutine of its own.
 		grpc.NumStreamWorkers(uint32(max(8, 4*runtime.GOMAXPROCS(0)))),
-		grpc.ChainUnaryInterceptor(unaryGuard, s.authUnary),
-		grpc.ChainStreamInterceptor(streamGuard, s.authStream),
+		grpc.ChainUnaryInterceptor(s.unaryGuard, s.authUnary),
+		grpc.ChainStreamInterceptor(s.streamGuard, s.authStream),
 	}, opts.GRPCOptions...)
 	if opts.TLS != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -240,23 +247,62 @@ func recovered(method string, r any) error {
 	return status.Errorf(codes.Internal, "internal error in %s (logged on the server)", method)
 }
 
-func unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			resp, err = nil, recovered(info.FullMethod, r)
 		}
 	}()
 	resp, err = handler(ctx, req)
-	return resp, statusOf(err)
+	return resp, s.answerError(err)
 }
 
-func streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = recovered(info.FullMethod, r)
 		}
 	}()
-	return statusOf(handler(srv, ss))
+	return s.answerError(handler(srv, ss))
+}
+
+// answerError is err as a caller receives it (statusOf), with the
+// positions of definitions relative to the repository's folder: where the
+// server keeps its files is none of the caller's business.
+func (s *Server) answerError(err error) error {
+	err = statusOf(err)
+	if err == nil || len(s.repoDirs) == 0 {
+		return err
+	}
+	st, _ := status.FromError(err)
+	msg := st.Message()
+	for _, prefix := range s.repoDirs {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	if msg == st.Message() {
+		return err
+	}
+	return status.Error(st.Code(), msg)
+}
+
+// repoPrefixes are the spellings of dir that begin the files of its
+// definitions: as given, and absolute.
+func repoPrefixes(dir string) []string {
+	var out []string
+	for _, d := range []string{dir, absOrEmpty(dir)} {
+		if d = filepath.Clean(d); d != "" && d != "." {
+			out = append(out, d+string(filepath.Separator))
+		}
+	}
+	return out
+}
+
+func absOrEmpty(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return abs
 }
 
 // query is a statement with its plan and the schema its answer is sent in.
