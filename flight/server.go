@@ -243,8 +243,9 @@ func clip(msg string) string {
 // The panic's text stays in the log: it names the server's code, not
 // anything the caller can act on.
 func recovered(method string, r any) error {
-	log.Printf("flight: panic in %s: %v\n%s", method, r, debug.Stack())
-	return status.Errorf(codes.Internal, "internal error in %s (logged on the server)", method)
+	id := rand.Text()[:12] // names the log line, for the caller's report
+	log.Printf("flight: panic %s in %s: %v\n%s", id, method, r, debug.Stack())
+	return status.Errorf(codes.Internal, "internal error in %s (logged on the server as %s)", method, id)
 }
 
 func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
