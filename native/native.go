@@ -227,8 +227,9 @@ func unqualified(c *features.Class, name string) string {
 
 var (
 	featurePath = regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`)
-	// windowPath is the SQL surface's `review_count[7d]`.
-	windowPath = regexp.MustCompile(`^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\[(\w+)\]$`)
+	// windowPath is the SQL surface's `review_count[7d]`, and the seeds'
+	// `review_count["7d"]` and `User.review_count['7d']`.
+	windowPath = regexp.MustCompile(`^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\[(?:(\w+)|"(\w+)"|'(\w+)')\]$`)
 )
 
 // output reads one requested output: a feature path, or an expression.
@@ -238,7 +239,7 @@ func (r *Reader) output(c *features.Class, i int, text string) (statement.Output
 		return statement.Output{Expr: &expr.Ref{Path: strings.Split(unqualified(c, src), ".")}, Name: text}, nil
 	}
 	if m := windowPath.FindStringSubmatch(src); m != nil {
-		src = fmt.Sprintf("_.%s[%q]", unqualified(c, m[1]), m[2])
+		src = fmt.Sprintf("_.%s[%q]", unqualified(c, m[1]), m[2]+m[3]+m[4])
 	}
 	x, err := r.exprs(c, src)
 	if err != nil {

@@ -54,6 +54,15 @@ func TestRead(t *testing.T) {
 		t.Errorf("the same command read twice: %v (same statement: %v)", err, again == st)
 	}
 
+	// The seeds write windows `name["7d"]`, qualified by the Python class.
+	seed, err := r.Read([]byte(`{"query": {"outputs": ["review_count[\"7d\"]", "User.review_count['30d']"]}}`), userIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := seed.Outputs[0].Expr.String(), seed.Outputs[1].Expr.String(); a != "_.review_count__604800__" || b != "_.review_count__2592000__" {
+		t.Errorf("seed spellings of windows: %s, %s", a, b)
+	}
+
 	all, err := r.Read([]byte(`{"query": {}}`), userIDs)
 	if err != nil {
 		t.Fatal(err)
