@@ -66,6 +66,15 @@ def _iso(t: Any) -> str:
     raise TypeError(f"expected a datetime or an ISO 8601 string, got {t!r}")
 
 
+def _given(input: Any, inputs: Any) -> Any:
+    """The input rows, passed as ``input=`` or, as the seeds write it, ``inputs=``."""
+    if input is not None and inputs is not None:
+        raise TypeError("give the input rows once: input= or inputs=, not both")
+    if input is None and inputs is None:
+        raise TypeError("missing the input rows: input={...} (or inputs={...})")
+    return input if input is not None else inputs
+
+
 def _table(input: Inputs) -> pa.Table:
     if isinstance(input, pa.Table):
         return input
@@ -119,19 +128,26 @@ class FletchClient:
 
     # The native feature query.
 
-    def query(self, input: Mapping[str, Any], output: Optional[Sequence[str]] = None, **options: Any) -> Any:
+    def query(self, input: Optional[Mapping[str, Any]] = None, output: Optional[Sequence[str]] = None, *,
+              inputs: Optional[Mapping[str, Any]] = None, **options: Any) -> Any:
         """Features of one entity: ``input={"user.id": 50}``. One row."""
-        return self.query_bulk({k: [v] for k, v in input.items()}, output, **options)
+        one = _given(input, inputs)
+        return self.query_bulk({k: [v] for k, v in one.items()}, output, **options)
 
-    def query_bulk(self, input: Inputs, output: Optional[Sequence[str]] = None, **options: Any) -> Any:
+    def query_bulk(self, input: Optional[Inputs] = None, output: Optional[Sequence[str]] = None, *,
+                   inputs: Optional[Inputs] = None, **options: Any) -> Any:
         """Features of many entities: ``input={"user.id": [1, 2, 3]}`` (or a
         pyarrow Table, pandas or polars frame). One row per input row, in order."""
-        return self._native(_table(input), output, **options)
+        return self._native(_table(_given(input, inputs)), output, **options)
 
-    def offline_query(self, input: Inputs, input_times: Iterable[Any], output: Optional[Sequence[str]] = None, **options: Any) -> Any:
+    def offline_query(self, input: Optional[Inputs] = None, input_times: Optional[Iterable[Any]] = None,
+                      output: Optional[Sequence[str]] = None, *, inputs: Optional[Inputs] = None, **options: Any) -> Any:
         """Point-in-time features: input row i as of ``input_times[i]``; nothing
-        later than that time is visible to it."""
-        table = _table(input)
+        later than that time is visible to it. ``inputs=`` is the seeds'
+        spelling of ``input=``."""
+        if input_times is None:
+            raise TypeError("offline_query() needs input_times: one time per input row")
+        table = _table(_given(input, inputs))
         times = pa.array([_utc(t) for t in input_times], type=pa.timestamp("us", tz="UTC"))
         if len(times) != table.num_rows:
             raise ValueError(f"{len(times)} input_times for {table.num_rows} input rows")

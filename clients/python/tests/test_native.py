@@ -75,6 +75,20 @@ def test_offline_query_point_in_time(client, ref, now):
     assert_rows(rows(got), user_reference(ref, ids, times))
 
 
+def test_offline_query_as_the_seeds_call_it(client, ref, now):
+    # inputs= and outputs spelled name["7d"] (the seeds' call): the same
+    # answer as input= and the SQL surface's spelling.
+    ids = ["50", "1"]
+    times = [now, now - dt.timedelta(days=10)]
+    seed = client.offline_query(inputs={"user.id": ids}, input_times=times,
+                                output=['user.review_count["7d"]', "User.review_count['30d']"])
+    plain = client.offline_query(input={"user.id": ids}, input_times=times,
+                                 output=["review_count[7d]", "review_count[30d]"])
+    assert rows(seed) == rows(plain)
+    with pytest.raises(TypeError):
+        client.offline_query(input={"user.id": ids}, inputs={"user.id": ids}, input_times=times)
+
+
 def test_derived_key_and_relations(client, ref, now):
     users, items = ["50", "1", "7"], ["200", "3", "nothing"]
     got = client.query_bulk(input={"user_item.user_id": users, "user_item.item_id": items},
