@@ -14,6 +14,7 @@ import (
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores/duckdb"
+	onlinemem "github.com/fletch-engine/fletch/stores/memory"
 )
 
 // TestCountOfAProjection is seed 004's Document: `count` of a projected
@@ -132,4 +133,65 @@ class Revision:
 		`INSERT INTO revisions VALUES (1, 1, 50, '2026-01-01'), (2, 1, NULL, '2026-01-02'), (3, 1, 200, '2026-01-03'),
 			(4, 1, 300, '2026-01-04'), (5, 1, 10, '2026-01-05'), (6, 2, NULL, '2026-01-01')`,
 	)
+}
+
+// TestWindowGroupIsCached: a windowed feature with max_staleness asked for
+// by its group name (every window) is read from and written to the online
+// store per window, as its windows asked by name are (by the group name,
+// every repeat recomputed and no cell was a hit).
+func TestWindowGroupIsCached(t *testing.T) {
+	g, db := repoWithDuckDB(t, map[string]string{
+		"logins.py": `from chalk.features import features, DataFrame, _, windowed, Windowed
+from datetime import datetime
+
+@features
+class Account:
+    id: int
+    logins: "DataFrame[Login]"
+    num_failed_logins: Windowed[int] = windowed("10m", "1h", max_staleness="1h",
+        expression=_.logins[_.failed == True, _.happened_at > _.chalk_window].count())
+
+@features
+class Login:
+    id: int
+    account_id: Account.id
+    failed: bool
+    happened_at: datetime
+`,
+		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id from accounts\n",
+		"logins.sql":   "-- resolves: Login\n-- source: db\nselect id, account_id, failed, happened_at from logins\n",
+	},
+		"CREATE TABLE accounts (id BIGINT)",
+		"INSERT INTO accounts VALUES (1), (2)",
+		"CREATE TABLE logins (id BIGINT, account_id BIGINT, failed BOOLEAN, happened_at TIMESTAMPTZ)",
+		"INSERT INTO logins VALUES (1, 1, true, now() - INTERVAL 5 MINUTE), (2, 1, true, now() - INTERVAL 30 MINUTE), (3, 2, false, now())",
+	)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem, planner.WithOnlineStore(onlinemem.New()))
+	defer e.Close()
+	in := accountInputs(mem, 1, 2)
+	defer in.Release()
+	plan, err := e.Prepare(&statement.Statement{Class: g.Class("account"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("num_failed_logins")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run, wantHit := range []bool{false, true} {
+		res, err := plan.Run(context.Background(), in, planner.RunOptions{Meta: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i := range int(res.Record.NumCols()) {
+			got = append(got, res.Record.Schema().Field(i).Name+"="+res.Record.Column(i).String())
+			if hits := res.Hits[i].(*array.Boolean); hits.Value(0) != wantHit || hits.Value(1) != wantHit {
+				t.Errorf("run %d, %s: hits %s, want all %v", run, res.Record.Schema().Field(i).Name, hits, wantHit)
+			}
+		}
+		if want := []string{"num_failed_logins__600__=[1 0]", "num_failed_logins__3600__=[2 0]"}; !slices.Equal(got, want) {
+			t.Errorf("run %d: %v, want %v", run, got, want)
+		}
+		res.Release()
+		e.Flush()
+	}
 }

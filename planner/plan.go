@@ -517,7 +517,7 @@ func (pl *planner) bindOutput(root *frameNode, o statement.Output) ([]boundOutpu
 				if prefix != "" {
 					n = prefix + "." + n
 				}
-				outs = append(outs, boundOutput{name: n, idx: root.add(&column{name: n, typ: b.dataType(), kind: colExpr, expr: b})})
+				outs = append(outs, boundOutput{name: n, idx: outputColumn(root, n, b)})
 			}
 			return outs, nil
 		}
@@ -535,7 +535,7 @@ func (pl *planner) bindOutput(root *frameNode, o statement.Output) ([]boundOutpu
 					return nil, err
 				}
 				n := strings.Join(path, ".")
-				outs = append(outs, boundOutput{name: n, idx: root.add(&column{name: n, typ: b.dataType(), kind: colExpr, expr: b})})
+				outs = append(outs, boundOutput{name: n, idx: outputColumn(root, n, b)})
 			}
 			return outs, nil
 		case features.HasMany:
@@ -559,11 +559,18 @@ func (pl *planner) bindOutput(root *frameNode, o statement.Output) ([]boundOutpu
 	if err != nil {
 		return nil, err
 	}
+	return []boundOutput{{name: name, idx: outputColumn(root, name, b)}}, nil
+}
+
+// outputColumn is the root column of an output bound to b: a feature of the
+// root frame is its own column (so it is read from and written to the
+// online store as the feature, and its cells' hits are its own), anything
+// else a column computing b.
+func outputColumn(root *frameNode, name string, b bexpr) int {
 	if c, ok := b.(*colRef); ok {
-		// A feature of the root frame is its own column.
-		return []boundOutput{{name: name, idx: c.idx}}, nil
+		return c.idx
 	}
-	return []boundOutput{{name: name, idx: root.add(&column{name: name, typ: b.dataType(), kind: colExpr, expr: b})}}, nil
+	return root.add(&column{name: name, typ: b.dataType(), kind: colExpr, expr: b})
 }
 
 // bindMany binds a has-many relation named as an output (`reviews`,
