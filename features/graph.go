@@ -27,6 +27,11 @@ type Graph struct {
 	// Dir is the repository's folder as Load was given it ("" for a graph
 	// built otherwise): the positions of its definitions start with it.
 	Dir string
+	// Warnings are what the loaders accepted but would rather the user
+	// knew (a resolver column that fills no feature, and is ignored), each
+	// a *DefinitionError at its position. `fletch validate` prints them
+	// (`--strict` fails on them), `fletch serve` logs them at start.
+	Warnings []error
 
 	byName map[string]*Class // by Python name and by table name
 }
@@ -189,6 +194,11 @@ type PyInput struct {
 
 // NewGraph returns an empty graph.
 func NewGraph() *Graph { return &Graph{byName: map[string]*Class{}} }
+
+// Warnf records a warning at pos.
+func (g *Graph) Warnf(pos Pos, format string, args ...any) {
+	g.Warnings = append(g.Warnings, Errorf(pos, format, args...))
+}
 
 // AddClass adds c to the graph. It returns an error when the name is taken.
 func (g *Graph) AddClass(c *Class) error {

@@ -213,11 +213,36 @@ func TestCLIValidate(t *testing.T) {
 		t.Errorf("validate on a typo: got\n%s\nwant %q or %q, naming first_nme and suggesting first_name", stderr, at[0], at[1])
 	}
 
-	// fletch.yaml is checked as serve reads it (validate said ok for a
-	// source serve refused), and so are the sources resolvers name.
+	// A resolver column that fills no feature (the tutorial's users.chalk.sql
+	// before User declares email) is a located warning: ok, unless --strict.
 	if err := os.WriteFile(py, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	users := filepath.Join(repo, "users.chalk.sql")
+	usersSQL, err := os.ReadFile(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := strings.Replace(string(usersSQL), "select\n", "select\n    1 as shoe_size,\n", 1)
+	if extra == string(usersSQL) {
+		t.Fatalf("%s has no select to add a column to", users)
+	}
+	if err := os.WriteFile(users, []byte(extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err = fletch(t, "validate", "--repo", repo)
+	if err != nil || !strings.HasPrefix(out, "ok: ") || !strings.Contains(stderr, "warning: "+users+":") || !strings.Contains(stderr, "column shoe_size matches no feature of User, so it is ignored") {
+		t.Errorf("validate with an unmatched column: %v\n%s%s\nwant ok and a located warning", err, out, stderr)
+	}
+	if _, _, err := fletch(t, "validate", "--strict", "--repo", repo); err == nil {
+		t.Error("validate --strict passed a warning")
+	}
+	if err := os.WriteFile(users, usersSQL, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// fletch.yaml is checked as serve reads it (validate said ok for a
+	// source serve refused), and so are the sources resolvers name.
 	yaml := filepath.Join(repo, "fletch.yaml")
 	for _, c := range []struct{ text, want string }{
 		{"sources:\n  marketplace:\n    kind: bigquery\n", yaml + `:3:11: unknown kind "bigquery"`},

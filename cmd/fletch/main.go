@@ -44,9 +44,9 @@ Usage:
         show the plan a query would run
   fletch features [--repo DIR]
         list the feature classes and features of a repository
-  fletch validate [--repo DIR] [--config FILE]
+  fletch validate [--repo DIR] [--config FILE] [--strict]
         check a repository's definitions and fletch.yaml (connecting to nothing);
-        errors as file:line:col
+        errors and warnings as file:line:col (--strict: warnings fail too)
   fletch token    new --name NAME --scope SCOPE ... | hash [TOKEN]
         make an access token and its fletch.yaml entry (docs/AUTH.md)
 
@@ -199,12 +199,19 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", ".", "feature repository")
 	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default)")
+	strict := fs.Bool("strict", false, "fail on warnings too")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	g, err := features.Load(*repo)
 	if err != nil {
 		return err
+	}
+	for _, w := range g.Warnings {
+		fmt.Fprintf(stderr, "warning: %v\n", w)
+	}
+	if *strict && len(g.Warnings) > 0 {
+		return fmt.Errorf("%d warning(s), and --strict", len(g.Warnings))
 	}
 	// fletch.yaml as serve reads it (without connecting to anything), and
 	// the sources the resolvers name.

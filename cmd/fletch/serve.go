@@ -143,6 +143,9 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	_, opts.CacheBytes = cacheBudget(env.cfg.Server.PlanCacheBytes)
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
+	for _, w := range g.Warnings {
+		fmt.Fprintf(stdout, "fletch: warning: %v\n", w)
+	}
 	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
 	errc := make(chan error, 1)
 	// Serve's context never ends: Serve would stop gracefully without a

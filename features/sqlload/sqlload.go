@@ -49,9 +49,10 @@ func Load(g *features.Graph, files []features.SourceFile) error {
 
 // file is one SQL file being read; offsets are byte offsets into src.
 type file struct {
-	path string
-	src  string
-	errs []error
+	graph *features.Graph
+	path  string
+	src   string
+	errs  []error
 }
 
 // pos turns a byte offset into a 1-based line and character column.
@@ -74,7 +75,7 @@ var placeholderRe = regexp.MustCompile(`\$\{([^}]*)\}`)
 // ParseFile reads the SQL resolver in src, resolving its class, columns and
 // placeholders in g. path is used in positions and names the resolver.
 func ParseFile(g *features.Graph, path string, src []byte) (*features.SQLResolver, error) {
-	f := &file{path: path, src: string(src)}
+	f := &file{graph: g, path: path, src: string(src)}
 	name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".sql"), ".chalk")
 	r := &features.SQLResolver{Name: name, File: path, Headers: map[string]string{}, Pos: f.pos(0)}
 
@@ -233,7 +234,9 @@ func (f *file) columns(r *features.SQLResolver, query string, queryAt int) {
 		ft := r.Resolves.Feature(name)
 		switch {
 		case ft == nil:
-			f.errorf(at, "column %s matches no feature of %s%s", name, r.Resolves.Name, suggest.DidYouMean(name, scalarNames(r.Resolves)))
+			// The tutorial selects columns before it declares their
+			// features: a warning, and the column is not read.
+			f.graph.Warnf(f.pos(at), "column %s matches no feature of %s, so it is ignored%s", name, r.Resolves.Name, suggest.DidYouMean(name, scalarNames(r.Resolves)))
 		case ft.Kind == features.WindowedGroup:
 			f.errorf(at, "column %s: %s.%s is windowed; select its windows by their names (%s)", name, r.Resolves.Name, name, windowNames(ft))
 		case ft.Kind == features.HasMany:
