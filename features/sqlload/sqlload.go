@@ -13,6 +13,8 @@ import (
 	"errors"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -67,6 +69,34 @@ func (f *file) errorf(off int, format string, args ...any) {
 	f.errs = append(f.errs, features.Errorf(f.pos(off), format, args...))
 }
 
+// The headers a resolver may have. fletch implements resolves, source and
+// timeout; owner, description and tags document the resolver and do
+// nothing else, as in the seeds; the others are Chalk's, and fletch does
+// not implement them yet.
+var (
+	implementedHeaders = []string{"resolves", "source", "timeout", "owner", "description", "tags"}
+	chalkHeaders       = []string{"type", "cron", "incremental", "max_staleness", "environment", "count", "total", "fields", "incremental_column", "lookback_period", "mode"}
+)
+
+// checkHeaders warns about the headers fletch does nothing with: Chalk's
+// that are not implemented yet, and unknown ones (a typo of a known one).
+func (f *file) checkHeaders(r *features.SQLResolver, at map[string]int) {
+	keys := make([]string, 0, len(r.Headers))
+	for k := range r.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch {
+		case slices.Contains(implementedHeaders, k):
+		case slices.Contains(chalkHeaders, k):
+			f.graph.Warnf(f.pos(at[k]), "header %q is not supported yet: it is ignored", k)
+		default:
+			f.graph.Warnf(f.pos(at[k]), "unknown header %q: it is ignored%s", k, suggest.DidYouMean(k, append(slices.Clone(implementedHeaders), chalkHeaders...)))
+		}
+	}
+}
+
 var headerRe = regexp.MustCompile(`^--\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:\s*(.*?)\s*$`)
 
 // placeholderRe matches `${now}` and `${user.id}`.
@@ -104,6 +134,7 @@ func ParseFile(g *features.Graph, path string, src []byte) (*features.SQLResolve
 	lead := len(body) - len(strings.TrimLeft(body, " \t\r\n"))
 	queryAt := off + lead
 	r.Query = strings.TrimRightFunc(body[lead:], func(c rune) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';' })
+	f.checkHeaders(r, headerAt)
 	r.Source = r.Headers["source"]
 	if t, ok := r.Headers["timeout"]; ok {
 		d, err := features.ParseDuration(t)

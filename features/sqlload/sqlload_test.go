@@ -3,6 +3,7 @@ package sqlload_test
 import (
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,6 +207,29 @@ func TestUnknownColumnIsAWarning(t *testing.T) {
 				t.Errorf("warnings %v\nwant       [%s]", g.Warnings, want)
 			}
 		})
+	}
+}
+
+// TestHeadersNotImplementedAreWarned: a header fletch does nothing with is
+// a located warning, a typo with the nearest known header (they loaded
+// with ok and did nothing).
+func TestHeadersNotImplementedAreWarned(t *testing.T) {
+	src := "-- resolves: User\n-- owner: ml@example.com\n-- cron: 1h\n-- incremental: true\n-- sorce: pg\nselect id from users"
+	g := graph(t)
+	if _, err := sqlload.ParseFile(g, "r.sql", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range g.Warnings {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		at("r.sql", src, "-- cron") + `: header "cron" is not supported yet: it is ignored`,
+		at("r.sql", src, "-- incremental") + `: header "incremental" is not supported yet: it is ignored`,
+		at("r.sql", src, "-- sorce") + `: unknown header "sorce": it is ignored (did you mean "source"?)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
