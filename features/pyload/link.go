@@ -3,6 +3,7 @@ package pyload
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -67,6 +68,9 @@ func Link(g *features.Graph, files []*File) error {
 			}
 			if ms, ok := cd.Options["max_staleness"]; ok {
 				c.MaxStaleness = l.staleness(ms)
+			}
+			for _, name := range sortedKeys(cd.Options) {
+				l.unhandled(cd.Options[name].Position(), "@features(...)", name, classKeywords)
 			}
 			classes = append(classes, pending{c, cd})
 		}
@@ -151,7 +155,7 @@ func (l *linker) declare(c *features.Class, fd *FeatureDecl) {
 	}
 	f := &features.Feature{Name: fd.Name, Kind: a.kind, Type: a.typ, Primary: a.primary,
 		EventTime: a.eventTime, Default: fd.Default, Options: fd.Options, Pos: fd.Pos}
-	l.options(f, fd)
+	l.options(c, f, fd)
 	if err := c.AddFeature(f); err != nil {
 		l.add(err)
 		return
@@ -171,7 +175,7 @@ func (l *linker) declare(c *features.Class, fd *FeatureDecl) {
 }
 
 // options copies the known keyword arguments of feature(...) into f.
-func (l *linker) options(f *features.Feature, fd *FeatureDecl) {
+func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl) {
 	for _, name := range sortedKeys(fd.Options) {
 		v := fd.Options[name]
 		switch name {
@@ -205,7 +209,46 @@ func (l *linker) options(f *features.Feature, fd *FeatureDecl) {
 			f.Primary = f.Primary || b
 		case "materialization":
 			f.Materialization = v
+			l.g.Warnf(v.Position(), "%s.%s: materialization= (aggregation tiles) is not supported yet: it is ignored", c.Name, f.Name)
+		default:
+			l.unhandled(v.Position(), fd.Func+"(...)", name, featureKeywords)
 		}
+		if name == "min" || name == "max" {
+			l.g.Warnf(v.Position(), "%s.%s: %s= is not enforced yet: values outside it are served as they are", c.Name, f.Name, name)
+		}
+	}
+}
+
+// The keyword arguments of feature(...) and windowed(...), and of
+// @features(...): what fletch implements, what documents the feature and
+// nothing else, and Chalk's that fletch does not implement yet. Anything
+// else is a typo or unknown, and said so (never silently ignored).
+var (
+	featureKeywords = keywords{
+		implemented:   []string{"expression", "default", "min", "max", "description", "max_staleness", "primary", "materialization", "cache_nulls", "cache_defaults"},
+		documentation: []string{"owner", "tags", "name", "version"},
+		notYet:        []string{"min_length", "max_length", "strict", "etl_offline_to_online", "offline_ttl", "encoder", "decoder", "validations", "store_online", "store_offline", "dtype"},
+	}
+	classKeywords = keywords{
+		implemented:   []string{"max_staleness"},
+		documentation: []string{"owner", "tags", "name"},
+		notYet:        []string{"etl_offline_to_online", "materialization", "offline_ttl", "singleton"},
+	}
+)
+
+type keywords struct{ implemented, documentation, notYet []string }
+
+// unhandled warns about a keyword argument of call that fletch does not act
+// on: a known one not supported yet, or an unknown one with the nearest
+// known keyword.
+func (l *linker) unhandled(pos expr.Pos, call, name string, k keywords) {
+	switch {
+	case slices.Contains(k.implemented, name), slices.Contains(k.documentation, name):
+	case slices.Contains(k.notYet, name):
+		l.g.Warnf(pos, "%s: %s= is not supported yet: it is ignored", call, name)
+	default:
+		known := append(append(slices.Clone(k.implemented), k.documentation...), k.notYet...)
+		l.g.Warnf(pos, "%s: unknown keyword %s=: it is ignored%s", call, name, suggest.DidYouMean(name, known))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -571,5 +572,39 @@ func TestSeveralErrorsAtOnce(t *testing.T) {
 		if !strings.Contains(err.Error(), at(src, marker)) {
 			t.Errorf("error %q lacks the one at %s", err, at(src, marker))
 		}
+	}
+}
+
+// TestKeywordsNotActedOnAreWarned: a keyword argument fletch does nothing
+// with is a located warning, never silently ignored: a typo (with the
+// nearest keyword), one of Chalk's not supported yet, min=/max= that are
+// not enforced; owner= and tags= document and need none.
+func TestKeywordsNotActedOnAreWarned(t *testing.T) {
+	src := `from chalk.features import features, feature
+
+@features(owner="ml@example.com", totally_bogus_option=3)
+class User:
+    id: str
+    age: int = feature(min=0, strict=True, descripton="years")
+    name: str = feature(tags=["pii"])
+`
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range g.Warnings {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		at(src, "3") + `: @features(...): unknown keyword totally_bogus_option=: it is ignored`,
+		at(src, `"years"`) + `: feature(...): unknown keyword descripton=: it is ignored (did you mean "description"?)`,
+		at(src, "0, strict") + `: User.age: min= is not enforced yet: values outside it are served as they are`,
+		at(src, "True") + `: feature(...): strict= is not supported yet: it is ignored`,
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
