@@ -52,7 +52,7 @@ func userReference(t *testing.T, rows []spineRow) [][]any {
 		`+reviews("count(*)", " AND r.created_at > s.t - INTERVAL 30 DAY")+`,
 		lower(u.first_name || ' ' || u.last_name),
 		`+reviews("avg(star_rating)", "")+`
-		FROM s LEFT JOIN marketplace_users u ON u.hid = s.id ORDER BY s.i`)
+		FROM s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= s.t ORDER BY s.i`)
 }
 
 func TestStatement(t *testing.T) {
@@ -89,7 +89,7 @@ func TestStatement(t *testing.T) {
 	want := referenceRows(t, `WITH s(i, id) AS (VALUES (0, 1), (1, 5), (2, 6), (3, 7), (4, 18), (5, 100), (6, 5000), (7, 999999))
 		SELECT s.id, u.first_name || ' ' || u.last_name, it.title, it.list_price, r.star_rating
 		FROM s LEFT JOIN marketplace_reviews r ON r.id = s.id AND r.created_at <= `+sqlTime(at)+`
-		LEFT JOIN marketplace_users u ON u.hid = r.user_hid LEFT JOIN marketplace_items it ON it.id = r.item_id ORDER BY s.i`)
+		LEFT JOIN marketplace_users u ON u.hid = r.user_hid AND u.created_at <= `+sqlTime(at)+` LEFT JOIN marketplace_items it ON it.id = r.item_id ORDER BY s.i`)
 	compareRows(t, names, got, want)
 }
 
@@ -232,7 +232,7 @@ func userItemReference(t *testing.T, pairs []spineRow) [][]any {
 			(SELECT list(x.value) FROM marketplace_item_prices x WHERE x.item_id = p.it AND x.value IS NOT NULL AND x.created_at =
 				(SELECT max(created_at) FROM marketplace_item_prices y WHERE y.item_id = p.it AND y.value IS NOT NULL AND y.created_at <= p.t)),
 			(SELECT avg(value) FROM marketplace_item_prices z WHERE z.buyer_hid = p.u AND z.kind = 'purchase' AND z.created_at <= p.t)
-		FROM p LEFT JOIN marketplace_users u ON u.hid = p.u LEFT JOIN marketplace_items i ON i.id = p.it ORDER BY p.i`)
+		FROM p LEFT JOIN marketplace_users u ON u.hid = p.u AND u.created_at <= p.t LEFT JOIN marketplace_items i ON i.id = p.it ORDER BY p.i`)
 	out := make([][]any, len(ref))
 	for i, r := range ref {
 		var diff any

@@ -194,7 +194,7 @@ func TestUserFeaturesMatchDuckDB(t *testing.T) {
 		(SELECT avg(value) FROM marketplace_item_prices p WHERE p.buyer_hid = s.id AND p.kind = 'purchase' AND p.created_at <= s.t),
 		`+spend(30)+`, `+spend(90)+`,
 		u.email
-		FROM spine s LEFT JOIN marketplace_users u ON u.hid = s.id`)
+		FROM spine s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= s.t`)
 	for i, o := range outs {
 		check(t, rec, rows, ref, o, i, 1e-9)
 	}

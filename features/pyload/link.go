@@ -483,6 +483,20 @@ func (l *linker) keys(c *features.Class) {
 		if ts := c.Feature("ts"); ts != nil && ts.Kind == features.Scalar && ts.Type.Kind == features.Datetime {
 			ts.EventTime = true
 			c.EventTime = ts
+			break
+		}
+		// DESIGN §4: else the class's only datetime feature (the seeds'
+		// Review.created_at): rows later than a query's time are unseen.
+		var dts []*features.Feature
+		for _, f := range c.Features {
+			if f.Kind == features.Scalar && f.Type.Kind == features.Datetime && f.Expr == nil && f.Window == nil {
+				dts = append(dts, f)
+			}
+		}
+		if len(dts) == 1 {
+			dts[0].EventTime = true
+			c.EventTime = dts[0]
+			l.g.Warnf(dts[0].Pos, "class %s has no FeatureTime: its only datetime feature, %s, is its event time (rows later than a query's time are not seen); annotate it FeatureTime to say so", c.Name, dts[0].Name)
 		}
 	}
 }

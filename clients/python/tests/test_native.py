@@ -27,7 +27,7 @@ def user_reference(ref, ids, times):
           {reviews("count(*)", "AND r.created_at > s.t - INTERVAL 30 DAY")},
           {reviews("avg(star_rating)")},
           lower(u.first_name || ' ' || u.last_name)
-        FROM spine s LEFT JOIN marketplace_users u ON u.hid = s.id ORDER BY s.i""").fetchall()
+        FROM spine s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= s.t ORDER BY s.i""").fetchall()
 
 
 def rows(table):
