@@ -2,8 +2,10 @@ package planner_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -193,5 +195,64 @@ class Login:
 		}
 		res.Release()
 		e.Flush()
+	}
+}
+
+// TestInferredEventTimeHidesTheFuture is the tutorial's Review without
+// FeatureTime: its only datetime, created_at, is its event time, so a
+// review dated after the query's time is in no window and no aggregation
+// (it was counted: 7d/30d = 2/3, not 1/2), as DuckDB computes with
+// created_at <= now.
+func TestInferredEventTimeHidesTheFuture(t *testing.T) {
+	g, db := repoWithDuckDB(t, map[string]string{
+		"reviews.py": `from chalk.features import features, DataFrame, _, windowed, Windowed
+from datetime import datetime
+
+@features
+class User:
+    id: int
+    reviews: "DataFrame[Review]"
+    review_count: Windowed[int] = windowed("7d", "30d", expression=_.reviews[_.created_at > _.chalk_window].count())
+    average_rating_given: float | None = _.reviews[_.star_rating].mean()
+
+@features
+class Review:
+    id: int
+    user_id: User.id
+    star_rating: int
+    created_at: datetime
+`,
+		"users.sql":   "-- resolves: User\n-- source: db\nselect id from users\n",
+		"reviews.sql": "-- resolves: Review\n-- source: db\nselect id, user_id, star_rating, created_at from reviews\n",
+	},
+		"CREATE TABLE users (id BIGINT)",
+		"INSERT INTO users VALUES (1)",
+		"CREATE TABLE reviews (id BIGINT, user_id BIGINT, star_rating BIGINT, created_at TIMESTAMPTZ)",
+		`INSERT INTO reviews VALUES (1, 1, 5, '2026-02-27'), (2, 1, 2, '2026-02-10'), (3, 1, 1, '2026-03-05')`,
+	)
+	if g.Class("review").EventTime == nil || g.Class("review").EventTime.Name != "created_at" {
+		t.Fatalf("Review's event time %v, want created_at (its only datetime)", g.Class("review").EventTime)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem)
+	in := accountInputs(mem, 1)
+	defer in.Release()
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	rec, err := e.Execute(context.Background(), &statement.Statement{Class: g.Class("user"), Inputs: in.Schema().Fields(),
+		Outputs: []statement.Output{ref("review_count"), ref("average_rating_given")}, Options: statement.Options{Now: now}}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	var week, month int64
+	var avg float64
+	if err := db.DB().QueryRow(`SELECT count(*) FILTER (WHERE created_at > TIMESTAMPTZ '2026-02-22'), count(*), avg(star_rating)
+		FROM reviews WHERE user_id = 1 AND created_at <= TIMESTAMPTZ '2026-03-01' AND created_at > TIMESTAMPTZ '2026-01-30'`).Scan(&week, &month, &avg); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{rec.Column(0).ValueStr(0), rec.Column(1).ValueStr(0), rec.Column(2).ValueStr(0)}
+	if want := []string{fmt.Sprint(week), fmt.Sprint(month), fmt.Sprint(avg)}; !slices.Equal(got, want) {
+		t.Errorf("review_count 7d, 30d, average = %v, DuckDB %v", got, want)
 	}
 }
