@@ -91,7 +91,13 @@ def _convert(table: pa.Table, format: str) -> Any:
     if format == "arrow":
         return table
     if format == "pandas":
-        return table.to_pandas()
+        import pandas as pd
+
+        # pandas' nullable dtypes: an int feature with a null stays an int
+        # column (NumPy's int64 cannot hold a null: it became float64),
+        # bools stay bools; dates stay datetime.date.
+        nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}
+        return table.to_pandas(types_mapper=nullable.get)
     if format == "polars":
         import polars as pl
 

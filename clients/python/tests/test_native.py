@@ -67,6 +67,14 @@ def test_formats(client, now):
     assert polars.to_arrow().column("review_count[7d]").to_pylist() == arrow.column("review_count[7d]").to_pylist()
 
 
+def test_pandas_keeps_nullable_ints(client, now):
+    # A null key answers nulls: the int column stays Int64 (it was float64).
+    got = client.query_bulk(input={"user.id": ["1", None]}, output=["review_count[7d]", "full_name"], now=now, format="pandas")
+    assert str(got["review_count[7d]"].dtype) == "Int64"
+    assert got["review_count[7d]"].isna().tolist() == [False, True]
+    assert str(got["full_name"].dtype) == "string"
+
+
 def test_offline_query_point_in_time(client, ref, now):
     ids = ["50", "1", "50", "33", "nobody", "1000", "1"]
     times = [now, now - dt.timedelta(days=10), now - dt.timedelta(days=45, hours=6),
