@@ -491,7 +491,7 @@ func (s *Server) sqlInfo() map[flightsql.SqlInfo]any {
 		flightsql.SqlInfoFlightSqlServerStatementTimeout:            int32(s.opts.PreparedTTL / time.Millisecond),
 		flightsql.SqlInfoFlightSqlServerTransactionTimeout:          int32(0),
 
-		// SQL dialect: what sqlfront reads (pg_query: PostgreSQL's grammar
+		// SQL dialect: what the SQL front end reads (pg_query: PostgreSQL's grammar
 		// and identifier rules).
 		flightsql.SqlInfoDDLCatalog:                             false,
 		flightsql.SqlInfoDDLSchema:                              false,

@@ -24,7 +24,7 @@ func ref(path string) statement.Output {
 	return statement.Output{Expr: &expr.Ref{Path: strings.Split(path, ".")}}
 }
 
-func userShape(g *features.Graph, outs ...string) *statement.Statement {
+func userStatement(g *features.Graph, outs ...string) *statement.Statement {
 	s := &statement.Statement{Class: g.Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}}
 	for _, o := range outs {
 		s.Outputs = append(s.Outputs, ref(o))
@@ -37,11 +37,11 @@ func userShape(g *features.Graph, outs ...string) *statement.Statement {
 func TestFirstNameAndFullNamePlansDiffer(t *testing.T) {
 	_, g := markettest.Fixture(t)
 	e := planner.NewEngine(g, nil, nil)
-	first, err := e.Prepare(userShape(g, "first_name"))
+	first, err := e.Prepare(userStatement(g, "first_name"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := e.Prepare(userShape(g, "full_name"))
+	full, err := e.Prepare(userStatement(g, "full_name"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestFirstNameAndFullNamePlansDiffer(t *testing.T) {
 	if !strings.HasPrefix(full.Graph(), "flowchart") {
 		t.Errorf("Graph is not a Mermaid flowchart: %q", full.Graph())
 	}
-	again, err := e.Prepare(userShape(g, "full_name"))
+	again, err := e.Prepare(userStatement(g, "full_name"))
 	if err != nil || again != full {
 		t.Errorf("the same shape was planned twice (plan cache): %v", err)
 	}
@@ -73,8 +73,8 @@ func TestPlanErrors(t *testing.T) {
 		kind  statement.ErrorKind
 		want  string
 	}{
-		{"unknown feature", userShape(g, "ful_name"), statement.InvalidInput, `did you mean "full_name"`},
-		{"unknown path", userShape(g, "reviews.star_ratin"), statement.InvalidInput, "aggregate it"},
+		{"unknown feature", userStatement(g, "ful_name"), statement.InvalidInput, `did you mean "full_name"`},
+		{"unknown path", userStatement(g, "reviews.star_ratin"), statement.InvalidInput, "aggregate it"},
 		{"relation as value", &statement.Statement{Class: e.Graph().Class("review"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []statement.Output{ref("user.nope")}}, statement.InvalidInput, `user has no feature "nope"`},
 		{"missing key input", &statement.Statement{Class: e.Graph().Class("user_item"), Inputs: []arrow.Field{{Name: "user_id", Type: arrow.BinaryTypes.String}}, Outputs: []statement.Output{ref("price_fit")}}, statement.InvalidInput, "item_id"},
 		{"wrong input type", &statement.Statement{Class: e.Graph().Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.FixedWidthTypes.Boolean}}, Outputs: []statement.Output{ref("full_name")}}, statement.InvalidInput, "has type bool"},

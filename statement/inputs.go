@@ -45,7 +45,7 @@ func appendValue(b array.Builder, v any) {
 	case *array.Date32Builder:
 		b.Append(v.(arrow.Date32))
 	default:
-		panic(fmt.Sprintf("sqlfront: no builder for key value %T", v)) // keyValue only makes the types above
+		panic(fmt.Sprintf("statement: no builder for key value %T", v)) // keyValue only makes the types above
 	}
 }
 

@@ -192,7 +192,7 @@ func (r *reader) help() string {
 }
 
 // keyRef reads the column side of a condition: a field that passes a column
-// of the read through (a key column or __as_of__; sqlfront checks which).
+// of the read through (a key column or __as_of__; statement.Build checks which).
 func (r *reader) keyRef(e *pb.Expression, cols []column, of string) (string, error) {
 	if e.GetSelection() == nil {
 		return "", errorf(statement.InvalidInput, "%s: expected a field reference to a key column, found a %s expression: %s", of, oneof(e, "rex_type"), r.help())

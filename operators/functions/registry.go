@@ -4,7 +4,7 @@
 // and, ...).
 //
 // It knows nothing about features, plans or sources: the planner binds a
-// call to a Bound kernel once per query shape, and the operators call it on
+// call to a Bound kernel once per plan, and the operators call it on
 // each batch.
 package functions
 
