@@ -256,3 +256,29 @@ class Review:
 		t.Errorf("review_count 7d, 30d, average = %v, DuckDB %v", got, want)
 	}
 }
+
+// TestInputColumnOfAnyKind: the engine takes an input column of any kind
+// the coercion module converts (a string_view id for an int key was
+// refused: "input column "id" has type string_view").
+func TestInputColumnOfAnyKind(t *testing.T) {
+	g, db := accountFixture(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, markettest.OneSource{Src: db}, mem)
+	b := array.NewStringViewBuilder(mem)
+	b.AppendValues([]string{"2", "1"}, nil)
+	ids := b.NewArray()
+	b.Release()
+	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.StringView}}, nil), []arrow.Array{ids}, 2)
+	ids.Release()
+	defer in.Release()
+	rec, err := e.Execute(context.Background(), &statement.Statement{Class: g.Class("account"), Inputs: in.Schema().Fields(), Outputs: []statement.Output{ref("score")}}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	// accountFixture's scores: 1 → 0.5, 2 → 0.25.
+	if got := rec.Column(0).String(); got != "[0.25 0.5]" {
+		t.Errorf("scores %s, want [0.25 0.5]", got)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/operators/coerce"
 	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -155,7 +156,7 @@ func (e *Engine) plan(st *statement.Statement) (*Plan, error) {
 			return nil, invalid(expr.Pos{}, "input column %q is not a feature of %s%s", f.Name, class.Table, suggest.DidYouMean(f.Name, scalarNames(class)))
 		}
 		want := feat.Type.Arrow()
-		if !convertible(f.Type, want) {
+		if !coerce.Convertible(f.Type, want) {
 			return nil, invalid(expr.Pos{}, "input column %q has type %s; %s.%s is %s", f.Name, f.Type, class.Table, feat.Name, feat.Type)
 		}
 		root.add(&column{name: feat.Name, feature: feat, typ: want, kind: colInput, input: i})
@@ -234,33 +235,6 @@ func inputsFor(c *features.Class) string {
 		return true
 	})
 	return c.Table + "." + c.Primary.Name + " or " + strings.Join(refs, " and ")
-}
-
-func convertible(from, to arrow.DataType) bool {
-	if arrow.TypeEqual(from, to) {
-		return true
-	}
-	isInt := func(t arrow.DataType) bool {
-		switch t.ID() {
-		case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
-			return true
-		}
-		return false
-	}
-	switch to.ID() {
-	case arrow.INT64:
-		// Text keys are parsed (a CLI or SQL literal "241" for an int id).
-		return isInt(from) || from.ID() == arrow.STRING
-	case arrow.FLOAT64:
-		return isInt(from) || from.ID() == arrow.FLOAT32 || from.ID() == arrow.FLOAT64
-	case arrow.STRING:
-		return from.ID() == arrow.STRING || from.ID() == arrow.LARGE_STRING || from.ID() == arrow.STRING_VIEW || isInt(from)
-	case arrow.TIMESTAMP:
-		return from.ID() == arrow.TIMESTAMP || from.ID() == arrow.DATE32
-	case arrow.DATE32:
-		return from.ID() == arrow.DATE32 || from.ID() == arrow.TIMESTAMP
-	}
-	return false
 }
 
 func newFrame(c *features.Class, parent *frameNode, rel *features.Relation) *frameNode {
