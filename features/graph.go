@@ -175,14 +175,40 @@ type Param struct {
 	Feature *Feature
 }
 
-// PyResolver is an `@online` / `@offline` function: its inputs and outputs
-// are known, its body is not compiled yet.
+// PyResolver is an `@online` / `@offline` function. Its body runs either as
+// fletch expressions (symbolic interpretation at load, Mode PyExpression:
+// the outputs' Expr are set) or in a pool of Python worker processes
+// (Mode PyWorker), which import File's module and call Name.
 type PyResolver struct {
 	Name    string
 	Online  bool
 	Inputs  []PyInput
 	Outputs []*Feature
 	Pos     Pos
+
+	Mode PyMode
+	// Why says why Mode was chosen: for PyWorker the construct (and its
+	// position) that needs Python, for PyExpression the size estimate.
+	Why string
+	// File is the path of the module that defines the function, as loaded.
+	File string
+}
+
+// PyMode is how a Python resolver's body runs.
+type PyMode int
+
+const (
+	// PyExpression: compiled to fletch expressions at load time.
+	PyExpression PyMode = iota
+	// PyWorker: run by CPython in a worker process.
+	PyWorker
+)
+
+func (m PyMode) String() string {
+	if m == PyWorker {
+		return "python"
+	}
+	return "expression"
 }
 
 // PyInput is one parameter of a Python resolver.
