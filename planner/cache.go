@@ -258,13 +258,14 @@ func (r *run) writeBack(f *frameData, cols []int) {
 		}
 		skipNulls := optionFalse(c, "cache_nulls")
 		skipDefaults := optionFalse(c, "cache_defaults") && f.defaulted[i] != nil
-		if !skipNulls && !skipDefaults {
+		raised := f.raisedIn(i) // a row that raised is an error, not a value to serve later
+		if !skipNulls && !skipDefaults && raised == nil {
 			all = append(all, i)
 			continue
 		}
 		keep := make([]int32, 0, f.n)
 		for k := 0; k < f.n; k++ {
-			if (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
+			if _, bad := raised[k]; bad || (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
 				continue
 			}
 			keep = append(keep, int32(k))

@@ -69,6 +69,10 @@ type column struct {
 	lookup  *lookup // colLookup, colOrigin
 	field   string  // resolver result column
 	expr    bexpr   // colExpr
+	// raises is the exception of a Python resolver's output, per row
+	// (features.Feature.Raises), and raiser the resolver's name.
+	raises bexpr
+	raiser string
 	// def is the feature's default and fill the coalesce that applies it.
 	def  *expr.Literal
 	fill *functions.Bound
@@ -371,15 +375,17 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 			return 0, err
 		}
 		col.kind, col.expr = colExpr, b
+		if feat.Raises != nil {
+			if col.raises, err = pl.bind(f, feat.Raises, w); err != nil {
+				return 0, err
+			}
+			col.raiser = pl.pyResolverOf(feat).Name
+		}
 	default:
 		r := pl.resolverFor(feat)
 		if r == nil {
-			for _, pr := range pl.e.graph.PyResolvers {
-				for _, out := range pr.Outputs {
-					if out == feat {
-						return 0, &statement.Error{Kind: statement.Unsupported, Pos: pr.Pos, Msg: fmt.Sprintf("%s comes from the Python resolver %s, and Python resolvers are not supported yet", feat.QualifiedName(), pr.Name)}
-					}
-				}
+			if pr := pl.pyResolverOf(feat); pr != nil {
+				return 0, &statement.Error{Kind: statement.Unsupported, Pos: pr.Pos, Msg: fmt.Sprintf("%s comes from the Python resolver %s, which needs a Python worker (%s), and Python workers are not supported yet", feat.QualifiedName(), pr.Name, pr.Why)}
 			}
 			return 0, &statement.Error{Kind: statement.InvalidInput, Pos: at, Msg: fmt.Sprintf("nothing provides %s: no SQL resolver returns it and it has no expression; give it as an input", feat.QualifiedName())}
 		}
@@ -391,6 +397,18 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 		l.use(col.field, col.typ)
 	}
 	return f.add(col), nil
+}
+
+// pyResolverOf returns the Python resolver that computes feat, or nil.
+func (pl *planner) pyResolverOf(feat *features.Feature) *features.PyResolver {
+	for _, pr := range pl.e.graph.PyResolvers {
+		for _, out := range pr.Outputs {
+			if out == feat {
+				return pr
+			}
+		}
+	}
+	return nil
 }
 
 // lookupIn returns frame f's lookup of resolver r, keyed by the frame's key

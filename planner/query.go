@@ -58,4 +58,7 @@ type OutputError struct {
 	Resolver string // the resolver that failed, "" when none
 	Kind     statement.ErrorKind
 	Message  string
+	// Rows are the input rows the error is about (a Python resolver
+	// raising for some rows only), in order; nil means every row.
+	Rows []int
 }
