@@ -295,6 +295,9 @@ def get_normalized_rating(
 	if g == nil || g.Class("Review") == nil {
 		t.Errorf("the partial graph is returned with the errors")
 	}
+	if g == nil || len(g.PyResolvers) != 1 || g.PyResolvers[0].File != filepath.Join(dir, "a.py") {
+		t.Errorf("the resolver of a.py is loaded, with its file: %+v", g.PyResolvers)
+	}
 }
 
 // The repository the project ships loads without errors.

@@ -69,6 +69,10 @@ func directDeps(f *frameNode, c *column) []colID {
 		if c.raises != nil {
 			exprDeps(f, c.raises, &deps)
 		}
+	case colPython:
+		for _, b := range c.lookup.py.inputs {
+			exprDeps(f, b, &deps)
+		}
 	}
 	return deps
 }
@@ -140,7 +144,7 @@ func sourcesOf(id colID, memo map[colID][]*lookup) []*lookup {
 		add(g.origin)
 	}
 	c := id.frame.cols[id.idx]
-	if c.kind == colLookup {
+	if c.kind == colLookup || c.kind == colPython {
 		add(c.lookup)
 	}
 	for _, d := range c.deps {
@@ -156,7 +160,7 @@ func sourcesOf(id colID, memo map[colID][]*lookup) []*lookup {
 // by default: the feature's max_staleness, else its class's; 0 is never.
 // Only features a frame computes for its own key can be cached.
 func stalenessOf(c *column) time.Duration {
-	if c.kind != colLookup && c.kind != colExpr {
+	if c.kind != colLookup && c.kind != colExpr && c.kind != colPython {
 		return 0
 	}
 	st := c.feature.MaxStaleness

@@ -58,6 +58,7 @@ const (
 	colOrigin                // a has-many frame's own resolver rows
 	colExpr                  // computed
 	colTime                  // the evaluation time of each row
+	colPython                // an output of a Python resolver's call (python.go)
 )
 
 type column struct {
@@ -66,7 +67,7 @@ type column struct {
 	typ     arrow.DataType
 	kind    colKind
 	input   int     // colInput at the root: index in the input record
-	lookup  *lookup // colLookup, colOrigin
+	lookup  *lookup // colLookup, colOrigin, colPython
 	field   string  // resolver result column
 	expr    bexpr   // colExpr
 	// raises is the exception of a Python resolver's output, per row
@@ -97,6 +98,9 @@ type lookup struct {
 	// (a has-many origin: of the parent frame) whose distinct values bind
 	// a `${class.feature}`; -1 for `${now}`.
 	params []int
+	// py, instead of resolver, is a Python resolver's call for the frame's
+	// rows: it fails and taints the columns that read it like a query.
+	py *pyCall
 }
 
 // Prepare plans st, or returns the cached plan of a statement with the same
@@ -379,13 +383,13 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 			if col.raises, err = pl.bind(f, feat.Raises, w); err != nil {
 				return 0, err
 			}
-			col.raiser = pl.pyResolverOf(feat).Name
+			col.raiser = pl.pyResolverFor(feat).Name
 		}
 	default:
 		r := pl.resolverFor(feat)
 		if r == nil {
-			if pr := pl.pyResolverOf(feat); pr != nil {
-				return 0, &statement.Error{Kind: statement.Unsupported, Pos: pr.Pos, Msg: fmt.Sprintf("%s comes from the Python resolver %s, which needs a Python worker (%s), and Python workers are not supported yet", feat.QualifiedName(), pr.Name, pr.Why)}
+			if pr := pl.pyResolverFor(feat); pr != nil {
+				return pl.needPython(f, col, pr)
 			}
 			return 0, &statement.Error{Kind: statement.InvalidInput, Pos: at, Msg: fmt.Sprintf("nothing provides %s: no SQL resolver returns it and it has no expression; give it as an input", feat.QualifiedName())}
 		}
@@ -397,18 +401,6 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 		l.use(col.field, col.typ)
 	}
 	return f.add(col), nil
-}
-
-// pyResolverOf returns the Python resolver that computes feat, or nil.
-func (pl *planner) pyResolverOf(feat *features.Feature) *features.PyResolver {
-	for _, pr := range pl.e.graph.PyResolvers {
-		for _, out := range pr.Outputs {
-			if out == feat {
-				return pr
-			}
-		}
-	}
-	return nil
 }
 
 // lookupIn returns frame f's lookup of resolver r, keyed by the frame's key

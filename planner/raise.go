@@ -174,12 +174,8 @@ func (r *run) raisedErrors(root *frameData, i, idx int) ([]OutputError, error) {
 	name := r.p.schema.Field(i).Name
 	if !r.opts.Partial {
 		e := rows[order[0]]
-		more := ""
-		if len(order) > 1 {
-			more = fmt.Sprintf(" (and %d more rows)", len(order)-1)
-		}
-		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("output %s: the Python resolver %s raised for %s in row %d%s: %s",
-			name, e.resolver, e.feature, order[0], more, e.msg)}
+		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("output %s: Python resolver %s raised for %s in %d of %d rows; the first, row %d: %s",
+			name, e.resolver, e.feature, len(order), root.n, order[0], e.msg)}
 	}
 	var out []OutputError
 	byMsg := map[string]int{}

@@ -105,7 +105,6 @@ func Link(g *features.Graph, files []*File) error {
 	for _, f := range files {
 		for _, rd := range f.Resolvers {
 			if r := l.resolver(rd); r != nil {
-				r.File = f.Path
 				l.compile(r, rd, f.Module)
 				g.PyResolvers = append(g.PyResolvers, r)
 			}
@@ -844,7 +843,7 @@ func (l *linker) bindAgg(n *expr.Agg, c *features.Class, win *features.Window) e
 
 // resolver links the signature of a Python resolver.
 func (l *linker) resolver(rd *ResolverDecl) *features.PyResolver {
-	r := &features.PyResolver{Name: rd.Name, Online: rd.Online, Pos: rd.Pos}
+	r := &features.PyResolver{Name: rd.Name, Online: rd.Online, Pos: rd.Pos, File: rd.Pos.File}
 	ok := true
 	for _, p := range rd.Params {
 		root, fs := l.featurePath(p.Path)

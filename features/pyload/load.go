@@ -17,7 +17,9 @@ func init() {
 }
 
 // Load parses files and links them into g: the repository loader of `*.py`
-// files.
+// files. A Python resolver whose body the interpreter (features/pysym)
+// cannot compile to expressions runs in the Python worker pool (Mode
+// PyWorker, Why says why).
 func Load(g *features.Graph, files []features.SourceFile) error {
 	var errs []error
 	parsed := make([]*File, 0, len(files))
