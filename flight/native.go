@@ -46,6 +46,9 @@ type NativeOutputFail struct {
 	Resolver string `json:"resolver,omitempty"`
 	Kind     string `json:"kind"`
 	Message  string `json:"message"`
+	// Rows are the input rows that failed when only some did (from 0,
+	// across the input batches); absent: all of them.
+	Rows []int64 `json:"rows,omitempty"`
 }
 
 // HitSuffix ends the name of an output's cache-hit column.
@@ -214,7 +217,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			pending.Release()
 		}
 	}()
-	failed := map[int]bool{}
+	failed := map[int]int{} // output → its entry in summary.Errors
 	opts := runOptions(st, s.opts.Now(), trace)
 	for rdr.Next() {
 		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
@@ -227,9 +230,14 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			return err
 		}
 		for _, e := range res.Errors {
-			if !failed[e.Output] {
-				failed[e.Output] = true
+			at, ok := failed[e.Output]
+			if !ok {
+				at = len(summary.Errors)
+				failed[e.Output] = at
 				summary.Errors = append(summary.Errors, outputFail(plan, e))
+			}
+			for _, row := range e.Rows {
+				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))
 			}
 		}
 		for _, row := range res.NullKeys {
@@ -379,6 +387,8 @@ func outputFail(plan *planner.Plan, e planner.OutputError) NativeOutputFail {
 		kind = "unsupported"
 	case statement.SourceFailure:
 		kind = "source_failure"
+	case statement.ResourceExhausted:
+		kind = "resource_exhausted"
 	}
 	return NativeOutputFail{Output: plan.Schema().Field(e.Output).Name, Resolver: e.Resolver, Kind: kind, Message: e.Message}
 }
