@@ -40,12 +40,14 @@ type NativeSummary struct {
 	NullKeys []int64 `json:"null_keys,omitempty"`
 }
 
-// NativeOutputFail is an output that could not be computed (Partial).
+// NativeOutputFail is an output that could not be computed (Partial), in
+// every row, or in the rows Rows names (from 0, across batches).
 type NativeOutputFail struct {
-	Output   string `json:"output"`
-	Resolver string `json:"resolver,omitempty"`
-	Kind     string `json:"kind"`
-	Message  string `json:"message"`
+	Output   string  `json:"output"`
+	Resolver string  `json:"resolver,omitempty"`
+	Kind     string  `json:"kind"`
+	Message  string  `json:"message"`
+	Rows     []int64 `json:"rows,omitempty"`
 }
 
 // HitSuffix ends the name of an output's cache-hit column.
@@ -214,7 +216,8 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			pending.Release()
 		}
 	}()
-	failed := map[int]bool{}
+	failed := map[int]int{}     // output → its entry in summary.Errors, for every row
+	failedRows := map[int]int{} // output → its entry, for some rows
 	opts := runOptions(st, s.opts.Now(), trace)
 	for rdr.Next() {
 		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
@@ -227,9 +230,25 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			return err
 		}
 		for _, e := range res.Errors {
-			if !failed[e.Output] {
-				failed[e.Output] = true
-				summary.Errors = append(summary.Errors, outputFail(plan, e))
+			if e.Rows == nil {
+				if _, ok := failed[e.Output]; !ok {
+					failed[e.Output] = len(summary.Errors)
+					summary.Errors = append(summary.Errors, outputFail(plan, e))
+				}
+				continue
+			}
+			// Errors of some rows (a strict validation) gather their rows
+			// across batches, under the first batch's message.
+			at, ok := failedRows[e.Output]
+			if !ok {
+				at = len(summary.Errors)
+				failedRows[e.Output] = at
+				fail := outputFail(plan, e)
+				fail.Rows = []int64{}
+				summary.Errors = append(summary.Errors, fail)
+			}
+			for _, row := range e.Rows {
+				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))
 			}
 		}
 		for _, row := range res.NullKeys {

@@ -43,6 +43,8 @@ type Engine struct {
 	writer   *writer
 
 	offline stores.OfflineLog // nil: computed values are not logged
+
+	validations validationCounters // per feature with bounds
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -52,7 +54,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 		mem = memory.DefaultAllocator
 	}
 	e := &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default(), queueLen: 1024,
-		planEntries: DefaultPlanEntries, planBytes: DefaultPlanBytes}
+		planEntries: DefaultPlanEntries, planBytes: DefaultPlanBytes, validations: newValidationCounters(g)}
 	for _, o := range opts {
 		o(e)
 	}

@@ -59,6 +59,10 @@ type frameData struct {
 	// aggregations of a has-many frame share their filters (the purchases
 	// among 50,000 prices, for a count, a mean and each window).
 	memo map[string]arrow.Array
+	// invalid holds, per column, the rows whose value failed its
+	// feature's strict validation (RunOptions.Partial): null, reported,
+	// never stored. Guarded by mu.
+	invalid map[int]violation
 }
 
 func newFrameData(node *frameNode, n int, times []int64) *frameData {
@@ -144,6 +148,9 @@ func (r *run) result(root *frameData) (*Result, error) {
 			cols[i] = array.MakeArrayOfNull(r.mem, c.typ, root.n)
 			defer cols[i].Release()
 			continue
+		}
+		if v := root.invalidRows(idx); v.rows != nil {
+			res.Errors = append(res.Errors, OutputError{Output: i, Kind: statement.InvalidInput, Message: v.msg, Rows: v.rows})
 		}
 		if keep == nil {
 			cols[i] = root.cols[idx]
@@ -478,6 +485,9 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if arr, err = r.validate(f, i, arr); err != nil {
+		return nil, err
 	}
 	f.cols[i] = arr
 	return arr, nil

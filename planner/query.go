@@ -36,8 +36,8 @@ type Result struct {
 	// Hits, when RunOptions.Meta is set, has one boolean array per output:
 	// whether each cell was served from the online store.
 	Hits []arrow.Array
-	// Errors are the outputs that could not be computed (RunOptions.Partial);
-	// their cells are null.
+	// Errors are the outputs that could not be computed (RunOptions.Partial),
+	// in every row or in some (OutputError.Rows); their cells are null.
 	Errors []OutputError
 	// NullKeys are the input rows whose key is null: they name no entity,
 	// and every output of theirs is null.
@@ -52,10 +52,14 @@ func (r *Result) Release() {
 	}
 }
 
-// OutputError says why an output column could not be computed.
+// OutputError says why an output column could not be computed, in every
+// row or in some.
 type OutputError struct {
 	Output   int    // index of the output
 	Resolver string // the resolver that failed, "" when none
 	Kind     statement.ErrorKind
 	Message  string
+	// Rows are the rows (from 0, ascending) whose cell is this error;
+	// nil: every row.
+	Rows []int
 }
