@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -22,6 +23,7 @@ import (
 // engine started.
 type ValidationCount struct {
 	Feature string // table.feature: review.star_rating
+	Bounds  string // as written: "min=1, max=5"
 	Strict  bool
 	// Violations counts the values outside the bounds: served (and
 	// stored) as they are when not Strict; errors of their rows, neither
@@ -53,7 +55,7 @@ func newValidationCounters(g *features.Graph) validationCounters {
 func (e *Engine) Validations() []ValidationCount {
 	out := make([]ValidationCount, 0, len(e.validations))
 	for f, n := range e.validations {
-		out = append(out, ValidationCount{Feature: f.Class.Table + "." + f.Name, Strict: f.Validation.Strict, Violations: n.Load()})
+		out = append(out, ValidationCount{Feature: f.Class.Table + "." + f.Name, Bounds: Bounds(f.Validation), Strict: f.Validation.Strict, Violations: n.Load()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Feature < out[j].Feature })
 	return out
@@ -87,7 +89,7 @@ func (r *run) validate(f *frameData, i int, arr arrow.Array) (arrow.Array, error
 	if !v.Strict {
 		return arr, nil
 	}
-	msg := fmt.Sprintf("%s.%s: %s outside %s (strict)", f.node.class.Table, col.feature.Name, values, bounds(v))
+	msg := fmt.Sprintf("%s.%s: %s outside %s (strict)", f.node.class.Table, col.feature.Name, values, Bounds(v))
 	if !r.opts.Partial {
 		arr.Release()
 		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: msg}
@@ -103,8 +105,8 @@ func (r *run) validate(f *frameData, i int, arr arrow.Array) (arrow.Array, error
 	return nulled, nil
 }
 
-// bounds says v's bounds as written: "min=1, max=5".
-func bounds(v *features.Validation) string {
+// Bounds says v's bounds as written: "min=1, max=5".
+func Bounds(v *features.Validation) string {
 	var b []string
 	if v.Min != nil {
 		b = append(b, "min="+v.Min.String())
@@ -131,7 +133,11 @@ func violations(arr arrow.Array, v *features.Validation) (rows []int, values str
 	add := func(r int) {
 		rows = append(rows, r)
 		if len(shown) < shownValues {
-			shown = append(shown, fmt.Sprintf("%s (row %d)", arr.ValueStr(r), r))
+			value := arr.ValueStr(r)
+			if s, ok := arr.(*array.String); ok {
+				value = strconv.Quote(s.Value(r))
+			}
+			shown = append(shown, fmt.Sprintf("%s (row %d)", value, r))
 		}
 	}
 	switch a := arr.(type) {
