@@ -43,11 +43,13 @@ type NativeSummary struct {
 // NativeOutputFail is an output that could not be computed (Partial), in
 // every row, or in the rows Rows names (from 0, across batches).
 type NativeOutputFail struct {
-	Output   string  `json:"output"`
-	Resolver string  `json:"resolver,omitempty"`
-	Kind     string  `json:"kind"`
-	Message  string  `json:"message"`
-	Rows     []int64 `json:"rows,omitempty"`
+	Output   string `json:"output"`
+	Resolver string `json:"resolver,omitempty"`
+	Kind     string `json:"kind"`
+	Message  string `json:"message"`
+	// Rows are the input rows that failed when only some did (from 0,
+	// across the input batches); absent: all of them.
+	Rows []int64 `json:"rows,omitempty"`
 }
 
 // HitSuffix ends the name of an output's cache-hit column.
@@ -216,8 +218,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			pending.Release()
 		}
 	}()
-	failed := map[int]int{}     // output → its entry in summary.Errors, for every row
-	failedRows := map[int]int{} // output → its entry, for some rows
+	failed := map[int]int{} // output → its entry in summary.Errors
 	opts := runOptions(st, s.opts.Now(), trace)
 	for rdr.Next() {
 		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
@@ -230,22 +231,11 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			return err
 		}
 		for _, e := range res.Errors {
-			if e.Rows == nil {
-				if _, ok := failed[e.Output]; !ok {
-					failed[e.Output] = len(summary.Errors)
-					summary.Errors = append(summary.Errors, outputFail(plan, e))
-				}
-				continue
-			}
-			// Errors of some rows (a strict validation) gather their rows
-			// across batches, under the first batch's message.
-			at, ok := failedRows[e.Output]
+			at, ok := failed[e.Output]
 			if !ok {
 				at = len(summary.Errors)
-				failedRows[e.Output] = at
-				fail := outputFail(plan, e)
-				fail.Rows = []int64{}
-				summary.Errors = append(summary.Errors, fail)
+				failed[e.Output] = at
+				summary.Errors = append(summary.Errors, outputFail(plan, e))
 			}
 			for _, row := range e.Rows {
 				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))
@@ -398,6 +388,8 @@ func outputFail(plan *planner.Plan, e planner.OutputError) NativeOutputFail {
 		kind = "unsupported"
 	case statement.SourceFailure:
 		kind = "source_failure"
+	case statement.ResourceExhausted:
+		kind = "resource_exhausted"
 	}
 	return NativeOutputFail{Output: plan.Schema().Field(e.Output).Name, Resolver: e.Resolver, Kind: kind, Message: e.Message}
 }

@@ -37,7 +37,7 @@ type Result struct {
 	// whether each cell was served from the online store.
 	Hits []arrow.Array
 	// Errors are the outputs that could not be computed (RunOptions.Partial),
-	// in every row or in some (OutputError.Rows); their cells are null.
+	// for all rows or for some (OutputError.Rows); their cells are null.
 	Errors []OutputError
 	// NullKeys are the input rows whose key is null: they name no entity,
 	// and every output of theirs is null.
@@ -59,7 +59,8 @@ type OutputError struct {
 	Resolver string // the resolver that failed, "" when none
 	Kind     statement.ErrorKind
 	Message  string
-	// Rows are the rows (from 0, ascending) whose cell is this error;
-	// nil: every row.
+	// Rows are the input rows (from 0, ascending) that failed when only
+	// some did (a Python resolver raised for them, or their value broke a
+	// strict validation; their cells are null); nil: all of them.
 	Rows []int
 }
