@@ -83,6 +83,25 @@ func TestParsePlanCache(t *testing.T) {
 	}
 }
 
+func TestParsePython(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want PythonConfig
+	}{
+		{"executable: python3.12\n  workers: 4\n  timeout: 2s\n  queue: 10", PythonConfig{Executable: "python3.12", Workers: 4, Timeout: 2 * time.Second, Queue: 10}},
+		{"executable: .venv/bin/python", PythonConfig{Executable: "/repo/.venv/bin/python"}},
+		{"executable: /usr/bin/python3", PythonConfig{Executable: "/usr/bin/python3"}},
+	} {
+		cfg, err := Parse("/repo/fletch.yaml", []byte("python:\n  "+c.text+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.text, err)
+		}
+		if cfg.Python != c.want {
+			t.Errorf("%s: %+v, want %+v", c.text, cfg.Python, c.want)
+		}
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	for _, text := range []string{"", "# nothing\n", "server:\n  listen: :1\n"} {
 		cfg, err := Parse("f.yaml", []byte(text))
@@ -130,6 +149,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad yaml", "server: [\n", `f.yaml: yaml:`},
 		{"bad size", "server:\n  plan_cache:\n    max_bytes: lots\n", `f.yaml:3:16: want a size such as 64MiB`},
 		{"typo in plan_cache", "server:\n  plan_cache:\n    max_entry: 5\n", `unknown key "max_entry" in server.plan_cache (did you mean "max_entries"?)`},
+		{"typo in python", "python:\n  worker: 4\n", `f.yaml:2:3: unknown key "worker" in python (did you mean "workers"?)`},
+		{"bad python timeout", "python:\n  timeout: 10\n", `f.yaml:2:12: want a duration such as 5s or 250ms, not "10"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -63,6 +63,10 @@ type frameData struct {
 	// raised holds, per column of a Python resolver's output, the rows
 	// where the function raised and the exception (guarded by mu).
 	raised map[int]map[int]string
+	// invalid holds, per column, the rows whose value failed its
+	// feature's strict validation (RunOptions.Partial): null, reported,
+	// never stored. Guarded by mu.
+	invalid map[int]violation
 }
 
 func (f *frameData) raisedIn(col int) map[int]string {
@@ -160,6 +164,9 @@ func (r *run) result(root *frameData) (*Result, error) {
 			return nil, err
 		}
 		res.Errors = append(res.Errors, raised...)
+		if v := root.invalidRows(idx); v.rows != nil {
+			res.Errors = append(res.Errors, OutputError{Output: i, Kind: statement.InvalidInput, Message: v.msg, Rows: v.rows})
+		}
 		if l, rf, ok := r.rowFailure(c); ok { // those rows are null already
 			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.name(), Kind: statement.KindOf(rf.err), Message: rf.err.Error(), Rows: rf.rows})
 		}
@@ -501,6 +508,9 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if arr, err = r.validate(f, i, arr); err != nil {
+		return nil, err
 	}
 	f.cols[i] = arr
 	return arr, nil

@@ -191,7 +191,7 @@ func (r *run) callPython(f *frameData, l *lookup) (arrow.RecordBatch, error) {
 	defer in.Release()
 	res, err := r.p.engine.python.Call(r.ctx, pc.fn, in)
 	if err == nil {
-		err = skipMissing(r.mem, pc, cols, res)
+		skipMissing(r.mem, pc, cols, res)
 	}
 	if err != nil {
 		if r.ctx.Err() != nil {
@@ -226,20 +226,24 @@ func (r *run) callPython(f *frameData, l *lookup) (arrow.RecordBatch, error) {
 // (docs/PYTHON.md): a row where an input of a non-optional type is null
 // (a missing entity) is not the function's business — its outputs are
 // null, and what the call raised for it is dropped.
-func skipMissing(mem memory.Allocator, pc *pyCall, cols []arrow.Array, res *pyworker.Result) error {
-	skip := map[int]string{}
+func skipMissing(mem memory.Allocator, pc *pyCall, cols []arrow.Array, res *pyworker.Result) {
+	skip := map[int]bool{}
 	for i, in := range pc.resolver.Inputs {
 		if inputType(in).Nullable {
 			continue
 		}
 		for k := 0; k < cols[i].Len(); k++ {
 			if cols[i].IsNull(k) {
-				skip[k] = ""
+				skip[k] = true
 			}
 		}
 	}
 	if len(skip) == 0 {
-		return nil
+		return
+	}
+	rows := make([]int, 0, len(skip))
+	for k := range skip {
+		rows = append(rows, k)
 	}
 	kept := res.Errors[:0]
 	for _, e := range res.Errors {
@@ -250,18 +254,12 @@ func skipMissing(mem memory.Allocator, pc *pyCall, cols []arrow.Array, res *pywo
 	res.Errors = kept
 	outs := make([]arrow.Array, res.Record.NumCols())
 	for i, c := range res.Record.Columns() {
-		o, err := nullRows(mem, c, skip)
-		if err != nil {
-			releaseArrays(outs)
-			return err
-		}
-		outs[i] = o
+		outs[i] = nullRows(mem, c, rows)
 	}
 	rec := array.NewRecordBatch(res.Record.Schema(), outs, res.Record.NumRows())
 	releaseArrays(outs)
 	res.Record.Release()
 	res.Record = rec
-	return nil
 }
 
 // inputType is the type of the feature a parameter reads.

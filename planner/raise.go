@@ -6,8 +6,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -35,9 +33,11 @@ func (r *run) raise(f *frameData, i int, col *column, arr arrow.Array) (arrow.Ar
 		return nil, fmt.Errorf("the exceptions of %s are %s, not strings", col.name, ex.DataType())
 	}
 	rows := map[int]string{}
+	var list []int
 	for k := 0; k < msgs.Len(); k++ {
 		if msgs.IsValid(k) {
 			rows[k] = msgs.Value(k)
+			list = append(list, k)
 		}
 	}
 	f.mu.Lock()
@@ -47,26 +47,7 @@ func (r *run) raise(f *frameData, i int, col *column, arr arrow.Array) (arrow.Ar
 	f.raised[i] = rows
 	f.mu.Unlock()
 	defer arr.Release()
-	return nullRows(r.mem, arr, rows)
-}
-
-// nullRows returns a copy of arr whose rows are null.
-func nullRows(mem memory.Allocator, arr arrow.Array, rows map[int]string) (arrow.Array, error) {
-	n := arr.Len()
-	d := arr.Data()
-	off := d.Offset()
-	valid := memory.NewResizableBuffer(mem)
-	valid.Resize(int(bitutil.BytesForBits(int64(n + off))))
-	bits := valid.Bytes()
-	for k := 0; k < n; k++ {
-		_, bad := rows[k]
-		bitutil.SetBitTo(bits, k+off, arr.IsValid(k) && !bad)
-	}
-	bufs := append([]*memory.Buffer{valid}, d.Buffers()[1:]...)
-	nd := array.NewData(d.DataType(), n, bufs, d.Children(), n-bitutil.CountSetBits(bits, off, n), off)
-	valid.Release()
-	defer nd.Release()
-	return array.MakeFromData(nd), nil
+	return nullRows(r.mem, arr, list), nil
 }
 
 // rowError is an exception of a resolver for one input row.

@@ -23,6 +23,7 @@ import (
 	"github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -69,11 +70,17 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	}
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
-		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes)}
+		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg))}
 	if log := env.OfflineLog(); log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
 	}
 	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil, opts...)}, nil
+}
+
+// pythonConfig is fletch.yaml's `python:` for the engine's worker pool.
+func pythonConfig(cfg *config.Config) pyworker.Config {
+	pc := cfg.Python
+	return pyworker.Config{Python: pc.Executable, Workers: pc.Workers, Timeout: pc.Timeout, Queue: pc.Queue}
 }
 
 // prepare plans the request without running it.
@@ -144,6 +151,11 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	for _, w := range g.Warnings {
+		fmt.Fprintf(stdout, "fletch: warning: %v\n", w)
+	}
+	// The Python workers start now, not at the first query; without a
+	// usable Python only the features of those resolvers are unavailable.
+	for _, w := range env.engine.CheckPython() {
 		fmt.Fprintf(stdout, "fletch: warning: %v\n", w)
 	}
 	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
