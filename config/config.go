@@ -75,6 +75,13 @@ type ServerConfig struct {
 	// planner's defaults).
 	PlanCacheEntries int
 	PlanCacheBytes   int64
+	// HTTPListen is server.http.listen, the address of the operators' port
+	// (/metrics, /healthz, /readyz); "" is none.
+	HTTPListen string
+	// LogFormat (text, json) and LogLevel (debug, info, warn, error) are
+	// server.log's; "" is text and info.
+	LogFormat string
+	LogLevel  string
 }
 
 // Default is the embedded default configuration.
@@ -135,6 +142,17 @@ func Parse(path string, data []byte) (*Config, error) {
 					return p.mapping(n, "server.plan_cache", map[string]func(*yaml.Node) error{
 						"max_entries": p.integer(&cfg.Server.PlanCacheEntries),
 						"max_bytes":   p.bytes(&cfg.Server.PlanCacheBytes),
+					})
+				},
+				"http": func(n *yaml.Node) error {
+					return p.mapping(n, "server.http", map[string]func(*yaml.Node) error{
+						"listen": p.str(&cfg.Server.HTTPListen),
+					})
+				},
+				"log": func(n *yaml.Node) error {
+					return p.mapping(n, "server.log", map[string]func(*yaml.Node) error{
+						"format": p.oneOf(&cfg.Server.LogFormat, "format", "text", "json"),
+						"level":  p.oneOf(&cfg.Server.LogLevel, "level", "debug", "info", "warn", "error"),
 					})
 				},
 			})
@@ -269,18 +287,24 @@ func (p *parser) str(dst *string) func(*yaml.Node) error {
 }
 
 func (p *parser) kind(dst *string, kinds ...string) func(*yaml.Node) error {
+	return p.oneOf(dst, "kind", kinds...)
+}
+
+// oneOf decodes a value that must be one of values; what names it in the
+// error ("kind", "format").
+func (p *parser) oneOf(dst *string, what string, values ...string) func(*yaml.Node) error {
 	return func(n *yaml.Node) error {
 		v, err := p.scalar(n)
 		if err != nil {
 			return err
 		}
-		for _, k := range kinds {
+		for _, k := range values {
 			if v == k {
 				*dst = v
 				return nil
 			}
 		}
-		return p.errorf(n, "unknown kind %q%s (known kinds: %s)", v, suggest.DidYouMean(v, kinds), joinQuoted(kinds))
+		return p.errorf(n, "unknown %s %q%s (known %ss: %s)", what, v, suggest.DidYouMean(v, values), what, joinQuoted(values))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/stores"
@@ -165,4 +166,42 @@ func (e *Env) Close() error {
 	}
 	e.closers = nil
 	return errors.Join(errs...)
+}
+
+// Ready pings every source and the online store that can say whether it
+// is reachable (stores.Pinger), all at once, and returns what failed by
+// name ("online_store" for the store); an empty map is ready. A server's
+// /readyz answers it.
+func (e *Env) Ready(ctx context.Context) map[string]error {
+	type check struct {
+		name string
+		p    stores.Pinger
+	}
+	var checks []check
+	seen := map[stores.Pinger]bool{} // DuckDB sources may share a database
+	if e.embedded != nil {
+		checks = append(checks, check{"embedded", e.embedded})
+	}
+	for name, src := range e.sources {
+		if p, ok := src.(stores.Pinger); ok && !seen[p] {
+			checks = append(checks, check{"source " + name, p})
+			seen[p] = true
+		}
+	}
+	if p, ok := e.online.(stores.Pinger); ok {
+		checks = append(checks, check{"online_store", p})
+	}
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() { errs[i] = c.p.Ping(ctx) })
+	}
+	wg.Wait()
+	failed := map[string]error{}
+	for i, c := range checks {
+		if errs[i] != nil {
+			failed[c.name] = errs[i]
+		}
+	}
+	return failed
 }

@@ -43,6 +43,8 @@ type Engine struct {
 	writer   *writer
 
 	offline stores.OfflineLog // nil: computed values are not logged
+
+	observer Observer // nil: none
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -58,7 +60,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 	}
 	e.plans = lru.New[string, *Plan](e.planEntries, e.planBytes, nil)
 	if e.store != nil {
-		e.writer = newWriter(e.store, e.queueLen)
+		e.writer = newWriter(e.store, e.queueLen, e.observer)
 	}
 	return e
 }

@@ -587,7 +587,11 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 		defer values.Release()
 		req.Params = append(req.Params, stores.ParamValue{Values: values})
 	}
+	start := time.Now()
 	rec, err := src.Fetch(r.ctx, r.mem, req)
+	if o := r.p.engine.observer; o != nil {
+		o.Fetched(res.Name, res.Source, time.Since(start), err)
+	}
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return nil, r.ctx.Err()

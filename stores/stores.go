@@ -24,6 +24,13 @@ type Source interface {
 	Close() error
 }
 
+// Pinger is a source or store that can say whether it is reachable, for a
+// server's readiness (/readyz): one cheap round trip, no data read. A
+// source or store without it (in-process ones) is always ready.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // FetchRequest is one resolver query of one request.
 type FetchRequest struct {
 	// SQL is the resolver's query with its `${...}` placeholders rewritten
