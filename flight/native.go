@@ -22,9 +22,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/features"
-	"github.com/fletch-engine/fletch/internal/trace"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/flight/ipcbatch"
+	"github.com/fletch-engine/fletch/internal/trace"
 	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
