@@ -64,7 +64,24 @@ type SourceConfig struct {
 	DSN              string
 	MaxConns         int
 	StatementTimeout time.Duration
-	Line             int // where the entry is, for errors
+	// MaxConcurrent and MaxQueued are the source's bulkhead: its queries
+	// running at once and waiting beyond them (0: no bulkhead; MaxQueued
+	// unset is 4 × MaxConcurrent). Breaker is its circuit breaker.
+	MaxConcurrent int
+	MaxQueued     int
+	// MaxPerResolver bounds the queries of one resolver running at once
+	// against the source (0: none): a resolver whose table is locked
+	// leaves the rest of the source to the others.
+	MaxPerResolver int
+	Breaker        BreakerConfig
+	Line           int // where the entry is, for errors
+}
+
+// BreakerConfig is a `breaker:` section: Failures consecutive failures
+// open the breaker (0: none) for OpenFor.
+type BreakerConfig struct {
+	Failures int
+	OpenFor  time.Duration
 }
 
 // ServerConfig is `server:`.
@@ -236,8 +253,15 @@ func (p *parser) sources(n *yaml.Node, cfg *Config) error {
 			"dsn":               p.str(&sc.DSN),
 			"max_conns":         p.integer(&sc.MaxConns),
 			"statement_timeout": p.duration(&sc.StatementTimeout),
+			"max_concurrent":    p.integer(&sc.MaxConcurrent),
+			"max_queued":        p.integer(&sc.MaxQueued),
+			"max_per_resolver":  p.integer(&sc.MaxPerResolver),
+			"breaker":           p.breaker(&sc.Breaker, where+".breaker"),
 		}); err != nil {
 			return err
+		}
+		if sc.MaxQueued == 0 {
+			sc.MaxQueued = 4 * max(sc.MaxConcurrent, sc.MaxPerResolver)
 		}
 		switch {
 		case sc.Kind == "":
@@ -255,6 +279,15 @@ func (p *parser) sources(n *yaml.Node, cfg *Config) error {
 		cfg.Sources[name] = sc
 	}
 	return nil
+}
+
+func (p *parser) breaker(dst *BreakerConfig, where string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		return p.mapping(n, where, map[string]func(*yaml.Node) error{
+			"failures": p.integer(&dst.Failures),
+			"open_for": p.duration(&dst.OpenFor),
+		})
+	}
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

@@ -11,6 +11,7 @@ import (
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/dynamodb"
+	"github.com/fletch-engine/fletch/stores/guard"
 	"github.com/fletch-engine/fletch/stores/memory"
 	"github.com/fletch-engine/fletch/stores/offline"
 	"github.com/fletch-engine/fletch/stores/postgres"
@@ -23,8 +24,10 @@ type Env struct {
 	Config *Config
 	// embedded answers every source name under the embedded default.
 	embedded *duckdb.Source
-	sources  map[string]stores.Source
+	sources  map[string]stores.Source // as opened
+	guarded  map[string]stores.Source // behind their guard, when they have one
 	online   stores.OnlineStore
+	guards   []*guard.Guard
 	offline  *offline.Logger // nil: none configured
 	closers  []interface{ Close() error }
 }
@@ -34,7 +37,7 @@ type Env struct {
 // (its pool reconnects by itself later, when the server restarts).
 func Open(cfg *Config) (*Env, error) {
 	ctx := context.Background()
-	env := &Env{Config: cfg, sources: map[string]stores.Source{}}
+	env := &Env{Config: cfg, sources: map[string]stores.Source{}, guarded: map[string]stores.Source{}}
 	if cfg.Embedded {
 		src, err := duckdb.Open(cfg.EmbeddedPath)
 		if err != nil {
@@ -109,13 +112,39 @@ func Open(cfg *Config) (*Env, error) {
 		env.Close()
 		return nil, err
 	}
+	env.guard()
 	return env, nil
 }
+
+// guard puts the sources and the online store that configure a bulkhead
+// or a breaker behind their guard.
+func (e *Env) guard() {
+	for name, sc := range e.Config.Sources {
+		g := guard.New(guard.Options{Name: "source " + name, Where: "sources." + name,
+			MaxConcurrent: sc.MaxConcurrent, MaxQueued: sc.MaxQueued, MaxPerKey: sc.MaxPerResolver, Failures: sc.Breaker.Failures, OpenFor: sc.Breaker.OpenFor})
+		if g.Active() {
+			e.guarded[name] = guard.Source{Source: e.sources[name], Guard: g}
+			e.guards = append(e.guards, g)
+		}
+	}
+	b := e.Config.OnlineStore.Breaker
+	if g := guard.New(guard.Options{Name: "online store", Where: "online_store", Failures: b.Failures, OpenFor: b.OpenFor}); g.Active() {
+		e.online = guard.OnlineStore{OnlineStore: e.online, Guard: g}
+		e.guards = append(e.guards, g)
+	}
+}
+
+// Guards are the bulkheads and breakers of the sources and the online
+// store that have one, for metrics.
+func (e *Env) Guards() []*guard.Guard { return e.guards }
 
 // Source returns the source a resolver's `-- source: name` names.
 func (e *Env) Source(name string) (stores.Source, error) {
 	if e.embedded != nil {
 		return e.embedded, nil
+	}
+	if src, ok := e.guarded[name]; ok {
+		return src, nil
 	}
 	if src, ok := e.sources[name]; ok {
 		return src, nil
@@ -131,9 +160,12 @@ func (e *Env) Source(name string) (stores.Source, error) {
 // DuckDB returns the DuckDB source a name resolves to, for loaders that
 // create and fill tables (fletch demo).
 func (e *Env) DuckDB(name string) (*duckdb.Source, error) {
-	src, err := e.Source(name)
-	if err != nil {
+	if _, err := e.Source(name); err != nil {
 		return nil, err
+	}
+	src := stores.Source(e.embedded)
+	if e.embedded == nil {
+		src = e.sources[name]
 	}
 	d, ok := src.(*duckdb.Source)
 	if !ok {

@@ -27,13 +27,18 @@ type OnlineStoreConfig struct {
 	Endpoint    string
 	CreateTable bool
 
+	// Breaker is the store's circuit breaker: while it is open, reads
+	// are answered as misses (the features are computed) and write-backs
+	// fail, at once.
+	Breaker BreakerConfig
+
 	Line int // where the section is, for errors
 }
 
 // onlineStoreKeys are the keys of `online_store:` and the kinds that take
 // each ("" for every kind).
 var onlineStoreKeys = map[string]string{
-	"kind": "", "addr": "redis", "addrs": "redis", "password": "redis", "db": "redis", "prefix": "redis", "pool_size": "redis",
+	"kind": "", "breaker": "", "addr": "redis", "addrs": "redis", "password": "redis", "db": "redis", "prefix": "redis", "pool_size": "redis",
 	"table": "dynamodb", "region": "dynamodb", "endpoint": "dynamodb", "create_table": "dynamodb",
 }
 
@@ -53,6 +58,7 @@ func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
 		"region":       p.str(&sc.Region),
 		"endpoint":     p.str(&sc.Endpoint),
 		"create_table": p.boolean(&sc.CreateTable),
+		"breaker":      p.breaker(&sc.Breaker, "online_store.breaker"),
 	}
 	fields := make(map[string]func(*yaml.Node) error, len(decoders))
 	for key, decode := range decoders {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fletch-engine/fletch/internal/lru"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/guard"
 )
 
 // Metrics are a server's Prometheus metrics. It is the flight server's
@@ -168,5 +169,43 @@ func (c *funcCounters) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *funcCounters) Collect(ch chan<- prometheus.Metric) {
 	for v, f := range c.values {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, f(), v)
+	}
+}
+
+// Guards exports the bulkheads and circuit breakers of the sources and the
+// online store (stores/guard), read from guards at each scrape.
+func (m *Metrics) Guards(guards []*guard.Guard) {
+	if len(guards) > 0 {
+		m.reg.MustRegister(guardCollector(guards))
+	}
+}
+
+type guardCollector []*guard.Guard
+
+var (
+	guardRunning = prometheus.NewDesc("fletch_guard_running", "Calls running inside a bulkhead, by source or store.", []string{"name"}, nil)
+	guardWaiting = prometheus.NewDesc("fletch_guard_waiting", "Calls waiting for a turn of a bulkhead.", []string{"name"}, nil)
+	guardRefused = prometheus.NewDesc("fletch_guard_refused_total", "Calls refused at once: a bulkhead and its queue full, or a circuit breaker open.", []string{"name"}, nil)
+	breakerOpen  = prometheus.NewDesc("fletch_breaker_open", "1 while a circuit breaker is open or half-open.", []string{"name"}, nil)
+)
+
+func (c guardCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- guardRunning
+	ch <- guardWaiting
+	ch <- guardRefused
+	ch <- breakerOpen
+}
+
+func (c guardCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, g := range c {
+		s := g.Stats()
+		open := 0.0
+		if s.Open {
+			open = 1
+		}
+		ch <- prometheus.MustNewConstMetric(guardRunning, prometheus.GaugeValue, float64(s.Running), s.Name)
+		ch <- prometheus.MustNewConstMetric(guardWaiting, prometheus.GaugeValue, float64(s.Waiting), s.Name)
+		ch <- prometheus.MustNewConstMetric(guardRefused, prometheus.CounterValue, float64(s.Refused), s.Name)
+		ch <- prometheus.MustNewConstMetric(breakerOpen, prometheus.GaugeValue, open, s.Name)
 	}
 }

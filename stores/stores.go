@@ -50,6 +50,9 @@ type FetchRequest struct {
 	// Timeout, when positive, bounds this query (the resolver's `timeout`
 	// header); the source cancels it server-side when it passes.
 	Timeout time.Duration
+	// Resolver names the resolver the query is of: a source's bulkhead
+	// bounds what one resolver may hold of it (stores/guard).
+	Resolver string
 }
 
 // ParamValue is the value bound to one placeholder: a time (for ${now}) or

@@ -111,6 +111,7 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 		if log != nil {
 			metrics.OfflineLog(log.Stats)
 		}
+		metrics.Guards(env.Guards())
 	}
 	return &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics}, nil
 }
