@@ -47,6 +47,9 @@ type NativeOutputFail struct {
 	Resolver string `json:"resolver,omitempty"`
 	Kind     string `json:"kind"`
 	Message  string `json:"message"`
+	// Rows are the input rows that failed when only some did (from 0,
+	// across the input batches); absent: all of them.
+	Rows []int64 `json:"rows,omitempty"`
 }
 
 // HitSuffix ends the name of an output's cache-hit column.
@@ -219,7 +222,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 			pending.Release()
 		}
 	}()
-	failed := map[int]bool{}
+	failed := map[int]int{} // output → its entry in summary.Errors
 	opts := runOptions(st, s.opts.Now(), id)
 	for rdr.Next() {
 		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
@@ -232,9 +235,14 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 			return err
 		}
 		for _, e := range res.Errors {
-			if !failed[e.Output] {
-				failed[e.Output] = true
+			at, ok := failed[e.Output]
+			if !ok {
+				at = len(summary.Errors)
+				failed[e.Output] = at
 				summary.Errors = append(summary.Errors, outputFail(plan, e))
+			}
+			for _, row := range e.Rows {
+				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))
 			}
 		}
 		for _, row := range res.NullKeys {
@@ -384,6 +392,8 @@ func outputFail(plan *planner.Plan, e planner.OutputError) NativeOutputFail {
 		kind = "unsupported"
 	case statement.SourceFailure:
 		kind = "source_failure"
+	case statement.ResourceExhausted:
+		kind = "resource_exhausted"
 	}
 	return NativeOutputFail{Output: plan.Schema().Field(e.Output).Name, Resolver: e.Resolver, Kind: kind, Message: e.Message}
 }

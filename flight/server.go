@@ -220,6 +220,8 @@ func statusOf(err error) error {
 		code = codes.Unimplemented
 	case statement.SourceFailure:
 		code = codes.Unavailable
+	case statement.ResourceExhausted:
+		code = codes.ResourceExhausted
 	}
 	return status.Error(code, clip(err.Error()))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/internal/lru"
 	"github.com/fletch-engine/fletch/operators/functions"
+	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 )
@@ -24,7 +25,8 @@ type Sources interface {
 // for concurrent use; plans are cached by statement key (Prepare).
 //
 // Close ends what the engine started: it writes the queued write-backs to
-// the online store and stops the goroutines writing them. It closes none of
+// the online store and stops the goroutines writing them, and it stops the
+// Python worker processes. It closes none of
 // what the engine was given (the online store, the offline log, the
 // sources): whoever opened them closes them, after the engine
 // (config.Env.Close).
@@ -44,6 +46,9 @@ type Engine struct {
 
 	offline stores.OfflineLog // nil: computed values are not logged
 
+	pyCfg  pyworker.Config
+	python *pyworker.Pool // nil: the graph has no resolver that runs in Python
+
 	observer Observer // nil: none
 }
 
@@ -62,6 +67,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 	if e.store != nil {
 		e.writer = newWriter(e.store, e.queueLen, e.observer)
 	}
+	e.python = newPython(g, e.pyCfg, mem)
 	return e
 }
 
