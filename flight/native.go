@@ -113,16 +113,16 @@ type answerKey struct {
 
 // answerSchema is the answer schemas of plan (with hit columns when meta),
 // remembered while the plan is used.
-func (s *Server) answerSchema(plan *planner.Plan, meta bool) answerSchemas {
-	k := answerKey{plan.Schema(), meta}
+func (s *Server) answerSchema(schema *arrow.Schema, meta bool) answerSchemas {
+	k := answerKey{schema, meta}
 	if a, ok := s.answers.Get(k); ok {
 		return a
 	}
-	out := wireSchema(plan.Schema())
+	out := wireSchema(schema)
 	a := answerSchemas{all: out, outputs: out}
 	if meta {
 		fs := out.Fields()
-		for _, f := range plan.Schema().Fields() {
+		for _, f := range schema.Fields() {
 			fs = append(fs, arrow.Field{Name: f.Name + HitSuffix, Type: arrow.FixedWidthTypes.Boolean, Nullable: false})
 		}
 		a.all = arrow.NewSchema(fs, nil)
@@ -200,7 +200,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}
-	out := s.answerSchema(plan, st.Options.Meta)
+	out := s.answerSchema(plan.Schema(), st.Options.Meta)
 	if out.header == nil {
 		return status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
 	}
