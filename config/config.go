@@ -51,6 +51,8 @@ type Config struct {
 	Server       ServerConfig
 	// Auth is `auth:` (auth.go); nil when there is none: no auth.
 	Auth *AuthConfig
+	// Python is `python:` (python.go).
+	Python PythonConfig
 }
 
 // SourceConfig is one entry of `sources:`.
@@ -151,6 +153,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		"online_store":  func(n *yaml.Node) error { return p.onlineStore(n, &cfg.OnlineStore) },
 		"offline_store": func(n *yaml.Node) error { return p.offlineStore(n, &cfg.OfflineStore) },
 		"auth":          func(n *yaml.Node) error { return p.auth(n, cfg) },
+		"python":        func(n *yaml.Node) error { return p.python(n, &cfg.Python) },
 		"server": func(n *yaml.Node) error {
 			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
 				"listen": p.str(&cfg.Server.Listen),

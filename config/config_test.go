@@ -93,6 +93,25 @@ func TestParseServerHTTPAndLog(t *testing.T) {
 	}
 }
 
+func TestParsePython(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want PythonConfig
+	}{
+		{"executable: python3.12\n  workers: 4\n  timeout: 2s\n  queue: 10", PythonConfig{Executable: "python3.12", Workers: 4, Timeout: 2 * time.Second, Queue: 10}},
+		{"executable: .venv/bin/python", PythonConfig{Executable: "/repo/.venv/bin/python"}},
+		{"executable: /usr/bin/python3", PythonConfig{Executable: "/usr/bin/python3"}},
+	} {
+		cfg, err := Parse("/repo/fletch.yaml", []byte("python:\n  "+c.text+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.text, err)
+		}
+		if cfg.Python != c.want {
+			t.Errorf("%s: %+v, want %+v", c.text, cfg.Python, c.want)
+		}
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	for _, text := range []string{"", "# nothing\n", "server:\n  listen: :1\n"} {
 		cfg, err := Parse("f.yaml", []byte(text))
@@ -143,6 +162,8 @@ func TestParseErrors(t *testing.T) {
 		{"log format", "server:\n  log:\n    format: jsn\n", `f.yaml:3:13: unknown format "jsn" (did you mean "json"?) (known formats: "text", "json")`},
 		{"log level", "server:\n  log:\n    level: verbose\n", `unknown level "verbose"`},
 		{"http key", "server:\n  http:\n    addr: :1\n", `unknown key "addr" in server.http`},
+		{"typo in python", "python:\n  worker: 4\n", `f.yaml:2:3: unknown key "worker" in python (did you mean "workers"?)`},
+		{"bad python timeout", "python:\n  timeout: 10\n", `f.yaml:2:12: want a duration such as 5s or 250ms, not "10"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

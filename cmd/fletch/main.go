@@ -191,6 +191,13 @@ func describeSource(g *features.Graph, f *features.Feature) string {
 			}
 		}
 	}
+	for _, r := range g.PyResolvers {
+		for _, out := range r.Outputs {
+			if out == f {
+				return fmt.Sprintf("<- %s() [%s]", r.Name, r.Mode)
+			}
+		}
+	}
 	return ""
 }
 
@@ -224,7 +231,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	// Plan every feature of every class: binding finds what loading cannot
 	// (unknown functions, type mismatches, features nothing provides).
-	e := planner.NewEngine(g, nil, nil)
+	e := planner.NewEngine(g, nil, nil, planner.WithPython(pythonConfig(cfg)))
+	defer e.Close()
 	var errs []error
 	n := 0
 	for _, c := range g.Classes {

@@ -28,6 +28,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/observe"
+	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -93,7 +94,7 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 	}
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
-		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes)}
+		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg))}
 	log := env.OfflineLog()
 	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
@@ -114,6 +115,12 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 		metrics.Guards(env.Guards())
 	}
 	return &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics}, nil
+}
+
+// pythonConfig is fletch.yaml's `python:` for the engine's worker pool.
+func pythonConfig(cfg *config.Config) pyworker.Config {
+	pc := cfg.Python
+	return pyworker.Config{Python: pc.Executable, Workers: pc.Workers, Timeout: pc.Timeout, Queue: pc.Queue}
 }
 
 // prepare plans the request without running it.
@@ -237,6 +244,11 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 			}
 		}()
 		slog.Info(fmt.Sprintf("operators' port on http://%s: /metrics, /healthz, /readyz", hlis.Addr()))
+	}
+	// The Python workers start now, not at the first query; without a
+	// usable Python only the features of those resolvers are unavailable.
+	for _, w := range env.engine.CheckPython() {
+		slog.Warn(fmt.Sprint(w))
 	}
 	slog.Info(fmt.Sprintf("serving %d feature classes (%s) over Flight SQL on %s", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr()))
 	errc := make(chan error, 1)
