@@ -81,6 +81,9 @@ func Link(g *features.Graph, files []*File) error {
 		}
 	}
 	for _, p := range classes {
+		l.materialize(p.c, p.decl)
+	}
+	for _, p := range classes {
 		for _, f := range p.c.Features {
 			l.foreignKey(f, nil)
 		}
@@ -208,8 +211,7 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 			}
 			f.Primary = f.Primary || b
 		case "materialization":
-			f.Materialization = v
-			l.g.Warnf(v.Position(), "%s.%s: materialization= (aggregation tiles) is not supported yet: it is ignored", c.Name, f.Name)
+			// Read by materialize, once the windows are declared.
 		default:
 			l.unhandled(v.Position(), fd.Func+"(...)", name, featureKeywords)
 		}
@@ -230,9 +232,9 @@ var (
 		notYet:        []string{"min_length", "max_length", "strict", "etl_offline_to_online", "offline_ttl", "encoder", "decoder", "validations", "store_online", "store_offline", "dtype"},
 	}
 	classKeywords = keywords{
-		implemented:   []string{"max_staleness"},
+		implemented:   []string{"max_staleness", "materialization"},
 		documentation: []string{"owner", "tags", "name"},
-		notYet:        []string{"etl_offline_to_online", "materialization", "offline_ttl", "singleton"},
+		notYet:        []string{"etl_offline_to_online", "offline_ttl", "singleton"},
 	}
 )
 
