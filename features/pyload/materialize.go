@@ -17,7 +17,7 @@ import (
 // the keys of its dictionary form) fletch acts on, and Chalk's others,
 // which are warned about.
 var (
-	materializationKeys      = []string{"bucket_duration", "bucket_durations", "backfill_schedule"}
+	materializationKeys       = []string{"bucket_duration", "bucket_durations", "backfill_schedule"}
 	materializationKeysNotYet = []string{"continuous_buffer_duration", "backfill_resolver", "backfill_lookback_duration", "backfill_start_time"}
 )
 
