@@ -31,7 +31,9 @@ func StateFields(fn string, vt, kt arrow.DataType) ([]arrow.Field, error) {
 	if _, err := OutputType(fn, vt); err != nil {
 		return nil, err
 	}
-	f := func(name string, t arrow.DataType) arrow.Field { return arrow.Field{Name: name, Type: t, Nullable: true} }
+	f := func(name string, t arrow.DataType) arrow.Field {
+		return arrow.Field{Name: name, Type: t, Nullable: true}
+	}
 	i64, f64 := arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64
 	switch fn {
 	case "count":
