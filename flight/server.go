@@ -488,6 +488,8 @@ func (s *Server) stream(ctx context.Context, w work) (*arrow.Schema, <-chan arro
 func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) error) error {
 	defer w.release()
 	now := s.now(ctx)
+	opts := runOptions(w.q.st, now, w.trace)
+	plannerOptions(ctx, &opts)
 	remaining := w.q.st.Limit
 	for _, in := range w.inputs {
 		n := in.NumRows()
@@ -503,7 +505,7 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 			batch = in.NewSlice(0, n)
 			defer batch.Release()
 		}
-		res, err := w.q.plan.Run(ctx, batch, runOptions(w.q.st, now, w.trace))
+		res, err := w.q.plan.Run(ctx, batch, opts)
 		if err != nil {
 			return err
 		}

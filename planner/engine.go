@@ -13,6 +13,7 @@ import (
 	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/tiles"
 )
 
 // Sources resolves the `-- source:` names of SQL resolvers.
@@ -43,6 +44,7 @@ type Engine struct {
 	writer   *writer
 
 	offline stores.OfflineLog // nil: computed values are not logged
+	tiles   *tiles.Store      // nil: materialized runs compute every bucket at the source
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil

@@ -26,8 +26,16 @@ const (
 	Postgres
 )
 
-// DialectOf returns the dialect of a source fletch opened.
+// DialectOf returns the dialect of a source fletch opened; a source that
+// wraps another (metrics, tests) says so with `Unwrap() stores.Source`.
 func DialectOf(src stores.Source) (Dialect, error) {
+	for {
+		w, ok := src.(interface{ Unwrap() stores.Source })
+		if !ok {
+			break
+		}
+		src = w.Unwrap()
+	}
 	switch src.(type) {
 	case *duckdb.Source:
 		return DuckDB, nil

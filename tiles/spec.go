@@ -38,9 +38,9 @@ type Spec struct {
 	// Value and SortBy are SQL over the resolver's row `_r` ("" for none);
 	// Where the filters other than the window's, ANDed ("" for none).
 	Value, SortBy, Where string
-	ValueType         arrow.DataType // nil for count without a projection
-	SortType          arrow.DataType
-	KeyType           arrow.DataType
+	ValueType            arrow.DataType // nil for count without a projection
+	SortType             arrow.DataType
+	KeyType              arrow.DataType
 	// States are the state columns (aggregate.StateFields).
 	States []arrow.Field
 }

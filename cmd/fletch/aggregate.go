@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/operators/coerce"
@@ -46,27 +47,35 @@ func cmdAggregate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // openTiles opens the repository in dir and its tile store.
-func openTiles(ctx context.Context, dir, configPath string) (*repoEnv, *tiles.Store, error) {
+func openTiles(dir, configPath string) (*repoEnv, *tiles.Store, error) {
 	r, err := openRepo(dir, configPath, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	fallback := filepath.Join(dir, ".fletch", "tiles.duckdb")
-	if err := os.MkdirAll(filepath.Dir(fallback), 0o755); err != nil {
-		r.Close()
-		return nil, nil, err
+	if r.tiles != nil {
+		return r, r.tiles, nil
 	}
-	src, db, err := r.env.TileDB(ctx, fallback)
-	if err != nil {
-		r.Close()
-		return nil, nil, err
-	}
-	st, err := tiles.Open(ctx, db, src)
+	st, err := tileStore(r.env, dir)
 	if err != nil {
 		r.Close()
 		return nil, nil, err
 	}
 	return r, st, nil
+}
+
+// tileStore opens the tile store of the repository in dir: the offline
+// store's database, else the embedded one, else <dir>/.fletch/tiles.duckdb.
+func tileStore(env *config.Env, dir string) (*tiles.Store, error) {
+	ctx := context.Background()
+	fallback := filepath.Join(dir, ".fletch", "tiles.duckdb")
+	if err := os.MkdirAll(filepath.Dir(fallback), 0o755); err != nil {
+		return nil, err
+	}
+	src, db, err := env.TileDB(ctx, fallback)
+	if err != nil {
+		return nil, err
+	}
+	return tiles.Open(ctx, db, src)
 }
 
 func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -95,7 +104,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		*t.to = v
 	}
-	r, st, err := openTiles(ctx, *repo, *configPath)
+	r, st, err := openTiles(*repo, *configPath)
 	if err != nil {
 		return err
 	}
@@ -194,7 +203,7 @@ func cmdTileStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	r, st, err := openTiles(ctx, *repo, *configPath)
+	r, st, err := openTiles(*repo, *configPath)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/tiles"
 )
 
 // repoEnv is a loaded repository with its configuration opened.
@@ -31,6 +32,7 @@ type repoEnv struct {
 	cfg    *config.Config
 	env    *config.Env
 	engine *planner.Engine
+	tiles  *tiles.Store // nil: the repository materializes no feature
 }
 
 // Close ends the engine (its queued write-backs reach the online store)
@@ -73,7 +75,17 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	if log := env.OfflineLog(); log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
 	}
-	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil, opts...)}, nil
+	var tileSt *tiles.Store
+	if len(tiles.Materialized(g)) > 0 {
+		// Materialized offline queries read tiles where a backfill wrote
+		// them; without a tile store they compute every bucket at the source.
+		if tileSt, err = tileStore(env, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "fletch: warning: aggregation tiles unavailable (materialized queries compute from the sources): %v\n", err)
+		} else {
+			opts = append(opts, planner.WithTiles(tileSt))
+		}
+	}
+	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil, opts...), tiles: tileSt}, nil
 }
 
 // prepare plans the request without running it.

@@ -751,6 +751,12 @@ func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Windo
 		}
 		labels = append(labels, w.Window.Label)
 	}
+	if _, agg := group.Windows[0].Expr.(*expr.Agg); agg && win == nil && d > 0 && group.Materialization != nil {
+		// A window a materialized feature does not declare, asked by a
+		// query: the planner merges other tiles for it (docs/TILES.md).
+		path := append(append([]string(nil), ref.Path[:len(ref.Path)-1]...), features.WindowFQN(group.Name, d))
+		return &expr.Ref{Path: path, At: ref.At}
+	}
 	l.errorf(n.At, "%s has no %s window (its windows: %s)%s", ref, label, strings.Join(labels, ", "), suggest.DidYouMean(label, labels))
 	return nil
 }

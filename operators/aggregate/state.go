@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math"
 
@@ -20,7 +21,8 @@ import (
 //	min, max               v (null: no value)
 //	max_by, min_by         v, k (the value at the extreme sort key k)
 //	any, all               b
-//	approx_count_distinct  sketch (Sketch.MarshalBinary)
+//	approx_count_distinct  sketch (Sketch.MarshalBinary in base64: text,
+//	                       which every store and source reads)
 //
 // A state row of no rows is the aggregation's identity: n 0, sum 0, v and k
 // null, b false for any and true for all, an empty sketch.
@@ -54,7 +56,7 @@ func StateFields(fn string, vt, kt arrow.DataType) ([]arrow.Field, error) {
 	case "any", "all":
 		return []arrow.Field{f("b", arrow.FixedWidthTypes.Boolean)}, nil
 	case "approx_count_distinct":
-		return []arrow.Field{f("sketch", arrow.BinaryTypes.Binary)}, nil
+		return []arrow.Field{f("sketch", arrow.BinaryTypes.String)}, nil
 	}
 	return nil, unknown(fn)
 }
@@ -108,11 +110,11 @@ func Partial(mem memory.Allocator, fn string, values, sortKey arrow.Array, group
 	case "any", "all":
 		return []arrow.Array{anyAll(mem, fn == "any", values.(*array.Boolean), groups, ngroups)}, nil
 	case "approx_count_distinct":
-		b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+		b := array.NewStringBuilder(mem)
 		defer b.Release()
 		for _, s := range sketches(values, groups, ngroups) {
 			enc, _ := s.MarshalBinary()
-			b.Append(enc)
+			b.Append(base64.StdEncoding.EncodeToString(enc))
 		}
 		return []arrow.Array{b.NewArray()}, nil
 	}
@@ -269,7 +271,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		b.AppendValues(out, nil)
 		return b.NewArray(), nil
 	case "approx_count_distinct":
-		bin := states[0].(*array.Binary)
+		bin := states[0].(*array.String)
 		decoded := make([]*Sketch, bin.Len())
 		out := make([]int64, nrows)
 		for i := range out {
@@ -279,8 +281,12 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 					continue
 				}
 				if decoded[j] == nil {
+					raw, err := base64.StdEncoding.DecodeString(bin.Value(int(j)))
+					if err != nil {
+						return nil, fmt.Errorf("approx_count_distinct: a stored sketch is not base64: %v", err)
+					}
 					decoded[j] = new(Sketch)
-					if err := decoded[j].UnmarshalBinary(bin.Value(int(j))); err != nil {
+					if err := decoded[j].UnmarshalBinary(raw); err != nil {
 						return nil, err
 					}
 				}
