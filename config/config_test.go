@@ -13,8 +13,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/pgonline"
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
 
@@ -108,8 +110,11 @@ func TestParseErrors(t *testing.T) {
 		{"store without kind", "online_store:\n  addr: x:1\n", `f.yaml:2:3: online_store has no kind`},
 		{"redis without addr", "online_store:\n  kind: redis\n", `f.yaml:2:3: the redis online store has no addr`},
 		{"redis with addr and addrs", "online_store:\n  kind: redis\n  addr: a:1\n  addrs: [b:1]\n", `f.yaml:3:9: give the redis online store addr`},
-		{"dynamodb key on redis", "online_store:\n  kind: redis\n  addr: a:1\n  table: t\n", `f.yaml:4:10: table is a key of dynamodb online stores, not of redis ones`},
+		{"dynamodb key on redis", "online_store:\n  kind: redis\n  addr: a:1\n  table: t\n", `f.yaml:4:10: table is a key of dynamodb and postgres online stores, not of redis ones`},
 		{"dynamodb without table", "online_store:\n  kind: dynamodb\n", `the dynamodb online store has no table`},
+		{"postgres without dsn", "online_store:\n  kind: postgres\n  table: t\n", `f.yaml:2:3: the postgres online store has no dsn`},
+		{"redis key on postgres", "online_store:\n  kind: postgres\n  dsn: x\n  prefix: p\n", `f.yaml:4:11: prefix is a key of redis online stores, not of postgres ones`},
+		{"postgres key on dynamodb", "online_store:\n  kind: dynamodb\n  table: t\n  dsn: x\n", `f.yaml:4:8: dsn is a key of postgres online stores, not of dynamodb ones`},
 		{"bad bool", "online_store:\n  kind: dynamodb\n  table: t\n  create_table: maybe\n", `f.yaml:4:17: want true or false, not "maybe"`},
 		{"typo in a store key", "online_store:\n  kind: redis\n  adr: a:1\n", `unknown key "adr" in online_store (did you mean "addr"?)`},
 		{"unset variable in a dsn", "sources:\n  pg:\n    kind: postgres\n    dsn: postgres://u:${FLETCH_TEST_UNSET}@h/db\n", `f.yaml:4:10: environment variable FLETCH_TEST_UNSET is not set`},
@@ -314,6 +319,8 @@ func TestParseOnlineStores(t *testing.T) {
 			OnlineStoreConfig{Kind: "redis", Addrs: []string{"a:7000", "b:7001"}, Line: 2}},
 		{"online_store:\n  kind: dynamodb\n  table: features\n  region: eu-west-1\n  endpoint: http://127.0.0.1:8000\n  create_table: true\n",
 			OnlineStoreConfig{Kind: "dynamodb", Table: "features", Region: "eu-west-1", Endpoint: "http://127.0.0.1:8000", CreateTable: true, Line: 2}},
+		{"online_store:\n  kind: postgres\n  dsn: postgres://app:${FLETCH_TEST_REDIS_PW}@db/shop\n  table: cache.online\n  pool_size: 8\n",
+			OnlineStoreConfig{Kind: "postgres", DSN: "postgres://app:pw@db/shop", Table: "cache.online", PoolSize: 8, Line: 2}},
 	}
 	for _, c := range cases {
 		cfg, err := Parse("f.yaml", []byte(c.text))
@@ -324,5 +331,42 @@ func TestParseOnlineStores(t *testing.T) {
 		if !reflect.DeepEqual(cfg.OnlineStore, c.want) {
 			t.Errorf("%q:\n got %+v\nwant %+v", c.text, cfg.OnlineStore, c.want)
 		}
+	}
+}
+
+// `online_store: {kind: postgres}` opens the PostgreSQL online store, which
+// creates its table; an unreachable server is an error at the section's
+// line.
+func TestOpenPostgresOnlineStore(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	t.Setenv("FLETCH_TEST_PG_DSN", dsn)
+	cfg, err := Parse("conf/fletch.yaml", []byte("online_store:\n  kind: postgres\n  dsn: ${FLETCH_TEST_PG_DSN}\n  table: cache_x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	if _, ok := env.OnlineStore().(*pgonline.Store); !ok {
+		t.Fatalf("online store %T, want the postgres one", env.OnlineStore())
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM cache_x").Scan(&n); err != nil || n != 0 {
+		t.Errorf("table cache_x: %d rows, %v", n, err)
+	}
+	cfg, err = Parse("conf/fletch.yaml", []byte("online_store:\n  kind: postgres\n  dsn: postgres://fletch@127.0.0.1:1/db?connect_timeout=2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = Open(cfg); err == nil || !strings.HasPrefix(err.Error(), "conf/fletch.yaml:2: online store: postgres online store: cannot connect") {
+		t.Errorf("err = %v", err)
 	}
 }

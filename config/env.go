@@ -12,6 +12,7 @@ import (
 	"github.com/fletch-engine/fletch/stores/dynamodb"
 	"github.com/fletch-engine/fletch/stores/memory"
 	"github.com/fletch-engine/fletch/stores/offline"
+	"github.com/fletch-engine/fletch/stores/pgonline"
 	"github.com/fletch-engine/fletch/stores/postgres"
 	"github.com/fletch-engine/fletch/stores/redis"
 )
@@ -94,6 +95,15 @@ func Open(cfg *Config) (*Env, error) {
 	case "dynamodb":
 		o := cfg.OnlineStore
 		store, err := dynamodb.Open(ctx, dynamodb.Options{Table: o.Table, Region: o.Region, Endpoint: o.Endpoint, CreateTable: o.CreateTable})
+		if err != nil {
+			env.Close()
+			return nil, fmt.Errorf("%s:%d: online store: %w", cfg.Path, o.Line, err)
+		}
+		env.online = store
+		env.closers = append(env.closers, store)
+	case "postgres":
+		o := cfg.OnlineStore
+		store, err := pgonline.Open(ctx, pgonline.Options{DSN: o.DSN, Table: o.Table, MaxConns: o.PoolSize})
 		if err != nil {
 			env.Close()
 			return nil, fmt.Errorf("%s:%d: online store: %w", cfg.Path, o.Line, err)

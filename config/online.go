@@ -1,14 +1,16 @@
 package config
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
 // OnlineStoreConfig is `online_store:`.
 type OnlineStoreConfig struct {
-	Kind string // "memory", "redis" or "dynamodb"
+	Kind string // "memory", "redis", "dynamodb" or "postgres"
 
 	// Addrs are the Redis servers: one (`addr:`) for a standalone server,
 	// several (`addrs:`) for a Cluster's seed nodes.
@@ -17,24 +19,30 @@ type OnlineStoreConfig struct {
 	DB       int
 	// Prefix starts every Redis key fletch writes, so that several
 	// repositories can share a server.
-	Prefix   string
+	Prefix string
+	// PoolSize is the connection pool's size (redis, postgres).
 	PoolSize int
 
-	// Table is the DynamoDB table; Endpoint overrides the AWS endpoint
-	// (DynamoDB Local); CreateTable creates the table when missing.
+	// Table is the DynamoDB table, or the PostgreSQL table of entities;
+	// Endpoint overrides the AWS endpoint (DynamoDB Local); CreateTable
+	// creates the DynamoDB table when missing.
 	Table       string
 	Region      string
 	Endpoint    string
 	CreateTable bool
 
+	// DSN is the PostgreSQL connection string or URL.
+	DSN string
+
 	Line int // where the section is, for errors
 }
 
 // onlineStoreKeys are the keys of `online_store:` and the kinds that take
-// each ("" for every kind).
-var onlineStoreKeys = map[string]string{
-	"kind": "", "addr": "redis", "addrs": "redis", "password": "redis", "db": "redis", "prefix": "redis", "pool_size": "redis",
-	"table": "dynamodb", "region": "dynamodb", "endpoint": "dynamodb", "create_table": "dynamodb",
+// each (none for every kind).
+var onlineStoreKeys = map[string][]string{
+	"kind": nil, "addr": {"redis"}, "addrs": {"redis"}, "password": {"redis"}, "db": {"redis"}, "prefix": {"redis"},
+	"pool_size": {"redis", "postgres"}, "table": {"dynamodb", "postgres"}, "region": {"dynamodb"}, "endpoint": {"dynamodb"},
+	"create_table": {"dynamodb"}, "dsn": {"postgres"},
 }
 
 func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
@@ -42,7 +50,7 @@ func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
 	var addr string
 	present := map[string]*yaml.Node{}
 	decoders := map[string]func(*yaml.Node) error{
-		"kind":         p.kind(&sc.Kind, "memory", "redis", "dynamodb"),
+		"kind":         p.kind(&sc.Kind, "memory", "redis", "dynamodb", "postgres"),
 		"addr":         p.str(&addr),
 		"addrs":        p.strs(&sc.Addrs),
 		"password":     p.str(&sc.Password),
@@ -53,6 +61,7 @@ func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
 		"region":       p.str(&sc.Region),
 		"endpoint":     p.str(&sc.Endpoint),
 		"create_table": p.boolean(&sc.CreateTable),
+		"dsn":          p.str(&sc.DSN),
 	}
 	fields := make(map[string]func(*yaml.Node) error, len(decoders))
 	for key, decode := range decoders {
@@ -65,11 +74,11 @@ func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
 		return err
 	}
 	if sc.Kind == "" {
-		return p.errorf(n, `online_store has no kind ("memory", "redis" or "dynamodb")`)
+		return p.errorf(n, `online_store has no kind ("memory", "redis", "dynamodb" or "postgres")`)
 	}
 	for key, v := range present {
-		if kind := onlineStoreKeys[key]; kind != "" && kind != sc.Kind {
-			return p.errorf(v, "%s is a key of %s online stores, not of %s ones", key, kind, sc.Kind)
+		if kinds := onlineStoreKeys[key]; kinds != nil && !slices.Contains(kinds, sc.Kind) {
+			return p.errorf(v, "%s is a key of %s online stores, not of %s ones", key, strings.Join(kinds, " and "), sc.Kind)
 		}
 	}
 	switch sc.Kind {
@@ -85,6 +94,10 @@ func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
 	case "dynamodb":
 		if sc.Table == "" {
 			return p.errorf(n, "the dynamodb online store has no table")
+		}
+	case "postgres":
+		if sc.DSN == "" {
+			return p.errorf(n, "the postgres online store has no dsn (a libpq connection string or URL)")
 		}
 	}
 	return nil

@@ -14,8 +14,7 @@ import (
 )
 
 // The classes of the seeds' marketplace tutorial, with FeatureTime event
-// times (the tutorial's get_normalized_rating resolver is tested apart:
-// resolver bodies are not compiled yet).
+// times (the tutorial's get_normalized_rating resolver is tested apart).
 const marketplace = `from chalk.features import features, DataFrame, FeatureTime, _, feature
 from chalk import Windowed, windowed
 import chalk.functions as F
@@ -276,7 +275,6 @@ def get_normalized_rating(
 		t.Fatal("expected errors")
 	}
 	for _, want := range []string{
-		filepath.Join(dir, "a.py") + ":9:1: Python resolver get_normalized_rating: resolver bodies are not supported yet; define Review.normalized_rating as an expression",
 		filepath.Join(dir, "b.py") + ":4:14: Broken has no feature yy",
 		filepath.Join(dir, "bad.sql") + `:1:1: resolves: unknown feature class Reviw (did you mean "Review"?)`,
 		filepath.Join(dir, "nested", ".py") + ":1:1: syntax error",
@@ -295,6 +293,9 @@ def get_normalized_rating(
 	}
 	if g == nil || g.Class("Review") == nil {
 		t.Errorf("the partial graph is returned with the errors")
+	}
+	if g == nil || len(g.PyResolvers) != 1 || g.PyResolvers[0].File != filepath.Join(dir, "a.py") {
+		t.Errorf("the resolver of a.py is loaded, with its file: %+v", g.PyResolvers)
 	}
 }
 

@@ -107,7 +107,7 @@ func (s *Server) canRead(ctx context.Context, class string) bool {
 
 // plan parses, plans and authorizes sql for the caller of ctx.
 func (s *Server) plan(ctx context.Context, sql string, prepared bool) (*query, error) {
-	q, err := s.planSQL(sql, prepared)
+	q, err := s.planSQL(ctx, sql, prepared)
 	return s.guard(ctx, q, err)
 }
 
@@ -118,7 +118,7 @@ func (s *Server) guard(ctx context.Context, q *query, err error) (*query, error)
 	if err != nil {
 		return nil, s.restrict(ctx, err)
 	}
-	if err := s.authorize(ctx, q.plan.Classes()...); err != nil {
+	if err := s.authorize(ctx, q.classes()...); err != nil {
 		return nil, err
 	}
 	return q, nil
@@ -174,7 +174,7 @@ func (s *Server) preparedQuery(ctx context.Context, handle string) (*query, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, q.plan.Classes()...); err != nil {
+	if err := s.authorize(ctx, q.classes()...); err != nil {
 		return nil, err
 	}
 	return q, nil

@@ -46,6 +46,9 @@ type NativeOutputFail struct {
 	Resolver string `json:"resolver,omitempty"`
 	Kind     string `json:"kind"`
 	Message  string `json:"message"`
+	// Rows are the input rows that failed when only some did (from 0,
+	// across the input batches); absent: all of them.
+	Rows []int64 `json:"rows,omitempty"`
 }
 
 // HitSuffix ends the name of an output's cache-hit column.
@@ -110,16 +113,16 @@ type answerKey struct {
 
 // answerSchema is the answer schemas of plan (with hit columns when meta),
 // remembered while the plan is used.
-func (s *Server) answerSchema(plan *planner.Plan, meta bool) answerSchemas {
-	k := answerKey{plan.Schema(), meta}
+func (s *Server) answerSchema(schema *arrow.Schema, meta bool) answerSchemas {
+	k := answerKey{schema, meta}
 	if a, ok := s.answers.Get(k); ok {
 		return a
 	}
-	out := wireSchema(plan.Schema())
+	out := wireSchema(schema)
 	a := answerSchemas{all: out, outputs: out}
 	if meta {
 		fs := out.Fields()
-		for _, f := range plan.Schema().Fields() {
+		for _, f := range schema.Fields() {
 			fs = append(fs, arrow.Field{Name: f.Name + HitSuffix, Type: arrow.FixedWidthTypes.Boolean, Nullable: false})
 		}
 		a.all = arrow.NewSchema(fs, nil)
@@ -193,7 +196,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}
-	out := s.answerSchema(plan, st.Options.Meta)
+	out := s.answerSchema(plan.Schema(), st.Options.Meta)
 	if out.header == nil {
 		return status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
 	}
@@ -215,7 +218,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			pending.Release()
 		}
 	}()
-	failed := map[int]bool{}
+	failed := map[int]int{} // output → its entry in summary.Errors
 	opts := runOptions(st, s.opts.Now(), trace)
 	for rdr.Next() {
 		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
@@ -228,9 +231,14 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 			return err
 		}
 		for _, e := range res.Errors {
-			if !failed[e.Output] {
-				failed[e.Output] = true
+			at, ok := failed[e.Output]
+			if !ok {
+				at = len(summary.Errors)
+				failed[e.Output] = at
 				summary.Errors = append(summary.Errors, outputFail(plan, e))
+			}
+			for _, row := range e.Rows {
+				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))
 			}
 		}
 		for _, row := range res.NullKeys {
@@ -380,6 +388,8 @@ func outputFail(plan *planner.Plan, e planner.OutputError) NativeOutputFail {
 		kind = "unsupported"
 	case statement.SourceFailure:
 		kind = "source_failure"
+	case statement.ResourceExhausted:
+		kind = "resource_exhausted"
 	}
 	return NativeOutputFail{Output: plan.Schema().Field(e.Output).Name, Resolver: e.Resolver, Kind: kind, Message: e.Message}
 }

@@ -29,6 +29,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -42,6 +43,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/relational"
 	"github.com/fletch-engine/fletch/sql"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -83,6 +85,9 @@ type Options struct {
 	TLS *tls.Config
 	// GRPCOptions are added to the server's own.
 	GRPCOptions []grpc.ServerOption
+	// Relational runs the SQL that goes beyond a feature lookup; nil: the
+	// server makes one over its engine (and closes it when it stops).
+	Relational *relational.Engine
 }
 
 func (o *Options) defaults() {
@@ -125,6 +130,8 @@ type Server struct {
 	sql      *sql.Reader
 	native   *native.Reader
 	answers  *lru.Cache[answerKey, answerSchemas]
+	rel      *relational.Engine
+	ownRel   bool // rel was made by the server: it closes it
 	// repoDirs are the repository's folder as errors may spell it (see
 	// answerError).
 	repoDirs []string
@@ -145,6 +152,15 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 	}
 	if s.graph != nil && s.graph.Dir != "" {
 		s.repoDirs = repoPrefixes(s.graph.Dir)
+	}
+	s.rel = opts.Relational
+	if s.rel == nil {
+		rel, err := relational.New(engine, opts.Mem)
+		if err != nil {
+			// Lookups still work; SQL beyond them is refused (planRelational).
+			log.Printf("flight: SQL beyond feature lookups is off: %v", err)
+		}
+		s.rel, s.ownRel = rel, rel != nil
 	}
 	s.Alloc = opts.Mem
 	s.registerSqlInfo()
@@ -182,13 +198,20 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 // GracefulStop stops accepting calls and returns when the running ones end.
 func (s *Server) GracefulStop() {
 	s.grpc.GracefulStop()
-	s.prepared.closeAll()
+	s.closeAll()
 }
 
 // Stop closes all connections at once.
 func (s *Server) Stop() {
 	s.grpc.Stop()
+	s.closeAll()
+}
+
+func (s *Server) closeAll() {
 	s.prepared.closeAll()
+	if s.ownRel {
+		s.rel.Close()
+	}
 }
 
 // statusOf turns an error of a front end or the planner (a
@@ -217,6 +240,8 @@ func statusOf(err error) error {
 		code = codes.Unimplemented
 	case statement.SourceFailure:
 		code = codes.Unavailable
+	case statement.ResourceExhausted:
+		code = codes.ResourceExhausted
 	}
 	return status.Error(code, clip(err.Error()))
 }
@@ -306,19 +331,34 @@ func absOrEmpty(dir string) string {
 	return abs
 }
 
-// query is a statement with its plan and the schema its answer is sent in.
+// query is a statement with its plan and the schema its answer is sent in:
+// a feature lookup (st, plan), a relational query (rel), or the text of a
+// plan (explain, for EXPLAIN).
 type query struct {
-	st     *statement.Statement
-	plan   *planner.Plan
-	answer answerSchemas // as sent: see wireSchema
+	st      *statement.Statement
+	plan    *planner.Plan
+	rel     *relational.Query
+	explain string
+	answer  answerSchemas // as sent: see wireSchema
+}
+
+// classes are the tables of the classes q reads.
+func (q *query) classes() []string {
+	if q.rel != nil {
+		return q.rel.Classes()
+	}
+	return q.plan.Classes()
 }
 
 // planSQL reads and plans sql. Statements (not prepared) cannot have
 // parameters: that is checked before planning, for the clearer error.
-func (s *Server) planSQL(text string, prepared bool) (*query, error) {
-	st, err := s.sql.Read(text)
+func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*query, error) {
+	st, rel, err := s.sql.ReadQuery(text)
 	if err != nil {
 		return nil, err
+	}
+	if rel != nil {
+		return s.planRelational(ctx, rel)
 	}
 	return s.planStatement(st, prepared)
 }
@@ -332,8 +372,37 @@ func (s *Server) planStatement(st *statement.Statement, prepared bool) (*query, 
 	if err != nil {
 		return nil, err
 	}
-	return &query{st: st, plan: plan, answer: s.answerSchema(plan, false)}, nil
+	q := &query{st: st, plan: plan}
+	if st.Options.Explain {
+		q.explain = plan.Explain()
+		q.answer = s.answerSchema(explainSchema, false)
+		return q, nil
+	}
+	q.answer = s.answerSchema(plan.Schema(), false)
+	return q, nil
 }
+
+// planRelational plans a query beyond a feature lookup.
+func (s *Server) planRelational(ctx context.Context, rel *statement.Relational) (*query, error) {
+	if s.rel == nil {
+		return nil, status.Error(codes.Unimplemented, "SQL beyond feature lookups is not available on this server (see its log)")
+	}
+	rq, err := s.rel.Prepare(ctx, rel)
+	if err != nil {
+		return nil, err
+	}
+	q := &query{rel: rq}
+	if rel.Explain {
+		q.explain = rq.Explain()
+		q.answer = s.answerSchema(explainSchema, false)
+		return q, nil
+	}
+	q.answer = s.answerSchema(rq.Schema(), false)
+	return q, nil
+}
+
+// explainSchema is the answer of EXPLAIN: the plan's text, a line a row.
+var explainSchema = arrow.NewSchema([]arrow.Field{{Name: "plan", Type: arrow.BinaryTypes.String}}, nil)
 
 func (s *Server) flightInfo(desc *arrowflight.FlightDescriptor, schema []byte, ticket []byte) *arrowflight.FlightInfo {
 	return &arrowflight.FlightInfo{
@@ -431,6 +500,9 @@ func (s *Server) statementWork(ctx context.Context, ticket flightsql.StatementQu
 	if err != nil {
 		return work{}, err
 	}
+	if q.st == nil || q.explain != "" {
+		return s.traced(ctx, work{q: q})
+	}
 	in, err := q.st.LiteralInputs(s.opts.Mem)
 	if err != nil {
 		return work{}, err
@@ -484,9 +556,47 @@ func (s *Server) stream(ctx context.Context, w work) (*arrow.Schema, <-chan arro
 
 // run runs w's query over each input batch in order and hands the results
 // to emit, sliced into chunks of about ChunkBytes; emit borrows each chunk.
-// It takes ownership of w's inputs.
+// An answer of no rows is one empty batch: the Flight SQL JDBC driver lists
+// every column twice when no batch comes. It takes ownership of w's inputs.
 func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) error) error {
 	defer w.release()
+	sent := false
+	send := func(rec arrow.RecordBatch) error {
+		wire, err := toWire(s.opts.Mem, rec, w.q.answer.all)
+		if err != nil {
+			return err
+		}
+		defer wire.Release()
+		sent = true
+		return chunks(wire, s.opts.ChunkBytes, emit)
+	}
+	var err error
+	switch {
+	case w.q.explain != "":
+		err = send(explainRecord(s.opts.Mem, w.q.explain))
+	case w.q.rel != nil:
+		err = w.q.rel.Run(ctx, s.now(ctx), func(rec arrow.RecordBatch) error {
+			if rec.NumRows() == 0 {
+				return nil
+			}
+			return send(rec)
+		})
+	default:
+		err = s.runLookup(ctx, w, send)
+	}
+	if err != nil || sent {
+		return err
+	}
+	cols := emptyColumns(s.opts.Mem, w.q.answer.all)
+	empty := array.NewRecordBatch(w.q.answer.all, cols, 0)
+	releaseArrays(cols)
+	defer empty.Release()
+	return emit(empty)
+}
+
+// runLookup runs a lookup's plan over each input batch, handing each
+// result to send, which borrows it.
+func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBatch) error) error {
 	now := s.now(ctx)
 	opts := runOptions(w.q.st, now, w.trace)
 	plannerOptions(ctx, &opts)
@@ -509,18 +619,34 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 		if err != nil {
 			return err
 		}
-		wire, err := toWire(s.opts.Mem, res.Record, w.q.answer.all)
+		err = send(res.Record)
 		res.Release()
-		if err != nil {
-			return err
-		}
-		err = chunks(wire, s.opts.ChunkBytes, emit)
-		wire.Release()
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// explainRecord is a plan's text as the answer of EXPLAIN, a line a row.
+func explainRecord(mem memory.Allocator, text string) arrow.RecordBatch {
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		b.Append(line)
+	}
+	col := b.NewArray()
+	defer col.Release()
+	return array.NewRecordBatch(explainSchema, []arrow.Array{col}, int64(col.Len()))
+}
+
+// emptyColumns are columns of no rows for schema; the caller releases them.
+func emptyColumns(mem memory.Allocator, schema *arrow.Schema) []arrow.Array {
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, f := range schema.Fields() {
+		cols[i] = array.MakeArrayOfNull(mem, f.Type, 0)
+	}
+	return cols
 }
 
 // chunks hands rec to emit in slices of about maxBytes; a record that fits
@@ -678,6 +804,9 @@ func (s *Server) preparedWork(ctx context.Context, cmd flightsql.PreparedStateme
 	q, err := s.preparedQuery(ctx, h)
 	if err != nil {
 		return work{}, err
+	}
+	if q.st == nil || q.explain != "" {
+		return s.traced(ctx, work{q: q})
 	}
 	if len(q.st.Params) == 0 {
 		in, err := q.st.LiteralInputs(s.opts.Mem)

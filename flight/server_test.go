@@ -285,9 +285,10 @@ func TestErrorCodes(t *testing.T) {
 		{"unknown table", `SELECT full_name FROM usr WHERE id = '1'`, codes.InvalidArgument, `1:23: unknown table "usr" (did you mean "user"?)`},
 		{"unknown column", `SELECT ful_name FROM user WHERE id = '1'`, codes.InvalidArgument, `1:8: unknown column "ful_name" of table user (did you mean "full_name"?)`},
 		{"malformed", "SELECT full_name\nFROM user WHERE id = = '1'", codes.InvalidArgument, `2:22: syntax error at or near "="`},
-		{"where without key", `SELECT full_name FROM user WHERE email = 'x'`, codes.InvalidArgument, `email is not a key column of user`},
+		{"where on a key and a feature", `SELECT full_name FROM user WHERE id = '1' AND emial = 'x'`, codes.InvalidArgument, `emial`},
 		{"parameters without binding", `SELECT full_name FROM user WHERE id = ?`, codes.InvalidArgument, `prepare it and bind`},
-		{"unsupported", `SELECT full_name FROM user WHERE id = '1' ORDER BY id`, codes.Unimplemented, `ORDER BY`},
+		{"table function", `SELECT * FROM read_csv('/etc/passwd')`, codes.Unimplemented, `table functions are not supported`},
+		{"relational with parameters", `SELECT full_name FROM user WHERE email = ? ORDER BY 1`, codes.Unimplemented, `parameters are supported in feature lookups only`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := cl.Execute(ctx, tt.sql)

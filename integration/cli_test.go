@@ -247,6 +247,7 @@ func TestCLIValidate(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
 		{"sources:\n  marketplace:\n    kind: bigquery\n", yaml + `:3:11: unknown kind "bigquery"`},
 		{"sources:\n  marketplce:\n    kind: duckdb\n", `reads source "marketplace", which ` + yaml + ` does not define (sources: marketplce)`},
+		{"sources:\n  marketplace:\n    kind: duckdb\nonline_store:\n  kind: postgres\n", yaml + `:5:3: the postgres online store has no dsn`},
 	} {
 		if err := os.WriteFile(yaml, []byte(c.text), 0o644); err != nil {
 			t.Fatal(err)
@@ -255,6 +256,15 @@ func TestCLIValidate(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, c.want) {
 			t.Errorf("validate with fletch.yaml %q: %v\n%s%s\nwant an error containing %s", c.text, err, out, stderr, c.want)
 		}
+	}
+	// The PostgreSQL online store is a kind validate knows; without
+	// --connect it connects to nothing (nothing listens on port 1).
+	pgStore := "sources:\n  marketplace:\n    kind: duckdb\nonline_store:\n  kind: postgres\n  dsn: postgres://nobody@127.0.0.1:1/x\n"
+	if err := os.WriteFile(yaml, []byte(pgStore), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, err = fletch(t, "validate", "--repo", repo); err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("validate with a postgres online store: %v\n%s%s", err, out, stderr)
 	}
 }
 

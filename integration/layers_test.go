@@ -19,12 +19,15 @@ func TestLayers(t *testing.T) {
 		// The transport parses nothing and links no definition parser.
 		{"flight", []string{"features/pyload", "github.com/tree-sitter/"}},
 		// The front ends never import each other, nor execution.
-		{"sql", []string{"substrait", "native", "planner", "flight", "features/pyload"}},
+		{"sql", []string{"substrait", "native", "planner", "relational", "flight", "features/pyload"}},
 		{"substrait", []string{"sql", "native", "planner", "flight", "features/pyload"}},
 		{"native", []string{"sql", "substrait", "planner", "flight", "features/pyload", "github.com/tree-sitter/"}},
 		{"statement", []string{"sql", "substrait", "native", "planner", "flight", "stores"}},
+		// SQL over features runs statements with the planner: no transport,
+		// no front end, no source driver.
+		{"relational", []string{"flight", "sql", "substrait", "native", "features/pyload", "config", "stores/duckdb", "stores/postgres", "github.com/pganalyze/"}},
 		// The planner knows no transport and no front end.
-		{"planner", []string{"flight", "sql", "substrait", "native", "features/pyload", "config"}},
+		{"planner", []string{"flight", "sql", "substrait", "native", "relational", "features/pyload", "config"}},
 		// Operators know nothing of feature definitions.
 		{"operators/...", []string{"features", "planner", "statement", "stores"}},
 		{"stores/...", []string{"planner", "flight", "statement", "config"}},

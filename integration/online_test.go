@@ -28,7 +28,8 @@ func requireService(t *testing.T, env string) string {
 }
 
 // TestPostgresWithOnlineStores serves the marketplace from Postgres with
-// Redis, then DynamoDB Local, as the online store: a feature with
+// Redis, then DynamoDB Local, then Postgres (a table in the test's schema,
+// reached without the proxy) as the online store: a feature with
 // max_staleness is computed from Postgres once, then served from the store
 // (the Hit? column says so) — so well that it is still answered while
 // Postgres is unreachable, when a feature that needs Postgres fails and
@@ -37,12 +38,14 @@ func TestPostgresWithOnlineStores(t *testing.T) {
 	stores := []struct{ name, env, yaml string }{
 		{"redis", "FLETCH_TEST_REDIS", "online_store:\n  kind: redis\n  addr: ${FLETCH_TEST_REDIS}\n  prefix: \"%s:\"\n"},
 		{"dynamodb", "FLETCH_TEST_DYNAMODB", "online_store:\n  kind: dynamodb\n  endpoint: ${FLETCH_TEST_DYNAMODB}\n  region: us-east-1\n  table: %s\n  create_table: true\n"},
+		{"postgres", "FLETCH_TEST_POSTGRES", "online_store:\n  kind: postgres\n  dsn: ${FLETCH_IT_ONLINE_DSN}\n  table: %s\n"},
 	}
 	want := strconv.Quote(referenceRows(t, `SELECT genre FROM marketplace_items WHERE id = '137'`)[0][0].(string))
 	for _, store := range stores {
 		t.Run(store.name, func(t *testing.T) {
 			requireService(t, store.env)
-			proxy, proxied := pgtest.StartProxy(t, marketplaceInPostgres(t))
+			direct := marketplaceInPostgres(t)
+			proxy, proxied := pgtest.StartProxy(t, direct)
 			dir := filepath.Join(workDir, "online-"+store.name)
 			copyRepo(t, filepath.Join(demoDir, "marketplace"), dir)
 			yaml := "sources:\n  marketplace:\n    kind: postgres\n    dsn: ${FLETCH_IT_MARKETPLACE_DSN}\n" +
@@ -50,7 +53,11 @@ func TestPostgresWithOnlineStores(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			addr, _ := startServe(t, dir, "FLETCH_IT_MARKETPLACE_DSN="+proxied)
+			env := []string{"FLETCH_IT_MARKETPLACE_DSN=" + proxied}
+			if store.name == "postgres" {
+				env = append(env, "FLETCH_IT_ONLINE_DSN="+direct) // the test's schema, not through the proxy
+			}
+			addr, _ := startServe(t, dir, env...)
 
 			query := func(outs ...string) (map[string]string, map[string]bool, error) {
 				args := []string{"query", "--server", addr, "--in", "item.id=137"}

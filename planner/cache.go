@@ -124,13 +124,17 @@ func (w *writer) close() {
 // Close stops the engine's own work: every write-back queued before it
 // reaches the online store (or fails), then the goroutines writing them
 // end; a write-back queued after it, by a run still going, is dropped
-// (CacheStats.Dropped).
+// (CacheStats.Dropped). The Python workers stop: a run still calling one
+// fails there (a per-feature error in a partial run).
 // It does not close the online store, the offline log or the sources:
 // they belong to whoever opened them (config.Env.Close). Close may be
 // called more than once; the engine still answers queries after it.
 func (e *Engine) Close() {
 	if e.writer != nil {
 		e.writer.close()
+	}
+	if e.python != nil {
+		e.python.Close()
 	}
 }
 
@@ -253,7 +257,7 @@ func (r *run) writeBack(f *frameData, cols []int) {
 	var all []int
 	for _, i := range cols {
 		c := node.cols[i]
-		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil {
+		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil || r.partlyFailed(c) {
 			continue
 		}
 		skipNulls := optionFalse(c, "cache_nulls")

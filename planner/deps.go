@@ -70,6 +70,10 @@ func directDeps(f *frameNode, c *column, tiled bool) []colID {
 		deps = appendParamDeps(deps, f, c.lookup)
 	case colExpr:
 		exprDeps(f, c.expr, tiled, &deps)
+	case colPython:
+		for _, b := range c.lookup.py.inputs {
+			exprDeps(f, b, tiled, &deps)
+		}
 	}
 	return deps
 }
@@ -144,7 +148,7 @@ func sourcesOf(id colID, memo map[colID][]*lookup) []*lookup {
 		add(g.origin)
 	}
 	c := id.frame.cols[id.idx]
-	if c.kind == colLookup {
+	if c.kind == colLookup || c.kind == colPython {
 		add(c.lookup)
 	}
 	for _, d := range c.deps {
@@ -160,7 +164,7 @@ func sourcesOf(id colID, memo map[colID][]*lookup) []*lookup {
 // by default: the feature's max_staleness, else its class's; 0 is never.
 // Only features a frame computes for its own key can be cached.
 func stalenessOf(c *column) time.Duration {
-	if c.kind != colLookup && c.kind != colExpr {
+	if c.kind != colLookup && c.kind != colExpr && c.kind != colPython {
 		return 0
 	}
 	st := c.feature.MaxStaleness

@@ -11,6 +11,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/internal/lru"
 	"github.com/fletch-engine/fletch/operators/functions"
+	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/tiles"
@@ -25,7 +26,8 @@ type Sources interface {
 // for concurrent use; plans are cached by statement key (Prepare).
 //
 // Close ends what the engine started: it writes the queued write-backs to
-// the online store and stops the goroutines writing them. It closes none of
+// the online store and stops the goroutines writing them, and it stops the
+// Python worker processes. It closes none of
 // what the engine was given (the online store, the offline log, the
 // sources): whoever opened them closes them, after the engine
 // (config.Env.Close).
@@ -45,6 +47,9 @@ type Engine struct {
 
 	offline stores.OfflineLog // nil: computed values are not logged
 	tiles   *tiles.Store      // nil: materialized runs compute every bucket at the source
+
+	pyCfg  pyworker.Config
+	python *pyworker.Pool // nil: the graph has no resolver that runs in Python
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -62,6 +67,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 	if e.store != nil {
 		e.writer = newWriter(e.store, e.queueLen)
 	}
+	e.python = newPython(g, e.pyCfg, mem)
 	return e
 }
 

@@ -33,8 +33,9 @@ type run struct {
 	need    [][]bool
 	cacheOn bool
 
-	failMu sync.Mutex
-	failed map[*lookup]error // RunOptions.Partial: the lookups that failed
+	failMu    sync.Mutex
+	failed    map[*lookup]error      // RunOptions.Partial: the lookups that failed
+	rowFailed map[*lookup]rowFailure // RunOptions.Partial: the Python calls that raised for some rows
 
 	cancel context.CancelCauseFunc // ends ctx with the run's first error (parallel)
 }
@@ -140,10 +141,13 @@ func (r *run) result(root *frameData) (*Result, error) {
 	for i, idx := range p.outputs {
 		c := p.root.cols[idx]
 		if l, err := r.tainted(c); l != nil {
-			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.resolver.Name, Kind: statement.KindOf(err), Message: err.Error()})
+			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.name(), Kind: statement.KindOf(err), Message: err.Error()})
 			cols[i] = array.MakeArrayOfNull(r.mem, c.typ, root.n)
 			defer cols[i].Release()
 			continue
+		}
+		if l, rf, ok := r.rowFailure(c); ok { // those rows are null already
+			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.name(), Kind: statement.KindOf(rf.err), Message: rf.err.Error(), Rows: rf.rows})
 		}
 		if keep == nil {
 			cols[i] = root.cols[idx]
@@ -467,6 +471,8 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 		arr, err = r.originColumn(f, col)
 	case colExpr:
 		arr, err = r.eval(f, col.expr)
+	case colPython:
+		arr, err = r.pythonColumn(f, col)
 	}
 	if err != nil {
 		return nil, err

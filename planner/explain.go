@@ -63,6 +63,8 @@ func (c *column) describe() string {
 		s = fmt.Sprintf("column %s <- %s.%s", c.name, c.lookup.resolver.Name, c.field)
 	case colExpr:
 		s = fmt.Sprintf("compute %s = %s", c.name, c.expr)
+	case colPython:
+		s = fmt.Sprintf("column %s <- %s", c.name, c.lookup.py)
 	}
 	if c.def != nil {
 		s += " default " + c.def.String()
@@ -93,6 +95,11 @@ func (p *Plan) Graph() string {
 		}
 		for _, l := range lookups {
 			fmt.Fprintf(&b, "    %s[(\"%s\")]\n", id(l), l.resolver.Name)
+		}
+		for _, c := range f.cols {
+			if _, seen := ids[c.lookup]; c.kind == colPython && !seen {
+				fmt.Fprintf(&b, "    %s[[\"python %s\"]]\n", id(c.lookup), c.lookup.name())
+			}
 		}
 		for _, c := range f.cols {
 			fmt.Fprintf(&b, "    %s[\"%s\"]\n", id(c), strings.ReplaceAll(c.name, `"`, "'"))

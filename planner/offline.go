@@ -48,7 +48,7 @@ func (r *run) logComputed(f *frameData) {
 		if i == node.keyCol || f.cols[i] == nil || f.hit[i] || c.kind == colInput || c.feature == nil || c.feature.Kind != features.Scalar {
 			continue
 		}
-		if l, _ := r.tainted(c); l != nil {
+		if l, _ := r.tainted(c); l != nil || r.partlyFailed(c) {
 			continue
 		}
 		fields = append(fields, arrow.Field{Name: c.feature.Name, Type: c.typ, Nullable: true})

@@ -58,6 +58,7 @@ const (
 	colOrigin                // a has-many frame's own resolver rows
 	colExpr                  // computed
 	colTime                  // the evaluation time of each row
+	colPython                // an output of a Python resolver's call (python.go)
 )
 
 type column struct {
@@ -66,7 +67,7 @@ type column struct {
 	typ     arrow.DataType
 	kind    colKind
 	input   int     // colInput at the root: index in the input record
-	lookup  *lookup // colLookup, colOrigin
+	lookup  *lookup // colLookup, colOrigin, colPython
 	field   string  // resolver result column
 	expr    bexpr   // colExpr
 	// def is the feature's default and fill the coalesce that applies it.
@@ -94,6 +95,9 @@ type lookup struct {
 	// (a has-many origin: of the parent frame) whose distinct values bind
 	// a `${class.feature}`; -1 for `${now}`.
 	params []int
+	// py, instead of resolver, is a Python resolver's call for the frame's
+	// rows: it fails and taints the columns that read it like a query.
+	py *pyCall
 }
 
 // Prepare plans st, or returns the cached plan of a statement with the same
@@ -400,12 +404,8 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 	default:
 		r := pl.resolverFor(feat)
 		if r == nil {
-			for _, pr := range pl.e.graph.PyResolvers {
-				for _, out := range pr.Outputs {
-					if out == feat {
-						return 0, &statement.Error{Kind: statement.Unsupported, Pos: pr.Pos, Msg: fmt.Sprintf("%s comes from the Python resolver %s, and Python resolvers are not supported yet", feat.QualifiedName(), pr.Name)}
-					}
-				}
+			if pr := pl.pyResolverFor(feat); pr != nil {
+				return pl.needPython(f, col, pr)
 			}
 			return 0, &statement.Error{Kind: statement.InvalidInput, Pos: at, Msg: fmt.Sprintf("nothing provides %s: no SQL resolver returns it and it has no expression; give it as an input", feat.QualifiedName())}
 		}

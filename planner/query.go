@@ -43,8 +43,8 @@ type Result struct {
 	// Hits, when RunOptions.Meta is set, has one boolean array per output:
 	// whether each cell was served from the online store.
 	Hits []arrow.Array
-	// Errors are the outputs that could not be computed (RunOptions.Partial);
-	// their cells are null.
+	// Errors are the outputs that could not be computed (RunOptions.Partial),
+	// for all rows or for some (OutputError.Rows); their cells are null.
 	Errors []OutputError
 	// NullKeys are the input rows whose key is null: they name no entity,
 	// and every output of theirs is null.
@@ -65,4 +65,7 @@ type OutputError struct {
 	Resolver string // the resolver that failed, "" when none
 	Kind     statement.ErrorKind
 	Message  string
+	// Rows are the input rows that failed when only some did (a Python
+	// resolver raised for them; their cells are null); nil: all of them.
+	Rows []int
 }

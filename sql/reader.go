@@ -49,6 +49,24 @@ func (r *Reader) Read(text string) (*statement.Statement, error) {
 	return st, nil
 }
 
+// ReadQuery is the statement or the relational query of text (see
+// ParseQuery). Lookups are remembered as Read remembers them; relational
+// queries are read each time (their execution dwarfs the parse).
+func (r *Reader) ReadQuery(text string) (*statement.Statement, *statement.Relational, error) {
+	if st, ok := r.texts.Get(text); ok {
+		return st, nil, nil
+	}
+	if st := r.fromTemplate(text); st != nil {
+		return st, nil, nil
+	}
+	st, rel, err := ParseQuery(r.graph, text)
+	if err != nil || rel != nil {
+		return nil, rel, err
+	}
+	r.texts.Add(text, st, size(text, st))
+	return st, nil, nil
+}
+
 // fromTemplate reads text through its template (see template): it is
 // read once, and each text that differs only in its literal values is
 // filled in from it. It returns nil when the text has no usable template;

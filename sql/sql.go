@@ -24,15 +24,31 @@ import (
 	"github.com/fletch-engine/fletch/statement"
 )
 
-// Parse reads sql against g.
+// Parse reads sql against g as a feature lookup.
 func Parse(g *features.Graph, sql string) (*statement.Statement, error) {
 	p := &parser{graph: g, src: sql}
-	if at := strings.IndexByte(sql, 0); at >= 0 {
-		// pg_query reads C strings: it would read up to the NUL and drop
-		// the rest (`id = 1\x00 OR 1=1` answered as `id = 1`).
-		return nil, p.errAt(statement.InvalidInput, int32(at), "the query text holds a NUL byte: remove it")
+	stmt, explain, err := p.read()
+	if err != nil {
+		return nil, err
 	}
-	return p.parse()
+	return p.lookup(stmt, explain)
+}
+
+// ParseQuery reads sql against g: a feature lookup is a Statement, any
+// other SELECT (see isLookup) a Relational; exactly one is not nil.
+// `EXPLAIN` before either asks for its plan.
+func ParseQuery(g *features.Graph, sql string) (*statement.Statement, *statement.Relational, error) {
+	p := &parser{graph: g, src: sql}
+	stmt, explain, err := p.read()
+	if err != nil {
+		return nil, nil, err
+	}
+	if sel := stmt.GetSelectStmt(); sel != nil && !p.isLookup(sel) {
+		rel, err := p.relational(stmt, explain)
+		return nil, rel, err
+	}
+	st, err := p.lookup(stmt, explain)
+	return st, nil, err
 }
 
 // parser holds what positions and name checks need while one statement is
@@ -44,6 +60,8 @@ type parser struct {
 	edits []edit
 	class *features.Class
 	alias string
+	// version is pg_query's parse-tree version, for writing a tree back.
+	version int32
 	// last is the most recent position computed: positions are asked for
 	// mostly in increasing order (every column of a 250-column select
 	// list), and counting from the previous one keeps that linear.
@@ -57,9 +75,16 @@ type parser struct {
 // [newStart, newEnd) in text.
 type edit struct{ origStart, origEnd, newStart, newEnd int }
 
-func (p *parser) parse() (*statement.Statement, error) {
+// read parses the query text into its one statement, and whether EXPLAIN
+// asks for its plan.
+func (p *parser) read() (*pg.Node, bool, error) {
+	if at := strings.IndexByte(p.src, 0); at >= 0 {
+		// pg_query reads C strings: it would read up to the NUL and drop
+		// the rest (`id = 1\x00 OR 1=1` answered as `id = 1`).
+		return nil, false, p.errAt(statement.InvalidInput, int32(at), "the query text holds a NUL byte: remove it")
+	}
 	if err := p.rewrite(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	tree, err := pg.Parse(p.text)
 	if err != nil {
@@ -68,20 +93,37 @@ func (p *parser) parse() (*statement.Statement, error) {
 		if pe, ok := err.(*pgparser.Error); ok && pe.Cursorpos > 0 {
 			at = pe.Cursorpos - 1
 		}
-		return nil, p.errAt(statement.InvalidInput, int32(at), "%s", msg)
+		return nil, false, p.errAt(statement.InvalidInput, int32(at), "%s", msg)
 	}
+	p.version = tree.Version
 	switch len(tree.Stmts) {
 	case 0:
-		return nil, p.errAt(statement.InvalidInput, -1, "empty query: expected SELECT <columns> FROM <table> WHERE <keys>")
+		return nil, false, p.errAt(statement.InvalidInput, -1, "empty query: expected SELECT <columns> FROM <table> WHERE <keys>")
 	case 1:
 	default:
-		return nil, p.errAt(statement.InvalidInput, tree.Stmts[1].StmtLocation, "one statement per query, found %d", len(tree.Stmts))
+		return nil, false, p.errAt(statement.InvalidInput, tree.Stmts[1].StmtLocation, "one statement per query, found %d", len(tree.Stmts))
 	}
-	sel := tree.Stmts[0].Stmt.GetSelectStmt()
-	if sel == nil {
-		return nil, p.errAt(statement.Unsupported, tree.Stmts[0].StmtLocation, "fletch is read-only: only SELECT queries are supported")
+	stmt := tree.Stmts[0].Stmt
+	explain := false
+	if ex := stmt.GetExplainStmt(); ex != nil {
+		if len(ex.Options) > 0 {
+			return nil, false, p.errAt(statement.Unsupported, -1, "EXPLAIN takes no options in fletch: write EXPLAIN SELECT …")
+		}
+		stmt, explain = ex.Query, true
 	}
-	return p.selectStmt(sel)
+	if stmt.GetSelectStmt() == nil {
+		return nil, false, p.errAt(statement.Unsupported, tree.Stmts[0].StmtLocation, "fletch is read-only: only SELECT queries are supported")
+	}
+	return stmt, explain, nil
+}
+
+// lookup reads a SELECT as a feature lookup (its plan, with explain).
+func (p *parser) lookup(stmt *pg.Node, explain bool) (*statement.Statement, error) {
+	st, err := p.selectStmt(stmt.GetSelectStmt())
+	if err == nil && explain {
+		st.Options.Explain = true
+	}
+	return st, err
 }
 
 // rewrite makes the text pg_query can parse: bare keywords that name a

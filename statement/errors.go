@@ -23,6 +23,9 @@ const (
 	SourceFailure
 	// Internal is a bug.
 	Internal
+	// ResourceExhausted is a query refused because a bounded resource is
+	// full (the Python workers' queue): the caller may retry later.
+	ResourceExhausted
 )
 
 // Error is the error of reading, planning or executing a query, whatever

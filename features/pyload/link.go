@@ -848,7 +848,7 @@ func (l *linker) bindAgg(n *expr.Agg, c *features.Class, win *features.Window) e
 
 // resolver links the signature of a Python resolver.
 func (l *linker) resolver(rd *ResolverDecl) *features.PyResolver {
-	r := &features.PyResolver{Name: rd.Name, Online: rd.Online, Pos: rd.Pos}
+	r := &features.PyResolver{Name: rd.Name, Online: rd.Online, Pos: rd.Pos, File: rd.Pos.File}
 	ok := true
 	for _, p := range rd.Params {
 		root, fs := l.featurePath(p.Path)

@@ -17,8 +17,8 @@ func init() {
 }
 
 // Load parses files and links them into g: the repository loader of `*.py`
-// files. Unlike Link it rejects Python resolvers, whose bodies fletch does
-// not compile yet.
+// files. A Python resolver whose body is not compiled to expressions runs
+// in the Python worker pool (Mode PyWorker, Why says why).
 func Load(g *features.Graph, files []features.SourceFile) error {
 	var errs []error
 	parsed := make([]*File, 0, len(files))
@@ -32,15 +32,9 @@ func Load(g *features.Graph, files []features.SourceFile) error {
 	if err := Link(g, parsed); err != nil {
 		errs = append(errs, err)
 	}
-	for _, f := range parsed {
-		for _, r := range f.Resolvers {
-			outs := make([]string, len(r.Outputs))
-			for i, o := range r.Outputs {
-				outs[i] = o.String()
-			}
-			errs = append(errs, features.Errorf(r.Pos,
-				"Python resolver %s: resolver bodies are not supported yet; define %s as an expression",
-				r.Name, strings.Join(outs, ", ")))
+	for _, r := range g.PyResolvers {
+		if r.Why == "" {
+			r.Mode, r.Why = features.PyWorker, "resolver bodies are not compiled to expressions yet"
 		}
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,87 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// biQueries are what a BI tool sends beyond feature lookups (issue 15),
+// each with DuckDB SQL over the demo's tables that computes the same.
+func biQueries() []struct{ name, query, want string } {
+	asOf := "'" + anchor.Format(time.RFC3339) + "'"
+	ts := sqlTime(anchor)
+	return []struct{ name, query, want string }{
+		{"browse user", `SELECT id, full_name, email, birthday FROM "user" WHERE __as_of__ = ` + asOf + ` LIMIT 200`,
+			"SELECT hid, first_name || ' ' || last_name, email, birthday FROM marketplace_users WHERE created_at <= " + ts + " ORDER BY hid LIMIT 200"},
+		{"group by genre", `SELECT genre_from_llm, COUNT(*), AVG(price) FROM item GROUP BY genre_from_llm ORDER BY 2 DESC, 1`,
+			"SELECT genre, count(*), avg(list_price) FROM marketplace_items GROUP BY genre ORDER BY 2 DESC, 1"},
+		{"join review to item", `SELECT i.title, count(*) AS n, avg(r.star_rating) AS stars FROM review r JOIN item i ON r.item_id = i.id WHERE r.__as_of__ = ` + asOf + ` GROUP BY i.title ORDER BY n DESC, i.title LIMIT 20`,
+			"SELECT i.title, count(*) AS n, avg(r.star_rating) FROM marketplace_reviews r JOIN marketplace_items i ON r.item_id = i.id WHERE r.created_at <= " + ts + " GROUP BY i.title ORDER BY n DESC, i.title LIMIT 20"},
+		{"superset virtual table", `SELECT * FROM (SELECT id, title, price FROM item WHERE price > 100) AS virtual_table ORDER BY id LIMIT 1000`,
+			"SELECT id, title, list_price FROM marketplace_items WHERE list_price > 100 ORDER BY id LIMIT 1000"},
+		{"computed features", `SELECT id, total_reviews, average_rating FROM item WHERE __as_of__ = ` + asOf + ` AND total_reviews > 40 ORDER BY total_reviews DESC, id LIMIT 10`,
+			"SELECT * FROM (SELECT i.id, (SELECT count(*) FROM marketplace_reviews r WHERE r.item_id = i.id AND r.created_at <= " + ts + ") AS n, (SELECT avg(star_rating) FROM marketplace_reviews r WHERE r.item_id = i.id AND r.created_at <= " + ts + ") AS a FROM marketplace_items i) WHERE n > 40 ORDER BY n DESC, id LIMIT 10"},
+		{"select 1", `SELECT 1`, `SELECT 1`},
+	}
+}
+
+func TestBISQLFlight(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := client(t, mem)
+	ctx := context.Background()
+	for _, c := range biQueries() {
+		t.Run(c.name, func(t *testing.T) {
+			info, err := cl.Execute(ctx, c.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			schema, got := fetch(t, ctx, cl, info)
+			var names []string
+			for _, f := range schema.Fields() {
+				names = append(names, f.Name)
+			}
+			compareRows(t, names, got, referenceRows(t, c.want))
+		})
+	}
+}
+
+// TestSchemaProbe is Tableau's `WHERE 1=0`: the columns and no rows, in
+// one empty batch (with none, the JDBC driver lists every column twice).
+func TestSchemaProbe(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := client(t, mem)
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT * FROM "user" WHERE 1=0`,
+		`SELECT * FROM (SELECT id, title FROM item) AS t WHERE 1 = 0`,
+		`SELECT id, title FROM item WHERE id = 'no such item' AND 1=0`,
+	} {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches := 0
+		for rdr.Next() {
+			batches++
+			if n := rdr.RecordBatch().NumRows(); n != 0 {
+				t.Errorf("%s: %d rows", q, n)
+			}
+		}
+		if rdr.Schema().NumFields() == 0 {
+			t.Errorf("%s: no columns", q)
+		}
+		rdr.Release()
+		if batches != 1 {
+			t.Errorf("%s: %d batches, want one empty batch", q, batches)
+		}
+	}
+}
