@@ -14,8 +14,6 @@ import (
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/operators/aggregate"
 	"github.com/fletch-engine/fletch/stores"
-	"github.com/fletch-engine/fletch/stores/duckdb"
-	"github.com/fletch-engine/fletch/stores/postgres"
 )
 
 // Dialect is the SQL a source speaks.
@@ -36,13 +34,15 @@ func DialectOf(src stores.Source) (Dialect, error) {
 		}
 		src = w.Unwrap()
 	}
-	switch src.(type) {
-	case *duckdb.Source:
-		return DuckDB, nil
-	case *postgres.Source:
-		return Postgres, nil
+	if d, ok := src.(interface{ SQLDialect() string }); ok {
+		switch d.SQLDialect() {
+		case "duckdb":
+			return DuckDB, nil
+		case "postgres":
+			return Postgres, nil
+		}
 	}
-	return 0, fmt.Errorf("tiles are computed in DuckDB or Postgres SQL, and this source is %T", src)
+	return 0, fmt.Errorf("tiles are computed in DuckDB or Postgres SQL, and this source speaks neither")
 }
 
 // epochUS is the SQL of a timestamp column in µs since the epoch, exactly.
