@@ -50,6 +50,10 @@ type Engine struct {
 
 	pyCfg  pyworker.Config
 	python *pyworker.Pool // nil: the graph has no resolver that runs in Python
+
+	validations validationCounters // per feature with bounds
+
+	observer Observer // nil: none
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -59,13 +63,13 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 		mem = memory.DefaultAllocator
 	}
 	e := &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default(), queueLen: 1024,
-		planEntries: DefaultPlanEntries, planBytes: DefaultPlanBytes}
+		planEntries: DefaultPlanEntries, planBytes: DefaultPlanBytes, validations: newValidationCounters(g)}
 	for _, o := range opts {
 		o(e)
 	}
 	e.plans = lru.New[string, *Plan](e.planEntries, e.planBytes, nil)
 	if e.store != nil {
-		e.writer = newWriter(e.store, e.queueLen)
+		e.writer = newWriter(e.store, e.queueLen, e.observer)
 	}
 	e.python = newPython(g, e.pyCfg, mem)
 	return e

@@ -139,6 +139,10 @@ func cmdFeatures(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("features", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", ".", "feature repository")
+	server := fs.String("server", "", "also print how many values of each feature with bounds this running server found outside them")
+	token := fs.String("token", os.Getenv("FLETCH_TOKEN"), "with --server: the token to send (default $FLETCH_TOKEN)")
+	useTLS := fs.Bool("tls", false, "with --server: connect with TLS")
+	caFile := fs.String("ca", "", "with --tls: the PEM certificate(s) to trust instead of the system's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -146,6 +150,17 @@ func cmdFeatures(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var counts []planner.ValidationCount
+	if *server != "" {
+		creds, err := transportCredentials(*useTLS, *caFile)
+		if err != nil {
+			return err
+		}
+		if counts, err = validationCounts(context.Background(), *server, creds, *token); err != nil {
+			return err
+		}
+	}
+	defer printValidations(stdout, g, counts, *server)
 	classes := append([]*features.Class{}, g.Classes...)
 	sort.Slice(classes, func(i, j int) bool { return classes[i].Table < classes[j].Table })
 	for _, c := range classes {
@@ -196,6 +211,13 @@ func describeSource(g *features.Graph, f *features.Feature) string {
 			}
 		}
 	}
+	for _, r := range g.PyResolvers {
+		for _, out := range r.Outputs {
+			if out == f {
+				return fmt.Sprintf("<- %s() [%s]", r.Name, r.Mode)
+			}
+		}
+	}
 	return ""
 }
 
@@ -229,7 +251,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	// Plan every feature of every class: binding finds what loading cannot
 	// (unknown functions, type mismatches, features nothing provides).
-	e := planner.NewEngine(g, nil, nil)
+	e := planner.NewEngine(g, nil, nil, planner.WithPython(pythonConfig(cfg)))
+	defer e.Close()
 	var errs []error
 	n := 0
 	for _, c := range g.Classes {

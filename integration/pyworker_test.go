@@ -1,0 +1,181 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fletch-engine/fletch/operators/pyworker/pyworkertest"
+)
+
+// digestsPy are resolvers that need CPython: a library call (hashlib), and
+// one that raises for some rows. It imports the tutorial's module, as a
+// user's second file would.
+const digestsPy = `import hashlib
+
+from chalk import online
+from marketplace import User
+
+
+@online
+def email_digest(email: User.email, first: User.first_name) -> User.email_digest:
+    return first[:1] + ":" + hashlib.blake2b(email.encode(), digest_size=8).hexdigest()
+
+
+@online
+def name_code(first: User.first_name, last: User.last_name) -> User.name_code:
+    if len(first) > len(last):
+        raise ValueError("first name longer than last name")
+    return (first + last).swapcase()
+`
+
+// pythonRepo is a copy of the demo's repository with digestsPy and the two
+// features it outputs, over data generated here; python names the
+// interpreter in its fletch.yaml.
+func pythonRepo(t *testing.T, python string) string {
+	t.Helper()
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "marketplace")
+	copyRepo(t, filepath.Join(demoDir, "marketplace"), repo)
+	src, err := os.ReadFile(filepath.Join(repo, "marketplace.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withFeatures := strings.Replace(string(src), "    email: str | None\n", "    email: str | None\n    email_digest: str | None\n    name_code: str | None\n", 1)
+	if withFeatures == string(src) {
+		t.Fatal("marketplace.py no longer declares User.email as the test expects")
+	}
+	for name, text := range map[string]string{"marketplace.py": withFeatures, "digests.py": digestsPy} {
+		if err := os.WriteFile(filepath.Join(repo, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dbPath := filepath.Join(dir, "marketplace.duckdb")
+	generateDuckDB(t, dbPath)
+	yaml := fmt.Sprintf("sources:\n  marketplace:\n    kind: duckdb\n    path: %s\npython:\n  executable: %s\n  workers: 2\n", strconv.Quote(dbPath), strconv.Quote(python))
+	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return repo
+}
+
+// cpythonRows runs script in the test's CPython with rows as JSON on its
+// stdin and decodes what it prints.
+func cpythonRows(t *testing.T, python, script string, rows any) []any {
+	t.Helper()
+	data, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(python, "-c", script)
+	cmd.Stdin = strings.NewReader(string(data))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("reference: %v", err)
+	}
+	var res []any
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// queryErr runs query to its last row and returns its error, whether
+// planning (GetFlightInfo) or running it (DoGet) failed.
+func queryErr(ctx context.Context, cl *flightsql.Client, query string) error {
+	info, err := cl.Execute(ctx, query)
+	if err == nil {
+		_, _, err = readAll(ctx, cl, info)
+	}
+	return err
+}
+
+// Python resolvers through Flight SQL: the answers are CPython's (the same
+// function run apart over the reference database's rows), a row that
+// raises is the query's clear error, and the rest of the repository is
+// unaffected; without Python, only those features are unavailable.
+func TestPythonResolverFlightSQL(t *testing.T) {
+	python := pyworkertest.Python(t)
+	repo := pythonRepo(t, python)
+	srvAddr, _ := startServe(t, repo)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := dial(t, srvAddr, mem)
+	ctx := context.Background()
+
+	// Users with an email, one twice; and users split by whether name_code
+	// raises for them.
+	ref := referenceRows(t, `SELECT hid, email, first_name, last_name, first_name || ' ' || last_name FROM marketplace_users WHERE email IS NOT NULL ORDER BY hid LIMIT 40`)
+	var ok, raising []int
+	for i, r := range ref {
+		if len(r[2].(string)) > len(r[3].(string)) {
+			raising = append(raising, i)
+		} else {
+			ok = append(ok, i)
+		}
+	}
+	if len(ok) < 3 || len(raising) < 1 {
+		t.Fatalf("the data has %d users name_code answers for and %d it raises for", len(ok), len(raising))
+	}
+	rows := []int{ok[0], ok[1], ok[2], ok[0]}
+	var ids []string
+	var in [][]any
+	for _, i := range rows {
+		ids = append(ids, "'"+ref[i][0].(string)+"'")
+		in = append(in, ref[i])
+	}
+	want := cpythonRows(t, python, `import hashlib, json, sys
+out = []
+for id, email, first, last, full in json.load(sys.stdin):
+    out.append([id, first[:1] + ":" + hashlib.blake2b(email.encode(), digest_size=8).hexdigest(), (first + last).swapcase(), full])
+print(json.dumps(out))`, in)
+	info, err := cl.Execute(ctx, `SELECT id, email_digest, name_code, full_name FROM "user" WHERE id IN (`+strings.Join(ids, ", ")+`)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got := fetch(t, ctx, cl, info)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("answer\n%v\nCPython\n%v", got, want)
+	}
+
+	// A row the function raises for: the query's error says which, and why.
+	bad := ref[raising[0]][0].(string)
+	err = queryErr(ctx, cl, `SELECT id, name_code FROM "user" WHERE id IN (`+ids[0]+`, '`+bad+`')`)
+	wantMsg := "digests.py:" + strconv.Itoa(strings.Count(digestsPy[:strings.Index(digestsPy, "def name_code")], "\n")+1) +
+		":1: Python resolver name_code raised for 1 of 2 rows of user; the first, row 1: ValueError: first name longer than last name (at digests.py:" +
+		strconv.Itoa(strings.Count(digestsPy[:strings.Index(digestsPy, "raise ValueError")], "\n")+1) + ")"
+	if status.Code(err) != codes.Unavailable || !strings.HasSuffix(status.Convert(err).Message(), wantMsg) || strings.Contains(err.Error(), repo) {
+		t.Errorf("a raising row: %v\nwant Unavailable: %s (no server path)", err, wantMsg)
+	}
+
+	// Without Python the server starts, warns, and serves the rest.
+	broken := pythonRepo(t, "/no/such/python3")
+	brokenAddr, log := startServe(t, broken)
+	if w := "fletch: warning: " + filepath.Join(broken, "digests.py"); !strings.Contains(log.String(), w) || !strings.Contains(log.String(), "Python resolver email_digest runs in Python") {
+		t.Errorf("serve's log without Python:\n%s", log.String())
+	}
+	bcl := dial(t, brokenAddr, mem)
+	info, err = bcl.Execute(ctx, `SELECT full_name FROM "user" WHERE id = `+ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got := fetch(t, ctx, bcl, info); fmt.Sprint(got) != fmt.Sprint([][]any{{want[0].([]any)[3]}}) {
+		t.Errorf("full_name without Python: %v", got)
+	}
+	err = queryErr(ctx, bcl, `SELECT email_digest FROM "user" WHERE id = `+ids[0])
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "user.email_digest comes from the Python resolver email_digest, which runs in Python") ||
+		!strings.Contains(err.Error(), "Python is not available: python3 cannot be started") || strings.Contains(err.Error(), broken) {
+		t.Errorf("email_digest without Python: %v", err)
+	}
+}
