@@ -70,6 +70,9 @@ func directDeps(f *frameNode, c *column, tiled bool) []colID {
 		deps = appendParamDeps(deps, f, c.lookup)
 	case colExpr:
 		exprDeps(f, c.expr, tiled, &deps)
+		if c.raises != nil {
+			exprDeps(f, c.raises, tiled, &deps)
+		}
 	case colPython:
 		for _, b := range c.lookup.py.inputs {
 			exprDeps(f, b, tiled, &deps)
