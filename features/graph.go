@@ -10,6 +10,7 @@ package features
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,11 +106,42 @@ type Feature struct {
 
 	MaxStaleness Staleness
 	Min, Max     *expr.Literal
-	Description  string
+	// Validation bounds the feature's values (min=, max=, min_length=,
+	// max_length=, strict=); nil without bounds.
+	Validation  *Validation
+	Description string
 	// Options holds every keyword argument of feature(...) / windowed(...)
 	// as written, including the ones above.
 	Options map[string]expr.Node
 	Pos     Pos
+}
+
+// Validation is the bounds of a feature's values, as Chalk's feature(min=,
+// max=, min_length=, max_length=, strict=) give them: inclusive, a null
+// value never violates them. A value outside them is an error for its row
+// when Strict (it is neither served nor stored), else served and counted.
+type Validation struct {
+	// Min and Max bound a number (nil: no bound). An int feature's bound
+	// written as an int is compared exactly.
+	Min, Max *Bound
+	// MinLength and MaxLength bound a string's characters (Unicode code
+	// points, Python's len) or a list's elements; -1: no bound.
+	MinLength, MaxLength int64
+	Strict               bool
+}
+
+// Bound is one numeric bound as written: an int, or a float.
+type Bound struct {
+	Int   int64
+	Float float64
+	IsInt bool
+}
+
+func (b *Bound) String() string {
+	if b.IsInt {
+		return strconv.FormatInt(b.Int, 10)
+	}
+	return strconv.FormatFloat(b.Float, 'g', -1, 64)
 }
 
 // Window is one window of a windowed feature.

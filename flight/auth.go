@@ -10,7 +10,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/fletch-engine/fletch/auth"
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/sql"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -105,9 +109,20 @@ func (s *Server) canRead(ctx context.Context, class string) bool {
 	return p == nil || p.CanRead(class)
 }
 
-// plan parses, plans and authorizes sql for the caller of ctx.
-func (s *Server) plan(ctx context.Context, sql string, prepared bool) (*query, error) {
-	q, err := s.planSQL(ctx, sql, prepared)
+// plan parses, plans and authorizes sql for the caller of ctx. A class the
+// caller may not read is, where the query names it as a table, an unknown
+// table exactly like one that does not exist: the query is read again with
+// the caller's eyes (sql.ParseQueryVisible) to say so. (Reading it so in
+// the first place would key the front end's cache by caller.)
+func (s *Server) plan(ctx context.Context, text string, prepared bool) (*query, error) {
+	q, err := s.planSQL(ctx, text, prepared)
+	if p := principal(ctx); p != nil && (err != nil || p.Deny(q.classes()...) != nil) {
+		// An error of its own (not the one everyone gets) names no hidden
+		// class: the query was read without them.
+		if _, _, verr := sql.ParseQueryVisible(s.graph, text, p.CanRead); verr != nil && (err == nil || verr.Error() != err.Error()) {
+			return nil, verr
+		}
+	}
 	return s.guard(ctx, q, err)
 }
 
@@ -119,9 +134,59 @@ func (s *Server) guard(ctx context.Context, q *query, err error) (*query, error)
 		return nil, s.restrict(ctx, err)
 	}
 	if err := s.authorize(ctx, q.classes()...); err != nil {
+		if ferr := s.deniedFeature(ctx, q); ferr != nil {
+			return nil, ferr
+		}
 		return nil, err
 	}
 	return q, nil
+}
+
+// deniedFeature refuses a query whose tables the caller may read but
+// one of whose columns needs a class it may not (a has-one path, an
+// aggregation over a relation): by that column's own name, so that the
+// refusal does not name the hidden class. Nil when no single column is to
+// blame.
+func (s *Server) deniedFeature(ctx context.Context, q *query) error {
+	p := principal(ctx)
+	type one struct {
+		class  *features.Class
+		inputs []arrow.Field
+		out    statement.Output
+	}
+	var outs []one
+	switch {
+	case q.st != nil:
+		for _, o := range q.st.Outputs {
+			outs = append(outs, one{q.st.Class, q.st.Inputs, o})
+		}
+	case q.rel != nil:
+		for _, sc := range q.rel.Relational().Scans {
+			if sc.Class.Primary == nil {
+				continue
+			}
+			in := []arrow.Field{{Name: sc.Class.Primary.Name, Type: sc.Class.Primary.Type.Arrow()}}
+			for _, o := range sc.Outputs {
+				outs = append(outs, one{sc.Class, in, o})
+			}
+		}
+	}
+	for _, o := range outs {
+		st, err := statement.New(o.class, o.inputs, []statement.Output{o.out})
+		if err != nil {
+			continue
+		}
+		plan, err := s.engine.Prepare(st)
+		if err != nil || p.Deny(plan.Classes()...) == nil {
+			continue
+		}
+		name := o.out.Name
+		if name == "" {
+			name = o.out.Expr.String()
+		}
+		return status.Errorf(codes.PermissionDenied, "%s: token %q may not read column %s of %s: it is computed from data outside the token's scopes (%s)", o.out.Expr.Position(), p.Name, name, o.class.Table, strings.Join(p.Scopes(), ", "))
+	}
+	return nil
 }
 
 // restrict keeps a failed query's error from telling the caller about

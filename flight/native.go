@@ -40,7 +40,8 @@ type NativeSummary struct {
 	NullKeys []int64 `json:"null_keys,omitempty"`
 }
 
-// NativeOutputFail is an output that could not be computed (Partial).
+// NativeOutputFail is an output that could not be computed (Partial), in
+// every row, or in the rows Rows names (from 0, across batches).
 type NativeOutputFail struct {
 	Output   string `json:"output"`
 	Resolver string `json:"resolver,omitempty"`

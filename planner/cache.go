@@ -251,7 +251,7 @@ func observedSpan(obs *array.Timestamp) (stored bool, oldest, newest int64) {
 // writeBack queues the computed values of cols (those not served from the
 // store) for the store, skipping columns tainted by a failed resolver and
 // the rows a feature asks not to cache (cache_nulls=False,
-// cache_defaults=False).
+// cache_defaults=False) and those that failed its strict validation.
 func (r *run) writeBack(f *frameData, cols []int) {
 	node := f.node
 	var all []int
@@ -262,13 +262,18 @@ func (r *run) writeBack(f *frameData, cols []int) {
 		}
 		skipNulls := optionFalse(c, "cache_nulls")
 		skipDefaults := optionFalse(c, "cache_defaults") && f.defaulted[i] != nil
-		if !skipNulls && !skipDefaults {
+		invalid := f.invalidRows(i).rows // strict violations are never stored
+		if !skipNulls && !skipDefaults && invalid == nil {
 			all = append(all, i)
 			continue
 		}
 		keep := make([]int32, 0, f.n)
 		for k := 0; k < f.n; k++ {
 			if (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
+				continue
+			}
+			if len(invalid) > 0 && invalid[0] == k {
+				invalid = invalid[1:]
 				continue
 			}
 			keep = append(keep, int32(k))

@@ -48,6 +48,8 @@ type Engine struct {
 
 	pyCfg  pyworker.Config
 	python *pyworker.Pool // nil: the graph has no resolver that runs in Python
+
+	validations validationCounters // per feature with bounds
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -57,7 +59,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 		mem = memory.DefaultAllocator
 	}
 	e := &Engine{graph: g, sources: sources, mem: mem, funcs: functions.Default(), queueLen: 1024,
-		planEntries: DefaultPlanEntries, planBytes: DefaultPlanBytes}
+		planEntries: DefaultPlanEntries, planBytes: DefaultPlanBytes, validations: newValidationCounters(g)}
 	for _, o := range opts {
 		o(e)
 	}

@@ -60,6 +60,10 @@ type frameData struct {
 	// aggregations of a has-many frame share their filters (the purchases
 	// among 50,000 prices, for a count, a mean and each window).
 	memo map[string]arrow.Array
+	// invalid holds, per column, the rows whose value failed its
+	// feature's strict validation (RunOptions.Partial): null, reported,
+	// never stored. Guarded by mu.
+	invalid map[int]violation
 }
 
 func newFrameData(node *frameNode, n int, times []int64) *frameData {
@@ -145,6 +149,9 @@ func (r *run) result(root *frameData) (*Result, error) {
 			cols[i] = array.MakeArrayOfNull(r.mem, c.typ, root.n)
 			defer cols[i].Release()
 			continue
+		}
+		if v := root.invalidRows(idx); v.rows != nil {
+			res.Errors = append(res.Errors, OutputError{Output: i, Kind: statement.InvalidInput, Message: v.msg, Rows: v.rows})
 		}
 		if l, rf, ok := r.rowFailure(c); ok { // those rows are null already
 			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.name(), Kind: statement.KindOf(rf.err), Message: rf.err.Error(), Rows: rf.rows})
@@ -484,6 +491,9 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if arr, err = r.validate(f, i, arr); err != nil {
+		return nil, err
 	}
 	f.cols[i] = arr
 	return arr, nil

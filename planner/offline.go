@@ -5,6 +5,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -51,6 +52,12 @@ func (r *run) logComputed(f *frameData) {
 		if l, _ := r.tainted(c); l != nil || r.partlyFailed(c) {
 			continue
 		}
+		if v := f.invalidRows(i); v.rows != nil {
+			// values that failed a strict validation are never logged:
+			// the others of the feature go in a batch of their own
+			r.logRows(f, i, validRows(f.n, v.rows))
+			continue
+		}
 		fields = append(fields, arrow.Field{Name: c.feature.Name, Type: c.typ, Nullable: true})
 		arrs = append(arrs, f.cols[i])
 	}
@@ -63,6 +70,31 @@ func (r *run) logComputed(f *frameData) {
 		Class:    node.class.Table,
 		Keys:     keys,
 		Values:   array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, int64(f.n)),
+		Observed: r.now,
+		TraceID:  r.opts.TraceID,
+	})
+}
+
+// logRows logs rows of column i of f alone.
+func (r *run) logRows(f *frameData, i int, rows []int32) {
+	if len(rows) == 0 {
+		return
+	}
+	c := f.node.cols[i]
+	keys, err := operators.Gather(r.mem, f.cols[f.node.keyCol], rows)
+	if err != nil {
+		return
+	}
+	values, err := operators.Gather(r.mem, f.cols[i], rows)
+	if err != nil {
+		keys.Release()
+		return
+	}
+	defer values.Release()
+	r.p.engine.offline.Log(&stores.ComputedValues{
+		Class:    f.node.class.Table,
+		Keys:     keys,
+		Values:   array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: c.feature.Name, Type: c.typ, Nullable: true}}, nil), []arrow.Array{values}, int64(len(rows))),
 		Observed: r.now,
 		TraceID:  r.opts.TraceID,
 	})

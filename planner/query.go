@@ -52,13 +52,15 @@ func (r *Result) Release() {
 	}
 }
 
-// OutputError says why an output column could not be computed.
+// OutputError says why an output column could not be computed, in every
+// row or in some.
 type OutputError struct {
 	Output   int    // index of the output
 	Resolver string // the resolver that failed, "" when none
 	Kind     statement.ErrorKind
 	Message  string
-	// Rows are the input rows that failed when only some did (a Python
-	// resolver raised for them; their cells are null); nil: all of them.
+	// Rows are the input rows (from 0, ascending) that failed when only
+	// some did (a Python resolver raised for them, or their value broke a
+	// strict validation; their cells are null); nil: all of them.
 	Rows []int
 }

@@ -49,12 +49,13 @@ func (p *parser) isLookup(sel *pg.SelectStmt) bool {
 		}
 	}
 	keys := map[string]bool{statement.AsOfColumn: true}
+	// A derived primary key counts too: naming it is a lookup whose error
+	// says which columns name the rows.
 	primary, parts := statement.KeyColumns(class)
-	if len(parts) > 0 {
-		for _, f := range parts {
-			keys[f.Name] = true
-		}
-	} else if primary != nil {
+	for _, f := range parts {
+		keys[f.Name] = true
+	}
+	if primary != nil {
 		keys[primary.Name] = true
 	}
 	named := false // some key column is named, not only __as_of__
@@ -228,7 +229,7 @@ func (p *parser) relational(stmt *pg.Node, explain bool) (*statement.Relational,
 			if rv.Catalogname == "" && rv.Schemaname == "" && ctes[strings.ToLower(rv.Relname)] {
 				continue
 			}
-			class, err := statement.LookupTable(p.graph, []string{rv.Catalogname, rv.Schemaname, rv.Relname}, p.pos(rv.Location))
+			class, err := p.table(rv)
 			if err != nil {
 				return nil, err
 			}

@@ -11,6 +11,7 @@
 package sql
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,11 +35,21 @@ func Parse(g *features.Graph, sql string) (*statement.Statement, error) {
 	return p.lookup(stmt, explain)
 }
 
+// ParseQueryVisible is ParseQuery for a reader who may know only the
+// classes visible says: any other is an unknown table, exactly like one
+// that does not exist, and no name of one is suggested.
+func ParseQueryVisible(g *features.Graph, sql string, visible func(table string) bool) (*statement.Statement, *statement.Relational, error) {
+	return (&parser{graph: g, src: sql, visible: visible}).parseQuery()
+}
+
 // ParseQuery reads sql against g: a feature lookup is a Statement, any
 // other SELECT (see isLookup) a Relational; exactly one is not nil.
 // `EXPLAIN` before either asks for its plan.
 func ParseQuery(g *features.Graph, sql string) (*statement.Statement, *statement.Relational, error) {
-	p := &parser{graph: g, src: sql}
+	return (&parser{graph: g, src: sql}).parseQuery()
+}
+
+func (p *parser) parseQuery() (*statement.Statement, *statement.Relational, error) {
 	stmt, explain, err := p.read()
 	if err != nil {
 		return nil, nil, err
@@ -62,6 +73,9 @@ type parser struct {
 	alias string
 	// version is pg_query's parse-tree version, for writing a tree back.
 	version int32
+	// visible says which classes the reader may know of (nil: all):
+	// another is an unknown table, exactly like one that does not exist.
+	visible func(table string) bool
 	// last is the most recent position computed: positions are asked for
 	// mostly in increasing order (every column of a 250-column select
 	// list), and counting from the previous one keeps that linear.
@@ -294,7 +308,7 @@ func (p *parser) from(from []*pg.Node) error {
 	if rv == nil {
 		return p.errAt(statement.Unsupported, location(from[0]), "a fletch query reads one table by name; joins and subqueries are not supported")
 	}
-	class, err := statement.LookupTable(p.graph, []string{rv.Catalogname, rv.Schemaname, rv.Relname}, p.pos(rv.Location))
+	class, err := p.table(rv)
 	if err != nil {
 		return err
 	}
@@ -303,6 +317,26 @@ func (p *parser) from(from []*pg.Node) error {
 		p.alias = rv.Alias.Aliasname
 	}
 	return nil
+}
+
+// table resolves a table name to its class (statement.LookupTable), for
+// the reader's eyes only (visible).
+func (p *parser) table(rv *pg.RangeVar) (*features.Class, error) {
+	at := p.pos(rv.Location)
+	class, err := statement.LookupTable(p.graph, []string{rv.Catalogname, rv.Schemaname, rv.Relname}, at)
+	if p.visible == nil {
+		return class, err
+	}
+	var se *statement.Error
+	if err != nil && errors.As(err, &se) && se.Suggestion != "" && !p.visible(se.Suggestion) {
+		e := *se
+		e.Suggestion = ""
+		return nil, &e
+	}
+	if err == nil && !p.visible(class.Table) {
+		return nil, statement.Errorf(statement.InvalidInput, at, "unknown table %q", rv.Relname)
+	}
+	return class, err
 }
 
 // columnPath resolves the fields of a column reference to a feature path of

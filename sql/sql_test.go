@@ -114,10 +114,6 @@ func TestParse(t *testing.T) {
 			class: "user_item", outs: "price_diff=_.price_diff", inputs: "user_id:utf8, item_id:utf8", rows: "50, 200", limit: -1,
 		},
 		{
-			name: "derived key by the key itself", sql: `SELECT price_diff FROM user_item WHERE id = '50-200'`,
-			class: "user_item", outs: "price_diff=_.price_diff", inputs: "id:utf8", rows: "50-200", limit: -1,
-		},
-		{
 			name: "row-wise IN over the key parts", sql: `SELECT price_diff FROM user_item WHERE (user_id, item_id) IN (('1', '2'), ('3', '4'))`,
 			class: "user_item", outs: "price_diff=_.price_diff", inputs: "user_id:utf8, item_id:utf8", rows: "1, 2; 3, 4", limit: -1,
 		},
@@ -224,7 +220,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad timestamp", `SELECT id FROM user WHERE id = '1' AND __as_of__ = 'yesterday'`, statement.InvalidInput, "1:52", `is not a valid timestamp`},
 		{"null key", `SELECT id FROM user WHERE id = NULL`, statement.InvalidInput, "1:32", `id = NULL names no row`},
 		{"missing key part", `SELECT id FROM user_item WHERE user_id = '1'`, statement.InvalidInput, "", `(missing item_id)`},
-		{"key and its parts", `SELECT id FROM user_item WHERE id = 'a-b' AND user_id = 'a'`, statement.InvalidInput, "1:47", `either by id or by user_id and item_id`},
+		{"key and its parts", `SELECT id FROM user_item WHERE id = 'a-b' AND user_id = 'a'`, statement.InvalidInput, "1:32", `user_item.id is derived from user_id and item_id`},
+		// The features need the parts, which a derived key cannot give back.
+		{"derived key by the key itself", `SELECT price_diff FROM user_item WHERE id = '50-200'`, statement.InvalidInput, "1:40", `name the rows by those columns: WHERE user_id = <value> AND item_id = <value>`},
 		{"two IN lists", `SELECT id FROM user_item WHERE user_id IN ('1','2') AND item_id IN ('3','4')`, statement.InvalidInput, "1:57", `only one IN list`},
 		{"column twice", `SELECT id FROM user WHERE id = '1' AND id = '2'`, statement.InvalidInput, "1:40", `id is named twice`},
 		{"parameter in IN list", `SELECT id FROM user WHERE id IN (?, ?)`, statement.InvalidInput, "1:34", `parameters are not allowed in an IN list`},

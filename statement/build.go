@@ -157,6 +157,19 @@ func keyColumn(c *features.Class, name string, at expr.Pos) (string, error) {
 		return "", suggested(Errorf(InvalidInput, at, "unknown column %q of table %s", name, c.Table), name, append(c.FeatureNames(), AsOfColumn))
 	}
 	primary, parts := KeyColumns(c)
+	if f == primary && len(parts) > 0 {
+		// A derived key cannot be read backwards into the features it is
+		// built from, and the features need them.
+		eqs := make([]string, len(parts))
+		for i, p := range parts {
+			eqs[i] = p.Name + " = <value>"
+		}
+		def := fmt.Sprintf("%s = %s", f.Name, f.Expr)
+		if f.Pos.Line > 0 {
+			def += ", " + f.Pos.String()
+		}
+		return "", Errorf(InvalidInput, at, "%s.%s is derived from %s (%s): name the rows by those columns: WHERE %s", c.Table, f.Name, names(parts), def, strings.Join(eqs, " AND "))
+	}
 	if f == primary || indexOfFeature(parts, f) >= 0 {
 		return f.Name, nil
 	}

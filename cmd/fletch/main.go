@@ -134,6 +134,10 @@ func cmdFeatures(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("features", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", ".", "feature repository")
+	server := fs.String("server", "", "also print how many values of each feature with bounds this running server found outside them")
+	token := fs.String("token", os.Getenv("FLETCH_TOKEN"), "with --server: the token to send (default $FLETCH_TOKEN)")
+	useTLS := fs.Bool("tls", false, "with --server: connect with TLS")
+	caFile := fs.String("ca", "", "with --tls: the PEM certificate(s) to trust instead of the system's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -141,6 +145,17 @@ func cmdFeatures(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var counts []planner.ValidationCount
+	if *server != "" {
+		creds, err := transportCredentials(*useTLS, *caFile)
+		if err != nil {
+			return err
+		}
+		if counts, err = validationCounts(context.Background(), *server, creds, *token); err != nil {
+			return err
+		}
+	}
+	defer printValidations(stdout, g, counts, *server)
 	classes := append([]*features.Class{}, g.Classes...)
 	sort.Slice(classes, func(i, j int) bool { return classes[i].Table < classes[j].Table })
 	for _, c := range classes {

@@ -190,6 +190,8 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 			} else {
 				f.Max = lit
 			}
+		case "min_length", "max_length", "strict":
+			// read by validation, with min= and max=
 		case "description":
 			s, ok := literalString(asLiteral(v))
 			if !ok {
@@ -213,10 +215,96 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 		default:
 			l.unhandled(v.Position(), fd.Func+"(...)", name, featureKeywords)
 		}
-		if name == "min" || name == "max" {
-			l.g.Warnf(v.Position(), "%s.%s: %s= is not enforced yet: values outside it are served as they are", c.Name, f.Name, name)
-		}
 	}
+	l.validation(c, f, fd)
+}
+
+// validation reads min=, max=, min_length=, max_length= and strict= into
+// f.Validation, refusing a bound the feature's type cannot have (min= of
+// a str, min_length= of an int).
+func (l *linker) validation(c *features.Class, f *features.Feature, fd *FeatureDecl) {
+	v := &features.Validation{MinLength: -1, MaxLength: -1}
+	bounded := false
+	numeric := f.Type.Kind == features.Int || f.Type.Kind == features.Float
+	sized := f.Type.Kind == features.String || f.Type.Kind == features.List
+	for _, name := range []string{"min", "max"} {
+		n, ok := fd.Options[name]
+		lit := asLiteral(n)
+		if !ok || lit == nil {
+			continue
+		}
+		if !numeric {
+			l.errorf(n.Position(), "%s.%s: %s= bounds a number, and %s is %s%s", c.Name, f.Name, name, f.Name, f.Type, lengthHint(sized, name))
+			continue
+		}
+		var b features.Bound
+		switch x := lit.Value.(type) {
+		case int64:
+			b = features.Bound{Int: x, Float: float64(x), IsInt: true}
+		case float64:
+			b = features.Bound{Float: x}
+		default:
+			l.errorf(n.Position(), "%s= must be a literal number, found %s", name, n)
+			continue
+		}
+		if name == "min" {
+			v.Min = &b
+		} else {
+			v.Max = &b
+		}
+		bounded = true
+	}
+	for _, name := range []string{"min_length", "max_length"} {
+		n, ok := fd.Options[name]
+		if !ok {
+			continue
+		}
+		var length int64 = -1
+		if lit := asLiteral(n); lit != nil {
+			if x, isInt := lit.Value.(int64); isInt && x >= 0 {
+				length = x
+			}
+		}
+		switch {
+		case length < 0:
+			l.errorf(n.Position(), "%s= must be a literal int of 0 or more, found %s", name, n)
+			continue
+		case !sized:
+			l.errorf(n.Position(), "%s.%s: %s= bounds the length of a str or a list, and %s is %s", c.Name, f.Name, name, f.Name, f.Type)
+			continue
+		}
+		if name == "min_length" {
+			v.MinLength = length
+		} else {
+			v.MaxLength = length
+		}
+		bounded = true
+	}
+	if n, ok := fd.Options["strict"]; ok {
+		lit := asLiteral(n)
+		b, isBool := false, false
+		if lit != nil {
+			b, isBool = lit.Value.(bool)
+		}
+		switch {
+		case !isBool:
+			l.errorf(n.Position(), "strict= must be True or False, found %s", n)
+		case !bounded && b:
+			l.g.Warnf(n.Position(), "%s.%s: strict=True without min=, max=, min_length= or max_length= checks nothing", c.Name, f.Name)
+		}
+		v.Strict = b
+	}
+	if bounded {
+		f.Validation = v
+	}
+}
+
+// lengthHint suggests min_length= for a min= of a str or list.
+func lengthHint(sized bool, name string) string {
+	if sized {
+		return fmt.Sprintf(" (its length is bounded by %s_length=)", name)
+	}
+	return ""
 }
 
 // The keyword arguments of feature(...) and windowed(...), and of
@@ -225,9 +313,9 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 // else is a typo or unknown, and said so (never silently ignored).
 var (
 	featureKeywords = keywords{
-		implemented:   []string{"expression", "default", "min", "max", "description", "max_staleness", "primary", "materialization", "cache_nulls", "cache_defaults"},
+		implemented:   []string{"expression", "default", "min", "max", "min_length", "max_length", "strict", "description", "max_staleness", "primary", "materialization", "cache_nulls", "cache_defaults"},
 		documentation: []string{"owner", "tags", "name", "version"},
-		notYet:        []string{"min_length", "max_length", "strict", "etl_offline_to_online", "offline_ttl", "encoder", "decoder", "validations", "store_online", "store_offline", "dtype"},
+		notYet:        []string{"etl_offline_to_online", "offline_ttl", "encoder", "decoder", "validations", "store_online", "store_offline", "dtype"},
 	}
 	classKeywords = keywords{
 		implemented:   []string{"max_staleness"},

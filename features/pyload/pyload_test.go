@@ -580,8 +580,8 @@ func TestSeveralErrorsAtOnce(t *testing.T) {
 
 // TestKeywordsNotActedOnAreWarned: a keyword argument fletch does nothing
 // with is a located warning, never silently ignored: a typo (with the
-// nearest keyword), one of Chalk's not supported yet, min=/max= that are
-// not enforced; owner= and tags= document and need none.
+// nearest keyword), one of Chalk's not supported yet; owner= and tags=
+// document and need none, min= and strict= are enforced (no warning).
 func TestKeywordsNotActedOnAreWarned(t *testing.T) {
 	src := `from chalk.features import features, feature
 
@@ -589,7 +589,7 @@ func TestKeywordsNotActedOnAreWarned(t *testing.T) {
 class User:
     id: str
     age: int = feature(min=0, strict=True, descripton="years")
-    name: str = feature(tags=["pii"])
+    name: str = feature(tags=["pii"], validations=[])
 `
 	g, err := link(src)
 	if err != nil {
@@ -602,12 +602,80 @@ class User:
 	want := []string{
 		at(src, "3") + `: @features(...): unknown keyword totally_bogus_option=: it is ignored`,
 		at(src, `"years"`) + `: feature(...): unknown keyword descripton=: it is ignored (did you mean "description"?)`,
-		at(src, "0, strict") + `: User.age: min= is not enforced yet: values outside it are served as they are`,
-		at(src, "True") + `: feature(...): strict= is not supported yet: it is ignored`,
+		at(src, "[]") + `: feature(...): validations= is not supported yet: it is ignored`,
 	}
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestValidations: feature(min=, max=, min_length=, max_length=, strict=)
+// become the feature's Validation; a bound its type cannot have is a
+// located error, strict=True alone a warning.
+func TestValidations(t *testing.T) {
+	src := `from chalk.features import features, feature
+
+@features
+class Review:
+    id: int
+    star_rating: int = feature(min=1, max=5)
+    score: float = feature(min=-0.5, strict=True)
+    headline: str = feature(min_length=1, max_length=80, strict=True)
+    tags: list[str] = feature(max_length=3)
+    plain: int = feature(strict=False)
+`
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Warnings) != 0 {
+		t.Errorf("warnings: %v", g.Warnings)
+	}
+	c := g.Class("Review")
+	for _, w := range []struct {
+		feature string
+		want    string
+	}{
+		{"star_rating", "min 1 max 5 length -1..-1 strict false"},
+		{"score", "min -0.5 max <nil> length -1..-1 strict true"},
+		{"headline", "min <nil> max <nil> length 1..80 strict true"},
+		{"tags", "min <nil> max <nil> length -1..3 strict false"},
+	} {
+		v := c.Feature(w.feature).Validation
+		if v == nil {
+			t.Errorf("%s: no validation", w.feature)
+			continue
+		}
+		if got := fmt.Sprintf("min %v max %v length %d..%d strict %v", v.Min, v.Max, v.MinLength, v.MaxLength, v.Strict); got != w.want {
+			t.Errorf("%s: %s, want %s", w.feature, got, w.want)
+		}
+	}
+	if c.Feature("plain").Validation != nil || c.Feature("id").Validation != nil {
+		t.Error("a feature without bounds has a validation")
+	}
+
+	bad := `from chalk.features import features, feature
+
+@features
+class Review:
+    id: int
+    headline: str = feature(min=1)
+    n: int = feature(max_length=3)
+    m: int = feature(min_length=-1)
+    s: int = feature(min=1, strict="yes")
+    t: int = feature(strict=True)
+`
+	_, err = link(bad)
+	for _, want := range []string{
+		at(bad, "1)") + `: Review.headline: min= bounds a number, and headline is str (its length is bounded by min_length=)`,
+		at(bad, "3)") + `: Review.n: max_length= bounds the length of a str or a list, and n is int`,
+		at(bad, "-1)") + `: min_length= must be a literal int of 0 or more, found -1`,
+		at(bad, `"yes"`) + `: strict= must be True or False, found "yes"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant it to contain %s", err, want)
+		}
 	}
 }
