@@ -66,7 +66,24 @@ type SourceConfig struct {
 	DSN              string
 	MaxConns         int
 	StatementTimeout time.Duration
-	Line             int // where the entry is, for errors
+	// MaxConcurrent and MaxQueued are the source's bulkhead: its queries
+	// running at once and waiting beyond them (0: no bulkhead; MaxQueued
+	// unset is 4 × MaxConcurrent). Breaker is its circuit breaker.
+	MaxConcurrent int
+	MaxQueued     int
+	// MaxPerResolver bounds the queries of one resolver running at once
+	// against the source (0: none): a resolver whose table is locked
+	// leaves the rest of the source to the others.
+	MaxPerResolver int
+	Breaker        BreakerConfig
+	Line           int // where the entry is, for errors
+}
+
+// BreakerConfig is a `breaker:` section: Failures consecutive failures
+// open the breaker (0: none) for OpenFor.
+type BreakerConfig struct {
+	Failures int
+	OpenFor  time.Duration
 }
 
 // ServerConfig is `server:`.
@@ -77,6 +94,13 @@ type ServerConfig struct {
 	// planner's defaults).
 	PlanCacheEntries int
 	PlanCacheBytes   int64
+	// HTTPListen is server.http.listen, the address of the operators' port
+	// (/metrics, /healthz, /readyz); "" is none.
+	HTTPListen string
+	// LogFormat (text, json) and LogLevel (debug, info, warn, error) are
+	// server.log's; "" is text and info.
+	LogFormat string
+	LogLevel  string
 }
 
 // Default is the embedded default configuration.
@@ -138,6 +162,17 @@ func Parse(path string, data []byte) (*Config, error) {
 					return p.mapping(n, "server.plan_cache", map[string]func(*yaml.Node) error{
 						"max_entries": p.integer(&cfg.Server.PlanCacheEntries),
 						"max_bytes":   p.bytes(&cfg.Server.PlanCacheBytes),
+					})
+				},
+				"http": func(n *yaml.Node) error {
+					return p.mapping(n, "server.http", map[string]func(*yaml.Node) error{
+						"listen": p.str(&cfg.Server.HTTPListen),
+					})
+				},
+				"log": func(n *yaml.Node) error {
+					return p.mapping(n, "server.log", map[string]func(*yaml.Node) error{
+						"format": p.oneOf(&cfg.Server.LogFormat, "format", "text", "json"),
+						"level":  p.oneOf(&cfg.Server.LogLevel, "level", "debug", "info", "warn", "error"),
 					})
 				},
 			})
@@ -221,8 +256,15 @@ func (p *parser) sources(n *yaml.Node, cfg *Config) error {
 			"dsn":               p.str(&sc.DSN),
 			"max_conns":         p.integer(&sc.MaxConns),
 			"statement_timeout": p.duration(&sc.StatementTimeout),
+			"max_concurrent":    p.integer(&sc.MaxConcurrent),
+			"max_queued":        p.integer(&sc.MaxQueued),
+			"max_per_resolver":  p.integer(&sc.MaxPerResolver),
+			"breaker":           p.breaker(&sc.Breaker, where+".breaker"),
 		}); err != nil {
 			return err
+		}
+		if sc.MaxQueued == 0 {
+			sc.MaxQueued = 4 * max(sc.MaxConcurrent, sc.MaxPerResolver)
 		}
 		switch {
 		case sc.Kind == "":
@@ -240,6 +282,15 @@ func (p *parser) sources(n *yaml.Node, cfg *Config) error {
 		cfg.Sources[name] = sc
 	}
 	return nil
+}
+
+func (p *parser) breaker(dst *BreakerConfig, where string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		return p.mapping(n, where, map[string]func(*yaml.Node) error{
+			"failures": p.integer(&dst.Failures),
+			"open_for": p.duration(&dst.OpenFor),
+		})
+	}
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -272,18 +323,24 @@ func (p *parser) str(dst *string) func(*yaml.Node) error {
 }
 
 func (p *parser) kind(dst *string, kinds ...string) func(*yaml.Node) error {
+	return p.oneOf(dst, "kind", kinds...)
+}
+
+// oneOf decodes a value that must be one of values; what names it in the
+// error ("kind", "format").
+func (p *parser) oneOf(dst *string, what string, values ...string) func(*yaml.Node) error {
 	return func(n *yaml.Node) error {
 		v, err := p.scalar(n)
 		if err != nil {
 			return err
 		}
-		for _, k := range kinds {
+		for _, k := range values {
 			if v == k {
 				*dst = v
 				return nil
 			}
 		}
-		return p.errorf(n, "unknown kind %q%s (known kinds: %s)", v, suggest.DidYouMean(v, kinds), joinQuoted(kinds))
+		return p.errorf(n, "unknown %s %q%s (known %ss: %s)", what, v, suggest.DidYouMean(v, values), what, joinQuoted(values))
 	}
 }
 

@@ -83,6 +83,16 @@ func TestParsePlanCache(t *testing.T) {
 	}
 }
 
+func TestParseServerHTTPAndLog(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte("server:\n  http:\n    listen: 127.0.0.1:9464\n  log:\n    format: json\n    level: debug\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Server; s.HTTPListen != "127.0.0.1:9464" || s.LogFormat != "json" || s.LogLevel != "debug" {
+		t.Errorf("server = %+v", s)
+	}
+}
+
 func TestParsePython(t *testing.T) {
 	for _, c := range []struct {
 		text string
@@ -149,6 +159,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad yaml", "server: [\n", `f.yaml: yaml:`},
 		{"bad size", "server:\n  plan_cache:\n    max_bytes: lots\n", `f.yaml:3:16: want a size such as 64MiB`},
 		{"typo in plan_cache", "server:\n  plan_cache:\n    max_entry: 5\n", `unknown key "max_entry" in server.plan_cache (did you mean "max_entries"?)`},
+		{"log format", "server:\n  log:\n    format: jsn\n", `f.yaml:3:13: unknown format "jsn" (did you mean "json"?) (known formats: "text", "json")`},
+		{"log level", "server:\n  log:\n    level: verbose\n", `unknown level "verbose"`},
+		{"http key", "server:\n  http:\n    addr: :1\n", `unknown key "addr" in server.http`},
 		{"typo in python", "python:\n  worker: 4\n", `f.yaml:2:3: unknown key "worker" in python (did you mean "workers"?)`},
 		{"bad python timeout", "python:\n  timeout: 10\n", `f.yaml:2:12: want a duration such as 5s or 250ms, not "10"`},
 	}
@@ -263,8 +276,17 @@ sources:
 	if _, err := env.Source("mian"); err == nil || !strings.Contains(err.Error(), `no source named "mian"`) || !strings.Contains(err.Error(), `did you mean "main"?`) {
 		t.Errorf("unknown source: err = %v", err)
 	}
+	if failed := env.Ready(context.Background()); len(failed) != 0 {
+		t.Errorf("Ready = %v, want nothing failing", failed)
+	}
 	if err := env.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// Closed, the databases no longer answer: each source is named once
+	// (main and alias share one).
+	failed := env.Ready(context.Background())
+	if len(failed) != 2 || failed["source scratch"] == nil || (failed["source main"] == nil) == (failed["source alias"] == nil) {
+		t.Errorf("Ready after Close = %v, want scratch and one of main, alias", failed)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "shared.duckdb")); err != nil {
 		t.Errorf("the relative path was not resolved against the file's folder: %v", err)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 	"github.com/fletch-engine/fletch/stores/dynamodb"
+	"github.com/fletch-engine/fletch/stores/guard"
 	"github.com/fletch-engine/fletch/stores/memory"
 	"github.com/fletch-engine/fletch/stores/offline"
 	"github.com/fletch-engine/fletch/stores/pgonline"
@@ -23,8 +25,10 @@ type Env struct {
 	Config *Config
 	// embedded answers every source name under the embedded default.
 	embedded *duckdb.Source
-	sources  map[string]stores.Source
+	sources  map[string]stores.Source // as opened
+	guarded  map[string]stores.Source // behind their guard, when they have one
 	online   stores.OnlineStore
+	guards   []*guard.Guard
 	offline  *offline.Logger // nil: none configured
 	closers  []interface{ Close() error }
 }
@@ -34,7 +38,7 @@ type Env struct {
 // (its pool reconnects by itself later, when the server restarts).
 func Open(cfg *Config) (*Env, error) {
 	ctx := context.Background()
-	env := &Env{Config: cfg, sources: map[string]stores.Source{}}
+	env := &Env{Config: cfg, sources: map[string]stores.Source{}, guarded: map[string]stores.Source{}}
 	if cfg.Embedded {
 		src, err := duckdb.Open(cfg.EmbeddedPath)
 		if err != nil {
@@ -118,13 +122,39 @@ func Open(cfg *Config) (*Env, error) {
 		env.Close()
 		return nil, err
 	}
+	env.guard()
 	return env, nil
 }
+
+// guard puts the sources and the online store that configure a bulkhead
+// or a breaker behind their guard.
+func (e *Env) guard() {
+	for name, sc := range e.Config.Sources {
+		g := guard.New(guard.Options{Name: "source " + name, Where: "sources." + name,
+			MaxConcurrent: sc.MaxConcurrent, MaxQueued: sc.MaxQueued, MaxPerKey: sc.MaxPerResolver, Failures: sc.Breaker.Failures, OpenFor: sc.Breaker.OpenFor})
+		if g.Active() {
+			e.guarded[name] = guard.Source{Source: e.sources[name], Guard: g}
+			e.guards = append(e.guards, g)
+		}
+	}
+	b := e.Config.OnlineStore.Breaker
+	if g := guard.New(guard.Options{Name: "online store", Where: "online_store", Failures: b.Failures, OpenFor: b.OpenFor}); g.Active() {
+		e.online = guard.OnlineStore{OnlineStore: e.online, Guard: g}
+		e.guards = append(e.guards, g)
+	}
+}
+
+// Guards are the bulkheads and breakers of the sources and the online
+// store that have one, for metrics.
+func (e *Env) Guards() []*guard.Guard { return e.guards }
 
 // Source returns the source a resolver's `-- source: name` names.
 func (e *Env) Source(name string) (stores.Source, error) {
 	if e.embedded != nil {
 		return e.embedded, nil
+	}
+	if src, ok := e.guarded[name]; ok {
+		return src, nil
 	}
 	if src, ok := e.sources[name]; ok {
 		return src, nil
@@ -140,9 +170,12 @@ func (e *Env) Source(name string) (stores.Source, error) {
 // DuckDB returns the DuckDB source a name resolves to, for loaders that
 // create and fill tables (fletch demo).
 func (e *Env) DuckDB(name string) (*duckdb.Source, error) {
-	src, err := e.Source(name)
-	if err != nil {
+	if _, err := e.Source(name); err != nil {
 		return nil, err
+	}
+	src := stores.Source(e.embedded)
+	if e.embedded == nil {
+		src = e.sources[name]
 	}
 	d, ok := src.(*duckdb.Source)
 	if !ok {
@@ -175,4 +208,42 @@ func (e *Env) Close() error {
 	}
 	e.closers = nil
 	return errors.Join(errs...)
+}
+
+// Ready pings every source and the online store that can say whether it
+// is reachable (stores.Pinger), all at once, and returns what failed by
+// name ("online_store" for the store); an empty map is ready. A server's
+// /readyz answers it.
+func (e *Env) Ready(ctx context.Context) map[string]error {
+	type check struct {
+		name string
+		p    stores.Pinger
+	}
+	var checks []check
+	seen := map[stores.Pinger]bool{} // DuckDB sources may share a database
+	if e.embedded != nil {
+		checks = append(checks, check{"embedded", e.embedded})
+	}
+	for name, src := range e.sources {
+		if p, ok := src.(stores.Pinger); ok && !seen[p] {
+			checks = append(checks, check{"source " + name, p})
+			seen[p] = true
+		}
+	}
+	if p, ok := e.online.(stores.Pinger); ok {
+		checks = append(checks, check{"online_store", p})
+	}
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() { errs[i] = c.p.Ping(ctx) })
+	}
+	wg.Wait()
+	failed := map[string]error{}
+	for i, c := range checks {
+		if errs[i] != nil {
+			failed[c.name] = errs[i]
+		}
+	}
+	return failed
 }

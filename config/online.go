@@ -34,13 +34,18 @@ type OnlineStoreConfig struct {
 	// DSN is the PostgreSQL connection string or URL.
 	DSN string
 
+	// Breaker is the store's circuit breaker: while it is open, reads
+	// are answered as misses (the features are computed) and write-backs
+	// fail, at once.
+	Breaker BreakerConfig
+
 	Line int // where the section is, for errors
 }
 
 // onlineStoreKeys are the keys of `online_store:` and the kinds that take
 // each (none for every kind).
 var onlineStoreKeys = map[string][]string{
-	"kind": nil, "addr": {"redis"}, "addrs": {"redis"}, "password": {"redis"}, "db": {"redis"}, "prefix": {"redis"},
+	"kind": nil, "breaker": nil, "addr": {"redis"}, "addrs": {"redis"}, "password": {"redis"}, "db": {"redis"}, "prefix": {"redis"},
 	"pool_size": {"redis", "postgres"}, "table": {"dynamodb", "postgres"}, "region": {"dynamodb"}, "endpoint": {"dynamodb"},
 	"create_table": {"dynamodb"}, "dsn": {"postgres"},
 }
@@ -62,6 +67,7 @@ func (p *parser) onlineStore(n *yaml.Node, sc *OnlineStoreConfig) error {
 		"endpoint":     p.str(&sc.Endpoint),
 		"create_table": p.boolean(&sc.CreateTable),
 		"dsn":          p.str(&sc.DSN),
+		"breaker":      p.breaker(&sc.Breaker, "online_store.breaker"),
 	}
 	fields := make(map[string]func(*yaml.Node) error, len(decoders))
 	for key, decode := range decoders {

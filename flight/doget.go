@@ -22,7 +22,7 @@ import (
 // largest single cost of a one-entity statement on the server. The query
 // runs on the call's goroutine, with no channel between it and the writer.
 // Other tickets (the catalogue's) go to the flightsql server.
-func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.FlightService_DoGetServer) error {
+func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.FlightService_DoGetServer) (err error) {
 	var anycmd anypb.Any
 	if err := proto.Unmarshal(tkt.GetTicket(), &anycmd); err != nil {
 		return x.FlightServer.DoGet(tkt, stream)
@@ -33,10 +33,18 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 	}
 	ctx := stream.Context()
 	var w work
+	var q queryObs
+	defer func() { q.end(ctx, err) }()
 	switch cmd := cmd.(type) {
 	case *pb.TicketStatementQuery:
+		path := PathSQL
+		if kind, _, _ := readTicket(cmd.GetStatementHandle()); kind == ticketSubstrait {
+			path = PathSubstrait
+		}
+		q = x.s.beginQuery(path)
 		w, err = x.s.statementWork(ctx, cmd)
 	case *pb.CommandPreparedStatementQuery:
+		q = x.s.beginQuery(PathPrepared)
 		w, err = x.s.preparedWork(ctx, cmd)
 	default:
 		return x.FlightServer.DoGet(tkt, stream)
@@ -44,6 +52,7 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 	if err != nil {
 		return err
 	}
+	q.trace = w.trace
 	schema, header := w.q.answer.all, w.q.answer.header
 	if header == nil {
 		schema, chunks, _ := x.s.stream(ctx, w)

@@ -24,6 +24,7 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/flight/ipcbatch"
+	"github.com/fletch-engine/fletch/internal/trace"
 	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
@@ -159,8 +160,10 @@ func (p *peeked) Recv() (*arrowflight.FlightData, error) {
 	return p.stream.Recv()
 }
 
-func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) error {
+func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (err error) {
 	ctx := stream.Context()
+	q := s.beginQuery(PathNative)
+	defer func() { q.end(ctx, err) }()
 	first, err := stream.Recv()
 	if err == io.EOF {
 		return invalidArg("DoExchange: empty stream: send the descriptor with the native query, then the input rows")
@@ -185,10 +188,12 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 	if err != nil {
 		return s.restrict(ctx, err)
 	}
-	trace, err := s.traceID(ctx)
+	id, err := s.traceID(ctx)
 	if err != nil {
 		return err
 	}
+	q.trace = id
+	ctx = trace.With(ctx, id)
 	plan, err := s.engine.Prepare(st)
 	if err != nil {
 		return s.restrict(ctx, err)
@@ -219,7 +224,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) e
 		}
 	}()
 	failed := map[int]int{} // output → its entry in summary.Errors
-	opts := runOptions(st, s.opts.Now(), trace)
+	opts := runOptions(st, s.opts.Now(), id)
 	for rdr.Next() {
 		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
 		if err != nil {

@@ -19,7 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -41,6 +41,7 @@ import (
 
 	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/internal/trace"
 	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/relational"
@@ -88,6 +89,8 @@ type Options struct {
 	// Relational runs the SQL that goes beyond a feature lookup; nil: the
 	// server makes one over its engine (and closes it when it stops).
 	Relational *relational.Engine
+	// Observer, when set, is told about every call and query (metrics).
+	Observer Observer
 }
 
 func (o *Options) defaults() {
@@ -158,7 +161,7 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 		rel, err := relational.New(engine, opts.Mem)
 		if err != nil {
 			// Lookups still work; SQL beyond them is refused (planRelational).
-			log.Printf("flight: SQL beyond feature lookups is off: %v", err)
+			slog.Warn("SQL beyond feature lookups is off", "err", err)
 		}
 		s.rel, s.ownRel = rel, rel != nil
 	}
@@ -267,29 +270,41 @@ func clip(msg string) string {
 // in one query must not take the server down.
 // The panic's text stays in the log: it names the server's code, not
 // anything the caller can act on.
-func recovered(method string, r any) error {
+func recovered(ctx context.Context, method string, r any) error {
 	id := rand.Text()[:12] // names the log line, for the caller's report
-	log.Printf("flight: panic %s in %s: %v\n%s", id, method, r, debug.Stack())
+	slog.ErrorContext(ctx, "panic", "panic_id", id, "method", method, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	return status.Errorf(codes.Internal, "internal error in %s (logged on the server as %s)", method, id)
 }
 
 func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
-			resp, err = nil, recovered(info.FullMethod, r)
+			resp, err = nil, recovered(ctx, info.FullMethod, r)
 		}
+		s.observeCall(info.FullMethod, err, start)
 	}()
 	resp, err = handler(ctx, req)
 	return resp, s.answerError(err)
 }
 
 func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
-			err = recovered(info.FullMethod, r)
+			err = recovered(ss.Context(), info.FullMethod, r)
 		}
+		s.observeCall(info.FullMethod, err, start)
 	}()
 	return s.answerError(handler(srv, ss))
+}
+
+// observeCall reports a call that started at start and ended with err (a
+// status already) to the observer.
+func (s *Server) observeCall(method string, err error, start time.Time) {
+	if o := s.opts.Observer; o != nil {
+		o.Call(method, status.Code(err), time.Since(start))
+	}
 }
 
 // answerError is err as a caller receives it (statusOf), with the
@@ -537,7 +552,7 @@ func (s *Server) stream(ctx context.Context, w work) (*arrow.Schema, <-chan arro
 		defer close(ch)
 		defer func() {
 			if r := recover(); r != nil {
-				ch <- arrowflight.StreamChunk{Err: recovered("DoGet", r)}
+				ch <- arrowflight.StreamChunk{Err: recovered(ctx, "DoGet", r)}
 			}
 		}()
 		err := s.run(ctx, w, func(rec arrow.RecordBatch) error {
@@ -566,6 +581,7 @@ func (s *Server) stream(ctx context.Context, w work) (*arrow.Schema, <-chan arro
 // every column twice when no batch comes. It takes ownership of w's inputs.
 func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) error) error {
 	defer w.release()
+	ctx = trace.With(ctx, w.trace)
 	sent := false
 	send := func(rec arrow.RecordBatch) error {
 		wire, err := toWire(s.opts.Mem, rec, w.q.answer.all)
@@ -737,7 +753,7 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageReader) (bound []arrow.RecordBatch, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Printf("flight: a malformed parameter batch: %v", r)
+			slog.WarnContext(ctx, "a malformed parameter batch", "panic", fmt.Sprint(r))
 			err = status.Error(codes.InvalidArgument, "reading the parameter batch: malformed Arrow IPC data")
 		}
 		if err != nil {
@@ -775,7 +791,7 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 // answered.
 func malformedIPC(what string, err error) error {
 	if err == nil || strings.Contains(err.Error(), "runtime error") {
-		log.Printf("flight: a malformed parameter batch: %s: %v", what, err)
+		slog.Warn("a malformed parameter batch", "what", what, "err", err)
 		return status.Errorf(codes.InvalidArgument, "reading the parameter batch: %s", what)
 	}
 	return status.Errorf(codes.InvalidArgument, "reading the parameter batch: %s: %v", what, err)

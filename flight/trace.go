@@ -20,8 +20,7 @@ import (
 
 const (
 	// TraceHeader is the metadata key of a request's trace id: read from
-	// the request, and echoed on the response when an offline log is
-	// configured.
+	// the request, and echoed on the response of every query.
 	TraceHeader = "x-fletch-trace-id"
 	// MaxTraceID is the longest trace id accepted, in bytes: room for any
 	// request id (a UUID is 36), and a bound on what one header adds to
@@ -33,12 +32,9 @@ const (
 )
 
 // traceID is the trace id of the runs of ctx's request, and is echoed in
-// the response header. Without an offline log it is "" and no header is
-// read: the id would name nothing, and every query would pay for it.
+// the response header: it names the rows the query logs in the offline
+// store and the lines it writes to the server's log.
 func (s *Server) traceID(ctx context.Context) (string, error) {
-	if !s.engine.HasOfflineLog() {
-		return "", nil
-	}
 	id, err := requestTraceID(ctx)
 	if err != nil {
 		return "", err

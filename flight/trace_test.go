@@ -244,17 +244,21 @@ func nativeRun(cl *flightsql.Client, mem memory.Allocator) func(context.Context,
 	}
 }
 
-// TestTraceIDWithoutOfflineLog: without an offline log the id names
-// nothing, so the header is neither read (a bad one fails nothing) nor
-// echoed.
+// TestTraceIDWithoutOfflineLog: without an offline log the id still
+// names the query's log lines, so it is read (a bad one is refused, as
+// with a log) and echoed.
 func TestTraceIDWithoutOfflineLog(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	srv, _ := e2eServer(t, mem)
 	cl := serve(t, srv)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), TraceHeader, strings.Repeat("x", MaxTraceID+1))
+	ctx := metadata.AppendToOutgoingContext(context.Background(), TraceHeader, "req-7")
 	header, err := statementRun(cl)(ctx, []string{"u1"})
-	if err != nil || len(header.Get(TraceHeader)) != 0 {
-		t.Errorf("header %v, %v; want no %s and no error", header, err, TraceHeader)
+	if err != nil || strings.Join(header.Get(TraceHeader), ",") != "req-7" {
+		t.Errorf("header %v, %v; want %s: req-7", header, err, TraceHeader)
+	}
+	ctx = metadata.AppendToOutgoingContext(context.Background(), TraceHeader, strings.Repeat("x", MaxTraceID+1))
+	if _, err := statementRun(cl)(ctx, []string{"u1"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a too long trace id: %v, want InvalidArgument", err)
 	}
 }

@@ -2,7 +2,7 @@ package planner
 
 import (
 	"context"
-	"log"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,10 +55,11 @@ func (j *writeJob) release() {
 
 // writer drains write-backs to the online store.
 type writer struct {
-	store   stores.OnlineStore
-	jobs    chan *writeJob
-	pending sync.WaitGroup // jobs queued and not yet written (or failed)
-	loops   sync.WaitGroup // the draining goroutines, for close
+	store    stores.OnlineStore
+	observer Observer // nil: none
+	jobs     chan *writeJob
+	pending  sync.WaitGroup // jobs queued and not yet written (or failed)
+	loops    sync.WaitGroup // the draining goroutines, for close
 	// mu orders enqueue against close: a run that finishes while the
 	// engine closes must not send on the closed channel.
 	mu      sync.RWMutex
@@ -67,8 +68,8 @@ type writer struct {
 	failed  atomic.Int64
 }
 
-func newWriter(store stores.OnlineStore, n int) *writer {
-	w := &writer{store: store, jobs: make(chan *writeJob, n)}
+func newWriter(store stores.OnlineStore, n int, o Observer) *writer {
+	w := &writer{store: store, jobs: make(chan *writeJob, n), observer: o}
 	for range 2 {
 		w.loops.Add(1)
 		go w.loop()
@@ -80,9 +81,14 @@ func (w *writer) loop() {
 	defer w.loops.Done()
 	for j := range w.jobs {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := w.store.Set(ctx, j.class, j.keys, j.values, j.observed); err != nil {
+		start := time.Now()
+		err := w.store.Set(ctx, j.class, j.keys, j.values, j.observed)
+		if w.observer != nil {
+			w.observer.OnlineWritten(j.class, time.Since(start), err)
+		}
+		if err != nil {
 			if n := w.failed.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... failure
-				log.Printf("planner: writing %s to the online store: %v", j.class, err)
+				slog.Warn("writing to the online store failed", "class", j.class, "failures", n, "err", err)
 			}
 		}
 		cancel()
@@ -207,12 +213,27 @@ func (r *run) readCache(f *frameData, cols []int) {
 	for j, i := range cols {
 		fields[j] = arrow.Field{Name: node.cols[i].feature.Name, Type: node.cols[i].typ, Nullable: true}
 	}
+	start := time.Now()
 	got, err := r.p.engine.store.Get(r.ctx, r.mem, node.class.Table, f.cols[node.keyCol], arrow.NewSchema(fields, nil))
 	if err != nil {
-		log.Printf("planner: reading %s from the online store (computing instead): %v", node.class.Table, err)
+		if o := r.p.engine.observer; o != nil {
+			o.OnlineRead(node.class.Table, 0, len(cols)*f.n, time.Since(start), err)
+		}
+		slog.WarnContext(r.ctx, "reading the online store failed: computing instead", "class", node.class.Table, "err", err)
 		return
 	}
 	defer got.Release()
+	if o := r.p.engine.observer; o != nil {
+		defer func() {
+			hits := 0
+			for _, i := range cols {
+				if f.hit[i] {
+					hits++
+				}
+			}
+			o.OnlineRead(node.class.Table, hits*f.n, (len(cols)-hits)*f.n, time.Since(start), nil)
+		}()
+	}
 	nowUS := r.now.UnixMicro()
 	// Stores share one Observed array among features observed together:
 	// its span is computed once.

@@ -50,6 +50,8 @@ type Engine struct {
 	python *pyworker.Pool // nil: the graph has no resolver that runs in Python
 
 	validations validationCounters // per feature with bounds
+
+	observer Observer // nil: none
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
@@ -65,7 +67,7 @@ func NewEngine(g *features.Graph, sources Sources, mem memory.Allocator, opts ..
 	}
 	e.plans = lru.New[string, *Plan](e.planEntries, e.planBytes, nil)
 	if e.store != nil {
-		e.writer = newWriter(e.store, e.queueLen)
+		e.writer = newWriter(e.store, e.queueLen, e.observer)
 	}
 	e.python = newPython(g, e.pyCfg, mem)
 	return e

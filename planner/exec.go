@@ -590,7 +590,7 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 	for i, name := range l.fields {
 		fields[i] = arrow.Field{Name: name, Type: l.fieldType[name], Nullable: true}
 	}
-	req := stores.FetchRequest{SQL: res.Query, KeyColumn: l.keyColumn, Keys: keys, Schema: arrow.NewSchema(fields, nil), Timeout: res.Timeout}
+	req := stores.FetchRequest{SQL: res.Query, KeyColumn: l.keyColumn, Keys: keys, Schema: arrow.NewSchema(fields, nil), Timeout: res.Timeout, Resolver: res.Name}
 	for _, idx := range l.params {
 		if idx < 0 {
 			req.Params = append(req.Params, stores.ParamValue{Time: r.now})
@@ -603,7 +603,11 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 		defer values.Release()
 		req.Params = append(req.Params, stores.ParamValue{Values: values})
 	}
+	start := time.Now()
 	rec, err := src.Fetch(r.ctx, r.mem, req)
+	if o := r.p.engine.observer; o != nil {
+		o.Fetched(res.Name, res.Source, time.Since(start), err)
+	}
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return nil, r.ctx.Err()

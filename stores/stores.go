@@ -24,6 +24,13 @@ type Source interface {
 	Close() error
 }
 
+// Pinger is a source or store that can say whether it is reachable, for a
+// server's readiness (/readyz): one cheap round trip, no data read. A
+// source or store without it (in-process ones) is always ready.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // FetchRequest is one resolver query of one request.
 type FetchRequest struct {
 	// SQL is the resolver's query with its `${...}` placeholders rewritten
@@ -43,6 +50,9 @@ type FetchRequest struct {
 	// Timeout, when positive, bounds this query (the resolver's `timeout`
 	// header); the source cancels it server-side when it passes.
 	Timeout time.Duration
+	// Resolver names the resolver the query is of: a source's bulkhead
+	// bounds what one resolver may hold of it (stores/guard).
+	Resolver string
 }
 
 // ParamValue is the value bound to one placeholder: a time (for ${now}) or

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -15,6 +18,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +27,7 @@ import (
 	"github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/observe"
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/planner"
 )
@@ -32,6 +37,9 @@ type repoEnv struct {
 	cfg    *config.Config
 	env    *config.Env
 	engine *planner.Engine
+	// metrics, when the server has an operators' port, are fed by the
+	// engine and the server.
+	metrics *observe.Metrics
 }
 
 // Close ends the engine (its queued write-backs reach the online store)
@@ -47,10 +55,16 @@ func (r *repoEnv) Close() error {
 // (explicit file, dir/fletch.yaml, or the embedded default whose database is
 // embeddedDB, default dir/.fletch/fletch.duckdb).
 func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
-	g, err := features.Load(dir)
+	cfg, err := findConfig(dir, configPath, embeddedDB)
 	if err != nil {
 		return nil, err
 	}
+	return openRepoWith(dir, cfg, nil)
+}
+
+// findConfig finds the configuration of the repository in dir (see
+// openRepo).
+func findConfig(dir, configPath, embeddedDB string) (*config.Config, error) {
 	cfg, err := config.Find(dir, configPath)
 	if err != nil {
 		return nil, err
@@ -64,6 +78,16 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 		}
 		cfg.EmbeddedPath = embeddedDB
 	}
+	return cfg, nil
+}
+
+// openRepoWith loads the repository in dir and opens cfg; metrics, when
+// not nil, are fed by the engine.
+func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*repoEnv, error) {
+	g, err := features.Load(dir)
+	if err != nil {
+		return nil, err
+	}
 	env, err := config.Open(cfg)
 	if err != nil {
 		return nil, err
@@ -71,10 +95,26 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
 		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg))}
-	if log := env.OfflineLog(); log != nil {
+	log := env.OfflineLog()
+	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
 	}
-	return &repoEnv{cfg: cfg, env: env, engine: planner.NewEngine(g, env, nil, opts...)}, nil
+	if metrics != nil {
+		opts = append(opts, planner.WithObserver(metrics))
+	}
+	engine := planner.NewEngine(g, env, nil, opts...)
+	if metrics != nil {
+		metrics.PlanCache(engine.PlanCacheStats)
+		metrics.WriteBacks(func() (int64, int64) {
+			st := engine.CacheStats()
+			return st.Dropped, st.Failed
+		})
+		if log != nil {
+			metrics.OfflineLog(log.Stats)
+		}
+		metrics.Guards(env.Guards())
+	}
+	return &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics}, nil
 }
 
 // pythonConfig is fletch.yaml's `python:` for the engine's worker pool.
@@ -102,6 +142,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := fs.String("listen", "", "address to serve Flight SQL on (default: fletch.yaml's, else "+defaultListen+")")
 	debug := fs.String("debug-listen", "", "address to serve Go's /debug/pprof/ on (off by default; bind it to localhost)")
 	grace := fs.Duration("grace", defaultGrace, "on SIGTERM or SIGINT, how long the calls in flight may run before they are cut off")
+	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
+	logFormat := fs.String("log-format", "", "log format, text or json (default: fletch.yaml's server.log.format, else text)")
+	logLevel := fs.String("log-level", "", "lowest level logged: debug (a line per query), info, warn or error (default: fletch.yaml's server.log.level, else info)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -111,12 +154,36 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	tuneGC() // before the caches are sized: see cacheBudget
-	env, err := openRepo(*repo, *cfgPath, "")
+	cfg, err := findConfig(*repo, *cfgPath, "")
+	if err != nil {
+		return err
+	}
+	if err := setLogger(stdout, cmp.Or(*logFormat, cfg.Server.LogFormat), cmp.Or(*logLevel, cfg.Server.LogLevel)); err != nil {
+		return err
+	}
+	cfg.Server.HTTPListen = cmp.Or(*httpListen, cfg.Server.HTTPListen)
+	var metrics *observe.Metrics
+	if cfg.Server.HTTPListen != "" {
+		metrics = observe.NewMetrics()
+	}
+	env, err := openRepoWith(*repo, cfg, metrics)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
 	return serve(ctx, env, *listen, *grace, stdout)
+}
+
+// setLogger makes the process's default logger (log/slog's, which the
+// packages log to) write to w in format from level on, with the trace id
+// of the query a line belongs to.
+func setLogger(w io.Writer, format, level string) error {
+	logger, err := observe.NewLogger(w, format, level)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	return nil
 }
 
 // defaultGrace is how long a stopping server lets its calls in flight
@@ -148,17 +215,42 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	opts.Expressions = pythonExprs(env.engine.Graph())
 	opts.CacheEntries = env.cfg.Server.PlanCacheEntries
 	_, opts.CacheBytes = cacheBudget(env.cfg.Server.PlanCacheBytes)
+	if env.metrics != nil {
+		opts.Observer = env.metrics
+	}
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	for _, w := range g.Warnings {
-		fmt.Fprintf(stdout, "fletch: warning: %v\n", w)
+		slog.Warn(fmt.Sprint(w))
+	}
+	var stopping atomic.Bool // /readyz says no once stopping
+	if addr := env.cfg.Server.HTTPListen; addr != "" {
+		hlis, err := net.Listen("tcp", addr)
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("server.http.listen: %w", err)
+		}
+		hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop() // after the last call: metrics are scraped while calls drain
+		ready := func(ctx context.Context) map[string]error {
+			if stopping.Load() {
+				return map[string]error{"server": errors.New("stopping")}
+			}
+			return env.env.Ready(ctx)
+		}
+		go func() {
+			if err := observe.Serve(hctx, hlis, observe.NewHTTPHandler(env.metrics, ready)); err != nil {
+				slog.Error("the operators' port failed", "err", err)
+			}
+		}()
+		slog.Info(fmt.Sprintf("operators' port on http://%s: /metrics, /healthz, /readyz", hlis.Addr()))
 	}
 	// The Python workers start now, not at the first query; without a
 	// usable Python only the features of those resolvers are unavailable.
 	for _, w := range env.engine.CheckPython() {
-		fmt.Fprintf(stdout, "fletch: warning: %v\n", w)
+		slog.Warn(fmt.Sprint(w))
 	}
-	fmt.Fprintf(stdout, "fletch: serving %d feature classes (%s) over Flight SQL on %s\n", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr())
+	slog.Info(fmt.Sprintf("serving %d feature classes (%s) over Flight SQL on %s", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr()))
 	errc := make(chan error, 1)
 	// Serve's context never ends: Serve would stop gracefully without a
 	// bound, and the grace period is decided here.
@@ -172,7 +264,8 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
-	fmt.Fprintf(stdout, "fletch: stopping: accepting no new calls, waiting up to %s for the calls in flight\n", grace)
+	stopping.Store(true)
+	slog.Info(fmt.Sprintf("stopping: accepting no new calls, waiting up to %s for the calls in flight", grace))
 	start := time.Now()
 	stopped := make(chan struct{})
 	go func() {
@@ -183,12 +276,12 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	defer timer.Stop()
 	select {
 	case <-stopped:
-		fmt.Fprintf(stdout, "fletch: stopping: the calls in flight finished in %s\n", time.Since(start).Round(time.Millisecond))
+		slog.Info(fmt.Sprintf("stopping: the calls in flight finished in %s", time.Since(start).Round(time.Millisecond)))
 	case <-timer.C:
-		fmt.Fprintf(stdout, "fletch: stopping: calls still running after %s are cut off\n", grace)
+		slog.Warn(fmt.Sprintf("stopping: calls still running after %s are cut off", grace))
 		srv.Stop()
 	case <-again:
-		fmt.Fprintln(stdout, "fletch: stopping: a second signal: the calls in flight are cut off")
+		slog.Warn("stopping: a second signal: the calls in flight are cut off")
 		srv.Stop()
 	}
 	<-stopped
@@ -197,7 +290,7 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	}
 	env.engine.Close()
 	st := env.engine.CacheStats()
-	fmt.Fprintf(stdout, "fletch: stopping: online store write-back flushed (%d writes dropped, %d failed since the start); closing the offline log, stores and sources\n", st.Dropped, st.Failed)
+	slog.Info("stopping: online store write-back flushed; closing the offline log, stores and sources", "writes_dropped", st.Dropped, "writes_failed", st.Failed)
 	return env.Close()
 }
 
@@ -274,6 +367,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", defaultListen, "address to serve Flight SQL on")
 	dir := fs.String("dir", "", "folder for the demo repository and database (default: the user cache folder)")
+	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (none by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -295,7 +389,18 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	tuneGC() // before the caches are sized: see cacheBudget
-	env, err := openRepo(repo, "", db)
+	if err := setLogger(stdout, observe.FormatText, "info"); err != nil {
+		return err
+	}
+	cfg, err := findConfig(repo, "", db)
+	if err != nil {
+		return err
+	}
+	var metrics *observe.Metrics
+	if cfg.Server.HTTPListen = *httpListen; *httpListen != "" {
+		metrics = observe.NewMetrics()
+	}
+	env, err := openRepoWith(repo, cfg, metrics)
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,10 @@ func Link(g *features.Graph, files []*File) error {
 			l.expression(f)
 		}
 	}
+	warned := map[*features.Class]bool{}
+	for _, p := range classes {
+		l.timeless(p.c, warned)
+	}
 	for _, f := range files {
 		for _, rd := range f.Resolvers {
 			if r := l.resolver(rd); r != nil {
@@ -473,6 +477,33 @@ func (l *linker) plainAnnotation(te *TypeExpr, top bool) *annotation {
 	return nil
 }
 
+// timeless warns, once per class aggregated over, about an aggregation of
+// a has-many whose class has no event time (DESIGN.md §4): rows dated
+// after a query's time are counted too (a training set leaks the
+// future), where a class with one is bounded by it.
+func (l *linker) timeless(c *features.Class, warned map[*features.Class]bool) {
+	for _, f := range c.Features {
+		expr.Walk(f.Expr, func(n expr.Node) bool {
+			a, ok := n.(*expr.Agg)
+			if !ok || a.Source == nil {
+				return true
+			}
+			ref, ok := a.Source.Rel.(*expr.Ref)
+			if !ok || len(ref.Path) != 1 {
+				return true
+			}
+			rel := c.Feature(ref.Path[0])
+			if rel == nil || rel.Kind != features.HasMany || rel.Relation == nil || rel.Relation.To.EventTime != nil || warned[rel.Relation.To] {
+				return true
+			}
+			warned[rel.Relation.To] = true
+			to := rel.Relation.To
+			l.g.Warnf(a.At, "%s.%s aggregates %s.%s, and %s has no event time (no FeatureTime, no datetime ts, not exactly one datetime feature): its rows are counted whatever their date, later than a query's time too; annotate its time FeatureTime", c.Name, f.Name, c.Name, rel.Name, to.Name)
+			return true
+		})
+	}
+}
+
 // windows adds the window instances of the windowed feature group.
 func (l *linker) windows(c *features.Class, group *features.Feature, fd *FeatureDecl) {
 	elem := group.Type
@@ -484,7 +515,7 @@ func (l *linker) windows(c *features.Class, group *features.Feature, fd *Feature
 		}
 		inst := &features.Feature{Name: features.WindowFQN(group.Name, d), Kind: features.Scalar, Type: elem,
 			Default: group.Default, MaxStaleness: group.MaxStaleness, Description: group.Description,
-			Min: group.Min, Max: group.Max, Options: group.Options, Pos: wd.Pos,
+			Min: group.Min, Max: group.Max, Validation: group.Validation, Options: group.Options, Pos: wd.Pos,
 			Window: &features.Window{Label: wd.Label, Duration: d, Group: group}}
 		if prev := c.Feature(inst.Name); prev != nil && prev.Window != nil && prev.Window.Group == group {
 			l.errorf(wd.Pos, "window %q of %s.%s repeats %q", wd.Label, c.Name, group.Name, prev.Window.Label)

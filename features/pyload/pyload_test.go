@@ -679,3 +679,50 @@ class Review:
 		}
 	}
 }
+
+// TestTimelessAggregatedWarns: an aggregation over a has-many whose class
+// has no event time is a located warning, once per class (its rows are
+// counted whatever their date); a class with an inferred event time is
+// not warned about as timeless.
+func TestTimelessAggregatedWarns(t *testing.T) {
+	src := `from chalk.features import features, feature, DataFrame, _, windowed, Windowed
+from datetime import datetime
+
+@features
+class Account:
+    id: int
+    txns: "DataFrame[Txn]"
+    logins: "DataFrame[Login]"
+    n: int = _.txns.count()
+    big: int = _.txns[_.amount > 10].count()
+    recent: Windowed[int] = windowed("1d", "7d", expression=_.logins[_.at > _.chalk_window].count())
+
+@features
+class Txn:
+    id: int
+    account_id: Account.id
+    amount: float
+    created_at: datetime
+    settled_at: datetime
+
+@features
+class Login:
+    id: int
+    account_id: Account.id
+    at: datetime
+`
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var timeless []string
+	for _, w := range g.Warnings {
+		if strings.Contains(w.Error(), "no event time") {
+			timeless = append(timeless, w.Error())
+		}
+	}
+	want := at(src, "_.txns.count()") + ": Account.n aggregates Account.txns, and Txn has no event time (no FeatureTime, no datetime ts, not exactly one datetime feature): its rows are counted whatever their date, later than a query's time too; annotate its time FeatureTime"
+	if len(timeless) != 1 || timeless[0] != want {
+		t.Errorf("timeless warnings %q\nwant [%q]", timeless, want)
+	}
+}

@@ -61,6 +61,9 @@ func Open(path string) (*Source, error) {
 // DB is the database, for loaders that create and fill tables.
 func (s *Source) DB() *sql.DB { return s.db }
 
+// Ping checks that the database is open (stores.Pinger).
+func (s *Source) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
 // Close closes the prepared statements and the database.
 func (s *Source) Close() error { return errors.Join(s.stmts.close(), s.db.Close()) }
 

@@ -165,6 +165,15 @@ func (s *Store) checkTable(ctx context.Context, create bool) error {
 // Close releases nothing: the client holds only idle HTTP connections.
 func (s *Store) Close() error { return nil }
 
+// Ping checks that the table answers (stores.Pinger).
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+	if err != nil {
+		return fmt.Errorf("dynamodb store: cannot reach %s: %w", s.where, err)
+	}
+	return nil
+}
+
 // itemKeys returns the partition key of each entity key; "" for a null one.
 func itemKeys(class string, keys arrow.Array) ([]string, error) {
 	out := make([]string, keys.Len())

@@ -99,6 +99,9 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 // Pool is the connection pool, for loaders that create and fill tables.
 func (s *Source) Pool() *pgxpool.Pool { return s.pool }
 
+// Ping checks that the database answers (stores.Pinger).
+func (s *Source) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
 // Close closes the pool's connections.
 func (s *Source) Close() error {
 	s.pool.Close()

@@ -294,6 +294,14 @@ func (s *Store) loadScript(ctx context.Context) error {
 	return s.client.ScriptLoad(ctx, mergeScript).Err() // on every shard of a Cluster
 }
 
+// Ping checks that the server answers (stores.Pinger).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis store: cannot reach %s: %w", s.addrs, err)
+	}
+	return nil
+}
+
 // Close closes the connections.
 func (s *Store) Close() error {
 	if s.mgets != nil {

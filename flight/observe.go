@@ -1,0 +1,90 @@
+package flight
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/fletch-engine/fletch/internal/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Observer is told about the calls and queries a server answers, for
+// metrics. Its methods are called on the query's path, concurrently: they
+// must be cheap and never block. The flight package knows no metrics
+// library; cmd/fletch plugs one in (package observe).
+type Observer interface {
+	// QueryStarted and QueryDone bracket one query of path (PathSQL,
+	// PathSubstrait, PathPrepared or PathNative): its outcome as the
+	// caller receives it and how long it took, from the call's start to
+	// its last answer batch.
+	QueryStarted(path string)
+	QueryDone(path string, code codes.Code, d time.Duration)
+	// Call reports one gRPC call (queries, planning, metadata, actions)
+	// by method and outcome.
+	Call(method string, code codes.Code, d time.Duration)
+}
+
+// The query paths, as metrics and logs name them.
+const (
+	PathSQL       = "sql"
+	PathSubstrait = "substrait"
+	PathPrepared  = "prepared"
+	PathNative    = "native"
+)
+
+// queryObs is one query being observed: begin it when the call starts,
+// end it with the call's error.
+type queryObs struct {
+	s     *Server
+	path  string
+	start time.Time
+	trace string // the query's trace id, once known
+}
+
+func (s *Server) beginQuery(path string) queryObs {
+	if s.opts.Observer != nil {
+		s.opts.Observer.QueryStarted(path)
+	}
+	return queryObs{s: s, path: path, start: time.Now()}
+}
+
+// end reports the query's outcome: to the observer, and to the log (a
+// line per query at debug level; failures of the server's side, which the
+// caller cannot fix, at warn), under the query's trace id.
+func (q *queryObs) end(ctx context.Context, err error) {
+	if q.s == nil { // not a query (a catalogue ticket)
+		return
+	}
+	d := time.Since(q.start)
+	code := codes.OK
+	if err != nil {
+		code = status.Code(q.s.answerError(err))
+	}
+	if o := q.s.opts.Observer; o != nil {
+		o.QueryDone(q.path, code, d)
+	}
+	level := slog.LevelDebug
+	if serverSide(code) {
+		level = slog.LevelWarn
+	}
+	if !slog.Default().Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("path", q.path), slog.String("code", code.String()), slog.Duration("duration", d)}
+	if err != nil {
+		attrs = append(attrs, slog.String("err", status.Convert(q.s.answerError(err)).Message()))
+	}
+	slog.LogAttrs(trace.With(ctx, q.trace), level, "query", attrs...)
+}
+
+// serverSide says whether code is a failure of the server or what it
+// depends on, rather than of the request.
+func serverSide(code codes.Code) bool {
+	switch code {
+	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DataLoss, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
