@@ -3,6 +3,7 @@ package pyload
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/features/pysym"
 	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
@@ -107,6 +109,7 @@ func Link(g *features.Graph, files []*File) error {
 	for _, f := range files {
 		for _, rd := range f.Resolvers {
 			if r := l.resolver(rd); r != nil {
+				l.compile(r, rd, f.Module)
 				g.PyResolvers = append(g.PyResolvers, r)
 			}
 		}
@@ -985,7 +988,32 @@ func (l *linker) resolver(rd *ResolverDecl) *features.PyResolver {
 			ok = false
 			continue
 		}
+		if fs[0].Kind != features.Scalar {
+			l.errorf(o.Pos, "resolver %s: %s is not a scalar feature", rd.Name, o)
+			ok = false
+			continue
+		}
+		if fs[0].Expr != nil {
+			l.errorf(o.Pos, "resolver %s: %s is already defined by its expression at %s", rd.Name, o, fs[0].Pos)
+			ok = false
+			continue
+		}
+		if len(r.Outputs) > 0 && fs[0].Class != r.Outputs[0].Class {
+			l.errorf(o.Pos, "resolver %s: its outputs belong to one class (%s and %s)", rd.Name, r.Outputs[0].Class.Name, fs[0].Class.Name)
+			ok = false
+			continue
+		}
 		r.Outputs = append(r.Outputs, fs[0])
+	}
+	if len(rd.Outputs) == 0 {
+		ok = false
+	}
+	for i, in := range r.Inputs {
+		if ok && in.Root != r.Outputs[0].Class {
+			l.errorf(rd.Params[i].Path.Pos, "resolver %s: parameter %s reads %s, but the resolver computes features of %s: inputs are paths from %s (e.g. %s.id)",
+				rd.Name, in.Param, rd.Params[i].Path, r.Outputs[0].Class.Name, r.Outputs[0].Class.Name, r.Outputs[0].Class.Name)
+			ok = false
+		}
 	}
 	if !ok {
 		return nil
@@ -1003,4 +1031,35 @@ func (l *linker) featurePath(p FeaturePath) (*features.Class, []*features.Featur
 		return nil, nil
 	}
 	return root, l.resolve(p.Path, root, p.Pos)
+}
+
+// compile interprets r's body (features/pysym): its outputs become
+// expressions, or, for what needs Python, r runs in a worker and Why says
+// which construct, where.
+func (l *linker) compile(r *features.PyResolver, rd *ResolverDecl, m *pysym.Module) {
+	pr := &pysym.Resolver{Name: r.Name, Fn: rd.Fn, Module: m, Class: r.Outputs[0].Class.Name}
+	for _, in := range r.Inputs {
+		fs := l.resolve(in.Path, in.Root, r.Pos)
+		pr.Inputs = append(pr.Inputs, pysym.Input{Param: in.Param, Path: in.Path, Type: fs[len(fs)-1].Type})
+	}
+	for _, o := range r.Outputs {
+		pr.Outputs = append(pr.Outputs, pysym.Output{Name: o.Name, Type: o.Type})
+	}
+	res, err := pysym.Compile(pr)
+	if err != nil {
+		var u *pysym.Unsupported
+		if !errors.As(err, &u) {
+			panic(err)
+		}
+		at := u.At
+		if rel, err := filepath.Rel(l.g.Dir, at.File); err == nil && l.g.Dir != "" {
+			at.File = rel
+		}
+		r.Mode, r.Why = features.PyWorker, fmt.Sprintf("%s: %s", at, u.What)
+		return
+	}
+	r.Mode, r.Why = features.PyExpression, fmt.Sprintf("%d expression nodes (gas limit %d)", res.Size, pysym.GasLimit)
+	for i, o := range r.Outputs {
+		o.Expr, o.Raises = res.Values[i], res.Raises
+	}
 }

@@ -414,6 +414,7 @@ class Review:
     item: "Item"
     normalized_rating: float
     other: float
+    third: str | None
 
 @features
 class Item:
@@ -430,9 +431,12 @@ def get_normalized_rating(
 ) -> Review.normalized_rating:
     return review_rating
 
-@offline
-def two(r: Review.id) -> Features[Review.normalized_rating, Review.other]:
-    return 1
+@offline(cron="1d")
+def two(
+    r: Review.id,  # the review
+    # a comment between parameters
+) -> Features[Review.other, Review.third]:
+    return 1.5 * r, "x"
 `
 	f, err := pyload.ParseFile("m.py", []byte(src))
 	if err != nil {
@@ -465,18 +469,49 @@ def two(r: Review.id) -> Features[Review.normalized_rating, Review.other]:
 	if pr.Inputs[1].Root != rev || strings.Join(pr.Inputs[1].Path, ".") != "item.review_count__2592000__" || pr.Outputs[0] != rev.Feature("normalized_rating") {
 		t.Errorf("linked resolver %+v", pr)
 	}
-	if two := g.PyResolvers[1]; two.Online || len(two.Outputs) != 2 || two.Outputs[1] != rev.Feature("other") {
+	if two := g.PyResolvers[1]; two.Online || len(two.Outputs) != 2 || two.Outputs[0] != rev.Feature("other") || two.Outputs[1] != rev.Feature("third") {
 		t.Errorf("linked resolver %+v", two)
 	}
-
-	// The repository loader leaves the bodies it does not compile to the
-	// Python workers, which import the file the function is defined in.
-	lg := features.NewGraph()
-	if err := pyload.Load(lg, []features.SourceFile{{Path: "m.py", Src: []byte(src)}}); err != nil {
-		t.Fatal(err)
+	// Both bodies compile to expressions; the file is the module's.
+	for _, pr := range g.PyResolvers {
+		if pr.Mode != features.PyExpression || pr.File != "m.py" {
+			t.Errorf("%s: %s (%s) in %q", pr.Name, pr.Mode, pr.Why, pr.File)
+		}
 	}
-	if r := lg.PyResolvers[0]; r.Mode != features.PyWorker || r.File != "m.py" || r.Why == "" {
-		t.Errorf("loaded resolver: mode %s, file %q, why %q; want python, m.py and a reason", r.Mode, r.File, r.Why)
+	if got := rev.Feature("third").Expr.String(); !strings.Contains(got, `"x"`) {
+		t.Errorf("third = %s", got)
+	}
+}
+
+// A body the interpreter cannot convert runs in Python, with the construct
+// and its position; `-> ...` names no output and is an error at the
+// annotation.
+func TestResolverFallbackAndErrors(t *testing.T) {
+	src := `
+@features
+class User:
+    id: int
+    name: str
+    digest: str
+    score: float
+
+@online
+def digest(name: User.name) -> User.digest:
+    import hashlib
+    return hashlib.sha256(name.encode()).hexdigest()
+
+@online
+def score(name: User.name) -> ...:
+    return 1.0
+`
+	g := features.NewGraph()
+	err := pyload.Load(g, []features.SourceFile{{Path: "m.py", Src: []byte(src)}})
+	want := at(src, "...") + ": resolver score: `-> ...` names no feature"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load error %v, want %s", err, want)
+	}
+	if len(g.PyResolvers) != 1 || g.PyResolvers[0].Mode != features.PyWorker || g.PyResolvers[0].Why != at(src, "import hashlib")+": import" {
+		t.Errorf("digest: %+v", g.PyResolvers)
 	}
 }
 
