@@ -614,6 +614,8 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 // result to send, which borrows it.
 func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBatch) error) error {
 	now := s.now(ctx)
+	opts := runOptions(w.q.st, now, w.trace)
+	plannerOptions(ctx, &opts)
 	remaining := w.q.st.Limit
 	for _, in := range w.inputs {
 		n := in.NumRows()
@@ -629,7 +631,7 @@ func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBa
 			batch = in.NewSlice(0, n)
 			defer batch.Release()
 		}
-		res, err := w.q.plan.Run(ctx, batch, runOptions(w.q.st, now, w.trace))
+		res, err := w.q.plan.Run(ctx, batch, opts)
 		if err != nil {
 			return err
 		}
