@@ -767,6 +767,9 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 	if schema == nil {
 		return nil, malformedIPC("no Arrow schema", rdr.Err())
 	}
+	if q.st == nil {
+		return nil, status.Error(codes.InvalidArgument, "the statement has no parameters to bind: parameters are supported in feature lookups only (WHERE id = ?)")
+	}
 	if err := q.st.CheckParams(schema); err != nil {
 		return nil, err
 	}
