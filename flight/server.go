@@ -316,14 +316,20 @@ func (s *Server) answerError(err error) error {
 		return err
 	}
 	st, _ := status.FromError(err)
-	msg := st.Message()
-	for _, prefix := range s.repoDirs {
-		msg = strings.ReplaceAll(msg, prefix, "")
-	}
+	msg := s.relative(st.Message())
 	if msg == st.Message() {
 		return err
 	}
 	return status.Error(st.Code(), msg)
+}
+
+// relative is msg with the repository's folder left out of the positions
+// it names.
+func (s *Server) relative(msg string) string {
+	for _, prefix := range s.repoDirs {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	return msg
 }
 
 // repoPrefixes are the spellings of dir that begin the files of its
@@ -760,6 +766,9 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 	schema := rdr.Schema()
 	if schema == nil {
 		return nil, malformedIPC("no Arrow schema", rdr.Err())
+	}
+	if q.st == nil {
+		return nil, status.Error(codes.InvalidArgument, "the statement has no parameters to bind: parameters are supported in feature lookups only (WHERE id = ?)")
 	}
 	if err := q.st.CheckParams(schema); err != nil {
 		return nil, err
