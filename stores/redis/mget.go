@@ -57,10 +57,10 @@ func newMgetPool(addr, password string, db int, dialTimeout, ioTimeout time.Dura
 type mgetConn struct {
 	timeout time.Duration // the pool's ioTimeout
 	nc      net.Conn
-	r   *bufio.Reader
-	out []byte // the request being written
-	buf []byte // the replies' bytes
-	end []int  // end[i]: reply i is buf[end[i-1]:end[i]]; -1 for nil
+	r       *bufio.Reader
+	out     []byte // the request being written
+	buf     []byte // the replies' bytes
+	end     []int  // end[i]: reply i is buf[end[i-1]:end[i]]; -1 for nil
 }
 
 // get takes an idle connection, or dials one, once fewer than the pool's
