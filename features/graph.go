@@ -93,6 +93,12 @@ type Feature struct {
 	// input provides. For a window of a windowed feature, the window's own
 	// expression (with chalk_window meaning that window).
 	Expr expr.Node
+	// Raises is set on the outputs of a Python resolver run as expressions
+	// (PyExpression): per row, the exception the function raises there, as
+	// a string ("ZeroDivisionError: division by zero (get_ratio, line 7)"),
+	// null where it raises none. Such rows get a null value and a per-row
+	// error. Relative to `_` of the class, as Expr.
+	Raises expr.Node
 	// Default is the value used where the result would be null.
 	Default *expr.Literal
 

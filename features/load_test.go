@@ -14,7 +14,8 @@ import (
 )
 
 // The classes of the seeds' marketplace tutorial, with FeatureTime event
-// times (the tutorial's get_normalized_rating resolver is tested apart).
+// times (the tutorial's get_normalized_rating resolver is tested in
+// features/pysym).
 const marketplace = `from chalk.features import features, DataFrame, FeatureTime, _, feature
 from chalk import Windowed, windowed
 import chalk.functions as F

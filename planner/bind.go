@@ -49,7 +49,8 @@ type call struct {
 	key string
 }
 
-// windowStart is `_.chalk_window`: each row's evaluation time minus the window.
+// windowStart is `_.chalk_window`: each row's evaluation time minus the
+// window (the row's time itself for a zero window).
 type windowStart struct{ window time.Duration }
 
 // aggregation aggregates a has-many child frame per parent row.
@@ -98,7 +99,12 @@ func (b *call) String() string {
 	}
 	return b.fn.Name + "(" + strings.Join(args, ", ") + ")"
 }
-func (b *windowStart) String() string { return fmt.Sprintf("now - %s", b.window) }
+func (b *windowStart) String() string {
+	if b.window == 0 {
+		return "row time"
+	}
+	return "row time - " + formatWindow(b.window)
+}
 func (b *aggregation) String() string { return b.text }
 func (b *castTo) String() string      { return fmt.Sprintf("cast(%s as %s)", b.x, b.typ) }
 
@@ -161,6 +167,31 @@ func (pl *planner) bind(f *frameNode, x expr.Node, window time.Duration) (bexpr,
 		return nil, invalid(x.At, "cannot index %s here", x.X)
 	}
 	return nil, invalid(x.Position(), "unsupported expression %s", x)
+}
+
+// windowed returns X of a window's lower bound, `X > _.chalk_window` or
+// `X >= _.chalk_window` (or `_.chalk_window < X`, `<=`); nil for another
+// condition.
+func windowed(cond expr.Node) expr.Node {
+	b, ok := cond.(*expr.Binary)
+	if !ok {
+		return nil
+	}
+	_, lw := b.L.(*expr.ChalkWindow)
+	_, rw := b.R.(*expr.ChalkWindow)
+	switch {
+	case rw && !lw && (b.Op == ">" || b.Op == ">="):
+		return b.L
+	case lw && !rw && (b.Op == "<" || b.Op == "<="):
+		return b.R
+	}
+	return nil
+}
+
+// isFeature says whether x is `_.<feat>` in frame f.
+func isFeature(f *frameNode, x expr.Node, feat *features.Feature) bool {
+	r, ok := x.(*expr.Ref)
+	return ok && feat != nil && len(r.Path) == 1 && f.class.Feature(r.Path[0]) == feat
 }
 
 func bindLiteral(x *expr.Literal) (bexpr, error) {
@@ -396,6 +427,21 @@ func (pl *planner) bindAgg(f *frameNode, x *expr.Agg, window time.Duration) (bex
 			return nil, invalid(cond.Position(), "filter %s is %s, not a condition", cond, b.dataType())
 		}
 		a.filters = append(a.filters, b)
+		// A window is bounded on both sides by the datetime it compares
+		// with _.chalk_window (DESIGN.md §4): `_.at > _.chalk_window`
+		// keeps `now - w < at <= now`. The frame's event time is bounded
+		// by the frame already.
+		if at := windowed(cond); at != nil && !isFeature(child, at, child.class.EventTime) {
+			x, err := pl.bind(child, at, window)
+			if err != nil {
+				return nil, err
+			}
+			upper, err := pl.bindCall(cond.Position(), "less_equal", []bexpr{x, &windowStart{}})
+			if err != nil {
+				return nil, err
+			}
+			a.filters = append(a.filters, upper)
+		}
 	}
 	var valueType arrow.DataType = arrow.Null
 	if sel.Project != nil {

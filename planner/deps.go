@@ -66,6 +66,9 @@ func directDeps(f *frameNode, c *column) []colID {
 		deps = appendParamDeps(deps, f, c.lookup)
 	case colExpr:
 		exprDeps(f, c.expr, &deps)
+		if c.raises != nil {
+			exprDeps(f, c.raises, &deps)
+		}
 	case colPython:
 		for _, b := range c.lookup.py.inputs {
 			exprDeps(f, b, &deps)

@@ -60,10 +60,19 @@ type frameData struct {
 	// aggregations of a has-many frame share their filters (the purchases
 	// among 50,000 prices, for a count, a mean and each window).
 	memo map[string]arrow.Array
+	// raised holds, per column of a Python resolver's output, the rows
+	// where the function raised and the exception (guarded by mu).
+	raised map[int]map[int]string
 	// invalid holds, per column, the rows whose value failed its
 	// feature's strict validation (RunOptions.Partial): null, reported,
 	// never stored. Guarded by mu.
 	invalid map[int]violation
+}
+
+func (f *frameData) raisedIn(col int) map[int]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.raised[col]
 }
 
 func newFrameData(node *frameNode, n int, times []int64) *frameData {
@@ -150,6 +159,11 @@ func (r *run) result(root *frameData) (*Result, error) {
 			defer cols[i].Release()
 			continue
 		}
+		raised, err := r.raisedErrors(root, i, idx)
+		if err != nil {
+			return nil, err
+		}
+		res.Errors = append(res.Errors, raised...)
 		if v := root.invalidRows(idx); v.rows != nil {
 			res.Errors = append(res.Errors, OutputError{Output: i, Kind: statement.InvalidInput, Message: v.msg, Rows: v.rows})
 		}
@@ -474,6 +488,9 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 		arr, err = r.originColumn(f, col)
 	case colExpr:
 		arr, err = r.eval(f, col.expr)
+		if err == nil && col.raises != nil {
+			arr, err = r.raise(f, i, col, arr)
+		}
 	case colPython:
 		arr, err = r.pythonColumn(f, col)
 	}

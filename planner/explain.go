@@ -2,7 +2,9 @@ package planner
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Explain renders the plan as indented text: each frame, the resolver
@@ -27,7 +29,11 @@ func (f *frameNode) title() string {
 	case f.rel == nil:
 		return fmt.Sprintf("frame %s (input rows)", f.class.Table)
 	case f.rel.Many:
-		return fmt.Sprintf("frame %s (has-many: rows with %s = %s.%s, event time <= row time)", f.class.Table, f.rel.ToKey.QualifiedName(), f.parent.class.Table, f.rel.FromKey.Name)
+		seen := "every row: " + f.class.Table + " has no event time" // the filter hasMany runs
+		if f.class.EventTime != nil && f.origin != nil && f.origin.eventTime != "" {
+			seen = fmt.Sprintf("%s.%s <= row time", f.class.Table, f.class.EventTime.Name)
+		}
+		return fmt.Sprintf("frame %s (has-many: rows with %s = %s.%s, %s)", f.class.Table, f.rel.ToKey.QualifiedName(), f.parent.class.Table, f.rel.FromKey.Name, seen)
 	default:
 		return fmt.Sprintf("frame %s (has-one: distinct %s.%s)", f.class.Table, f.parent.class.Table, f.rel.FromKey.Name)
 	}
@@ -63,6 +69,14 @@ func (c *column) describe() string {
 		s = fmt.Sprintf("column %s <- %s.%s", c.name, c.lookup.resolver.Name, c.field)
 	case colExpr:
 		s = fmt.Sprintf("compute %s = %s", c.name, c.expr)
+		if a, ok := c.expr.(*aggregation); ok && len(a.filters) > 0 {
+			// the filters as bound: the window's both bounds, in row time
+			conds := make([]string, len(a.filters))
+			for i, flt := range a.filters {
+				conds[i] = infix(flt)
+			}
+			s += " over rows where " + strings.Join(conds, " and ")
+		}
 	case colPython:
 		s = fmt.Sprintf("column %s <- %s", c.name, c.lookup.py)
 	}
@@ -157,4 +171,39 @@ func deps(f *frameNode, b bexpr) []*column {
 	}
 	visit(f, b)
 	return out
+}
+
+// comparisons print as operators in filters.
+var comparisons = map[string]string{"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<=",
+	"equal": "==", "not_equal": "!=", "and": "and", "or": "or"}
+
+// infix renders a bound condition with infix comparisons:
+// `created_at > row time - 7d`.
+func infix(b bexpr) string {
+	c, ok := b.(*call)
+	if !ok {
+		return b.String()
+	}
+	if op, ok := comparisons[c.fn.Name]; ok && len(c.args) == 2 {
+		return "(" + infix(c.args[0]) + " " + op + " " + infix(c.args[1]) + ")"
+	}
+	args := make([]string, len(c.args))
+	for i, a := range c.args {
+		args[i] = infix(a)
+	}
+	return c.fn.Name + "(" + strings.Join(args, ", ") + ")"
+}
+
+// formatWindow writes a window as the seeds do: 7d, 1h, 10m, else Go's
+// duration.
+func formatWindow(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		unit string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.unit
+		}
+	}
+	return d.String()
 }

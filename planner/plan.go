@@ -70,6 +70,10 @@ type column struct {
 	lookup  *lookup // colLookup, colOrigin, colPython
 	field   string  // resolver result column
 	expr    bexpr   // colExpr
+	// raises is the exception of a Python resolver's output, per row
+	// (features.Feature.Raises), and raiser the resolver's name.
+	raises bexpr
+	raiser string
 	// def is the feature's default and fill the coalesce that applies it.
 	def  *expr.Literal
 	fill *functions.Bound
@@ -375,6 +379,12 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 			return 0, err
 		}
 		col.kind, col.expr = colExpr, b
+		if feat.Raises != nil {
+			if col.raises, err = pl.bind(f, feat.Raises, w); err != nil {
+				return 0, err
+			}
+			col.raiser = pl.pyResolverFor(feat).Name
+		}
 	default:
 		r := pl.resolverFor(feat)
 		if r == nil {

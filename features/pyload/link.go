@@ -3,6 +3,7 @@ package pyload
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/features/pysym"
 	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
@@ -100,9 +102,14 @@ func Link(g *features.Graph, files []*File) error {
 			l.expression(f)
 		}
 	}
+	warned := map[*features.Class]bool{}
+	for _, p := range classes {
+		l.timeless(p.c, warned)
+	}
 	for _, f := range files {
 		for _, rd := range f.Resolvers {
 			if r := l.resolver(rd); r != nil {
+				l.compile(r, rd, f.Module)
 				g.PyResolvers = append(g.PyResolvers, r)
 			}
 		}
@@ -473,6 +480,33 @@ func (l *linker) plainAnnotation(te *TypeExpr, top bool) *annotation {
 	return nil
 }
 
+// timeless warns, once per class aggregated over, about an aggregation of
+// a has-many whose class has no event time (DESIGN.md §4): rows dated
+// after a query's time are counted too (a training set leaks the
+// future), where a class with one is bounded by it.
+func (l *linker) timeless(c *features.Class, warned map[*features.Class]bool) {
+	for _, f := range c.Features {
+		expr.Walk(f.Expr, func(n expr.Node) bool {
+			a, ok := n.(*expr.Agg)
+			if !ok || a.Source == nil {
+				return true
+			}
+			ref, ok := a.Source.Rel.(*expr.Ref)
+			if !ok || len(ref.Path) != 1 {
+				return true
+			}
+			rel := c.Feature(ref.Path[0])
+			if rel == nil || rel.Kind != features.HasMany || rel.Relation == nil || rel.Relation.To.EventTime != nil || warned[rel.Relation.To] {
+				return true
+			}
+			warned[rel.Relation.To] = true
+			to := rel.Relation.To
+			l.g.Warnf(a.At, "%s.%s aggregates %s.%s, and %s has no event time (no FeatureTime, no datetime ts, not exactly one datetime feature): its rows are counted whatever their date, later than a query's time too; annotate its time FeatureTime", c.Name, f.Name, c.Name, rel.Name, to.Name)
+			return true
+		})
+	}
+}
+
 // windows adds the window instances of the windowed feature group.
 func (l *linker) windows(c *features.Class, group *features.Feature, fd *FeatureDecl) {
 	elem := group.Type
@@ -484,7 +518,7 @@ func (l *linker) windows(c *features.Class, group *features.Feature, fd *Feature
 		}
 		inst := &features.Feature{Name: features.WindowFQN(group.Name, d), Kind: features.Scalar, Type: elem,
 			Default: group.Default, MaxStaleness: group.MaxStaleness, Description: group.Description,
-			Min: group.Min, Max: group.Max, Options: group.Options, Pos: wd.Pos,
+			Min: group.Min, Max: group.Max, Validation: group.Validation, Options: group.Options, Pos: wd.Pos,
 			Window: &features.Window{Label: wd.Label, Duration: d, Group: group}}
 		if prev := c.Feature(inst.Name); prev != nil && prev.Window != nil && prev.Window.Group == group {
 			l.errorf(wd.Pos, "window %q of %s.%s repeats %q", wd.Label, c.Name, group.Name, prev.Window.Label)
@@ -954,7 +988,32 @@ func (l *linker) resolver(rd *ResolverDecl) *features.PyResolver {
 			ok = false
 			continue
 		}
+		if fs[0].Kind != features.Scalar {
+			l.errorf(o.Pos, "resolver %s: %s is not a scalar feature", rd.Name, o)
+			ok = false
+			continue
+		}
+		if fs[0].Expr != nil {
+			l.errorf(o.Pos, "resolver %s: %s is already defined by its expression at %s", rd.Name, o, fs[0].Pos)
+			ok = false
+			continue
+		}
+		if len(r.Outputs) > 0 && fs[0].Class != r.Outputs[0].Class {
+			l.errorf(o.Pos, "resolver %s: its outputs belong to one class (%s and %s)", rd.Name, r.Outputs[0].Class.Name, fs[0].Class.Name)
+			ok = false
+			continue
+		}
 		r.Outputs = append(r.Outputs, fs[0])
+	}
+	if len(rd.Outputs) == 0 {
+		ok = false
+	}
+	for i, in := range r.Inputs {
+		if ok && in.Root != r.Outputs[0].Class {
+			l.errorf(rd.Params[i].Path.Pos, "resolver %s: parameter %s reads %s, but the resolver computes features of %s: inputs are paths from %s (e.g. %s.id)",
+				rd.Name, in.Param, rd.Params[i].Path, r.Outputs[0].Class.Name, r.Outputs[0].Class.Name, r.Outputs[0].Class.Name)
+			ok = false
+		}
 	}
 	if !ok {
 		return nil
@@ -972,4 +1031,35 @@ func (l *linker) featurePath(p FeaturePath) (*features.Class, []*features.Featur
 		return nil, nil
 	}
 	return root, l.resolve(p.Path, root, p.Pos)
+}
+
+// compile interprets r's body (features/pysym): its outputs become
+// expressions, or, for what needs Python, r runs in a worker and Why says
+// which construct, where.
+func (l *linker) compile(r *features.PyResolver, rd *ResolverDecl, m *pysym.Module) {
+	pr := &pysym.Resolver{Name: r.Name, Fn: rd.Fn, Module: m, Class: r.Outputs[0].Class.Name}
+	for _, in := range r.Inputs {
+		fs := l.resolve(in.Path, in.Root, r.Pos)
+		pr.Inputs = append(pr.Inputs, pysym.Input{Param: in.Param, Path: in.Path, Type: fs[len(fs)-1].Type})
+	}
+	for _, o := range r.Outputs {
+		pr.Outputs = append(pr.Outputs, pysym.Output{Name: o.Name, Type: o.Type})
+	}
+	res, err := pysym.Compile(pr)
+	if err != nil {
+		var u *pysym.Unsupported
+		if !errors.As(err, &u) {
+			panic(err)
+		}
+		at := u.At
+		if rel, err := filepath.Rel(l.g.Dir, at.File); err == nil && l.g.Dir != "" {
+			at.File = rel
+		}
+		r.Mode, r.Why = features.PyWorker, fmt.Sprintf("%s: %s", at, u.What)
+		return
+	}
+	r.Mode, r.Why = features.PyExpression, fmt.Sprintf("%d expression nodes (gas limit %d)", res.Size, pysym.GasLimit)
+	for i, o := range r.Outputs {
+		o.Expr, o.Raises = res.Values[i], res.Raises
+	}
 }

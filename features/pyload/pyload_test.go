@@ -414,6 +414,7 @@ class Review:
     item: "Item"
     normalized_rating: float
     other: float
+    third: str | None
 
 @features
 class Item:
@@ -430,9 +431,12 @@ def get_normalized_rating(
 ) -> Review.normalized_rating:
     return review_rating
 
-@offline
-def two(r: Review.id) -> Features[Review.normalized_rating, Review.other]:
-    return 1
+@offline(cron="1d")
+def two(
+    r: Review.id,  # the review
+    # a comment between parameters
+) -> Features[Review.other, Review.third]:
+    return 1.5 * r, "x"
 `
 	f, err := pyload.ParseFile("m.py", []byte(src))
 	if err != nil {
@@ -465,18 +469,49 @@ def two(r: Review.id) -> Features[Review.normalized_rating, Review.other]:
 	if pr.Inputs[1].Root != rev || strings.Join(pr.Inputs[1].Path, ".") != "item.review_count__2592000__" || pr.Outputs[0] != rev.Feature("normalized_rating") {
 		t.Errorf("linked resolver %+v", pr)
 	}
-	if two := g.PyResolvers[1]; two.Online || len(two.Outputs) != 2 || two.Outputs[1] != rev.Feature("other") {
+	if two := g.PyResolvers[1]; two.Online || len(two.Outputs) != 2 || two.Outputs[0] != rev.Feature("other") || two.Outputs[1] != rev.Feature("third") {
 		t.Errorf("linked resolver %+v", two)
 	}
-
-	// The repository loader leaves the bodies it does not compile to the
-	// Python workers, which import the file the function is defined in.
-	lg := features.NewGraph()
-	if err := pyload.Load(lg, []features.SourceFile{{Path: "m.py", Src: []byte(src)}}); err != nil {
-		t.Fatal(err)
+	// Both bodies compile to expressions; the file is the module's.
+	for _, pr := range g.PyResolvers {
+		if pr.Mode != features.PyExpression || pr.File != "m.py" {
+			t.Errorf("%s: %s (%s) in %q", pr.Name, pr.Mode, pr.Why, pr.File)
+		}
 	}
-	if r := lg.PyResolvers[0]; r.Mode != features.PyWorker || r.File != "m.py" || r.Why == "" {
-		t.Errorf("loaded resolver: mode %s, file %q, why %q; want python, m.py and a reason", r.Mode, r.File, r.Why)
+	if got := rev.Feature("third").Expr.String(); !strings.Contains(got, `"x"`) {
+		t.Errorf("third = %s", got)
+	}
+}
+
+// A body the interpreter cannot convert runs in Python, with the construct
+// and its position; `-> ...` names no output and is an error at the
+// annotation.
+func TestResolverFallbackAndErrors(t *testing.T) {
+	src := `
+@features
+class User:
+    id: int
+    name: str
+    digest: str
+    score: float
+
+@online
+def digest(name: User.name) -> User.digest:
+    import hashlib
+    return hashlib.sha256(name.encode()).hexdigest()
+
+@online
+def score(name: User.name) -> ...:
+    return 1.0
+`
+	g := features.NewGraph()
+	err := pyload.Load(g, []features.SourceFile{{Path: "m.py", Src: []byte(src)}})
+	want := at(src, "...") + ": resolver score: `-> ...` names no feature"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load error %v, want %s", err, want)
+	}
+	if len(g.PyResolvers) != 1 || g.PyResolvers[0].Mode != features.PyWorker || g.PyResolvers[0].Why != at(src, "import hashlib")+": import" {
+		t.Errorf("digest: %+v", g.PyResolvers)
 	}
 }
 
@@ -677,5 +712,52 @@ class Review:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nwant it to contain %s", err, want)
 		}
+	}
+}
+
+// TestTimelessAggregatedWarns: an aggregation over a has-many whose class
+// has no event time is a located warning, once per class (its rows are
+// counted whatever their date); a class with an inferred event time is
+// not warned about as timeless.
+func TestTimelessAggregatedWarns(t *testing.T) {
+	src := `from chalk.features import features, feature, DataFrame, _, windowed, Windowed
+from datetime import datetime
+
+@features
+class Account:
+    id: int
+    txns: "DataFrame[Txn]"
+    logins: "DataFrame[Login]"
+    n: int = _.txns.count()
+    big: int = _.txns[_.amount > 10].count()
+    recent: Windowed[int] = windowed("1d", "7d", expression=_.logins[_.at > _.chalk_window].count())
+
+@features
+class Txn:
+    id: int
+    account_id: Account.id
+    amount: float
+    created_at: datetime
+    settled_at: datetime
+
+@features
+class Login:
+    id: int
+    account_id: Account.id
+    at: datetime
+`
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var timeless []string
+	for _, w := range g.Warnings {
+		if strings.Contains(w.Error(), "no event time") {
+			timeless = append(timeless, w.Error())
+		}
+	}
+	want := at(src, "_.txns.count()") + ": Account.n aggregates Account.txns, and Txn has no event time (no FeatureTime, no datetime ts, not exactly one datetime feature): its rows are counted whatever their date, later than a query's time too; annotate its time FeatureTime"
+	if len(timeless) != 1 || timeless[0] != want {
+		t.Errorf("timeless warnings %q\nwant [%q]", timeless, want)
 	}
 }
