@@ -162,7 +162,7 @@ print(json.dumps(out))`, in)
 	// Without Python the server starts, warns, and serves the rest.
 	broken := pythonRepo(t, "/no/such/python3")
 	brokenAddr, log := startServe(t, broken)
-	if w := "fletch: warning: " + filepath.Join(broken, "digests.py"); !strings.Contains(log.String(), w) || !strings.Contains(log.String(), "Python resolver email_digest runs in Python") {
+	if w := `level=WARN msg="` + filepath.Join(broken, "digests.py"); !strings.Contains(log.String(), w) || !strings.Contains(log.String(), "Python resolver email_digest runs in Python") {
 		t.Errorf("serve's log without Python:\n%s", log.String())
 	}
 	bcl := dial(t, brokenAddr, mem)
