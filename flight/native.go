@@ -85,7 +85,8 @@ func expressions(e native.Expressions) native.Expressions {
 // runOptions are the options of one run of st's plan: at st's time, or
 // now, under the request's trace id.
 func runOptions(st *statement.Statement, now time.Time, trace string) planner.RunOptions {
-	o := planner.RunOptions{Now: now, Staleness: st.Options.Staleness, Meta: st.Options.Meta, Partial: st.Options.Partial, TraceID: trace}
+	o := planner.RunOptions{Now: now, Staleness: st.Options.Staleness, Meta: st.Options.Meta, Partial: st.Options.Partial, TraceID: trace,
+		Materialized: st.Options.Materialized, AlignWindows: st.Options.AlignWindows}
 	if !st.Options.Now.IsZero() {
 		o.Now = st.Options.Now
 	}

@@ -643,6 +643,8 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 // result to send, which borrows it.
 func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBatch) error) error {
 	now := s.now(ctx)
+	opts := runOptions(w.q.st, now, w.trace)
+	plannerOptions(ctx, &opts)
 	remaining := w.q.st.Limit
 	for _, in := range w.inputs {
 		n := in.NumRows()
@@ -658,7 +660,7 @@ func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBa
 			batch = in.NewSlice(0, n)
 			defer batch.Release()
 		}
-		res, err := w.q.plan.Run(ctx, batch, runOptions(w.q.st, now, w.trace))
+		res, err := w.q.plan.Run(ctx, batch, opts)
 		if err != nil {
 			return err
 		}
@@ -787,6 +789,9 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 	schema := rdr.Schema()
 	if schema == nil {
 		return nil, malformedIPC("no Arrow schema", rdr.Err())
+	}
+	if q.st == nil {
+		return nil, status.Error(codes.InvalidArgument, "the statement has no parameters to bind: parameters are supported in feature lookups only (WHERE id = ?)")
 	}
 	if err := q.st.CheckParams(schema); err != nil {
 		return nil, err

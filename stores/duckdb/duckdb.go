@@ -58,6 +58,10 @@ func Open(path string) (*Source, error) {
 	return &Source{db: db, stmts: newStmtCache(maxStatements)}, nil
 }
 
+// SQLDialect names the SQL the source speaks, for callers that write
+// queries of their own (aggregation tiles).
+func (s *Source) SQLDialect() string { return "duckdb" }
+
 // DB is the database, for loaders that create and fill tables.
 func (s *Source) DB() *sql.DB { return s.db }
 
