@@ -253,7 +253,9 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 			if !ok {
 				at = len(summary.Errors)
 				failed[e.Output] = at
-				summary.Errors = append(summary.Errors, outputFail(plan, e))
+				fail := outputFail(plan, e)
+				fail.Message = s.relative(fail.Message) // a Python resolver's failure names its file
+				summary.Errors = append(summary.Errors, fail)
 			}
 			for _, row := range e.Rows {
 				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))

@@ -321,14 +321,20 @@ func (s *Server) answerError(err error) error {
 		return err
 	}
 	st, _ := status.FromError(err)
-	msg := st.Message()
-	for _, prefix := range s.repoDirs {
-		msg = strings.ReplaceAll(msg, prefix, "")
-	}
+	msg := s.relative(st.Message())
 	if msg == st.Message() {
 		return err
 	}
 	return status.Error(st.Code(), msg)
+}
+
+// relative is msg with the repository's folder left out of the positions
+// it names.
+func (s *Server) relative(msg string) string {
+	for _, prefix := range s.repoDirs {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	return msg
 }
 
 // repoPrefixes are the spellings of dir that begin the files of its
