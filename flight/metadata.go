@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -107,7 +109,7 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 			b.Field(2).(*array.StringBuilder).Append(c.Table)
 			b.Field(3).(*array.StringBuilder).Append(tableType)
 			if cmd.GetIncludeSchema() {
-				ts := TableSchema(c)
+				ts := TableSchema(c, func(t string) bool { return s.canRead(ctx, t) })
 				b.Field(4).(*array.BinaryBuilder).Append(arrowflight.SerializeSchema(ts, s.opts.Mem))
 			}
 		}
@@ -115,37 +117,89 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 }
 
 // TableSchema is the Arrow schema of a class's table: one column per scalar
-// feature (windows by their FQN), as `SELECT *` returns them, with the
-// Flight SQL column metadata JDBC's getColumns reads: catalog, schema and
-// table, the SQL type name with its precision and scale (as
-// GetXdbcTypeInfo lists them), the feature's description as remarks, and
-// which columns a WHERE clause may filter (the keys).
-func TableSchema(c *features.Class) *arrow.Schema {
-	primary, parts := statement.KeyColumns(c)
-	keys := map[*features.Feature]bool{primary: true}
-	for _, p := range parts {
-		keys[p] = true
-	}
+// feature (windows by their FQN), as `SELECT *` returns them, then one per
+// scalar feature of each has-one relation whose class visible allows
+// (`"item.title"`, one level deep: what a BI tool can pick from a list),
+// with the Flight SQL column metadata JDBC's getColumns reads: catalog,
+// schema and table, the SQL type name with its precision and scale (as
+// GetXdbcTypeInfo lists them), remarks (the feature's description, owner
+// and tags), and which columns WHERE may filter (all of them: a condition
+// beyond the keys runs as SQL over the features).
+func TableSchema(c *features.Class, visible func(table string) bool) *arrow.Schema {
 	var fields []arrow.Field
-	for _, f := range statement.Columns(c) {
+	add := func(name string, f *features.Feature, table *features.Class, via string) {
 		dt := wireType(f.Type.Arrow())
 		st := sqlTypeOf(dt)
 		md := flightsql.NewColumnMetadataBuilder().
 			CatalogName(statement.Catalog).SchemaName(statement.Schema).TableName(c.Table).
 			TypeName(st.name).IsAutoIncrement(false).IsCaseSensitive(st.caseSensitive).
-			IsReadOnly(true).IsSearchable(keys[f])
+			IsReadOnly(true).IsSearchable(true)
 		if st.precision != nil {
 			md.Precision(*st.precision)
 		}
 		if st.scale != nil {
 			md.Scale(*st.scale)
 		}
-		if f.Description != "" {
-			md.Remarks(f.Description)
+		if r := remarks(f, table, via); r != "" {
+			md.Remarks(r)
 		}
-		fields = append(fields, arrow.Field{Name: f.Name, Type: dt, Nullable: true, Metadata: md.Metadata()})
+		fields = append(fields, arrow.Field{Name: name, Type: dt, Nullable: true, Metadata: md.Metadata()})
+	}
+	for _, f := range statement.Columns(c) {
+		add(f.Name, f, c, "")
+	}
+	for _, rf := range c.Features {
+		if rf.Kind != features.HasOne || rf.Relation == nil || !visible(rf.Relation.To.Table) {
+			continue
+		}
+		for _, f := range statement.Columns(rf.Relation.To) {
+			add(rf.Name+"."+f.Name, f, rf.Relation.To, rf.Name)
+		}
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// remarks describe a column: the feature's description, then its owner and
+// tags (the feature's own, else its class's), and for a has-one path the
+// relation it follows.
+func remarks(f *features.Feature, c *features.Class, via string) string {
+	var parts []string
+	if via != "" {
+		parts = append(parts, fmt.Sprintf("%s of the %s (%s)", f.Name, via, c.Table))
+	}
+	if f.Description != "" {
+		parts = append(parts, f.Description)
+	}
+	owner := optionStrings(f.Options["owner"])
+	if len(owner) == 0 {
+		owner = optionStrings(c.Options["owner"])
+	}
+	if len(owner) > 0 {
+		parts = append(parts, "owner: "+strings.Join(owner, ", "))
+	}
+	tags := append(optionStrings(c.Options["tags"]), optionStrings(f.Options["tags"])...)
+	if len(tags) > 0 {
+		parts = append(parts, "tags: "+strings.Join(tags, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// optionStrings are the strings of a keyword argument: a string, or a list
+// of strings (`tags=["a", "b"]`).
+func optionStrings(n expr.Node) []string {
+	switch n := n.(type) {
+	case *expr.Literal:
+		if s, ok := n.Value.(string); ok {
+			return []string{s}
+		}
+	case *expr.Call:
+		var out []string
+		for _, a := range n.Args {
+			out = append(out, optionStrings(a)...)
+		}
+		return out
+	}
+	return nil
 }
 
 func (s *Server) GetFlightInfoTableTypes(ctx context.Context, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
@@ -225,6 +279,15 @@ type sqlType struct {
 }
 
 func i32(v int32) *int32 { return &v }
+
+// bits is the SqlInfo bitmask of enum values (bit n for value n).
+func bits[E ~int32](vals ...E) int32 {
+	var m int32
+	for _, v := range vals {
+		m |= 1 << v
+	}
+	return m
+}
 
 // sqlTypes are the types features have (DESIGN §4), by Arrow type, in
 // XDBC data type order (JDBC's getTypeInfo sorts by DATA_TYPE).
@@ -511,17 +574,17 @@ func (s *Server) sqlInfo() map[flightsql.SqlInfo]any {
 		flightsql.SqlInfoSupportsColumnAliasing:                 true,
 		flightsql.SqlInfoNullPlusNullIsNull:                     true,
 		flightsql.SqlInfoSupportsConvert:                        map[int32][]int32{},
-		flightsql.SqlInfoSupportsTableCorrelationNames:          false,
-		flightsql.SqlInfoSupportsDifferentTableCorrelationNames: false,
-		flightsql.SqlInfoSupportsExpressionsInOrderBy:           false,
-		flightsql.SqlInfoSupportsOrderByUnrelated:               false,
-		flightsql.SqlInfoSupportedGroupBy:                       int32(0),
-		flightsql.SqlInfoSupportsLikeEscapeClause:               false,
+		flightsql.SqlInfoSupportsTableCorrelationNames:          true,
+		flightsql.SqlInfoSupportsDifferentTableCorrelationNames: true,
+		flightsql.SqlInfoSupportsExpressionsInOrderBy:           true,
+		flightsql.SqlInfoSupportsOrderByUnrelated:               true,
+		flightsql.SqlInfoSupportedGroupBy:                       bits(pb.SqlSupportedGroupBy_SQL_GROUP_BY_UNRELATED, pb.SqlSupportedGroupBy_SQL_GROUP_BY_BEYOND_SELECT),
+		flightsql.SqlInfoSupportsLikeEscapeClause:               true,
 		flightsql.SqlInfoSupportsNonNullableColumns:             false,
-		flightsql.SqlInfoSupportedGrammar:                       int32(0),
-		flightsql.SqlInfoANSI92SupportedLevel:                   int32(0),
+		flightsql.SqlInfoSupportedGrammar:                       bits(pb.SupportedSqlGrammar_SQL_MINIMUM_GRAMMAR, pb.SupportedSqlGrammar_SQL_CORE_GRAMMAR),
+		flightsql.SqlInfoANSI92SupportedLevel:                   bits(pb.SupportedAnsi92SqlGrammarLevel_ANSI92_ENTRY_SQL),
 		flightsql.SqlInfoSupportsIntegrityEnhancementFacility:   false,
-		flightsql.SqlInfoOuterJoinsSupportLevel:                 int32(pb.SqlOuterJoinsSupportLevel_SQL_JOINS_UNSUPPORTED),
+		flightsql.SqlInfoOuterJoinsSupportLevel:                 int32(pb.SqlOuterJoinsSupportLevel_SQL_FULL_OUTER_JOINS),
 		flightsql.SqlInfoSchemaTerm:                             "schema",
 		flightsql.SqlInfoProcedureTerm:                          "procedure",
 		flightsql.SqlInfoCatalogTerm:                            "catalog",
@@ -531,9 +594,9 @@ func (s *Server) sqlInfo() map[flightsql.SqlInfo]any {
 		flightsql.SqlInfoSupportedPositionedCommands:            int32(0),
 		flightsql.SqlInfoSelectForUpdateSupported:               false,
 		flightsql.SqlInfoStoredProceduresSupported:              false,
-		flightsql.SqlInfoSupportedSubqueries:                    int32(0),
-		flightsql.SqlInfoCorrelatedSubqueriesSupported:          false,
-		flightsql.SqlInfoSupportedUnions:                        int32(0),
+		flightsql.SqlInfoSupportedSubqueries:                    bits(pb.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_COMPARISONS, pb.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_EXISTS, pb.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_INS, pb.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_QUANTIFIEDS),
+		flightsql.SqlInfoCorrelatedSubqueriesSupported:          true,
+		flightsql.SqlInfoSupportedUnions:                        bits(pb.SqlSupportedUnions_SQL_UNION, pb.SqlSupportedUnions_SQL_UNION_ALL),
 
 		// Limits.
 		flightsql.SqlInfoMaxBinaryLiteralLen:     unlimited,
@@ -555,7 +618,7 @@ func (s *Server) sqlInfo() map[flightsql.SqlInfo]any {
 		flightsql.SqlInfoMaxStatementLen:         unlimited,
 		flightsql.SqlInfoMaxStatements:           int64(s.opts.MaxPrepared),
 		flightsql.SqlInfoMaxTableNameLen:         unlimited,
-		flightsql.SqlInfoMaxTablesInSelect:       int64(1),
+		flightsql.SqlInfoMaxTablesInSelect:       unlimited,
 		flightsql.SqlInfoMaxUsernameLen:          unlimited,
 
 		// Transactions and result sets: none, and forward-only read-only.

@@ -169,7 +169,7 @@ func TestXdbcTypeInfo(t *testing.T) {
 	}
 	// Every scalar column of every table has a listed type of its name.
 	for _, c := range srv.graph.Classes {
-		for _, f := range TableSchema(c).Fields() {
+		for _, f := range TableSchema(c, func(string) bool { return true }).Fields() {
 			name, _ := f.Metadata.GetValue(flightsql.TypeNameKey)
 			if _, ok := all[name]; !ok && f.Type.ID() != arrow.LIST && f.Type.ID() != arrow.STRUCT {
 				t.Errorf("%s.%s has TYPE_NAME %q, which GetXdbcTypeInfo does not list", c.Table, f.Name, name)
@@ -211,7 +211,10 @@ func TestColumnMetadata(t *testing.T) {
 	}{
 		{"id", map[string]string{flightsql.TypeNameKey: "BIGINT", flightsql.PrecisionKey: "19", flightsql.ScaleKey: "0", flightsql.IsSearchableKey: "1", flightsql.IsAutoIncrementKey: "0", flightsql.IsReadOnlyKey: "1",
 			flightsql.CatalogNameKey: "fletch", flightsql.SchemaNameKey: "features", flightsql.TableNameKey: "review"}, []string{flightsql.RemarksKey}},
-		{"star_rating", map[string]string{flightsql.TypeNameKey: "BIGINT", flightsql.RemarksKey: "1 to 5 stars", flightsql.IsSearchableKey: "0"}, nil},
+		{"star_rating", map[string]string{flightsql.TypeNameKey: "BIGINT", flightsql.RemarksKey: "1 to 5 stars", flightsql.IsSearchableKey: "1"}, nil},
+		// Has-one paths, with their class's owner and tags.
+		{"item.title", map[string]string{flightsql.TypeNameKey: "VARCHAR", flightsql.TableNameKey: "review", flightsql.RemarksKey: "title of the item (item)"}, nil},
+		{"user.full_name", map[string]string{flightsql.TypeNameKey: "VARCHAR", flightsql.RemarksKey: "full_name of the user (user); owner: ml-core@example.com; tags: marketplace"}, nil},
 		{"created_at", map[string]string{flightsql.TypeNameKey: "TIMESTAMP WITH TIME ZONE", flightsql.ScaleKey: "6"}, nil},
 		{"review_body", map[string]string{flightsql.TypeNameKey: "VARCHAR", flightsql.IsCaseSensitiveKey: "1"}, []string{flightsql.PrecisionKey}},
 		{"is_positive", map[string]string{flightsql.TypeNameKey: "BOOLEAN"}, nil},

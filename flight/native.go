@@ -85,7 +85,8 @@ func expressions(e native.Expressions) native.Expressions {
 // runOptions are the options of one run of st's plan: at st's time, or
 // now, under the request's trace id.
 func runOptions(st *statement.Statement, now time.Time, trace string) planner.RunOptions {
-	o := planner.RunOptions{Now: now, Staleness: st.Options.Staleness, Meta: st.Options.Meta, Partial: st.Options.Partial, TraceID: trace}
+	o := planner.RunOptions{Now: now, Staleness: st.Options.Staleness, Meta: st.Options.Meta, Partial: st.Options.Partial, TraceID: trace,
+		Materialized: st.Options.Materialized, AlignWindows: st.Options.AlignWindows}
 	if !st.Options.Now.IsZero() {
 		o.Now = st.Options.Now
 	}
@@ -240,7 +241,9 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 			if !ok {
 				at = len(summary.Errors)
 				failed[e.Output] = at
-				summary.Errors = append(summary.Errors, outputFail(plan, e))
+				fail := outputFail(plan, e)
+				fail.Message = s.relative(fail.Message) // a Python resolver's failure names its file
+				summary.Errors = append(summary.Errors, fail)
 			}
 			for _, row := range e.Rows {
 				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))

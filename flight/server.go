@@ -316,14 +316,20 @@ func (s *Server) answerError(err error) error {
 		return err
 	}
 	st, _ := status.FromError(err)
-	msg := st.Message()
-	for _, prefix := range s.repoDirs {
-		msg = strings.ReplaceAll(msg, prefix, "")
-	}
+	msg := s.relative(st.Message())
 	if msg == st.Message() {
 		return err
 	}
 	return status.Error(st.Code(), msg)
+}
+
+// relative is msg with the repository's folder left out of the positions
+// it names.
+func (s *Server) relative(msg string) string {
+	for _, prefix := range s.repoDirs {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	return msg
 }
 
 // repoPrefixes are the spellings of dir that begin the files of its
@@ -614,6 +620,8 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 // result to send, which borrows it.
 func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBatch) error) error {
 	now := s.now(ctx)
+	opts := runOptions(w.q.st, now, w.trace)
+	plannerOptions(ctx, &opts)
 	remaining := w.q.st.Limit
 	for _, in := range w.inputs {
 		n := in.NumRows()
@@ -629,7 +637,7 @@ func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBa
 			batch = in.NewSlice(0, n)
 			defer batch.Release()
 		}
-		res, err := w.q.plan.Run(ctx, batch, runOptions(w.q.st, now, w.trace))
+		res, err := w.q.plan.Run(ctx, batch, opts)
 		if err != nil {
 			return err
 		}
@@ -758,6 +766,9 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 	schema := rdr.Schema()
 	if schema == nil {
 		return nil, malformedIPC("no Arrow schema", rdr.Err())
+	}
+	if q.st == nil {
+		return nil, status.Error(codes.InvalidArgument, "the statement has no parameters to bind: parameters are supported in feature lookups only (WHERE id = ?)")
 	}
 	if err := q.st.CheckParams(schema); err != nil {
 		return nil, err

@@ -283,14 +283,15 @@ func (r *run) writeBack(f *frameData, cols []int) {
 		}
 		skipNulls := optionFalse(c, "cache_nulls")
 		skipDefaults := optionFalse(c, "cache_defaults") && f.defaulted[i] != nil
+		raised := f.raisedIn(i)          // a row that raised is an error, not a value to serve later
 		invalid := f.invalidRows(i).rows // strict violations are never stored
-		if !skipNulls && !skipDefaults && invalid == nil {
+		if !skipNulls && !skipDefaults && raised == nil && invalid == nil {
 			all = append(all, i)
 			continue
 		}
 		keep := make([]int32, 0, f.n)
 		for k := 0; k < f.n; k++ {
-			if (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
+			if _, bad := raised[k]; bad || (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
 				continue
 			}
 			if len(invalid) > 0 && invalid[0] == k {

@@ -14,6 +14,7 @@ import (
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/tiles"
 )
 
 // Sources resolves the `-- source:` names of SQL resolvers.
@@ -45,6 +46,7 @@ type Engine struct {
 	writer   *writer
 
 	offline stores.OfflineLog // nil: computed values are not logged
+	tiles   *tiles.Store      // nil: materialized runs compute every bucket at the source
 
 	pyCfg  pyworker.Config
 	python *pyworker.Pool // nil: the graph has no resolver that runs in Python

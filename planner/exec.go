@@ -60,10 +60,19 @@ type frameData struct {
 	// aggregations of a has-many frame share their filters (the purchases
 	// among 50,000 prices, for a count, a mean and each window).
 	memo map[string]arrow.Array
+	// raised holds, per column of a Python resolver's output, the rows
+	// where the function raised and the exception (guarded by mu).
+	raised map[int]map[int]string
 	// invalid holds, per column, the rows whose value failed its
 	// feature's strict validation (RunOptions.Partial): null, reported,
 	// never stored. Guarded by mu.
 	invalid map[int]violation
+}
+
+func (f *frameData) raisedIn(col int) map[int]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.raised[col]
 }
 
 func newFrameData(node *frameNode, n int, times []int64) *frameData {
@@ -91,7 +100,7 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	defer cancel(nil)
 	mem := p.engine.mem
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
-		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0}
+		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
 	for _, f := range p.frames {
 		r.need[f.id] = make([]bool, len(f.cols))
 	}
@@ -150,6 +159,11 @@ func (r *run) result(root *frameData) (*Result, error) {
 			defer cols[i].Release()
 			continue
 		}
+		raised, err := r.raisedErrors(root, i, idx)
+		if err != nil {
+			return nil, err
+		}
+		res.Errors = append(res.Errors, raised...)
 		if v := root.invalidRows(idx); v.rows != nil {
 			res.Errors = append(res.Errors, OutputError{Output: i, Kind: statement.InvalidInput, Message: v.msg, Rows: v.rows})
 		}
@@ -372,7 +386,11 @@ func (r *run) closeNeeds(f *frameData) {
 	for len(work) > 0 {
 		i := work[len(work)-1]
 		work = work[:len(work)-1]
-		for _, d := range f.node.cols[i].deps {
+		deps := f.node.cols[i].deps
+		if r.opts.Materialized || r.opts.AlignWindows {
+			deps = f.node.cols[i].tiledDeps
+		}
+		for _, d := range deps {
 			dn := r.need[d.frame.id]
 			if dn[d.idx] {
 				continue
@@ -474,6 +492,9 @@ func (r *run) column(f *frameData, i int) (arrow.Array, error) {
 		arr, err = r.originColumn(f, col)
 	case colExpr:
 		arr, err = r.eval(f, col.expr)
+		if err == nil && col.raises != nil {
+			arr, err = r.raise(f, i, col, arr)
+		}
 	case colPython:
 		arr, err = r.pythonColumn(f, col)
 	}

@@ -190,6 +190,9 @@ func (r *run) callPython(f *frameData, l *lookup) (arrow.RecordBatch, error) {
 	in := array.NewRecordBatch(pc.schema, cols, int64(f.n))
 	defer in.Release()
 	res, err := r.p.engine.python.Call(r.ctx, pc.fn, in)
+	if err == nil {
+		skipMissing(r.mem, pc, cols, res)
+	}
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return nil, r.ctx.Err()
@@ -217,6 +220,67 @@ func (r *run) callPython(f *frameData, l *lookup) (arrow.RecordBatch, error) {
 		r.failRows(l, rows, err)
 	}
 	return res.Record, nil
+}
+
+// skipMissing applies the rule both ways of running a resolver share
+// (docs/PYTHON.md): a row where an input of a non-optional type is null
+// (a missing entity) is not the function's business — its outputs are
+// null, and what the call raised for it is dropped.
+func skipMissing(mem memory.Allocator, pc *pyCall, cols []arrow.Array, res *pyworker.Result) {
+	skip := map[int]bool{}
+	for i, in := range pc.resolver.Inputs {
+		if inputType(in).Nullable {
+			continue
+		}
+		for k := 0; k < cols[i].Len(); k++ {
+			if cols[i].IsNull(k) {
+				skip[k] = true
+			}
+		}
+	}
+	if len(skip) == 0 {
+		return
+	}
+	rows := make([]int, 0, len(skip))
+	for k := range skip {
+		rows = append(rows, k)
+	}
+	kept := res.Errors[:0]
+	for _, e := range res.Errors {
+		if _, ok := skip[e.Row]; !ok {
+			kept = append(kept, e)
+		}
+	}
+	res.Errors = kept
+	outs := make([]arrow.Array, res.Record.NumCols())
+	for i, c := range res.Record.Columns() {
+		outs[i] = nullRows(mem, c, rows)
+	}
+	rec := array.NewRecordBatch(res.Record.Schema(), outs, res.Record.NumRows())
+	releaseArrays(outs)
+	res.Record.Release()
+	res.Record = rec
+}
+
+// inputType is the type of the feature a parameter reads.
+func inputType(in features.PyInput) features.Type {
+	c := in.Root
+	var f *features.Feature
+	for _, name := range in.Path {
+		f = c.Feature(name)
+		if f.Relation != nil {
+			c = f.Relation.To
+		}
+	}
+	return f.Type
+}
+
+func releaseArrays(as []arrow.Array) {
+	for _, a := range as {
+		if a != nil {
+			a.Release()
+		}
+	}
 }
 
 // pythonError is a failed call of resolver pr, classified.

@@ -27,8 +27,9 @@ import (
 )
 
 // pyRepo has resolvers that run in the Python workers: over a looked-up
-// feature (name), over two (ratio), over a has-one path (loud), slow on
-// demand; and an expression over a Python output (tagged).
+// feature (name_hash), over a has-one path (loud), slow on demand (nap);
+// one compiled to expressions (ratio, features/pysym) whose exceptions are
+// reported the same way; and an expression over a Python output (tagged).
 const pyRepo = `import hashlib
 import os
 import time
@@ -182,8 +183,10 @@ print(json.dumps(out))`)
 	wantErrs := []planner.OutputError{
 		{Output: 0, Resolver: "name_hash", Kind: statement.SourceFailure, Rows: []int{2, 4},
 			Message: def("name_hash") + ": Python resolver name_hash raised for 2 of 5 rows of account; the first, row 2: AttributeError: 'NoneType' object has no attribute 'encode' (at " + at("return hashlib") + ")"},
-		{Output: 1, Resolver: "ratio", Kind: statement.SourceFailure, Rows: []int{1, 4},
-			Message: def("ratio") + ": Python resolver ratio raised for 2 of 5 rows of account; the first, row 1: ZeroDivisionError: float division by zero (at " + at("return balance") + ")"},
+		// ratio is an expression: id 9 has no balance (a float, not
+		// optional), so ratio is not called for it (null, no error).
+		{Output: 1, Resolver: "ratio", Kind: statement.InvalidInput, Rows: []int{1},
+			Message: "ZeroDivisionError: float division by zero (ratio, line 38)"},
 		{Output: 2, Resolver: "name_hash", Kind: statement.SourceFailure, Rows: []int{2, 4},
 			Message: def("name_hash") + ": Python resolver name_hash raised for 2 of 5 rows of account; the first, row 2: AttributeError: 'NoneType' object has no attribute 'encode' (at " + at("return hashlib") + ")"},
 	}
@@ -192,9 +195,13 @@ print(json.dumps(out))`)
 	}
 
 	// Not partial: the first row's exception is the query's error.
+	_, err = runPy(t, e, "account", false, ids, "name_hash")
+	if err == nil || err.Error() != wantErrs[0].Message || statement.KindOf(err) != statement.SourceFailure {
+		t.Errorf("a run that is not partial: %v, want %s", err, wantErrs[0].Message)
+	}
 	_, err = runPy(t, e, "account", false, ids, "ratio")
-	if err == nil || err.Error() != wantErrs[1].Message || statement.KindOf(err) != statement.SourceFailure {
-		t.Errorf("a run that is not partial: %v, want %s", err, wantErrs[1].Message)
+	if want := "Python resolver ratio raised for account.ratio in 1 of 5 rows; the first, row 1: ZeroDivisionError: float division by zero (ratio, line 38)"; err == nil || !strings.HasSuffix(err.Error(), want) || statement.KindOf(err) != statement.InvalidInput {
+		t.Errorf("a run that is not partial: %v, want %s", err, want)
 	}
 }
 
@@ -239,7 +246,7 @@ print(json.dumps([out]))`)
 		t.Errorf("errors %+v, want row 3's", res.Errors)
 	}
 	if plan, err := e.Prepare(&statement.Statement{Class: g.Class("payment"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []statement.Output{ref("loud")}}); err != nil ||
-		!strings.Contains(plan.Explain(), "column loud <- python loud(name=account.name, amount=amount) [accounts.py, resolver bodies are not compiled to expressions yet] : utf8") {
+		!strings.Contains(plan.Explain(), "column loud <- python loud(name=account.name, amount=amount) [accounts.py, accounts.py:43:12: operator % on str and a tuple of 2] : utf8") {
 		t.Errorf("explain:\n%s", plan.Explain())
 	}
 }
@@ -299,7 +306,7 @@ func TestPythonUnavailable(t *testing.T) {
 	g, db := pyFixture(t)
 	e := pyEngine(t, g, db, nil, pyworker.Config{Python: "/no/such/python3"})
 	_, err := runPy(t, e, "account", false, []int64{1}, "tagged")
-	want := filepath.Join(g.Dir, pyAt("def name_hash")) + ":1: account.name_hash comes from the Python resolver name_hash, which runs in Python (resolver bodies are not compiled to expressions yet), and Python is not available: python3 cannot be started (no such file or directory); set python.executable in fletch.yaml"
+	want := filepath.Join(g.Dir, pyAt("def name_hash")) + ":1: account.name_hash comes from the Python resolver name_hash, which runs in Python (accounts.py:33:12: name hashlib (a global, an import or a builtin the interpreter does not know)), and Python is not available: python3 cannot be started (no such file or directory); set python.executable in fletch.yaml"
 	if err == nil || !strings.HasSuffix(err.Error(), want) || statement.KindOf(err) != statement.Unsupported {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
@@ -311,7 +318,7 @@ func TestPythonUnavailable(t *testing.T) {
 	if got := cells(res.Record); !reflect.DeepEqual(got, [][]any{{"ada", nil}, {10.0, 30.0}}) {
 		t.Errorf("the rest of the repository: %v", got)
 	}
-	if errs := e.CheckPython(); len(errs) != 4 || !strings.Contains(errs[0].Error(), "Python resolver name_hash runs in Python") {
+	if errs := e.CheckPython(); len(errs) != 3 || !strings.Contains(errs[0].Error(), "Python resolver name_hash runs in Python") {
 		t.Errorf("CheckPython: %v", errs)
 	}
 }

@@ -49,6 +49,9 @@ Usage:
         errors and warnings as file:line:col (--strict: warnings fail too)
   fletch token    new --name NAME --scope SCOPE ... | hash [TOKEN]
         make an access token and its fletch.yaml entry (docs/AUTH.md)
+  fletch aggregate backfill --repo DIR [--config FILE] [--feature CLASS.FEATURE ...] [--start T] [--end T]
+  fletch aggregate status   --repo DIR [--config FILE]
+        materialize aggregation tiles of windowed features, and show them (docs/TILES.md)
 
 A repository is a folder of @features .py files and .sql resolvers, with an
 optional fletch.yaml (sources, online store, listen address; docs/CONFIG.md).
@@ -86,11 +89,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdValidate(rest, stdout, stderr)
 	case "token":
 		return cmdToken(rest, os.Stdin, stdout, stderr)
+	case "aggregate":
+		return cmdAggregate(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "token", "help"}
+	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "token", "aggregate", "help"}
 	return fmt.Errorf("unknown command %q%s\n\n%s", cmd, suggest.DidYouMean(cmd, commands), usage)
 }
 

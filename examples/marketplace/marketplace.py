@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 import chalk.functions as F
 from chalk import Windowed, windowed
-from chalk.features import DataFrame, FeatureTime, _, feature, features
+from chalk.features import DataFrame, FeatureTime, _, feature, features, online
 
 
 @features(owner="ml-core@example.com", tags=["marketplace"])
@@ -59,14 +59,27 @@ class Review:
     user: User
     item_id: "Item.id"
     item: "Item"
-    # the tutorial's get_normalized_rating resolver, as an expression: a
-    # Bayesian average that pulls sparse items towards their mean rating
-    normalized_rating: float | None = (
-        _.item.total_reviews / (_.item.total_reviews + _.item.total_reviews / 10)
-    ) * _.star_rating + (
-        (_.item.total_reviews / 10) / (_.item.total_reviews + _.item.total_reviews / 10)
-    ) * _.item.average_rating
+    # computed by the tutorial's get_normalized_rating resolver below
+    normalized_rating: float | None
     is_positive: bool = _.star_rating >= 4
+
+
+# The tutorial's Python resolver: a Bayesian average that pulls sparse items
+# towards their mean rating. fletch compiles its body to an expression
+# (docs/PYTHON.md); `fletch plan` shows it.
+@online
+def get_normalized_rating(
+    review_rating: Review.star_rating,
+    review_count_across_all_items: Review.item.total_reviews,
+    average_rating_across_all_items: Review.item.average_rating,
+) -> Review.normalized_rating:
+    minimum_reviews: float = review_count_across_all_items / 10
+    return (
+        review_count_across_all_items
+        / (review_count_across_all_items + minimum_reviews)
+    ) * review_rating + (
+        minimum_reviews / (review_count_across_all_items + minimum_reviews)
+    ) * average_rating_across_all_items
 
 
 @features

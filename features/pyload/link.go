@@ -3,6 +3,7 @@ package pyload
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/features/pysym"
 	"github.com/fletch-engine/fletch/internal/suggest"
 )
 
@@ -81,6 +83,9 @@ func Link(g *features.Graph, files []*File) error {
 		}
 	}
 	for _, p := range classes {
+		l.materialize(p.c, p.decl)
+	}
+	for _, p := range classes {
 		for _, f := range p.c.Features {
 			l.foreignKey(f, nil)
 		}
@@ -107,6 +112,7 @@ func Link(g *features.Graph, files []*File) error {
 	for _, f := range files {
 		for _, rd := range f.Resolvers {
 			if r := l.resolver(rd); r != nil {
+				l.compile(r, rd, f.Module)
 				g.PyResolvers = append(g.PyResolvers, r)
 			}
 		}
@@ -214,8 +220,7 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 			}
 			f.Primary = f.Primary || b
 		case "materialization":
-			f.Materialization = v
-			l.g.Warnf(v.Position(), "%s.%s: materialization= (aggregation tiles) is not supported yet: it is ignored", c.Name, f.Name)
+			// Read by materialize, once the windows are declared.
 		default:
 			l.unhandled(v.Position(), fd.Func+"(...)", name, featureKeywords)
 		}
@@ -322,9 +327,9 @@ var (
 		notYet:        []string{"etl_offline_to_online", "offline_ttl", "encoder", "decoder", "validations", "store_online", "store_offline", "dtype"},
 	}
 	classKeywords = keywords{
-		implemented:   []string{"max_staleness"},
+		implemented:   []string{"max_staleness", "materialization"},
 		documentation: []string{"owner", "tags", "name"},
-		notYet:        []string{"etl_offline_to_online", "materialization", "offline_ttl", "singleton"},
+		notYet:        []string{"etl_offline_to_online", "offline_ttl", "singleton"},
 	}
 )
 
@@ -868,6 +873,12 @@ func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Windo
 		}
 		labels = append(labels, w.Window.Label)
 	}
+	if _, agg := group.Windows[0].Expr.(*expr.Agg); agg && win == nil && d > 0 && group.Materialization != nil {
+		// A window a materialized feature does not declare, asked by a
+		// query: the planner merges other tiles for it (docs/TILES.md).
+		path := append(append([]string(nil), ref.Path[:len(ref.Path)-1]...), features.WindowFQN(group.Name, d))
+		return &expr.Ref{Path: path, At: ref.At}
+	}
 	l.errorf(n.At, "%s has no %s window (its windows: %s)%s", ref, label, strings.Join(labels, ", "), suggest.DidYouMean(label, labels))
 	return nil
 }
@@ -985,7 +996,32 @@ func (l *linker) resolver(rd *ResolverDecl) *features.PyResolver {
 			ok = false
 			continue
 		}
+		if fs[0].Kind != features.Scalar {
+			l.errorf(o.Pos, "resolver %s: %s is not a scalar feature", rd.Name, o)
+			ok = false
+			continue
+		}
+		if fs[0].Expr != nil {
+			l.errorf(o.Pos, "resolver %s: %s is already defined by its expression at %s", rd.Name, o, fs[0].Pos)
+			ok = false
+			continue
+		}
+		if len(r.Outputs) > 0 && fs[0].Class != r.Outputs[0].Class {
+			l.errorf(o.Pos, "resolver %s: its outputs belong to one class (%s and %s)", rd.Name, r.Outputs[0].Class.Name, fs[0].Class.Name)
+			ok = false
+			continue
+		}
 		r.Outputs = append(r.Outputs, fs[0])
+	}
+	if len(rd.Outputs) == 0 {
+		ok = false
+	}
+	for i, in := range r.Inputs {
+		if ok && in.Root != r.Outputs[0].Class {
+			l.errorf(rd.Params[i].Path.Pos, "resolver %s: parameter %s reads %s, but the resolver computes features of %s: inputs are paths from %s (e.g. %s.id)",
+				rd.Name, in.Param, rd.Params[i].Path, r.Outputs[0].Class.Name, r.Outputs[0].Class.Name, r.Outputs[0].Class.Name)
+			ok = false
+		}
 	}
 	if !ok {
 		return nil
@@ -1003,4 +1039,35 @@ func (l *linker) featurePath(p FeaturePath) (*features.Class, []*features.Featur
 		return nil, nil
 	}
 	return root, l.resolve(p.Path, root, p.Pos)
+}
+
+// compile interprets r's body (features/pysym): its outputs become
+// expressions, or, for what needs Python, r runs in a worker and Why says
+// which construct, where.
+func (l *linker) compile(r *features.PyResolver, rd *ResolverDecl, m *pysym.Module) {
+	pr := &pysym.Resolver{Name: r.Name, Fn: rd.Fn, Module: m, Class: r.Outputs[0].Class.Name}
+	for _, in := range r.Inputs {
+		fs := l.resolve(in.Path, in.Root, r.Pos)
+		pr.Inputs = append(pr.Inputs, pysym.Input{Param: in.Param, Path: in.Path, Type: fs[len(fs)-1].Type})
+	}
+	for _, o := range r.Outputs {
+		pr.Outputs = append(pr.Outputs, pysym.Output{Name: o.Name, Type: o.Type})
+	}
+	res, err := pysym.Compile(pr)
+	if err != nil {
+		var u *pysym.Unsupported
+		if !errors.As(err, &u) {
+			panic(err)
+		}
+		at := u.At
+		if rel, err := filepath.Rel(l.g.Dir, at.File); err == nil && l.g.Dir != "" {
+			at.File = rel
+		}
+		r.Mode, r.Why = features.PyWorker, fmt.Sprintf("%s: %s", at, u.What)
+		return
+	}
+	r.Mode, r.Why = features.PyExpression, fmt.Sprintf("%d expression nodes (gas limit %d)", res.Size, pysym.GasLimit)
+	for i, o := range r.Outputs {
+		o.Expr, o.Raises = res.Values[i], res.Raises
+	}
 }

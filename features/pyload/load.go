@@ -17,8 +17,9 @@ func init() {
 }
 
 // Load parses files and links them into g: the repository loader of `*.py`
-// files. A Python resolver whose body is not compiled to expressions runs
-// in the Python worker pool (Mode PyWorker, Why says why).
+// files. A Python resolver whose body the interpreter (features/pysym)
+// cannot compile to expressions runs in the Python worker pool (Mode
+// PyWorker, Why says why).
 func Load(g *features.Graph, files []features.SourceFile) error {
 	var errs []error
 	parsed := make([]*File, 0, len(files))
@@ -31,11 +32,6 @@ func Load(g *features.Graph, files []features.SourceFile) error {
 	}
 	if err := Link(g, parsed); err != nil {
 		errs = append(errs, err)
-	}
-	for _, r := range g.PyResolvers {
-		if r.Why == "" {
-			r.Mode, r.Why = features.PyWorker, "resolver bodies are not compiled to expressions yet"
-		}
 	}
 	return errors.Join(errs...)
 }

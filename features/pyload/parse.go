@@ -23,6 +23,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/features/pysym"
 )
 
 // File is the declarations of one Python file.
@@ -30,6 +31,9 @@ type File struct {
 	Path      string
 	Classes   []*ClassDecl
 	Resolvers []*ResolverDecl
+	// Module holds the file's top-level functions and constants, which
+	// resolver bodies may use.
+	Module *pysym.Module
 }
 
 // ClassDecl is a `@features` class as written.
@@ -101,7 +105,9 @@ type ResolverDecl struct {
 	Online  bool
 	Params  []ParamDecl
 	Outputs []FeaturePath
-	Pos     expr.Pos
+	// Fn is the function itself, body included.
+	Fn  *pysym.Func
+	Pos expr.Pos
 }
 
 // ParamDecl is one parameter of a resolver.
@@ -150,15 +156,24 @@ func ParseFile(path string, src []byte) (*File, error) {
 	tree := parseTree(src)
 	defer tree.Close()
 	root := tree.RootNode()
-	f := &File{Path: path}
+	f := &File{Path: path, Module: &pysym.Module{Funcs: map[string]*pysym.Func{}, Consts: map[string]pysym.Node{}}}
 	if root.HasError() {
 		p.syntaxErrors(root)
 		return f, errors.Join(p.errs...)
 	}
 	for i := uint(0); i < root.NamedChildCount(); i++ {
 		n := root.NamedChild(i)
-		if n.Kind() != "decorated_definition" {
-			continue // imports, constants, helpers: not definitions
+		switch n.Kind() {
+		case "function_definition":
+			fn := p.function(n)
+			f.Module.Funcs[fn.Name] = fn
+			continue
+		case "expression_statement":
+			p.moduleConst(f.Module, n)
+			continue
+		case "decorated_definition":
+		default:
+			continue // imports and the like
 		}
 		def := n.ChildByFieldName("definition")
 		switch def.Kind() {
@@ -169,6 +184,9 @@ func ParseFile(path string, src []byte) (*File, error) {
 		case "function_definition":
 			if r := p.resolver(n, def); r != nil {
 				f.Resolvers = append(f.Resolvers, r)
+			} else {
+				fn := p.function(def)
+				f.Module.Funcs[fn.Name] = fn
 			}
 		}
 	}
@@ -499,9 +517,13 @@ func (p *parser) resolver(decorated, def *sitter.Node) *ResolverDecl {
 	name := def.ChildByFieldName("name")
 	r.Name = p.text(name)
 	r.Pos = p.pos(def)
+	r.Fn = p.function(def)
 	params := def.ChildByFieldName("parameters")
 	for i := uint(0); i < params.NamedChildCount(); i++ {
 		prm := params.NamedChild(i)
+		if prm.Kind() == "comment" {
+			continue
+		}
 		if prm.Kind() != "typed_parameter" {
 			p.errorf(prm, "resolver %s: parameter %s needs a feature annotation, e.g. `%s: User.id`", r.Name, p.text(prm), p.text(prm))
 			continue
@@ -514,6 +536,10 @@ func (p *parser) resolver(decorated, def *sitter.Node) *ResolverDecl {
 	ret := def.ChildByFieldName("return_type")
 	if ret == nil {
 		p.errorf(name, "resolver %s needs a return annotation naming the features it computes: `-> User.score`", r.Name)
+		return r
+	}
+	if ret.NamedChild(0).Kind() == "ellipsis" {
+		p.errorf(ret, "resolver %s: `-> ...` names no feature: annotate the output, e.g. `-> User.score`, or `-> Features[User.a, User.b]`", r.Name)
 		return r
 	}
 	if ret.NamedChild(0).Kind() == "generic_type" && p.text(ret.NamedChild(0).NamedChild(0)) == "Features" {
@@ -672,4 +698,38 @@ func parseFloat(text string) (float64, error) {
 		return 0, fmt.Errorf("float literal %s is out of range", text)
 	}
 	return f, err
+}
+
+// moduleConst records a top-level `NAME = literal` (or a tuple of them)
+// for resolver bodies; anything else at the top level is not read.
+func (p *parser) moduleConst(m *pysym.Module, st *sitter.Node) {
+	a := st.NamedChild(0)
+	if a == nil || a.Kind() != "assignment" || a.ChildByFieldName("right") == nil {
+		return
+	}
+	left := a.ChildByFieldName("left")
+	if left.Kind() != "identifier" {
+		return
+	}
+	v := p.pyExpr(a.ChildByFieldName("right"))
+	if constant(v) {
+		m.Consts[p.text(left)] = v
+	}
+}
+
+func constant(n pysym.Node) bool {
+	switch n := n.(type) {
+	case *pysym.Const:
+		return true
+	case *pysym.Unary:
+		return constant(n.X)
+	case *pysym.Seq:
+		for _, e := range n.Elts {
+			if !constant(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

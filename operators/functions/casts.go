@@ -1,6 +1,8 @@
 package functions
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -23,7 +25,7 @@ func init() {
 				putInt(b, int64(v))
 			}), kFloat, kInt),
 			sig(rows(tInt, func(b array.Builder, a []arrow.Array, i int) {
-				v, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(str(a[0], i)), "_", ""), 10, 64)
+				v, err := parsePyInt(str(a[0], i))
 				if err != nil {
 					b.AppendNull()
 					return
@@ -37,10 +39,11 @@ func init() {
 					putInt(b, 0)
 				}
 			}), kBool, kInt)), propagates+"; null when the value does not convert"),
-		withNulls(fn("to_float", x, "x as a float: strings parse as Python's float()",
+		withNulls(fn("to_float", x, "x as a float: ints round to the nearest float (as Python's float(); no error beyond 2**53), strings parse as Python's float()",
 			sig(mapFixed(tFloat, func(v float64) float64 { return v }), kFloat, kFloat),
+			sig(mapFixed(tFloat, func(v int64) float64 { return float64(v) }), kInt, kFloat),
 			sig(rows(tFloat, func(b array.Builder, a []arrow.Array, i int) {
-				v, err := strconv.ParseFloat(strings.TrimSpace(str(a[0], i)), 64)
+				v, err := parsePyFloat(str(a[0], i))
 				if err != nil {
 					b.AppendNull()
 					return
@@ -61,8 +64,9 @@ func init() {
 	)
 }
 
-// pyFloat formats like Python's repr of a float: shortest round-trip digits,
-// a ".0" on integral values, exponents beyond 1e16.
+// pyFloat formats like Python's repr of a float: the shortest digits that
+// round-trip, fixed notation for decimal exponents in [-4, 16), otherwise
+// scientific with a two-digit exponent at least (1e-05, 1e+16).
 func pyFloat(v float64) string {
 	switch {
 	case math.IsNaN(v):
@@ -72,17 +76,64 @@ func pyFloat(v float64) string {
 	case math.IsInf(v, -1):
 		return "-inf"
 	}
-	if a := math.Abs(v); a != 0 && (a >= 1e16 || a < 1e-4) {
-		s := strconv.FormatFloat(v, 'e', -1, 64)
-		mant, exp, _ := strings.Cut(s, "e")
-		if len(exp) == 3 && exp[1] == '0' {
-			exp = exp[:1] + exp[2:]
+	sci := strconv.FormatFloat(v, 'e', -1, 64)
+	mant, exp, _ := strings.Cut(sci, "e")
+	x, _ := strconv.Atoi(exp)
+	if x >= -4 && x < 16 {
+		s := strconv.FormatFloat(v, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
 		}
-		return mant + "e" + exp
+		return s
 	}
-	s := strconv.FormatFloat(v, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
+	sign := "+"
+	if x < 0 {
+		sign, x = "-", -x
 	}
-	return s
+	return fmt.Sprintf("%se%s%02d", mant, sign, x)
+}
+
+// parsePyFloat reads a string as Python's float() does: spaces around, a
+// sign, decimal digits with single underscores between them, or
+// inf/infinity/nan in any case.
+func parsePyFloat(s string) (float64, error) {
+	s = strings.TrimFunc(s, pySpace)
+	body := strings.TrimLeft(s, "+-")
+	if len(s)-len(body) > 1 || body == "" {
+		return 0, strconv.ErrSyntax
+	}
+	neg := s[0] == '-'
+	switch strings.ToLower(body) {
+	case "inf", "infinity":
+		return math.Copysign(math.Inf(1), map[bool]float64{true: -1, false: 1}[neg]), nil
+	case "nan":
+		return math.NaN(), nil
+	}
+	for i, r := range body {
+		ok := r >= '0' && r <= '9' || r == '.' || r == 'e' || r == 'E' || r == '+' || r == '-'
+		if r == '_' {
+			ok = i > 0 && i < len(body)-1 && isDigit(body[i-1]) && isDigit(body[i+1])
+		}
+		if !ok {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	if err != nil && errors.Is(err, strconv.ErrRange) {
+		return v, nil // Python rounds to ±inf or 0 as well
+	}
+	return v, err
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// parsePyInt reads a string as Python's int() does in base 10: spaces
+// around, a sign, digits with single underscores between them.
+func parsePyInt(s string) (int64, error) {
+	s = strings.TrimFunc(s, pySpace)
+	body := strings.TrimLeft(s, "+-")
+	if len(s)-len(body) > 1 || body == "" || body[0] == '_' || body[len(body)-1] == '_' || strings.Contains(body, "__") {
+		return 0, strconv.ErrSyntax
+	}
+	return strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
 }

@@ -2,6 +2,8 @@ package functions
 
 import (
 	"math"
+	"math/big"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -87,13 +89,37 @@ func init() {
 	)
 }
 
+// roundDigits is CPython's round(v, d): the decimal closest to v's exact
+// binary value, halves to even (round(2.675, 2) is 2.67: 2.675 is stored
+// as 2.67499999...).
 func roundDigits(v float64, d int64) float64 {
-	p := math.Pow(10, float64(d))
-	r := math.RoundToEven(v*p) / p
-	if math.IsInf(r, 0) || math.IsNaN(r) {
+	if math.IsInf(v, 0) || math.IsNaN(v) || v == 0 || d > 325 {
 		return v
 	}
-	return r
+	if d >= 0 {
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', int(d), 64), 64)
+		return math.Copysign(r, v)
+	}
+	if d < -330 {
+		return math.Copysign(0, v)
+	}
+	// Negative digits: round v / 10^-d to an integer exactly.
+	x := new(big.Rat).SetFloat64(v)
+	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(-d), nil)
+	q := new(big.Rat).Quo(x, new(big.Rat).SetInt(p))
+	n := new(big.Int).Quo(q.Num(), q.Denom())
+	rem := new(big.Rat).Sub(q, new(big.Rat).SetInt(n))
+	half := big.NewRat(1, 2)
+	switch c := new(big.Rat).Abs(rem).Cmp(half); {
+	case c > 0, c == 0 && n.Bit(0) == 1:
+		if rem.Sign() > 0 {
+			n.Add(n, big.NewInt(1))
+		} else {
+			n.Sub(n, big.NewInt(1))
+		}
+	}
+	r, _ := new(big.Rat).SetInt(n.Mul(n, p)).Float64()
+	return math.Copysign(r, v)
 }
 
 // absKernel is a tight loop rather than mapFixed's call per row. max(v, -v)

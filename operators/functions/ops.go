@@ -51,12 +51,7 @@ func init() {
 			}
 			return q, true
 		}),
-		zipFixedOK(tFloat, func(a, b float64) (float64, bool) {
-			if b == 0 {
-				return 0, false
-			}
-			return math.Floor(a / b), true
-		})))
+		zipFixedOK(tFloat, pyFloorDivFloat)))
 	modDoc := "a % b with the sign of b (Python); null when b is 0"
 	builtin(num("mod", modDoc, zipFixedOK(tInt, pyModInt), zipFixedOK(tFloat, pyModFloat)))
 	builtin(&Func{Name: "power", Params: []string{"a", "b"}, Doc: "a ** b, always float (IEEE: 0 ** -1 is +inf)", Nulls: propagates,
@@ -109,15 +104,41 @@ func pyModInt(a, b int64) (int64, bool) {
 	return m, true
 }
 
+// pyModFloat is CPython's float_rem: the sign of b, a zero signed as b.
 func pyModFloat(a, b float64) (float64, bool) {
 	if b == 0 {
 		return 0, false
 	}
 	m := math.Mod(a, b)
-	if m != 0 && (m < 0) != (b < 0) {
-		m += b
+	if m != 0 {
+		if (m < 0) != (b < 0) {
+			m += b
+		}
+	} else {
+		m = math.Copysign(0, b)
 	}
 	return m, true
+}
+
+// pyFloorDivFloat is CPython's float_floor_div (floor(a / b) is not: 1 //
+// 0.1 is 9.0 there, as a - a % b is 0.9 short of 1 in binary).
+func pyFloorDivFloat(a, b float64) (float64, bool) {
+	if b == 0 {
+		return 0, false
+	}
+	mod := math.Mod(a, b)
+	div := (a - mod) / b
+	if mod != 0 && (b < 0) != (mod < 0) {
+		div -= 1.0
+	}
+	if div == 0 {
+		return math.Copysign(0, a/b), true
+	}
+	f := math.Floor(div)
+	if div-f > 0.5 {
+		f += 1.0
+	}
+	return f, true
 }
 
 // arithFloat is a tight loop per operator: this is the hot path of

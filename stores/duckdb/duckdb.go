@@ -71,6 +71,10 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("duckdb: %s is open in another process, and DuckDB lets one process at a time open a file", e.Path)
 }
 
+// SQLDialect names the SQL the source speaks, for callers that write
+// queries of their own (aggregation tiles).
+func (s *Source) SQLDialect() string { return "duckdb" }
+
 // DB is the database, for loaders that create and fill tables.
 func (s *Source) DB() *sql.DB { return s.db }
 
