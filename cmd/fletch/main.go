@@ -106,6 +106,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&ins, "in", "an input: class.feature=value")
 	fs.Var(&outs, "out", "an output (repeatable; default: every feature of the class)")
 	repo := fs.String("repo", ".", "feature repository")
+	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default): its python: section")
 	format := fs.String("format", "text", "text or mermaid")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -115,12 +116,19 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Planning reads definitions only: no source is opened, nothing is
-	// written into the repository, and a served repository plans too.
+	// written into the repository, and a served repository plans too. A
+	// Python resolver's feature is planned only where its Python runs.
 	g, err := features.Load(*repo)
 	if err != nil {
 		return err
 	}
-	p, err := req.prepare(planner.NewEngine(g, nil, nil))
+	cfg, err := config.Find(*repo, *cfgPath)
+	if err != nil {
+		return err
+	}
+	e := planner.NewEngine(g, nil, nil, planner.WithPython(pythonConfig(cfg)))
+	defer e.Close()
+	p, err := req.prepare(e)
 	if err != nil {
 		return err
 	}
