@@ -9,6 +9,7 @@ package features
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,9 +107,11 @@ type Feature struct {
 	Window *Window
 	// Windows lists the window instances of a WindowedGroup.
 	Windows []*Feature
-	// Materialization is the windowed(...) materialization argument, kept
-	// as written for the tiles machinery.
-	Materialization expr.Node
+	// Materialization is the windowed feature's aggregation tiles
+	// (`materialization=` of windowed(...), else of its class's
+	// @features(...)); nil when it has none. Set on the group and on each
+	// of its windows.
+	Materialization *Materialization
 
 	MaxStaleness Staleness
 	Min, Max     *expr.Literal
@@ -155,6 +158,44 @@ type Window struct {
 	Label    string        // as written: "7d"
 	Duration time.Duration // 7 * 24h
 	Group    *Feature      // the WindowedGroup feature
+}
+
+// Materialization is a windowed feature's tile configuration, as the seeds
+// write it: `{"bucket_duration": "1d"}` or
+// `MaterializationWindowConfig(bucket_duration="3d",
+// backfill_schedule="0 0 * * *", bucket_durations={"10m": "1d"})`.
+// docs/TILES.md says what tiles are.
+type Materialization struct {
+	// BucketDuration is the bucket of the windows BucketDurations does not
+	// name (0: none; then every window must be named there).
+	BucketDuration time.Duration
+	// BucketDurations maps a window's duration to its bucket duration.
+	BucketDurations map[time.Duration]time.Duration
+	// BackfillSchedule is the cron of the periodic backfill, "" for none
+	// (checked by the loader).
+	BackfillSchedule string
+	Pos              Pos
+}
+
+// Bucket returns the bucket duration of window w (0: w is not covered).
+func (m *Materialization) Bucket(w time.Duration) time.Duration {
+	if d, ok := m.BucketDurations[w]; ok {
+		return d
+	}
+	return m.BucketDuration
+}
+
+// Buckets lists the distinct bucket durations of windows, ascending.
+func (m *Materialization) Buckets(windows []*Feature) []time.Duration {
+	var out []time.Duration
+	for _, w := range windows {
+		d := m.Bucket(w.Window.Duration)
+		if d > 0 && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Relation joins a class to another. For HasOne, each row of From has at most

@@ -203,8 +203,8 @@ func TestLoadMarketplace(t *testing.T) {
 	if w := user.Feature(`review_count["60d"]`); w == nil || w.Window.Duration != 60*24*time.Hour || w.Window.Group != rc {
 		t.Errorf(`review_count["60d"] is %+v`, w)
 	}
-	if got := rc.Materialization.String(); got != `F.MaterializationWindowConfig(bucket_duration="3d", backfill_schedule="0 0 * * *")` {
-		t.Errorf("materialization %s", got)
+	if m := rc.Materialization; m == nil || m.BucketDuration != 3*24*time.Hour || m.BackfillSchedule != "0 0 * * *" || rc.Windows[0].Materialization != m {
+		t.Errorf("materialization %+v", m)
 	}
 	if st := review.Feature("sentiment_from_llm").MaxStaleness; !st.Infinite {
 		t.Errorf("sentiment max_staleness %+v", st)

@@ -241,7 +241,7 @@ func TestNativeQueryErrors(t *testing.T) {
 		{"output suggestion", `{"query": {"outputs": ["id", "full_nam"]}}`, in, codes.InvalidArgument, `"full_name"`},
 		{"expression typo", `{"query": {"outputs": ["F.lower(_.frist_name)"]}}`, in, codes.InvalidArgument, `outputs[0] "F.lower(_.frist_name)": 1:9: User has no feature frist_name (did you mean "first_name"?)`},
 		{"expression syntax", `{"query": {"outputs": ["F.lower(_.first_name"]}}`, in, codes.InvalidArgument, `outputs[0] "F.lower(_.first_name": 1:`},
-		{"bad window", `{"query": {"outputs": ["review_count[8d]"]}}`, in, codes.InvalidArgument, "has no 8d window"},
+		{"bad window", `{"query": {"outputs": ["total_spend[8d]"]}}`, in, codes.InvalidArgument, "has no 8d window"},
 		{"bad now", `{"query": {"outputs": ["id"], "now": "yesterday"}}`, in, codes.InvalidArgument, "now: invalid timestamp"},
 		{"bad staleness key", `{"query": {"outputs": ["id"], "staleness": {"user.ful_name": "0s"}}}`, in, codes.InvalidArgument, `user has no feature "ful_name" (did you mean "full_name"?)`},
 		{"bad staleness", `{"query": {"outputs": ["id"], "staleness": {"*": "soon"}}}`, in, codes.InvalidArgument, "staleness of *: invalid duration"},

@@ -158,6 +158,9 @@ func release(recs []arrow.RecordBatch) {
 // takes any unit (statement.Statement.CheckParams), so ADBC and pyarrow, which send
 // microseconds, keep their precision.
 func declaredParams(st *statement.Statement) *arrow.Schema {
+	if st == nil { // SQL over features takes no parameters
+		return arrow.NewSchema(nil, nil)
+	}
 	schema := st.ParamSchema()
 	fields := schema.Fields()
 	for i, f := range fields {

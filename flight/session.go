@@ -16,6 +16,7 @@ import (
 
 	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/operators/coerce"
+	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -28,9 +29,12 @@ const (
 	optCatalog = "catalog"
 	optSchema  = "schema"
 	optNow     = "fletch.now"
+	// The planner options of materialized offline queries (docs/TILES.md).
+	optMaterialized = "fletch.use_materialized_offline_query"
+	optAlign        = "fletch.align_offline_chalk_window_with_materialization"
 )
 
-var sessionOptionNames = []string{optCatalog, optSchema, optNow}
+var sessionOptionNames = []string{optCatalog, optSchema, optNow, optMaterialized, optAlign}
 
 // Sessions are stateless: the options travel in arrow-go's
 // `arrow_flight_session` cookie, so sessions cost the server no memory and
@@ -105,6 +109,37 @@ func (s *Server) now(ctx context.Context) time.Time {
 	return s.opts.Now()
 }
 
+// sessionBool reads a boolean option: a bool, or the string true/false.
+func sessionBool(v *arrowflight.SessionOptionValue) (bool, bool) {
+	switch o := v.GetOptionValue().(type) {
+	case *pb.SessionOptionValue_BoolValue:
+		return o.BoolValue, true
+	case *pb.SessionOptionValue_StringValue:
+		switch strings.ToLower(o.StringValue) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// plannerOptions applies the session's planner options to o.
+func plannerOptions(ctx context.Context, o *planner.RunOptions) {
+	if !hasSessionCookie(ctx) {
+		return
+	}
+	sess := currentSession(ctx)
+	for name, to := range map[string]*bool{optMaterialized: &o.Materialized, optAlign: &o.AlignWindows} {
+		if v := sess.GetSessionOption(name); v != nil {
+			if b, ok := sessionBool(v); ok {
+				*to = b
+			}
+		}
+	}
+}
+
 // checkSessionOption says what is wrong with setting name to v, nil when
 // nothing is.
 func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetSessionOptionsResult_ErrorValue, error) {
@@ -114,6 +149,10 @@ func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetS
 		want := map[string]string{optCatalog: statement.Catalog, optSchema: statement.Schema}[name]
 		if !isString || !strings.EqualFold(str.StringValue, want) {
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: fletch has the one %s %q, not %s", name, name, want, v)
+		}
+	case optMaterialized, optAlign:
+		if _, ok := sessionBool(v); !ok {
+			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: want true or false, not %s", name, v)
 		}
 	case optNow:
 		if !isString {

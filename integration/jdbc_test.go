@@ -49,6 +49,28 @@ func TestJDBC(t *testing.T) {
 		expected = append(expected, strings.Join(cells, "\t"))
 	}
 
+	// SQL for BI tools: the queries and their reference rows as getString
+	// prints them (numbers compared as numbers there).
+	var bi []string
+	for _, q := range biQueries() {
+		rec := []string{q.query}
+		for _, r := range referenceRows(t, q.want) {
+			cells := make([]string, len(r))
+			for i, v := range r {
+				cells[i] = `\N`
+				switch v := v.(type) {
+				case nil:
+				case time.Time: // the reference's dates
+					cells[i] = v.Format(time.DateOnly)
+				default:
+					cells[i] = fmt.Sprint(v)
+				}
+			}
+			rec = append(rec, strings.Join(cells, "\t"))
+		}
+		bi = append(bi, strings.Join(rec, "\x1f"))
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-Dmaven.repo.local="+filepath.Join(root, ".cache", "m2"), "test")
@@ -57,6 +79,7 @@ func TestJDBC(t *testing.T) {
 		"FLETCH_FLIGHT_ADDR="+addr,
 		"FLETCH_AS_OF="+anchor.UTC().Format(time.RFC3339),
 		"FLETCH_EXPECTED="+strings.Join(expected, "\n"),
+		"FLETCH_BI="+strings.Join(bi, "\x1e"),
 		// A token for servers that want one (the demo does not).
 		"FLETCH_TOKEN="+os.Getenv("FLETCH_TOKEN"),
 	)

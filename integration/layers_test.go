@@ -31,6 +31,8 @@ func TestLayers(t *testing.T) {
 		// Operators know nothing of feature definitions.
 		{"operators/...", []string{"features", "planner", "statement", "stores"}},
 		{"stores/...", []string{"planner", "flight", "statement", "config"}},
+		// Tiles read definitions and talk to sources: no plan, no front end.
+		{"tiles", []string{"planner", "flight", "sql", "substrait", "native", "statement", "config", "features/pyload"}},
 	} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", mod+c.pkg).CombinedOutput()
 		if err != nil {

@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +63,14 @@ type Query struct {
 	Partial bool `json:"partial,omitempty"`
 	// Explain answers the plan (in the summary) instead of running it.
 	Explain bool `json:"explain,omitempty"`
+	// PlannerOptions are Chalk's planner options (docs/TILES.md):
+	// use_materialized_offline_query and
+	// align_offline_chalk_window_with_materialization (true or false).
+	PlannerOptions map[string]any `json:"planner_options,omitempty"`
 }
+
+// plannerOptions are the planner_options a native query takes.
+var plannerOptions = []string{"use_materialized_offline_query", "align_offline_chalk_window_with_materialization"}
 
 // Expressions reads one `_` expression over class c (`F.lower(_.first_name)`)
 // into its linked syntax tree, with positions within src.
@@ -149,7 +158,7 @@ func Decode(cmd []byte) (*Query, error) {
 }
 
 func jsonFields() []string {
-	return []string{"query", "class", "outputs", "now", "staleness", "meta", "partial", "explain"}
+	return []string{"query", "class", "outputs", "now", "staleness", "meta", "partial", "explain", "planner_options"}
 }
 
 // statement checks q against the graph and the input schema.
@@ -187,6 +196,19 @@ func (r *Reader) statement(q *Query, inputs *arrow.Schema) (*statement.Statement
 	}
 	if st.Options.Staleness, err = r.staleness(q.Staleness); err != nil {
 		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.PlannerOptions)) {
+		b, ok := q.PlannerOptions[k].(bool)
+		switch {
+		case !slices.Contains(plannerOptions, k):
+			return nil, invalid("unknown planner option %q%s (known: %s)", k, suggest.DidYouMean(k, plannerOptions), strings.Join(plannerOptions, ", "))
+		case !ok:
+			return nil, invalid("planner option %s must be true or false, not %v", k, q.PlannerOptions[k])
+		case k == plannerOptions[0]:
+			st.Options.Materialized = b
+		default:
+			st.Options.AlignWindows = b
+		}
 	}
 	return st, nil
 }

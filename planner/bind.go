@@ -55,6 +55,7 @@ type windowStart struct{ window time.Duration }
 
 // aggregation aggregates a has-many child frame per parent row.
 type aggregation struct {
+	tile    *tileInfo // set when a materialized feature's window computes it
 	child   *frameNode
 	fn      string
 	filters []bexpr // in the child frame
@@ -213,7 +214,7 @@ func bindLiteral(x *expr.Literal) (bexpr, error) {
 }
 
 func (pl *planner) bindRef(f *frameNode, ref *expr.Ref, path []string, window time.Duration) (bexpr, error) {
-	feat := f.class.Feature(path[0])
+	feat := pl.feature(f.class, path[0], len(path) == 1)
 	if feat == nil {
 		return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, path[0], suggest.DidYouMean(path[0], f.class.FeatureNames()))
 	}

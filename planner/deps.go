@@ -33,7 +33,8 @@ func (p *Plan) index() {
 			}
 		}
 		for _, c := range f.cols {
-			c.deps = directDeps(f, c)
+			c.deps = directDeps(f, c, false)
+			c.tiledDeps = directDeps(f, c, true)
 			if c.feature != nil {
 				c.fqn = c.feature.Class.Table + "." + c.feature.Name
 				c.staleness = stalenessOf(c)
@@ -58,20 +59,23 @@ func (f *frameNode) within(g *frameNode) bool {
 	return false
 }
 
-func directDeps(f *frameNode, c *column) []colID {
+// directDeps are what c reads; tiled: in a materialized run, where the
+// aggregations with tiles read only their parent key (the related rows are
+// not fetched).
+func directDeps(f *frameNode, c *column, tiled bool) []colID {
 	var deps []colID
 	switch c.kind {
 	case colLookup:
 		deps = append(deps, colID{f, c.lookup.keyCol})
 		deps = appendParamDeps(deps, f, c.lookup)
 	case colExpr:
-		exprDeps(f, c.expr, &deps)
+		exprDeps(f, c.expr, tiled, &deps)
 		if c.raises != nil {
-			exprDeps(f, c.raises, &deps)
+			exprDeps(f, c.raises, tiled, &deps)
 		}
 	case colPython:
 		for _, b := range c.lookup.py.inputs {
-			exprDeps(f, b, &deps)
+			exprDeps(f, b, tiled, &deps)
 		}
 	}
 	return deps
@@ -80,25 +84,28 @@ func directDeps(f *frameNode, c *column) []colID {
 // exprDeps appends the columns b reads when evaluated in frame f: its own
 // frame's, and those of the child frames it reaches (with the parent column
 // that keys each child).
-func exprDeps(f *frameNode, b bexpr, deps *[]colID) {
+func exprDeps(f *frameNode, b bexpr, tiled bool, deps *[]colID) {
 	switch b := b.(type) {
 	case *colRef:
 		*deps = append(*deps, colID{f, b.idx})
 	case *call:
 		for _, a := range b.args {
-			exprDeps(f, a, deps)
+			exprDeps(f, a, tiled, deps)
 		}
 	case *castTo:
-		exprDeps(f, b.x, deps)
+		exprDeps(f, b.x, tiled, deps)
 	case *hasOneRef:
 		*deps = append(*deps, colID{f, b.child.parentKey})
-		exprDeps(b.child, b.inner, deps)
+		exprDeps(b.child, b.inner, tiled, deps)
 	case *aggregation:
 		*deps = append(*deps, colID{f, b.child.parentKey})
+		if tiled && b.tile != nil {
+			return
+		}
 		*deps = appendParamDeps(*deps, f, b.child.origin)
 		for _, x := range append(append([]bexpr{}, b.filters...), b.value, b.sortBy) {
 			if x != nil {
-				exprDeps(b.child, x, deps)
+				exprDeps(b.child, x, tiled, deps)
 			}
 		}
 	case *manyRows:

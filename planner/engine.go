@@ -14,6 +14,7 @@ import (
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/tiles"
 )
 
 // Sources resolves the `-- source:` names of SQL resolvers.
@@ -45,13 +46,15 @@ type Engine struct {
 	writer   *writer
 
 	offline stores.OfflineLog // nil: computed values are not logged
+	tiles   *tiles.Store      // nil: materialized runs compute every bucket at the source
 
 	pyCfg  pyworker.Config
 	python *pyworker.Pool // nil: the graph has no resolver that runs in Python
 
 	validations validationCounters // per feature with bounds
 
-	observer Observer // nil: none
+	observer   Observer // nil: none
+	maxHasMany int      // WithMaxHasManyRows
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil

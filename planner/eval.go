@@ -131,6 +131,9 @@ func (r *run) evalCall(f *frameData, b *call) (arrow.Array, error) {
 }
 
 func (r *run) aggregate(f *frameData, a *aggregation) (arrow.Array, error) {
+	if r.tiled(a) {
+		return r.tiledAggregate(f, a)
+	}
 	cd, err := r.child(f, a.child)
 	if err != nil {
 		return nil, err

@@ -100,7 +100,7 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	defer cancel(nil)
 	mem := p.engine.mem
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
-		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0}
+		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
 	for _, f := range p.frames {
 		r.need[f.id] = make([]bool, len(f.cols))
 	}
@@ -386,7 +386,11 @@ func (r *run) closeNeeds(f *frameData) {
 	for len(work) > 0 {
 		i := work[len(work)-1]
 		work = work[:len(work)-1]
-		for _, d := range f.node.cols[i].deps {
+		deps := f.node.cols[i].deps
+		if r.opts.Materialized || r.opts.AlignWindows {
+			deps = f.node.cols[i].tiledDeps
+		}
+		for _, d := range deps {
 			dn := r.need[d.frame.id]
 			if dn[d.idx] {
 				continue
@@ -756,6 +760,10 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 		}
 		parents, rows, _, err := ix.Expand(keys, visibility(rec, c.origin, f.times))
 		if err != nil {
+			d.release()
+			return nil, err
+		}
+		if err := r.checkHasMany(c, keys, parents); err != nil {
 			d.release()
 			return nil, err
 		}

@@ -40,7 +40,7 @@ func (e *Engine) OfflineStats() stores.OfflineStats {
 // logComputed logs the features of f this run computed.
 func (r *run) logComputed(f *frameData) {
 	log, node := r.p.engine.offline, f.node
-	if log == nil || r.p.timeCol >= 0 || node.keyCol < 0 || f.n == 0 {
+	if log == nil || r.p.timeCol >= 0 || r.opts.Materialized || r.opts.AlignWindows || node.keyCol < 0 || f.n == 0 {
 		return
 	}
 	var fields []arrow.Field

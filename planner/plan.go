@@ -81,6 +81,7 @@ type column struct {
 
 	// Set by Plan.index.
 	deps      []colID       // the columns it reads directly
+	tiledDeps []colID       // the same in a materialized run (tiles.go)
 	srcs      []*lookup     // every resolver lookup its value comes from
 	fqn       string        // table.feature, for staleness overrides
 	staleness time.Duration // its max_staleness by default, 0 for none
@@ -137,6 +138,30 @@ func (p *Plan) size(key string) int64 {
 type planner struct {
 	e     *Engine
 	funcs *functions.Registry
+	// adHoc are the windows this plan names that their windowed feature
+	// does not declare (adHocWindow), by table and name.
+	adHoc map[string]*features.Feature
+}
+
+// feature returns c's feature name; last allows an ad-hoc window of a
+// windowed aggregation (`total_spend__1209600__` on a feature declaring 7d
+// and 30d), one per plan.
+func (pl *planner) feature(c *features.Class, name string, last bool) *features.Feature {
+	if f := c.Feature(name); f != nil || !last {
+		return f
+	}
+	key := c.Table + "." + name
+	if f, ok := pl.adHoc[key]; ok {
+		return f
+	}
+	f := adHocWindow(c, name)
+	if f != nil {
+		if pl.adHoc == nil {
+			pl.adHoc = map[string]*features.Feature{}
+		}
+		pl.adHoc[key] = f
+	}
+	return f
 }
 
 func invalid(pos expr.Pos, format string, args ...any) *statement.Error {
@@ -379,6 +404,7 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 		if b, err = pl.coerce(b, col.typ, feat); err != nil {
 			return 0, err
 		}
+		pl.attachTiles(feat, b)
 		col.kind, col.expr = colExpr, b
 		if col.py = pl.pyResolverFor(feat); col.py != nil && feat.Raises != nil {
 			if col.raises, err = pl.bind(f, feat.Raises, w); err != nil {
@@ -598,7 +624,7 @@ func (pl *planner) bindMany(f *frameNode, ref *expr.Ref) (bexpr, error) {
 func (pl *planner) resolvePath(f *frameNode, ref *expr.Ref) (*features.Class, *features.Feature, error) {
 	c := f.class
 	for i, name := range ref.Path {
-		feat := c.Feature(name)
+		feat := pl.feature(c, name, i == len(ref.Path)-1)
 		if feat == nil {
 			return nil, nil, invalid(ref.At, "%s has no feature %q%s", c.Table, name, suggest.DidYouMean(name, c.FeatureNames()))
 		}

@@ -23,6 +23,13 @@ type RunOptions struct {
 	// Partial makes a failing source null the outputs that need it and
 	// report them in Result.Errors, instead of failing the whole run.
 	Partial bool
+	// Materialized answers the windows of materialized features from
+	// aggregation tiles (use_materialized_offline_query, docs/TILES.md):
+	// the complete buckets that intersect each row's window.
+	Materialized bool
+	// AlignWindows, with Materialized, adds the raw events of each row's
+	// open bucket to its tiles (align_offline_chalk_window_with_materialization).
+	AlignWindows bool
 	// TraceID names the run in the offline log (a request id from the
 	// caller); empty: the engine makes a random one.
 	TraceID string

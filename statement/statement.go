@@ -86,6 +86,13 @@ type Options struct {
 	Partial bool
 	// Explain asks for the plan instead of the answer.
 	Explain bool
+	// Materialized answers materialized windowed features from
+	// aggregation tiles (use_materialized_offline_query, docs/TILES.md).
+	Materialized bool
+	// AlignWindows adds, to the tiles, the raw events of each row's open
+	// bucket (align_offline_chalk_window_with_materialization): what
+	// online serving of a materialized feature sees.
+	AlignWindows bool
 }
 
 // Param is one parameter of a statement.

@@ -49,6 +49,9 @@ Usage:
         errors and warnings as file:line:col (--strict: warnings fail too)
   fletch token    new --name NAME --scope SCOPE ... | hash [TOKEN]
         make an access token and its fletch.yaml entry (docs/AUTH.md)
+  fletch aggregate backfill --repo DIR [--config FILE] [--feature CLASS.FEATURE ...] [--start T] [--end T]
+  fletch aggregate status   --repo DIR [--config FILE]
+        materialize aggregation tiles of windowed features, and show them (docs/TILES.md)
 
 A repository is a folder of @features .py files and .sql resolvers, with an
 optional fletch.yaml (sources, online store, listen address; docs/CONFIG.md).
@@ -86,11 +89,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdValidate(rest, stdout, stderr)
 	case "token":
 		return cmdToken(rest, os.Stdin, stdout, stderr)
+	case "aggregate":
+		return cmdAggregate(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "token", "help"}
+	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "token", "aggregate", "help"}
 	return fmt.Errorf("unknown command %q%s\n\n%s", cmd, suggest.DidYouMean(cmd, commands), usage)
 }
 
@@ -101,6 +106,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&ins, "in", "an input: class.feature=value")
 	fs.Var(&outs, "out", "an output (repeatable; default: every feature of the class)")
 	repo := fs.String("repo", ".", "feature repository")
+	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default): its python: section")
 	format := fs.String("format", "text", "text or mermaid")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -110,12 +116,19 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Planning reads definitions only: no source is opened, nothing is
-	// written into the repository, and a served repository plans too.
+	// written into the repository, and a served repository plans too. A
+	// Python resolver's feature is planned only where its Python runs.
 	g, err := features.Load(*repo)
 	if err != nil {
 		return err
 	}
-	p, err := req.prepare(planner.NewEngine(g, nil, nil))
+	cfg, err := config.Find(*repo, *cfgPath)
+	if err != nil {
+		return err
+	}
+	e := planner.NewEngine(g, nil, nil, planner.WithPython(pythonConfig(cfg)))
+	defer e.Close()
+	p, err := req.prepare(e)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
+	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
 // multi is a repeatable string flag.
@@ -46,6 +48,8 @@ type request struct {
 	inputs  []inputColumn
 	outputs []string
 	now     time.Time
+	// materialized asks for use_materialized_offline_query.
+	materialized bool
 }
 
 type inputColumn struct {
@@ -129,7 +133,7 @@ func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Re
 		return nil, err
 	}
 	defer in.Release()
-	return p.Run(ctx, in, planner.RunOptions{Now: r.now, Meta: true})
+	return p.Run(ctx, in, planner.RunOptions{Now: r.now, Meta: true, Materialized: st.Options.Materialized, AlignWindows: st.Options.AlignWindows})
 }
 
 // statement is the request read as a server reads its native query, so
@@ -152,6 +156,9 @@ func pythonExprs(g *features.Graph) native.Expressions {
 // per-cell hit flags.
 func (r *request) command() ([]byte, error) {
 	q := native.Query{Class: r.class, Meta: true}
+	if r.materialized {
+		q.PlannerOptions = map[string]any{"use_materialized_offline_query": true}
+	}
 	for _, o := range r.outputs {
 		q.Outputs = append(q.Outputs, strings.TrimPrefix(o, r.class+"."))
 	}
@@ -496,6 +503,7 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&ins, "in", "an input: class.feature=value (repeat for several inputs or rows)")
 	fs.Var(&outs, "out", "an output feature, relation or window (repeatable; default: every feature of the class)")
 	now := fs.String("now", "", "evaluate at this time (RFC 3339); default: now")
+	materialized := fs.Bool("materialized", false, "answer materialized windowed features from aggregation tiles (use_materialized_offline_query, docs/TILES.md)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	server := fs.String("server", "", "fletch server address (default "+defaultListen+" unless --repo is given)")
 	repo := fs.String("repo", "", "run in-process on this feature repository instead of a server")
@@ -510,12 +518,13 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	req.materialized = *materialized
 	var rec arrow.RecordBatch
 	var hits []arrow.Array
 	if *repo != "" && *server == "" {
 		env, err := openRepo(*repo, *config, "")
 		if err != nil {
-			return err
+			return inUse(err, *repo)
 		}
 		defer env.Close()
 		if c := env.engine.Graph().Class(req.class); c != nil && len(req.outputs) == 0 {
@@ -567,4 +576,20 @@ func transportCredentials(useTLS bool, caFile string) (credentials.TransportCred
 		return credentials.NewClientTLSFromCert(nil, ""), nil
 	}
 	return credentials.NewClientTLSFromFile(caFile, "")
+}
+
+// inUse explains err when it is a DuckDB file of the repository held by
+// another process, a `fletch serve` of it most likely: DuckDB lets one
+// process at a time open a file, so the repository is queried through
+// that server.
+func inUse(err error, repo string) error {
+	var locked *duckdb.LockedError
+	if !errors.As(err, &locked) {
+		return err
+	}
+	path := locked.Path
+	if rel, err := filepath.Rel(".", path); err == nil && !strings.HasPrefix(rel, "..") {
+		path = rel
+	}
+	return fmt.Errorf("the repository %s is in use: its database %s is open in another process (a fletch serve of it?), and DuckDB lets one process at a time open a file; query that server with --server ADDR (default %s) instead of --repo, or stop it", repo, path, defaultListen)
 }

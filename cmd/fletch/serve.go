@@ -30,6 +30,7 @@ import (
 	"github.com/fletch-engine/fletch/observe"
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/tiles"
 )
 
 // repoEnv is a loaded repository with its configuration opened.
@@ -37,6 +38,7 @@ type repoEnv struct {
 	cfg    *config.Config
 	env    *config.Env
 	engine *planner.Engine
+	tiles  *tiles.Store // nil: the repository materializes no feature
 	// metrics, when the server has an operators' port, are fed by the
 	// engine and the server.
 	metrics *observe.Metrics
@@ -94,10 +96,21 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 	}
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
-		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg))}
+		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg)),
+		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows)}
 	log := env.OfflineLog()
 	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
+	}
+	var tileSt *tiles.Store
+	if len(tiles.Materialized(g)) > 0 {
+		// Materialized offline queries read tiles where a backfill wrote
+		// them; without a tile store they compute every bucket at the source.
+		if tileSt, err = tileStore(env, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "fletch: warning: aggregation tiles unavailable (materialized queries compute from the sources): %v\n", err)
+		} else {
+			opts = append(opts, planner.WithTiles(tileSt))
+		}
 	}
 	if metrics != nil {
 		opts = append(opts, planner.WithObserver(metrics))
@@ -114,7 +127,7 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 		}
 		metrics.Guards(env.Guards())
 	}
-	return &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics}, nil
+	return &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tiles: tileSt}, nil
 }
 
 // pythonConfig is fletch.yaml's `python:` for the engine's worker pool.
@@ -168,7 +181,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	env, err := openRepoWith(*repo, cfg, metrics)
 	if err != nil {
-		return err
+		return inUse(err, *repo)
 	}
 	defer env.Close()
 	return serve(ctx, env, *listen, *grace, stdout)
@@ -218,6 +231,9 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	if env.metrics != nil {
 		opts.Observer = env.metrics
 	}
+	l := env.cfg.Server.Limits
+	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
+		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken}
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	for _, w := range g.Warnings {

@@ -83,6 +83,9 @@ func Link(g *features.Graph, files []*File) error {
 		}
 	}
 	for _, p := range classes {
+		l.materialize(p.c, p.decl)
+	}
+	for _, p := range classes {
 		for _, f := range p.c.Features {
 			l.foreignKey(f, nil)
 		}
@@ -217,8 +220,7 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 			}
 			f.Primary = f.Primary || b
 		case "materialization":
-			f.Materialization = v
-			l.g.Warnf(v.Position(), "%s.%s: materialization= (aggregation tiles) is not supported yet: it is ignored", c.Name, f.Name)
+			// Read by materialize, once the windows are declared.
 		default:
 			l.unhandled(v.Position(), fd.Func+"(...)", name, featureKeywords)
 		}
@@ -325,9 +327,9 @@ var (
 		notYet:        []string{"etl_offline_to_online", "offline_ttl", "encoder", "decoder", "validations", "store_online", "store_offline", "dtype"},
 	}
 	classKeywords = keywords{
-		implemented:   []string{"max_staleness"},
+		implemented:   []string{"max_staleness", "materialization"},
 		documentation: []string{"owner", "tags", "name"},
-		notYet:        []string{"etl_offline_to_online", "materialization", "offline_ttl", "singleton"},
+		notYet:        []string{"etl_offline_to_online", "offline_ttl", "singleton"},
 	}
 )
 
@@ -870,6 +872,12 @@ func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Windo
 			return &expr.Ref{Path: path, At: ref.At}
 		}
 		labels = append(labels, w.Window.Label)
+	}
+	if _, agg := group.Windows[0].Expr.(*expr.Agg); agg && win == nil && d > 0 && group.Materialization != nil {
+		// A window a materialized feature does not declare, asked by a
+		// query: the planner merges other tiles for it (docs/TILES.md).
+		path := append(append([]string(nil), ref.Path[:len(ref.Path)-1]...), features.WindowFQN(group.Name, d))
+		return &expr.Ref{Path: path, At: ref.At}
 	}
 	l.errorf(n.At, "%s has no %s window (its windows: %s)%s", ref, label, strings.Join(labels, ", "), suggest.DidYouMean(label, labels))
 	return nil

@@ -349,7 +349,8 @@ class User:
         max_staleness="10m",
         materialization=MaterializationWindowConfig(bucket_duration="1d"),
     )
-    avg: Windowed[float | None] = windowed("7d", "30d", expression=_.sum_txns[_.chalk_window] / _.cnt[_.chalk_window] + _.cnt["7d"], materialization={"bucket_duration": "1d", "bucket_durations": {"10m": "1d"}})
+    avg: Windowed[float | None] = windowed("7d", "30d", expression=_.sum_txns[_.chalk_window] / _.cnt[_.chalk_window] + _.cnt["7d"])
+    mx: Windowed[float] = windowed("10m", "7d", "30d", expression=_.txns[_.amount, _.at > _.chalk_window].max(), materialization={"bucket_duration": "1d", "bucket_durations": {"1m": "10m", "6h": ["7d"]}})
 
 @features
 class Txn:
@@ -364,7 +365,7 @@ class Txn:
 	}
 	u := g.Class("User")
 	want := []string{"id", "txns", "sum_txns", "sum_txns__604800__", "sum_txns__2592000__",
-		"cnt", "cnt__604800__", "cnt__2592000__", "avg", "avg__604800__", "avg__2592000__"}
+		"cnt", "cnt__604800__", "cnt__2592000__", "avg", "avg__604800__", "avg__2592000__", "mx", "mx__600__", "mx__604800__", "mx__2592000__"}
 	if got := u.FeatureNames(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("features %v, want %v", got, want)
 	}
@@ -381,11 +382,12 @@ class Txn:
 	if u.Feature(`cnt["30d"]`) != w30 {
 		t.Errorf(`cnt["30d"] does not name the window`)
 	}
-	if got := cnt.Materialization.String(); got != `F.MaterializationWindowConfig(bucket_duration="1d")` {
-		t.Errorf("materialization %s", got)
+	if m := cnt.Materialization; m == nil || m.BucketDuration != 24*time.Hour || w30.Materialization != m {
+		t.Errorf("materialization %+v", m)
 	}
-	if got := u.Feature("avg").Materialization.String(); got != `F.dict(bucket_duration="1d", bucket_durations=F.dict(10m="1d"))` {
-		t.Errorf("materialization %s", got)
+	mx := u.Feature("mx").Materialization
+	if mx == nil || mx.Bucket(10*time.Minute) != time.Minute || mx.Bucket(7*24*time.Hour) != 6*time.Hour || mx.Bucket(30*24*time.Hour) != 24*time.Hour {
+		t.Errorf("mx materialization %+v", mx)
 	}
 	exprs := map[string]string{
 		"sum_txns__604800__": `_.txns[(_.at > _.chalk_window), _.amount].sum()`,
@@ -643,6 +645,56 @@ class User:
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMaterializationErrors: a bad materialization= is a located error
+// naming what is wrong (issue 13: "bogus cron" was silently accepted).
+func TestMaterializationErrors(t *testing.T) {
+	const head = `from chalk.features import features, DataFrame, FeatureTime, _
+from chalk import Windowed, windowed
+
+@features
+class Txn:
+    id: int
+    user_id: "User.id"
+    amount: float
+    at: FeatureTime
+
+@features
+class User:
+    id: int
+    txns: DataFrame[Txn]
+`
+	cases := []struct{ line, at, want string }{
+		{`    s: Windowed[float] = windowed("7d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization=MaterializationWindowConfig(bucket_duration="1d", backfill_schedule="bogus cron"))`,
+			`"bogus cron"`, `User.s: materialization: backfill_schedule "bogus cron" is not a cron schedule`},
+		{`    s: Windowed[float] = windowed("7d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization={"bucket_duration": "1x"})`,
+			`"1x"`, `User.s: materialization: bucket_duration: invalid duration "1x": unknown unit "x"`},
+		{`    s: Windowed[float] = windowed("7d", "30d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization={"bucket_durations": {"1d": "7d"}})`,
+			`{"bucket_durations"`, `User.s: materialization: window "30d" has no bucket duration`},
+		{`    s: Windowed[float] = windowed("7d", "30d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization={"bucket_durations": {"1d": ["7d", "31d"]}})`,
+			`"31d"`, `User.s: materialization: "31d" is not a window of User.s (windows: 7d, 30d) (did you mean "30d"?)`},
+		{`    s: Windowed[float] = windowed("1d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization={"bucket_duration": "2d"})`,
+			`{"bucket_duration"`, `the bucket of window "1d" (2d) is longer than the window`},
+		{`    s: Windowed[float] = windowed("1d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization={"bucket_duraton": "1h"})`,
+			`"1h"`, `unknown setting bucket_duraton (did you mean "bucket_duration"?)`},
+		{`    s: Windowed[float] = windowed("1d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization="1d")`,
+			`"1d")`, `User.s: materialization= must be {"bucket_duration": "1d"}`},
+		{`    s: float = feature(materialization={"bucket_duration": "1d"})`,
+			`{"bucket`, `materialization= applies to windowed aggregations`},
+	}
+	for _, c := range cases {
+		src := head + c.line + "\n"
+		_, err := link(src)
+		if err == nil {
+			t.Errorf("%s: no error", c.line)
+			continue
+		}
+		want := at(src, c.at) + ": "
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s:\n got %v\nwant %s...%s", c.line, err, want, c.want)
+		}
 	}
 }
 

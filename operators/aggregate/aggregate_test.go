@@ -186,6 +186,11 @@ func TestGroupedAgainstDuckDB(t *testing.T) {
 			if got.Len() != ngroups || !arrow.TypeEqual(got.DataType(), ot) {
 				t.Fatalf("got %d rows of %s, want %d of %s", got.Len(), got.DataType(), ngroups, ot)
 			}
+			tiled := mergedTiles(t, mem, c.fn, values, key, d.groups)
+			defer tiled.Release()
+			if !arrow.TypeEqual(tiled.DataType(), ot) {
+				t.Fatalf("tiles merge to %s, want %s", tiled.DataType(), ot)
+			}
 			q := fmt.Sprintf("SELECT %s FROM range(%d) gs(g) LEFT JOIN data x ON x.g = gs.g GROUP BY gs.g ORDER BY gs.g", c.ref, ngroups)
 			rows, err := db.Query(q)
 			if err != nil {
@@ -200,9 +205,65 @@ func TestGroupedAgainstDuckDB(t *testing.T) {
 				if have := operators.GoValue(got, g); !same(have, want) {
 					t.Errorf("group %d: got %v, want %v", g, have, want)
 				}
+				if have := operators.GoValue(tiled, g); !same(have, want) {
+					t.Errorf("group %d from tiles: got %v, want %v", g, have, want)
+				}
 			}
 		})
 	}
+}
+
+// tilesPerGroup is how many tiles mergedTiles cuts each group into.
+const tilesPerGroup = 5
+
+// mergedTiles aggregates like Grouped, through partial states: each
+// group's rows are cut into tilesPerGroup runs of consecutive rows (as
+// buckets are runs of time), whose states merge back per group.
+func mergedTiles(t *testing.T, mem memory.Allocator, fn string, values, key arrow.Array, groups []int32) arrow.Array {
+	sub := make([]int32, len(groups))
+	for i, g := range groups {
+		sub[i] = -1
+		if g >= 0 {
+			sub[i] = g*tilesPerGroup + int32(i*tilesPerGroup/len(groups))
+		}
+	}
+	var vt, kt arrow.DataType
+	if values != nil {
+		vt = values.DataType()
+	}
+	if key != nil {
+		kt = key.DataType()
+	}
+	fields, err := StateFields(fn, vt, kt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := Partial(mem, fn, values, key, sub, ngroups*tilesPerGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, s := range states {
+			s.Release()
+		}
+	}()
+	if len(states) != len(fields) {
+		t.Fatalf("%d state columns, want %d", len(states), len(fields))
+	}
+	for i, f := range fields {
+		if !arrow.TypeEqual(states[i].DataType(), f.Type) {
+			t.Fatalf("state %s is %s, want %s", f.Name, states[i].DataType(), f.Type)
+		}
+	}
+	lo, hi := make([]int32, ngroups), make([]int32, ngroups)
+	for g := range lo {
+		lo[g], hi[g] = int32(g*tilesPerGroup), int32((g+1)*tilesPerGroup)
+	}
+	out, err := MergeRanges(mem, fn, states, lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func same(a, b any) bool {

@@ -52,6 +52,10 @@ type Source struct {
 
 var _ stores.Source = (*Source)(nil)
 
+// SQLDialect names the SQL the source speaks, for callers that write
+// queries of their own (aggregation tiles).
+func (s *Source) SQLDialect() string { return "postgres" }
+
 // connectTimeout bounds connecting when the DSN says nothing, so that a
 // query against an unreachable server fails instead of hanging.
 const connectTimeout = 5 * time.Second

@@ -1,0 +1,357 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators"
+	"github.com/fletch-engine/fletch/operators/aggregate"
+	"github.com/fletch-engine/fletch/statement"
+	"github.com/fletch-engine/fletch/tiles"
+)
+
+// Materialized offline queries (docs/TILES.md, DESIGN §4 "Tiles"): a
+// windowed aggregation with a materialization is answered, when the run
+// asks for it (RunOptions.Materialized), by merging the tiles of the
+// complete buckets that intersect each row's window — events with
+// B(t − w) ≤ time < B(t) — instead of reading the related rows per row.
+// Buckets without tiles are computed from the raw events of that range
+// only, at the source (the backfill's own query, restricted to the run's
+// keys).
+
+// WithTiles makes the engine read aggregation tiles from st.
+func WithTiles(st *tiles.Store) EngineOption {
+	return func(e *Engine) { e.tiles = st }
+}
+
+// tileInfo is how a windowed aggregation may be answered from tiles.
+type tileInfo struct {
+	spec   *tiles.Spec
+	err    error // why it cannot be, when spec is nil
+	window time.Duration
+	bucket time.Duration
+}
+
+// attachTiles marks the aggregation a window of a materialized feature
+// computes (b, possibly under a cast) with its tiles.
+func (pl *planner) attachTiles(feat *features.Feature, b bexpr) {
+	if feat.Window == nil || feat.Materialization == nil {
+		return
+	}
+	if c, ok := b.(*castTo); ok {
+		b = c.x
+	}
+	a, ok := b.(*aggregation)
+	if !ok {
+		return
+	}
+	group := feat.Window.Group
+	info := &tileInfo{window: feat.Window.Duration, bucket: feat.Materialization.Bucket(feat.Window.Duration)}
+	if info.bucket == 0 {
+		// A window the definition does not declare (an ad-hoc "14d"): the
+		// finest tiles that exist for the feature.
+		info.bucket = feat.Materialization.Buckets(group.Windows)[0]
+	}
+	info.spec, info.err = tiles.SpecFor(pl.e.graph, group)
+	a.tile = info
+}
+
+// adHocWindow returns a window of the materialized windowed aggregation
+// group that its definition does not declare (`total_spend__1209600__`, `total_spend["14d"]`):
+// the same expression over another window. nil when name names none.
+func adHocWindow(c *features.Class, name string) *features.Feature {
+	var group *features.Feature
+	var d time.Duration
+	if i := len(name) - 2; i > 0 && name[i:] == "__" {
+		base, secs, ok := cutWindowFQN(name)
+		if !ok {
+			return nil
+		}
+		group, d = c.Feature(base), time.Duration(secs)*time.Second
+	} else if i := indexByte(name, '['); i > 0 && name[len(name)-1] == ']' {
+		label := name[i+1 : len(name)-1]
+		if len(label) >= 2 && (label[0] == '"' || label[0] == '\'') {
+			label = label[1 : len(label)-1]
+		}
+		var err error
+		if d, err = features.ParseDuration(label); err != nil {
+			return nil
+		}
+		group = c.Feature(name[:i])
+	}
+	if group == nil || group.Kind != features.WindowedGroup || len(group.Windows) == 0 || d <= 0 || group.Materialization == nil {
+		return nil
+	}
+	if _, ok := group.Windows[0].Expr.(*expr.Agg); !ok {
+		return nil // a window of other windows' values: not one expression over another window
+	}
+	for _, w := range group.Windows {
+		if w.Window.Duration == d {
+			return w
+		}
+	}
+	first := group.Windows[0]
+	inst := *first
+	inst.Name = features.WindowFQN(group.Name, d)
+	inst.Window = &features.Window{Label: windowLabel(d), Duration: d, Group: group}
+	return &inst
+}
+
+// windowLabel writes d as Chalk does: "14d", "90m".
+func windowLabel(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if d%u.d == 0 {
+			return fmt.Sprintf("%d%s", d/u.d, u.name)
+		}
+	}
+	return d.String()
+}
+
+func indexByte(s string, c byte) int {
+	for i := range len(s) {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// cutWindowFQN splits name__<seconds>__.
+func cutWindowFQN(name string) (string, int64, bool) {
+	s := name[:len(name)-2]
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	if i == len(s) || i < 3 || s[i-2:i] != "__" {
+		return "", 0, false
+	}
+	var secs int64
+	for _, ch := range s[i:] {
+		secs = secs*10 + int64(ch-'0')
+	}
+	return s[:i-2], secs, true
+}
+
+// tiled reports whether a run answers aggregation a from tiles.
+func (r *run) tiled(a *aggregation) bool {
+	return (r.opts.Materialized || r.opts.AlignWindows) && a.tile != nil
+}
+
+// tiledAggregate answers a for the rows of f from tiles.
+func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) {
+	info := a.tile
+	if r.opts.AlignWindows {
+		return nil, &statement.Error{Kind: statement.Unsupported, Msg: "align_offline_chalk_window_with_materialization is not supported yet: use use_materialized_offline_query alone (complete buckets) or neither (exact windows)"}
+	}
+	if info.spec == nil {
+		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("use_materialized_offline_query: %v", info.err)}
+	}
+	keys, err := r.column(f, a.child.parentKey)
+	if err != nil {
+		return nil, err
+	}
+	d := info.bucket
+	lo, hi := make([]int64, f.n), make([]int64, f.n)
+	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
+	w := info.window.Microseconds()
+	for i, t := range f.times {
+		lo[i], hi[i] = tiles.Bucket(t-w, d), tiles.Bucket(t, d)
+		if lo[i] < hi[i] {
+			all.Lo, all.Hi = min(all.Lo, lo[i]), max(all.Hi, hi[i])
+		}
+	}
+	distinct, err := distinctKeys(r.mem, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer distinct.Release()
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	if all.Lo < all.Hi && distinct.Len() > 0 {
+		recs, err = r.tilesFor(info, distinct, all)
+		if err != nil {
+			return nil, err
+		}
+	}
+	states, buckets, tileKeys, err := r.sortedTiles(info, recs, distinct)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range states {
+			s.Release()
+		}
+	}()
+	ix, err := operators.NewKeyIndex(distinct)
+	if err != nil {
+		return nil, err
+	}
+	rowKey, err := ix.LookupLatest(keys, operators.Visibility{})
+	if err != nil {
+		return nil, err
+	}
+	// runs[k] .. runs[k+1] are the tiles of distinct key k, by bucket.
+	runs := make([]int32, distinct.Len()+1)
+	for _, k := range tileKeys {
+		runs[k+1]++
+	}
+	for k := 1; k < len(runs); k++ {
+		runs[k] += runs[k-1]
+	}
+	from, to := make([]int32, f.n), make([]int32, f.n)
+	for i, k := range rowKey {
+		if k < 0 || lo[i] >= hi[i] {
+			continue
+		}
+		run := buckets[runs[k]:runs[k+1]]
+		a, _ := slices.BinarySearch(run, lo[i])
+		b, _ := slices.BinarySearch(run, hi[i])
+		from[i], to[i] = runs[k]+int32(a), runs[k]+int32(b)
+	}
+	out, err := aggregate.MergeRanges(r.mem, a.fn, states, from, to)
+	if err != nil {
+		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", a.text, err)}
+	}
+	return out, nil
+}
+
+// tilesFor returns the tiles of keys in range all: read from the tile store
+// where it covers them, computed from the raw events at the source where
+// it does not.
+func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range) ([]arrow.RecordBatch, error) {
+	var covered []tiles.Covered
+	st := r.p.engine.tiles
+	if st != nil {
+		var err error
+		if covered, err = st.Coverage(r.ctx, info.spec, info.bucket); err != nil {
+			return nil, &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
+		}
+	}
+	var recs []arrow.RecordBatch
+	fail := func(err error) ([]arrow.RecordBatch, error) {
+		for _, rec := range recs {
+			rec.Release()
+		}
+		return nil, &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("tiles of %s: %v", info.spec.Group.QualifiedName(), err)}
+	}
+	read := false
+	var missing []tiles.Range
+	at := all.Lo
+	for _, c := range covered {
+		if c.Hi <= at || c.Lo >= all.Hi {
+			continue
+		}
+		if c.Lo > at {
+			missing = append(missing, tiles.Range{Lo: at, Hi: c.Lo})
+		}
+		read = true
+		at = max(at, c.Hi)
+		if at >= all.Hi {
+			break
+		}
+	}
+	if at < all.Hi {
+		missing = append(missing, tiles.Range{Lo: at, Hi: all.Hi})
+	}
+	if read {
+		rec, err := st.Read(r.ctx, r.mem, info.spec, info.bucket, keys, all)
+		if err != nil {
+			return fail(err)
+		}
+		recs = append(recs, rec)
+	}
+	if len(missing) > 0 {
+		src, err := r.p.engine.sources.Source(info.spec.Resolver.Source)
+		if err != nil {
+			return fail(err)
+		}
+		for _, m := range missing {
+			rec, err := info.spec.Compute(r.ctx, r.mem, src, info.bucket, m, keys)
+			if err != nil {
+				return fail(err)
+			}
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}
+
+// sortedTiles concatenates the tiles of recs and orders them by key (the
+// index of their key in keys) and bucket: it returns the state columns,
+// and per tile its bucket start and key index.
+func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, keys arrow.Array) ([]arrow.Array, []int64, []int32, error) {
+	nstates := len(info.spec.States)
+	ix, err := operators.NewKeyIndex(keys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var n int
+	for _, rec := range recs {
+		n += int(rec.NumRows())
+	}
+	keyOf := make([]int32, 0, n)
+	bucketOf := make([]int64, 0, n)
+	for _, rec := range recs {
+		k, err := ix.LookupLatest(rec.Column(0), operators.Visibility{})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		keyOf = append(keyOf, k...)
+		bucketOf = append(bucketOf, rec.Column(1).(*array.Int64).Int64Values()...)
+	}
+	perm := make([]int32, 0, n)
+	for i := range n {
+		if keyOf[i] >= 0 {
+			perm = append(perm, int32(i))
+		}
+	}
+	sort.Slice(perm, func(a, b int) bool {
+		i, j := perm[a], perm[b]
+		if keyOf[i] != keyOf[j] {
+			return keyOf[i] < keyOf[j]
+		}
+		return bucketOf[i] < bucketOf[j]
+	})
+	states := make([]arrow.Array, nstates)
+	for c := range nstates {
+		parts := make([]arrow.Array, len(recs))
+		for i, rec := range recs {
+			parts[i] = rec.Column(2 + c)
+		}
+		var col arrow.Array
+		if len(parts) == 1 {
+			col = parts[0]
+			col.Retain()
+		} else if len(parts) == 0 {
+			col = array.MakeArrayOfNull(r.mem, info.spec.States[c].Type, 0)
+		} else if col, err = array.Concatenate(parts, r.mem); err != nil {
+			return nil, nil, nil, err
+		}
+		states[c], err = operators.Gather(r.mem, col, perm)
+		col.Release()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	sortedKeys := make([]int32, len(perm))
+	sortedBuckets := make([]int64, len(perm))
+	for i, p := range perm {
+		sortedKeys[i], sortedBuckets[i] = keyOf[p], bucketOf[p]
+	}
+	return states, sortedBuckets, sortedKeys, nil
+}
