@@ -311,19 +311,24 @@ func (r *scanReader) Next() bool {
 	if r.remaining > 0 {
 		page = min(page, r.remaining)
 	}
-	keys, err := r.s.lister.List(r.ctx, planner.ListOptions{Now: r.now, After: r.after, Limit: page, Filters: r.s.pushed})
+	listed, err := r.s.lister.List(r.ctx, planner.ListOptions{Now: r.now, After: r.after, Limit: page, Filters: r.s.pushed})
+	if err != nil {
+		return r.fail(err)
+	}
+	defer listed.Release()
+	if int64(listed.Len()) < page {
+		r.done = true
+	}
+	if listed.Len() == 0 {
+		return false
+	}
+	r.after = planner.KeyAt(listed, listed.Len()-1)
+	keys, err := planner.Distinct(r.q.engine.mem, listed)
 	if err != nil {
 		return r.fail(err)
 	}
 	defer keys.Release()
 	n := int64(keys.Len())
-	if n < page {
-		r.done = true
-	}
-	if n == 0 {
-		return false
-	}
-	r.after = planner.KeyAt(keys, int(n-1))
 	if r.remaining > 0 {
 		r.remaining -= n
 	}
