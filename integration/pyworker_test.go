@@ -3,10 +3,12 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,17 +74,21 @@ func pythonRepo(t *testing.T, python string) string {
 
 // cpythonRows runs script in the test's CPython with rows as JSON on its
 // stdin and decodes what it prints.
-func cpythonRows(t *testing.T, python, script string, rows any) []any {
+func cpythonRows(t *testing.T, python, script string, rows any, args ...string) []any {
 	t.Helper()
 	data, err := json.Marshal(rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, "-c", script)
+	cmd := exec.Command(python, append([]string{"-c", script}, args...)...)
 	cmd.Stdin = strings.NewReader(string(data))
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("reference: %v", err)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("python: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("python: %v", err)
 	}
 	var res []any
 	if err := json.Unmarshal(out, &res); err != nil {
@@ -129,10 +135,11 @@ func TestPythonResolverFlightSQL(t *testing.T) {
 		t.Fatalf("the data has %d users name_code answers for and %d it raises for", len(ok), len(raising))
 	}
 	rows := []int{ok[0], ok[1], ok[2], ok[0]}
-	var ids []string
+	var ids, plain []string
 	var in [][]any
 	for _, i := range rows {
 		ids = append(ids, "'"+ref[i][0].(string)+"'")
+		plain = append(plain, ref[i][0].(string))
 		in = append(in, ref[i])
 	}
 	want := cpythonRows(t, python, `import hashlib, json, sys
@@ -159,10 +166,45 @@ print(json.dumps(out))`, in)
 		t.Errorf("a raising row: %v\nwant Unavailable: %s (no server path)", err, wantMsg)
 	}
 
+	// The same through the Python SDK, as a user would: the native query
+	// with partial answers (the raising row is null and reported by row),
+	// and a prepared statement bound to a batch of rows.
+	sdk := cpythonRows(t, python, `import json, sys
+import pyarrow as pa
+from fletch import FletchClient
+addr, ids, bad = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+with FletchClient(addr) as c:
+    t = c.query_bulk({"user.id": [ids[0], bad, ids[1]]}, ["name_code", "full_name"], partial=True)
+    summary = json.loads(t.schema.metadata[b"fletch.summary"])
+    p = c.sql('SELECT id, name_code FROM "user" WHERE id = ?', pa.table({"id": ids}))
+    print(json.dumps([t.to_pylist(), summary["errors"], p.to_pylist()]))`, nil, srvAddr, strings.Join(plain, ","), bad)
+	wr := func(i int) []any { return want[i].([]any) }
+	line := func(text string) string {
+		return strconv.Itoa(strings.Count(digestsPy[:strings.Index(digestsPy, text)], "\n") + 1)
+	}
+	wantSDK := []any{
+		[]any{
+			map[string]any{"name_code": wr(0)[2], "full_name": wr(0)[3]},
+			map[string]any{"name_code": nil, "full_name": ref[raising[0]][4]},
+			map[string]any{"name_code": wr(1)[2], "full_name": wr(1)[3]},
+		},
+		[]any{map[string]any{"output": "name_code", "resolver": "name_code", "kind": "source_failure", "rows": []any{1.0},
+			"message": "digests.py:" + line("def name_code") + ":1: Python resolver name_code raised for 1 of 3 rows of user; the first, row 1: ValueError: first name longer than last name (at digests.py:" + line("raise ValueError") + ")"}},
+		[]any{
+			map[string]any{"id": plain[0], "name_code": wr(0)[2]},
+			map[string]any{"id": plain[1], "name_code": wr(1)[2]},
+			map[string]any{"id": plain[2], "name_code": wr(2)[2]},
+			map[string]any{"id": plain[3], "name_code": wr(3)[2]},
+		},
+	}
+	if !reflect.DeepEqual(sdk, wantSDK) {
+		t.Errorf("through the Python SDK\n%v\nwant\n%v", sdk, wantSDK)
+	}
+
 	// Without Python the server starts, warns, and serves the rest.
 	broken := pythonRepo(t, "/no/such/python3")
 	brokenAddr, log := startServe(t, broken)
-	if w := "fletch: warning: " + filepath.Join(broken, "digests.py"); !strings.Contains(log.String(), w) || !strings.Contains(log.String(), "Python resolver email_digest runs in Python") {
+	if w := "level=WARN msg=\"" + filepath.Join(broken, "digests.py"); !strings.Contains(log.String(), w) || !strings.Contains(log.String(), "Python resolver email_digest runs in Python") {
 		t.Errorf("serve's log without Python:\n%s", log.String())
 	}
 	bcl := dial(t, brokenAddr, mem)

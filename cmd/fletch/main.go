@@ -108,18 +108,25 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&ins, "in", "an input: class.feature=value")
 	fs.Var(&outs, "out", "an output (repeatable; default: every feature of the class)")
 	repo := fs.String("repo", ".", "feature repository")
+	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default): its python: section")
 	format := fs.String("format", "text", "text or mermaid")
 	sqlText := fs.String("sql", "", "a SQL query to plan instead of --in/--out (SQL beyond a lookup: which part is feature computation and which is SQL over its result)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	// Planning reads definitions only: no source is opened, nothing is
-	// written into the repository, and a served repository plans too.
+	// written into the repository, and a served repository plans too. A
+	// Python resolver's feature is planned only where its Python runs.
 	g, err := features.Load(*repo)
 	if err != nil {
 		return err
 	}
-	engine := planner.NewEngine(g, nil, nil)
+	cfg, err := config.Find(*repo, *cfgPath)
+	if err != nil {
+		return err
+	}
+	engine := planner.NewEngine(g, nil, nil, planner.WithPython(pythonConfig(cfg)))
+	defer engine.Close()
 	var p *planner.Plan
 	if *sqlText != "" {
 		st, rel, err := sql.ParseQuery(g, *sqlText)

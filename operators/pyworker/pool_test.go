@@ -92,7 +92,7 @@ const helpersSrc = `def shout(s):
     return s.upper() + "!"
 `
 
-func writeRepo(t *testing.T, files map[string]string) string {
+func writeRepo(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, src := range files {
@@ -103,7 +103,7 @@ func writeRepo(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-func newPool(t *testing.T, cfg pyworker.Config, mem memory.Allocator) *pyworker.Pool {
+func newPool(t testing.TB, cfg pyworker.Config, mem memory.Allocator) *pyworker.Pool {
 	t.Helper()
 	if cfg.Python == "" {
 		cfg.Python = pyworkertest.Python(t)

@@ -292,7 +292,7 @@ func encodeCall(fn *Function, in arrow.RecordBatch) ([]byte, error) {
 	for i, f := range fn.Outputs {
 		names[i] = f.Name
 	}
-	header, err := json.Marshal(map[string]any{"file": filepath.ToSlash(fn.File), "function": fn.Name, "params": fn.Params, "outputs": names})
+	header, err := json.Marshal(map[string]any{"file": filepath.ToSlash(fn.File), "function": fn.Name, "outputs": names})
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,8 @@
 # A frame is a 4-byte big-endian length and a JSON header, a 4-byte count
 # of Arrow IPC streams, and each stream as an 8-byte length and its bytes.
 #   ready  (worker -> server): {"ready": true, "python": ..., "pyarrow": ...}
-#   call   (server -> worker): {"file", "function", "params", "outputs"} +
-#          the input rows (one column per param) + the output schema
+#   call   (server -> worker): {"file", "function", "outputs"} + the input
+#          rows (one column per parameter, in order) + the output schema
 #   answer (worker -> server): {} + one batch: the outputs and __error__,
 #          or {"error": "..."} when the call as a whole failed.
 # The repository's files are imported as Python would import them, with
@@ -75,6 +75,11 @@ for _name in ("add radd sub rsub mul rmul truediv rtruediv floordiv rfloordiv mo
     setattr(_Sink, "__" + _name + "__", _op(_name))
 
 
+# The classes decorated as feature classes: a resolver returning an
+# instance of one gives its outputs as attributes.
+_FEATURE_CLASSES = set()
+
+
 def _decorate(obj):
     # A feature class gets a keyword constructor, the way resolvers return
     # several features: `return Transaction(total=..., tax=...)`.
@@ -86,7 +91,7 @@ def _decorate(obj):
                 for k, v in kwargs.items():
                     setattr(self, k, v)
             obj.__init__ = __init__
-        obj.__fletch_features__ = True
+        _FEATURE_CLASSES.add(obj)
     except TypeError:  # a built-in type given to a chalk function: not a feature class
         pass
     return obj
@@ -244,25 +249,28 @@ class CallError(Exception):
 
 
 def call(pa, fn, header, batch, schema):
-    """Calls fn row by row: each row's exception is that row's error."""
-    params = header["params"]
+    """Calls fn row by row: each row's exception is that row's error. The
+    arguments are positional, in the order of the parameters (the columns'
+    order): keywords cost a dict per row, 7 times the call itself."""
     names = header["outputs"]
     n = batch.num_rows
     cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
     outs = [[None] * n for _ in names]
     errs = [None] * n
-    single = len(names) == 1
-    for i in range(n):
+    single = outs[0] if len(names) == 1 else None
+    features = _FEATURE_CLASSES
+    for i, args in enumerate(zip(*cols) if cols else [()] * n):
         try:
-            ret = fn(**{p: c[i] for p, c in zip(params, cols)})
+            ret = fn(*args)
         except BaseException as e:
             errs[i] = _describe(e)
             continue
-        if getattr(type(ret), "__fletch_features__", False):
+        if type(ret) in features:
+            attrs = vars(ret)
             for j, name in enumerate(names):
-                outs[j][i] = vars(ret).get(name)
-        elif single:
-            outs[0][i] = ret
+                outs[j][i] = attrs.get(name)
+        elif single is not None:
+            single[i] = ret
         elif isinstance(ret, dict):
             for j, name in enumerate(names):
                 outs[j][i] = ret.get(name)
