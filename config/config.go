@@ -101,6 +101,19 @@ type ServerConfig struct {
 	// server.log's; "" is text and info.
 	LogFormat string
 	LogLevel  string
+	// Limits are server.limits (0: the server's defaults).
+	Limits LimitsConfig
+}
+
+// LimitsConfig is `server.limits:`, what one call may ask (docs/CONFIG.md).
+type LimitsConfig struct {
+	MaxSQLBytes        int64
+	MaxIdentifierBytes int64
+	MaxInputRows       int
+	MaxAnswerBytes     int64
+	MaxHasManyRows     int
+	MaxQueries         int
+	MaxQueriesPerToken int
 }
 
 // Default is the embedded default configuration.
@@ -162,6 +175,18 @@ func Parse(path string, data []byte) (*Config, error) {
 					return p.mapping(n, "server.plan_cache", map[string]func(*yaml.Node) error{
 						"max_entries": p.integer(&cfg.Server.PlanCacheEntries),
 						"max_bytes":   p.bytes(&cfg.Server.PlanCacheBytes),
+					})
+				},
+				"limits": func(n *yaml.Node) error {
+					l := &cfg.Server.Limits
+					return p.mapping(n, "server.limits", map[string]func(*yaml.Node) error{
+						"max_sql_bytes":         p.bytes(&l.MaxSQLBytes),
+						"max_identifier_bytes":  p.bytes(&l.MaxIdentifierBytes),
+						"max_input_rows":        p.integer(&l.MaxInputRows),
+						"max_answer_bytes":      p.bytes(&l.MaxAnswerBytes),
+						"max_has_many_rows":     p.integer(&l.MaxHasManyRows),
+						"max_queries":           p.integer(&l.MaxQueries),
+						"max_queries_per_token": p.integer(&l.MaxQueriesPerToken),
 					})
 				},
 				"http": func(n *yaml.Node) error {

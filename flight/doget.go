@@ -42,12 +42,21 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 			path = PathSubstrait
 		}
 		q = x.s.beginQuery(path)
-		w, err = x.s.statementWork(ctx, cmd)
 	case *pb.CommandPreparedStatementQuery:
 		q = x.s.beginQuery(PathPrepared)
-		w, err = x.s.preparedWork(ctx, cmd)
 	default:
 		return x.FlightServer.DoGet(tkt, stream)
+	}
+	done, err := x.s.admit(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	switch cmd := cmd.(type) {
+	case *pb.TicketStatementQuery:
+		w, err = x.s.statementWork(ctx, cmd)
+	case *pb.CommandPreparedStatementQuery:
+		w, err = x.s.preparedWork(ctx, cmd)
 	}
 	if err != nil {
 		return err

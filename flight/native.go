@@ -165,6 +165,11 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	ctx := stream.Context()
 	q := s.beginQuery(PathNative)
 	defer func() { q.end(ctx, err) }()
+	done, err := s.admit(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	first, err := stream.Recv()
 	if err == io.EOF {
 		return invalidArg("DoExchange: empty stream: send the descriptor with the native query, then the input rows")
@@ -188,6 +193,9 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	st, err := s.native.Read(cmd, rdr.Schema())
 	if err != nil {
 		return s.restrict(ctx, err)
+	}
+	if err := s.checkStatement(st); err != nil {
+		return err
 	}
 	id, err := s.traceID(ctx)
 	if err != nil {
@@ -226,7 +234,11 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	}()
 	failed := map[int]int{} // output → its entry in summary.Errors
 	opts := runOptions(st, s.opts.Now(), id)
+	budget, rows := s.answerBudget(), int64(0)
 	for rdr.Next() {
+		if rows += rdr.RecordBatch().NumRows(); s.checkInputRows(rows) != nil {
+			return s.checkInputRows(rows)
+		}
 		in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
 		if err != nil {
 			return err
@@ -255,6 +267,10 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 		ans, err := s.answer(res, out)
 		res.Release()
 		if err != nil {
+			return err
+		}
+		if err := budget.take(ans); err != nil {
+			ans.Release()
 			return err
 		}
 		summary.Rows += ans.NumRows()

@@ -83,7 +83,7 @@ func (q *queryObs) end(ctx context.Context, err error) {
 // depends on, rather than of the request.
 func serverSide(code codes.Code) bool {
 	switch code {
-	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DataLoss, codes.ResourceExhausted:
+	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DataLoss:
 		return true
 	}
 	return false

@@ -91,9 +91,12 @@ type Options struct {
 	Relational *relational.Engine
 	// Observer, when set, is told about every call and query (metrics).
 	Observer Observer
+	// Limits bound what one call may ask (limits.go).
+	Limits Limits
 }
 
 func (o *Options) defaults() {
+	o.Limits.defaults()
 	if o.Mem == nil {
 		o.Mem = memory.NewGoAllocator()
 	}
@@ -139,6 +142,8 @@ type Server struct {
 	// answerError).
 	repoDirs []string
 	grpc     *grpc.Server
+	// admission counts the queries running (Limits).
+	admission admission
 }
 
 // NewServer returns a server answering queries with engine.
@@ -374,6 +379,9 @@ func (q *query) classes() []string {
 // planSQL reads and plans sql. Statements (not prepared) cannot have
 // parameters: that is checked before planning, for the clearer error.
 func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*query, error) {
+	if err := s.checkSQL(text); err != nil {
+		return nil, err
+	}
 	st, rel, err := s.sql.ReadQuery(text)
 	if err != nil {
 		return nil, err
@@ -388,6 +396,9 @@ func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*quer
 func (s *Server) planStatement(st *statement.Statement, prepared bool) (*query, error) {
 	if !prepared && len(st.Params) > 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "%s: the query has %d parameter(s): prepare it and bind a batch of parameter rows", st.Params[0].Pos, len(st.Params))
+	}
+	if err := s.checkStatement(st); err != nil {
+		return nil, err
 	}
 	plan, err := s.engine.Prepare(st)
 	if err != nil {
@@ -524,11 +535,25 @@ func (s *Server) statementWork(ctx context.Context, ticket flightsql.StatementQu
 	if q.st == nil || q.explain != "" {
 		return s.traced(ctx, work{q: q})
 	}
-	in, err := q.st.LiteralInputs(s.opts.Mem)
+	in, err := s.literalInputs(q)
 	if err != nil {
 		return work{}, err
 	}
 	return s.traced(ctx, work{q: q, inputs: []arrow.RecordBatch{in}})
+}
+
+// literalInputs are the input rows q's statement spells out, within
+// Limits.MaxInputRows.
+func (s *Server) literalInputs(q *query) (arrow.RecordBatch, error) {
+	in, err := q.st.LiteralInputs(s.opts.Mem)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkInputRows(in.NumRows()); err != nil {
+		in.Release()
+		return nil, err
+	}
+	return in, nil
 }
 
 // traced is w with the request's trace id, which is set in the response
@@ -583,12 +608,16 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 	defer w.release()
 	ctx = trace.With(ctx, w.trace)
 	sent := false
+	budget := s.answerBudget()
 	send := func(rec arrow.RecordBatch) error {
 		wire, err := toWire(s.opts.Mem, rec, w.q.answer.all)
 		if err != nil {
 			return err
 		}
 		defer wire.Release()
+		if err := budget.take(wire); err != nil {
+			return err
+		}
 		sent = true
 		return chunks(wire, s.opts.ChunkBytes, emit)
 	}
@@ -773,10 +802,14 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 	if err := q.st.CheckParams(schema); err != nil {
 		return nil, err
 	}
+	rows := int64(0)
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
 		if rec.NumRows() == 0 {
 			continue
+		}
+		if rows += rec.NumRows(); s.checkInputRows(rows) != nil {
+			return bound, s.checkInputRows(rows)
 		}
 		in, err := q.st.BindInputs(ctx, s.opts.Mem, rec)
 		if err != nil {
@@ -834,7 +867,7 @@ func (s *Server) preparedWork(ctx context.Context, cmd flightsql.PreparedStateme
 		return s.traced(ctx, work{q: q})
 	}
 	if len(q.st.Params) == 0 {
-		in, err := q.st.LiteralInputs(s.opts.Mem)
+		in, err := s.literalInputs(q)
 		if err != nil {
 			return work{}, err
 		}

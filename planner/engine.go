@@ -53,7 +53,8 @@ type Engine struct {
 
 	validations validationCounters // per feature with bounds
 
-	observer Observer // nil: none
+	observer   Observer // nil: none
+	maxHasMany int      // WithMaxHasManyRows
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil

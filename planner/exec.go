@@ -763,6 +763,10 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 			d.release()
 			return nil, err
 		}
+		if err := r.checkHasMany(c, keys, parents); err != nil {
+			d.release()
+			return nil, err
+		}
 		d.n, d.origin, cd.parentRows = len(rows), rows, parents
 		d.times = make([]int64, len(rows))
 		for i, p := range parents {

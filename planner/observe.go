@@ -1,9 +1,13 @@
 package planner
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/fletch-engine/fletch/internal/lru"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // Observer is told what runs do, for a server's metrics. Its methods are
@@ -28,3 +32,36 @@ func WithObserver(o Observer) EngineOption {
 
 // PlanCacheStats returns the plan cache's contents and counters.
 func (e *Engine) PlanCacheStats() lru.Stats { return e.plans.Stats() }
+
+// DefaultMaxHasManyRows is the has-many rows one entity may have in a run
+// when WithMaxHasManyRows says nothing.
+const DefaultMaxHasManyRows = 100_000
+
+// WithMaxHasManyRows bounds the related rows of one entity a has-many
+// reads in a run (0: DefaultMaxHasManyRows; negative: no bound): an entity
+// beyond it fails the run, rather than an answer taking the server's
+// memory (fletch.yaml server.limits.max_has_many_rows).
+func WithMaxHasManyRows(n int) EngineOption {
+	return func(e *Engine) { e.maxHasMany = n }
+}
+
+// checkHasMany refuses a has-many of c whose rows (their parent row each)
+// give one entity of keys more than the bound.
+func (r *run) checkHasMany(c *frameNode, keys arrow.Array, parents []int32) error {
+	max := r.p.engine.maxHasMany
+	if max == 0 {
+		max = DefaultMaxHasManyRows
+	}
+	if max < 0 || len(parents) <= max {
+		return nil
+	}
+	counts := make([]int32, keys.Len())
+	for _, p := range parents {
+		if counts[p]++; int(counts[p]) > max {
+			return &statement.Error{Kind: statement.ResourceExhausted, Msg: fmt.Sprintf(
+				"%s %s has more than %d %s rows; at most %d rows of a has-many are read per entity (server.limits.max_has_many_rows)",
+				c.parent.class.Name, keys.ValueStr(int(p)), max, c.class.Name, max)}
+		}
+	}
+	return nil
+}

@@ -96,7 +96,8 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 	}
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
-		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg))}
+		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg)),
+		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows)}
 	log := env.OfflineLog()
 	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
@@ -230,6 +231,9 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	if env.metrics != nil {
 		opts.Observer = env.metrics
 	}
+	l := env.cfg.Server.Limits
+	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
+		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken}
 	srv := flight.NewServer(env.engine, opts)
 	g := env.engine.Graph()
 	for _, w := range g.Warnings {

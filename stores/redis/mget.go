@@ -24,21 +24,75 @@ type mgetPool struct {
 	addr, password string
 	db             int
 	dialTimeout    time.Duration
-	mu             sync.Mutex
-	idle           []*mgetConn
-	maxIdle        int
+	// ioTimeout bounds a call whose context has no deadline: waiting for
+	// a connection, and each command's round trip. A server that stops
+	// answering must not hold a query (and its connection) forever.
+	ioTimeout time.Duration
+	// inUse holds a token per connection taken (get) and not yet given
+	// back (put, discard): at most cap(inUse) are in use at once, and
+	// maxIdle more are kept idle, so the pool never opens more than their
+	// sum.
+	inUse   chan struct{}
+	mu      sync.Mutex
+	idle    []*mgetConn
+	maxIdle int
+}
+
+// defaultIOTimeout is mgetPool.ioTimeout when the store's options say
+// nothing: go-redis's read timeout (3 s) plus its write timeout's margin.
+const defaultIOTimeout = 5 * time.Second
+
+// maxBulk is the largest value Redis stores (proto-max-bulk-len): a reply
+// announcing more is corrupt, and must not size an allocation.
+const maxBulk = 512 << 20
+
+func newMgetPool(addr, password string, db int, dialTimeout, ioTimeout time.Duration, maxOpen, maxIdle int) *mgetPool {
+	if ioTimeout <= 0 {
+		ioTimeout = defaultIOTimeout
+	}
+	return &mgetPool{addr: addr, password: password, db: db, dialTimeout: dialTimeout, ioTimeout: ioTimeout,
+		inUse: make(chan struct{}, max(1, maxOpen)), maxIdle: maxIdle}
 }
 
 type mgetConn struct {
-	nc  net.Conn
-	r   *bufio.Reader
-	out []byte // the request being written
-	buf []byte // the replies' bytes
-	end []int  // end[i]: reply i is buf[end[i-1]:end[i]]; -1 for nil
+	timeout time.Duration // the pool's ioTimeout
+	nc      net.Conn
+	r       *bufio.Reader
+	out     []byte // the request being written
+	buf     []byte // the replies' bytes
+	end     []int  // end[i]: reply i is buf[end[i-1]:end[i]]; -1 for nil
 }
 
-// get takes an idle connection, or dials one.
+// get takes an idle connection, or dials one, once fewer than the pool's
+// bound are in use; give it back with put, or discard it.
 func (p *mgetPool) get(ctx context.Context) (*mgetConn, error) {
+	select {
+	case p.inUse <- struct{}{}:
+	default:
+		wait := ctx
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			wait, cancel = context.WithTimeout(ctx, p.ioTimeout)
+			defer cancel()
+		}
+		select {
+		case p.inUse <- struct{}{}:
+		case <-wait.Done():
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("all %d connections busy for %s", cap(p.inUse), p.ioTimeout)
+		}
+	}
+	c, err := p.take(ctx)
+	if err != nil {
+		<-p.inUse
+	}
+	return c, err
+}
+
+// take takes an idle connection, or dials one.
+func (p *mgetPool) take(ctx context.Context) (*mgetConn, error) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		c := p.idle[n-1]
@@ -52,7 +106,7 @@ func (p *mgetPool) get(ctx context.Context) (*mgetConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &mgetConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10)}
+	c := &mgetConn{timeout: p.ioTimeout, nc: nc, r: bufio.NewReaderSize(nc, 64<<10)}
 	var hello [][]string
 	if p.password != "" {
 		hello = append(hello, []string{"AUTH", p.password})
@@ -71,6 +125,7 @@ func (p *mgetPool) get(ctx context.Context) (*mgetConn, error) {
 
 // put gives back a connection whose last reply was read whole.
 func (p *mgetPool) put(c *mgetConn) {
+	defer func() { <-p.inUse }()
 	if cap(c.buf) > 4<<20 { // a bulk Get's: not kept around
 		c.buf = nil
 	}
@@ -83,6 +138,12 @@ func (p *mgetPool) put(c *mgetConn) {
 	if c != nil {
 		c.nc.Close()
 	}
+}
+
+// discard closes a connection that failed.
+func (p *mgetPool) discard(c *mgetConn) {
+	c.nc.Close()
+	<-p.inUse
 }
 
 // close closes the idle connections; the pool stays usable.
@@ -105,7 +166,10 @@ func (c *mgetConn) do(ctx context.Context, args []string, read func() error) err
 		c.out = strconv.AppendInt(append(c.out, '$'), int64(len(a)), 10)
 		c.out = append(append(append(c.out, "\r\n"...), a...), "\r\n"...)
 	}
-	deadline, _ := ctx.Deadline() // zero: none
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.timeout)
+	}
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return err
 	}
@@ -165,6 +229,9 @@ func (c *mgetConn) mget(ctx context.Context, keys []string) ([]string, error) {
 			if size < 0 {
 				c.end = append(c.end, -1)
 				continue
+			}
+			if size > maxBulk {
+				return fmt.Errorf("malformed reply: a value of %d bytes", size)
 			}
 			at := len(c.buf)
 			// Grown, not appended to: ReadFull overwrites every byte, and

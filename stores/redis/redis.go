@@ -272,7 +272,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			if idle == 0 {
 				idle = 10 * runtime.GOMAXPROCS(0) // go-redis's default pool
 			}
-			s.mgets = &mgetPool{addr: o.Addrs[0], password: o.Password, db: o.DB, dialTimeout: uo.DialTimeout, maxIdle: idle}
+			s.mgets = newMgetPool(o.Addrs[0], o.Password, o.DB, uo.DialTimeout, 0, idle, idle)
 		} else {
 			c.Close()
 		}
@@ -433,7 +433,7 @@ func (s *Store) mget(ctx context.Context, keys []string) (vals []string, done fu
 		if err == nil {
 			return vals, func() { s.mgets.put(c) }, nil
 		}
-		c.nc.Close()
+		s.mgets.discard(c)
 		if try == 1 || ctx.Err() != nil {
 			return nil, func() {}, err
 		}
