@@ -329,13 +329,15 @@ func TestWorkerKilledMidCall(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	t.Setenv("FLETCH_TEST_PIDFILE", pidfile)
-	p := newPool(t, pyworker.Config{Workers: 1, Timeout: 2 * time.Second}, nil)
+	// Long enough for the next call's new worker to import the module on
+	// a loaded machine, short next to the call that hangs.
+	p := newPool(t, pyworker.Config{Workers: 1, Timeout: 5 * time.Second}, nil)
 	if err := p.Check(); err != nil { // the start is not the call's time
 		t.Fatal(err)
 	}
 	pid, done := startSlow(t, p, pidfile)
 	err := <-done
-	if !errors.Is(err, pyworker.ErrTimeout) || err.Error() != "the Python call timed out after 2s (the worker was stopped)" {
+	if !errors.Is(err, pyworker.ErrTimeout) || err.Error() != "the Python call timed out after 5s (the worker was stopped)" {
 		t.Fatalf("got %v, want the timeout", err)
 	}
 	if !gone(pid) {
