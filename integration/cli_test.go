@@ -310,3 +310,53 @@ func TestCLIPlanReadsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestServedRepositoryTools: the read-only tools work on a repository that
+// `fletch serve` is serving, and write nothing into it; `query --repo`,
+// which would run the queries itself, says the repository is in use and
+// how to query it (it failed with DuckDB's "Could not set lock on file").
+func TestServedRepositoryTools(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "marketplace")
+	copyRepo(t, "../examples/marketplace", repo)
+	dbPath := filepath.Join(repo, "marketplace.duckdb")
+	generateDuckDB(t, dbPath)
+	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte("sources:\n  marketplace:\n    kind: duckdb\n    path: marketplace.duckdb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadDir(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := startServe(t, repo)
+	for _, args := range [][]string{
+		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name"},
+		{"features", "--repo", repo},
+		{"features", "--repo", repo, "--server", addr},
+		{"validate", "--repo", repo},
+		{"query", "--server", addr, "--in", "user.id=50", "--out", "user.full_name"},
+	} {
+		if out, stderr, err := fletch(t, args...); err != nil || out == "" {
+			t.Errorf("fletch %s, the repository served: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		}
+	}
+	_, stderr, err := fletch(t, "query", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name")
+	if want := "the repository " + repo + " is in use: its database " + dbPath + " is open in another process (a fletch serve of it?)"; err == nil || !strings.Contains(stderr, want) || !strings.Contains(stderr, "query that server with --server ADDR") {
+		t.Errorf("query --repo on a served repository: %v\n%s\nwant an error containing %q", err, stderr, want)
+	}
+	after, err := os.ReadDir(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(es []os.DirEntry) (out []string) {
+		for _, e := range es {
+			if !strings.HasSuffix(e.Name(), ".wal") { // the server's own
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	if !reflect.DeepEqual(names(after), names(before)) {
+		t.Errorf("the repository had %v, has %v", names(before), names(after))
+	}
+}
