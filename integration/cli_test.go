@@ -292,6 +292,7 @@ func TestCLIPlanReadsOnly(t *testing.T) {
 	for _, args := range [][]string{
 		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name"},
 		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name", "--format", "mermaid"},
+		{"plan", "--repo", repo, "--sql", "SELECT genre_from_llm, count(*) FROM item GROUP BY 1"},
 		{"features", "--repo", repo},
 		{"validate", "--repo", repo},
 	} {
@@ -308,6 +309,30 @@ func TestCLIPlanReadsOnly(t *testing.T) {
 		if e.IsDir() {
 			t.Errorf("the tools wrote %s into the repository", e.Name())
 		}
+	}
+}
+
+// TestCLIPlanSQL is `fletch plan --sql`: which part of a query is feature
+// computation and which is SQL over its result.
+func TestCLIPlanSQL(t *testing.T) {
+	out, stderr, err := fletch(t, "plan", "--repo", "../examples/marketplace", "--sql",
+		"SELECT i.title, count(*) FROM review r JOIN item i ON r.item_id = i.id WHERE i.price > 10 GROUP BY 1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{
+		"SQL over the features (embedded DuckDB):\n  SELECT i.title, count(*) FROM __fletch_scan_1 r JOIN __fletch_scan_2 i ON r.item_id = i.id WHERE i.price > 10 GROUP BY 1",
+		"feature computation __fletch_scan_1: scan of review",
+		"feature computation __fletch_scan_2: scan of item",
+		"fetch reviews [source marketplace]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = fletch(t, "plan", "--repo", "../examples/marketplace", "--sql", "SELECT full_name FROM user WHERE id = '1'")
+	if err != nil || strings.Contains(out, "DuckDB") || !strings.Contains(out, "query user -> full_name") {
+		t.Errorf("a lookup's plan: %v\n%s", err, out)
 	}
 }
 

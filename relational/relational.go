@@ -30,8 +30,9 @@ import (
 	"github.com/fletch-engine/fletch/statement"
 )
 
-// DefaultPageRows is how many entities a scan lists and computes at a
-// time: the scan's memory is bounded by one page's features.
+// DefaultPageRows is how many entities a scan lists and computes at
+// first; later pages grow to 16 times that. The scan's memory is bounded by
+// one page's features.
 const DefaultPageRows = 4096
 
 // Engine runs relational queries with a planner engine. It is safe for
@@ -202,7 +203,7 @@ func (q *Query) Explain() string {
 	}
 	for _, s := range q.scans {
 		fmt.Fprintf(&b, "feature computation %s: scan of %s\n", s.spec.View, s.spec.Class.Table)
-		fmt.Fprintf(&b, "  entities listed by resolver %s in key order, %d at a time", s.lister.Resolver(), q.engine.pageRows)
+		fmt.Fprintf(&b, "  entities listed by resolver %s in key order, pages of %d to %d", s.lister.Resolver(), q.engine.pageRows, 16*q.engine.pageRows)
 		if s.limit >= 0 {
 			fmt.Fprintf(&b, ", at most %d", s.limit)
 		}
@@ -265,6 +266,7 @@ type scanReader struct {
 	now       time.Time
 	after     any
 	remaining int64 // -1: no limit
+	page      int64 // entities listed by the last page
 	done      bool
 
 	mu   sync.Mutex
@@ -307,23 +309,36 @@ func (r *scanReader) Next() bool {
 	if r.done || r.remaining == 0 || r.failure() != nil {
 		return false
 	}
-	page := r.q.engine.pageRows
+	// Pages grow (to 16 times the first): each listing is a top-N over
+	// the entities left, so fewer, larger pages cost less on a long scan,
+	// and memory stays bounded by the largest page.
+	if r.page == 0 {
+		r.page = r.q.engine.pageRows
+	} else {
+		r.page = min(2*r.page, 16*r.q.engine.pageRows)
+	}
+	page := r.page
 	if r.remaining > 0 {
 		page = min(page, r.remaining)
 	}
-	keys, err := r.s.lister.List(r.ctx, planner.ListOptions{Now: r.now, After: r.after, Limit: page, Filters: r.s.pushed})
+	listed, err := r.s.lister.List(r.ctx, planner.ListOptions{Now: r.now, After: r.after, Limit: page, Filters: r.s.pushed})
+	if err != nil {
+		return r.fail(err)
+	}
+	defer listed.Release()
+	if int64(listed.Len()) < page {
+		r.done = true
+	}
+	if listed.Len() == 0 {
+		return false
+	}
+	r.after = planner.KeyAt(listed, listed.Len()-1)
+	keys, err := planner.Distinct(r.q.engine.mem, listed)
 	if err != nil {
 		return r.fail(err)
 	}
 	defer keys.Release()
 	n := int64(keys.Len())
-	if n < page {
-		r.done = true
-	}
-	if n == 0 {
-		return false
-	}
-	r.after = planner.KeyAt(keys, int(n-1))
 	if r.remaining > 0 {
 		r.remaining -= n
 	}
