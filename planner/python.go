@@ -105,7 +105,7 @@ func (pl *planner) needPython(f *frameNode, col *column, pr *features.PyResolver
 			return 0, err
 		}
 	}
-	col.kind, col.lookup, col.field, col.raiser = colPython, l, feat.Name, pr.Name
+	col.kind, col.lookup, col.field, col.py = colPython, l, feat.Name, pr
 	return f.add(col), nil
 }
 
