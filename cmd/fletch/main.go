@@ -233,6 +233,13 @@ func describeType(f *features.Feature) string {
 }
 
 func describeSource(g *features.Graph, f *features.Feature) string {
+	for _, r := range g.PyResolvers {
+		for _, out := range r.Outputs {
+			if out == f {
+				return fmt.Sprintf("<- %s() [%s: %s]", r.Name, r.Mode, r.Why)
+			}
+		}
+	}
 	switch {
 	case f.Kind == features.HasOne || f.Kind == features.HasMany:
 		return fmt.Sprintf("%s.%s = %s.%s", f.Relation.From.Table, f.Relation.FromKey.Name, f.Relation.To.Table, f.Relation.ToKey.Name)
@@ -245,13 +252,6 @@ func describeSource(g *features.Graph, f *features.Feature) string {
 		for _, cm := range r.Columns {
 			if cm.Feature == f {
 				return "<- " + r.Name + "." + cm.Column
-			}
-		}
-	}
-	for _, r := range g.PyResolvers {
-		for _, out := range r.Outputs {
-			if out == f {
-				return fmt.Sprintf("<- %s() [%s]", r.Name, r.Mode)
 			}
 		}
 	}
@@ -310,7 +310,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	fmt.Fprintf(stdout, "ok: %d feature classes, %d features, %d SQL resolvers\n", len(g.Classes), n, len(g.SQLResolvers))
+	fmt.Fprintf(stdout, "ok: %d feature classes, %d features, %d SQL resolvers, %d Python resolvers\n", len(g.Classes), n, len(g.SQLResolvers), len(g.PyResolvers))
+	for _, r := range g.PyResolvers {
+		fmt.Fprintf(stdout, "  python resolver %s: %s (%s)\n", r.Name, r.Mode, r.Why)
+	}
 	return nil
 }
 
