@@ -16,7 +16,9 @@ package relational
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/internal/lru"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -122,7 +125,7 @@ func (e *Engine) Prepare(ctx context.Context, rel *statement.Relational) (*Query
 	}
 	schema, err := e.db.run(ctx, rel.SQL, views, rel.Windows, nil)
 	if err != nil {
-		return nil, err
+		return nil, q.callerError(err)
 	}
 	q.schema = schema
 	e.schemas.Add(key, schema, int64(len(key))+512)
@@ -253,7 +256,36 @@ func (q *Query) Run(ctx context.Context, now time.Time, emit func(arrow.RecordBa
 			return ferr
 		}
 	}
-	return err
+	return q.callerError(err)
+}
+
+// unknownColumn is how DuckDB says a column is not there.
+var unknownColumn = regexp.MustCompile(`Referenced column "([^"]+)" not found`)
+
+// callerError is an error of the SQL run over the scans in the caller's
+// terms: the scans' views by their tables' names, and a column that is
+// not there as an unknown column of the query's table, with the nearest
+// feature (DuckDB could only offer the columns the scan computes).
+func (q *Query) callerError(err error) error {
+	var se *statement.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	e := *se
+	// DuckDB points into the SQL it ran, not the caller's text.
+	if i := strings.Index(e.Msg, "\n\nLINE "); i >= 0 {
+		e.Msg = e.Msg[:i]
+	}
+	e.Msg = strings.ReplaceAll(e.Msg, "Values list ", "table ")
+	for _, s := range q.scans {
+		e.Msg = strings.ReplaceAll(e.Msg, s.spec.View, s.spec.Class.Table)
+	}
+	if m := unknownColumn.FindStringSubmatch(se.Msg); m != nil && len(q.scans) == 1 {
+		c := q.scans[0].spec.Class
+		return &statement.Error{Kind: statement.InvalidInput, Pos: e.Pos, Msg: fmt.Sprintf("unknown column %q of table %s", m[1], c.Table),
+			Suggestion: suggest.Nearest(m[1], c.FeatureNames())}
+	}
+	return &e
 }
 
 // scanReader is the Arrow stream of one scan: pages of entities listed in

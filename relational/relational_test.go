@@ -218,3 +218,17 @@ func TestExplain(t *testing.T) {
 		}
 	}
 }
+
+// TestCallerErrors: DuckDB's refusals in the caller's terms.
+func TestCallerErrors(t *testing.T) {
+	e := engine(t, memory.NewGoAllocator())
+	for _, c := range []struct{ query, want, not string }{
+		{`SELECT fulname FROM "user" ORDER BY 1`, `unknown column "fulname" of table user (did you mean "full_name"?)`, "__fletch"},
+		{`SELECT u.id FROM "user" u JOIN item i ON u.id = i.nope`, `nope`, "__fletch"},
+	} {
+		_, _, err := run(t, e, c.query)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {
+			t.Errorf("%s: got %v, want %q", c.query, err, c.want)
+		}
+	}
+}
