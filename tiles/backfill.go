@@ -21,7 +21,7 @@ const ChunkBuckets = 64
 // BackfillOptions bound a backfill.
 type BackfillOptions struct {
 	// Start and End bound the events (zero: all the source holds); the
-	// range is widened to whole chunks.
+	// start is widened to its chunk's, the end to its bucket's.
 	Start, End time.Time
 	// Now is the backfill's clock (zero: time.Now): only buckets complete
 	// before it are materialized, so a tile never misses a late event of
@@ -98,9 +98,9 @@ func backfillBucket(ctx context.Context, mem memory.Allocator, src stores.Source
 		}
 	}
 	L := d.Microseconds() * ChunkBuckets
-	complete := Bucket(opts.Now.UnixMicro(), d)
+	// The end: whole buckets, complete ones only.
+	hi = min(Bucket(hi-1, d)+d.Microseconds(), Bucket(opts.Now.UnixMicro(), d))
 	first := Bucket(lo, time.Duration(L)*time.Microsecond)
-	hi = min(hi, complete)
 	if hi <= first {
 		return rep, nil
 	}
@@ -119,7 +119,7 @@ func backfillBucket(ctx context.Context, mem memory.Allocator, src stores.Source
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		r := Range{a, min(a+L, complete)}
+		r := Range{a, min(a+L, hi)}
 		if end, ok := done[a]; ok && end >= r.Hi {
 			rep.Done++
 			rep.Skipped++

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
+	"github.com/fletch-engine/fletch/stores/duckdb"
 )
 
 // multi is a repeatable string flag.
@@ -522,7 +524,7 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *repo != "" && *server == "" {
 		env, err := openRepo(*repo, *config, "")
 		if err != nil {
-			return err
+			return inUse(err, *repo, "query that server with --server ADDR (default "+defaultListen+") instead of --repo, or stop it")
 		}
 		defer env.Close()
 		if c := env.engine.Graph().Class(req.class); c != nil && len(req.outputs) == 0 {
@@ -574,4 +576,19 @@ func transportCredentials(useTLS bool, caFile string) (credentials.TransportCred
 		return credentials.NewClientTLSFromCert(nil, ""), nil
 	}
 	return credentials.NewClientTLSFromFile(caFile, "")
+}
+
+// inUse explains err when it is a DuckDB file of the repository held by
+// another process, a `fletch serve` of it most likely: DuckDB lets one
+// process at a time open a file. advice says what to do instead.
+func inUse(err error, repo, advice string) error {
+	var locked *duckdb.LockedError
+	if !errors.As(err, &locked) {
+		return err
+	}
+	path := locked.Path
+	if rel, err := filepath.Rel(".", path); err == nil && !strings.HasPrefix(rel, "..") {
+		path = rel
+	}
+	return fmt.Errorf("the repository %s is in use: its database %s is open in another process (a fletch serve of it?), and DuckDB lets one process at a time open a file; %s", repo, path, advice)
 }

@@ -47,15 +47,28 @@ const maxIdleConns = 16
 // a private in-memory database shared by all of the Source's connections.
 func Open(path string) (*Source, error) {
 	db, err := sql.Open("duckdb", path)
-	if err != nil {
-		return nil, fmt.Errorf("duckdb: open %q: %w", path, err)
+	if err == nil {
+		if err = db.Ping(); err != nil {
+			db.Close()
+		}
 	}
-	if err := db.Ping(); err != nil {
-		db.Close()
+	if err != nil {
+		if strings.Contains(err.Error(), "Could not set lock on file") {
+			return nil, &LockedError{Path: path}
+		}
 		return nil, fmt.Errorf("duckdb: open %q: %w", path, err)
 	}
 	db.SetMaxIdleConns(maxIdleConns)
 	return &Source{db: db, stmts: newStmtCache(maxStatements)}, nil
+}
+
+// LockedError is the error of Open for a file another process has open:
+// DuckDB lets one process at a time open a database file (a served
+// repository's).
+type LockedError struct{ Path string }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("duckdb: %s is open in another process, and DuckDB lets one process at a time open a file", e.Path)
 }
 
 // SQLDialect names the SQL the source speaks, for callers that write

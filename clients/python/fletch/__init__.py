@@ -150,7 +150,9 @@ class FletchClient:
                       output: Optional[Sequence[str]] = None, *, inputs: Optional[Inputs] = None, **options: Any) -> Any:
         """Point-in-time features: input row i as of ``input_times[i]``; nothing
         later than that time is visible to it. ``inputs=`` is the seeds'
-        spelling of ``input=``."""
+        spelling of ``input=``. ``planner_options={"use_materialized_offline_query":
+        True}`` answers materialized windowed features from aggregation tiles
+        (docs/TILES.md)."""
         if input_times is None:
             raise TypeError("offline_query() needs input_times: one time per input row")
         table = _table(_given(input, inputs))
@@ -178,12 +180,17 @@ class FletchClient:
         explain: bool = False,
         cls: Optional[str] = None,
         format: str = "arrow",
+        planner_options: Optional[Mapping[str, Any]] = None,
     ) -> Any:
         query: dict = {}
         if cls:
             query["class"] = cls
         if output:
-            query["outputs"] = list(output)
+            # A feature object of the caller's own (the seeds' User.total["7d"])
+            # is named by its str().
+            query["outputs"] = [o if isinstance(o, str) else str(o) for o in output]
+        if planner_options:
+            query["planner_options"] = dict(planner_options)
         if now is not None:
             query["now"] = _iso(now)
         if staleness:

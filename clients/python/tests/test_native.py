@@ -138,3 +138,25 @@ def test_native_matches_sql(client, now):
     sql = client.sql(
         f"SELECT full_name, review_count__604800__ FROM user WHERE id IN ('50', '1', 'nobody') AND __as_of__ = '{now.isoformat()}'")
     assert rows(native) == rows(sql)
+
+
+def test_planner_options(client, ref, now):
+    # review_count is materialized (1d buckets): from tiles, a row sees the
+    # complete buckets that intersect its window, B(t - w) <= at < B(t)
+    # (docs/TILES.md); here no backfill ran, so the buckets are computed at
+    # the source, with the same answer.
+    ids, times = ["50", "1", "7"], [now, now - dt.timedelta(days=10, hours=5), now - dt.timedelta(hours=1)]
+    got = client.offline_query(inputs={"user.id": ids}, input_times=times, output=['user.review_count["7d"]', 'review_count["14d"]'],
+                               planner_options={"use_materialized_offline_query": True})
+    ref.execute("CREATE OR REPLACE TEMP TABLE spine (i INT, id VARCHAR, t TIMESTAMPTZ)")
+    ref.executemany("INSERT INTO spine VALUES (?, ?, ?)", [(i, k, t) for i, (k, t) in enumerate(zip(ids, times))])
+    day = 86_400_000_000
+    b = lambda x: f"(({x}) - ((({x}) % {day}) + {day}) % {day})"
+    cols = [f"""(SELECT count(*) FROM marketplace_reviews r WHERE r.user_hid = s.id
+                 AND epoch_us(r.created_at) >= {b(f'epoch_us(s.t) - {w * day}')} AND epoch_us(r.created_at) < {b('epoch_us(s.t)')})"""
+            for w in (7, 14)]
+    want = ref.execute(f"SELECT {', '.join(cols)} FROM spine s ORDER BY s.i").fetchall()
+    assert_rows(rows(got), want)
+    with pytest.raises(fletch.FletchError, match="did you mean"):
+        client.offline_query(inputs={"user.id": ids}, input_times=times, output=["review_count[7d]"],
+                             planner_options={"use_materialised_offline_query": True})

@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"database/sql"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The aggregation tiles' acceptance (issue 13, docs/TILES.md): a repository
+// with two materialized aggregations over three windows, its events
+// backfilled into tiles by `fletch aggregate backfill`, served, and a
+// training set of 100,000 spine rows built with the Python SDK, exact and
+// tiled, each checked against DuckDB SQL (integration/testdata/tiles_training_set.py).
+
+const tilesAcceptanceRepo = `from chalk.features import features, DataFrame, FeatureTime, _
+from chalk import Windowed, windowed
+
+@features
+class Txn:
+    id: int
+    user_id: "User.id"
+    amount: float | None
+    at: FeatureTime
+
+@features
+class User:
+    id: int
+    txns: DataFrame[Txn]
+    total: Windowed[float] = windowed("7d", "30d", "90d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization={"bucket_duration": "1d"})
+    cnt: Windowed[int] = windowed("7d", "30d", "90d", expression=_.txns[_.at > _.chalk_window].count(),
+        materialization=MaterializationWindowConfig(bucket_duration="1d", backfill_schedule="0 0 * * *"))
+`
+
+// writeTilesRepo writes the repository and events events of which go to users 0 and 1
+// (heavy hitters), the rest to 5,000 users, over 2026-01-01 .. 2026-04-01.
+func writeTilesRepo(t *testing.T, events int) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"m.py":           tilesAcceptanceRepo,
+		"txns.chalk.sql": "-- resolves: Txn\n-- source: events\nselect id, user_id, amount, ts as \"at\" from txns\n",
+		"fletch.yaml":    "sources:\n  events:\n    kind: duckdb\n    path: events.duckdb\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("duckdb", filepath.Join(dir, "events.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`SET TimeZone = 'UTC';
+		SELECT setseed(0.13);
+		CREATE TABLE txns AS SELECT i AS id,
+			CASE WHEN i % 20 = 0 THEN i % 2 ELSE 2 + (hash(i) % 5000) END AS user_id,
+			CASE WHEN i % 13 = 0 THEN NULL ELSE (hash(i * 7) % 10000) / 100.0 END AS amount,
+			CASE WHEN i % 1000 = 0 THEN TIMESTAMPTZ '2026-01-01' + to_days(CAST(i % 90 AS INTEGER))
+			     ELSE TIMESTAMPTZ '2026-01-01' + to_microseconds(CAST(hash(i * 3) % (90 * 86400000000) AS BIGINT)) END AS ts
+		FROM range(` + itoa(events) + `) r(i)`)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for n >= 10 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	i--
+	b[i] = byte('0' + n)
+	return string(b[i:])
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTilesTrainingSet(t *testing.T) {
+	need(t, "python3")
+	root := repoRoot(t)
+	dir := writeTilesRepo(t, 300_000)
+	ref := filepath.Join(t.TempDir(), "reference.duckdb")
+	copyFile(t, filepath.Join(dir, "events.duckdb"), ref)
+
+	// A backfill interrupted by the clock is resumed: here, the first run
+	// stops at February, the second completes the range.
+	out, err := exec.Command(bin, "aggregate", "backfill", "--repo", dir, "--end", "2026-02-01T00:00:00Z").CombinedOutput()
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "aggregate", "backfill", "--repo", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	t.Logf("fletch aggregate backfill:\n%s", out)
+	if !strings.Contains(string(out), "already covered") {
+		t.Errorf("the second backfill did not skip the chunks of the first:\n%s", out)
+	}
+	status, err := exec.Command(bin, "aggregate", "status", "--repo", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(status), "user.total") || !strings.Contains(string(status), "current") {
+		t.Fatalf("status: %v\n%s", err, status)
+	}
+	t.Logf("fletch aggregate status:\n%s", status)
+
+	addr, _ := startServe(t, dir)
+	runTool(t, root, os.Environ(), "bash", filepath.Join(root, "clients/python/setup.sh"))
+	env := append(os.Environ(), "FLETCH_URL=grpc://"+addr, "FLETCH_REFERENCE_DB="+ref, "SPINE_ROWS=100000")
+	runTool(t, root, env, filepath.Join(root, ".venv/bin/python"), filepath.Join(root, "integration/testdata/tiles_training_set.py"))
+}
