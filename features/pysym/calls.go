@@ -251,7 +251,7 @@ func builtinInt(c *compiler, a []*val, at Pos) (*val, expr.Node) {
 		err := c.noneArg(x, at, "TypeError: int() argument must be a string, a bytes-like object or a real number, not 'NoneType'")
 		bad := and(fcall("is_null", out.n), not(isNone(x)))
 		if v, ok := litBool(bad); !ok || v {
-			err = seqErr(err, ite(bad, fcall("concat", c.msgPrefix("ValueError: invalid literal for int() with base 10: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
+			err = seqErr(err, ite(bad, fcall("concat", lit("ValueError: invalid literal for int() with base 10: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
 		}
 		return out, err
 	}
@@ -273,7 +273,7 @@ func builtinFloat(c *compiler, a []*val, at Pos) (*val, expr.Node) {
 		out := &val{n: fcall("to_float", x.n), t: tFloat, null: x.null}
 		bad := and(fcall("is_null", out.n), not(isNone(x)))
 		err := seqErr(c.noneArg(x, at, noneText),
-			ite(bad, fcall("concat", c.msgPrefix("ValueError: could not convert string to float: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
+			ite(bad, fcall("concat", lit("ValueError: could not convert string to float: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
 		return out, err
 	}
 	c.fail(at, "float of "+describe(x))
@@ -286,8 +286,6 @@ func (c *compiler) noneArg(x *val, at Pos, text string) expr.Node {
 	}
 	return c.raiseIf(isNone(x), at, text)
 }
-
-func (c *compiler) msgPrefix(text string) expr.Node { return lit(text) }
 
 func (c *compiler) msgSuffix(at Pos) expr.Node {
 	return lit(fmt.Sprintf(" (%s, line %d)", c.r.Name, at.Line))

@@ -75,7 +75,7 @@ func caseKernel(mk func() cases.Caser) Kernel {
 }
 
 func formatRow(b array.Builder, spec string, f func(*fmtSpec) (string, error)) {
-	sp, err := ParseFormatSpec(spec)
+	sp, err := parseFormatSpec(spec)
 	if err == nil {
 		var out string
 		if out, err = f(sp); err == nil {
@@ -100,9 +100,9 @@ type fmtSpec struct {
 
 var specRE = regexp.MustCompile(`^(?:(.)?([<>=^]))?([-+ ])?(0)?([0-9]+)?([,_])?(?:\.([0-9]+))?([bcdeEfFgGnosxX%])?$`)
 
-// ParseFormatSpec reads a format spec of Python's mini-language (the
+// parseFormatSpec reads a format spec of Python's mini-language (the
 // subset fletch formats: no '#', 'z', 'n' or 'c').
-func ParseFormatSpec(spec string) (*fmtSpec, error) {
+func parseFormatSpec(spec string) (*fmtSpec, error) {
 	m := specRE.FindStringSubmatch(spec)
 	if m == nil || strings.ContainsAny(m[8], "cn") {
 		return nil, fmt.Errorf("unsupported format spec %q", spec)
