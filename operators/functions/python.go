@@ -47,6 +47,10 @@ func init() {
 			sig(strToStr(func(v string) string { return strings.TrimFunc(v, pySpace) }), kStr, kStr)),
 		fn("py_lstrip", s, "Python's str.lstrip()", sig(strToStr(func(v string) string { return strings.TrimLeftFunc(v, pySpace) }), kStr, kStr)),
 		fn("py_rstrip", s, "Python's str.rstrip()", sig(strToStr(func(v string) string { return strings.TrimRightFunc(v, pySpace) }), kStr, kStr)),
+		fn("py_slice", []string{"s", "lo", "hi"}, "Python's s[lo:hi] over characters: negative bounds count from the end, bounds beyond clamp",
+			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) {
+				putStr(b, pySlice(str(a[0], i), i64(a[1], i), i64(a[2], i)))
+			}), kStr, kInt, kInt, kStr)),
 		fn("py_format_int", []string{"x", "spec"}, "Python's format(x, spec) of an int: [[fill]align][sign][0][width][,|_][.precision][d|x|X|o|b|e|E|f|F|g|G|%]",
 			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) {
 				formatRow(b, str(a[1], i), func(sp *fmtSpec) (string, error) { return sp.formatInt(i64(a[0], i)) })
@@ -60,6 +64,23 @@ func init() {
 				formatRow(b, str(a[1], i), func(sp *fmtSpec) (string, error) { return sp.formatStr(str(a[0], i)) })
 			}), kStr, kStr, kStr)),
 	)
+}
+
+// pySlice is s[lo:hi] of a str.
+func pySlice(s string, lo, hi int64) string {
+	r := []rune(s)
+	n := int64(len(r))
+	norm := func(x int64) int64 {
+		if x < 0 {
+			x += n
+		}
+		return min(max(x, 0), n)
+	}
+	lo, hi = norm(lo), norm(hi)
+	if hi <= lo {
+		return ""
+	}
+	return string(r[lo:hi])
 }
 
 // pySpace is str.isspace for one character.
