@@ -324,11 +324,11 @@ func TestServedRepositoryTools(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte("sources:\n  marketplace:\n    kind: duckdb\n    path: marketplace.duckdb\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before, err := os.ReadDir(repo)
+	addr, _ := startServe(t, repo)
+	before, err := os.ReadDir(repo) // with what the server writes (tiles)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, _ := startServe(t, repo)
 	for _, args := range [][]string{
 		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name"},
 		{"features", "--repo", repo},
