@@ -278,7 +278,7 @@ func (r *run) writeBack(f *frameData, cols []int) {
 	var all []int
 	for _, i := range cols {
 		c := node.cols[i]
-		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil || r.partlyFailed(c) {
+		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil {
 			continue
 		}
 		skipNulls := optionFalse(c, "cache_nulls")

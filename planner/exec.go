@@ -33,9 +33,8 @@ type run struct {
 	need    [][]bool
 	cacheOn bool
 
-	failMu    sync.Mutex
-	failed    map[*lookup]error      // RunOptions.Partial: the lookups that failed
-	rowFailed map[*lookup]rowFailure // RunOptions.Partial: the Python calls that raised for some rows
+	failMu sync.Mutex
+	failed map[*lookup]error // RunOptions.Partial: the lookups that failed
 
 	cancel context.CancelCauseFunc // ends ctx with the run's first error (parallel)
 }
@@ -166,9 +165,6 @@ func (r *run) result(root *frameData) (*Result, error) {
 		res.Errors = append(res.Errors, raised...)
 		if v := root.invalidRows(idx); v.rows != nil {
 			res.Errors = append(res.Errors, OutputError{Output: i, Kind: statement.InvalidInput, Message: v.msg, Rows: v.rows})
-		}
-		if l, rf, ok := r.rowFailure(c); ok { // those rows are null already
-			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.name(), Kind: statement.KindOf(rf.err), Message: rf.err.Error(), Rows: rf.rows})
 		}
 		if keep == nil {
 			cols[i] = root.cols[idx]
