@@ -37,6 +37,8 @@ type run struct {
 	failed map[*lookup]error // RunOptions.Partial: the lookups that failed
 
 	cancel context.CancelCauseFunc // ends ctx with the run's first error (parallel)
+
+	analysis *Analysis // nil unless RunOptions.Analyze
 }
 
 // frameData is a frame's rows during one execution.
@@ -100,6 +102,9 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	mem := p.engine.mem
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
+	if opts.Analyze {
+		r.analysis = &Analysis{start: time.Now()}
+	}
 	for _, f := range p.frames {
 		r.need[f.id] = make([]bool, len(f.cols))
 	}
@@ -128,7 +133,11 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	if err := r.fill(root); err != nil {
 		return nil, err
 	}
-	return r.result(root)
+	res, err = r.result(root)
+	if a := r.analysis; a != nil && err == nil {
+		a.Total, a.Rows, res.Analysis = time.Since(a.start), root.n, a
+	}
+	return res, err
 }
 
 // result assembles the outputs of the filled root frame: a column that
@@ -282,7 +291,11 @@ func (f *frameData) release() {
 // rest needs (concurrently), then the columns themselves; computed values
 // with a staleness go back to the store, and every computed value to the
 // offline log.
-func (r *run) fill(f *frameData) error {
+func (r *run) fill(f *frameData) (err error) {
+	if a := r.analysis; a != nil {
+		st := a.stage(f.node.class.Table, "frame", f.n)
+		defer func() { a.end(st, f.n, "") }()
+	}
 	node := f.node
 	need := r.need[node.id]
 	if f.n == 0 && node.parent != nil {
@@ -621,9 +634,16 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 		req.Params = append(req.Params, stores.ParamValue{Values: values})
 	}
 	start := time.Now()
+	var st *Stage
+	if r.analysis != nil { // the name is built only when asked for
+		st = r.analysis.stage(f.node.class.Table, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
+	}
 	rec, err := src.Fetch(r.ctx, r.mem, req)
 	if o := r.p.engine.observer; o != nil {
 		o.Fetched(res.Name, res.Source, time.Since(start), err)
+	}
+	if err == nil {
+		r.analysis.end(st, int(rec.NumRows()), "")
 	}
 	if err != nil {
 		if r.ctx.Err() != nil {
@@ -758,6 +778,10 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 		if err != nil {
 			d.release()
 			return nil, err
+		}
+		if a := r.analysis; a != nil {
+			st := a.stage(c.class.Table, "has-many", distinct.Len())
+			a.end(st, len(rows), fmt.Sprintf("%d source rows for %d parent rows", rec.NumRows(), keys.Len()))
 		}
 		if err := r.checkHasMany(c, keys, parents); err != nil {
 			d.release()
