@@ -355,3 +355,30 @@ func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, keys arrow.A
 	}
 	return states, sortedBuckets, sortedKeys, nil
 }
+
+// tiledAggregation is the aggregation with tiles b computes (under a cast
+// or a default), nil when none.
+func tiledAggregation(b bexpr) *aggregation {
+	switch b := b.(type) {
+	case *aggregation:
+		if b.tile != nil {
+			return b
+		}
+	case *castTo:
+		return tiledAggregation(b.x)
+	case *call:
+		if len(b.args) > 0 {
+			return tiledAggregation(b.args[0])
+		}
+	}
+	return nil
+}
+
+// describe says, for a plan's text, where the tiles of an aggregation are.
+func (t *tileInfo) describe() string {
+	if t.spec == nil {
+		return fmt.Sprintf("with use_materialized_offline_query: %v", t.err)
+	}
+	return fmt.Sprintf("with use_materialized_offline_query: merge tiles %s (%s buckets, B(t - %s) <= time < B(t)); buckets without tiles: GROUP BY key, bucket at source %s",
+		t.spec.Table(t.bucket), windowLabel(t.bucket), windowLabel(t.window), t.spec.Resolver.Source)
+}

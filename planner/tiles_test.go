@@ -334,4 +334,14 @@ func TestTilesMatchDuckDB(t *testing.T) {
 		}
 	})
 	_ = dir
+	// fletch plan says so: the events' frame is not read from tiles.
+	q := &statement.Statement{Class: g.Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}},
+		Outputs: []statement.Output{{Expr: &expr.Ref{Path: []string{"total__1209600__"}}}}}
+	p, err := e.Prepare(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := p.Explain(); !strings.Contains(text, "with use_materialized_offline_query: not read") || !strings.Contains(text, "merge tiles fletch_tiles__user__total__86400") {
+		t.Errorf("the plan does not say the events are not read:\n%s", text)
+	}
 }
