@@ -37,6 +37,9 @@ type tileInfo struct {
 	err    error // why it cannot be, when spec is nil
 	window time.Duration
 	bucket time.Duration
+	// widest is the longest window of the plan that reads the same tiles:
+	// they are read once per frame, for it (tileSet).
+	widest *time.Duration
 }
 
 // attachTiles marks the aggregation a window of a materialized feature
@@ -60,6 +63,17 @@ func (pl *planner) attachTiles(feat *features.Feature, b bexpr) {
 		info.bucket = feat.Materialization.Buckets(group.Windows)[0]
 	}
 	info.spec, info.err = tiles.SpecFor(pl.e.graph, group)
+	if info.spec != nil {
+		table := info.spec.Table(info.bucket)
+		if pl.widest == nil {
+			pl.widest = map[string]*time.Duration{}
+		}
+		if pl.widest[table] == nil {
+			pl.widest[table] = new(time.Duration)
+		}
+		info.widest = pl.widest[table]
+		*info.widest = max(*info.widest, info.window)
+	}
 	a.tile = info
 }
 
@@ -161,14 +175,61 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 	if err != nil {
 		return nil, err
 	}
-	d := info.bucket
-	lo, hi := make([]int64, f.n), make([]int64, f.n)
-	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-	w := info.window.Microseconds()
+	ts, err := r.tileSet(f, info, keys)
+	if err != nil {
+		return nil, err
+	}
+	d, w := info.bucket, info.window.Microseconds()
+	from, to := make([]int32, f.n), make([]int32, f.n)
 	for i, t := range f.times {
-		lo[i], hi[i] = tiles.Bucket(t-w, d), tiles.Bucket(t, d)
-		if lo[i] < hi[i] {
-			all.Lo, all.Hi = min(all.Lo, lo[i]), max(all.Hi, hi[i])
+		k := ts.rowKey[i]
+		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
+		if k < 0 || lo >= hi {
+			continue
+		}
+		run := ts.buckets[ts.runs[k]:ts.runs[k+1]]
+		a, _ := slices.BinarySearch(run, lo)
+		b, _ := slices.BinarySearch(run, hi)
+		from[i], to[i] = ts.runs[k]+int32(a), ts.runs[k]+int32(b)
+	}
+	out, err := aggregate.MergeRanges(r.mem, a.fn, ts.states, from, to)
+	if err != nil {
+		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", a.text, err)}
+	}
+	return out, nil
+}
+
+// tileSet is the tiles of one tile table for the keys of a frame, over the
+// buckets its widest window needs, ordered by key and bucket.
+type tileSet struct {
+	states  []arrow.Array
+	buckets []int64 // per tile
+	runs    []int32 // runs[k] .. runs[k+1]: the tiles of distinct key k
+	rowKey  []int32 // per frame row: its distinct key, -1 for none
+}
+
+func (t *tileSet) release() {
+	for _, s := range t.states {
+		s.Release()
+	}
+}
+
+// tileSet returns the tiles info reads for frame f, reading them on first
+// use: stored where the store covers their buckets, computed at the source
+// where it does not.
+func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet, error) {
+	table := info.spec.Table(info.bucket)
+	f.mu.Lock()
+	ts, ok := f.tiles[table]
+	f.mu.Unlock()
+	if ok {
+		return ts, nil
+	}
+	d, w := info.bucket, info.widest.Microseconds()
+	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
+	for _, t := range f.times {
+		if lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d); lo < hi {
+			all.Lo, all.Hi = min(all.Lo, lo), max(all.Hi, hi)
 		}
 	}
 	distinct, err := distinctKeys(r.mem, keys)
@@ -183,51 +244,41 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 		}
 	}()
 	if all.Lo < all.Hi && distinct.Len() > 0 {
-		recs, err = r.tilesFor(info, distinct, all)
-		if err != nil {
+		if recs, err = r.tilesFor(info, distinct, all); err != nil {
 			return nil, err
 		}
 	}
-	states, buckets, tileKeys, err := r.sortedTiles(info, recs, distinct)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, s := range states {
-			s.Release()
-		}
-	}()
 	ix, err := operators.NewKeyIndex(distinct)
 	if err != nil {
 		return nil, err
 	}
-	rowKey, err := ix.LookupLatest(keys, operators.Visibility{})
-	if err != nil {
+	ts = &tileSet{}
+	var tileKeys []int32
+	if ts.states, ts.buckets, tileKeys, err = r.sortedTiles(info, recs, ix); err != nil {
 		return nil, err
 	}
-	// runs[k] .. runs[k+1] are the tiles of distinct key k, by bucket.
-	runs := make([]int32, distinct.Len()+1)
+	if ts.rowKey, err = ix.LookupLatest(keys, operators.Visibility{}); err != nil {
+		ts.release()
+		return nil, err
+	}
+	ts.runs = make([]int32, distinct.Len()+1)
 	for _, k := range tileKeys {
-		runs[k+1]++
+		ts.runs[k+1]++
 	}
-	for k := 1; k < len(runs); k++ {
-		runs[k] += runs[k-1]
+	for k := 1; k < len(ts.runs); k++ {
+		ts.runs[k] += ts.runs[k-1]
 	}
-	from, to := make([]int32, f.n), make([]int32, f.n)
-	for i, k := range rowKey {
-		if k < 0 || lo[i] >= hi[i] {
-			continue
-		}
-		run := buckets[runs[k]:runs[k+1]]
-		a, _ := slices.BinarySearch(run, lo[i])
-		b, _ := slices.BinarySearch(run, hi[i])
-		from[i], to[i] = runs[k]+int32(a), runs[k]+int32(b)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if prev, ok := f.tiles[table]; ok {
+		ts.release()
+		return prev, nil
 	}
-	out, err := aggregate.MergeRanges(r.mem, a.fn, states, from, to)
-	if err != nil {
-		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", a.text, err)}
+	if f.tiles == nil {
+		f.tiles = map[string]*tileSet{}
 	}
-	return out, nil
+	f.tiles[table] = ts
+	return ts, nil
 }
 
 // tilesFor returns the tiles of keys in range all: read from the tile store
@@ -292,14 +343,11 @@ func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range) ([]arr
 }
 
 // sortedTiles concatenates the tiles of recs and orders them by key (the
-// index of their key in keys) and bucket: it returns the state columns,
+// index of their key in ix) and bucket: it returns the state columns,
 // and per tile its bucket start and key index.
-func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, keys arrow.Array) ([]arrow.Array, []int64, []int32, error) {
+func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, ix *operators.KeyIndex) ([]arrow.Array, []int64, []int32, error) {
 	nstates := len(info.spec.States)
-	ix, err := operators.NewKeyIndex(keys)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	var err error
 	var n int
 	for _, rec := range recs {
 		n += int(rec.NumRows())
