@@ -165,9 +165,6 @@ func (r *run) tiled(a *aggregation) bool {
 // tiledAggregate answers a for the rows of f from tiles.
 func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) {
 	info := a.tile
-	if r.opts.AlignWindows {
-		return nil, &statement.Error{Kind: statement.Unsupported, Msg: "align_offline_chalk_window_with_materialization is not supported yet: use use_materialized_offline_query alone (complete buckets) or neither (exact windows)"}
-	}
 	if info.spec == nil {
 		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("use_materialized_offline_query: %v", info.err)}
 	}
@@ -180,19 +177,32 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 		return nil, err
 	}
 	d, w := info.bucket, info.window.Microseconds()
-	from, to := make([]int32, f.n), make([]int32, f.n)
+	sp := aggregate.Spans{Lo: make([]int32, f.n), Hi: make([]int32, f.n)}
+	if ts.rawRuns != nil {
+		sp.Lo2, sp.Hi2 = make([]int32, f.n), make([]int32, f.n)
+	}
 	for i, t := range f.times {
 		k := ts.rowKey[i]
-		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
-		if k < 0 || lo >= hi {
+		if k < 0 {
 			continue
 		}
-		run := ts.buckets[ts.runs[k]:ts.runs[k+1]]
-		a, _ := slices.BinarySearch(run, lo)
-		b, _ := slices.BinarySearch(run, hi)
-		from[i], to[i] = ts.runs[k]+int32(a), ts.runs[k]+int32(b)
+		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
+		if lo < hi {
+			run := ts.buckets[ts.runs[k]:ts.runs[k+1]]
+			a, _ := slices.BinarySearch(run, lo)
+			b, _ := slices.BinarySearch(run, hi)
+			sp.Lo[i], sp.Hi[i] = ts.runs[k]+int32(a), ts.runs[k]+int32(b)
+		}
+		if ts.rawRuns != nil {
+			// Aligned: the open bucket's events, B(t) <= time <= t.
+			run := ts.rawTimes[ts.rawRuns[k]:ts.rawRuns[k+1]]
+			a, _ := slices.BinarySearch(run, hi)
+			b, _ := slices.BinarySearch(run, t+1)
+			base := ts.tiles + ts.rawRuns[k]
+			sp.Lo2[i], sp.Hi2[i] = base+int32(a), base+int32(b)
+		}
 	}
-	out, err := aggregate.MergeRanges(r.mem, a.fn, ts.states, from, to)
+	out, err := aggregate.MergeSpans(r.mem, a.fn, ts.states, sp)
 	if err != nil {
 		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", a.text, err)}
 	}
@@ -206,6 +216,12 @@ type tileSet struct {
 	buckets []int64 // per tile
 	runs    []int32 // runs[k] .. runs[k+1]: the tiles of distinct key k
 	rowKey  []int32 // per frame row: its distinct key, -1 for none
+	// Aligned runs only: after the tiles (states[tiles:]), the raw events
+	// of the rows' open buckets as states of one event each, by key and
+	// time; rawRuns as runs.
+	tiles    int32
+	rawTimes []int64
+	rawRuns  []int32
 }
 
 func (t *tileSet) release() {
@@ -261,12 +277,12 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 		ts.release()
 		return nil, err
 	}
-	ts.runs = make([]int32, distinct.Len()+1)
-	for _, k := range tileKeys {
-		ts.runs[k+1]++
-	}
-	for k := 1; k < len(ts.runs); k++ {
-		ts.runs[k] += ts.runs[k-1]
+	ts.runs = runsOf(tileKeys, distinct.Len())
+	if r.opts.AlignWindows && distinct.Len() > 0 {
+		if err := r.openBuckets(f, info, distinct, ix, ts); err != nil {
+			ts.release()
+			return nil, err
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -429,4 +445,104 @@ func (t *tileInfo) describe() string {
 	}
 	return fmt.Sprintf("with use_materialized_offline_query: merge tiles %s (%s buckets, B(t - %s) <= time < B(t)); buckets without tiles: GROUP BY key, bucket at source %s",
 		t.spec.Table(t.bucket), windowLabel(t.bucket), windowLabel(t.window), t.spec.Resolver.Source)
+}
+
+// runsOf returns, for keys sorted by key index, where each key's run
+// starts: runs[k] .. runs[k+1].
+func runsOf(keys []int32, n int) []int32 {
+	runs := make([]int32, n+1)
+	for _, k := range keys {
+		runs[k+1]++
+	}
+	for k := 1; k < len(runs); k++ {
+		runs[k] += runs[k-1]
+	}
+	return runs
+}
+
+// openBuckets adds to ts the raw events of the open buckets of f's rows
+// (B(t) <= time <= t), read at the source for the frame's keys, as states
+// of one event each after the tiles.
+func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix *operators.KeyIndex, ts *tileSet) error {
+	open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
+	for _, t := range f.times {
+		open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, info.bucket)), max(open.Hi, t+1)
+	}
+	src, err := r.p.engine.sources.Source(info.spec.Resolver.Source)
+	if err != nil {
+		return &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
+	}
+	rec, err := info.spec.Raw(r.ctx, r.mem, src, open, distinct)
+	if err != nil {
+		return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("open buckets of %s: %v", info.spec.Group.QualifiedName(), err)}
+	}
+	defer rec.Release()
+	keyOf, err := ix.LookupLatest(rec.Column(0), operators.Visibility{})
+	if err != nil {
+		return err
+	}
+	us := rec.Column(1).(*array.Int64).Int64Values()
+	perm := make([]int32, 0, len(keyOf))
+	for i, k := range keyOf {
+		if k >= 0 {
+			perm = append(perm, int32(i))
+		}
+	}
+	sort.Slice(perm, func(a, b int) bool {
+		i, j := perm[a], perm[b]
+		if keyOf[i] != keyOf[j] {
+			return keyOf[i] < keyOf[j]
+		}
+		return us[i] < us[j] || (us[i] == us[j] && i < j)
+	})
+	gather := func(c int) (arrow.Array, error) {
+		if c >= int(rec.NumCols()) {
+			return nil, nil
+		}
+		return operators.Gather(r.mem, rec.Column(c), perm)
+	}
+	var values, sortKey arrow.Array
+	col := 2
+	if info.spec.Value != "" {
+		if values, err = gather(col); err != nil {
+			return err
+		}
+		defer values.Release()
+		col++
+	}
+	if info.spec.SortBy != "" {
+		if sortKey, err = gather(col); err != nil {
+			return err
+		}
+		defer sortKey.Release()
+	}
+	own := make([]int32, len(perm))
+	for i := range own {
+		own[i] = int32(i)
+	}
+	raw, err := aggregate.Partial(r.mem, info.spec.Fn, values, sortKey, own, len(perm))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, a := range raw {
+			a.Release()
+		}
+	}()
+	ts.tiles = int32(ts.states[0].Len())
+	for c := range ts.states {
+		joined, err := array.Concatenate([]arrow.Array{ts.states[c], raw[c]}, r.mem)
+		if err != nil {
+			return err
+		}
+		ts.states[c].Release()
+		ts.states[c] = joined
+	}
+	sortedKeys := make([]int32, len(perm))
+	ts.rawTimes = make([]int64, len(perm))
+	for i, p := range perm {
+		sortedKeys[i], ts.rawTimes[i] = keyOf[p], us[p]
+	}
+	ts.rawRuns = runsOf(sortedKeys, distinct.Len())
+	return nil
 }
