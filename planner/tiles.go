@@ -188,10 +188,10 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 		}
 		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
 		if lo < hi {
-			run := ts.buckets[ts.runs[k]:ts.runs[k+1]]
+			run := ts.buckets[ts.runLo[k]:ts.runHi[k]]
 			a, _ := slices.BinarySearch(run, lo)
 			b, _ := slices.BinarySearch(run, hi)
-			sp.Lo[i], sp.Hi[i] = ts.runs[k]+int32(a), ts.runs[k]+int32(b)
+			sp.Lo[i], sp.Hi[i] = ts.runLo[k]+int32(a), ts.runLo[k]+int32(b)
 		}
 		if ts.rawRuns != nil {
 			// Aligned: the open bucket's events, B(t) <= time <= t.
@@ -214,7 +214,8 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 type tileSet struct {
 	states  []arrow.Array
 	buckets []int64 // per tile
-	runs    []int32 // runs[k] .. runs[k+1]: the tiles of distinct key k
+	// runLo[k] .. runHi[k] are the tiles of distinct key k, by bucket.
+	runLo, runHi []int32
 	rowKey  []int32 // per frame row: its distinct key, -1 for none
 	// Aligned runs only: after the tiles (states[tiles:]), the raw events
 	// of the rows' open buckets as states of one event each, by key and
@@ -269,15 +270,13 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 		return nil, err
 	}
 	ts = &tileSet{}
-	var tileKeys []int32
-	if ts.states, ts.buckets, tileKeys, err = r.sortedTiles(info, recs, ix); err != nil {
+	if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, distinct.Len()); err != nil {
 		return nil, err
 	}
 	if ts.rowKey, err = ix.LookupLatest(keys, operators.Visibility{}); err != nil {
 		ts.release()
 		return nil, err
 	}
-	ts.runs = runsOf(tileKeys, distinct.Len())
 	if r.opts.AlignWindows && distinct.Len() > 0 {
 		if err := r.openBuckets(f, info, distinct, ix, ts); err != nil {
 			ts.release()
@@ -358,12 +357,13 @@ func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range) ([]arr
 	return recs, nil
 }
 
-// sortedTiles concatenates the tiles of recs and orders them by key (the
-// index of their key in ix) and bucket: it returns the state columns,
-// and per tile its bucket start and key index.
-func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, ix *operators.KeyIndex) ([]arrow.Array, []int64, []int32, error) {
+// sortedTiles returns the tiles of recs grouped by key and ordered by
+// bucket: the state columns, each tile's bucket start, and per key of ix
+// (nkeys of them) its run of tiles [runLo, runHi). Tiles of other keys may
+// remain, in no run. A single record already grouped and ordered (the
+// store reads them so) is used as it is; otherwise the tiles are sorted.
+func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, ix *operators.KeyIndex, nkeys int) (states []arrow.Array, buckets []int64, runLo, runHi []int32, err error) {
 	nstates := len(info.spec.States)
-	var err error
 	var n int
 	for _, rec := range recs {
 		n += int(rec.NumRows())
@@ -373,10 +373,21 @@ func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, ix *operator
 	for _, rec := range recs {
 		k, err := ix.LookupLatest(rec.Column(0), operators.Visibility{})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		keyOf = append(keyOf, k...)
 		bucketOf = append(bucketOf, rec.Column(1).(*array.Int64).Int64Values()...)
+	}
+	runLo, runHi = make([]int32, nkeys), make([]int32, nkeys)
+	if len(recs) == 1 {
+		if lo, hi, ok := runsIn(keyOf, bucketOf, nkeys); ok {
+			states = make([]arrow.Array, nstates)
+			for c := range states {
+				states[c] = recs[0].Column(2 + c)
+				states[c].Retain()
+			}
+			return states, bucketOf, lo, hi, nil
+		}
 	}
 	perm := make([]int32, 0, n)
 	for i := range n {
@@ -391,7 +402,7 @@ func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, ix *operator
 		}
 		return bucketOf[i] < bucketOf[j]
 	})
-	states := make([]arrow.Array, nstates)
+	states = make([]arrow.Array, nstates)
 	for c := range nstates {
 		parts := make([]arrow.Array, len(recs))
 		for i, rec := range recs {
@@ -404,20 +415,56 @@ func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, ix *operator
 		} else if len(parts) == 0 {
 			col = array.MakeArrayOfNull(r.mem, info.spec.States[c].Type, 0)
 		} else if col, err = array.Concatenate(parts, r.mem); err != nil {
-			return nil, nil, nil, err
+			release(states)
+			return nil, nil, nil, nil, err
 		}
 		states[c], err = operators.Gather(r.mem, col, perm)
 		col.Release()
 		if err != nil {
-			return nil, nil, nil, err
+			release(states)
+			return nil, nil, nil, nil, err
 		}
 	}
 	sortedKeys := make([]int32, len(perm))
-	sortedBuckets := make([]int64, len(perm))
+	buckets = make([]int64, len(perm))
 	for i, p := range perm {
-		sortedKeys[i], sortedBuckets[i] = keyOf[p], bucketOf[p]
+		sortedKeys[i], buckets[i] = keyOf[p], bucketOf[p]
 	}
-	return states, sortedBuckets, sortedKeys, nil
+	runs := runsOf(sortedKeys, nkeys)
+	return states, buckets, runs[:nkeys], runs[1:], nil
+}
+
+// runsIn returns the runs of tiles already grouped by key and ordered by
+// bucket within each key; ok is false when they are not.
+func runsIn(keyOf []int32, bucketOf []int64, nkeys int) (lo, hi []int32, ok bool) {
+	lo, hi = make([]int32, nkeys), make([]int32, nkeys)
+	seen := make([]bool, nkeys)
+	start := 0
+	for i := 1; i <= len(keyOf); i++ {
+		if i < len(keyOf) && keyOf[i] == keyOf[start] && keyOf[i] >= 0 {
+			if bucketOf[i] <= bucketOf[i-1] {
+				return nil, nil, false
+			}
+			continue
+		}
+		if k := keyOf[start]; k >= 0 {
+			if seen[k] {
+				return nil, nil, false // a key in two places: not grouped
+			}
+			seen[k] = true
+			lo[k], hi[k] = int32(start), int32(i)
+		}
+		start = i
+	}
+	return lo, hi, true
+}
+
+func release(arrs []arrow.Array) {
+	for _, a := range arrs {
+		if a != nil {
+			a.Release()
+		}
+	}
 }
 
 // tiledAggregation is the aggregation with tiles b computes (under a cast

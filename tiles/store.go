@@ -279,7 +279,8 @@ const readAllKeys = 1000
 // keys, and possibly others (the caller keeps the ones it needs), as a
 // record of Fields.
 func (st *Store) Read(ctx context.Context, mem memory.Allocator, s *Spec, d time.Duration, keys arrow.Array, r Range) (arrow.RecordBatch, error) {
-	q := fmt.Sprintf(`SELECT * FROM %s WHERE bucket_start >= %d AND bucket_start < %d`, quote(s.Table(d)), r.Lo, r.Hi)
+	// Ordered, so that the planner need not sort them.
+	q := fmt.Sprintf(`SELECT * FROM %s WHERE bucket_start >= %d AND bucket_start < %d ORDER BY key, bucket_start`, quote(s.Table(d)), r.Lo, r.Hi)
 	req := stores.FetchRequest{SQL: q, Schema: arrow.NewSchema(s.Fields(), nil)}
 	if keys.Len() <= readAllKeys {
 		req.KeyColumn, req.Keys = "key", keys
