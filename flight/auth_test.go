@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
@@ -225,19 +227,33 @@ func TestAuthAccepted(t *testing.T) {
 	query(ctx)
 
 	// The catalogue lists only what a token may read, columns included.
-	tables := func(ctx context.Context) string {
+	tables := func(ctx context.Context) (string, map[string]bool) {
 		info, err := cl.GetTables(ctx, &flightsql.GetTablesOpts{IncludeSchema: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, recs := fetch(t, ctx, cl, info)
 		defer releaseAll(recs)
-		return strings.Join(column(recs, 2), " ")
+		cols := map[string]bool{}
+		for _, r := range recs {
+			for i := 0; i < int(r.NumRows()); i++ {
+				ts, err := arrowflight.DeserializeSchema(r.Column(4).(*array.Binary).Value(i), mem)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range ts.Fields() {
+					cols[r.Column(2).(*array.String).Value(i)+":"+f.Name] = true
+				}
+			}
+		}
+		return strings.Join(column(recs, 2), " "), cols
 	}
-	if got := tables(bearer(analystToken)); got != "review user" {
-		t.Errorf("analyst's tables: %s", got)
+	// Has-one paths are listed only into classes the token may read.
+	got, cols := tables(bearer(analystToken))
+	if got != "review user" || !cols["review:user.full_name"] || cols["review:item.title"] {
+		t.Errorf("analyst's tables: %s; review's paths: user.full_name %v, item.title %v (want true, false)", got, cols["review:user.full_name"], cols["review:item.title"])
 	}
-	if got := tables(bearer(opsToken)); got != "item item_price review seller user user_item" {
+	if got, cols := tables(bearer(opsToken)); got != "item item_price review seller user user_item" || !cols["review:item.title"] {
 		t.Errorf("ops's tables: %s", got)
 	}
 }

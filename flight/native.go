@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,10 +220,30 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	summary := NativeSummary{}
 	if st.Options.Explain {
 		summary.Plan = plan.Explain()
-		for rdr.Next() { // the rows are not needed, only read to the end
+		var analyzed strings.Builder
+		for rdr.Next() { // without analyze the rows are only read to the end
+			if !st.Options.Analyze {
+				continue
+			}
+			in, err := st.BindInputs(ctx, s.opts.Mem, rdr.RecordBatch())
+			if err != nil {
+				return err
+			}
+			opts := runOptions(st, s.opts.Now(), id)
+			opts.Analyze = true
+			res, err := plan.Run(ctx, in, opts)
+			in.Release()
+			if err != nil {
+				return err
+			}
+			analyzed.WriteString(plan.ExplainAnalyze(res.Analysis))
+			res.Release()
 		}
 		if err := rdr.Err(); err != nil {
 			return invalidArg("native query: reading the input rows: %v", err)
+		}
+		if st.Options.Analyze {
+			summary.Plan = analyzed.String()
 		}
 		return s.finish(w, nil, summary)
 	}

@@ -365,6 +365,9 @@ type query struct {
 	plan    *planner.Plan
 	rel     *relational.Query
 	explain string
+	// analyze runs the lookup and answers its plan with what each stage
+	// did (EXPLAIN ANALYZE).
+	analyze bool
 	answer  answerSchemas // as sent: see wireSchema
 }
 
@@ -405,6 +408,11 @@ func (s *Server) planStatement(st *statement.Statement, prepared bool) (*query, 
 		return nil, err
 	}
 	q := &query{st: st, plan: plan}
+	if st.Options.Explain && st.Options.Analyze {
+		q.analyze = true
+		q.answer = s.answerSchema(explainSchema, false)
+		return q, nil
+	}
 	if st.Options.Explain {
 		q.explain = plan.Explain()
 		q.answer = s.answerSchema(explainSchema, false)
@@ -625,6 +633,8 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 	switch {
 	case w.q.explain != "":
 		err = send(explainRecord(s.opts.Mem, w.q.explain))
+	case w.q.analyze:
+		err = s.runAnalyze(ctx, w, send)
 	case w.q.rel != nil:
 		err = w.q.rel.Run(ctx, s.now(ctx), func(rec arrow.RecordBatch) error {
 			if rec.NumRows() == 0 {
@@ -677,6 +687,26 @@ func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBa
 		}
 	}
 	return nil
+}
+
+// runAnalyze runs a lookup's plan over each input batch, as runLookup
+// does, and sends the plan with what each run did instead of the answer.
+func (s *Server) runAnalyze(ctx context.Context, w work, send func(arrow.RecordBatch) error) error {
+	var text strings.Builder
+	now := s.now(ctx)
+	for _, in := range w.inputs {
+		opts := runOptions(w.q.st, now, w.trace)
+		opts.Analyze = true
+		res, err := w.q.plan.Run(ctx, in, opts)
+		if err != nil {
+			return err
+		}
+		text.WriteString(w.q.plan.ExplainAnalyze(res.Analysis))
+		res.Release()
+	}
+	rec := explainRecord(s.opts.Mem, text.String())
+	defer rec.Release()
+	return send(rec)
 }
 
 // explainRecord is a plan's text as the answer of EXPLAIN, a line a row.

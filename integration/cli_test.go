@@ -44,8 +44,11 @@ func resultTableHits(t *testing.T, out string) (map[string]string, map[string]bo
 }
 
 // A feature with max_staleness is computed once, then served from the
-// online store, and the Hit? column says so.
+// online store, and the Hit? column says so. The server is the test's own:
+// other tests' queries (a scan of every item) fill the demo's store.
 func TestCLIQueryHit(t *testing.T) {
+	repo, _ := marketplaceCopy(t)
+	addr, _ := startServe(t, repo)
 	want := strconv.Quote(referenceRows(t, `SELECT genre FROM marketplace_items WHERE id = '137'`)[0][0].(string))
 	query := func() (map[string]string, map[string]bool, string) {
 		out, stderr, err := fletch(t, "query", "--server", addr, "--in", "item.id=137", "--out", "item.genre_from_llm", "--out", "item.title")
@@ -292,6 +295,7 @@ func TestCLIPlanReadsOnly(t *testing.T) {
 	for _, args := range [][]string{
 		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name"},
 		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name", "--format", "mermaid"},
+		{"plan", "--repo", repo, "--sql", "SELECT genre_from_llm, count(*) FROM item GROUP BY 1"},
 		{"features", "--repo", repo},
 		{"validate", "--repo", repo},
 	} {
@@ -311,24 +315,55 @@ func TestCLIPlanReadsOnly(t *testing.T) {
 	}
 }
 
+// TestCLIPlanSQL is `fletch plan --sql`: which part of a query is feature
+// computation and which is SQL over its result.
+func TestCLIPlanSQL(t *testing.T) {
+	out, stderr, err := fletch(t, "plan", "--repo", "../examples/marketplace", "--sql",
+		"SELECT i.title, count(*) FROM review r JOIN item i ON r.item_id = i.id WHERE i.price > 10 GROUP BY 1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{
+		"SQL over the features (embedded DuckDB):\n  SELECT i.title, count(*) FROM __fletch_scan_1 r JOIN __fletch_scan_2 i ON r.item_id = i.id WHERE i.price > 10 GROUP BY 1",
+		"feature computation __fletch_scan_1: scan of review",
+		"feature computation __fletch_scan_2: scan of item",
+		"fetch reviews [source marketplace]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = fletch(t, "plan", "--repo", "../examples/marketplace", "--sql", "SELECT full_name FROM user WHERE id = '1'")
+	if err != nil || strings.Contains(out, "DuckDB") || !strings.Contains(out, "query user -> full_name") {
+		t.Errorf("a lookup's plan: %v\n%s", err, out)
+	}
+}
+
+// marketplaceCopy writes the marketplace example with its generated data in
+// a DuckDB file of its own into a new folder, for a test that serves it
+// alone. It returns the repository and the database's path.
+func marketplaceCopy(t *testing.T) (repo, dbPath string) {
+	t.Helper()
+	repo = filepath.Join(t.TempDir(), "marketplace")
+	copyRepo(t, "../examples/marketplace", repo)
+	dbPath = filepath.Join(repo, "marketplace.duckdb")
+	generateDuckDB(t, dbPath)
+	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte("sources:\n  marketplace:\n    kind: duckdb\n    path: marketplace.duckdb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return repo, dbPath
+}
+
 // TestServedRepositoryTools: the read-only tools work on a repository that
 // `fletch serve` is serving, and write nothing into it; `query --repo`,
 // which would run the queries itself, says the repository is in use and
 // how to query it (it failed with DuckDB's "Could not set lock on file").
 func TestServedRepositoryTools(t *testing.T) {
-	dir := t.TempDir()
-	repo := filepath.Join(dir, "marketplace")
-	copyRepo(t, "../examples/marketplace", repo)
-	dbPath := filepath.Join(repo, "marketplace.duckdb")
-	generateDuckDB(t, dbPath)
-	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte("sources:\n  marketplace:\n    kind: duckdb\n    path: marketplace.duckdb\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	before, err := os.ReadDir(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo, dbPath := marketplaceCopy(t)
+	// The server keeps its own state (the write-ahead log, <repo>/.fletch/
+	// for tiles): what it wrote before answering is not the tools' doing.
 	addr, _ := startServe(t, repo)
+	before := files(t, repo)
 	for _, args := range [][]string{
 		{"plan", "--repo", repo, "--in", "user.id=50", "--out", "user.full_name"},
 		{"features", "--repo", repo},
@@ -344,19 +379,25 @@ func TestServedRepositoryTools(t *testing.T) {
 	if want := "the repository " + repo + " is in use: its database " + dbPath + " is open in another process (a fletch serve of it?)"; err == nil || !strings.Contains(stderr, want) || !strings.Contains(stderr, "query that server with --server ADDR") {
 		t.Errorf("query --repo on a served repository: %v\n%s\nwant an error containing %q", err, stderr, want)
 	}
-	after, err := os.ReadDir(repo)
+	if after := files(t, repo); !reflect.DeepEqual(after, before) {
+		t.Errorf("the repository had %v, has %v", before, after)
+	}
+}
+
+// files lists the files under dir (recursively, relative to it), the
+// server's write-ahead logs left out.
+func files(t *testing.T, dir string) (out []string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".wal") {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		out = append(out, rel)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := func(es []os.DirEntry) (out []string) {
-		for _, e := range es {
-			if !strings.HasSuffix(e.Name(), ".wal") { // the server's own
-				out = append(out, e.Name())
-			}
-		}
-		return out
-	}
-	if !reflect.DeepEqual(names(after), names(before)) {
-		t.Errorf("the repository had %v, has %v", names(before), names(after))
-	}
+	return out
 }

@@ -131,6 +131,8 @@ func params(t *testing.T, mem memory.Allocator, schema *arrow.Schema, cols map[s
 			switch fb := b.Field(i).(type) {
 			case *array.StringBuilder:
 				fb.Append(v.(string))
+			case *array.Int64Builder:
+				fb.Append(v.(int64))
 			case *array.TimestampBuilder:
 				ts, err := arrow.TimestampFromTime(v.(time.Time), f.Type.(*arrow.TimestampType).Unit)
 				if err != nil {

@@ -159,11 +159,13 @@ print(json.dumps(out))`, in)
 	// A row the function raises for: the query's error says which, and why.
 	bad := ref[raising[0]][0].(string)
 	err = queryErr(ctx, cl, `SELECT id, name_code FROM "user" WHERE id IN (`+ids[0]+`, '`+bad+`')`)
-	wantMsg := "digests.py:" + strconv.Itoa(strings.Count(digestsPy[:strings.Index(digestsPy, "def name_code")], "\n")+1) +
-		":1: Python resolver name_code raised for 1 of 2 rows of user; the first, row 1: ValueError: first name longer than last name (at digests.py:" +
-		strconv.Itoa(strings.Count(digestsPy[:strings.Index(digestsPy, "raise ValueError")], "\n")+1) + ")"
-	if status.Code(err) != codes.Unavailable || !strings.HasSuffix(status.Convert(err).Message(), wantMsg) || strings.Contains(err.Error(), repo) {
-		t.Errorf("a raising row: %v\nwant Unavailable: %s (no server path)", err, wantMsg)
+	line := func(text string) string {
+		return strconv.Itoa(strings.Count(digestsPy[:strings.Index(digestsPy, text)], "\n") + 1)
+	}
+	raised := "ValueError: first name longer than last name (name_code, line " + line("raise ValueError") + ")"
+	wantMsg := "output name_code: Python resolver name_code raised for user.name_code in 1 of 2 rows; the first, row 1: " + raised
+	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != wantMsg {
+		t.Errorf("a raising row: %v\nwant InvalidArgument: %s", err, wantMsg)
 	}
 
 	// The same through the Python SDK, as a user would: the native query
@@ -179,17 +181,13 @@ with FletchClient(addr) as c:
     p = c.sql('SELECT id, name_code FROM "user" WHERE id = ?', pa.table({"id": ids}))
     print(json.dumps([t.to_pylist(), summary["errors"], p.to_pylist()]))`, nil, srvAddr, strings.Join(plain, ","), bad)
 	wr := func(i int) []any { return want[i].([]any) }
-	line := func(text string) string {
-		return strconv.Itoa(strings.Count(digestsPy[:strings.Index(digestsPy, text)], "\n") + 1)
-	}
 	wantSDK := []any{
 		[]any{
 			map[string]any{"name_code": wr(0)[2], "full_name": wr(0)[3]},
 			map[string]any{"name_code": nil, "full_name": ref[raising[0]][4]},
 			map[string]any{"name_code": wr(1)[2], "full_name": wr(1)[3]},
 		},
-		[]any{map[string]any{"output": "name_code", "resolver": "name_code", "kind": "source_failure", "rows": []any{1.0},
-			"message": "digests.py:" + line("def name_code") + ":1: Python resolver name_code raised for 1 of 3 rows of user; the first, row 1: ValueError: first name longer than last name (at digests.py:" + line("raise ValueError") + ")"}},
+		[]any{map[string]any{"output": "name_code", "resolver": "name_code", "kind": "invalid_input", "rows": []any{1.0}, "message": raised}},
 		[]any{
 			map[string]any{"id": plain[0], "name_code": wr(0)[2]},
 			map[string]any{"id": plain[1], "name_code": wr(1)[2]},

@@ -63,6 +63,10 @@ type Query struct {
 	Partial bool `json:"partial,omitempty"`
 	// Explain answers the plan (in the summary) instead of running it.
 	Explain bool `json:"explain,omitempty"`
+	// Analyze runs the input rows and answers the plan (in the summary)
+	// with what each of its stages did, instead of the answer: EXPLAIN
+	// ANALYZE.
+	Analyze bool `json:"analyze,omitempty"`
 	// PlannerOptions are Chalk's planner options (docs/TILES.md):
 	// use_materialized_offline_query and
 	// align_offline_chalk_window_with_materialization (true or false).
@@ -188,7 +192,7 @@ func (r *Reader) statement(q *Query, inputs *arrow.Schema) (*statement.Statement
 	if err != nil {
 		return nil, err
 	}
-	st.Options = statement.Options{Meta: q.Meta, Partial: q.Partial, Explain: q.Explain}
+	st.Options = statement.Options{Meta: q.Meta, Partial: q.Partial, Explain: q.Explain || q.Analyze, Analyze: q.Analyze}
 	if q.Now != "" {
 		if st.Options.Now, err = coerce.ParseTime(q.Now); err != nil {
 			return nil, invalid("now: %v (use RFC 3339, e.g. 2026-03-01T12:00:00Z)", err)

@@ -90,6 +90,18 @@ func distinct[K comparable](keys arrow.Array, value func(int) K, times []int64) 
 	return firsts, pos
 }
 
+// filled is n copies of x, written straight into the values buffer (no
+// validity bitmap: none is null).
+func filled[T int64 | float64](mem memory.Allocator, dt arrow.DataType, n int, x T) arrow.Array {
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(n * 8)
+	vals := arrow.GetData[T](buf.Bytes())[:n]
+	for i := range vals {
+		vals[i] = x
+	}
+	return FromBuffers(dt, n, nil, 0, buf)
+}
+
 // Constant returns an array of n copies of v (nil, bool, int64, float64,
 // string or time.Time) of type dt.
 func Constant(mem memory.Allocator, dt arrow.DataType, v any, n int) (arrow.Array, error) {
@@ -98,18 +110,14 @@ func Constant(mem memory.Allocator, dt arrow.DataType, v any, n int) (arrow.Arra
 	}
 	switch b := array.NewBuilder(mem, dt).(type) {
 	case *array.Int64Builder:
-		defer b.Release()
+		b.Release()
 		x, ok := v.(int64)
 		if !ok {
 			return nil, fmt.Errorf("constant %v is not an int", v)
 		}
-		b.Reserve(n)
-		for range n {
-			b.UnsafeAppend(x)
-		}
-		return b.NewArray(), nil
+		return filled(mem, dt, n, x), nil
 	case *array.Float64Builder:
-		defer b.Release()
+		b.Release()
 		var x float64
 		switch t := v.(type) {
 		case float64:
@@ -119,11 +127,7 @@ func Constant(mem memory.Allocator, dt arrow.DataType, v any, n int) (arrow.Arra
 		default:
 			return nil, fmt.Errorf("constant %v is not a number", v)
 		}
-		b.Reserve(n)
-		for range n {
-			b.UnsafeAppend(x)
-		}
-		return b.NewArray(), nil
+		return filled(mem, dt, n, x), nil
 	case *array.StringBuilder:
 		defer b.Release()
 		x, ok := v.(string)

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -223,7 +224,8 @@ func (r *run) readCache(f *frameData, cols []int) {
 		return
 	}
 	defer got.Release()
-	if o := r.p.engine.observer; o != nil {
+	if o, a := r.p.engine.observer, r.analysis; o != nil || a != nil {
+		st := a.stage(node.class.Table, "online store", f.n)
 		defer func() {
 			hits := 0
 			for _, i := range cols {
@@ -231,7 +233,10 @@ func (r *run) readCache(f *frameData, cols []int) {
 					hits++
 				}
 			}
-			o.OnlineRead(node.class.Table, hits*f.n, (len(cols)-hits)*f.n, time.Since(start), nil)
+			if o != nil {
+				o.OnlineRead(node.class.Table, hits*f.n, (len(cols)-hits)*f.n, time.Since(start), nil)
+			}
+			a.end(st, f.n, fmt.Sprintf("%d of %d features served", hits, len(cols)))
 		}()
 	}
 	nowUS := r.now.UnixMicro()
@@ -278,7 +283,7 @@ func (r *run) writeBack(f *frameData, cols []int) {
 	var all []int
 	for _, i := range cols {
 		c := node.cols[i]
-		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil || r.partlyFailed(c) {
+		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil {
 			continue
 		}
 		skipNulls := optionFalse(c, "cache_nulls")

@@ -24,6 +24,9 @@ func (r *run) eval(f *frameData, b bexpr) (arrow.Array, error) {
 		c.Retain()
 		return c, nil
 	case *literal:
+		if f.n >= memoRows {
+			return r.memo(f, memoKey(b), func() (arrow.Array, error) { return operators.Constant(r.mem, b.typ, b.value, f.n) })
+		}
 		return operators.Constant(r.mem, b.typ, b.value, f.n)
 	case *windowStart:
 		bld := array.NewTimestampBuilder(r.mem, b.dataType().(*arrow.TimestampType))
@@ -71,20 +74,26 @@ const memoRows = 256
 
 // memoCall evaluates call b over frame f once per run.
 func (r *run) memoCall(f *frameData, b *call) (arrow.Array, error) {
+	return r.memo(f, b.key, func() (arrow.Array, error) { return r.evalCall(f, b) })
+}
+
+// memo computes the value keyed key over frame f once per run: a call, or
+// a constant (a compiled Python resolver repeats its 0.0 and None).
+func (r *run) memo(f *frameData, key string, compute func() (arrow.Array, error)) (arrow.Array, error) {
 	f.mu.Lock()
-	v, ok := f.memo[b.key]
+	v, ok := f.memo[key]
 	f.mu.Unlock()
 	if ok {
 		v.Retain()
 		return v, nil
 	}
-	v, err := r.evalCall(f, b)
+	v, err := compute()
 	if err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if prev, ok := f.memo[b.key]; ok {
+	if prev, ok := f.memo[key]; ok {
 		// Another goroutine filled it meanwhile.
 		v.Release()
 		v = prev
@@ -92,7 +101,7 @@ func (r *run) memoCall(f *frameData, b *call) (arrow.Array, error) {
 		if f.memo == nil {
 			f.memo = map[string]arrow.Array{}
 		}
-		f.memo[b.key] = v
+		f.memo[key] = v
 	}
 	v.Retain()
 	return v, nil

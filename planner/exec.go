@@ -33,11 +33,12 @@ type run struct {
 	need    [][]bool
 	cacheOn bool
 
-	failMu    sync.Mutex
-	failed    map[*lookup]error      // RunOptions.Partial: the lookups that failed
-	rowFailed map[*lookup]rowFailure // RunOptions.Partial: the Python calls that raised for some rows
+	failMu sync.Mutex
+	failed map[*lookup]error // RunOptions.Partial: the lookups that failed
 
 	cancel context.CancelCauseFunc // ends ctx with the run's first error (parallel)
+
+	analysis *Analysis // nil unless RunOptions.Analyze
 }
 
 // frameData is a frame's rows during one execution.
@@ -104,6 +105,9 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	mem := p.engine.mem
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
+	if opts.Analyze {
+		r.analysis = &Analysis{start: time.Now()}
+	}
 	for _, f := range p.frames {
 		r.need[f.id] = make([]bool, len(f.cols))
 	}
@@ -132,7 +136,11 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	if err := r.fill(root); err != nil {
 		return nil, err
 	}
-	return r.result(root)
+	res, err = r.result(root)
+	if a := r.analysis; a != nil && err == nil {
+		a.Total, a.Rows, res.Analysis = time.Since(a.start), root.n, a
+	}
+	return res, err
 }
 
 // result assembles the outputs of the filled root frame: a column that
@@ -169,9 +177,6 @@ func (r *run) result(root *frameData) (*Result, error) {
 		res.Errors = append(res.Errors, raised...)
 		if v := root.invalidRows(idx); v.rows != nil {
 			res.Errors = append(res.Errors, OutputError{Output: i, Kind: statement.InvalidInput, Message: v.msg, Rows: v.rows})
-		}
-		if l, rf, ok := r.rowFailure(c); ok { // those rows are null already
-			res.Errors = append(res.Errors, OutputError{Output: i, Resolver: l.name(), Kind: statement.KindOf(rf.err), Message: rf.err.Error(), Rows: rf.rows})
 		}
 		if keep == nil {
 			cols[i] = root.cols[idx]
@@ -292,7 +297,11 @@ func (f *frameData) release() {
 // rest needs (concurrently), then the columns themselves; computed values
 // with a staleness go back to the store, and every computed value to the
 // offline log.
-func (r *run) fill(f *frameData) error {
+func (r *run) fill(f *frameData) (err error) {
+	if a := r.analysis; a != nil {
+		st := a.stage(f.node.class.Table, "frame", f.n)
+		defer func() { a.end(st, f.n, "") }()
+	}
 	node := f.node
 	need := r.need[node.id]
 	if f.n == 0 && node.parent != nil {
@@ -631,9 +640,16 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 		req.Params = append(req.Params, stores.ParamValue{Values: values})
 	}
 	start := time.Now()
+	var st *Stage
+	if r.analysis != nil { // the name is built only when asked for
+		st = r.analysis.stage(f.node.class.Table, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
+	}
 	rec, err := src.Fetch(r.ctx, r.mem, req)
 	if o := r.p.engine.observer; o != nil {
 		o.Fetched(res.Name, res.Source, time.Since(start), err)
+	}
+	if err == nil {
+		r.analysis.end(st, int(rec.NumRows()), "")
 	}
 	if err != nil {
 		if r.ctx.Err() != nil {
@@ -768,6 +784,10 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 		if err != nil {
 			d.release()
 			return nil, err
+		}
+		if a := r.analysis; a != nil {
+			st := a.stage(c.class.Table, "has-many", distinct.Len())
+			a.end(st, len(rows), fmt.Sprintf("%d source rows for %d parent rows", rec.NumRows(), keys.Len()))
 		}
 		if err := r.checkHasMany(c, keys, parents); err != nil {
 			d.release()

@@ -91,6 +91,13 @@ func (c *column) describe() string {
 		s = fmt.Sprintf("column %s <- %s.%s", c.name, c.lookup.resolver.Name, c.field)
 	case colExpr:
 		s = fmt.Sprintf("compute %s = %s", c.name, c.expr)
+		if c.py != nil {
+			raises := ""
+			if c.raises != nil {
+				raises = ", exceptions per row"
+			}
+			s = fmt.Sprintf("compute %s <- python %s as an expression [%s%s] = %s", c.name, c.py.Name, c.py.Why, raises, c.expr)
+		}
 		if a, ok := c.expr.(*aggregation); ok && len(a.filters) > 0 {
 			// the filters as bound: the window's both bounds, in row time
 			conds := make([]string, len(a.filters))

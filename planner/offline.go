@@ -49,7 +49,7 @@ func (r *run) logComputed(f *frameData) {
 		if i == node.keyCol || f.cols[i] == nil || f.hit[i] || c.kind == colInput || c.feature == nil || c.feature.Kind != features.Scalar {
 			continue
 		}
-		if l, _ := r.tainted(c); l != nil || r.partlyFailed(c) {
+		if l, _ := r.tainted(c); l != nil || f.raisedIn(i) != nil { // a row that raised has an error, not a value
 			continue
 		}
 		if v := f.invalidRows(i); v.rows != nil {

@@ -70,10 +70,11 @@ type column struct {
 	lookup  *lookup // colLookup, colOrigin, colPython
 	field   string  // resolver result column
 	expr    bexpr   // colExpr
-	// raises is the exception of a Python resolver's output, per row
-	// (features.Feature.Raises), and raiser the resolver's name.
+	// py is the Python resolver a colExpr's feature is an output of
+	// (compiled to expressions), and raises the exception it raises per
+	// row (features.Feature.Raises).
+	py     *features.PyResolver
 	raises bexpr
-	raiser string
 	// def is the feature's default and fill the coalesce that applies it.
 	def  *expr.Literal
 	fill *functions.Bound
@@ -407,11 +408,10 @@ func (pl *planner) need(f *frameNode, feat *features.Feature, at expr.Pos) (int,
 		}
 		pl.attachTiles(feat, b)
 		col.kind, col.expr = colExpr, b
-		if feat.Raises != nil {
+		if col.py = pl.pyResolverFor(feat); col.py != nil && feat.Raises != nil {
 			if col.raises, err = pl.bind(f, feat.Raises, w); err != nil {
 				return 0, err
 			}
-			col.raiser = pl.pyResolverFor(feat).Name
 		}
 	default:
 		r := pl.resolverFor(feat)

@@ -20,8 +20,8 @@ import (
 // needs one of their outputs gathers the resolver's inputs for its rows,
 // like an expression's dependencies, and calls the engine's worker pool once
 // per run with one batch; each output is a column of the answer. A row the
-// function raised for is null in every output and reported (OutputError
-// with Rows in a partial run, the query's error otherwise); a call that
+// function raised for is null in every output and reported as a compiled
+// resolver's exception is (raise.go); a call that
 // fails as a whole (the worker died or timed out, the module does not
 // import, the queue is full) fails like a SQL resolver's query.
 
@@ -105,7 +105,7 @@ func (pl *planner) needPython(f *frameNode, col *column, pr *features.PyResolver
 			return 0, err
 		}
 	}
-	col.kind, col.lookup, col.field = colPython, l, feat.Name
+	col.kind, col.lookup, col.field, col.py = colPython, l, feat.Name, pr
 	return f.add(col), nil
 }
 
@@ -204,20 +204,23 @@ func (r *run) callPython(f *frameData, l *lookup) (arrow.RecordBatch, error) {
 		return nullRecord(r.mem, pc.fn.Outputs, f.n), nil
 	}
 	if len(res.Errors) > 0 {
-		first := res.Errors[0]
-		err := &statement.Error{Kind: statement.SourceFailure, Pos: pc.resolver.Pos, Msg: fmt.Sprintf("Python resolver %s raised for %d of %d rows of %s; the first, row %d: %s",
-			pc.resolver.Name, len(res.Errors), f.n, f.node.class.Table, first.Row, first.Message)}
-		if !r.opts.Partial {
-			res.Record.Release()
-			return nil, err
+		// The rows the function raised for are reported as compiled
+		// resolvers' exceptions are (raise.go): per input row, for every
+		// output that reads them.
+		raised := make(map[int]string, len(res.Errors))
+		for _, e := range res.Errors {
+			raised[e.Row] = e.Message
 		}
-		var rows []int
-		if f.node.parent == nil { // input rows: the caller can tell which
-			for _, e := range res.Errors {
-				rows = append(rows, e.Row)
+		f.mu.Lock()
+		if f.raised == nil {
+			f.raised = map[int]map[int]string{}
+		}
+		for i, c := range f.node.cols {
+			if c.kind == colPython && c.lookup == l {
+				f.raised[i] = raised
 			}
 		}
-		r.failRows(l, rows, err)
+		f.mu.Unlock()
 	}
 	return res.Record, nil
 }
@@ -292,34 +295,6 @@ func pythonError(pr *features.PyResolver, err error) error {
 	return &statement.Error{Kind: kind, Pos: pr.Pos, Msg: fmt.Sprintf("Python resolver %s: %v", pr.Name, err)}
 }
 
-// rowFailure is a Python call that raised for some rows (a partial run).
-type rowFailure struct {
-	rows []int // the input rows, nil when the call was for other rows
-	err  error
-}
-
-func (r *run) failRows(l *lookup, rows []int, err error) {
-	r.failMu.Lock()
-	defer r.failMu.Unlock()
-	if r.rowFailed == nil {
-		r.rowFailed = map[*lookup]rowFailure{}
-	}
-	r.rowFailed[l] = rowFailure{rows: rows, err: err}
-}
-
-// rowFailure returns a call c's value comes from that raised for some of
-// its rows, ok false when none did.
-func (r *run) rowFailure(c *column) (*lookup, rowFailure, bool) {
-	r.failMu.Lock()
-	defer r.failMu.Unlock()
-	for _, l := range c.srcs {
-		if rf, ok := r.rowFailed[l]; ok {
-			return l, rf, true
-		}
-	}
-	return nil, rowFailure{}, false
-}
-
 func nullRecord(mem memory.Allocator, fields []arrow.Field, n int) arrow.RecordBatch {
 	cols := make([]arrow.Array, len(fields))
 	for i, fld := range fields {
@@ -335,13 +310,6 @@ func (l *lookup) name() string {
 		return l.py.resolver.Name
 	}
 	return l.resolver.Name
-}
-
-// partlyFailed reports whether c's value comes from a call that raised for
-// some rows: its values are not cached or logged.
-func (r *run) partlyFailed(c *column) bool {
-	_, _, ok := r.rowFailure(c)
-	return ok
 }
 
 func (pc *pyCall) String() string {

@@ -178,17 +178,15 @@ print(json.dumps(out))`)
 			t.Errorf("%s = %v, want %v", name, got[i], want[i])
 		}
 	}
-	at := pyAt
-	def := func(name string) string { return filepath.Join(g.Dir, at("def "+name)) + ":1" }
+	// The worker's exceptions are reported as the compiled resolvers' are.
+	raised := "AttributeError: 'NoneType' object has no attribute 'encode' (name_hash, line " + pyLine("return hashlib") + ")"
 	wantErrs := []planner.OutputError{
-		{Output: 0, Resolver: "name_hash", Kind: statement.SourceFailure, Rows: []int{2, 4},
-			Message: def("name_hash") + ": Python resolver name_hash raised for 2 of 5 rows of account; the first, row 2: AttributeError: 'NoneType' object has no attribute 'encode' (at " + at("return hashlib") + ")"},
+		{Output: 0, Resolver: "name_hash", Kind: statement.InvalidInput, Rows: []int{2, 4}, Message: raised},
 		// ratio is an expression: id 9 has no balance (a float, not
 		// optional), so ratio is not called for it (null, no error).
 		{Output: 1, Resolver: "ratio", Kind: statement.InvalidInput, Rows: []int{1},
 			Message: "ZeroDivisionError: float division by zero (ratio, line 38)"},
-		{Output: 2, Resolver: "name_hash", Kind: statement.SourceFailure, Rows: []int{2, 4},
-			Message: def("name_hash") + ": Python resolver name_hash raised for 2 of 5 rows of account; the first, row 2: AttributeError: 'NoneType' object has no attribute 'encode' (at " + at("return hashlib") + ")"},
+		{Output: 2, Resolver: "name_hash", Kind: statement.InvalidInput, Rows: []int{2, 4}, Message: raised},
 	}
 	if !reflect.DeepEqual(res.Errors, wantErrs) {
 		t.Errorf("errors\n%+v\nwant\n%+v", res.Errors, wantErrs)
@@ -196,8 +194,8 @@ print(json.dumps(out))`)
 
 	// Not partial: the first row's exception is the query's error.
 	_, err = runPy(t, e, "account", false, ids, "name_hash")
-	if err == nil || err.Error() != wantErrs[0].Message || statement.KindOf(err) != statement.SourceFailure {
-		t.Errorf("a run that is not partial: %v, want %s", err, wantErrs[0].Message)
+	if want := "output name_hash: Python resolver name_hash raised for account.name_hash in 2 of 5 rows; the first, row 2: " + raised; err == nil || err.Error() != want || statement.KindOf(err) != statement.InvalidInput {
+		t.Errorf("a run that is not partial: %v, want %s", err, want)
 	}
 	_, err = runPy(t, e, "account", false, ids, "ratio")
 	if want := "Python resolver ratio raised for account.ratio in 1 of 5 rows; the first, row 1: ZeroDivisionError: float division by zero (ratio, line 38)"; err == nil || !strings.HasSuffix(err.Error(), want) || statement.KindOf(err) != statement.InvalidInput {
@@ -206,8 +204,11 @@ print(json.dumps(out))`)
 }
 
 // pyAt is the file:line of text in pyRepo.
-func pyAt(text string) string {
-	return "accounts.py:" + strconv.Itoa(strings.Count(pyRepo[:strings.Index(pyRepo, text)], "\n")+1)
+func pyAt(text string) string { return "accounts.py:" + pyLine(text) }
+
+// pyLine is the line of text in pyRepo.
+func pyLine(text string) string {
+	return strconv.Itoa(strings.Count(pyRepo[:strings.Index(pyRepo, text)], "\n") + 1)
 }
 
 // jsonish turns Go values into what JSON decodes them as.
@@ -244,6 +245,16 @@ print(json.dumps([out]))`)
 	}
 	if len(res.Errors) != 1 || !reflect.DeepEqual(res.Errors[0].Rows, []int{3}) {
 		t.Errorf("errors %+v, want row 3's", res.Errors)
+	}
+	// A resolver of the related class runs for its distinct rows; its
+	// exceptions are reported at the input rows that read them.
+	rel, err := runPy(t, e, "payment", true, []int64{2, 3, 1, 4, 5}, "account.name_hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel.Release()
+	if len(rel.Errors) != 1 || !reflect.DeepEqual(rel.Errors[0].Rows, []int{3, 4}) || rel.Errors[0].Resolver != "name_hash" {
+		t.Errorf("errors of a related row's resolver %+v, want payments 4 and 5 (accounts 3 and 9)", rel.Errors)
 	}
 	if plan, err := e.Prepare(&statement.Statement{Class: g.Class("payment"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, Outputs: []statement.Output{ref("loud")}}); err != nil ||
 		!strings.Contains(plan.Explain(), "column loud <- python loud(name=account.name, amount=amount) [accounts.py, accounts.py:43:12: operator % on str and a tuple of 2] : utf8") {

@@ -33,6 +33,9 @@ type RunOptions struct {
 	// TraceID names the run in the offline log (a request id from the
 	// caller); empty: the engine makes a random one.
 	TraceID string
+	// Analyze asks for what the run did, stage by stage
+	// (Result.Analysis): EXPLAIN ANALYZE.
+	Analyze bool
 }
 
 // Result is the answer of Plan.Run.
@@ -49,6 +52,8 @@ type Result struct {
 	// NullKeys are the input rows whose key is null: they name no entity,
 	// and every output of theirs is null.
 	NullKeys []int
+	// Analysis, with RunOptions.Analyze, is what the run did.
+	Analysis *Analysis
 }
 
 // Release releases the arrays of r.

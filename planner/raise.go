@@ -71,7 +71,7 @@ func (r *run) raisedFor(root *frameData, idx int) map[int]rowError {
 		for _, d := range c.deps {
 			walk(d)
 		}
-		if c.raises == nil {
+		if c.raises == nil && c.kind != colPython {
 			return
 		}
 		d, mapping := r.dataOf(root, id.frame)
@@ -86,7 +86,7 @@ func (r *run) raisedFor(root *frameData, idx int) map[int]rowError {
 				if out == nil {
 					out = map[int]rowError{}
 				}
-				out[in] = rowError{resolver: c.raiser, feature: c.fqn, msg: msg}
+				out[in] = rowError{resolver: c.py.Name, feature: c.fqn, msg: msg}
 			}
 		}
 	}

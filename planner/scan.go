@@ -10,9 +10,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 )
@@ -111,7 +113,9 @@ type ListOptions struct {
 }
 
 // List answers the next keys in key order, at most opts.Limit of them;
-// fewer means there are no more. The caller releases the array.
+// fewer means there are no more. A key may repeat (adjacent) where the
+// resolver has several rows of an entity: Distinct drops the repeats. The
+// caller releases the array.
 func (l *Lister) List(ctx context.Context, opts ListOptions) (arrow.Array, error) {
 	src, err := l.engine.sources.Source(l.resolver.Source)
 	if err != nil {
@@ -143,8 +147,11 @@ func (l *Lister) List(ctx context.Context, opts ListOptions) (arrow.Array, error
 	}
 	limit := max(opts.Limit, 1)
 	req.SQL = stores.Restrict(l.resolver.Query, nil, strings.Join(conds, " AND "))
-	// Restrict selected every column: keep the key alone, one per entity.
-	req.SQL = "SELECT " + stores.QuoteIdent(l.keyCol) + " FROM (\n" + req.SQL + "\n) AS _k GROUP BY 1 ORDER BY 1 LIMIT " + strconv.FormatInt(limit, 10)
+	// Restrict selected every column: keep the key alone. A top-N, not a
+	// GROUP BY: keys are mostly unique, and aggregating every remaining
+	// row made each page cost the whole table. Repeated keys are adjacent
+	// once ordered; the caller drops them (Distinct).
+	req.SQL = "SELECT " + stores.QuoteIdent(l.keyCol) + " FROM (\n" + req.SQL + "\n) AS _k ORDER BY 1 LIMIT " + strconv.FormatInt(limit, 10)
 	req.Schema = arrow.NewSchema([]arrow.Field{{Name: l.keyCol, Type: l.keyType, Nullable: true}}, nil)
 	rec, err := src.Fetch(ctx, l.engine.mem, req)
 	if err != nil {
@@ -213,6 +220,22 @@ func sqlLiteral(v any) (string, bool) {
 		return "CAST('" + v.UTC().Format("2006-01-02 15:04:05.999999") + "+00' AS TIMESTAMPTZ)", true
 	}
 	return "", false
+}
+
+// Distinct is keys (ordered, as List answers them) without repeats: keys
+// itself, retained, when it has none. The caller releases it.
+func Distinct(mem memory.Allocator, keys arrow.Array) (arrow.Array, error) {
+	keep := make([]int32, 0, keys.Len())
+	for i := 0; i < keys.Len(); i++ {
+		if i == 0 || KeyAt(keys, i) != KeyAt(keys, i-1) {
+			keep = append(keep, int32(i))
+		}
+	}
+	if len(keep) == keys.Len() {
+		keys.Retain()
+		return keys, nil
+	}
+	return operators.Gather(mem, keys, keep)
 }
 
 // KeyAt is the key at row i of keys (as List answers them), for After.

@@ -16,7 +16,9 @@ package relational
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -26,12 +28,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/internal/lru"
+	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
 )
 
-// DefaultPageRows is how many entities a scan lists and computes at a
-// time: the scan's memory is bounded by one page's features.
+// DefaultPageRows is how many entities a scan lists and computes at
+// first; later pages grow to 16 times that. The scan's memory is bounded by
+// one page's features.
 const DefaultPageRows = 4096
 
 // Engine runs relational queries with a planner engine. It is safe for
@@ -121,7 +125,7 @@ func (e *Engine) Prepare(ctx context.Context, rel *statement.Relational) (*Query
 	}
 	schema, err := e.db.run(ctx, rel.SQL, views, rel.Windows, nil)
 	if err != nil {
-		return nil, err
+		return nil, q.callerError(err)
 	}
 	q.schema = schema
 	e.schemas.Add(key, schema, int64(len(key))+512)
@@ -202,7 +206,7 @@ func (q *Query) Explain() string {
 	}
 	for _, s := range q.scans {
 		fmt.Fprintf(&b, "feature computation %s: scan of %s\n", s.spec.View, s.spec.Class.Table)
-		fmt.Fprintf(&b, "  entities listed by resolver %s in key order, %d at a time", s.lister.Resolver(), q.engine.pageRows)
+		fmt.Fprintf(&b, "  entities listed by resolver %s in key order, pages of %d to %d", s.lister.Resolver(), q.engine.pageRows, 16*q.engine.pageRows)
 		if s.limit >= 0 {
 			fmt.Fprintf(&b, ", at most %d", s.limit)
 		}
@@ -252,7 +256,36 @@ func (q *Query) Run(ctx context.Context, now time.Time, emit func(arrow.RecordBa
 			return ferr
 		}
 	}
-	return err
+	return q.callerError(err)
+}
+
+// unknownColumn is how DuckDB says a column is not there.
+var unknownColumn = regexp.MustCompile(`Referenced column "([^"]+)" not found`)
+
+// callerError is an error of the SQL run over the scans in the caller's
+// terms: the scans' views by their tables' names, and a column that is
+// not there as an unknown column of the query's table, with the nearest
+// feature (DuckDB could only offer the columns the scan computes).
+func (q *Query) callerError(err error) error {
+	var se *statement.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	e := *se
+	// DuckDB points into the SQL it ran, not the caller's text.
+	if i := strings.Index(e.Msg, "\n\nLINE "); i >= 0 {
+		e.Msg = e.Msg[:i]
+	}
+	e.Msg = strings.ReplaceAll(e.Msg, "Values list ", "table ")
+	for _, s := range q.scans {
+		e.Msg = strings.ReplaceAll(e.Msg, s.spec.View, s.spec.Class.Table)
+	}
+	if m := unknownColumn.FindStringSubmatch(se.Msg); m != nil && len(q.scans) == 1 {
+		c := q.scans[0].spec.Class
+		return &statement.Error{Kind: statement.InvalidInput, Pos: e.Pos, Msg: fmt.Sprintf("unknown column %q of table %s", m[1], c.Table),
+			Suggestion: suggest.Nearest(m[1], c.FeatureNames())}
+	}
+	return &e
 }
 
 // scanReader is the Arrow stream of one scan: pages of entities listed in
@@ -265,6 +298,7 @@ type scanReader struct {
 	now       time.Time
 	after     any
 	remaining int64 // -1: no limit
+	page      int64 // entities listed by the last page
 	done      bool
 
 	mu   sync.Mutex
@@ -307,23 +341,36 @@ func (r *scanReader) Next() bool {
 	if r.done || r.remaining == 0 || r.failure() != nil {
 		return false
 	}
-	page := r.q.engine.pageRows
+	// Pages grow (to 16 times the first): each listing is a top-N over
+	// the entities left, so fewer, larger pages cost less on a long scan,
+	// and memory stays bounded by the largest page.
+	if r.page == 0 {
+		r.page = r.q.engine.pageRows
+	} else {
+		r.page = min(2*r.page, 16*r.q.engine.pageRows)
+	}
+	page := r.page
 	if r.remaining > 0 {
 		page = min(page, r.remaining)
 	}
-	keys, err := r.s.lister.List(r.ctx, planner.ListOptions{Now: r.now, After: r.after, Limit: page, Filters: r.s.pushed})
+	listed, err := r.s.lister.List(r.ctx, planner.ListOptions{Now: r.now, After: r.after, Limit: page, Filters: r.s.pushed})
+	if err != nil {
+		return r.fail(err)
+	}
+	defer listed.Release()
+	if int64(listed.Len()) < page {
+		r.done = true
+	}
+	if listed.Len() == 0 {
+		return false
+	}
+	r.after = planner.KeyAt(listed, listed.Len()-1)
+	keys, err := planner.Distinct(r.q.engine.mem, listed)
 	if err != nil {
 		return r.fail(err)
 	}
 	defer keys.Release()
 	n := int64(keys.Len())
-	if n < page {
-		r.done = true
-	}
-	if n == 0 {
-		return false
-	}
-	r.after = planner.KeyAt(keys, int(n-1))
 	if r.remaining > 0 {
 		r.remaining -= n
 	}

@@ -186,3 +186,49 @@ func TestAgainstDuckDB(t *testing.T) {
 		})
 	}
 }
+
+func TestNotListable(t *testing.T) {
+	e := engine(t, memory.NewGoAllocator())
+	_, _, err := run(t, e, `SELECT price_fit FROM user_item LIMIT 3`)
+	if err == nil || !strings.Contains(err.Error(), "1:23: the rows of user_item cannot be listed") ||
+		!strings.Contains(err.Error(), "name the rows in WHERE: user_id = <value> AND item_id = <value>") {
+		t.Errorf("got %v, want the key columns to give", err)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	e := engine(t, memory.NewGoAllocator())
+	_, graph := markettest.Fixture(t)
+	_, rel, err := sql.ParseQuery(graph, `EXPLAIN SELECT genre_from_llm, count(*) FROM item WHERE price > 10 GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := e.Prepare(context.Background(), rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := q.Explain()
+	for _, want := range []string{
+		"SQL over the features (embedded DuckDB):\n  SELECT genre_from_llm, count(*) FROM __fletch_scan_1 item WHERE price > 10 GROUP BY 1",
+		"feature computation __fletch_scan_1: scan of item\n  entities listed by resolver items in key order",
+		"pushed into the listing: price > [10]",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("explain lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestCallerErrors: DuckDB's refusals in the caller's terms.
+func TestCallerErrors(t *testing.T) {
+	e := engine(t, memory.NewGoAllocator())
+	for _, c := range []struct{ query, want, not string }{
+		{`SELECT fulname FROM "user" ORDER BY 1`, `unknown column "fulname" of table user (did you mean "full_name"?)`, "__fletch"},
+		{`SELECT u.id FROM "user" u JOIN item i ON u.id = i.nope`, `nope`, "__fletch"},
+	} {
+		_, _, err := run(t, e, c.query)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {
+			t.Errorf("%s: got %v, want %q", c.query, err, c.want)
+		}
+	}
+}

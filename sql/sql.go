@@ -55,6 +55,9 @@ func (p *parser) parseQuery() (*statement.Statement, *statement.Relational, erro
 		return nil, nil, err
 	}
 	if sel := stmt.GetSelectStmt(); sel != nil && !p.isLookup(sel) {
+		if p.analyze {
+			return nil, nil, p.errAt(statement.Unsupported, -1, "EXPLAIN ANALYZE is for feature lookups: SQL beyond them takes EXPLAIN")
+		}
 		rel, err := p.relational(stmt, explain)
 		return nil, rel, err
 	}
@@ -73,6 +76,9 @@ type parser struct {
 	alias string
 	// version is pg_query's parse-tree version, for writing a tree back.
 	version int32
+	// analyze is EXPLAIN ANALYZE's: run the query, answer the plan with
+	// what each stage did.
+	analyze bool
 	// visible says which classes the reader may know of (nil: all):
 	// another is an unknown table, exactly like one that does not exist.
 	visible func(table string) bool
@@ -120,8 +126,11 @@ func (p *parser) read() (*pg.Node, bool, error) {
 	stmt := tree.Stmts[0].Stmt
 	explain := false
 	if ex := stmt.GetExplainStmt(); ex != nil {
-		if len(ex.Options) > 0 {
-			return nil, false, p.errAt(statement.Unsupported, -1, "EXPLAIN takes no options in fletch: write EXPLAIN SELECT …")
+		for _, o := range ex.Options {
+			if d := o.GetDefElem(); d == nil || d.Defname != "analyze" || d.Arg != nil {
+				return nil, false, p.errAt(statement.Unsupported, -1, "EXPLAIN takes no options in fletch but ANALYZE: write EXPLAIN SELECT … or EXPLAIN ANALYZE SELECT …")
+			}
+			p.analyze = true
 		}
 		stmt, explain = ex.Query, true
 	}
@@ -135,7 +144,7 @@ func (p *parser) read() (*pg.Node, bool, error) {
 func (p *parser) lookup(stmt *pg.Node, explain bool) (*statement.Statement, error) {
 	st, err := p.selectStmt(stmt.GetSelectStmt())
 	if err == nil && explain {
-		st.Options.Explain = true
+		st.Options.Explain, st.Options.Analyze = true, p.analyze
 	}
 	return st, err
 }

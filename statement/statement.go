@@ -86,6 +86,9 @@ type Options struct {
 	Partial bool
 	// Explain asks for the plan instead of the answer.
 	Explain bool
+	// Analyze, with Explain, runs the query and answers the plan with what
+	// each of its stages did (EXPLAIN ANALYZE).
+	Analyze bool
 	// Materialized answers materialized windowed features from
 	// aggregation tiles (use_materialized_offline_query, docs/TILES.md).
 	Materialized bool

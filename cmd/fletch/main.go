@@ -24,6 +24,8 @@ import (
 	_ "github.com/fletch-engine/fletch/features/sqlload"
 	"github.com/fletch-engine/fletch/internal/suggest"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/relational"
+	"github.com/fletch-engine/fletch/sql"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -108,11 +110,8 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	repo := fs.String("repo", ".", "feature repository")
 	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default): its python: section")
 	format := fs.String("format", "text", "text or mermaid")
+	sqlText := fs.String("sql", "", "a SQL query to plan instead of --in/--out (SQL beyond a lookup: which part is feature computation and which is SQL over its result)")
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	req, err := parseRequest(ins, outs, "")
-	if err != nil {
 		return err
 	}
 	// Planning reads definitions only: no source is opened, nothing is
@@ -126,11 +125,41 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e := planner.NewEngine(g, nil, nil, planner.WithPython(pythonConfig(cfg)))
-	defer e.Close()
-	p, err := req.prepare(e)
-	if err != nil {
-		return err
+	engine := planner.NewEngine(g, nil, nil, planner.WithPython(pythonConfig(cfg)))
+	defer engine.Close()
+	var p *planner.Plan
+	if *sqlText != "" {
+		st, rel, err := sql.ParseQuery(g, *sqlText)
+		if err != nil {
+			return err
+		}
+		if rel != nil {
+			if *format != "text" {
+				return fmt.Errorf("--format %q: SQL over features is explained as text", *format)
+			}
+			re, err := relational.New(engine, nil)
+			if err != nil {
+				return err
+			}
+			defer re.Close()
+			q, err := re.Prepare(context.Background(), rel)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(stdout, q.Explain())
+			return nil
+		}
+		if p, err = engine.Prepare(st); err != nil {
+			return err
+		}
+	} else {
+		req, err := parseRequest(ins, outs, "")
+		if err != nil {
+			return err
+		}
+		if p, err = req.prepare(engine); err != nil {
+			return err
+		}
 	}
 	switch *format {
 	case "text":
@@ -204,6 +233,13 @@ func describeType(f *features.Feature) string {
 }
 
 func describeSource(g *features.Graph, f *features.Feature) string {
+	for _, r := range g.PyResolvers {
+		for _, out := range r.Outputs {
+			if out == f {
+				return fmt.Sprintf("<- %s() [%s: %s]", r.Name, r.Mode, r.Why)
+			}
+		}
+	}
 	switch {
 	case f.Kind == features.HasOne || f.Kind == features.HasMany:
 		return fmt.Sprintf("%s.%s = %s.%s", f.Relation.From.Table, f.Relation.FromKey.Name, f.Relation.To.Table, f.Relation.ToKey.Name)
@@ -216,13 +252,6 @@ func describeSource(g *features.Graph, f *features.Feature) string {
 		for _, cm := range r.Columns {
 			if cm.Feature == f {
 				return "<- " + r.Name + "." + cm.Column
-			}
-		}
-	}
-	for _, r := range g.PyResolvers {
-		for _, out := range r.Outputs {
-			if out == f {
-				return fmt.Sprintf("<- %s() [%s]", r.Name, r.Mode)
 			}
 		}
 	}
@@ -281,7 +310,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	fmt.Fprintf(stdout, "ok: %d feature classes, %d features, %d SQL resolvers\n", len(g.Classes), n, len(g.SQLResolvers))
+	fmt.Fprintf(stdout, "ok: %d feature classes, %d features, %d SQL resolvers, %d Python resolvers\n", len(g.Classes), n, len(g.SQLResolvers), len(g.PyResolvers))
+	for _, r := range g.PyResolvers {
+		fmt.Fprintf(stdout, "  python resolver %s: %s (%s)\n", r.Name, r.Mode, r.Why)
+	}
 	return nil
 }
 

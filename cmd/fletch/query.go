@@ -524,7 +524,7 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *repo != "" && *server == "" {
 		env, err := openRepo(*repo, *config, "")
 		if err != nil {
-			return inUse(err, *repo)
+			return inUse(err, *repo, "query that server with --server ADDR (default "+defaultListen+") instead of --repo, or stop it")
 		}
 		defer env.Close()
 		if c := env.engine.Graph().Class(req.class); c != nil && len(req.outputs) == 0 {
@@ -580,9 +580,8 @@ func transportCredentials(useTLS bool, caFile string) (credentials.TransportCred
 
 // inUse explains err when it is a DuckDB file of the repository held by
 // another process, a `fletch serve` of it most likely: DuckDB lets one
-// process at a time open a file, so the repository is queried through
-// that server.
-func inUse(err error, repo string) error {
+// process at a time open a file. advice says what to do instead.
+func inUse(err error, repo, advice string) error {
 	var locked *duckdb.LockedError
 	if !errors.As(err, &locked) {
 		return err
@@ -591,5 +590,5 @@ func inUse(err error, repo string) error {
 	if rel, err := filepath.Rel(".", path); err == nil && !strings.HasPrefix(rel, "..") {
 		path = rel
 	}
-	return fmt.Errorf("the repository %s is in use: its database %s is open in another process (a fletch serve of it?), and DuckDB lets one process at a time open a file; query that server with --server ADDR (default %s) instead of --repo, or stop it", repo, path, defaultListen)
+	return fmt.Errorf("the repository %s is in use: its database %s is open in another process (a fletch serve of it?), and DuckDB lets one process at a time open a file; %s", repo, path, advice)
 }

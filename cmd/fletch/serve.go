@@ -181,7 +181,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	env, err := openRepoWith(*repo, cfg, metrics)
 	if err != nil {
-		return inUse(err, *repo)
+		return inUse(err, *repo, "stop that process first")
 	}
 	defer env.Close()
 	return serve(ctx, env, *listen, *grace, stdout)

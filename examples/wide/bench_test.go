@@ -86,3 +86,64 @@ func readOne(b *testing.B, ctx context.Context, cl *flightsql.Client, info *arro
 		b.Fatalf("%d rows, want 1", rows)
 	}
 }
+
+// BenchmarkBrowse is a BI tool's first query over Flight SQL on loopback:
+// the first 200 entities × 40 features of a class computed from its DuckDB
+// table (SQL over features: the entities listed, their features computed,
+// DuckDB over the result), statement and JDBC's prepare-then-execute.
+//
+//	go test -tags duckdb_arrow -run '^$' -bench Browse -benchtime 2s ./examples/wide/
+func BenchmarkBrowse(b *testing.B) {
+	const n, m = 40, 100_000
+	fx := newFixture(b, memory.DefaultAllocator, n, m)
+	addr := serve(b, fx.engine)
+	ctx := context.Background()
+	cl, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	sql := fmt.Sprintf("SELECT id, %s FROM %s LIMIT 200", strings.Join(FeatureNames(n), ", "), LiveClass)
+	rows := func(info *arrowflight.FlightInfo) int64 {
+		rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rdr.Release()
+		var got int64
+		for rdr.Next() {
+			got += rdr.RecordBatch().NumRows()
+		}
+		if err := rdr.Err(); err != nil {
+			b.Fatal(err)
+		}
+		return got
+	}
+	b.Run("statement", func(b *testing.B) {
+		for b.Loop() {
+			info, err := cl.Execute(ctx, sql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := rows(info); got != 200 {
+				b.Fatalf("%d rows", got)
+			}
+		}
+	})
+	b.Run("prepared", func(b *testing.B) {
+		for b.Loop() {
+			stmt, err := cl.Prepare(ctx, sql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			info, err := stmt.Execute(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got := rows(info); got != 200 {
+				b.Fatalf("%d rows", got)
+			}
+			stmt.Close(ctx)
+		}
+	})
+}

@@ -31,6 +31,9 @@ func ParseExpr(src string) (expr.Node, error) {
 	root := tree.RootNode()
 	if root.HasError() {
 		p.syntaxErrors(root)
+		if len(p.errs) == 0 { // tree-sitter flagged an error no node of which syntaxErrors names (`00000000000A`, found by FuzzNativeCommand)
+			return nil, features.Errorf(expr.Pos{Line: 1, Col: 1}, "invalid syntax: expected one expression such as F.lower(_.first_name), found %q", firstLine(src))
+		}
 		return nil, errors.Join(p.errs...)
 	}
 	if root.NamedChildCount() != 1 || root.NamedChild(0).Kind() != "expression_statement" || root.NamedChild(0).NamedChildCount() != 1 {

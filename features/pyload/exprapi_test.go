@@ -71,3 +71,13 @@ func TestParseExprErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestParseExprSyntaxWithoutErrorNode: tree-sitter flags `00000000000A`
+// as an error without a node syntaxErrors names; ParseExpr answered (nil,
+// nil), and linking nil panicked (found by flight.FuzzNativeCommand).
+func TestParseExprSyntaxWithoutErrorNode(t *testing.T) {
+	x, err := pyload.ParseExpr("00000000000A")
+	if err == nil || x != nil {
+		t.Errorf("ParseExpr(00000000000A) = %v, %v; want a syntax error", x, err)
+	}
+}

@@ -67,6 +67,9 @@ type bail struct{ u *Unsupported }
 type compiler struct {
 	r     *Resolver
 	depth int
+	// steps counts evaluations: the body is copied into branches, so a
+	// body beyond the gas limit is stopped before it is built whole.
+	steps int
 }
 
 // env binds local names to values; it is copied on write.
@@ -249,8 +252,7 @@ func (c *compiler) run(stmts []Stmt, e env, k func(env) outcome) outcome {
 		out.err = seqErr(err, out.err)
 		return out
 	case *If:
-		cv, cerr := c.eval(s.Cond, e)
-		cond := c.truth(cv)
+		cond, cerr := c.cond(s.Cond, e)
 		if b, ok := litBool(cond); ok {
 			branch := s.Else
 			if b {
@@ -519,8 +521,32 @@ func (c *compiler) truth(v *val) expr.Node {
 	return base
 }
 
+// cond is bool(n) where only its truth matters (if, elif, a conditional
+// expression, not): `a and b` there needs no common type for a and b.
+func (c *compiler) cond(n Node, e env) (expr.Node, expr.Node) {
+	switch n := n.(type) {
+	case *BoolOp:
+		l, el := c.cond(n.L, e)
+		r, er := c.cond(n.R, c.narrow(n.L, e, n.Op == "and"))
+		if n.Op == "and" {
+			return and(l, r), seqErr(el, guardErr(l, er))
+		}
+		return or(l, r), seqErr(el, guardErr(not(l), er))
+	case *Unary:
+		if n.Op == "not" {
+			x, err := c.cond(n.X, e)
+			return not(x), err
+		}
+	}
+	v, err := c.eval(n, e)
+	return c.truth(v), err
+}
+
 // eval evaluates n in e: its value and the error it raises.
 func (c *compiler) eval(n Node, e env) (*val, expr.Node) {
+	if c.steps++; c.steps > GasLimit {
+		c.fail(c.r.Fn.At, fmt.Sprintf("gas: more than %d expression nodes", GasLimit))
+	}
 	switch n := n.(type) {
 	case *Name:
 		return c.lookup(n.ID, e, n.At), nil
@@ -532,6 +558,10 @@ func (c *compiler) eval(n Node, e env) (*val, expr.Node) {
 		v, err := c.binop(n.Op, l, r, n.At)
 		return v, seqErr(el, seqErr(er, err))
 	case *Unary:
+		if n.Op == "not" {
+			t, err := c.cond(n.X, e)
+			return &val{n: not(t), t: tBool}, err
+		}
 		x, err := c.eval(n.X, e)
 		v, err2 := c.unary(n.Op, x, n.At)
 		return v, seqErr(err, err2)
@@ -550,8 +580,7 @@ func (c *compiler) eval(n Node, e env) (*val, expr.Node) {
 		}
 		return c.merge(t, l, r, n.At), seqErr(el, guardErr(not(t), er))
 	case *IfExp:
-		cv, ec := c.eval(n.Cond, e)
-		t := c.truth(cv)
+		t, ec := c.cond(n.Cond, e)
 		a, ea := c.eval(n.Then, c.narrow(n.Cond, e, true))
 		b, eb := c.eval(n.Else, c.narrow(n.Cond, e, false))
 		return c.merge(t, a, b, n.At), seqErr(ec, iteErr(t, ea, eb))

@@ -61,13 +61,24 @@ func litBool(n expr.Node) (bool, bool) {
 	return b, ok && isBool
 }
 
-// ite is `if c then a else b`, folded when c is a constant.
+// ite is `if c then a else b`, folded when c is a constant; a None branch
+// is a mask over the other (no copy of its values).
 func ite(c, a, b expr.Node) expr.Node {
 	if v, ok := litBool(c); ok {
 		if v {
 			return a
 		}
 		return b
+	}
+	av, aLit := litOf(a)
+	bv, bLit := litOf(b)
+	switch {
+	case aLit && av == nil && bLit && bv == nil:
+		return a
+	case aLit && av == nil:
+		return fcall("mask_null", b, c)
+	case bLit && bv == nil:
+		return fcall("mask_null", a, not(c))
 	}
 	return fcall("if_then_else", c, a, b)
 }

@@ -2,12 +2,14 @@ package functions
 
 import (
 	"context"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/compute/exec"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/operators"
 )
@@ -20,6 +22,8 @@ func init() {
 			sig(func(ctx *Context, args []arrow.Array) (arrow.Array, error) {
 				return choose(ctx, args[0].(*array.Boolean), args[1], args[2], false)
 			}, kBool, kT, kT, kT)), "a null cond picks otherwise (as SQL CASE)"),
+		withNulls(fn("mask_null", []string{"x", "cond"}, "x, null where cond is true (x's values shared, only the validity is new)",
+			sig(maskNull, kT, kBool, kT)), "null where x is null or cond is true; a null cond keeps x"),
 		withNulls(fn("is_null", []string{"x"}, "x is null", sig(nullTest(true), kT, kBool)), "never null"),
 		withNulls(fn("is_not_null", []string{"x"}, "x is not null", sig(nullTest(false), kT, kBool)), "never null"),
 		withNulls(fn("nullif", []string{"a", "b"}, "null where a equals b, else a",
@@ -38,8 +42,19 @@ func init() {
 
 // choose takes a where cond is true and b elsewhere; with fill, also a
 // where b is null. It gathers from [a, b] concatenated, so it works for
-// every type.
+// every type; ints, floats and bools, the values of compiled Python
+// branches, are selected in place (a fifth of the time).
 func choose(ctx *Context, cond *array.Boolean, a, b arrow.Array, fill bool) (arrow.Array, error) {
+	if !fill && a.Len() > 0 && a.Data().Buffers()[1] != nil && b.Data().Buffers()[1] != nil {
+		switch a.DataType().ID() {
+		case arrow.FLOAT64:
+			return chooseFixed[float64](ctx, cond, a, b), nil
+		case arrow.INT64:
+			return chooseFixed[int64](ctx, cond, a, b), nil
+		case arrow.BOOL:
+			return chooseBool(ctx, cond, a, b), nil
+		}
+	}
 	n := a.Len()
 	idx := array.NewInt32Builder(ctx.Mem)
 	defer idx.Release()
@@ -52,6 +67,107 @@ func choose(ctx *Context, cond *array.Boolean, a, b arrow.Array, fill bool) (arr
 		}
 	}
 	return gather(ctx, idx, a, b)
+}
+
+// pickBits computes, eight rows a byte, which rows take a (cond true and
+// valid) and the result's validity; valid is nil when every row is.
+func pickBits(ctx *Context, cond *array.Boolean, a, b arrow.Array) (pick []byte, release func(), valid *memory.Buffer, nulls int) {
+	n := a.Len()
+	c, rc := bitsOf(ctx.Mem, cond)
+	pickBuf := allocBits(ctx.Mem, n)
+	pick = pickBuf.Bytes()
+	if cond.NullN() == 0 {
+		copy(pick, c[:len(pick)])
+	} else {
+		vc, rvc := validBits(ctx.Mem, cond)
+		for i := range pick {
+			pick[i] = c[i] & vc[i]
+		}
+		rvc()
+	}
+	rc()
+	if a.NullN() > 0 || b.NullN() > 0 {
+		va, rva := validBits(ctx.Mem, a)
+		vb, rvb := validBits(ctx.Mem, b)
+		valid = allocBits(ctx.Mem, n)
+		vo := valid.Bytes()
+		for i := range vo {
+			vo[i] = (pick[i] & va[i]) | (^pick[i] & vb[i])
+		}
+		rva()
+		rvb()
+		nulls = n - bitutil.CountSetBits(vo, 0, n)
+	}
+	return pick, pickBuf.Release, valid, nulls
+}
+
+func chooseFixed[T int64 | float64](ctx *Context, cond *array.Boolean, a, b arrow.Array) arrow.Array {
+	n := a.Len()
+	pick, release, valid, nulls := pickBits(ctx, cond, a, b)
+	defer release()
+	av, bv := values[T](a), values[T](b)
+	buf, res := allocFixed[T](ctx.Mem, n)
+	bv, res = bv[:len(av)], res[:len(av)]
+	for i := range av {
+		// branch-free: conditions of random data mispredict half the time
+		m := uint64(0) - uint64(pick[i>>3]>>(i&7)&1)
+		res[i] = fromBits[T](toBits(av[i])&m | toBits(bv[i])&^m)
+	}
+	return operators.FromBuffers(a.DataType(), n, valid, nulls, buf)
+}
+
+func toBits[T int64 | float64](v T) uint64 {
+	return *(*uint64)(unsafe.Pointer(&v))
+}
+
+func fromBits[T int64 | float64](b uint64) T {
+	return *(*T)(unsafe.Pointer(&b))
+}
+
+func chooseBool(ctx *Context, cond *array.Boolean, a, b arrow.Array) arrow.Array {
+	n := a.Len()
+	pick, release, valid, nulls := pickBits(ctx, cond, a, b)
+	defer release()
+	ab, ra := bitsOf(ctx.Mem, a)
+	bb, rb := bitsOf(ctx.Mem, b)
+	defer ra()
+	defer rb()
+	out := allocBits(ctx.Mem, n)
+	ob := out.Bytes()
+	for i := range ob {
+		ob[i] = (pick[i] & ab[i]) | (^pick[i] & bb[i])
+	}
+	return operators.FromBuffers(tBool, n, valid, nulls, out)
+}
+
+// maskNull is `None if cond else x` of compiled Python without copying x.
+func maskNull(ctx *Context, args []arrow.Array) (arrow.Array, error) {
+	x, cond := args[0], args[1]
+	d := x.Data()
+	off, n := d.Offset(), d.Len()
+	vx, rx := validBits(ctx.Mem, x)
+	vc, rvc := validBits(ctx.Mem, cond)
+	c, rc := bitsOf(ctx.Mem, cond)
+	keep := allocBits(ctx.Mem, n)
+	kb := keep.Bytes()
+	for i := range kb {
+		kb[i] = vx[i] &^ (vc[i] & c[i])
+	}
+	rx()
+	rvc()
+	rc()
+	valid := keep
+	if off != 0 {
+		valid = allocBits(ctx.Mem, off+n)
+		bitutil.CopyBitmap(kb, 0, n, valid.Bytes(), off)
+		keep.Release()
+	}
+	nulls := n - bitutil.CountSetBits(valid.Bytes(), off, n)
+	bufs := append([]*memory.Buffer{valid}, d.Buffers()[1:]...)
+	nd := array.NewData(d.DataType(), n, bufs, d.Children(), nulls, off)
+	valid.Release()
+	defer nd.Release()
+	return array.MakeFromData(nd), nil
 }
 
 // gather takes rows of the concatenation of arrs at the indices in idx.
@@ -91,13 +207,18 @@ func coalesceKernel(ctx *Context, args []arrow.Array) (arrow.Array, error) {
 func nullTest(isNull bool) Kernel {
 	return func(ctx *Context, args []arrow.Array) (arrow.Array, error) {
 		n := args[0].Len()
-		out := allocBits(ctx.Mem, n)
-		for i := 0; i < n; i++ {
-			if args[0].IsNull(i) == isNull {
-				bitutil.SetBit(out.Bytes(), i)
+		out, release := validBits(ctx.Mem, args[0])
+		defer release()
+		res := allocBits(ctx.Mem, n)
+		rb := res.Bytes()
+		for i := range rb {
+			if isNull {
+				rb[i] = ^out[i]
+			} else {
+				rb[i] = out[i]
 			}
 		}
-		return operators.FromBuffers(tBool, n, nil, 0, out), nil
+		return operators.FromBuffers(tBool, n, nil, 0, res), nil
 	}
 }
 

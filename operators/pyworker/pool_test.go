@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,8 @@ def several(id: User.id) -> Features[User.a, User.b, User.c, User.d]:
         return (3, 3.25, None, "three")
     if id == 4:
         return User(a="not an int", b=4.0, c=True, d="four")
+    if id == 6:
+        return shout(None)
     return 1 // (id - id)
 
 
@@ -203,18 +206,19 @@ print(json.dumps([None if s is None else hashlib.sha256(s.encode()).hexdigest() 
 		}
 	}
 	if len(res.Errors) != 1 || res.Errors[0].Row != 2 ||
-		res.Errors[0].Message != "AttributeError: 'NoneType' object has no attribute 'encode' (at features.py:"+lineOf(repoSrc, "return hashlib")+")" {
+		res.Errors[0].Message != "AttributeError: 'NoneType' object has no attribute 'encode' (email_hash, line "+lineOf(repoSrc, "return hashlib")+")" {
 		t.Errorf("row errors %+v, want row 2's AttributeError at the return", res.Errors)
 	}
 }
 
 // Several outputs come from a feature class instance, a dict or a tuple; a
-// value the feature's type cannot hold and an exception are row errors.
+// value the feature's type cannot hold and an exception are row errors (one
+// raised in another file of the repository names it).
 func TestCallSeveralOutputs(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	p := newPool(t, pyworker.Config{}, mem)
-	in := ints(mem, 1, 2, 3, 4, 5)
+	in := ints(mem, 1, 2, 3, 4, 5, 6)
 	defer in.Release()
 	res, err := p.Call(context.Background(), several, in)
 	if err != nil {
@@ -229,15 +233,16 @@ func TestCallSeveralOutputs(t *testing.T) {
 		}
 		rows = append(rows, strings.Join(cells, " "))
 	}
-	want := []string{"1 1.5 true ONE!", "2 (null) false two", "3 3.25 (null) three", "(null) 4 true four", "(null) (null) (null) (null)"}
+	want := []string{"1 1.5 true ONE!", "2 (null) false two", "3 3.25 (null) three", "(null) 4 true four", "(null) (null) (null) (null)", "(null) (null) (null) (null)"}
 	if strings.Join(rows, "|") != strings.Join(want, "|") {
 		t.Errorf("rows\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 	wantErrs := []pyworker.RowError{
 		{Row: 3, Message: "returned 'not an int' for a, which is a int64"},
-		{Row: 4, Message: "ZeroDivisionError: integer division or modulo by zero (at features.py:" + lineOf(repoSrc, "return 1 //") + ")"},
+		{Row: 4, Message: "ZeroDivisionError: integer division or modulo by zero (several, line " + lineOf(repoSrc, "return 1 //") + ")"},
+		{Row: 5, Message: "AttributeError: 'NoneType' object has no attribute 'upper' (several, helpers.py line 2)"},
 	}
-	if len(res.Errors) != len(wantErrs) || res.Errors[0] != wantErrs[0] || res.Errors[1] != wantErrs[1] {
+	if !slices.Equal(res.Errors, wantErrs) {
 		t.Errorf("row errors %+v, want %+v", res.Errors, wantErrs)
 	}
 }
@@ -324,13 +329,15 @@ func TestWorkerKilledMidCall(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	t.Setenv("FLETCH_TEST_PIDFILE", pidfile)
-	p := newPool(t, pyworker.Config{Workers: 1, Timeout: 2 * time.Second}, nil)
+	// Long enough for the next call's new worker to import the module on
+	// a loaded machine, short next to the call that hangs.
+	p := newPool(t, pyworker.Config{Workers: 1, Timeout: 5 * time.Second}, nil)
 	if err := p.Check(); err != nil { // the start is not the call's time
 		t.Fatal(err)
 	}
 	pid, done := startSlow(t, p, pidfile)
 	err := <-done
-	if !errors.Is(err, pyworker.ErrTimeout) || err.Error() != "the Python call timed out after 2s (the worker was stopped)" {
+	if !errors.Is(err, pyworker.ErrTimeout) || err.Error() != "the Python call timed out after 5s (the worker was stopped)" {
 		t.Fatalf("got %v, want the timeout", err)
 	}
 	if !gone(pid) {

@@ -148,21 +148,32 @@ class _RepoFinder(importlib.abc.MetaPathFinder):
 
 
 def _where(tb):
-    """The innermost line of the repository in a traceback: file:line."""
-    at = ""
+    """The innermost line of the repository in a traceback: its file,
+    relative to the repository, and line; ("", 0) when none."""
+    at = ("", 0)
     for fr in traceback.extract_tb(tb):
         f = os.path.realpath(fr.filename)
         if f.startswith(ROOT + os.sep):
-            at = "%s:%d" % (os.path.relpath(f, ROOT), fr.lineno)
+            at = (os.path.relpath(f, ROOT), fr.lineno)
     return at
 
 
-def _describe(e):
+def _describe(e, resolver=None):
+    """The exception as a row's error. For a resolver's call it ends as
+    the compiled resolvers' errors do, `(resolver, line N)` (the line of
+    its own file; another file's is named); else `(at file:line)`."""
     msg = type(e).__name__
     if str(e):
         msg += ": " + str(e)
-    at = _where(e.__traceback__)
-    return msg + (" (at " + at + ")" if at else "")
+    file, line = _where(e.__traceback__)
+    if resolver is not None:
+        name, own = resolver
+        if not file:
+            return "%s (%s)" % (msg, name)
+        if file == own:
+            return "%s (%s, line %d)" % (msg, name, line)
+        return "%s (%s, %s line %d)" % (msg, name, file, line)
+    return msg + (" (at %s:%d)" % (file, line) if file else "")
 
 
 class Protocol:
@@ -253,6 +264,7 @@ def call(pa, fn, header, batch, schema):
     arguments are positional, in the order of the parameters (the columns'
     order): keywords cost a dict per row, 7 times the call itself."""
     names = header["outputs"]
+    resolver = (header["function"], header["file"])
     n = batch.num_rows
     cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
     outs = [[None] * n for _ in names]
@@ -263,7 +275,7 @@ def call(pa, fn, header, batch, schema):
         try:
             ret = fn(*args)
         except BaseException as e:
-            errs[i] = _describe(e)
+            errs[i] = _describe(e, resolver)
             continue
         if type(ret) in features:
             attrs = vars(ret)

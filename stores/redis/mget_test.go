@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -263,4 +264,38 @@ func TestMgetHello(t *testing.T) {
 	if n := len(bad.inUse); n != 0 {
 		t.Errorf("%d connections counted in use after a failed dial", n)
 	}
+}
+
+// replayConn is a net.Conn whose writes go nowhere: the reply is read from
+// the mgetConn's reader.
+type replayConn struct{ net.Conn }
+
+func (replayConn) Write(b []byte) (int, error) { return len(b), nil }
+func (replayConn) SetDeadline(time.Time) error { return nil }
+func (replayConn) Close() error                { return nil }
+
+// FuzzMgetReply reads arbitrary bytes as a server's reply to an MGET of
+// three keys: an error or three values, each a part of the reply, never a
+// panic or an allocation a length field asked for.
+func FuzzMgetReply(f *testing.F) {
+	for _, seed := range []string{
+		"*3\r\n$3\r\nabc\r\n$-1\r\n$0\r\n\r\n", "-ERR x\r\n", "*-1\r\n", "*3\r\n$99999999999\r\n", "*3\r\n$4\r\na\r\n", "*3\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		c := &mgetConn{timeout: time.Second, nc: replayConn{}, r: bufio.NewReaderSize(bytes.NewReader(reply), 64<<10)}
+		vals, err := c.mget(context.Background(), []string{"a", "b", "c"})
+		if err != nil {
+			return
+		}
+		if len(vals) != 3 {
+			t.Fatalf("%d values for 3 keys", len(vals))
+		}
+		for _, v := range vals {
+			if !bytes.Contains(reply, []byte(v)) {
+				t.Fatalf("value %q is not in the reply", v)
+			}
+		}
+	})
 }

@@ -1,0 +1,76 @@
+package planner
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Analysis is what one run did, stage by stage, for EXPLAIN ANALYZE
+// (RunOptions.Analyze): each resolver query, online store read, has-many
+// expansion and frame, with when it started, how long it took and the rows
+// it took in and gave out.
+type Analysis struct {
+	start  time.Time
+	mu     sync.Mutex
+	Stages []Stage
+	Total  time.Duration
+	Rows   int // the answer's
+}
+
+// Stage is one step of a run.
+type Stage struct {
+	Frame    string        // the table of the frame's class
+	What     string        // "fetch users [source marketplace]", "online store", "has-many", "frame"
+	At       time.Duration // its start, from the run's
+	Took     time.Duration
+	In, Out  int    // rows (or keys) in and out
+	Note     string // what else it says ("3 of 5 features served")
+	finished bool
+}
+
+// stage starts a stage of frame; end finishes it. Both do nothing on a nil
+// Analysis (a run without Analyze), at the cost of a nil check.
+func (a *Analysis) stage(frame, what string, in int) *Stage {
+	if a == nil {
+		return nil
+	}
+	return &Stage{Frame: frame, What: what, In: in, At: time.Since(a.start)}
+}
+
+func (a *Analysis) end(s *Stage, out int, note string) {
+	if a == nil {
+		return
+	}
+	s.Took, s.Out, s.Note = time.Since(a.start)-s.At, out, note
+	a.mu.Lock()
+	a.Stages = append(a.Stages, *s)
+	a.mu.Unlock()
+}
+
+// ExplainAnalyze is Explain followed by what run a did, stage by stage in
+// the order they started.
+func (p *Plan) ExplainAnalyze(a *Analysis) string {
+	var b strings.Builder
+	b.WriteString(p.Explain())
+	stages := append([]Stage(nil), a.Stages...)
+	sort.SliceStable(stages, func(i, j int) bool { return stages[i].At < stages[j].At })
+	fmt.Fprintf(&b, "analyze: %d rows in %s\n", a.Rows, round(a.Total))
+	for _, s := range stages {
+		fmt.Fprintf(&b, "  at %s took %s: %s of %s: %d in, %d out", round(s.At), round(s.Took), s.What, s.Frame, s.In, s.Out)
+		if s.Note != "" {
+			b.WriteString(" (" + s.Note + ")")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func round(d time.Duration) time.Duration {
+	if d > time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
