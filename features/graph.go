@@ -115,9 +115,10 @@ type Feature struct {
 
 	MaxStaleness Staleness
 	Min, Max     *expr.Literal
-	// Validation bounds the feature's values (min=, max=, min_length=,
-	// max_length=, strict=); nil without bounds.
-	Validation  *Validation
+	// Validations bound the feature's values: the keyword arguments
+	// min=, max=, min_length=, max_length=, strict= make one, each
+	// Validation(...) of validations=[...] another; none without bounds.
+	Validations []*Validation
 	Description string
 	// Options holds every keyword argument of feature(...) / windowed(...)
 	// as written, including the ones above.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,37 @@ func TestSchemaProbe(t *testing.T) {
 		rdr.Release()
 		if batches != 1 {
 			t.Errorf("%s: %d batches, want one empty batch", q, batches)
+		}
+	}
+}
+
+// TestExplainFlight: EXPLAIN answers the plan, a line a row: for SQL over
+// features, which part is feature computation and which is SQL over its
+// result; for a lookup, the lookup's plan (no DuckDB).
+func TestExplainFlight(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := client(t, mem)
+	ctx := context.Background()
+	for _, c := range []struct{ query, want, not string }{
+		{`EXPLAIN SELECT genre_from_llm, count(*) FROM item GROUP BY 1`, "SQL over the features (embedded DuckDB):", ""},
+		{`EXPLAIN SELECT genre_from_llm, count(*) FROM item GROUP BY 1`, "feature computation __fletch_scan_1: scan of item", ""},
+		{`EXPLAIN SELECT full_name FROM user WHERE id = '1'`, "query user -> full_name", "DuckDB"},
+	} {
+		info, err := cl.Execute(ctx, c.query)
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		schema, rows := fetch(t, ctx, cl, info)
+		if schema.NumFields() != 1 || schema.Field(0).Name != "plan" {
+			t.Fatalf("%s: schema %s", c.query, schema)
+		}
+		var text string
+		for _, r := range rows {
+			text += r[0].(string) + "\n"
+		}
+		if !strings.Contains(text, c.want) || (c.not != "" && strings.Contains(text, c.not)) {
+			t.Errorf("%s: plan lacks %q (or has %q):\n%s", c.query, c.want, c.not, text)
 		}
 	}
 }

@@ -89,11 +89,29 @@ func (l *Lister) Pushable(f statement.Filter) bool {
 		return false
 	}
 	for _, v := range f.Values {
-		if _, ok := sqlLiteral(v); !ok {
+		if _, ok := sqlLiteral(v); !ok || !literalFits(v, feat.Type.Arrow()) {
 			return false
 		}
 	}
 	return true
+}
+
+// literalFits says whether a literal compares with a column of type dt
+// alike in every source: `id = 5` on a string column is an error in
+// Postgres and a cast of every id in DuckDB, so it is not pushed (the SQL
+// over the features decides what it means).
+func literalFits(v any, dt arrow.DataType) bool {
+	switch v.(type) {
+	case int64:
+		return dt.ID() == arrow.INT64 || dt.ID() == arrow.FLOAT64
+	case float64:
+		return dt.ID() == arrow.FLOAT64
+	case string:
+		return dt.ID() == arrow.STRING || dt.ID() == arrow.LARGE_STRING || dt.ID() == arrow.STRING_VIEW
+	case bool:
+		return dt.ID() == arrow.BOOL
+	}
+	return false
 }
 
 var sqlOps = map[string]string{"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "in": "IN", "null": "IS NULL", "notnull": "IS NOT NULL"}

@@ -31,9 +31,11 @@ type ValidationCount struct {
 	Violations int64
 }
 
-// validationCounters counts violations per feature with bounds; made once
-// per engine, so a run only adds to atomics.
-type validationCounters map[*features.Feature]*atomic.Int64
+// validationCounters counts violations per feature and validation (its
+// feature(min=, ...), each Validation(...) of validations=[...]), in the
+// order of Feature.Validations; made once per engine, so a run only adds
+// to atomics.
+type validationCounters map[*features.Feature][]*atomic.Int64
 
 func newValidationCounters(g *features.Graph) validationCounters {
 	out := validationCounters{}
@@ -42,65 +44,83 @@ func newValidationCounters(g *features.Graph) validationCounters {
 	}
 	for _, c := range g.Classes {
 		for _, f := range c.Features {
-			if f.Validation != nil {
-				out[f] = &atomic.Int64{}
+			for range f.Validations {
+				out[f] = append(out[f], &atomic.Int64{})
 			}
 		}
 	}
 	return out
 }
 
-// Validations returns, per feature with bounds, how many computed values
-// fell outside them so far, by feature name.
+// Validations returns, per validation of a feature, how many computed
+// values fell outside its bounds so far, by feature name.
 func (e *Engine) Validations() []ValidationCount {
 	out := make([]ValidationCount, 0, len(e.validations))
-	for f, n := range e.validations {
-		out = append(out, ValidationCount{Feature: f.Class.Table + "." + f.Name, Bounds: Bounds(f.Validation), Strict: f.Validation.Strict, Violations: n.Load()})
+	for f, counts := range e.validations {
+		for k, n := range counts {
+			v := f.Validations[k]
+			out = append(out, ValidationCount{Feature: f.Class.Table + "." + f.Name, Bounds: Bounds(v), Strict: v.Strict, Violations: n.Load()})
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Feature < out[j].Feature })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Feature != out[j].Feature {
+			return out[i].Feature < out[j].Feature
+		}
+		return out[i].Bounds < out[j].Bounds
+	})
 	return out
 }
 
 // violation is the rows of one column whose values are outside their
-// feature's bounds.
+// feature's strict bounds.
 type violation struct {
 	rows []int
 	msg  string // what the first few values were, for the error
 }
 
 // validate checks arr, the values just computed for column i of f,
-// against its feature's bounds. Violations are counted; a strict
-// feature's violating values become nulls and their rows are noted in
+// against its feature's validations. Violations are counted; the values
+// outside a strict one become nulls and their rows are noted in
 // f.invalid (an error for those rows, never stored), or, without
 // RunOptions.Partial, fail the run.
 func (r *run) validate(f *frameData, i int, arr arrow.Array) (arrow.Array, error) {
 	col := f.node.cols[i]
-	if col.feature == nil || col.feature.Validation == nil || col.kind == colInput {
+	if col.feature == nil || len(col.feature.Validations) == 0 || col.kind == colInput {
 		return arr, nil
 	}
-	v := col.feature.Validation
-	rows, values := violations(arr, v)
-	if len(rows) == 0 {
+	var strictRows []int
+	var msgs []string
+	counts := r.p.engine.validations[col.feature]
+	for k, v := range col.feature.Validations {
+		rows, values := violations(arr, v)
+		if len(rows) == 0 {
+			continue
+		}
+		if k < len(counts) {
+			counts[k].Add(int64(len(rows)))
+		}
+		if v.Strict {
+			strictRows = append(strictRows, rows...)
+			msgs = append(msgs, fmt.Sprintf("%s.%s: %s outside %s (strict)", f.node.class.Table, col.feature.Name, values, Bounds(v)))
+		}
+	}
+	if strictRows == nil {
 		return arr, nil
 	}
-	if n := r.p.engine.validations[col.feature]; n != nil {
-		n.Add(int64(len(rows)))
-	}
-	if !v.Strict {
-		return arr, nil
-	}
-	msg := fmt.Sprintf("%s.%s: %s outside %s (strict)", f.node.class.Table, col.feature.Name, values, Bounds(v))
+	msg := strings.Join(msgs, "; ")
 	if !r.opts.Partial {
 		arr.Release()
 		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: msg}
 	}
-	nulled := nullRows(r.mem, arr, rows)
+	slices.Sort(strictRows)
+	strictRows = slices.Compact(strictRows)
+	nulled := nullRows(r.mem, arr, strictRows)
 	arr.Release()
 	f.mu.Lock()
 	if f.invalid == nil {
 		f.invalid = map[int]violation{}
 	}
-	f.invalid[i] = violation{rows: rows, msg: msg}
+	f.invalid[i] = violation{rows: strictRows, msg: msg}
 	f.mu.Unlock()
 	return nulled, nil
 }

@@ -58,14 +58,16 @@ func printValidations(w io.Writer, g *features.Graph, counts []planner.Validatio
 	header := false
 	for _, c := range g.Classes {
 		for _, f := range c.Features {
-			if f.Validation == nil {
-				continue
+			if f.Window != nil {
+				continue // its group's
 			}
-			if !header {
-				fmt.Fprintln(w, "validations (fletch features --server ADDR counts the values outside them)")
-				header = true
+			for _, v := range f.Validations {
+				if !header {
+					fmt.Fprintln(w, "validations (fletch features --server ADDR counts the values outside them)")
+					header = true
+				}
+				fmt.Fprintf(w, "  %-40s %-32s %s\n", c.Table+"."+f.Name, planner.Bounds(v), strictness(v.Strict))
 			}
-			fmt.Fprintf(w, "  %-40s %-32s %s\n", c.Table+"."+f.Name, planner.Bounds(f.Validation), strictness(f.Validation.Strict))
 		}
 	}
 }

@@ -200,7 +200,7 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 			} else {
 				f.Max = lit
 			}
-		case "min_length", "max_length", "strict":
+		case "min_length", "max_length", "strict", "validations":
 			// read by validation, with min= and max=
 		case "description":
 			s, ok := literalString(asLiteral(v))
@@ -228,18 +228,63 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 	l.validation(c, f, fd)
 }
 
-// validation reads min=, max=, min_length=, max_length= and strict= into
-// f.Validation, refusing a bound the feature's type cannot have (min= of
-// a str, min_length= of an int).
+// validation reads the bounds of f: the keyword arguments min=, max=,
+// min_length=, max_length= and strict=, and each Validation(...) of
+// validations=[...] (Chalk's form for several, some strict), refusing a
+// bound the feature's type cannot have (min= of a str, min_length= of an
+// int).
 func (l *linker) validation(c *features.Class, f *features.Feature, fd *FeatureDecl) {
+	if v := l.bounds(c, f, fd.Options); v != nil {
+		f.Validations = append(f.Validations, v)
+	}
+	list, ok := fd.Options["validations"]
+	if !ok {
+		return
+	}
+	items, isList := list.(*expr.Call)
+	if !isList || items.Func != "list" {
+		l.errorf(list.Position(), "validations= must be a list: validations=[Validation(...), ...]")
+		return
+	}
+	for _, item := range items.Args {
+		call, ok := item.(*expr.Call)
+		if !ok || (call.Func != "Validation" && !strings.HasSuffix(call.Func, ".Validation")) || len(call.Args) > 0 {
+			l.errorf(item.Position(), "validations= takes Validation(min=..., max=..., min_length=..., max_length=..., strict=...) items")
+			continue
+		}
+		opts := map[string]expr.Node{}
+		for _, a := range call.Named {
+			switch a.Name {
+			case "min", "max", "min_length", "max_length", "strict":
+				opts[a.Name] = a.Value
+			default:
+				known := []string{"min", "max", "min_length", "max_length", "strict"}
+				l.errorf(a.Value.Position(), "Validation(...) has no keyword %s=%s", a.Name, suggest.DidYouMean(a.Name, known))
+			}
+		}
+		if v := l.bounds(c, f, opts); v != nil {
+			f.Validations = append(f.Validations, v)
+		} else if _, ok := opts["strict"]; !ok {
+			l.g.Warnf(call.At, "%s.%s: a Validation(...) without min=, max=, min_length= or max_length= checks nothing", c.Name, f.Name)
+		}
+	}
+}
+
+// bounds reads one validation from the options min=, max=, min_length=,
+// max_length= and strict=; nil when they bound nothing.
+func (l *linker) bounds(c *features.Class, f *features.Feature, opts map[string]expr.Node) *features.Validation {
 	v := &features.Validation{MinLength: -1, MaxLength: -1}
 	bounded := false
 	numeric := f.Type.Kind == features.Int || f.Type.Kind == features.Float
 	sized := f.Type.Kind == features.String || f.Type.Kind == features.List
 	for _, name := range []string{"min", "max"} {
-		n, ok := fd.Options[name]
+		n, ok := opts[name]
+		if !ok {
+			continue
+		}
 		lit := asLiteral(n)
-		if !ok || lit == nil {
+		if lit == nil {
+			l.errorf(n.Position(), "%s= must be a literal number, found %s", name, n)
 			continue
 		}
 		if !numeric {
@@ -264,7 +309,7 @@ func (l *linker) validation(c *features.Class, f *features.Feature, fd *FeatureD
 		bounded = true
 	}
 	for _, name := range []string{"min_length", "max_length"} {
-		n, ok := fd.Options[name]
+		n, ok := opts[name]
 		if !ok {
 			continue
 		}
@@ -289,7 +334,7 @@ func (l *linker) validation(c *features.Class, f *features.Feature, fd *FeatureD
 		}
 		bounded = true
 	}
-	if n, ok := fd.Options["strict"]; ok {
+	if n, ok := opts["strict"]; ok {
 		lit := asLiteral(n)
 		b, isBool := false, false
 		if lit != nil {
@@ -303,9 +348,10 @@ func (l *linker) validation(c *features.Class, f *features.Feature, fd *FeatureD
 		}
 		v.Strict = b
 	}
-	if bounded {
-		f.Validation = v
+	if !bounded {
+		return nil
 	}
+	return v
 }
 
 // lengthHint suggests min_length= for a min= of a str or list.
@@ -322,9 +368,9 @@ func lengthHint(sized bool, name string) string {
 // else is a typo or unknown, and said so (never silently ignored).
 var (
 	featureKeywords = keywords{
-		implemented:   []string{"expression", "default", "min", "max", "min_length", "max_length", "strict", "description", "max_staleness", "primary", "materialization", "cache_nulls", "cache_defaults"},
+		implemented:   []string{"expression", "default", "min", "max", "min_length", "max_length", "strict", "validations", "description", "max_staleness", "primary", "materialization", "cache_nulls", "cache_defaults"},
 		documentation: []string{"owner", "tags", "name", "version"},
-		notYet:        []string{"etl_offline_to_online", "offline_ttl", "encoder", "decoder", "validations", "store_online", "store_offline", "dtype"},
+		notYet:        []string{"etl_offline_to_online", "offline_ttl", "encoder", "decoder", "store_online", "store_offline", "dtype"},
 	}
 	classKeywords = keywords{
 		implemented:   []string{"max_staleness", "materialization"},
@@ -520,7 +566,7 @@ func (l *linker) windows(c *features.Class, group *features.Feature, fd *Feature
 		}
 		inst := &features.Feature{Name: features.WindowFQN(group.Name, d), Kind: features.Scalar, Type: elem,
 			Default: group.Default, MaxStaleness: group.MaxStaleness, Description: group.Description,
-			Min: group.Min, Max: group.Max, Validation: group.Validation, Options: group.Options, Pos: wd.Pos,
+			Min: group.Min, Max: group.Max, Validations: group.Validations, Options: group.Options, Pos: wd.Pos,
 			Window: &features.Window{Label: wd.Label, Duration: d, Group: group}}
 		if prev := c.Feature(inst.Name); prev != nil && prev.Window != nil && prev.Window.Group == group {
 			l.errorf(wd.Pos, "window %q of %s.%s repeats %q", wd.Label, c.Name, group.Name, prev.Window.Label)

@@ -626,7 +626,7 @@ func TestKeywordsNotActedOnAreWarned(t *testing.T) {
 class User:
     id: str
     age: int = feature(min=0, strict=True, descripton="years")
-    name: str = feature(tags=["pii"], validations=[])
+    name: str = feature(tags=["pii"], store_online=False)
 `
 	g, err := link(src)
 	if err != nil {
@@ -639,7 +639,7 @@ class User:
 	want := []string{
 		at(src, "3") + `: @features(...): unknown keyword totally_bogus_option=: it is ignored`,
 		at(src, `"years"`) + `: feature(...): unknown keyword descripton=: it is ignored (did you mean "description"?)`,
-		at(src, "[]") + `: feature(...): validations= is not supported yet: it is ignored`,
+		at(src, "False") + `: feature(...): store_online= is not supported yet: it is ignored`,
 	}
 	slices.Sort(got)
 	slices.Sort(want)
@@ -712,6 +712,7 @@ class Review:
     headline: str = feature(min_length=1, max_length=80, strict=True)
     tags: list[str] = feature(max_length=3)
     plain: int = feature(strict=False)
+    street: str = feature(validations=[Validation(min_length=1, max_length=256, strict=True), Validation(min_length=20, max_length=100)])
 `
 	g, err := link(src)
 	if err != nil {
@@ -729,17 +730,17 @@ class Review:
 		{"score", "min -0.5 max <nil> length -1..-1 strict true"},
 		{"headline", "min <nil> max <nil> length 1..80 strict true"},
 		{"tags", "min <nil> max <nil> length -1..3 strict false"},
+		{"street", "min <nil> max <nil> length 1..256 strict true; min <nil> max <nil> length 20..100 strict false"},
 	} {
-		v := c.Feature(w.feature).Validation
-		if v == nil {
-			t.Errorf("%s: no validation", w.feature)
-			continue
+		var got []string
+		for _, v := range c.Feature(w.feature).Validations {
+			got = append(got, fmt.Sprintf("min %v max %v length %d..%d strict %v", v.Min, v.Max, v.MinLength, v.MaxLength, v.Strict))
 		}
-		if got := fmt.Sprintf("min %v max %v length %d..%d strict %v", v.Min, v.Max, v.MinLength, v.MaxLength, v.Strict); got != w.want {
-			t.Errorf("%s: %s, want %s", w.feature, got, w.want)
+		if strings.Join(got, "; ") != w.want {
+			t.Errorf("%s: %s, want %s", w.feature, strings.Join(got, "; "), w.want)
 		}
 	}
-	if c.Feature("plain").Validation != nil || c.Feature("id").Validation != nil {
+	if c.Feature("plain").Validations != nil || c.Feature("id").Validations != nil {
 		t.Error("a feature without bounds has a validation")
 	}
 
@@ -753,6 +754,8 @@ class Review:
     m: int = feature(min_length=-1)
     s: int = feature(min=1, strict="yes")
     t: int = feature(strict=True)
+    u: str = feature(validations=[Validation(min_lenght=1)])
+    v: str = feature(validations=Validation(min_length=1))
 `
 	_, err = link(bad)
 	for _, want := range []string{
@@ -760,6 +763,8 @@ class Review:
 		at(bad, "3)") + `: Review.n: max_length= bounds the length of a str or a list, and n is int`,
 		at(bad, "-1)") + `: min_length= must be a literal int of 0 or more, found -1`,
 		at(bad, `"yes"`) + `: strict= must be True or False, found "yes"`,
+		at(bad, "1)])") + `: Validation(...) has no keyword min_lenght= (did you mean "min_length"?)`,
+		at(bad, "Validation(min_length=1))") + `: validations= must be a list: validations=[Validation(...), ...]`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nwant it to contain %s", err, want)

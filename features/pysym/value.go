@@ -80,6 +80,9 @@ func ite(c, a, b expr.Node) expr.Node {
 	case bLit && bv == nil:
 		return fcall("mask_null", a, not(c))
 	}
+	if u, ok := c.(*expr.Unary); ok && u.Op == "not" {
+		return fcall("if_then_else", u.X, b, a)
+	}
 	return fcall("if_then_else", c, a, b)
 }
 
@@ -113,6 +116,17 @@ func or(a, b expr.Node) expr.Node {
 func not(a expr.Node) expr.Node {
 	if v, ok := litBool(a); ok {
 		return lit(!v)
+	}
+	if c, ok := a.(*expr.Call); ok && len(c.Args) == 1 {
+		switch c.Func {
+		case "is_null":
+			return fcall("is_not_null", c.Args[0])
+		case "is_not_null":
+			return fcall("is_null", c.Args[0])
+		}
+	}
+	if u, ok := a.(*expr.Unary); ok && u.Op == "not" {
+		return u.X
 	}
 	return &expr.Unary{Op: "not", X: a}
 }
