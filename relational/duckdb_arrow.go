@@ -22,7 +22,14 @@ type duckDB struct {
 	db *sql.DB
 }
 
-// duckConfig locks the database down before any query runs.
+// duckConfig locks the database down before any query runs. Two of
+// DuckDB's optimizers are off: it pushes a query's projection and filters
+// into an Arrow stream scan and expects the stream to apply them, which a
+// stream exported from Go (the scans') cannot — columns were read out of
+// place (garbage, a crash) and conditions on computed features dropped
+// (TestAgainstDuckDB's "filter on a computed feature"). DuckDB filters
+// above the scan instead; the listing of entities gets the conditions it
+// can use from fletch itself.
 const duckConfig = "?enable_external_access=false&autoinstall_known_extensions=false&autoload_known_extensions=false" +
 	"&allow_community_extensions=false&threads=1&memory_limit=1GB&disabled_optimizers=unused_columns%2Cfilter_pushdown&lock_configuration=true"
 
