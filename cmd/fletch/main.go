@@ -37,8 +37,10 @@ Usage:
   fletch demo     [--listen ADDR] [--dir DIR]
         generate the marketplace example into an embedded DuckDB and serve it
   fletch serve    --repo DIR [--config FILE] [--listen ADDR] [--grace DURATION]
+                  [--http-listen ADDR] [--log-format text|json] [--log-level LEVEL]
         serve a feature repository over Flight SQL; on SIGTERM, calls in flight
-        may finish for --grace (default 30s), then write-backs and logs are flushed
+        may finish for --grace (default 30s), then write-backs and logs are flushed;
+        --http-listen serves /metrics, /healthz and /readyz (docs/OPERATIONS.md)
   fletch query    --in class.feature=value ... [--out NAME ...] [--now TIME] [--json]
                   [--server ADDR | --repo DIR [--config FILE]]
         query features (default: the server at ` + defaultListen + `)
