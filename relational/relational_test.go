@@ -232,3 +232,25 @@ func TestCallerErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyFeatures: SQL over features reads the scans and nothing else.
+func TestOnlyFeatures(t *testing.T) {
+	e := engine(t, memory.NewGoAllocator())
+	for _, c := range []struct{ query, want string }{
+		{`SELECT * FROM information_schema.tables`, `unknown schema "information_schema"`},
+		{`SELECT * FROM pg_catalog.pg_class`, `unknown schema "pg_catalog"`},
+		{`SELECT * FROM duckdb_settings`, `unknown table "duckdb_settings"`},
+		{`SELECT * FROM read_text('/etc/passwd')`, `table functions are not supported`},
+		{`SELECT (SELECT count(*) FROM read_csv('/etc/passwd')) FROM item`, `table functions are not supported`},
+		{`WITH x AS (DELETE FROM item RETURNING *) SELECT * FROM x`, `read-only`},
+		{`SELECT count(*) FROM item WHERE price > $1`, `parameters are supported in feature lookups only`},
+		{`SELECT 1 WHERE __as_of__ = '2024-01-01'`, `1:16: __as_of__: this SELECT reads no feature class`},
+		{`SELECT count(*) FROM item i WHERE x.__as_of__ = '2024-01-01'`, `x.__as_of__: this SELECT reads no table "x"`},
+		{`SELECT __as_of__ FROM item`, `it is only allowed as __as_of__ = <timestamp> in the WHERE that reads the table`},
+	} {
+		_, _, err := run(t, e, c.query)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.query, err, c.want)
+		}
+	}
+}

@@ -332,8 +332,12 @@ func (p *parser) asOf(s *pg.SelectStmt, mine []*scanOf, used map[*pg.ColumnRef]b
 				hit = true
 			}
 		}
-		if !hit {
-			err = p.errAt(statement.InvalidInput, cr.Location, "%s.%s: no table %q is read by this SELECT", qualifier(cr), statement.AsOfColumn, qualifier(cr))
+		switch {
+		case !hit && q == "":
+			err = p.errAt(statement.InvalidInput, cr.Location, "%s: this SELECT reads no feature class to evaluate as of that time", statement.AsOfColumn)
+			return
+		case !hit:
+			err = p.errAt(statement.InvalidInput, cr.Location, "%s.%s: this SELECT reads no table %q", qualifier(cr), statement.AsOfColumn, qualifier(cr))
 			return
 		}
 		used[cr] = true
