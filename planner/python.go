@@ -12,6 +12,7 @@ import (
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -187,12 +188,7 @@ func (r *run) callPython(f *frameData, l *lookup) (arrow.RecordBatch, error) {
 		}
 		cols[i] = c
 	}
-	in := array.NewRecordBatch(pc.schema, cols, int64(f.n))
-	defer in.Release()
-	res, err := r.p.engine.python.Call(r.ctx, pc.fn, in)
-	if err == nil {
-		skipMissing(r.mem, pc, cols, res)
-	}
+	res, err := r.callRows(pc, cols, f.n)
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return nil, r.ctx.Err()
@@ -225,44 +221,76 @@ func (r *run) callPython(f *frameData, l *lookup) (arrow.RecordBatch, error) {
 	return res.Record, nil
 }
 
-// skipMissing applies the rule both ways of running a resolver share
-// (docs/PYTHON.md): a row where an input of a non-optional type is null
-// (a missing entity) is not the function's business — its outputs are
-// null, and what the call raised for it is dropped.
-func skipMissing(mem memory.Allocator, pc *pyCall, cols []arrow.Array, res *pyworker.Result) {
-	skip := map[int]bool{}
+// callRows calls pc's function for the n rows of cols, but for the rows
+// where an input of a non-optional type is null (a missing entity): they
+// are not the function's business (the rule compiled resolvers follow,
+// docs/PYTHON.md), so they are not sent — no call, no side effect — and
+// their outputs are null.
+func (r *run) callRows(pc *pyCall, cols []arrow.Array, n int) (*pyworker.Result, error) {
+	var missing []bool
 	for i, in := range pc.resolver.Inputs {
-		if inputType(in).Nullable {
+		if inputType(in).Nullable || cols[i].NullN() == 0 {
 			continue
 		}
-		for k := 0; k < cols[i].Len(); k++ {
+		if missing == nil {
+			missing = make([]bool, n)
+		}
+		for k := range n {
 			if cols[i].IsNull(k) {
-				skip[k] = true
+				missing[k] = true
 			}
 		}
 	}
-	if len(skip) == 0 {
-		return
+	if missing == nil {
+		in := array.NewRecordBatch(pc.schema, cols, int64(n))
+		defer in.Release()
+		return r.p.engine.python.Call(r.ctx, pc.fn, in)
 	}
-	rows := make([]int, 0, len(skip))
-	for k := range skip {
-		rows = append(rows, k)
-	}
-	kept := res.Errors[:0]
-	for _, e := range res.Errors {
-		if _, ok := skip[e.Row]; !ok {
-			kept = append(kept, e)
+	keep := make([]int32, 0, n) // the rows sent
+	for k, m := range missing {
+		if !m {
+			keep = append(keep, int32(k))
 		}
 	}
-	res.Errors = kept
-	outs := make([]arrow.Array, res.Record.NumCols())
-	for i, c := range res.Record.Columns() {
-		outs[i] = nullRows(mem, c, rows)
+	if len(keep) == 0 {
+		return &pyworker.Result{Record: nullRecord(r.mem, pc.fn.Outputs, n)}, nil
 	}
-	rec := array.NewRecordBatch(res.Record.Schema(), outs, res.Record.NumRows())
-	releaseArrays(outs)
+	sent := make([]arrow.Array, len(cols))
+	defer releaseArrays(sent)
+	for i, c := range cols {
+		var err error
+		if sent[i], err = operators.Gather(r.mem, c, keep); err != nil {
+			return nil, err
+		}
+	}
+	in := array.NewRecordBatch(pc.schema, sent, int64(len(keep)))
+	defer in.Release()
+	res, err := r.p.engine.python.Call(r.ctx, pc.fn, in)
+	if err != nil {
+		return nil, err
+	}
+	// Back to the frame's rows: the rows not sent are null.
+	back := make([]int32, n)
+	for k := range back {
+		back[k] = -1
+	}
+	for j, k := range keep {
+		back[k] = int32(j)
+	}
+	outs := make([]arrow.Array, res.Record.NumCols())
+	defer releaseArrays(outs)
+	for i, c := range res.Record.Columns() {
+		if outs[i], err = operators.Gather(r.mem, c, back); err != nil {
+			res.Record.Release()
+			return nil, err
+		}
+	}
 	res.Record.Release()
-	res.Record = rec
+	res.Record = array.NewRecordBatch(arrow.NewSchema(pc.fn.Outputs, nil), outs, int64(n))
+	for i := range res.Errors {
+		res.Errors[i].Row = int(keep[res.Errors[i].Row])
+	}
+	return res, nil
 }
 
 // inputType is the type of the feature a parameter reads.
