@@ -3,6 +3,8 @@ package integration
 import (
 	"database/sql"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,8 +15,8 @@ import (
 // TestServedValidations: a repository whose reviews break their bounds,
 // served. star_rating (min=1, max=5) answers 9 and 0 as they are and
 // `fletch features --server` counts them (they were served unchanged and
-// uncounted); headline (max_length=5, strict=True) fails the query naming
-// the feature.
+// uncounted), and so do its metrics; headline (max_length=5, strict=True)
+// fails the query naming the feature.
 func TestServedValidations(t *testing.T) {
 	dir := t.TempDir()
 	repo := filepath.Join(dir, "shop")
@@ -22,6 +24,10 @@ func TestServedValidations(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(dir, "shop.duckdb")
+	httpAddr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	db, err := sql.Open("duckdb", dbPath)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,7 @@ class Review:
     headline: str = feature(max_length=5, strict=True)
 `,
 		"reviews.sql": "-- resolves: Review\n-- source: db\nselect id, star_rating, headline from reviews\n",
-		"fletch.yaml": fmt.Sprintf("sources:\n  db:\n    kind: duckdb\n    path: %s\n", strconv.Quote(dbPath)),
+		"fletch.yaml": fmt.Sprintf("sources:\n  db:\n    kind: duckdb\n    path: %s\nserver:\n  http:\n    listen: %s\n", strconv.Quote(dbPath), httpAddr),
 	} {
 		if err := os.WriteFile(filepath.Join(repo, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -67,6 +73,24 @@ class Review:
 	for _, want := range []string{"review.star_rating min=1, max=5 served 2", "review.headline max_length=5 strict 1"} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
 			t.Errorf("fletch features --server:\n%s\nwant a line %q", out, want)
+		}
+	}
+	// The same counts in the operators' metrics.
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`fletch_validation_violations_total{bounds="min=1, max=5",feature="review.star_rating",strict="false"} 2`,
+		`fletch_validation_violations_total{bounds="max_length=5",feature="review.headline",strict="true"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -207,5 +208,43 @@ func (c guardCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(guardWaiting, prometheus.GaugeValue, float64(s.Waiting), s.Name)
 		ch <- prometheus.MustNewConstMetric(guardRefused, prometheus.CounterValue, float64(s.Refused), s.Name)
 		ch <- prometheus.MustNewConstMetric(breakerOpen, prometheus.GaugeValue, open, s.Name)
+	}
+}
+
+// Violation is how many computed values of one feature fell outside one
+// of its validations (feature(min=, max=, ...)) since the server started.
+type Violation struct {
+	Feature string // table.feature
+	Bounds  string // as written: "min=1, max=5"
+	Strict  bool
+	Count   int64
+}
+
+// Violations exports fletch_validation_violations_total{feature, bounds,
+// strict}, read from values at each scrape.
+func (m *Metrics) Violations(values func() []Violation) {
+	m.reg.MustRegister(violations{values: values, desc: prometheus.NewDesc("fletch_validation_violations_total",
+		"Computed feature values outside a validation of their feature, by feature, bounds and strictness: served and counted when strict is false, the row's error (neither served nor stored) when true.",
+		[]string{"feature", "bounds", "strict"}, nil)})
+}
+
+type violations struct {
+	desc   *prometheus.Desc
+	values func() []Violation
+}
+
+func (v violations) Describe(ch chan<- *prometheus.Desc) { ch <- v.desc }
+
+func (v violations) Collect(ch chan<- prometheus.Metric) {
+	// A series is collected once: a feature written with the same bounds
+	// twice sums them.
+	sums := map[Violation]int64{}
+	for _, x := range v.values() {
+		n := x.Count
+		x.Count = 0
+		sums[x] += n
+	}
+	for x, n := range sums {
+		ch <- prometheus.MustNewConstMetric(v.desc, prometheus.CounterValue, float64(n), x.Feature, x.Bounds, strconv.FormatBool(x.Strict))
 	}
 }

@@ -46,6 +46,9 @@ func TestHTTP(t *testing.T) {
 	m := NewMetrics()
 	m.QueryStarted("sql")
 	m.QueryDone("sql", codes.Unavailable, time.Millisecond)
+	m.Violations(func() []Violation {
+		return []Violation{{Feature: "review.star_rating", Bounds: "min=1, max=5", Count: 2}}
+	})
 	var failing map[string]error
 	h := NewHTTPHandler(m, func(context.Context) map[string]error { return failing })
 	get := func(path string) (int, string) {
@@ -64,7 +67,8 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("/readyz with a source down: %d %q", code, body)
 	}
 	code, body := get("/metrics")
-	for _, want := range []string{`fletch_queries_total{code="Unavailable",path="sql"} 1`, `fletch_queries_in_flight{path="sql"} 0`, "go_goroutines", "process_resident_memory_bytes"} {
+	for _, want := range []string{`fletch_queries_total{code="Unavailable",path="sql"} 1`, `fletch_queries_in_flight{path="sql"} 0`,
+		`fletch_validation_violations_total{bounds="min=1, max=5",feature="review.star_rating",strict="false"} 2`, "go_goroutines", "process_resident_memory_bytes"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %s", code, want)
 		}

@@ -126,6 +126,14 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 			metrics.OfflineLog(log.Stats)
 		}
 		metrics.Guards(env.Guards())
+		metrics.Violations(func() []observe.Violation {
+			counts := engine.Validations()
+			out := make([]observe.Violation, len(counts))
+			for i, c := range counts {
+				out[i] = observe.Violation{Feature: c.Feature, Bounds: c.Bounds, Strict: c.Strict, Count: c.Violations}
+			}
+			return out
+		})
 	}
 	return &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tiles: tileSt}, nil
 }
