@@ -61,6 +61,9 @@ type frameData struct {
 	// aggregations of a has-many frame share their filters (the purchases
 	// among 50,000 prices, for a count, a mean and each window).
 	memo map[string]arrow.Array
+	// tiles are the aggregation tiles read for the frame's keys, by tile
+	// table: the windows of one feature share them (tiles.go).
+	tiles map[string]*tileSet
 	// raised holds, per column of a Python resolver's output, the rows
 	// where the function raised and the exception (guarded by mu).
 	raised map[int]map[int]string
@@ -283,6 +286,9 @@ func (f *frameData) release() {
 	}
 	for _, a := range f.memo {
 		a.Release()
+	}
+	for _, t := range f.tiles {
+		t.release()
 	}
 }
 

@@ -12,8 +12,24 @@ import (
 func (p *Plan) Explain() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "query %s -> %s\n", p.root.class.Table, strings.Join(p.schemaNames(), ", "))
-	p.root.explain(&b, "  ")
+	p.root.explain(&b, "  ", p.tiledReads())
 	return b.String()
+}
+
+// tiledReads are the frames a materialized run reads: those some needed
+// column reads, where aggregations with tiles read only their parent key.
+func (p *Plan) tiledReads() map[*frameNode]bool {
+	reads := map[*frameNode]bool{p.root: true}
+	for _, f := range p.frames {
+		for _, c := range f.cols {
+			for _, d := range c.tiledDeps {
+				if d.frame != f {
+					reads[d.frame] = true
+				}
+			}
+		}
+	}
+	return reads
 }
 
 func (p *Plan) schemaNames() []string {
@@ -43,9 +59,12 @@ func (l *lookup) describe(by string) string {
 	return fmt.Sprintf("fetch %s [source %s] where %s in (%s) -> %s", l.resolver.Name, l.resolver.Source, l.keyColumn, by, strings.Join(l.fields, ", "))
 }
 
-func (f *frameNode) explain(b *strings.Builder, indent string) {
+func (f *frameNode) explain(b *strings.Builder, indent string, tiledReads map[*frameNode]bool) {
 	fmt.Fprintf(b, "%s%s\n", indent, f.title())
 	in := indent + "  "
+	if f.rel != nil && f.rel.Many && !tiledReads[f] {
+		fmt.Fprintf(b, "%swith use_materialized_offline_query: not read (its aggregations merge tiles)\n", in)
+	}
 	if f.origin != nil {
 		fmt.Fprintf(b, "%s%s\n", in, f.origin.describe("distinct parent keys"))
 	}
@@ -53,10 +72,13 @@ func (f *frameNode) explain(b *strings.Builder, indent string) {
 		fmt.Fprintf(b, "%s%s\n", in, l.describe("distinct "+f.cols[l.keyCol].name))
 	}
 	for _, c := range f.children {
-		c.explain(b, in)
+		c.explain(b, in, tiledReads)
 	}
 	for _, c := range f.cols {
 		fmt.Fprintf(b, "%s%s\n", in, c.describe())
+		if a := tiledAggregation(c.expr); a != nil {
+			fmt.Fprintf(b, "%s  %s\n", in, a.tile.describe())
+		}
 	}
 }
 

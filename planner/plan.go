@@ -141,6 +141,8 @@ type planner struct {
 	// adHoc are the windows this plan names that their windowed feature
 	// does not declare (adHocWindow), by table and name.
 	adHoc map[string]*features.Feature
+	// widest is, per tile table, the longest window the plan reads from it.
+	widest map[string]*time.Duration
 }
 
 // feature returns c's feature name; last allows an ad-hoc window of a

@@ -37,6 +37,9 @@ type tileInfo struct {
 	err    error // why it cannot be, when spec is nil
 	window time.Duration
 	bucket time.Duration
+	// widest is the longest window of the plan that reads the same tiles:
+	// they are read once per frame, for it (tileSet).
+	widest *time.Duration
 }
 
 // attachTiles marks the aggregation a window of a materialized feature
@@ -60,6 +63,17 @@ func (pl *planner) attachTiles(feat *features.Feature, b bexpr) {
 		info.bucket = feat.Materialization.Buckets(group.Windows)[0]
 	}
 	info.spec, info.err = tiles.SpecFor(pl.e.graph, group)
+	if info.spec != nil {
+		table := info.spec.Table(info.bucket)
+		if pl.widest == nil {
+			pl.widest = map[string]*time.Duration{}
+		}
+		if pl.widest[table] == nil {
+			pl.widest[table] = new(time.Duration)
+		}
+		info.widest = pl.widest[table]
+		*info.widest = max(*info.widest, info.window)
+	}
 	a.tile = info
 }
 
@@ -151,9 +165,6 @@ func (r *run) tiled(a *aggregation) bool {
 // tiledAggregate answers a for the rows of f from tiles.
 func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) {
 	info := a.tile
-	if r.opts.AlignWindows {
-		return nil, &statement.Error{Kind: statement.Unsupported, Msg: "align_offline_chalk_window_with_materialization is not supported yet: use use_materialized_offline_query alone (complete buckets) or neither (exact windows)"}
-	}
 	if info.spec == nil {
 		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("use_materialized_offline_query: %v", info.err)}
 	}
@@ -161,14 +172,81 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 	if err != nil {
 		return nil, err
 	}
-	d := info.bucket
-	lo, hi := make([]int64, f.n), make([]int64, f.n)
-	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-	w := info.window.Microseconds()
+	ts, err := r.tileSet(f, info, keys)
+	if err != nil {
+		return nil, err
+	}
+	d, w := info.bucket, info.window.Microseconds()
+	sp := aggregate.Spans{Lo: make([]int32, f.n), Hi: make([]int32, f.n)}
+	if ts.rawRuns != nil {
+		sp.Lo2, sp.Hi2 = make([]int32, f.n), make([]int32, f.n)
+	}
 	for i, t := range f.times {
-		lo[i], hi[i] = tiles.Bucket(t-w, d), tiles.Bucket(t, d)
-		if lo[i] < hi[i] {
-			all.Lo, all.Hi = min(all.Lo, lo[i]), max(all.Hi, hi[i])
+		k := ts.rowKey[i]
+		if k < 0 {
+			continue
+		}
+		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
+		if lo < hi {
+			run := ts.buckets[ts.runLo[k]:ts.runHi[k]]
+			a, _ := slices.BinarySearch(run, lo)
+			b, _ := slices.BinarySearch(run, hi)
+			sp.Lo[i], sp.Hi[i] = ts.runLo[k]+int32(a), ts.runLo[k]+int32(b)
+		}
+		if ts.rawRuns != nil {
+			// Aligned: the open bucket's events, B(t) <= time <= t.
+			run := ts.rawTimes[ts.rawRuns[k]:ts.rawRuns[k+1]]
+			a, _ := slices.BinarySearch(run, hi)
+			b, _ := slices.BinarySearch(run, t+1)
+			base := ts.tiles + ts.rawRuns[k]
+			sp.Lo2[i], sp.Hi2[i] = base+int32(a), base+int32(b)
+		}
+	}
+	out, err := aggregate.MergeSpans(r.mem, a.fn, ts.states, sp)
+	if err != nil {
+		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", a.text, err)}
+	}
+	return out, nil
+}
+
+// tileSet is the tiles of one tile table for the keys of a frame, over the
+// buckets its widest window needs, ordered by key and bucket.
+type tileSet struct {
+	states  []arrow.Array
+	buckets []int64 // per tile
+	// runLo[k] .. runHi[k] are the tiles of distinct key k, by bucket.
+	runLo, runHi []int32
+	rowKey  []int32 // per frame row: its distinct key, -1 for none
+	// Aligned runs only: after the tiles (states[tiles:]), the raw events
+	// of the rows' open buckets as states of one event each, by key and
+	// time; rawRuns as runs.
+	tiles    int32
+	rawTimes []int64
+	rawRuns  []int32
+}
+
+func (t *tileSet) release() {
+	for _, s := range t.states {
+		s.Release()
+	}
+}
+
+// tileSet returns the tiles info reads for frame f, reading them on first
+// use: stored where the store covers their buckets, computed at the source
+// where it does not.
+func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet, error) {
+	table := info.spec.Table(info.bucket)
+	f.mu.Lock()
+	ts, ok := f.tiles[table]
+	f.mu.Unlock()
+	if ok {
+		return ts, nil
+	}
+	d, w := info.bucket, info.widest.Microseconds()
+	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
+	for _, t := range f.times {
+		if lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d); lo < hi {
+			all.Lo, all.Hi = min(all.Lo, lo), max(all.Hi, hi)
 		}
 	}
 	distinct, err := distinctKeys(r.mem, keys)
@@ -183,51 +261,39 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 		}
 	}()
 	if all.Lo < all.Hi && distinct.Len() > 0 {
-		recs, err = r.tilesFor(info, distinct, all)
-		if err != nil {
+		if recs, err = r.tilesFor(info, distinct, all); err != nil {
 			return nil, err
 		}
 	}
-	states, buckets, tileKeys, err := r.sortedTiles(info, recs, distinct)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, s := range states {
-			s.Release()
-		}
-	}()
 	ix, err := operators.NewKeyIndex(distinct)
 	if err != nil {
 		return nil, err
 	}
-	rowKey, err := ix.LookupLatest(keys, operators.Visibility{})
-	if err != nil {
+	ts = &tileSet{}
+	if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, distinct.Len()); err != nil {
 		return nil, err
 	}
-	// runs[k] .. runs[k+1] are the tiles of distinct key k, by bucket.
-	runs := make([]int32, distinct.Len()+1)
-	for _, k := range tileKeys {
-		runs[k+1]++
+	if ts.rowKey, err = ix.LookupLatest(keys, operators.Visibility{}); err != nil {
+		ts.release()
+		return nil, err
 	}
-	for k := 1; k < len(runs); k++ {
-		runs[k] += runs[k-1]
-	}
-	from, to := make([]int32, f.n), make([]int32, f.n)
-	for i, k := range rowKey {
-		if k < 0 || lo[i] >= hi[i] {
-			continue
+	if r.opts.AlignWindows && distinct.Len() > 0 {
+		if err := r.openBuckets(f, info, distinct, ix, ts); err != nil {
+			ts.release()
+			return nil, err
 		}
-		run := buckets[runs[k]:runs[k+1]]
-		a, _ := slices.BinarySearch(run, lo[i])
-		b, _ := slices.BinarySearch(run, hi[i])
-		from[i], to[i] = runs[k]+int32(a), runs[k]+int32(b)
 	}
-	out, err := aggregate.MergeRanges(r.mem, a.fn, states, from, to)
-	if err != nil {
-		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", a.text, err)}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if prev, ok := f.tiles[table]; ok {
+		ts.release()
+		return prev, nil
 	}
-	return out, nil
+	if f.tiles == nil {
+		f.tiles = map[string]*tileSet{}
+	}
+	f.tiles[table] = ts
+	return ts, nil
 }
 
 // tilesFor returns the tiles of keys in range all: read from the tile store
@@ -291,15 +357,13 @@ func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range) ([]arr
 	return recs, nil
 }
 
-// sortedTiles concatenates the tiles of recs and orders them by key (the
-// index of their key in keys) and bucket: it returns the state columns,
-// and per tile its bucket start and key index.
-func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, keys arrow.Array) ([]arrow.Array, []int64, []int32, error) {
+// sortedTiles returns the tiles of recs grouped by key and ordered by
+// bucket: the state columns, each tile's bucket start, and per key of ix
+// (nkeys of them) its run of tiles [runLo, runHi). Tiles of other keys may
+// remain, in no run. A single record already grouped and ordered (the
+// store reads them so) is used as it is; otherwise the tiles are sorted.
+func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, ix *operators.KeyIndex, nkeys int) (states []arrow.Array, buckets []int64, runLo, runHi []int32, err error) {
 	nstates := len(info.spec.States)
-	ix, err := operators.NewKeyIndex(keys)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	var n int
 	for _, rec := range recs {
 		n += int(rec.NumRows())
@@ -309,10 +373,21 @@ func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, keys arrow.A
 	for _, rec := range recs {
 		k, err := ix.LookupLatest(rec.Column(0), operators.Visibility{})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		keyOf = append(keyOf, k...)
 		bucketOf = append(bucketOf, rec.Column(1).(*array.Int64).Int64Values()...)
+	}
+	runLo, runHi = make([]int32, nkeys), make([]int32, nkeys)
+	if len(recs) == 1 {
+		if lo, hi, ok := runsIn(keyOf, bucketOf, nkeys); ok {
+			states = make([]arrow.Array, nstates)
+			for c := range states {
+				states[c] = recs[0].Column(2 + c)
+				states[c].Retain()
+			}
+			return states, bucketOf, lo, hi, nil
+		}
 	}
 	perm := make([]int32, 0, n)
 	for i := range n {
@@ -327,7 +402,7 @@ func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, keys arrow.A
 		}
 		return bucketOf[i] < bucketOf[j]
 	})
-	states := make([]arrow.Array, nstates)
+	states = make([]arrow.Array, nstates)
 	for c := range nstates {
 		parts := make([]arrow.Array, len(recs))
 		for i, rec := range recs {
@@ -340,18 +415,181 @@ func (r *run) sortedTiles(info *tileInfo, recs []arrow.RecordBatch, keys arrow.A
 		} else if len(parts) == 0 {
 			col = array.MakeArrayOfNull(r.mem, info.spec.States[c].Type, 0)
 		} else if col, err = array.Concatenate(parts, r.mem); err != nil {
-			return nil, nil, nil, err
+			release(states)
+			return nil, nil, nil, nil, err
 		}
 		states[c], err = operators.Gather(r.mem, col, perm)
 		col.Release()
 		if err != nil {
-			return nil, nil, nil, err
+			release(states)
+			return nil, nil, nil, nil, err
 		}
 	}
 	sortedKeys := make([]int32, len(perm))
-	sortedBuckets := make([]int64, len(perm))
+	buckets = make([]int64, len(perm))
 	for i, p := range perm {
-		sortedKeys[i], sortedBuckets[i] = keyOf[p], bucketOf[p]
+		sortedKeys[i], buckets[i] = keyOf[p], bucketOf[p]
 	}
-	return states, sortedBuckets, sortedKeys, nil
+	runs := runsOf(sortedKeys, nkeys)
+	return states, buckets, runs[:nkeys], runs[1:], nil
+}
+
+// runsIn returns the runs of tiles already grouped by key and ordered by
+// bucket within each key; ok is false when they are not.
+func runsIn(keyOf []int32, bucketOf []int64, nkeys int) (lo, hi []int32, ok bool) {
+	lo, hi = make([]int32, nkeys), make([]int32, nkeys)
+	seen := make([]bool, nkeys)
+	start := 0
+	for i := 1; i <= len(keyOf); i++ {
+		if i < len(keyOf) && keyOf[i] == keyOf[start] && keyOf[i] >= 0 {
+			if bucketOf[i] <= bucketOf[i-1] {
+				return nil, nil, false
+			}
+			continue
+		}
+		if k := keyOf[start]; k >= 0 {
+			if seen[k] {
+				return nil, nil, false // a key in two places: not grouped
+			}
+			seen[k] = true
+			lo[k], hi[k] = int32(start), int32(i)
+		}
+		start = i
+	}
+	return lo, hi, true
+}
+
+func release(arrs []arrow.Array) {
+	for _, a := range arrs {
+		if a != nil {
+			a.Release()
+		}
+	}
+}
+
+// tiledAggregation is the aggregation with tiles b computes (under a cast
+// or a default), nil when none.
+func tiledAggregation(b bexpr) *aggregation {
+	switch b := b.(type) {
+	case *aggregation:
+		if b.tile != nil {
+			return b
+		}
+	case *castTo:
+		return tiledAggregation(b.x)
+	case *call:
+		if len(b.args) > 0 {
+			return tiledAggregation(b.args[0])
+		}
+	}
+	return nil
+}
+
+// describe says, for a plan's text, where the tiles of an aggregation are.
+func (t *tileInfo) describe() string {
+	if t.spec == nil {
+		return fmt.Sprintf("with use_materialized_offline_query: %v", t.err)
+	}
+	return fmt.Sprintf("with use_materialized_offline_query: merge tiles %s (%s buckets, B(t - %s) <= time < B(t)); buckets without tiles: GROUP BY key, bucket at source %s",
+		t.spec.Table(t.bucket), windowLabel(t.bucket), windowLabel(t.window), t.spec.Resolver.Source)
+}
+
+// runsOf returns, for keys sorted by key index, where each key's run
+// starts: runs[k] .. runs[k+1].
+func runsOf(keys []int32, n int) []int32 {
+	runs := make([]int32, n+1)
+	for _, k := range keys {
+		runs[k+1]++
+	}
+	for k := 1; k < len(runs); k++ {
+		runs[k] += runs[k-1]
+	}
+	return runs
+}
+
+// openBuckets adds to ts the raw events of the open buckets of f's rows
+// (B(t) <= time <= t), read at the source for the frame's keys, as states
+// of one event each after the tiles.
+func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix *operators.KeyIndex, ts *tileSet) error {
+	open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
+	for _, t := range f.times {
+		open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, info.bucket)), max(open.Hi, t+1)
+	}
+	src, err := r.p.engine.sources.Source(info.spec.Resolver.Source)
+	if err != nil {
+		return &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
+	}
+	rec, err := info.spec.Raw(r.ctx, r.mem, src, open, distinct)
+	if err != nil {
+		return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("open buckets of %s: %v", info.spec.Group.QualifiedName(), err)}
+	}
+	defer rec.Release()
+	keyOf, err := ix.LookupLatest(rec.Column(0), operators.Visibility{})
+	if err != nil {
+		return err
+	}
+	us := rec.Column(1).(*array.Int64).Int64Values()
+	perm := make([]int32, 0, len(keyOf))
+	for i, k := range keyOf {
+		if k >= 0 {
+			perm = append(perm, int32(i))
+		}
+	}
+	sort.Slice(perm, func(a, b int) bool {
+		i, j := perm[a], perm[b]
+		if keyOf[i] != keyOf[j] {
+			return keyOf[i] < keyOf[j]
+		}
+		return us[i] < us[j] || (us[i] == us[j] && i < j)
+	})
+	gather := func(c int) (arrow.Array, error) {
+		if c >= int(rec.NumCols()) {
+			return nil, nil
+		}
+		return operators.Gather(r.mem, rec.Column(c), perm)
+	}
+	var values, sortKey arrow.Array
+	col := 2
+	if info.spec.Value != "" {
+		if values, err = gather(col); err != nil {
+			return err
+		}
+		defer values.Release()
+		col++
+	}
+	if info.spec.SortBy != "" {
+		if sortKey, err = gather(col); err != nil {
+			return err
+		}
+		defer sortKey.Release()
+	}
+	own := make([]int32, len(perm))
+	for i := range own {
+		own[i] = int32(i)
+	}
+	raw, err := aggregate.Partial(r.mem, info.spec.Fn, values, sortKey, own, len(perm))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, a := range raw {
+			a.Release()
+		}
+	}()
+	ts.tiles = int32(ts.states[0].Len())
+	for c := range ts.states {
+		joined, err := array.Concatenate([]arrow.Array{ts.states[c], raw[c]}, r.mem)
+		if err != nil {
+			return err
+		}
+		ts.states[c].Release()
+		ts.states[c] = joined
+	}
+	sortedKeys := make([]int32, len(perm))
+	ts.rawTimes = make([]int64, len(perm))
+	for i, p := range perm {
+		sortedKeys[i], ts.rawTimes[i] = keyOf[p], us[p]
+	}
+	ts.rawRuns = runsOf(sortedKeys, distinct.Len())
+	return nil
 }

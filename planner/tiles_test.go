@@ -194,7 +194,7 @@ func (c *countingSources) Fetch(ctx context.Context, mem memory.Allocator, req s
 	return c.src.Fetch(ctx, mem, req)
 }
 
-func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spineRow, outputs []string, materialized bool) arrow.RecordBatch {
+func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spineRow, outputs []string, opts planner.RunOptions) arrow.RecordBatch {
 	t.Helper()
 	kb := array.NewInt64Builder(mem)
 	defer kb.Release()
@@ -220,24 +220,34 @@ func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spi
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Run(context.Background(), in, planner.RunOptions{Materialized: materialized})
+	res, err := p.Run(context.Background(), in, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res.Record
 }
 
+// The windows of each path (DESIGN §4 "Tiles").
+const (
+	exactWindow     = iota // t - w < at <= t
+	completeBuckets        // B(t - w) <= at < B(t)
+	alignedWindow          // B(t - w) <= at <= t
+)
+
 // tileReference answers every feature of tileRefs over windows for the
-// spine, exact or materialized.
-func tileReference(t *testing.T, db *sql.DB, rows []spineRow, names []string, windows []time.Duration, buckets []time.Duration, materialized bool) [][]any {
+// spine, on one path's windows.
+func tileReference(t *testing.T, db *sql.DB, rows []spineRow, names []string, windows []time.Duration, buckets []time.Duration, path int) [][]any {
 	var cols []string
 	for _, name := range names {
 		for i, w := range windows {
 			wu, du := w.Microseconds(), buckets[i].Microseconds()
 			cond := fmt.Sprintf("epoch_us(e.ts) > epoch_us(s.t) - %d AND e.ts <= s.t", wu)
-			if materialized {
-				b := func(x string) string { return fmt.Sprintf("(%s - (((%s %% %d) + %d) %% %d))", x, x, du, du, du) }
+			b := func(x string) string { return fmt.Sprintf("(%s - (((%s %% %d) + %d) %% %d))", x, x, du, du, du) }
+			switch path {
+			case completeBuckets:
 				cond = fmt.Sprintf("epoch_us(e.ts) >= %s AND epoch_us(e.ts) < %s", b(fmt.Sprintf("(epoch_us(s.t) - %d)", wu)), b("epoch_us(s.t)"))
+			case alignedWindow:
+				cond = fmt.Sprintf("epoch_us(e.ts) >= %s AND e.ts <= s.t", b(fmt.Sprintf("(epoch_us(s.t) - %d)", wu)))
 			}
 			ref := tileRefs[name]
 			// Each feature's own join: its window.
@@ -278,8 +288,11 @@ func TestTilesMatchDuckDB(t *testing.T) {
 			check(t, rec, rows, ref, o, i, 1e-9)
 		}
 	}
-	exact := tileReference(t, src.DB(), rows, names, windows, buckets, false)
-	tiled := tileReference(t, src.DB(), rows, names, windows, buckets, true)
+	exact := tileReference(t, src.DB(), rows, names, windows, buckets, exactWindow)
+	tiled := tileReference(t, src.DB(), rows, names, windows, buckets, completeBuckets)
+	aligned := tileReference(t, src.DB(), rows, names, windows, buckets, alignedWindow)
+	materialized := planner.RunOptions{Materialized: true}
+	align := planner.RunOptions{Materialized: true, AlignWindows: true}
 	differ := 0
 	for i := range exact {
 		for j := range exact[i] {
@@ -294,14 +307,19 @@ func TestTilesMatchDuckDB(t *testing.T) {
 	t.Logf("exact and materialized answers differ in %d of %d cells", differ, len(rows)*len(outs))
 
 	t.Run("exact", func(t *testing.T) {
-		rec := tileQuery(t, e, mem, rows, outs, false)
+		rec := tileQuery(t, e, mem, rows, outs, planner.RunOptions{})
 		defer rec.Release()
 		compare(t, rec, exact)
 	})
 	t.Run("materialized without tiles", func(t *testing.T) {
-		rec := tileQuery(t, e, mem, rows, outs, true)
+		rec := tileQuery(t, e, mem, rows, outs, materialized)
 		defer rec.Release()
 		compare(t, rec, tiled)
+	})
+	t.Run("aligned without tiles", func(t *testing.T) {
+		rec := tileQuery(t, e, mem, rows, outs, align)
+		defer rec.Release()
+		compare(t, rec, aligned)
 	})
 	// Half the history backfilled: the rest comes from raw events.
 	backfill := func(start, end time.Time) {
@@ -317,14 +335,19 @@ func TestTilesMatchDuckDB(t *testing.T) {
 	}
 	backfill(tileAnchor.Add(-30*24*time.Hour), tileAnchor.Add(-10*24*time.Hour))
 	t.Run("materialized with some tiles", func(t *testing.T) {
-		rec := tileQuery(t, e, mem, rows, outs, true)
+		rec := tileQuery(t, e, mem, rows, outs, materialized)
 		defer rec.Release()
 		compare(t, rec, tiled)
+	})
+	t.Run("aligned with some tiles", func(t *testing.T) {
+		rec := tileQuery(t, e, mem, rows, outs, align)
+		defer rec.Release()
+		compare(t, rec, aligned)
 	})
 	backfill(tileAnchor.Add(-500*24*time.Hour), time.Time{})
 	t.Run("materialized with all tiles", func(t *testing.T) {
 		before := counting.fetches.Load()
-		rec := tileQuery(t, e, mem, rows, outs, true)
+		rec := tileQuery(t, e, mem, rows, outs, materialized)
 		defer rec.Release()
 		compare(t, rec, tiled)
 		// Every bucket has tiles: the events are never read, the 14d
@@ -333,5 +356,20 @@ func TestTilesMatchDuckDB(t *testing.T) {
 			t.Errorf("the source was queried %d times", n)
 		}
 	})
+	t.Run("aligned with all tiles", func(t *testing.T) {
+		rec := tileQuery(t, e, mem, rows, outs, align)
+		defer rec.Release()
+		compare(t, rec, aligned)
+	})
 	_ = dir
+	// fletch plan says so: the events' frame is not read from tiles.
+	q := &statement.Statement{Class: g.Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}},
+		Outputs: []statement.Output{{Expr: &expr.Ref{Path: []string{"total__1209600__"}}}}}
+	p, err := e.Prepare(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := p.Explain(); !strings.Contains(text, "with use_materialized_offline_query: not read") || !strings.Contains(text, "merge tiles fletch_tiles__user__total__86400") {
+		t.Errorf("the plan does not say the events are not read:\n%s", text)
+	}
 }

@@ -31,6 +31,21 @@ type BackfillOptions struct {
 	Progress func(Report)
 }
 
+// Beginning starts the range of a backfill from the first event: the
+// buckets before it hold no events (µs since the epoch, year -290,000).
+const Beginning = -1 << 62
+
+// empty is a record of s's tiles with no rows.
+func (s *Spec) empty(mem memory.Allocator) (arrow.RecordBatch, error) {
+	fields := s.Fields()
+	cols := make([]arrow.Array, len(fields))
+	for i, f := range fields {
+		cols[i] = array.MakeArrayOfNull(mem, f.Type, 0)
+	}
+	defer release(cols)
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, 0), nil
+}
+
 // Report is a backfill's progress, or its summary once done.
 type Report struct {
 	Feature string
@@ -115,6 +130,21 @@ func backfillBucket(ctx context.Context, mem memory.Allocator, src stores.Source
 		done[c.Lo] = c.Hi
 	}
 	start := time.Now()
+	if opts.Start.IsZero() {
+		// From the first event the source holds: the buckets before it are
+		// known empty, so a window reaching before it reads no events.
+		if end, ok := done[Beginning]; !ok || end < first {
+			empty, err := s.empty(mem)
+			if err != nil {
+				return rep, err
+			}
+			err = st.Replace(ctx, s, d, Range{Beginning, first}, Range{Beginning, first}, empty, 0)
+			empty.Release()
+			if err != nil {
+				return rep, err
+			}
+		}
+	}
 	for a := first; a < hi; a += L {
 		if err := ctx.Err(); err != nil {
 			return rep, err

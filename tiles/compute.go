@@ -229,3 +229,43 @@ func release(arrs []arrow.Array) {
 		}
 	}
 }
+
+// Raw returns the events of s at src in r (of keys when keys is not nil)
+// that pass its filters, one row each: key, us (the event time, µs since
+// the epoch), and v and k when s has a value and a sort key. Aligned
+// windows add the raw events of each row's open bucket to its tiles.
+func (s *Spec) Raw(ctx context.Context, mem memory.Allocator, src stores.Source, r Range, keys arrow.Array) (arrow.RecordBatch, error) {
+	dl, err := DialectOf(src)
+	if err != nil {
+		return nil, err
+	}
+	us := dl.epochUS("_r." + quote(s.Time))
+	cols := []string{"_r." + quote(s.Key) + " AS key", us + " AS us"}
+	fields := []arrow.Field{{Name: "key", Type: s.KeyType, Nullable: true}, {Name: "us", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}
+	if s.Value != "" {
+		cols = append(cols, s.Value+" AS v")
+		fields = append(fields, arrow.Field{Name: "v", Type: s.ValueType, Nullable: true})
+	}
+	if s.SortBy != "" {
+		cols = append(cols, s.SortBy+" AS k")
+		fields = append(fields, arrow.Field{Name: "k", Type: s.SortType, Nullable: true})
+	}
+	conds := []string{"_r." + quote(s.Key) + " IS NOT NULL", "_r." + quote(s.Time) + " IS NOT NULL",
+		us + " >= " + strconv.FormatInt(r.Lo, 10), us + " < " + strconv.FormatInt(r.Hi, 10)}
+	if s.Where != "" {
+		conds = append(conds, s.Where)
+	}
+	req := stores.FetchRequest{SQL: "SELECT " + strings.Join(cols, ", ") + " FROM (\n" + stores.TrimStatement(s.Resolver.Query) + "\n) AS _r WHERE " + strings.Join(conds, " AND "),
+		Schema: arrow.NewSchema(fields, nil), Timeout: s.Resolver.Timeout}
+	for range s.Resolver.Params {
+		req.Params = append(req.Params, stores.ParamValue{Time: time.UnixMicro(r.Hi).UTC()})
+	}
+	if keys != nil {
+		req.KeyColumn, req.Keys = "key", keys
+	}
+	rec, err := src.Fetch(ctx, mem, req)
+	if err != nil {
+		return nil, fmt.Errorf("resolver %s: %w", s.Resolver.Name, err)
+	}
+	return rec, nil
+}

@@ -245,6 +245,12 @@ func cmdTileStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 		from, to := "-", "-"
 		if n := len(t.Ranges); n > 0 {
 			from = time.UnixMicro(t.Ranges[0].Lo).UTC().Format(time.RFC3339)
+			if t.Ranges[0].Lo == tiles.Beginning {
+				from = "(no events before)"
+				if len(t.Ranges) > 1 {
+					from += " " + time.UnixMicro(t.Ranges[1].Lo).UTC().Format(time.RFC3339)
+				}
+			}
 			to = time.UnixMicro(t.Ranges[n-1].Hi).UTC().Format(time.RFC3339)
 			if gaps := countGaps(t.Ranges); gaps > 0 {
 				to += fmt.Sprintf(" (%d gaps)", gaps)

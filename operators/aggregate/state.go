@@ -3,6 +3,7 @@ package aggregate
 import (
 	"encoding/base64"
 	"fmt"
+	"iter"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -151,7 +152,34 @@ func floatArray(mem memory.Allocator, v []float64) arrow.Array {
 // union of the rows those states summarize: an empty range gives the
 // aggregation over no rows (DESIGN §4). The result belongs to the caller.
 func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi []int32) (arrow.Array, error) {
-	nrows := len(lo)
+	return MergeSpans(mem, fn, states, Spans{Lo: lo, Hi: hi})
+}
+
+// Spans are, per output row i, the state rows [Lo[i], Hi[i]) and, when Lo2
+// is set, [Lo2[i], Hi2[i]) too (tiles, then the raw rows of an open
+// bucket), in that order.
+type Spans struct{ Lo, Hi, Lo2, Hi2 []int32 }
+
+func (sp *Spans) rows(i int) iter.Seq[int32] {
+	return func(yield func(int32) bool) {
+		for j := sp.Lo[i]; j < sp.Hi[i]; j++ {
+			if !yield(j) {
+				return
+			}
+		}
+		if sp.Lo2 != nil {
+			for j := sp.Lo2[i]; j < sp.Hi2[i]; j++ {
+				if !yield(j) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// MergeSpans is MergeRanges over the spans sp.
+func MergeSpans(mem memory.Allocator, fn string, states []arrow.Array, sp Spans) (arrow.Array, error) {
+	nrows := len(sp.Lo)
 	i64 := func(c int) []int64 { return states[c].(*array.Int64).Int64Values() }
 	f64 := func(c int) []float64 { return states[c].(*array.Float64).Float64Values() }
 	switch fn {
@@ -159,7 +187,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		n := i64(0)
 		out := make([]int64, nrows)
 		for i := range out {
-			for j := lo[i]; j < hi[i]; j++ {
+			for j := range sp.rows(i) {
 				out[i] += n[j]
 			}
 		}
@@ -169,7 +197,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 			vals := s.Int64Values()
 			out := make([]int64, nrows)
 			for i := range out {
-				for j := lo[i]; j < hi[i]; j++ {
+				for j := range sp.rows(i) {
 					if s.IsNull(int(j)) {
 						continue
 					}
@@ -186,7 +214,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		vals := s.Float64Values()
 		out := make([]float64, nrows)
 		for i := range out {
-			for j := lo[i]; j < hi[i]; j++ {
+			for j := range sp.rows(i) {
 				if s.IsValid(int(j)) {
 					out[i] += vals[j]
 				}
@@ -201,7 +229,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		for i := range nrows {
 			var cnt int64
 			var s float64
-			for j := lo[i]; j < hi[i]; j++ {
+			for j := range sp.rows(i) {
 				cnt += n[j]
 				s += sum[j]
 			}
@@ -220,7 +248,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		for i := range nrows {
 			var cn int64
 			var cm, cm2 float64
-			for j := lo[i]; j < hi[i]; j++ {
+			for j := range sp.rows(i) {
 				if n[j] == 0 {
 					continue
 				}
@@ -248,7 +276,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		}
 		// The best state row of each output row, by its sort key: the
 		// states' own best rows compete again (ties: the later bucket).
-		rows, err := bestInRanges(fn == "max" || fn == "max_by", vals, keys, lo, hi)
+		rows, err := bestInRanges(fn == "max" || fn == "max_by", vals, keys, &sp)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +287,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		out := make([]bool, nrows)
 		for i := range out {
 			out[i] = !isAny
-			for j := lo[i]; j < hi[i]; j++ {
+			for j := range sp.rows(i) {
 				if bs.IsValid(int(j)) && bs.Value(int(j)) == isAny {
 					out[i] = isAny
 					break
@@ -276,7 +304,7 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 		out := make([]int64, nrows)
 		for i := range out {
 			var acc Sketch
-			for j := lo[i]; j < hi[i]; j++ {
+			for j := range sp.rows(i) {
 				if bin.IsNull(int(j)) {
 					continue
 				}
@@ -299,27 +327,27 @@ func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi [
 	return nil, unknown(fn)
 }
 
-// bestInRanges returns, per range [lo[i], hi[i]), the row with the
+// bestInRanges returns, per row's spans, the state row with the
 // greatest (isMax) or least key among rows whose value and key are not
 // null, -1 when none; ties go to the later row, as in argBest.
-func bestInRanges(isMax bool, values, keys arrow.Array, lo, hi []int32) ([]int32, error) {
-	rows := make([]int32, len(lo))
+func bestInRanges(isMax bool, values, keys arrow.Array, sp *Spans) ([]int32, error) {
+	rows := make([]int32, len(sp.Lo))
 	ok := func(i int) bool { return keys.IsValid(i) && values.IsValid(i) }
 	switch k := keys.(type) {
 	case *array.Int64:
-		pickRanges(isMax, k.Int64Values(), ok, lo, hi, rows)
+		pickRanges(isMax, k.Int64Values(), ok, sp, rows)
 	case *array.Float64:
-		pickRanges(isMax, k.Float64Values(), ok, lo, hi, rows)
+		pickRanges(isMax, k.Float64Values(), ok, sp, rows)
 	case *array.Timestamp:
-		pickRanges(isMax, k.TimestampValues(), ok, lo, hi, rows)
+		pickRanges(isMax, k.TimestampValues(), ok, sp, rows)
 	case *array.Date32:
-		pickRanges(isMax, k.Date32Values(), ok, lo, hi, rows)
+		pickRanges(isMax, k.Date32Values(), ok, sp, rows)
 	case *array.String:
 		strs := make([]string, k.Len())
 		for i := range strs {
 			strs[i] = k.Value(i)
 		}
-		pickRanges(isMax, strs, ok, lo, hi, rows)
+		pickRanges(isMax, strs, ok, sp, rows)
 	case *array.Boolean:
 		bs := make([]int8, k.Len())
 		for i := range bs {
@@ -327,17 +355,17 @@ func bestInRanges(isMax bool, values, keys arrow.Array, lo, hi []int32) ([]int32
 				bs[i] = 1
 			}
 		}
-		pickRanges(isMax, bs, ok, lo, hi, rows)
+		pickRanges(isMax, bs, ok, sp, rows)
 	default:
 		return nil, fmt.Errorf("cannot order by %s", keys.DataType())
 	}
 	return rows, nil
 }
 
-func pickRanges[K orderedKey](isMax bool, keys []K, ok func(int) bool, lo, hi, rows []int32) {
+func pickRanges[K orderedKey](isMax bool, keys []K, ok func(int) bool, sp *Spans, rows []int32) {
 	for i := range rows {
 		b := int32(-1)
-		for j := lo[i]; j < hi[i]; j++ {
+		for j := range sp.rows(i) {
 			if !ok(int(j)) {
 				continue
 			}
