@@ -260,7 +260,7 @@ func (sp *fmtSpec) formatFloat(v float64) (string, error) {
 	default: // none: repr, or 'g'-like with at least one decimal
 		if body == "" {
 			if prec < 0 {
-				body = pyFloat(a)
+				body = PyFloat(a)
 			} else {
 				if prec == 0 {
 					prec = 1
