@@ -70,7 +70,7 @@ func (r *reloader) reload(why string) {
 	start := time.Now()
 	next, err := r.open()
 	if err != nil {
-		slog.Error("reload refused: the previous repository keeps serving", "trigger", why, "err", err)
+		slog.Error("reload refused, the previous repository still answers", "trigger", why, "err", err)
 		r.count("refused")
 		return
 	}
