@@ -178,3 +178,45 @@ func TestSeedsTransactions(t *testing.T) {
 	addr, _ := startServe(t, repo)
 	seedCompare(t, addr, "user", []string{"total_spend__2592000__", "total_spend__5184000__", "total_spend__7776000__"}, want)
 }
+
+// TestSeedsDocuments: seed 004's Document/Revision. As written, its filter
+// `_.size_bytes > 100,000,000` is Python for the filters `_.size_bytes >
+// 100`, `0`, `0`: validate refuses it at the `0`. With the literal written
+// 100_000_000 (as the seed means), num_revisions, max_revision_size over
+// sizes with nulls and earliest_large_revision_ts match DuckDB, revisions
+// after the query time unseen.
+func TestSeedsDocuments(t *testing.T) {
+	out, err := validateSeeds(t, "documents")
+	if err == nil {
+		t.Fatalf("validate accepted 100,000,000:\n%s", out)
+	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/documents/documents.py:13:75: filter 0 is int64, not a condition",
+		"testdata/seeds/documents/documents.py:21:5: class Revision has no FeatureTime: its only datetime feature, timestamp, is its event time")
+	repo, db := seedRepo(t, "documents", "db",
+		`CREATE TABLE documents AS SELECT i AS id FROM range(1, 6) t(i)`,
+		// document 5 has no revisions
+		`CREATE TABLE revisions AS SELECT i AS id, 1 + i % 4 AS document_id,
+			CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 7919 % 300) * 1000000.0 END::DOUBLE AS size_bytes,
+			TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 3 - 20) AS "timestamp"
+			FROM range(1, 200) t(i)`)
+	py := filepath.Join(repo, "documents.py")
+	src, err := os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(src), "100,000,000", "100_000_000", 1)
+	if fixed == string(src) {
+		t.Fatal("documents.py no longer writes 100,000,000")
+	}
+	if err := os.WriteFile(py, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := seedReference(t, db, `SELECT d.id, count(r.id), max(r.size_bytes),
+		min(r."timestamp") FILTER (r.size_bytes > 100000000)
+		FROM documents d LEFT JOIN revisions r ON r.document_id = d.id AND r."timestamp" <= TIMESTAMP '2026-01-01 12:00:00'
+		GROUP BY d.id ORDER BY d.id`, "num", "max", "earliest")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "document", []string{"num_revisions", "max_revision_size", "earliest_large_revision_ts"}, want)
+}
