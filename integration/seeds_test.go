@@ -193,6 +193,9 @@ func TestSeedsDocuments(t *testing.T) {
 	wantLines(t, "validate", out,
 		"testdata/seeds/documents/documents.py:13:75: filter 0 is int64, not a condition",
 		"testdata/seeds/documents/documents.py:21:5: class Revision has no FeatureTime: its only datetime feature, timestamp, is its event time")
+	if strings.Contains(out, "class Document has no FeatureTime") {
+		t.Errorf("validate takes the computed earliest_large_revision_ts for Document's event time:\n%s", out)
+	}
 	repo, db := seedRepo(t, "documents", "db",
 		`CREATE TABLE documents AS SELECT i AS id FROM range(1, 6) t(i)`,
 		// document 5 has no revisions
