@@ -223,3 +223,77 @@ func TestSeedsDocuments(t *testing.T) {
 	addr, _ := startServe(t, repo)
 	seedCompare(t, addr, "document", []string{"num_revisions", "max_revision_size", "earliest_large_revision_ts"}, want)
 }
+
+// TestSeedsTutorial: seed 000's User (full_name, reviews,
+// average_rating_given, review_count 7d/30d/60d) and Review as written,
+// over its SQL resolver as written (created_at, email and birthday match no
+// feature of this User: located warnings). Ratings with nulls; reviews
+// after the query time unseen (Review.created_at is its event time).
+func TestSeedsTutorial(t *testing.T) {
+	out, err := validateSeeds(t, "tutorial")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/tutorial/users.chalk.sql:5:1: column created_at matches no feature of User, so it is ignored",
+		"testdata/seeds/tutorial/users.chalk.sql:8:1: column email matches no feature of User, so it is ignored",
+		"testdata/seeds/tutorial/users.chalk.sql:9:1: column birthday matches no feature of User, so it is ignored",
+		"testdata/seeds/tutorial/marketplace.py:12:5: class Review has no FeatureTime: its only datetime feature, created_at, is its event time")
+	repo, db := seedRepo(t, "tutorial", "postgres",
+		`CREATE TABLE marketplace_users AS SELECT i::VARCHAR AS hid, TIMESTAMP '2025-01-01' + to_days(i) AS created_at,
+			'First' || i AS first_name, 'Last' || (i % 7) AS last_name, 'u' || i || '@example.com' AS email,
+			DATE '1990-01-01' + i::INTEGER AS birthday FROM range(1, 61) t(i)`,
+		// users 56..60 have no reviews
+		`CREATE TABLE reviews AS SELECT i AS id, TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 5 - 100) AS created_at,
+			'headline ' || i AS review_headline, 'body ' || i AS review_body,
+			CASE WHEN i % 9 = 0 THEN NULL ELSE 1 + i * 7 % 5 END AS star_rating,
+			(i % 50) / 10.0 AS normalized_rating, (1 + i * 13 % 55)::VARCHAR AS user_id
+			FROM range(1, 400) t(i)`)
+	want := seedReference(t, db, `SELECT u.hid, u.first_name || ' ' || u.last_name, u.first_name, avg(r.star_rating),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 7 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 30 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 60 DAY)
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN marketplace_users u
+		LEFT JOIN reviews r ON r.user_id = u.hid AND r.created_at <= n
+		WHERE u.hid IN ('1', '2', '50', '54', '58')
+		GROUP BY u.hid, u.first_name, u.last_name, n`, "full_name", "first_name", "avg", "7d", "30d", "60d")
+	// A review after the query time is not seen: its user is null.
+	reviewUser := seedReference(t, db, `SELECT r.id, CASE WHEN r.created_at <= TIMESTAMP '2026-01-01 12:00:00' THEN u.hid END,
+		CASE WHEN r.created_at <= TIMESTAMP '2026-01-01 12:00:00' THEN u.first_name || ' ' || u.last_name END
+		FROM reviews r JOIN marketplace_users u ON u.hid = r.user_id WHERE r.id IN (1, 9, 241, 399)`, "id", "full_name")
+	userReviews := seedReference(t, db, `SELECT id, star_rating, normalized_rating FROM reviews
+		WHERE user_id = '50' AND created_at <= TIMESTAMP '2026-01-01 12:00:00'`, "star_rating", "normalized_rating")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	// chalk query --in user.id=50 --out full_name (and --out first_name)
+	seedCompare(t, addr, "user", []string{"full_name", "first_name", "average_rating_given",
+		"review_count__604800__", "review_count__2592000__", "review_count__5184000__"}, want)
+	// chalk query --in review.id=241 --out user
+	for id, cells := range reviewUser {
+		got := queryJSON(t, "query", "--server", addr, "--now", seedNow, "--json", "--in", "review.id="+id, "--out", "user").(map[string]any)
+		for i, name := range []string{"review.user.id", "review.user.full_name"} {
+			if !matches(got[name], cells[i]) {
+				t.Errorf("review.id=%s %s = %v, DuckDB says %v", id, name, got[name], cells[i])
+			}
+		}
+	}
+	// chalk query --in user.id=50 --out reviews
+	got := queryJSON(t, "query", "--server", addr, "--now", seedNow, "--json", "--in", "user.id=50", "--out", "reviews").(map[string]any)
+	reviews, _ := got["user.reviews"].([]any)
+	if len(reviews) != len(userReviews) {
+		t.Fatalf("user 50 has %d reviews, DuckDB says %d: %v", len(reviews), len(userReviews), got)
+	}
+	for _, r := range reviews {
+		r := r.(map[string]any)
+		cells, ok := userReviews[fmt.Sprint(r["id"])]
+		if !ok {
+			t.Errorf("user 50's review %v is not in DuckDB's", r["id"])
+			continue
+		}
+		for i, name := range []string{"star_rating", "normalized_rating"} {
+			if !matches(r[name], cells[i]) {
+				t.Errorf("user 50's review %v: %s = %v, DuckDB says %v", r["id"], name, r[name], cells[i])
+			}
+		}
+	}
+}
