@@ -4,39 +4,14 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/fletch-engine/fletch/operators/coerce"
 )
 
 // wireType is the type a column is sent as: strings as Utf8 (clients and BI
 // drivers handle it everywhere, unlike views), dictionaries decoded,
-// timestamps tz-aware UTC (a naive timestamp is a UTC instant in fletch).
-func wireType(dt arrow.DataType) arrow.DataType {
-	switch t := dt.(type) {
-	case *arrow.StringViewType:
-		return arrow.BinaryTypes.String
-	case *arrow.BinaryViewType:
-		return arrow.BinaryTypes.Binary
-	case *arrow.DictionaryType:
-		return wireType(t.ValueType)
-	case *arrow.TimestampType:
-		if t.TimeZone == "" {
-			return &arrow.TimestampType{Unit: t.Unit, TimeZone: "UTC"}
-		}
-	case *arrow.ListType:
-		f := t.ElemField()
-		f.Type = wireType(f.Type)
-		return arrow.ListOfField(f)
-	case *arrow.StructType:
-		fs := t.Fields()
-		for i := range fs {
-			fs[i].Type = wireType(fs[i].Type)
-		}
-		return arrow.StructOf(fs...)
-	}
-	return dt
-}
+// timestamps tz-aware UTC.
+func wireType(dt arrow.DataType) arrow.DataType { return coerce.Plain(dt, true) }
 
 func wireSchema(s *arrow.Schema) *arrow.Schema {
 	fs := s.Fields()
@@ -50,32 +25,11 @@ func wireSchema(s *arrow.Schema) *arrow.Schema {
 // toWire converts a result to the wire schema (see wireType). It returns a
 // new reference; the caller still releases rec.
 func toWire(mem memory.Allocator, rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
-	if int(rec.NumCols()) != schema.NumFields() {
-		return nil, fmt.Errorf("the plan returned %d columns for a schema of %d", rec.NumCols(), schema.NumFields())
+	out, err := coerce.Record(mem, rec, schema)
+	if err != nil {
+		return nil, fmt.Errorf("the plan's result: %w", err)
 	}
-	cols := make([]arrow.Array, rec.NumCols())
-	defer releaseArrays(cols)
-	for i, c := range rec.Columns() {
-		want := schema.Field(i).Type
-		switch {
-		case arrow.TypeEqual(c.DataType(), want):
-			c.Retain()
-			cols[i] = c
-		case c.DataType().ID() == arrow.TIMESTAMP && want.ID() == arrow.TIMESTAMP &&
-			c.DataType().(*arrow.TimestampType).Unit == want.(*arrow.TimestampType).Unit:
-			// Only the zone differs: same values, new type.
-			d := array.NewSliceData(c.Data(), 0, int64(c.Len()))
-			cols[i] = array.MakeFromData(array.NewData(want, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset()))
-			d.Release()
-		default:
-			out, err := coerce.Array(mem, c, want)
-			if err != nil {
-				return nil, fmt.Errorf("result column %q: %s does not convert to %s: %w", schema.Field(i).Name, c.DataType(), want, err)
-			}
-			cols[i] = out
-		}
-	}
-	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
+	return out, nil
 }
 
 func releaseArrays(arrs []arrow.Array) {

@@ -30,6 +30,7 @@ import (
 	"github.com/fletch-engine/fletch/features/pyload"
 	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/native"
+	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores/duckdb"
@@ -421,7 +422,7 @@ func formatValue(a arrow.Array, i int) string {
 	case *array.String:
 		return strconv.Quote(a.Value(i))
 	case *array.Float64:
-		return formatFloat(a.Value(i))
+		return functions.PyFloat(a.Value(i))
 	case *array.Timestamp:
 		unit := a.DataType().(*arrow.TimestampType).Unit
 		return a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano)
@@ -429,35 +430,6 @@ func formatValue(a arrow.Array, i int) string {
 		return a.Value(i).ToTime().Format("2006-01-02")
 	}
 	return a.ValueStr(i)
-}
-
-// formatFloat renders v as Python's repr does: the shortest digits that
-// round-trip, fixed notation for decimal exponents in [-4, 16), otherwise
-// scientific with a two-digit exponent at least.
-func formatFloat(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "nan"
-	case math.IsInf(v, 1):
-		return "inf"
-	case math.IsInf(v, -1):
-		return "-inf"
-	}
-	sci := strconv.FormatFloat(v, 'e', -1, 64) // -d.ddde±XX
-	mant, exp, _ := strings.Cut(sci, "e")
-	x, _ := strconv.Atoi(exp)
-	if x >= -4 && x < 16 {
-		s := strconv.FormatFloat(v, 'f', -1, 64)
-		if !strings.Contains(s, ".") {
-			s += ".0"
-		}
-		return s
-	}
-	sign := "+"
-	if x < 0 {
-		sign, x = "-", -x
-	}
-	return fmt.Sprintf("%se%s%02d", mant, sign, x)
 }
 
 func jsonValue(a arrow.Array, i int) any {
@@ -472,7 +444,7 @@ func jsonValue(a arrow.Array, i int) any {
 	case *array.Float64:
 		v := a.Value(i)
 		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return formatFloat(v)
+			return functions.PyFloat(v)
 		}
 		return v
 	case *array.Boolean:

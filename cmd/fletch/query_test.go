@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/fletch-engine/fletch/operators/functions"
 )
 
 func TestParseRequestAndCommand(t *testing.T) {
@@ -52,7 +54,7 @@ func TestFormatFloatMatchesPython(t *testing.T) {
 	values := []float64{0.531067620635202, 3.4404545454545428, 5, math.Copysign(0, -1), 1e16, 1e-7, 123456789.125, tenth + fifth, math.Inf(1), math.NaN(), 2.5e-300}
 	var got []string
 	for _, v := range values {
-		got = append(got, formatFloat(v))
+		got = append(got, functions.PyFloat(v))
 	}
 	script := `import json, sys, math
 vals = [0.531067620635202, 3.4404545454545428, 5.0, -0.0, 1e16, 1e-7, 123456789.125, 0.1 + 0.2, math.inf, math.nan, 2.5e-300]
@@ -67,7 +69,7 @@ print(json.dumps([repr(v) for v in vals]))`
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("formatFloat(%v) = %s, Python repr %s", values[i], got[i], want[i])
+			t.Errorf("functions.PyFloat(%v) = %s, Python repr %s", values[i], got[i], want[i])
 		}
 	}
 }

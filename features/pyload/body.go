@@ -256,7 +256,27 @@ func (p *parser) pyExpr(n *sitter.Node) pysym.Node {
 		}
 		return &pysym.Subscript{X: p.pyExpr(n.ChildByFieldName("value")), Key: p.pyExpr(keys[0]), At: at}
 	case "slice":
-		return &pysym.Slice{At: at}
+		// lo:hi:step; the grammar gives the parts as children around ':'
+		sl := &pysym.Slice{At: at}
+		part := 0
+		for i := uint(0); i < n.ChildCount(); i++ {
+			ch := n.Child(i)
+			switch {
+			case !ch.IsNamed() && p.text(ch) == ":":
+				part++
+			case ch.IsNamed() && ch.Kind() != "comment":
+				x := p.pyExpr(ch)
+				switch part {
+				case 0:
+					sl.Lo = x
+				case 1:
+					sl.Hi = x
+				default:
+					sl.Step = x
+				}
+			}
+		}
+		return sl
 	case "tuple", "list", "set", "expression_list":
 		kind := n.Kind()
 		if kind == "expression_list" {

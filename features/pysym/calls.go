@@ -2,6 +2,7 @@ package pysym
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 
 	"github.com/fletch-engine/fletch/features/expr"
@@ -251,7 +252,7 @@ func builtinInt(c *compiler, a []*val, at Pos) (*val, expr.Node) {
 		err := c.noneArg(x, at, "TypeError: int() argument must be a string, a bytes-like object or a real number, not 'NoneType'")
 		bad := and(fcall("is_null", out.n), not(isNone(x)))
 		if v, ok := litBool(bad); !ok || v {
-			err = seqErr(err, ite(bad, fcall("concat", c.msgPrefix("ValueError: invalid literal for int() with base 10: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
+			err = seqErr(err, ite(bad, fcall("concat", lit("ValueError: invalid literal for int() with base 10: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
 		}
 		return out, err
 	}
@@ -273,7 +274,7 @@ func builtinFloat(c *compiler, a []*val, at Pos) (*val, expr.Node) {
 		out := &val{n: fcall("to_float", x.n), t: tFloat, null: x.null}
 		bad := and(fcall("is_null", out.n), not(isNone(x)))
 		err := seqErr(c.noneArg(x, at, noneText),
-			ite(bad, fcall("concat", c.msgPrefix("ValueError: could not convert string to float: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
+			ite(bad, fcall("concat", lit("ValueError: could not convert string to float: "), quoted(x.n), c.msgSuffix(at)), lit(nil)))
 		return out, err
 	}
 	c.fail(at, "float of "+describe(x))
@@ -286,8 +287,6 @@ func (c *compiler) noneArg(x *val, at Pos, text string) expr.Node {
 	}
 	return c.raiseIf(isNone(x), at, text)
 }
-
-func (c *compiler) msgPrefix(text string) expr.Node { return lit(text) }
 
 func (c *compiler) msgSuffix(at Pos) expr.Node {
 	return lit(fmt.Sprintf(" (%s, line %d)", c.r.Name, at.Line))
@@ -509,11 +508,14 @@ func (c *compiler) format(v *val, spec string, at Pos) expr.Node {
 	return fcall(fn, v.n, lit(spec))
 }
 
-// subscript is s[i] on a str with an int index.
+// subscript is s[i] or s[lo:hi] on a str with int indices.
 func (c *compiler) subscript(n *Subscript, e env) (*val, expr.Node) {
 	x, err := c.eval(n.X, e)
-	if _, isSlice := n.Key.(*Slice); isSlice || !(x.t == tStr || x.t == tNone) {
+	if !(x.t == tStr || x.t == tNone) {
 		c.fail(n.At, "subscript of "+describe(x))
+	}
+	if sl, isSlice := n.Key.(*Slice); isSlice {
+		return c.slice(x, sl, e, err)
 	}
 	i, ei := c.eval(n.Key, e)
 	if !(i.t == tInt || i.t == tNone) || i.mixed {
@@ -533,6 +535,30 @@ func (c *compiler) subscript(n *Subscript, e env) (*val, expr.Node) {
 		seqErr(c.raiseIf(isNone(i), n.At, "TypeError: string indices must be integers, not 'NoneType'"),
 			c.raiseIf(oob, n.At, "IndexError: string index out of range"))))
 	return out, err
+}
+
+// slice is s[lo:hi] (no step): bounds default to the ends.
+func (c *compiler) slice(x *val, sl *Slice, e env, err expr.Node) (*val, expr.Node) {
+	if sl.Step != nil {
+		c.fail(sl.At, "a slice with a step")
+	}
+	bound := func(b Node, def int64) expr.Node {
+		if b == nil {
+			return lit(def)
+		}
+		v, eb := c.eval(b, e)
+		if v.t != tInt || v.null || v.mixed {
+			c.fail(sl.At, "a slice bound of "+describe(v))
+		}
+		err = seqErr(err, eb)
+		return v.n
+	}
+	lo, hi := bound(sl.Lo, 0), bound(sl.Hi, math.MaxInt64)
+	if x.t == tNone {
+		return none, seqErr(err, c.msg(sl.At, "TypeError: 'NoneType' object is not subscriptable"))
+	}
+	err = seqErr(err, c.raiseIf(isNone(x), sl.At, "TypeError: 'NoneType' object is not subscriptable"))
+	return &val{n: fcall("py_slice", x.n, lo, hi), t: tStr, null: x.null}, err
 }
 
 // specRE is the part of Python's format-spec mini-language that the

@@ -3,7 +3,6 @@ package pysym
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
@@ -685,5 +684,3 @@ func indexOf(xs []string, s string) int {
 func quoted(n expr.Node) expr.Node {
 	return fcall("concat", lit("'"), n, lit("'"))
 }
-
-func joinNames(xs []string) string { return strings.Join(xs, ", ") }

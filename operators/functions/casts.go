@@ -52,7 +52,7 @@ func init() {
 			}), kStr, kFloat)), propagates+"; null when the value does not convert"),
 		fn("to_string", x, "x as a string, as Python's str() for int, float and str; true/false; ISO 8601 for datetimes and dates",
 			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) { putStr(b, strconv.FormatInt(i64(a[0], i), 10)) }), kInt, kStr),
-			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) { putStr(b, pyFloat(f64(a[0], i))) }), kFloat, kStr),
+			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) { putStr(b, PyFloat(f64(a[0], i))) }), kFloat, kStr),
 			sig(strToStr(func(s string) string { return s }), kStr, kStr),
 			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) { putStr(b, strconv.FormatBool(boolean(a[0], i))) }), kBool, kStr),
 			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) {
@@ -64,10 +64,10 @@ func init() {
 	)
 }
 
-// pyFloat formats like Python's repr of a float: the shortest digits that
+// PyFloat formats like Python's repr of a float: the shortest digits that
 // round-trip, fixed notation for decimal exponents in [-4, 16), otherwise
 // scientific with a two-digit exponent at least (1e-05, 1e+16).
-func pyFloat(v float64) string {
+func PyFloat(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "nan"

@@ -47,6 +47,10 @@ func init() {
 			sig(strToStr(func(v string) string { return strings.TrimFunc(v, pySpace) }), kStr, kStr)),
 		fn("py_lstrip", s, "Python's str.lstrip()", sig(strToStr(func(v string) string { return strings.TrimLeftFunc(v, pySpace) }), kStr, kStr)),
 		fn("py_rstrip", s, "Python's str.rstrip()", sig(strToStr(func(v string) string { return strings.TrimRightFunc(v, pySpace) }), kStr, kStr)),
+		fn("py_slice", []string{"s", "lo", "hi"}, "Python's s[lo:hi] over characters: negative bounds count from the end, bounds beyond clamp",
+			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) {
+				putStr(b, pySlice(str(a[0], i), i64(a[1], i), i64(a[2], i)))
+			}), kStr, kInt, kInt, kStr)),
 		fn("py_format_int", []string{"x", "spec"}, "Python's format(x, spec) of an int: [[fill]align][sign][0][width][,|_][.precision][d|x|X|o|b|e|E|f|F|g|G|%]",
 			sig(rows(tStr, func(b array.Builder, a []arrow.Array, i int) {
 				formatRow(b, str(a[1], i), func(sp *fmtSpec) (string, error) { return sp.formatInt(i64(a[0], i)) })
@@ -62,6 +66,23 @@ func init() {
 	)
 }
 
+// pySlice is s[lo:hi] of a str.
+func pySlice(s string, lo, hi int64) string {
+	r := []rune(s)
+	n := int64(len(r))
+	norm := func(x int64) int64 {
+		if x < 0 {
+			x += n
+		}
+		return min(max(x, 0), n)
+	}
+	lo, hi = norm(lo), norm(hi)
+	if hi <= lo {
+		return ""
+	}
+	return string(r[lo:hi])
+}
+
 // pySpace is str.isspace for one character.
 func pySpace(r rune) bool { return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f) }
 
@@ -75,7 +96,7 @@ func caseKernel(mk func() cases.Caser) Kernel {
 }
 
 func formatRow(b array.Builder, spec string, f func(*fmtSpec) (string, error)) {
-	sp, err := ParseFormatSpec(spec)
+	sp, err := parseFormatSpec(spec)
 	if err == nil {
 		var out string
 		if out, err = f(sp); err == nil {
@@ -100,9 +121,9 @@ type fmtSpec struct {
 
 var specRE = regexp.MustCompile(`^(?:(.)?([<>=^]))?([-+ ])?(0)?([0-9]+)?([,_])?(?:\.([0-9]+))?([bcdeEfFgGnosxX%])?$`)
 
-// ParseFormatSpec reads a format spec of Python's mini-language (the
+// parseFormatSpec reads a format spec of Python's mini-language (the
 // subset fletch formats: no '#', 'z', 'n' or 'c').
-func ParseFormatSpec(spec string) (*fmtSpec, error) {
+func parseFormatSpec(spec string) (*fmtSpec, error) {
 	m := specRE.FindStringSubmatch(spec)
 	if m == nil || strings.ContainsAny(m[8], "cn") {
 		return nil, fmt.Errorf("unsupported format spec %q", spec)
@@ -239,7 +260,7 @@ func (sp *fmtSpec) formatFloat(v float64) (string, error) {
 	default: // none: repr, or 'g'-like with at least one decimal
 		if body == "" {
 			if prec < 0 {
-				body = pyFloat(a)
+				body = PyFloat(a)
 			} else {
 				if prec == 0 {
 					prec = 1

@@ -59,6 +59,7 @@ class Row:
     ternary: str | None
     contains: bool | None
     index: str | None
+    sliced: str | None
 
 
 @online
@@ -282,3 +283,10 @@ def r_contains(s: Row.s, t: Row.t) -> Row.contains:
 @online
 def r_index(s: Row.s, a: Row.a) -> Row.index:
     return s[a]
+
+
+@online
+def r_sliced(s: Row.s, a: Row.a) -> Row.sliced:
+    if s is None or a is None:
+        return s
+    return s[1:] + "|" + s[:a] + "|" + s[-3:-1] + "|" + s[a:a + 2]
