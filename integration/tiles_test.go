@@ -135,3 +135,22 @@ func TestTilesTrainingSet(t *testing.T) {
 	env := append(os.Environ(), "FLETCH_URL=grpc://"+addr, "FLETCH_REFERENCE_DB="+ref, "SPINE_ROWS=100000")
 	runTool(t, root, env, filepath.Join(root, ".venv/bin/python"), filepath.Join(root, "integration/testdata/tiles_training_set.py"))
 }
+
+// TestValidateTiles: a materialized feature whose tiles cannot be computed
+// at the source is a located error of fletch validate, not a surprise at
+// the first backfill.
+func TestValidateTiles(t *testing.T) {
+	dir := t.TempDir()
+	bad := strings.Replace(tilesAcceptanceRepo, `_.txns[_.at > _.chalk_window].count()`, `_.txns[F.abs(_.amount) > 3, _.at > _.chalk_window].count()`, 1)
+	bad = strings.Replace(bad, "from chalk import Windowed, windowed", "from chalk import Windowed, windowed\nimport chalk.functions as F", 1)
+	for name, text := range map[string]string{"m.py": bad,
+		"txns.chalk.sql": "-- resolves: Txn\n-- source: events\nselect id, user_id, amount, ts as \"at\" from txns\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(bin, "validate", "--repo", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "user.cnt: cannot tile: filter") || !strings.Contains(string(out), filepath.Join(dir, "m.py")+":") {
+		t.Errorf("validate: %v\n%s\nwant a located 'cannot tile' error", err, out)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/fletch-engine/fletch/relational"
 	"github.com/fletch-engine/fletch/sql"
 	"github.com/fletch-engine/fletch/statement"
+	"github.com/fletch-engine/fletch/tiles"
 )
 
 const defaultListen = "127.0.0.1:8815"
@@ -307,6 +308,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f.QualifiedName(), err))
 			}
+		}
+	}
+	// Materialized features: their tiles must be computable at the source
+	// (docs/TILES.md), or backfills and materialized queries would fail.
+	for _, group := range tiles.Materialized(g) {
+		if _, err := tiles.SpecFor(g, group); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {

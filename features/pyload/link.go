@@ -657,9 +657,13 @@ func (l *linker) keys(c *features.Class) {
 		}
 		// DESIGN §4: else the class's only datetime feature (the seeds'
 		// Review.created_at): rows later than a query's time are unseen.
+		// A computed datetime (seed 004's Document.earliest_large_revision_ts)
+		// is no row's time; expressions are bound after keys, so ask the
+		// declaration.
 		var dts []*features.Feature
 		for _, f := range c.Features {
-			if f.Kind == features.Scalar && f.Type.Kind == features.Datetime && f.Expr == nil && f.Window == nil {
+			computed := f.Expr != nil || (l.decls[f] != nil && l.decls[f].Expr != nil)
+			if f.Kind == features.Scalar && f.Type.Kind == features.Datetime && !computed && f.Window == nil {
 				dts = append(dts, f)
 			}
 		}

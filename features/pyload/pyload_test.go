@@ -818,3 +818,40 @@ class Login:
 		t.Errorf("timeless warnings %q\nwant [%q]", timeless, want)
 	}
 }
+
+// TestComputedDatetimeIsNoEventTime: seed 004's Document declares one
+// datetime feature, earliest_large_revision_ts, an aggregation over its
+// revisions. A computed feature is no event time (it was inferred as
+// Document's, with a warning telling the user so).
+func TestComputedDatetimeIsNoEventTime(t *testing.T) {
+	g, err := link(`from chalk.features import features, DataFrame, _
+from datetime import datetime
+
+@features
+class Document:
+    id: int
+    revisions: DataFrame[Revision]
+    earliest_large_revision_ts: datetime = _.revisions[_.size_bytes > 100_000_000, _.timestamp].min()
+
+@features
+class Revision:
+    id: int
+    document_id: Document.id
+    size_bytes: float
+    timestamp: datetime
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := g.Class("Document"); d.EventTime != nil || d.Feature("earliest_large_revision_ts").EventTime {
+		t.Errorf("Document's event time is %v, want none", d.EventTime)
+	}
+	for _, w := range g.Warnings {
+		if strings.Contains(w.Error(), "Document") {
+			t.Errorf("warning about Document: %v", w)
+		}
+	}
+	if r := g.Class("Revision"); r.EventTime != r.Feature("timestamp") {
+		t.Errorf("Revision's event time is %v, want timestamp", r.EventTime)
+	}
+}

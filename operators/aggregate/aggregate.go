@@ -254,26 +254,43 @@ func minMax(mem memory.Allocator, isMax bool, values arrow.Array, groups []int32
 // ties the later row wins, so that max_by over equal timestamps picks the
 // last row written. NaN orders above every number, as in DuckDB.
 func argBest(isMax bool, values, keys arrow.Array, groups []int32, ngroups int) ([]int32, error) {
+	better, err := keyOrder(isMax, keys)
+	if err != nil {
+		return nil, err
+	}
 	best := make([]int32, ngroups)
 	for g := range best {
 		best[g] = -1
 	}
-	ok := func(i int) bool { return keys.IsValid(i) && (values == nil || values.IsValid(i)) }
+	for i, g := range groups {
+		if g < 0 || !keys.IsValid(i) || (values != nil && values.IsNull(i)) {
+			continue
+		}
+		if better(int32(i), best[g]) {
+			best[g] = int32(i)
+		}
+	}
+	return best, nil
+}
+
+// keyOrder returns better(j, b): whether row j of keys replaces row b (-1:
+// none yet) as the greatest (isMax) or least; ties go to j, the later row.
+func keyOrder(isMax bool, keys arrow.Array) (func(j, b int32) bool, error) {
 	switch k := keys.(type) {
 	case *array.Int64:
-		pick(isMax, k.Int64Values(), ok, groups, best)
+		return betterOf(isMax, k.Int64Values()), nil
 	case *array.Float64:
-		pick(isMax, k.Float64Values(), ok, groups, best)
+		return betterOf(isMax, k.Float64Values()), nil
 	case *array.Timestamp:
-		pick(isMax, k.TimestampValues(), ok, groups, best)
+		return betterOf(isMax, k.TimestampValues()), nil
 	case *array.Date32:
-		pick(isMax, k.Date32Values(), ok, groups, best)
+		return betterOf(isMax, k.Date32Values()), nil
 	case *array.String:
 		strs := make([]string, k.Len())
 		for i := range strs {
 			strs[i] = k.Value(i)
 		}
-		pick(isMax, strs, ok, groups, best)
+		return betterOf(isMax, strs), nil
 	case *array.Boolean:
 		bs := make([]int8, k.Len())
 		for i := range bs {
@@ -281,29 +298,21 @@ func argBest(isMax bool, values, keys arrow.Array, groups []int32, ngroups int) 
 				bs[i] = 1
 			}
 		}
-		pick(isMax, bs, ok, groups, best)
-	default:
-		return nil, fmt.Errorf("cannot order by %s", keys.DataType())
+		return betterOf(isMax, bs), nil
 	}
-	return best, nil
+	return nil, fmt.Errorf("cannot order by %s", keys.DataType())
 }
 
 type orderedKey interface {
 	int64 | float64 | arrow.Timestamp | arrow.Date32 | string | int8
 }
 
-func pick[K orderedKey](isMax bool, keys []K, ok func(int) bool, groups []int32, best []int32) {
-	for i, g := range groups {
-		if g < 0 || !ok(i) {
-			continue
-		}
-		b := best[g]
-		// x != x only for NaN.
-		if b < 0 || (isMax && (keys[i] >= keys[b] || keys[i] != keys[i])) ||
-			(!isMax && (keys[i] <= keys[b] || keys[b] != keys[b])) {
-			best[g] = int32(i)
-		}
+func betterOf[K orderedKey](isMax bool, keys []K) func(j, b int32) bool {
+	// x != x only for NaN, which orders above every number.
+	if isMax {
+		return func(j, b int32) bool { return b < 0 || keys[j] >= keys[b] || keys[j] != keys[j] }
 	}
+	return func(j, b int32) bool { return b < 0 || keys[j] <= keys[b] || keys[b] != keys[b] }
 }
 
 // take gathers values at rows; row -1 gives null.

@@ -331,52 +331,21 @@ func MergeSpans(mem memory.Allocator, fn string, states []arrow.Array, sp Spans)
 // greatest (isMax) or least key among rows whose value and key are not
 // null, -1 when none; ties go to the later row, as in argBest.
 func bestInRanges(isMax bool, values, keys arrow.Array, sp *Spans) ([]int32, error) {
-	rows := make([]int32, len(sp.Lo))
-	ok := func(i int) bool { return keys.IsValid(i) && values.IsValid(i) }
-	switch k := keys.(type) {
-	case *array.Int64:
-		pickRanges(isMax, k.Int64Values(), ok, sp, rows)
-	case *array.Float64:
-		pickRanges(isMax, k.Float64Values(), ok, sp, rows)
-	case *array.Timestamp:
-		pickRanges(isMax, k.TimestampValues(), ok, sp, rows)
-	case *array.Date32:
-		pickRanges(isMax, k.Date32Values(), ok, sp, rows)
-	case *array.String:
-		strs := make([]string, k.Len())
-		for i := range strs {
-			strs[i] = k.Value(i)
-		}
-		pickRanges(isMax, strs, ok, sp, rows)
-	case *array.Boolean:
-		bs := make([]int8, k.Len())
-		for i := range bs {
-			if k.Value(i) {
-				bs[i] = 1
-			}
-		}
-		pickRanges(isMax, bs, ok, sp, rows)
-	default:
-		return nil, fmt.Errorf("cannot order by %s", keys.DataType())
+	better, err := keyOrder(isMax, keys)
+	if err != nil {
+		return nil, err
 	}
-	return rows, nil
-}
-
-func pickRanges[K orderedKey](isMax bool, keys []K, ok func(int) bool, sp *Spans, rows []int32) {
+	rows := make([]int32, len(sp.Lo))
 	for i := range rows {
 		b := int32(-1)
 		for j := range sp.rows(i) {
-			if !ok(int(j)) {
-				continue
-			}
-			// x != x only for NaN, which orders above every number.
-			if b < 0 || (isMax && (keys[j] >= keys[b] || keys[j] != keys[j])) ||
-				(!isMax && (keys[j] <= keys[b] || keys[b] != keys[b])) {
+			if keys.IsValid(int(j)) && values.IsValid(int(j)) && better(j, b) {
 				b = j
 			}
 		}
 		rows[i] = b
 	}
+	return rows, nil
 }
 
 func int64Array(mem memory.Allocator, v []int64, valid []bool) arrow.Array {

@@ -1,0 +1,299 @@
+package integration
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The acceptance of issue 14: the seeds' examples as written
+// (testdata/seeds: the tutorial's User and Review, seed 004's
+// Document/Revision, failed logins and transactions), each a repository
+// over generated DuckDB tables. validate lists what fletch does not take,
+// by location; served, every answer matches DuckDB SQL over the same rows.
+
+// seedNow is the query time of every seed query; rows after it exist in
+// the tables and must not be seen (DESIGN.md §4).
+const seedNow = "2026-01-01T12:00:00Z"
+
+// seedRepo copies testdata/seeds/name into a temporary repository whose
+// fletch.yaml names a DuckDB file (as source) holding the tables made by
+// setup, and returns the repository and the open reference database; the
+// caller closes it before serving.
+func seedRepo(t *testing.T, name, source string, setup ...string) (string, *sql.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	repo := filepath.Join(dir, name)
+	copyRepo(t, filepath.Join("testdata", "seeds", name), repo)
+	dbPath := filepath.Join(dir, name+".duckdb")
+	db, err := sql.Open("duckdb", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range setup {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	yaml := fmt.Sprintf("sources:\n  %s:\n    kind: duckdb\n    path: %s\n", source, strconv.Quote(dbPath))
+	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return repo, db
+}
+
+// seedReference runs query (one row per id, ordered by id; the id column
+// first) and returns each row's cells keyed by the names given.
+func seedReference(t *testing.T, db *sql.DB, query string, names ...string) map[string][]any {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	out := map[string][]any{}
+	for rows.Next() {
+		cells := make([]any, len(names)+1)
+		ptrs := make([]any, len(cells))
+		for i := range cells {
+			ptrs[i] = &cells[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out[fmt.Sprint(cells[0])] = cells[1:]
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// seedCompare queries the server for every id of want and compares each
+// named output with the reference cell.
+func seedCompare(t *testing.T, addr, class string, outs []string, want map[string][]any) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatal("empty reference")
+	}
+	for id, cells := range want {
+		args := []string{"query", "--server", addr, "--now", seedNow, "--json", "--in", class + ".id=" + id}
+		for _, o := range outs {
+			args = append(args, "--out", o)
+		}
+		got, ok := queryJSON(t, args...).(map[string]any)
+		if !ok {
+			t.Fatalf("%s.id=%s: not one row", class, id)
+		}
+		for i, o := range outs {
+			g := got[class+"."+o]
+			w := cells[i]
+			if tm, ok := w.(time.Time); ok {
+				w = tm.UTC()
+				if s, ok := g.(string); ok {
+					if p, err := time.Parse(time.RFC3339Nano, s); err == nil {
+						g = p
+					}
+				}
+			}
+			if !matches(g, w) {
+				t.Errorf("%s.id=%s %s = %v (%T), DuckDB says %v", class, id, o, g, g, w)
+			}
+		}
+	}
+}
+
+// validateSeeds runs `fletch validate` on the seed repository name as
+// written and returns what it printed.
+func validateSeeds(t *testing.T, name string) (string, error) {
+	t.Helper()
+	out, stderr, err := fletch(t, "validate", "--repo", filepath.Join("testdata", "seeds", name))
+	return out + stderr, err
+}
+
+func wantLines(t *testing.T, what, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s:\n%s\nlacks %q", what, got, w)
+		}
+	}
+}
+
+// TestSeedsLogins: seed 004's num_failed_logins (10m, 30m, 1d, default 0)
+// over attempts whose status is failed, ok or null, some after the query
+// time.
+func TestSeedsLogins(t *testing.T) {
+	out, err := validateSeeds(t, "logins")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/logins/logins.py:11:5: class LoginAttempt has no FeatureTime: its only datetime feature, at, is its event time")
+	repo, db := seedRepo(t, "logins", "db",
+		`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
+		// user 5 has no attempts: the default 0
+		`CREATE TABLE login_attempts AS SELECT i AS id, 1 + i % 4 AS user_id,
+			CASE WHEN i % 5 = 0 THEN NULL WHEN i % 2 = 0 THEN 'failed' ELSE 'ok' END AS status,
+			TIMESTAMP '2026-01-01 12:00:00' - to_minutes(i * 7 - 40) AS "at"
+			FROM range(1, 300) t(i)`)
+	want := seedReference(t, db, `SELECT u.id,
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 10 MINUTE),
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 30 MINUTE),
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 1 DAY)
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN login_attempts a ON a.user_id = u.id AND a."at" <= n
+		GROUP BY u.id, n ORDER BY u.id`, "10m", "30m", "1d")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"num_failed_logins__600__", "num_failed_logins__1800__", "num_failed_logins__86400__"}, want)
+}
+
+// TestSeedsTransactions: seed 004's total_spend (30d, 60d, 90d, default 0)
+// over amounts with nulls, some after the query time.
+func TestSeedsTransactions(t *testing.T) {
+	out, err := validateSeeds(t, "transactions")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	repo, db := seedRepo(t, "transactions", "db",
+		`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
+		`CREATE TABLE transactions AS SELECT i AS id, 1 + i % 4 AS user_id,
+			CASE WHEN i % 6 = 0 THEN NULL ELSE (i * 37 % 1000) / 4.0 END::DOUBLE AS amount,
+			TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 5 - 30) AS "at"
+			FROM range(1, 600) t(i)`)
+	want := seedReference(t, db, `SELECT u.id,
+		coalesce(sum(a.amount) FILTER (a."at" > n - INTERVAL 30 DAY), 0),
+		coalesce(sum(a.amount) FILTER (a."at" > n - INTERVAL 60 DAY), 0),
+		coalesce(sum(a.amount) FILTER (a."at" > n - INTERVAL 90 DAY), 0)
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN transactions a ON a.user_id = u.id AND a."at" <= n
+		GROUP BY u.id, n ORDER BY u.id`, "30d", "60d", "90d")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"total_spend__2592000__", "total_spend__5184000__", "total_spend__7776000__"}, want)
+}
+
+// TestSeedsDocuments: seed 004's Document/Revision. As written, its filter
+// `_.size_bytes > 100,000,000` is Python for the filters `_.size_bytes >
+// 100`, `0`, `0`: validate refuses it at the `0`. With the literal written
+// 100_000_000 (as the seed means), num_revisions, max_revision_size over
+// sizes with nulls and earliest_large_revision_ts match DuckDB, revisions
+// after the query time unseen.
+func TestSeedsDocuments(t *testing.T) {
+	out, err := validateSeeds(t, "documents")
+	if err == nil {
+		t.Fatalf("validate accepted 100,000,000:\n%s", out)
+	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/documents/documents.py:13:75: filter 0 is int64, not a condition",
+		"testdata/seeds/documents/documents.py:21:5: class Revision has no FeatureTime: its only datetime feature, timestamp, is its event time")
+	if strings.Contains(out, "class Document has no FeatureTime") {
+		t.Errorf("validate takes the computed earliest_large_revision_ts for Document's event time:\n%s", out)
+	}
+	repo, db := seedRepo(t, "documents", "db",
+		`CREATE TABLE documents AS SELECT i AS id FROM range(1, 6) t(i)`,
+		// document 5 has no revisions
+		`CREATE TABLE revisions AS SELECT i AS id, 1 + i % 4 AS document_id,
+			CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 7919 % 300) * 1000000.0 END::DOUBLE AS size_bytes,
+			TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 3 - 20) AS "timestamp"
+			FROM range(1, 200) t(i)`)
+	py := filepath.Join(repo, "documents.py")
+	src, err := os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(src), "100,000,000", "100_000_000", 1)
+	if fixed == string(src) {
+		t.Fatal("documents.py no longer writes 100,000,000")
+	}
+	if err := os.WriteFile(py, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := seedReference(t, db, `SELECT d.id, count(r.id), max(r.size_bytes),
+		min(r."timestamp") FILTER (r.size_bytes > 100000000)
+		FROM documents d LEFT JOIN revisions r ON r.document_id = d.id AND r."timestamp" <= TIMESTAMP '2026-01-01 12:00:00'
+		GROUP BY d.id ORDER BY d.id`, "num", "max", "earliest")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "document", []string{"num_revisions", "max_revision_size", "earliest_large_revision_ts"}, want)
+}
+
+// TestSeedsTutorial: seed 000's User (full_name, reviews,
+// average_rating_given, review_count 7d/30d/60d) and Review as written,
+// over its SQL resolver as written (created_at, email and birthday match no
+// feature of this User: located warnings). Ratings with nulls; reviews
+// after the query time unseen (Review.created_at is its event time).
+func TestSeedsTutorial(t *testing.T) {
+	out, err := validateSeeds(t, "tutorial")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/tutorial/users.chalk.sql:5:1: column created_at matches no feature of User, so it is ignored",
+		"testdata/seeds/tutorial/users.chalk.sql:8:1: column email matches no feature of User, so it is ignored",
+		"testdata/seeds/tutorial/users.chalk.sql:9:1: column birthday matches no feature of User, so it is ignored",
+		"testdata/seeds/tutorial/marketplace.py:12:5: class Review has no FeatureTime: its only datetime feature, created_at, is its event time")
+	repo, db := seedRepo(t, "tutorial", "postgres",
+		`CREATE TABLE marketplace_users AS SELECT i::VARCHAR AS hid, TIMESTAMP '2025-01-01' + to_days(i) AS created_at,
+			'First' || i AS first_name, 'Last' || (i % 7) AS last_name, 'u' || i || '@example.com' AS email,
+			DATE '1990-01-01' + i::INTEGER AS birthday FROM range(1, 61) t(i)`,
+		// users 56..60 have no reviews
+		`CREATE TABLE reviews AS SELECT i AS id, TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 5 - 100) AS created_at,
+			'headline ' || i AS review_headline, 'body ' || i AS review_body,
+			CASE WHEN i % 9 = 0 THEN NULL ELSE 1 + i * 7 % 5 END AS star_rating,
+			(i % 50) / 10.0 AS normalized_rating, (1 + i * 13 % 55)::VARCHAR AS user_id
+			FROM range(1, 400) t(i)`)
+	want := seedReference(t, db, `SELECT u.hid, u.first_name || ' ' || u.last_name, u.first_name, avg(r.star_rating),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 7 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 30 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 60 DAY)
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN marketplace_users u
+		LEFT JOIN reviews r ON r.user_id = u.hid AND r.created_at <= n
+		WHERE u.hid IN ('1', '2', '50', '54', '58')
+		GROUP BY u.hid, u.first_name, u.last_name, n`, "full_name", "first_name", "avg", "7d", "30d", "60d")
+	// A review after the query time is not seen: its user is null.
+	reviewUser := seedReference(t, db, `SELECT r.id, CASE WHEN r.created_at <= TIMESTAMP '2026-01-01 12:00:00' THEN u.hid END,
+		CASE WHEN r.created_at <= TIMESTAMP '2026-01-01 12:00:00' THEN u.first_name || ' ' || u.last_name END
+		FROM reviews r JOIN marketplace_users u ON u.hid = r.user_id WHERE r.id IN (1, 9, 241, 399)`, "id", "full_name")
+	userReviews := seedReference(t, db, `SELECT id, star_rating, normalized_rating FROM reviews
+		WHERE user_id = '50' AND created_at <= TIMESTAMP '2026-01-01 12:00:00'`, "star_rating", "normalized_rating")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	// chalk query --in user.id=50 --out full_name (and --out first_name)
+	seedCompare(t, addr, "user", []string{"full_name", "first_name", "average_rating_given",
+		"review_count__604800__", "review_count__2592000__", "review_count__5184000__"}, want)
+	// chalk query --in review.id=241 --out user
+	for id, cells := range reviewUser {
+		got := queryJSON(t, "query", "--server", addr, "--now", seedNow, "--json", "--in", "review.id="+id, "--out", "user").(map[string]any)
+		for i, name := range []string{"review.user.id", "review.user.full_name"} {
+			if !matches(got[name], cells[i]) {
+				t.Errorf("review.id=%s %s = %v, DuckDB says %v", id, name, got[name], cells[i])
+			}
+		}
+	}
+	// chalk query --in user.id=50 --out reviews
+	got := queryJSON(t, "query", "--server", addr, "--now", seedNow, "--json", "--in", "user.id=50", "--out", "reviews").(map[string]any)
+	reviews, _ := got["user.reviews"].([]any)
+	if len(reviews) != len(userReviews) {
+		t.Fatalf("user 50 has %d reviews, DuckDB says %d: %v", len(reviews), len(userReviews), got)
+	}
+	for _, r := range reviews {
+		r := r.(map[string]any)
+		cells, ok := userReviews[fmt.Sprint(r["id"])]
+		if !ok {
+			t.Errorf("user 50's review %v is not in DuckDB's", r["id"])
+			continue
+		}
+		for i, name := range []string{"star_rating", "normalized_rating"} {
+			if !matches(r[name], cells[i]) {
+				t.Errorf("user 50's review %v: %s = %v, DuckDB says %v", r["id"], name, r[name], cells[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,3 @@
+-- resolves: Document
+-- source: db
+select id from documents

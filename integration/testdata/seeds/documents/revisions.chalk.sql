@@ -1,0 +1,3 @@
+-- resolves: Revision
+-- source: db
+select id, document_id, size_bytes, timestamp from revisions
