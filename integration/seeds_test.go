@@ -297,3 +297,94 @@ func TestSeedsTutorial(t *testing.T) {
 		}
 	}
 }
+
+// seedFix rewrites the first old of file in repo to new: a seed's slip,
+// located by validate as written, corrected as the seed means it.
+func seedFix(t *testing.T, repo, file, old, new string) {
+	t.Helper()
+	path := filepath.Join(repo, file)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(src), old, new, 1)
+	if fixed == string(src) {
+		t.Fatalf("%s no longer writes %s", file, old)
+	}
+	if err := os.WriteFile(path, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// transactionRows are seed 004's transactions: amounts with nulls, some
+// after the query time, user 5 with none.
+var transactionRows = []string{
+	`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
+	`CREATE TABLE transactions AS SELECT i AS id, 1 + i % 4 AS user_id,
+		CASE WHEN i % 6 = 0 THEN NULL ELSE (i * 37 % 1000) / 4.0 END::DOUBLE AS amount,
+		TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 5 - 30) AS "at"
+		FROM range(1, 600) t(i)`,
+}
+
+// TestSeedsAverages: seed 004's avg_transaction_amount, a windowed feature
+// over two windowed features. As written, count_transactions filters on
+// _.ts, which its Transaction does not declare: validate says so where.
+// With _.at (as the seed means), sum (nulls skipped), count of rows and
+// their quotient per window match DuckDB.
+func TestSeedsAverages(t *testing.T) {
+	out, err := validateSeeds(t, "averages")
+	if err == nil {
+		t.Fatalf("validate accepted _.ts:\n%s", out)
+	}
+	wantLines(t, "validate", out, `testdata/seeds/averages/transactions.py:29:13: Transaction has no feature ts`)
+	repo, db := seedRepo(t, "averages", "db", transactionRows...)
+	seedFix(t, repo, "transactions.py", "_.ts > _.chalk_window", "_.at > _.chalk_window")
+	var cols []string
+	var outs []string
+	for _, w := range []struct{ label, secs string }{{"30d", "2592000"}, {"60d", "5184000"}, {"90d", "7776000"}} {
+		in := fmt.Sprintf(`a."at" > n - INTERVAL %s DAY`, strings.TrimSuffix(w.label, "d"))
+		// sum over no rows is 0 (DESIGN.md); x / 0 is null.
+		cols = append(cols, fmt.Sprintf(`coalesce(sum(a.amount) FILTER (%[1]s), 0), count(a.id) FILTER (%[1]s),
+			coalesce(sum(a.amount) FILTER (%[1]s), 0) / nullif(count(a.id) FILTER (%[1]s), 0)`, in))
+		for _, f := range []string{"sum_transactions", "count_transactions", "avg_transaction_amount"} {
+			outs = append(outs, f+"__"+w.secs+"__")
+		}
+	}
+	want := seedReference(t, db, `SELECT u.id, `+strings.Join(cols, ", ")+`
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN transactions a ON a.user_id = u.id AND a."at" <= n
+		GROUP BY u.id, n`, outs...)
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", outs, want)
+}
+
+// TestSeedsMaterialized: seed 000's caching and materialization snippets
+// as written (MaterializationWindowConfig with bucket_duration and
+// backfill_schedule, bucket_durations, max_staleness="infinity") load, and
+// the windowed counts answer as DuckDB counts the rows.
+func TestSeedsMaterialized(t *testing.T) {
+	out, err := validateSeeds(t, "materialized")
+	if err != nil || !strings.Contains(out, "ok: ") {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	repo, db := seedRepo(t, "materialized", "db",
+		`CREATE TABLE users AS SELECT i::VARCHAR AS id FROM range(1, 6) t(i)`,
+		`CREATE TABLE reviews AS SELECT i AS id, TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 13 - 50) AS created_at,
+			(1 + i % 4)::VARCHAR AS user_id, 'body ' || i AS body,
+			CASE WHEN i % 3 = 0 THEN NULL ELSE 'positive' END AS sentiment_from_llm
+			FROM range(1, 900) t(i)`)
+	want := seedReference(t, db, `SELECT u.id,
+		count(r.id) FILTER (r.created_at > n - INTERVAL 7 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 30 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 60 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 1 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 365 DAY)
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN reviews r ON r.user_id = u.id AND r.created_at <= n
+		GROUP BY u.id, n`, "7d", "30d", "60d", "1d", "365d")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"review_count__604800__", "review_count__2592000__", "review_count__5184000__",
+		"review_count_fine__86400__", "review_count_fine__31536000__"}, want)
+}
