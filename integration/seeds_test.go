@@ -415,3 +415,38 @@ func TestSeedsMaterialized(t *testing.T) {
 	seedCompare(t, addr, "user", []string{"review_count__604800__", "review_count__2592000__", "review_count__5184000__",
 		"review_count_fine__86400__", "review_count_fine__31536000__"}, want)
 }
+
+// TestSeedsAttack: seed 004's account_under_attack, a Python resolver over
+// two windows of num_failed_logins. As written it returns `-> ...`, which
+// names no feature: validate says where. Returning a declared
+// User.under_attack, it answers as the same test in DuckDB SQL.
+func TestSeedsAttack(t *testing.T) {
+	out, err := validateSeeds(t, "attack")
+	if err == nil {
+		t.Fatalf("validate accepted -> ...:\n%s", out)
+	}
+	wantLines(t, "validate", out, "testdata/seeds/attack/logins.py:32:6: resolver account_under_attack: `-> ...` names no feature")
+	repo, db := seedRepo(t, "attack", "db",
+		`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
+		// users 1 and 3 fail often, 2 and 4 never, 5 has no attempts
+		`CREATE TABLE login_attempts AS SELECT i AS id, 1 + i % 4 AS user_id,
+			CASE WHEN i % 5 = 0 THEN NULL WHEN i % 2 = 0 THEN 'failed' ELSE 'ok' END AS status,
+			TIMESTAMP '2026-01-01 12:00:00' - to_seconds(i * 20 - 300) AS "at"
+			FROM range(1, 2000) t(i)`)
+	seedFix(t, repo, "logins.py", ") -> ...:", ") -> User.under_attack:")
+	seedFix(t, repo, "logins.py", "    login_attempts: DataFrame[LoginAttempt]\n", "    login_attempts: DataFrame[LoginAttempt]\n    under_attack: bool\n")
+	want := seedReference(t, db, `SELECT u.id,
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 30 MINUTE),
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 1 DAY),
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 30 MINUTE) > 10
+			OR count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 1 DAY) > 100
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN login_attempts a ON a.user_id = u.id AND a."at" <= n
+		GROUP BY u.id, n`, "30m", "1d", "under_attack")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"num_failed_logins__1800__", "num_failed_logins__86400__", "under_attack"}, want)
+	if !matches(want["1"][2], true) || !matches(want["2"][2], false) {
+		t.Errorf("the generated rows do not put user 1 under attack and user 2 not: %v", want)
+	}
+}
