@@ -40,7 +40,8 @@ func principal(ctx context.Context) *auth.Principal {
 func (s *Server) authenticate(ctx context.Context) (context.Context, string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	header := md.Get("authorization")
-	if s.opts.Auth == nil {
+	verifier := s.repoOf(ctx).auth
+	if verifier == nil {
 		// Echoed on Handshake so that clients configured with credentials
 		// (ADBC fails without the header) still connect to an open server.
 		token, _ := auth.TokenOf(header)
@@ -50,7 +51,7 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, string, err
 	if err != nil {
 		return nil, "", status.Error(codes.Unauthenticated, err.Error())
 	}
-	p, err := s.opts.Auth.Verify(token)
+	p, err := verifier.Verify(token)
 	if err != nil {
 		return nil, "", status.Error(codes.Unauthenticated, err.Error())
 	}
@@ -119,7 +120,7 @@ func (s *Server) plan(ctx context.Context, text string, prepared bool) (*query, 
 	if p := principal(ctx); p != nil && (err != nil || p.Deny(q.classes()...) != nil) {
 		// An error of its own (not the one everyone gets) names no hidden
 		// class: the query was read without them.
-		if _, _, verr := sql.ParseQueryVisible(s.graph, text, p.CanRead); verr != nil && (err == nil || verr.Error() != err.Error()) {
+		if _, _, verr := sql.ParseQueryVisible(s.repoOf(ctx).graph, text, p.CanRead); verr != nil && (err == nil || verr.Error() != err.Error()) {
 			return nil, verr
 		}
 	}
@@ -176,7 +177,7 @@ func (s *Server) deniedFeature(ctx context.Context, q *query) error {
 		if err != nil {
 			continue
 		}
-		plan, err := s.engine.Prepare(st)
+		plan, err := s.repoOf(ctx).engine.Prepare(st)
 		if err != nil || p.Deny(plan.Classes()...) == nil {
 			continue
 		}
@@ -201,7 +202,7 @@ func (s *Server) restrict(ctx context.Context, err error) error {
 	// such a suggestion is left out, as if the class did not exist.
 	var se *statement.Error
 	if errors.As(err, &se) && se.Suggestion != "" {
-		if c := s.graph.Class(se.Suggestion); c != nil && !p.CanRead(c.Table) {
+		if c := s.repoOf(ctx).graph.Class(se.Suggestion); c != nil && !p.CanRead(c.Table) {
 			e := *se
 			e.Suggestion = ""
 			err = &e
@@ -211,7 +212,7 @@ func (s *Server) restrict(ctx context.Context, err error) error {
 	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
 		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
 	}) {
-		if c := s.graph.Class(word); c != nil && !p.CanRead(c.Table) {
+		if c := s.repoOf(ctx).graph.Class(word); c != nil && !p.CanRead(c.Table) {
 			hidden = append(hidden, c.Table)
 		}
 	}
@@ -238,6 +239,9 @@ func (s *Server) preparedQuery(ctx context.Context, handle string) (*query, erro
 	q, err := s.prepared.get(preparedKeyOf(ctx, handle))
 	if err != nil {
 		return nil, err
+	}
+	if q.repo != nil && q.repo != s.repoOf(ctx) {
+		return nil, errReloaded
 	}
 	if err := s.authorize(ctx, q.classes()...); err != nil {
 		return nil, err

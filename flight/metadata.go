@@ -255,9 +255,9 @@ func likeMatcher(pattern *string) (func(string) bool, error) {
 // is decided in one place.
 func (s *Server) classes(ctx context.Context) []*features.Class {
 	var out []*features.Class
-	for _, n := range s.graph.ClassNames() {
+	for _, n := range s.repoOf(ctx).graph.ClassNames() {
 		if s.canRead(ctx, n) {
-			out = append(out, s.graph.Class(n))
+			out = append(out, s.repoOf(ctx).graph.Class(n))
 		}
 	}
 	return out

@@ -168,7 +168,7 @@ func TestXdbcTypeInfo(t *testing.T) {
 		}
 	}
 	// Every scalar column of every table has a listed type of its name.
-	for _, c := range srv.graph.Classes {
+	for _, c := range srv.cur.Load().graph.Classes {
 		for _, f := range TableSchema(c, func(string) bool { return true }).Fields() {
 			name, _ := f.Metadata.GetValue(flightsql.TypeNameKey)
 			if _, ok := all[name]; !ok && f.Type.ID() != arrow.LIST && f.Type.ID() != arrow.STRUCT {

@@ -191,7 +191,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 		return invalidArg("native query: the input rows must follow as an Arrow stream (a schema, then record batches): %v", err)
 	}
 	defer rdr.Release()
-	st, err := s.native.Read(cmd, rdr.Schema())
+	st, err := s.repoOf(ctx).native.Read(cmd, rdr.Schema())
 	if err != nil {
 		return s.restrict(ctx, err)
 	}
@@ -204,7 +204,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	}
 	q.trace = id
 	ctx = trace.With(ctx, id)
-	plan, err := s.engine.Prepare(st)
+	plan, err := s.repoOf(ctx).engine.Prepare(st)
 	if err != nil {
 		return s.restrict(ctx, err)
 	}
@@ -275,7 +275,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 				at = len(summary.Errors)
 				failed[e.Output] = at
 				fail := outputFail(plan, e)
-				fail.Message = s.relative(fail.Message) // a Python resolver's failure names its file
+				fail.Message = s.repoOf(ctx).relative(fail.Message) // a Python resolver's failure names its file
 				summary.Errors = append(summary.Errors, fail)
 			}
 			for _, row := range e.Rows {

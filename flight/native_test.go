@@ -286,7 +286,7 @@ func FuzzNativeCommand(f *testing.F) {
 	srv := newTestServer(f, memory.NewGoAllocator())
 	inputs := arrow.NewSchema([]arrow.Field{{Name: "user.id", Type: arrow.BinaryTypes.String}}, nil)
 	f.Fuzz(func(t *testing.T, cmd string) {
-		_, err := srv.native.Read([]byte(cmd), inputs)
+		_, err := srv.cur.Load().native.Read([]byte(cmd), inputs)
 		if err != nil && status.Code(statusOf(err)) != codes.InvalidArgument {
 			t.Fatalf("%q: %v", cmd, err)
 		}

@@ -60,7 +60,7 @@ func (q *queryObs) end(ctx context.Context, err error) {
 	d := time.Since(q.start)
 	code := codes.OK
 	if err != nil {
-		code = status.Code(q.s.answerError(err))
+		code = status.Code(q.s.repoOf(ctx).answerError(err))
 	}
 	if o := q.s.opts.Observer; o != nil {
 		o.QueryDone(q.path, code, d)
@@ -74,7 +74,7 @@ func (q *queryObs) end(ctx context.Context, err error) {
 	}
 	attrs := []slog.Attr{slog.String("path", q.path), slog.String("code", code.String()), slog.Duration("duration", d)}
 	if err != nil {
-		attrs = append(attrs, slog.String("err", status.Convert(q.s.answerError(err)).Message()))
+		attrs = append(attrs, slog.String("err", status.Convert(q.s.repoOf(ctx).answerError(err)).Message()))
 	}
 	slog.LogAttrs(trace.With(ctx, q.trace), level, "query", attrs...)
 }

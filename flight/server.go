@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -40,12 +41,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/auth"
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/internal/trace"
 	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/relational"
-	"github.com/fletch-engine/fletch/sql"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -129,18 +128,11 @@ func (o *Options) defaults() {
 // Server is the Flight SQL server over one planner engine.
 type Server struct {
 	flightsql.BaseServer
-	engine   *planner.Engine
-	graph    *features.Graph
+	// cur is the repository answering new calls (reload.go).
+	cur      atomic.Pointer[repo]
 	opts     Options
 	prepared *preparedStore
-	sql      *sql.Reader
-	native   *native.Reader
 	answers  *lru.Cache[answerKey, answerSchemas]
-	rel      *relational.Engine
-	ownRel   bool // rel was made by the server: it closes it
-	// repoDirs are the repository's folder as errors may spell it (see
-	// answerError).
-	repoDirs []string
 	grpc     *grpc.Server
 	// admission counts the queries running (Limits).
 	admission admission
@@ -150,26 +142,11 @@ type Server struct {
 func NewServer(engine *planner.Engine, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		engine:   engine,
-		graph:    engine.Graph(),
 		opts:     opts,
 		prepared: newPreparedStore(opts.MaxPrepared, opts.PreparedTTL, opts.Now),
-		sql:      sql.NewReader(engine.Graph(), opts.CacheEntries, opts.CacheBytes/2),
-		native:   native.NewReader(engine.Graph(), expressions(opts.Expressions), opts.CacheEntries, opts.CacheBytes/4),
 		answers:  lru.New[answerKey, answerSchemas](opts.CacheEntries, opts.CacheBytes/4, nil),
 	}
-	if s.graph != nil && s.graph.Dir != "" {
-		s.repoDirs = repoPrefixes(s.graph.Dir)
-	}
-	s.rel = opts.Relational
-	if s.rel == nil {
-		rel, err := relational.New(engine, opts.Mem)
-		if err != nil {
-			// Lookups still work; SQL beyond them is refused (planRelational).
-			slog.Warn("SQL beyond feature lookups is off", "err", err)
-		}
-		s.rel, s.ownRel = rel, rel != nil
-	}
+	s.cur.Store(s.newRepo(engine, opts.Auth, opts.Expressions, opts.Relational))
 	s.Alloc = opts.Mem
 	s.registerSqlInfo()
 	s.registerSubstraitInfo()
@@ -217,8 +194,8 @@ func (s *Server) Stop() {
 
 func (s *Server) closeAll() {
 	s.prepared.closeAll()
-	if s.ownRel {
-		s.rel.Close()
+	if r := s.cur.Load(); r.ownRel {
+		r.rel.Close()
 	}
 }
 
@@ -283,6 +260,9 @@ func recovered(ctx context.Context, method string, r any) error {
 
 func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	start := time.Now()
+	rp := s.acquire()
+	defer rp.release()
+	ctx = context.WithValue(ctx, repoKey{}, rp)
 	defer func() {
 		if r := recover(); r != nil {
 			resp, err = nil, recovered(ctx, info.FullMethod, r)
@@ -290,18 +270,21 @@ func (s *Server) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServer
 		s.observeCall(info.FullMethod, err, start)
 	}()
 	resp, err = handler(ctx, req)
-	return resp, s.answerError(err)
+	return resp, rp.answerError(err)
 }
 
 func (s *Server) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	start := time.Now()
+	rp := s.acquire()
+	defer rp.release()
+	ss = repoStream{ss, context.WithValue(ss.Context(), repoKey{}, rp)}
 	defer func() {
 		if r := recover(); r != nil {
 			err = recovered(ss.Context(), info.FullMethod, r)
 		}
 		s.observeCall(info.FullMethod, err, start)
 	}()
-	return s.answerError(handler(srv, ss))
+	return rp.answerError(handler(srv, ss))
 }
 
 // observeCall reports a call that started at start and ended with err (a
@@ -315,13 +298,13 @@ func (s *Server) observeCall(method string, err error, start time.Time) {
 // answerError is err as a caller receives it (statusOf), with the
 // positions of definitions relative to the repository's folder: where the
 // server keeps its files is none of the caller's business.
-func (s *Server) answerError(err error) error {
+func (r *repo) answerError(err error) error {
 	err = statusOf(err)
-	if err == nil || len(s.repoDirs) == 0 {
+	if err == nil || len(r.dirs) == 0 {
 		return err
 	}
 	st, _ := status.FromError(err)
-	msg := s.relative(st.Message())
+	msg := r.relative(st.Message())
 	if msg == st.Message() {
 		return err
 	}
@@ -330,8 +313,8 @@ func (s *Server) answerError(err error) error {
 
 // relative is msg with the repository's folder left out of the positions
 // it names.
-func (s *Server) relative(msg string) string {
-	for _, prefix := range s.repoDirs {
+func (r *repo) relative(msg string) string {
+	for _, prefix := range r.dirs {
 		msg = strings.ReplaceAll(msg, prefix, "")
 	}
 	return msg
@@ -369,6 +352,8 @@ type query struct {
 	// did (EXPLAIN ANALYZE).
 	analyze bool
 	answer  answerSchemas // as sent: see wireSchema
+	// repo is the repository a prepared statement was made on.
+	repo *repo
 }
 
 // classes are the tables of the classes q reads.
@@ -385,25 +370,25 @@ func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*quer
 	if err := s.checkSQL(text); err != nil {
 		return nil, err
 	}
-	st, rel, err := s.sql.ReadQuery(text)
+	st, rel, err := s.repoOf(ctx).sql.ReadQuery(text)
 	if err != nil {
 		return nil, err
 	}
 	if rel != nil {
 		return s.planRelational(ctx, rel)
 	}
-	return s.planStatement(st, prepared)
+	return s.planStatement(ctx, st, prepared)
 }
 
 // planStatement plans a statement of any front end.
-func (s *Server) planStatement(st *statement.Statement, prepared bool) (*query, error) {
+func (s *Server) planStatement(ctx context.Context, st *statement.Statement, prepared bool) (*query, error) {
 	if !prepared && len(st.Params) > 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "%s: the query has %d parameter(s): prepare it and bind a batch of parameter rows", st.Params[0].Pos, len(st.Params))
 	}
 	if err := s.checkStatement(st); err != nil {
 		return nil, err
 	}
-	plan, err := s.engine.Prepare(st)
+	plan, err := s.repoOf(ctx).engine.Prepare(st)
 	if err != nil {
 		return nil, err
 	}
@@ -424,10 +409,11 @@ func (s *Server) planStatement(st *statement.Statement, prepared bool) (*query, 
 
 // planRelational plans a query beyond a feature lookup.
 func (s *Server) planRelational(ctx context.Context, rel *statement.Relational) (*query, error) {
-	if s.rel == nil {
+	r := s.repoOf(ctx)
+	if r.rel == nil {
 		return nil, status.Error(codes.Unimplemented, "SQL beyond feature lookups is not available on this server (see its log)")
 	}
-	rq, err := s.rel.Prepare(ctx, rel)
+	rq, err := r.rel.Prepare(ctx, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -771,6 +757,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 // executions.
 func (s *Server) keepPrepared(ctx context.Context, q *query) flightsql.ActionCreatePreparedStatementResult {
 	h := newHandle()
+	q.repo = s.repoOf(ctx)
 	s.prepared.put(preparedKeyOf(ctx, h), q)
 	isUpdate := false
 	return flightsql.ActionCreatePreparedStatementResult{

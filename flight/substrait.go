@@ -13,10 +13,10 @@ import (
 // planSubstrait reads, plans and authorizes a Substrait plan for the caller
 // of ctx, as plan does for SQL text.
 func (s *Server) planSubstrait(ctx context.Context, plan []byte, prepared bool) (*query, error) {
-	st, err := substrait.Parse(s.graph, plan)
+	st, err := substrait.Parse(s.repoOf(ctx).graph, plan)
 	var q *query
 	if err == nil {
-		q, err = s.planStatement(st, prepared)
+		q, err = s.planStatement(ctx, st, prepared)
 	}
 	return s.guard(ctx, q, err)
 }

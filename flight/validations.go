@@ -23,7 +23,7 @@ func (x exchangeService) DoAction(action *arrowflight.Action, stream arrowflight
 		return x.FlightServer.DoAction(action, stream)
 	}
 	counts := []planner.ValidationCount{}
-	for _, c := range x.s.engine.Validations() {
+	for _, c := range x.s.repoOf(stream.Context()).engine.Validations() {
 		class, _, _ := strings.Cut(c.Feature, ".")
 		if x.s.canRead(stream.Context(), class) {
 			counts = append(counts, c)

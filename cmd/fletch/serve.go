@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,6 +43,10 @@ type repoEnv struct {
 	// metrics, when the server has an operators' port, are fed by the
 	// engine and the server.
 	metrics *observe.Metrics
+	// keepEnv: a reload handed env on to the next repoEnv; Close leaves
+	// it open.
+	keepEnv bool
+	once    sync.Once
 }
 
 // Close ends the engine (its queued write-backs reach the online store)
@@ -49,8 +54,14 @@ type repoEnv struct {
 // log (which writes what it holds), then the stores and sources. A second
 // Close does nothing.
 func (r *repoEnv) Close() error {
-	r.engine.Close()
-	return r.env.Close()
+	var err error
+	r.once.Do(func() {
+		r.engine.Close()
+		if !r.keepEnv {
+			err = r.env.Close()
+		}
+	})
+	return err
 }
 
 // openRepo loads the repository in dir and opens its configuration
@@ -86,13 +97,21 @@ func findConfig(dir, configPath, embeddedDB string) (*config.Config, error) {
 // openRepoWith loads the repository in dir and opens cfg; metrics, when
 // not nil, are fed by the engine.
 func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*repoEnv, error) {
+	return openRepoOn(dir, cfg, nil, metrics, true)
+}
+
+// openRepoOn is openRepoWith over env already open (nil: open cfg); the
+// engine's gauges join metrics only when register is set (a reload's
+// engine reports queries, not the gauges: docs/OPERATIONS.md).
+func openRepoOn(dir string, cfg *config.Config, env *config.Env, metrics *observe.Metrics, register bool) (*repoEnv, error) {
 	g, err := features.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	env, err := config.Open(cfg)
-	if err != nil {
-		return nil, err
+	if env == nil {
+		if env, err = config.Open(cfg); err != nil {
+			return nil, err
+		}
 	}
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
@@ -116,7 +135,7 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 		opts = append(opts, planner.WithObserver(metrics))
 	}
 	engine := planner.NewEngine(g, env, nil, opts...)
-	if metrics != nil {
+	if metrics != nil && register {
 		metrics.PlanCache(engine.PlanCacheStats)
 		metrics.WriteBacks(func() (int64, int64) {
 			st := engine.CacheStats()
@@ -163,6 +182,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := fs.String("listen", "", "address to serve Flight SQL on (default: fletch.yaml's, else "+defaultListen+")")
 	debug := fs.String("debug-listen", "", "address to serve Go's /debug/pprof/ on (off by default; bind it to localhost)")
 	grace := fs.Duration("grace", defaultGrace, "on SIGTERM or SIGINT, how long the calls in flight may run before they are cut off")
+	watch := fs.Bool("watch", false, "reload the repository and fletch.yaml when their files change (SIGHUP always reloads)")
 	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
 	logFormat := fs.String("log-format", "", "log format, text or json (default: fletch.yaml's server.log.format, else text)")
 	logLevel := fs.String("log-level", "", "lowest level logged: debug (a line per query), info, warn or error (default: fletch.yaml's server.log.level, else info)")
@@ -192,7 +212,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return inUse(err, *repo, "stop that process first")
 	}
 	defer env.Close()
-	return serve(ctx, env, *listen, *grace, stdout)
+	return serve(ctx, env, *listen, *grace, stdout, &reloadFrom{dir: *repo, configPath: *cfgPath, watch: *watch})
+}
+
+// reloadFrom is where a server reloads its repository from.
+type reloadFrom struct {
+	dir, configPath string
+	watch           bool
 }
 
 // setLogger makes the process's default logger (log/slog's, which the
@@ -216,7 +242,9 @@ const defaultGrace = 30 * time.Second
 // no new calls; the calls in flight finish, for up to grace (then they are
 // cut off); the engine's queued write-backs reach the online store; the
 // offline log writes what it holds; the stores and sources close.
-func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration, stdout io.Writer) error {
+// With from, SIGHUP (and a change of the files, from.watch) reloads the
+// repository (reload.go).
+func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration, stdout io.Writer, from *reloadFrom) error {
 	if listen == "" {
 		listen = env.cfg.Server.Listen
 	}
@@ -276,6 +304,15 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	}
 	slog.Info(fmt.Sprintf("serving %d feature classes (%s) over Flight SQL on %s", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr()))
 	errc := make(chan error, 1)
+	var reloads *reloader
+	if from != nil {
+		reloads = newReloader(from.dir, from.configPath, env, srv)
+		if err := reloads.start(ctx, from.watch); err != nil {
+			srv.Stop()
+			lis.Close()
+			return err
+		}
+	}
 	// Serve's context never ends: Serve would stop gracefully without a
 	// bound, and the grace period is decided here.
 	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), lis) }()
@@ -311,6 +348,11 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	<-stopped
 	if err := <-errc; err != nil {
 		return err
+	}
+	if reloads != nil {
+		reloads.mu.Lock() // no reload from now on
+		env = reloads.cur
+		reloads.closing.Wait()
 	}
 	env.engine.Close()
 	st := env.engine.CacheStats()
@@ -443,7 +485,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "fletch demo: generated the marketplace example (1,000 users, 500 items; events up to %s) in %s\n", anchor.Format("2006-01-02"), time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "fletch demo: repository %s\n", repo)
 	fmt.Fprintf(stdout, "try, in another shell:\n  ./fletch query --in user.id=50 --out user.full_name\n  ./fletch query --in user_item.user_id=50 --in user_item.item_id=200\n")
-	return serve(ctx, env, *listen, defaultGrace, stdout)
+	return serve(ctx, env, *listen, defaultGrace, stdout, nil)
 }
 
 // writeExample writes the embedded marketplace repository to dir.

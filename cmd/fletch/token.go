@@ -86,13 +86,29 @@ func cmdTokenHash(args []string, stdin io.Reader, stdout io.Writer) error {
 
 // serverSecurity is the auth and TLS of fletch.yaml as server options, and
 // says on stdout what they are: an open server should be a choice seen.
+// checkAuth refuses token scopes naming no class of the repository: they
+// would grant nothing, silently.
+func checkAuth(env *repoEnv) error {
+	if a := env.cfg.Auth; a != nil {
+		return a.Verifier.CheckClasses(env.engine.Graph().ClassNames())
+	}
+	return nil
+}
+
+// authOf is the token verifier of env's fletch.yaml, nil when auth is off.
+func authOf(env *repoEnv) *auth.Verifier {
+	if a := env.cfg.Auth; a != nil {
+		return a.Verifier
+	}
+	return nil
+}
+
 func serverSecurity(env *repoEnv, stdout io.Writer) (flight.Options, error) {
 	var opts flight.Options
+	if err := checkAuth(env); err != nil {
+		return opts, err
+	}
 	if a := env.cfg.Auth; a != nil {
-		// A scope naming no class would grant nothing, silently.
-		if err := a.Verifier.CheckClasses(env.engine.Graph().ClassNames()); err != nil {
-			return opts, err
-		}
 		opts.Auth = a.Verifier
 		fmt.Fprintf(stdout, "fletch: auth on: %d token(s); every call needs one\n", len(a.Tokens))
 	} else {

@@ -1,0 +1,111 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// TestReloadSIGHUP serves a copy of the marketplace, adds a feature to its
+// Python definitions and sends SIGHUP: the new feature answers, checked
+// against DuckDB. A prepared statement made before the reload is refused
+// with FailedPrecondition (its plan belongs to the replaced engine). Then
+// the file is broken and SIGHUP sent again: the log names the error's
+// position, and the previous repository (with the new feature) still
+// answers.
+func TestReloadSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	copyRepo(t, filepath.Join(demoDir, "marketplace"), dir)
+	data := filepath.Join(dir, "marketplace.duckdb")
+	generateDuckDB(t, data)
+	yaml := fmt.Sprintf("sources:\n  marketplace:\n    kind: duckdb\n    path: %q\n", data)
+	if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServeProcess(t, dir, nil)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := dial(t, srv.addr, mem)
+	ctx := context.Background()
+
+	asOf := anchor.Format(time.RFC3339)
+	query := `SELECT id, first_name_bang FROM user WHERE id IN ('50', '1', 'nobody') AND __as_of__ = '` + asOf + `'`
+	if _, err := cl.Execute(ctx, query); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("before the reload: %v, want InvalidArgument (no such feature)", err)
+	}
+	prep, err := cl.Prepare(ctx, `SELECT id, full_name FROM user WHERE id IN ('50') AND __as_of__ = '`+asOf+`'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prep.Close(ctx)
+
+	py := filepath.Join(dir, "marketplace.py")
+	src, err := os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchorLine = `    full_name: str = _.first_name + " " + _.last_name` + "\n"
+	if !strings.Contains(string(src), anchorLine) {
+		t.Fatalf("marketplace.py has no line %q", anchorLine)
+	}
+	added := strings.Replace(string(src), anchorLine, anchorLine+`    first_name_bang: str = _.first_name + "!"`+"\n", 1)
+	if err := os.WriteFile(py, []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload(t, srv, "reloaded")
+
+	info, err := cl.Execute(ctx, query)
+	if err != nil {
+		t.Fatalf("after the reload: %v\n%s", err, srv.log.String())
+	}
+	_, got := fetch(t, ctx, cl, info)
+	want := referenceRows(t, `WITH s(i, id) AS (VALUES (0, '50'), (1, '1'), (2, 'nobody'))
+		SELECT s.id, u.first_name || '!' FROM s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= `+sqlTime(anchor)+` ORDER BY s.i`)
+	compareRows(t, []string{"id", "first_name_bang"}, got, want)
+	if _, err := prep.Execute(ctx); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "prepare it again") {
+		t.Fatalf("a statement prepared before the reload: %v, want FailedPrecondition asking to prepare it again", err)
+	}
+
+	// Broken: an unclosed parenthesis on a line of its own at the end.
+	lines := strings.Count(added, "\n")
+	if err := os.WriteFile(py, []byte(added+"oops = (\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload(t, srv, "reload refused")
+	if at := fmt.Sprintf("marketplace.py:%d:", lines+1); !strings.Contains(srv.log.String(), at) {
+		t.Fatalf("the refused reload's log names no %s:\n%s", at, srv.log.String())
+	}
+	info, err = cl.Execute(ctx, query)
+	if err != nil {
+		t.Fatalf("after a refused reload: %v", err)
+	}
+	_, got = fetch(t, ctx, cl, info)
+	compareRows(t, []string{"id", "first_name_bang"}, got, want)
+}
+
+// reload sends SIGHUP to srv and waits until its log has one more line
+// containing marker.
+func reload(t *testing.T, srv *serveProcess, marker string) {
+	t.Helper()
+	before := strings.Count(srv.log.String(), marker)
+	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(60 * time.Second)
+	for strings.Count(srv.log.String(), marker) == before {
+		select {
+		case <-deadline:
+			t.Fatalf("no %q logged after SIGHUP:\n%s", marker, srv.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
