@@ -450,3 +450,56 @@ func TestSeedsAttack(t *testing.T) {
 		t.Errorf("the generated rows do not put user 1 under attack and user 2 not: %v", want)
 	}
 }
+
+// TestSeedsItems: seed 000's Item (times_purchased, average_price and
+// most_recent_price over prices with nulls and rows after the query time,
+// is_discounted) and UserItem (price_diff, price_diff_ratio,
+// affordability_cap, price_fit) as written, queried as the seed queries
+// them: chalk query --in user_item.user_id=50 --in user_item.item_id=200.
+func TestSeedsItems(t *testing.T) {
+	out, err := validateSeeds(t, "items")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	repo, db := seedRepo(t, "items", "db",
+		`CREATE TABLE users AS SELECT i::VARCHAR AS id, 10 + (i * 13 % 90) * 1.5 AS average_purchase_price FROM range(1, 61) t(i)`,
+		`CREATE TABLE items AS SELECT i::VARCHAR AS id, 'item ' || i AS title, 'genre ' || (i % 5) AS genre_from_llm,
+			5 + (i * 7 % 120) * 1.25 AS price FROM range(190, 211) t(i)`,
+		// item 210 has no prices
+		`CREATE TABLE item_prices AS SELECT i AS id, (190 + i % 20)::VARCHAR AS item_id,
+			CASE WHEN i % 3 = 0 THEN 'purchase' ELSE 'list' END AS type,
+			CASE WHEN i % 11 = 0 THEN NULL ELSE 4 + (i * 31 % 200) * 0.75 END::DOUBLE AS value,
+			TIMESTAMP '2026-01-01 12:00:00' - to_minutes(i * 17 - 600) AS created_at
+			FROM range(1, 1000) t(i)`)
+	const visible = `created_at <= TIMESTAMP '2026-01-01 12:00:00'`
+	items := seedReference(t, db, `SELECT i.id, count(p.id) FILTER (p.type = 'purchase'), avg(p.value),
+		arg_max(p.value, p.created_at) FILTER (p.value IS NOT NULL), i.price < avg(p.value)
+		FROM items i LEFT JOIN item_prices p ON p.item_id = i.id AND p.`+visible+`
+		GROUP BY i.id, i.price`, "times_purchased", "average_price", "most_recent_price", "is_discounted")
+	pairs := seedReference(t, db, `WITH m AS (SELECT item_id, arg_max(value, created_at) AS recent FROM item_prices
+			WHERE value IS NOT NULL AND `+visible+` GROUP BY item_id),
+		d AS (SELECT u.id || '-' || m.item_id AS id, abs(m.recent - u.average_purchase_price) AS diff, u.average_purchase_price AS avgp
+			FROM users u, m WHERE u.id IN ('50', '7') AND m.item_id IN ('200', '191'))
+		SELECT id, diff, diff / avgp, 1 / (1 + exp(-(diff / avgp))), 1 / (1 + (diff / avgp) ** 2) FROM d`,
+		"price_diff", "price_diff_ratio", "affordability_cap", "price_fit")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "item", []string{"times_purchased", "average_price", "most_recent_price", "is_discounted"}, items)
+	if len(pairs) != 4 {
+		t.Fatalf("%d user-item pairs in the reference", len(pairs))
+	}
+	outs := []string{"price_diff", "price_diff_ratio", "affordability_cap", "price_fit"}
+	for id, cells := range pairs {
+		user, item, _ := strings.Cut(id, "-")
+		got := queryJSON(t, "query", "--server", addr, "--now", seedNow, "--json",
+			"--in", "user_item.user_id="+user, "--in", "user_item.item_id="+item).(map[string]any)
+		if got["user_item.id"] != id {
+			t.Errorf("user_item.id = %v, want %s", got["user_item.id"], id)
+		}
+		for i, o := range outs {
+			if g := got["user_item."+o]; !matches(g, cells[i]) {
+				t.Errorf("user_item %s %s = %v, DuckDB says %v", id, o, g, cells[i])
+			}
+		}
+	}
+}
