@@ -151,7 +151,34 @@ func TestSeedsLogins(t *testing.T) {
 		GROUP BY u.id, n ORDER BY u.id`, "10m", "30m", "1d")
 	db.Close()
 	addr, _ := startServe(t, repo)
-	seedCompare(t, addr, "user", []string{"num_failed_logins__600__", "num_failed_logins__1800__", "num_failed_logins__86400__"}, want)
+	windows := []string{"num_failed_logins__600__", "num_failed_logins__1800__", "num_failed_logins__86400__"}
+	seedCompare(t, addr, "user", windows, want)
+	// Asked for by its group name (every window), as the seed's table
+	// says, at the current time: max_staleness="10m" serves every window
+	// from the online store once written back, with the values computed.
+	query := func() (map[string]string, map[string]bool) {
+		out, stderr, err := fletch(t, "query", "--server", addr, "--in", "user.id=2", "--out", "num_failed_logins")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		return resultTableHits(t, out)
+	}
+	first, _ := query()
+	for range 100 {
+		cells, hits := query()
+		all := true
+		for _, w := range windows {
+			if cells["user."+w] != first["user."+w] || cells["user."+w] == "" {
+				t.Fatalf("user.id=2 %s: %q from the store, %q computed", w, cells["user."+w], first["user."+w])
+			}
+			all = all && hits["user."+w]
+		}
+		if all {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Error("num_failed_logins (max_staleness=10m), asked for by its group name, was never served from the online store")
 }
 
 // TestSeedsTransactions: seed 004's total_spend (30d, 60d, 90d, default 0)
@@ -293,6 +320,185 @@ func TestSeedsTutorial(t *testing.T) {
 		for i, name := range []string{"star_rating", "normalized_rating"} {
 			if !matches(r[name], cells[i]) {
 				t.Errorf("user 50's review %v: %s = %v, DuckDB says %v", r["id"], name, r[name], cells[i])
+			}
+		}
+	}
+}
+
+// seedFix rewrites the first old of file in repo to new: a seed's slip,
+// located by validate as written, corrected as the seed means it.
+func seedFix(t *testing.T, repo, file, old, new string) {
+	t.Helper()
+	path := filepath.Join(repo, file)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(src), old, new, 1)
+	if fixed == string(src) {
+		t.Fatalf("%s no longer writes %s", file, old)
+	}
+	if err := os.WriteFile(path, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// transactionRows are seed 004's transactions: amounts with nulls, some
+// after the query time, user 5 with none.
+var transactionRows = []string{
+	`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
+	`CREATE TABLE transactions AS SELECT i AS id, 1 + i % 4 AS user_id,
+		CASE WHEN i % 6 = 0 THEN NULL ELSE (i * 37 % 1000) / 4.0 END::DOUBLE AS amount,
+		TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 5 - 30) AS "at"
+		FROM range(1, 600) t(i)`,
+}
+
+// TestSeedsAverages: seed 004's avg_transaction_amount, a windowed feature
+// over two windowed features. As written, count_transactions filters on
+// _.ts, which its Transaction does not declare: validate says so where.
+// With _.at (as the seed means), sum (nulls skipped), count of rows and
+// their quotient per window match DuckDB.
+func TestSeedsAverages(t *testing.T) {
+	out, err := validateSeeds(t, "averages")
+	if err == nil {
+		t.Fatalf("validate accepted _.ts:\n%s", out)
+	}
+	wantLines(t, "validate", out, `testdata/seeds/averages/transactions.py:29:13: Transaction has no feature ts`)
+	repo, db := seedRepo(t, "averages", "db", transactionRows...)
+	seedFix(t, repo, "transactions.py", "_.ts > _.chalk_window", "_.at > _.chalk_window")
+	var cols []string
+	var outs []string
+	for _, w := range []struct{ label, secs string }{{"30d", "2592000"}, {"60d", "5184000"}, {"90d", "7776000"}} {
+		in := fmt.Sprintf(`a."at" > n - INTERVAL %s DAY`, strings.TrimSuffix(w.label, "d"))
+		// sum over no rows is 0 (DESIGN.md); x / 0 is null.
+		cols = append(cols, fmt.Sprintf(`coalesce(sum(a.amount) FILTER (%[1]s), 0), count(a.id) FILTER (%[1]s),
+			coalesce(sum(a.amount) FILTER (%[1]s), 0) / nullif(count(a.id) FILTER (%[1]s), 0)`, in))
+		for _, f := range []string{"sum_transactions", "count_transactions", "avg_transaction_amount"} {
+			outs = append(outs, f+"__"+w.secs+"__")
+		}
+	}
+	want := seedReference(t, db, `SELECT u.id, `+strings.Join(cols, ", ")+`
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN transactions a ON a.user_id = u.id AND a."at" <= n
+		GROUP BY u.id, n`, outs...)
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", outs, want)
+}
+
+// TestSeedsMaterialized: seed 000's caching and materialization snippets
+// as written (MaterializationWindowConfig with bucket_duration and
+// backfill_schedule, bucket_durations, max_staleness="infinity") load, and
+// the windowed counts answer as DuckDB counts the rows.
+func TestSeedsMaterialized(t *testing.T) {
+	out, err := validateSeeds(t, "materialized")
+	if err != nil || !strings.Contains(out, "ok: ") {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	repo, db := seedRepo(t, "materialized", "db",
+		`CREATE TABLE users AS SELECT i::VARCHAR AS id FROM range(1, 6) t(i)`,
+		`CREATE TABLE reviews AS SELECT i AS id, TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 13 - 50) AS created_at,
+			(1 + i % 4)::VARCHAR AS user_id, 'body ' || i AS body,
+			CASE WHEN i % 3 = 0 THEN NULL ELSE 'positive' END AS sentiment_from_llm
+			FROM range(1, 900) t(i)`)
+	want := seedReference(t, db, `SELECT u.id,
+		count(r.id) FILTER (r.created_at > n - INTERVAL 7 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 30 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 60 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 1 DAY),
+		count(r.id) FILTER (r.created_at > n - INTERVAL 365 DAY)
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN reviews r ON r.user_id = u.id AND r.created_at <= n
+		GROUP BY u.id, n`, "7d", "30d", "60d", "1d", "365d")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"review_count__604800__", "review_count__2592000__", "review_count__5184000__",
+		"review_count_fine__86400__", "review_count_fine__31536000__"}, want)
+}
+
+// TestSeedsAttack: seed 004's account_under_attack, a Python resolver over
+// two windows of num_failed_logins. As written it returns `-> ...`, which
+// names no feature: validate says where. Returning a declared
+// User.under_attack, it answers as the same test in DuckDB SQL.
+func TestSeedsAttack(t *testing.T) {
+	out, err := validateSeeds(t, "attack")
+	if err == nil {
+		t.Fatalf("validate accepted -> ...:\n%s", out)
+	}
+	wantLines(t, "validate", out, "testdata/seeds/attack/logins.py:32:6: resolver account_under_attack: `-> ...` names no feature")
+	repo, db := seedRepo(t, "attack", "db",
+		`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
+		// users 1 and 3 fail often, 2 and 4 never, 5 has no attempts
+		`CREATE TABLE login_attempts AS SELECT i AS id, 1 + i % 4 AS user_id,
+			CASE WHEN i % 5 = 0 THEN NULL WHEN i % 2 = 0 THEN 'failed' ELSE 'ok' END AS status,
+			TIMESTAMP '2026-01-01 12:00:00' - to_seconds(i * 20 - 300) AS "at"
+			FROM range(1, 2000) t(i)`)
+	seedFix(t, repo, "logins.py", ") -> ...:", ") -> User.under_attack:")
+	seedFix(t, repo, "logins.py", "    login_attempts: DataFrame[LoginAttempt]\n", "    login_attempts: DataFrame[LoginAttempt]\n    under_attack: bool\n")
+	want := seedReference(t, db, `SELECT u.id,
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 30 MINUTE),
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 1 DAY),
+		count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 30 MINUTE) > 10
+			OR count(*) FILTER (a.status = 'failed' AND a."at" > n - INTERVAL 1 DAY) > 100
+		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
+		LEFT JOIN login_attempts a ON a.user_id = u.id AND a."at" <= n
+		GROUP BY u.id, n`, "30m", "1d", "under_attack")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"num_failed_logins__1800__", "num_failed_logins__86400__", "under_attack"}, want)
+	if !matches(want["1"][2], true) || !matches(want["2"][2], false) {
+		t.Errorf("the generated rows do not put user 1 under attack and user 2 not: %v", want)
+	}
+}
+
+// TestSeedsItems: seed 000's Item (times_purchased, average_price and
+// most_recent_price over prices with nulls and rows after the query time,
+// is_discounted) and UserItem (price_diff, price_diff_ratio,
+// affordability_cap, price_fit) as written, queried as the seed queries
+// them: chalk query --in user_item.user_id=50 --in user_item.item_id=200.
+func TestSeedsItems(t *testing.T) {
+	out, err := validateSeeds(t, "items")
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	repo, db := seedRepo(t, "items", "db",
+		`CREATE TABLE users AS SELECT i::VARCHAR AS id, 10 + (i * 13 % 90) * 1.5 AS average_purchase_price FROM range(1, 61) t(i)`,
+		`CREATE TABLE items AS SELECT i::VARCHAR AS id, 'item ' || i AS title, 'genre ' || (i % 5) AS genre_from_llm,
+			5 + (i * 7 % 120) * 1.25 AS price FROM range(190, 211) t(i)`,
+		// item 210 has no prices
+		`CREATE TABLE item_prices AS SELECT i AS id, (190 + i % 20)::VARCHAR AS item_id,
+			CASE WHEN i % 3 = 0 THEN 'purchase' ELSE 'list' END AS type,
+			CASE WHEN i % 11 = 0 THEN NULL ELSE 4 + (i * 31 % 200) * 0.75 END::DOUBLE AS value,
+			TIMESTAMP '2026-01-01 12:00:00' - to_minutes(i * 17 - 600) AS created_at
+			FROM range(1, 1000) t(i)`)
+	const visible = `created_at <= TIMESTAMP '2026-01-01 12:00:00'`
+	items := seedReference(t, db, `SELECT i.id, count(p.id) FILTER (p.type = 'purchase'), avg(p.value),
+		arg_max(p.value, p.created_at) FILTER (p.value IS NOT NULL), i.price < avg(p.value)
+		FROM items i LEFT JOIN item_prices p ON p.item_id = i.id AND p.`+visible+`
+		GROUP BY i.id, i.price`, "times_purchased", "average_price", "most_recent_price", "is_discounted")
+	pairs := seedReference(t, db, `WITH m AS (SELECT item_id, arg_max(value, created_at) AS recent FROM item_prices
+			WHERE value IS NOT NULL AND `+visible+` GROUP BY item_id),
+		d AS (SELECT u.id || '-' || m.item_id AS id, abs(m.recent - u.average_purchase_price) AS diff, u.average_purchase_price AS avgp
+			FROM users u, m WHERE u.id IN ('50', '7') AND m.item_id IN ('200', '191'))
+		SELECT id, diff, diff / avgp, 1 / (1 + exp(-(diff / avgp))), 1 / (1 + (diff / avgp) ** 2) FROM d`,
+		"price_diff", "price_diff_ratio", "affordability_cap", "price_fit")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "item", []string{"times_purchased", "average_price", "most_recent_price", "is_discounted"}, items)
+	if len(pairs) != 4 {
+		t.Fatalf("%d user-item pairs in the reference", len(pairs))
+	}
+	outs := []string{"price_diff", "price_diff_ratio", "affordability_cap", "price_fit"}
+	for id, cells := range pairs {
+		user, item, _ := strings.Cut(id, "-")
+		got := queryJSON(t, "query", "--server", addr, "--now", seedNow, "--json",
+			"--in", "user_item.user_id="+user, "--in", "user_item.item_id="+item).(map[string]any)
+		if got["user_item.id"] != id {
+			t.Errorf("user_item.id = %v, want %s", got["user_item.id"], id)
+		}
+		for i, o := range outs {
+			if g := got["user_item."+o]; !matches(g, cells[i]) {
+				t.Errorf("user_item %s %s = %v, DuckDB says %v", id, o, g, cells[i])
 			}
 		}
 	}

@@ -1,0 +1,3 @@
+-- resolves: Transaction
+-- source: db
+select id, user_id, amount, "at" from transactions

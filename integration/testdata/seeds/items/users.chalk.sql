@@ -1,0 +1,3 @@
+-- resolves: User
+-- source: db
+select id, average_purchase_price from users

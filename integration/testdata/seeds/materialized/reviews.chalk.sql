@@ -1,0 +1,3 @@
+-- resolves: Review
+-- source: db
+select id, created_at, user_id, body, sentiment_from_llm from reviews
