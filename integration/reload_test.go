@@ -69,7 +69,11 @@ func TestReloadSIGHUP(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServeProcess(t, dir, nil)
+	httpAddr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServeProcess(t, dir, []string{"--http-listen", httpAddr})
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	cl := dial(t, srv.addr, mem)
@@ -85,6 +89,13 @@ func TestReloadSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prep.Close(ctx)
+	// A second plan in the first engine's cache (the gauges below must
+	// not read that engine after the reloads).
+	info, err := cl.Execute(ctx, `SELECT id, email FROM user WHERE id IN ('1') AND __as_of__ = '`+asOf+`'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch(t, ctx, cl, info)
 
 	py := filepath.Join(dir, "marketplace.py")
 	src, err := os.ReadFile(py)
@@ -101,7 +112,7 @@ func TestReloadSIGHUP(t *testing.T) {
 	}
 	reload(t, srv, "reloaded")
 
-	info, err := cl.Execute(ctx, query)
+	info, err = cl.Execute(ctx, query)
 	if err != nil {
 		t.Fatalf("after the reload: %v\n%s", err, srv.log.String())
 	}
@@ -141,6 +152,14 @@ func TestReloadSIGHUP(t *testing.T) {
 	}
 	_, got = fetch(t, ctx, cl, info)
 	compareRows(t, []string{"id", "first_name_bang"}, got, want)
+	for series, want := range map[string]float64{`fletch_reloads_total{result="ok"}`: 2, `fletch_reloads_total{result="refused"}`: 1,
+		// The gauges read the engine serving now: it planned the query
+		// once since the last reload.
+		"fletch_plan_cache_entries": 1} {
+		if got := metric(t, httpAddr, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
 }
 
 // reload sends SIGHUP to srv and waits until its log has one more line

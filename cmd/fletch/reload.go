@@ -77,6 +77,9 @@ func (r *reloader) reload(why string) {
 	old := r.cur
 	drained := r.srv.Reload(next.engine, authOf(next), pythonExprs(next.engine.Graph()))
 	r.cur = next
+	if next.live = old.live; next.live != nil {
+		next.live.Store(next)
+	}
 	r.cfgData = readConfig(next.cfg.Path)
 	r.closing.Add(1)
 	go func() {

@@ -28,9 +28,11 @@ import (
 	"github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
+	"github.com/fletch-engine/fletch/internal/lru"
 	"github.com/fletch-engine/fletch/observe"
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/tiles"
 )
 
@@ -47,6 +49,9 @@ type repoEnv struct {
 	// it open.
 	keepEnv bool
 	once    sync.Once
+	// live is the environment the metrics' gauges read (nil without
+	// metrics): this one, until a reload stores the next.
+	live *atomic.Pointer[repoEnv]
 }
 
 // Close ends the engine (its queued write-backs reach the online store)
@@ -135,18 +140,29 @@ func openRepoOn(dir string, cfg *config.Config, env *config.Env, metrics *observ
 		opts = append(opts, planner.WithObserver(metrics))
 	}
 	engine := planner.NewEngine(g, env, nil, opts...)
+	r := &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tiles: tileSt}
 	if metrics != nil && register {
-		metrics.PlanCache(engine.PlanCacheStats)
+		// The gauges read the environment serving now: a reload stores
+		// its own in live (reloader.reload).
+		r.live = new(atomic.Pointer[repoEnv])
+		r.live.Store(r)
+		cur := func() *planner.Engine { return r.live.Load().engine }
+		metrics.PlanCache(func() lru.Stats { return cur().PlanCacheStats() })
 		metrics.WriteBacks(func() (int64, int64) {
-			st := engine.CacheStats()
+			st := cur().CacheStats()
 			return st.Dropped, st.Failed
 		})
 		if log != nil {
-			metrics.OfflineLog(log.Stats)
+			metrics.OfflineLog(func() stores.OfflineStats {
+				if l := r.live.Load().env.OfflineLog(); l != nil {
+					return l.Stats()
+				}
+				return stores.OfflineStats{}
+			})
 		}
 		metrics.Guards(env.Guards())
 		metrics.Violations(func() []observe.Violation {
-			counts := engine.Validations()
+			counts := cur().Validations()
 			out := make([]observe.Violation, len(counts))
 			for i, c := range counts {
 				out[i] = observe.Violation{Feature: c.Feature, Bounds: c.Bounds, Strict: c.Strict, Count: c.Violations}
@@ -154,7 +170,7 @@ func openRepoOn(dir string, cfg *config.Config, env *config.Env, metrics *observ
 			return out
 		})
 	}
-	return &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tiles: tileSt}, nil
+	return r, nil
 }
 
 // pythonConfig is fletch.yaml's `python:` for the engine's worker pool.
