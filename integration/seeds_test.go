@@ -503,3 +503,31 @@ func TestSeedsItems(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedsDesign: seed 002's Transaction and User. As written, `id: id`
+// names no type: validate says where and what was meant. With `id: int`,
+// is_expensive, total_spend (nulls skipped) and F.max_by(frame,
+// sort=...) answer as DuckDB.
+func TestSeedsDesign(t *testing.T) {
+	out, err := validateSeeds(t, "design")
+	if err == nil {
+		t.Fatalf("validate accepted id: id:\n%s", out)
+	}
+	wantLines(t, "validate", out, `testdata/seeds/design/features.py:23:9: unknown type id (did you mean "str" or "int"?)`)
+	repo, db := seedRepo(t, "design", "db",
+		`CREATE TABLE users AS SELECT i AS id, 'user ' || i AS name FROM range(1, 6) t(i)`,
+		`CREATE TABLE transactions AS SELECT i AS id, 1 + i % 4 AS user_id,
+			CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 53 % 150) * 10.0 END::DOUBLE AS total,
+			TIMESTAMP '2026-01-01 12:00:00' - to_minutes(i * 11 - 100) AS created_at
+			FROM range(1, 300) t(i)`)
+	seedFix(t, repo, "features.py", "    id: id\n", "    id: int\n")
+	const visible = `t.created_at <= TIMESTAMP '2026-01-01 12:00:00'`
+	users := seedReference(t, db, `SELECT u.id, coalesce(sum(t.total), 0), arg_max(t.total, t.created_at) FILTER (t.total IS NOT NULL)
+		FROM users u LEFT JOIN transactions t ON t.user_id = u.id AND `+visible+` GROUP BY u.id`,
+		"total_spend", "most_recent_transaction")
+	txns := seedReference(t, db, `SELECT id, CASE WHEN `+visible+` THEN total > 1000 END FROM transactions t WHERE id IN (1, 7, 14, 30, 31, 250)`, "is_expensive")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"total_spend", "most_recent_transaction"}, users)
+	seedCompare(t, addr, "transaction", []string{"is_expensive"}, txns)
+}
