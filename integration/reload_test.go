@@ -15,6 +15,44 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// TestReloadWatch: with --watch, saving a definition file reloads the
+// repository without a signal.
+func TestReloadWatch(t *testing.T) {
+	dir := t.TempDir()
+	copyRepo(t, filepath.Join(demoDir, "marketplace"), dir)
+	data := filepath.Join(dir, "marketplace.duckdb")
+	generateDuckDB(t, data)
+	yaml := fmt.Sprintf("sources:\n  marketplace:\n    kind: duckdb\n    path: %q\n", data)
+	if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServeProcess(t, dir, []string{"--watch"})
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl := dial(t, srv.addr, mem)
+	ctx := context.Background()
+
+	py := filepath.Join(dir, "marketplace.py")
+	src, err := os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchorLine = `    full_name: str = _.first_name + " " + _.last_name` + "\n"
+	added := strings.Replace(string(src), anchorLine, anchorLine+`    first_name_bang: str = _.first_name + "!"`+"\n", 1)
+	if err := os.WriteFile(py, []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, srv, "trigger=\"changed marketplace.py\"", 0)
+	info, err := cl.Execute(ctx, `SELECT id, first_name_bang FROM user WHERE id IN ('50', '1') AND __as_of__ = '`+anchor.Format(time.RFC3339)+`'`)
+	if err != nil {
+		t.Fatalf("after the watch reloaded: %v\n%s", err, srv.log.String())
+	}
+	_, got := fetch(t, ctx, cl, info)
+	want := referenceRows(t, `WITH s(i, id) AS (VALUES (0, '50'), (1, '1'))
+		SELECT s.id, u.first_name || '!' FROM s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= `+sqlTime(anchor)+` ORDER BY s.i`)
+	compareRows(t, []string{"id", "first_name_bang"}, got, want)
+}
+
 // TestReloadSIGHUP serves a copy of the marketplace, adds a feature to its
 // Python definitions and sends SIGHUP: the new feature answers, checked
 // against DuckDB. A prepared statement made before the reload is refused
@@ -75,6 +113,19 @@ func TestReloadSIGHUP(t *testing.T) {
 		t.Fatalf("a statement prepared before the reload: %v, want FailedPrecondition asking to prepare it again", err)
 	}
 
+	if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml+"# changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A changed fletch.yaml is opened anew (the same DuckDB file, in the
+	// same process, beside the old environment until it drains).
+	reload(t, srv, "config=reopened")
+	info, err = cl.Execute(ctx, query)
+	if err != nil {
+		t.Fatalf("after fletch.yaml was reopened: %v\n%s", err, srv.log.String())
+	}
+	_, got = fetch(t, ctx, cl, info)
+	compareRows(t, []string{"id", "first_name_bang"}, got, want)
+
 	// Broken: an unclosed parenthesis on a line of its own at the end.
 	lines := strings.Count(added, "\n")
 	if err := os.WriteFile(py, []byte(added+"oops = (\n"), 0o644); err != nil {
@@ -100,11 +151,18 @@ func reload(t *testing.T, srv *serveProcess, marker string) {
 	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	waitLog(t, srv, marker, before)
+}
+
+// waitLog waits until srv's log has more than before lines containing
+// marker.
+func waitLog(t *testing.T, srv *serveProcess, marker string, before int) {
+	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for strings.Count(srv.log.String(), marker) == before {
 		select {
 		case <-deadline:
-			t.Fatalf("no %q logged after SIGHUP:\n%s", marker, srv.log.String())
+			t.Fatalf("no %q logged:\n%s", marker, srv.log.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -302,8 +302,8 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	for _, w := range env.engine.CheckPython() {
 		slog.Warn(fmt.Sprint(w))
 	}
-	slog.Info(fmt.Sprintf("serving %d feature classes (%s) over Flight SQL on %s", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr()))
-	errc := make(chan error, 1)
+	// Reloads are on before "serving" is logged: a change made after
+	// that line is seen.
 	var reloads *reloader
 	if from != nil {
 		reloads = newReloader(from.dir, from.configPath, env, srv)
@@ -313,6 +313,8 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 			return err
 		}
 	}
+	slog.Info(fmt.Sprintf("serving %d feature classes (%s) over Flight SQL on %s", len(g.Classes), strings.Join(g.ClassNames(), ", "), lis.Addr()))
+	errc := make(chan error, 1)
 	// Serve's context never ends: Serve would stop gracefully without a
 	// bound, and the grace period is decided here.
 	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), lis) }()
