@@ -116,11 +116,26 @@ func validateSeeds(t *testing.T, name string) (string, error) {
 	return out + stderr, err
 }
 
+// wantLines checks that got holds every line of want, and no warning
+// besides: what validate lists of a seed is exactly what the test knows.
 func wantLines(t *testing.T, what, got string, want ...string) {
 	t.Helper()
 	for _, w := range want {
 		if !strings.Contains(got, w) {
 			t.Errorf("%s:\n%s\nlacks %q", what, got, w)
+		}
+	}
+	for _, l := range strings.Split(got, "\n") {
+		warning, ok := strings.CutPrefix(l, "warning: ")
+		if !ok {
+			continue
+		}
+		known := false
+		for _, w := range want {
+			known = known || strings.HasPrefix(warning, w)
+		}
+		if !known {
+			t.Errorf("%s: an unexpected warning: %s", what, warning)
 		}
 	}
 }
@@ -188,6 +203,8 @@ func TestSeedsTransactions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/transactions/transactions.py:11:5: class Transaction has no FeatureTime: its only datetime feature, at, is its event time")
 	repo, db := seedRepo(t, "transactions", "db",
 		`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
 		`CREATE TABLE transactions AS SELECT i AS id, 1 + i % 4 AS user_id,
@@ -395,6 +412,8 @@ func TestSeedsMaterialized(t *testing.T) {
 	if err != nil || !strings.Contains(out, "ok: ") {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/materialized/marketplace.py:12:5: class Review has no FeatureTime: its only datetime feature, created_at, is its event time")
 	repo, db := seedRepo(t, "materialized", "db",
 		`CREATE TABLE users AS SELECT i::VARCHAR AS id FROM range(1, 6) t(i)`,
 		`CREATE TABLE reviews AS SELECT i AS id, TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 13 - 50) AS created_at,
@@ -461,6 +480,8 @@ func TestSeedsItems(t *testing.T) {
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}
+	wantLines(t, "validate", out,
+		"testdata/seeds/items/items.py:17:5: class ItemPrice has no FeatureTime: its only datetime feature, created_at, is its event time")
 	repo, db := seedRepo(t, "items", "db",
 		`CREATE TABLE users AS SELECT i::VARCHAR AS id, 10 + (i * 13 % 90) * 1.5 AS average_purchase_price FROM range(1, 61) t(i)`,
 		`CREATE TABLE items AS SELECT i::VARCHAR AS id, 'item ' || i AS title, 'genre ' || (i % 5) AS genre_from_llm,
@@ -502,4 +523,32 @@ func TestSeedsItems(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSeedsDesign: seed 002's Transaction and User. As written, `id: id`
+// names no type: validate says where and what was meant. With `id: int`,
+// is_expensive, total_spend (nulls skipped) and F.max_by(frame,
+// sort=...) answer as DuckDB.
+func TestSeedsDesign(t *testing.T) {
+	out, err := validateSeeds(t, "design")
+	if err == nil {
+		t.Fatalf("validate accepted id: id:\n%s", out)
+	}
+	wantLines(t, "validate", out, `testdata/seeds/design/features.py:23:9: unknown type id (did you mean "str" or "int"?)`)
+	repo, db := seedRepo(t, "design", "db",
+		`CREATE TABLE users AS SELECT i AS id, 'user ' || i AS name FROM range(1, 6) t(i)`,
+		`CREATE TABLE transactions AS SELECT i AS id, 1 + i % 4 AS user_id,
+			CASE WHEN i % 7 = 0 THEN NULL ELSE (i * 53 % 150) * 10.0 END::DOUBLE AS total,
+			TIMESTAMP '2026-01-01 12:00:00' - to_minutes(i * 11 - 100) AS created_at
+			FROM range(1, 300) t(i)`)
+	seedFix(t, repo, "features.py", "    id: id\n", "    id: int\n")
+	const visible = `t.created_at <= TIMESTAMP '2026-01-01 12:00:00'`
+	users := seedReference(t, db, `SELECT u.id, coalesce(sum(t.total), 0), arg_max(t.total, t.created_at) FILTER (t.total IS NOT NULL)
+		FROM users u LEFT JOIN transactions t ON t.user_id = u.id AND `+visible+` GROUP BY u.id`,
+		"total_spend", "most_recent_transaction")
+	txns := seedReference(t, db, `SELECT id, CASE WHEN `+visible+` THEN total > 1000 END FROM transactions t WHERE id IN (1, 7, 14, 30, 31, 250)`, "is_expensive")
+	db.Close()
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "user", []string{"total_spend", "most_recent_transaction"}, users)
+	seedCompare(t, addr, "transaction", []string{"is_expensive"}, txns)
 }

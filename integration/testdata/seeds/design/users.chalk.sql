@@ -1,0 +1,3 @@
+-- resolves: User
+-- source: db
+select id, name from users
