@@ -91,6 +91,9 @@ func (r *reloader) reload(why string) {
 	for _, w := range g.Warnings {
 		slog.Warn(fmt.Sprint(w))
 	}
+	for _, w := range next.engine.CheckPython() {
+		slog.Warn(fmt.Sprint(w))
+	}
 	slog.Info("reloaded", "trigger", why, "classes", len(g.Classes), "features", featureCount(g),
 		"config", map[bool]string{true: "reopened", false: "unchanged"}[next.env != old.env], "duration", time.Since(start).Round(time.Millisecond))
 	r.count("ok")
@@ -109,7 +112,7 @@ func (r *reloader) count(result string) {
 func (r *reloader) open() (*repoEnv, error) {
 	old := r.cur
 	if data := readConfig(old.cfg.Path); old.cfg.Path != "" && bytes.Equal(data, r.cfgData) || old.cfg.Path == "" && r.configPath == "" && !exists(filepath.Join(r.dir, "fletch.yaml")) {
-		next, err := openRepoOn(r.dir, old.cfg, old.env, old.metrics, false)
+		next, err := openRepoOn(r.dir, old.cfg, old, old.metrics, false)
 		if err != nil {
 			return nil, err
 		}

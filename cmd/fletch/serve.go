@@ -105,18 +105,21 @@ func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*re
 	return openRepoOn(dir, cfg, nil, metrics, true)
 }
 
-// openRepoOn is openRepoWith over env already open (nil: open cfg); the
-// engine's gauges join metrics only when register is set (a reload's
-// engine reports queries, not the gauges: docs/OPERATIONS.md).
-func openRepoOn(dir string, cfg *config.Config, env *config.Env, metrics *observe.Metrics, register bool) (*repoEnv, error) {
+// openRepoOn is openRepoWith over the stores, sources and tile store of
+// prev, already open (nil: open cfg); the engine's gauges are registered
+// only when register is set (a reload's engine is read through the first
+// one's live).
+func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.Metrics, register bool) (*repoEnv, error) {
 	g, err := features.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	if env == nil {
-		if env, err = config.Open(cfg); err != nil {
-			return nil, err
-		}
+	var env *config.Env
+	var tileSt *tiles.Store
+	if prev != nil {
+		env, tileSt = prev.env, prev.tiles
+	} else if env, err = config.Open(cfg); err != nil {
+		return nil, err
 	}
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
@@ -126,13 +129,15 @@ func openRepoOn(dir string, cfg *config.Config, env *config.Env, metrics *observ
 	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
 	}
-	var tileSt *tiles.Store
 	if len(tiles.Materialized(g)) > 0 {
 		// Materialized offline queries read tiles where a backfill wrote
 		// them; without a tile store they compute every bucket at the source.
-		if tileSt, err = tileStore(env, dir); err != nil {
-			fmt.Fprintf(os.Stderr, "fletch: warning: aggregation tiles unavailable (materialized queries compute from the sources): %v\n", err)
-		} else {
+		if tileSt == nil {
+			if tileSt, err = tileStore(env, dir); err != nil {
+				fmt.Fprintf(os.Stderr, "fletch: warning: aggregation tiles unavailable (materialized queries compute from the sources): %v\n", err)
+			}
+		}
+		if tileSt != nil {
 			opts = append(opts, planner.WithTiles(tileSt))
 		}
 	}
