@@ -216,7 +216,7 @@ type tileSet struct {
 	buckets []int64 // per tile
 	// runLo[k] .. runHi[k] are the tiles of distinct key k, by bucket.
 	runLo, runHi []int32
-	rowKey  []int32 // per frame row: its distinct key, -1 for none
+	rowKey       []int32 // per frame row: its distinct key, -1 for none
 	// Aligned runs only: after the tiles (states[tiles:]), the raw events
 	// of the rows' open buckets as states of one event each, by key and
 	// time; rawRuns as runs.
