@@ -58,6 +58,8 @@ const publishBatch = 4096
 
 // Published is what a Publish wrote.
 type Published struct {
+	Feature  string
+	Bucket   time.Duration
 	Range    Range // the covered buckets published
 	Entities int64
 	Tiles    int64
@@ -71,7 +73,7 @@ type Published struct {
 // is: it tells the truth about an older range, and serving reads the raw
 // events after it.
 func Publish(ctx context.Context, mem memory.Allocator, st *Store, online stores.OnlineStore, s *Spec, d, horizon time.Duration) (Published, error) {
-	var out Published
+	out := Published{Feature: s.Group.QualifiedName(), Bucket: d}
 	for _, f := range s.States {
 		if err := stores.CacheableType(f.Type); err != nil {
 			return out, fmt.Errorf("%s: tiles cannot be stored online: %w", s.Group.QualifiedName(), err)
@@ -120,6 +122,15 @@ func Publish(ctx context.Context, mem memory.Allocator, st *Store, online stores
 	}
 	out.Entities, out.Tiles = int64(len(firsts)), int64(n)
 	return out, nil
+}
+
+// String is a one-line summary of p.
+func (p Published) String() string {
+	if p.Entities == 0 {
+		return fmt.Sprintf("%s (%s buckets): no tiles to publish online", p.Feature, fmtDur(p.Bucket))
+	}
+	return fmt.Sprintf("%s (%s buckets): %d tiles of %d entities online, buckets %s to %s", p.Feature, fmtDur(p.Bucket), p.Tiles, p.Entities,
+		time.UnixMicro(p.Range.Lo).UTC().Format(time.RFC3339), time.UnixMicro(p.Range.Hi).UTC().Format(time.RFC3339))
 }
 
 // publishRange writes the entities whose tiles are rec's rows
@@ -179,4 +190,30 @@ func adjacentEqual(keys arrow.Array) (func(i int) bool, error) {
 		return func(i int) bool { return k.Value(i) == k.Value(i-1) }, nil
 	}
 	return nil, fmt.Errorf("tile keys must be int64 or string, not %s", keys.DataType())
+}
+
+// Horizon is how far back online serving reads s's tiles of bucket d: the
+// widest window they answer.
+func (s *Spec) Horizon(d time.Duration) time.Duration {
+	var h time.Duration
+	for _, w := range s.Group.Windows {
+		if s.Group.Materialization.Bucket(w.Window.Duration) == d {
+			h = max(h, w.Window.Duration)
+		}
+	}
+	return h
+}
+
+// PublishAll publishes s's tiles of every bucket duration it declares
+// (Publish), each as far back as its widest window.
+func PublishAll(ctx context.Context, mem memory.Allocator, st *Store, online stores.OnlineStore, s *Spec) ([]Published, error) {
+	var out []Published
+	for _, d := range s.Group.Materialization.Buckets(s.Group.Windows) {
+		p, err := Publish(ctx, mem, st, online, s, d, s.Horizon(d))
+		if err != nil {
+			return out, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
