@@ -33,6 +33,7 @@ import (
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/guard"
 	"github.com/fletch-engine/fletch/tiles"
 )
 
@@ -168,7 +169,7 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 				return stores.OfflineStats{}
 			})
 		}
-		metrics.Guards(env.Guards())
+		metrics.Guards(func() []*guard.Guard { return r.live.Load().env.Guards() })
 		metrics.Violations(func() []observe.Violation {
 			counts := cur().Validations()
 			out := make([]observe.Violation, len(counts))
