@@ -59,6 +59,7 @@ Flags:
 
 type faultConfig struct {
 	fletch, services, dir string
+	records               string
 	rate                  float64
 	duration, warmup      time.Duration
 	timeout, settle       time.Duration
@@ -97,6 +98,7 @@ func faultFlags(stderr io.Writer) (*flag.FlagSet, *faultConfig) {
 	fs.IntVar(&c.cancels, "cancels", 200, "calls of the mass cancellation, each cancelled 0-20 ms after it began")
 	fs.StringVar(&c.faults, "faults", "redis,postgres,lock,cancel", "the faults, in order, at even intervals of --duration (none: \"\")")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the request mix")
+	fs.StringVar(&c.records, "records", "", "write every measured request to this file (CSV: due_ms, end_ms, kind, code, error)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch folder (server log, services' logs)")
 	fs.Float64Var(&c.maxSlope, "max-slope", 0, "fail when resident memory grows faster than this, MB/min over the measured run (0: report only)")
 	fs.Float64Var(&c.maxGrowth, "max-growth", 0, "fail when resident memory at the end exceeds its value at the measured run's start by more than this, MB (0: report only)")

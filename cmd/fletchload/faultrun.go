@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -38,12 +40,22 @@ type record struct {
 // resolver's queries (at most max_per_resolver of the pool) until the lock
 // goes, refuses those beyond max_queued (Unavailable) and lets the caller's
 // deadline pass (DeadlineExceeded); a burst of cancelled calls costs the
-// others nothing.
+// others nothing but a full bulkhead's refusal (Unavailable, "… is busy")
+// while the burst fills it.
 var faultNames = map[string][]codes.Code{
 	"redis":    nil,
 	"postgres": {codes.Unavailable, codes.DeadlineExceeded},
 	"lock":     {codes.Unavailable, codes.DeadlineExceeded},
-	"cancel":   nil,
+	"cancel":   {codes.Unavailable},
+}
+
+// allows reports whether fault name may cost a call the error code with
+// message msg.
+func allows(name string, c codes.Code, msg string) bool {
+	if name == "cancel" && !strings.Contains(msg, "is busy") {
+		return false
+	}
+	return slices.Contains(faultNames[name], c)
 }
 
 // serverCounters are the server's counters a fault should move (what shows
@@ -74,8 +86,9 @@ type event struct {
 	name          string
 	at, repaired  time.Duration // offsets from the measured run's start
 	err           error
-	server        map[string]int // serverCounters' increase from the fault to the end of its window
-	cancelOutcome map[codes.Code]int
+	server        map[string]int     // serverCounters' increase from the fault to the end of its window
+	cancelOutcome map[codes.Code]int // the calls' codes (Unknown: a code the burst may not cost)
+	cancelFirst   string             // the first of those
 }
 
 // metricSample is one scrape of the server's /metrics.
@@ -234,6 +247,11 @@ func (d *deployment) run(ctx context.Context, faults []string) (*faultReport, er
 	var recs []record
 	for _, w := range workers {
 		recs = append(recs, w.records...)
+	}
+	if c.records != "" {
+		if err := writeRecords(c.records, recs); err != nil {
+			return nil, err
+		}
 	}
 
 	if err := waitIdle(metricsURL, 30*time.Second); err != nil {
@@ -406,9 +424,10 @@ func (d *deployment) lockTable(ctx context.Context, e *event, since func() time.
 }
 
 // massCancel starts --cancels heavy calls at once on connections of their
-// own and cancels each 0–20 ms after it began: mid-call, in planning, in a
-// source query or while the answer streams. Each must end Canceled (or OK,
-// when it was faster than its cancellation).
+// own and cancels each mid-call: half of them 0–3 ms after the call began
+// (while it is planned), the other half 0–15 ms after its answer was asked
+// for (DoGet: in a source query, or while the answer streams). Each must end
+// Canceled (or OK, when it was faster than its cancellation).
 func (d *deployment) massCancel(ctx context.Context, auth context.Context, e *event, since func() time.Duration) error {
 	conns := make([]*flightsql.Client, 4)
 	for i := range conns {
@@ -428,7 +447,10 @@ func (d *deployment) massCancel(ctx context.Context, auth context.Context, e *ev
 		wg.Go(func() {
 			cctx, cancel := context.WithCancel(metadata.NewOutgoingContext(ctx, md))
 			defer cancel()
-			time.AfterFunc(time.Duration(rand.IntN(20_000))*time.Microsecond, cancel)
+			inPlanning := i%2 == 0
+			if inPlanning {
+				time.AfterFunc(time.Duration(rand.IntN(3_000))*time.Microsecond, cancel)
+			}
 			ids := make([]string, 50)
 			for j := range ids {
 				ids[j] = fmt.Sprint(1 + (i*50+j)%d.ref.nUsers)
@@ -436,14 +458,50 @@ func (d *deployment) massCancel(ctx context.Context, auth context.Context, e *ev
 			cl := conns[i%len(conns)]
 			info, err := cl.Execute(cctx, `SELECT id, "review_count[30d]", average_rating_given, "total_spend[90d]", name_email_sim FROM user WHERE id IN ('`+strings.Join(ids, "', '")+`')`)
 			if err == nil {
+				if !inPlanning {
+					time.AfterFunc(time.Duration(rand.IntN(15_000))*time.Microsecond, cancel)
+				}
 				_, err = readRows(cctx, cl, info.Endpoint[0].Ticket)
 			}
+			c := code(err)
+			if c != codes.OK && c != codes.Canceled && !allows("cancel", c, err.Error()) {
+				c = codes.Unknown // reported as a failure
+			}
 			mu.Lock()
-			e.cancelOutcome[code(err)]++
+			e.cancelOutcome[c]++
+			if c == codes.Unknown && e.cancelFirst == "" {
+				e.cancelFirst = err.Error()
+			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	e.repaired = since()
 	return nil
+}
+
+// writeRecords writes the measured requests as CSV, in the order they were
+// due.
+func writeRecords(path string, recs []record) error {
+	recs = slices.Clone(recs)
+	slices.SortFunc(recs, func(a, b record) int { return cmp.Compare(a.due, b.due) })
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"due_ms", "end_ms", "kind", "code", "error"})
+	for _, r := range recs {
+		code := r.code.String()
+		if r.wrong {
+			code = "wrong answer"
+		}
+		w.Write([]string{fmt.Sprintf("%.3f", float64(r.due.Microseconds())/1e3), fmt.Sprintf("%.3f", float64(r.end.Microseconds())/1e3), r.kind.String(), code, r.msg})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
