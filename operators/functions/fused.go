@@ -141,6 +141,9 @@ type reg struct {
 	konst bool
 	value any
 	step  step
+	// pass is the register whose values this one passes on unchanged
+	// (mask_null, to_float of a float), else -1.
+	pass int
 }
 
 // Program is a compiled tree. It is safe for concurrent use.
@@ -149,8 +152,12 @@ type Program struct {
 	steps  []step
 	inputs []int // per input column, its register (-1: unused)
 	out    int
-	outTy  arrow.DataType
-	pool   sync.Pool
+	// sink is the register whose values the root passes on: it computes
+	// straight into the output array (-1: none, the root's values are
+	// copied).
+	sink  int
+	outTy arrow.DataType
+	pool  sync.Pool
 }
 
 // Compile compiles the tree rooted at root, sharing equal sub-trees.
@@ -164,7 +171,13 @@ func Compile(root *Node) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.out = out
+	p.out, p.sink = out, out
+	for p.regs[p.sink].pass >= 0 {
+		p.sink = p.regs[p.sink].pass
+	}
+	if g := p.regs[p.sink]; g.step == nil || g.ty != tyFloat && g.ty != tyInt {
+		p.sink = -1
+	}
 	p.pool.New = func() any { return p.newState() }
 	return p, nil
 }
@@ -185,7 +198,7 @@ func (c *compiler) node(x *Node) (int, string, error) {
 		}
 		args[i], keys[i] = r, k
 	}
-	r := reg{input: -1}
+	r := reg{input: -1, pass: -1}
 	var key string
 	switch x.kind {
 	case nCast:
@@ -226,6 +239,9 @@ func (c *compiler) node(x *Node) (int, string, error) {
 			return r, key, nil
 		}
 		r.step = op(len(c.p.regs), args)
+		if passesValues(x.fn) {
+			r.pass = args[0]
+		}
 	}
 	if id, ok := c.keys[key]; ok {
 		return id, key, nil
@@ -262,7 +278,7 @@ func (c *compiler) cast(a int, akey string, from, to arrow.DataType) (int, strin
 	if r, ok := c.keys[key]; ok {
 		return r, key, nil
 	}
-	r := reg{input: -1, ty: fixedType(to)}
+	r := reg{input: -1, pass: -1, ty: fixedType(to)}
 	src := c.p.regs[a]
 	switch {
 	case !CanCast(from, to):
@@ -380,8 +396,22 @@ func (p *Program) Run(ctx *Context, inputs []arrow.Array, n int) (arrow.Array, e
 	valid.Resize(words * 8)
 	ov := asWords(valid.Bytes())
 	anyNull := false
+	var sink *vec
+	if p.sink >= 0 {
+		sink = &s.r[p.sink]
+		fs, is := sink.fs, sink.is
+		defer func() { sink.fs, sink.is = fs, is }()
+	}
 	for lo := 0; lo < n; lo += chunkRows {
 		m := min(chunkRows, n-lo)
+		if sink != nil {
+			switch ty {
+			case tyFloat:
+				sink.fs = of[lo : lo+m]
+			case tyInt:
+				sink.is = oi[lo : lo+m]
+			}
+		}
 		for k, id := range p.inputs {
 			if id >= 0 {
 				load(&s.r[id], p.regs[id].ty, inputs[k], lo, m)
@@ -397,9 +427,13 @@ func (p *Program) Run(ctx *Context, inputs []arrow.Array, n int) (arrow.Array, e
 		w0, mw := lo/64, (m+63)/64
 		switch ty {
 		case tyFloat:
-			copy(of[lo:lo+m], out.f[:m])
+			if &out.f[0] != &of[lo] {
+				copy(of[lo:lo+m], out.f[:m])
+			}
 		case tyInt:
-			copy(oi[lo:lo+m], out.i[:m])
+			if &out.i[0] != &oi[lo] {
+				copy(oi[lo:lo+m], out.i[:m])
+			}
 		case tyBool:
 			copy(ob[w0:w0+mw], out.b[:mw])
 		}

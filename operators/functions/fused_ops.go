@@ -2,6 +2,7 @@ package functions
 
 import (
 	"math"
+	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -179,6 +180,21 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		}
 	}
 	return nil, false
+}
+
+// passesValues says whether fn's fused form passes its first argument's
+// values on unchanged (fusedOp's alias and maskNullOp).
+func passesValues(fn *Bound) bool {
+	t := fixedType(fn.Args[0])
+	switch fn.Name {
+	case "mask_null":
+		return true
+	case "floor", "ceil", "trunc", "to_int":
+		return t == tyInt
+	case "to_float":
+		return t == tyFloat
+	}
+	return false
 }
 
 // words is the number of 64-bit words of n bits.
@@ -647,23 +663,31 @@ func chooseOp(ty vty) opBuilder {
 			} else {
 				copy(pick, cb)
 			}
+			// One branch for the whole chunk: its values as they are.
+			all, none := ^uint64(0), uint64(0)
+			for k, p := range pick {
+				if k == len(pick)-1 && n%64 != 0 {
+					p |= ^uint64(0) << (n % 64) // rows beyond n agree
+					all &= p
+					none |= p & (^uint64(0) >> (64 - n%64))
+					continue
+				}
+				all &= p
+				none |= p
+			}
+			if ty != tyBool && (all == ^uint64(0) || none == 0) {
+				src := &r[y]
+				if none != 0 {
+					src = &r[x]
+				}
+				o.f, o.i, o.v = src.f, src.i, src.v
+				return true
+			}
 			switch ty {
 			case tyFloat:
-				res := o.fs[:n]
-				av, bv := r[x].f[:len(res)], r[y].f[:len(res)]
-				for i := range res {
-					m := -(pick[i>>6] >> (i & 63) & 1)
-					res[i] = math.Float64frombits(math.Float64bits(av[i])&m | math.Float64bits(bv[i])&^m)
-				}
-				o.f = res
+				o.f = selectRows(o.fs[:n], r[x].f, r[y].f, pick)
 			case tyInt:
-				res := o.is[:n]
-				av, bv := r[x].i[:len(res)], r[y].i[:len(res)]
-				for i := range res {
-					m := -int64(pick[i>>6] >> (i & 63) & 1)
-					res[i] = av[i]&m | bv[i]&^m
-				}
-				o.i = res
+				o.i = selectRows(o.is[:n], r[x].i, r[y].i, pick)
 			case tyBool:
 				out := o.bs[:len(pick)]
 				ab, bb := r[x].b[:len(pick)], r[y].b[:len(pick)]
@@ -713,22 +737,14 @@ func coalesceOp(ty vty) opBuilder {
 				res := o.fs[:n]
 				copy(res, l.f[:n])
 				for k := last - 1; k >= 0; k-- {
-					av, va := r[args[k]].f[:len(res)], r[args[k]].v
-					for i := range res {
-						m := -(va[i>>6] >> (i & 63) & 1)
-						res[i] = math.Float64frombits(math.Float64bits(av[i])&m | math.Float64bits(res[i])&^m)
-					}
+					patchRows(res, r[args[k]].f, r[args[k]].v)
 				}
 				o.f = res
 			case tyInt:
 				res := o.is[:n]
 				copy(res, l.i[:n])
 				for k := last - 1; k >= 0; k-- {
-					av, va := r[args[k]].i[:len(res)], r[args[k]].v
-					for i := range res {
-						m := -int64(va[i>>6] >> (i & 63) & 1)
-						res[i] = av[i]&m | res[i]&^m
-					}
+					patchRows(res, r[args[k]].i, r[args[k]].v)
 				}
 				o.i = res
 			case tyBool:
@@ -773,5 +789,50 @@ func maskNullOp(d int, a []int) step {
 		}
 		o.v = vo
 		return true
+	}
+}
+
+// selectRows sets res to a where pick is set, else b. Per 64 rows it
+// copies the branch most rows take and patches the others in: conditions
+// on data are often uniform over runs of rows (a copy) or sparse, and a
+// copy plus a few stores beats a branch-free select of every row.
+func selectRows[T int64 | float64](res, a, b []T, pick []uint64) []T {
+	n := len(res)
+	a, b = a[:n], b[:n]
+	for w, p := range pick {
+		lo := w * 64
+		hi := min(lo+64, n)
+		full := ^uint64(0) >> (64 - (hi - lo))
+		p &= full
+		src, other := b, a
+		if bits.OnesCount64(p) > (hi-lo)/2 {
+			src, other, p = a, b, ^p&full
+		}
+		copy(res[lo:hi], src[lo:hi])
+		for ; p != 0; p &= p - 1 {
+			j := lo + bits.TrailingZeros64(p)
+			res[j] = other[j]
+		}
+	}
+	return res
+}
+
+// patchRows sets res to a where valid is set (earlier coalesce
+// arguments win).
+func patchRows[T int64 | float64](res, a []T, valid []uint64) {
+	n := len(res)
+	a = a[:n]
+	for w, p := range valid[:words(n)] {
+		lo := w * 64
+		hi := min(lo+64, n)
+		p &= ^uint64(0) >> (64 - (hi - lo))
+		if p == ^uint64(0) {
+			copy(res[lo:hi], a[lo:hi])
+			continue
+		}
+		for ; p != 0; p &= p - 1 {
+			j := lo + bits.TrailingZeros64(p)
+			res[j] = a[j]
+		}
 	}
 }
