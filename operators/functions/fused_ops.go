@@ -145,36 +145,14 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		case tyFloat:
 			return alias, true
 		case tyInt:
-			return func(d int, a []int) step {
-				x := a[0]
-				return func(r []vec, n int) bool {
-					o := &r[d]
-					in, res := r[x].i[:n], o.fs[:n]
-					for i, v := range in {
-						res[i] = float64(v)
-					}
-					o.f, o.v = res, r[x].v
-					return true
-				}
-			}, true
+			return intToFloat, true
 		}
 	case "to_int":
 		switch t {
 		case tyInt:
 			return alias, true
 		case tyBool:
-			return func(d int, a []int) step {
-				x := a[0]
-				return func(r []vec, n int) bool {
-					o := &r[d]
-					b, res := r[x].b, o.is[:n]
-					for i := range res {
-						res[i] = int64(b[i>>6] >> (i & 63) & 1)
-					}
-					o.i, o.v = res, r[x].v
-					return true
-				}
-			}, true
+			return boolToInt, true
 		case tyFloat:
 			return floatToInt, true
 		}
@@ -243,6 +221,8 @@ func alias(d int, a []int) step {
 }
 
 // floatArith is arithFloat, and divide (safeDiv: null where b is 0).
+//
+//go:noinline
 func floatArith(op byte) opBuilder {
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
@@ -287,6 +267,8 @@ func floatArith(op byte) opBuilder {
 
 // intArith is arithInt (an overflow in a valid row fails the kernel: fall
 // back) or, with try, try_add & co. (null where it overflows).
+//
+//go:noinline
 func intArith(op byte, try bool) opBuilder {
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
@@ -344,6 +326,8 @@ func intArith(op byte, try bool) opBuilder {
 
 // zipOK is zipFixedOK: f's !ok rows are null. f is not called on rows
 // already null (a division by a null slot's 0 must not matter).
+//
+//go:noinline
 func zipOK[T int64 | float64](get, scratch func(*vec) []T, f func(a, b T) (T, bool)) opBuilder {
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
@@ -378,6 +362,7 @@ func zipOK[T int64 | float64](get, scratch func(*vec) []T, f func(a, b T) (T, bo
 	}
 }
 
+//go:noinline
 func floatZip(f func(a, b float64) float64) opBuilder {
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
@@ -394,6 +379,7 @@ func floatZip(f func(a, b float64) float64) opBuilder {
 	}
 }
 
+//go:noinline
 func floatMap(f func(float64) float64) opBuilder {
 	return func(d int, a []int) step {
 		x := a[0]
@@ -410,6 +396,7 @@ func floatMap(f func(float64) float64) opBuilder {
 	}
 }
 
+//go:noinline
 func intMap(f func(int64) int64) opBuilder {
 	return func(d int, a []int) step {
 		x := a[0]
@@ -426,6 +413,7 @@ func intMap(f func(int64) int64) opBuilder {
 	}
 }
 
+//go:noinline
 func floatPred(f func(float64) bool) opBuilder {
 	return func(d int, a []int) step {
 		x := a[0]
@@ -499,6 +487,8 @@ func castIntFloat(d, x int) step {
 }
 
 // compareOp is compareKernel over ints or floats.
+//
+//go:noinline
 func compareOp[T int64 | float64](get func(*vec) []T, op cmpOp) opBuilder {
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
@@ -545,6 +535,7 @@ func compareOp[T int64 | float64](get func(*vec) []T, op cmpOp) opBuilder {
 	}
 }
 
+//go:noinline
 func compareBool(op cmpOp) opBuilder {
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
@@ -575,6 +566,8 @@ func compareBool(op cmpOp) opBuilder {
 }
 
 // kleeneOp is kleene: SQL's three-valued and / or.
+//
+//go:noinline
 func kleeneOp(isAnd bool) opBuilder {
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
@@ -626,6 +619,8 @@ func notOp(d int, a []int) step {
 }
 
 // nullTestOp is is_null / is_not_null: never null.
+//
+//go:noinline
 func nullTestOp(isNull bool) opBuilder {
 	return func(d int, a []int) step {
 		x := a[0]
@@ -648,6 +643,8 @@ func nullTestOp(isNull bool) opBuilder {
 
 // chooseOp is if_then_else: then where cond is true (a null cond picks
 // otherwise), branch-free.
+//
+//go:noinline
 func chooseOp(ty vty) opBuilder {
 	return func(d int, a []int) step {
 		c, x, y := a[0], a[1], a[2]
@@ -712,6 +709,8 @@ func chooseOp(ty vty) opBuilder {
 }
 
 // coalesceOp is coalesce: the first valid argument.
+//
+//go:noinline
 func coalesceOp(ty vty) opBuilder {
 	return func(d int, a []int) step {
 		args := append([]int(nil), a...)
@@ -834,5 +833,32 @@ func patchRows[T int64 | float64](res, a []T, valid []uint64) {
 			j := lo + bits.TrailingZeros64(p)
 			res[j] = a[j]
 		}
+	}
+}
+
+func intToFloat(d int, a []int) step {
+	x := a[0]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		res := o.fs[:n]
+		in := r[x].i[:len(res)]
+		for i, v := range in {
+			res[i] = float64(v)
+		}
+		o.f, o.v = res, r[x].v
+		return true
+	}
+}
+
+func boolToInt(d int, a []int) step {
+	x := a[0]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		b, res := r[x].b, o.is[:n]
+		for i := range res {
+			res[i] = int64(b[i>>6] >> (i & 63) & 1)
+		}
+		o.i, o.v = res, r[x].v
+		return true
 	}
 }
