@@ -225,7 +225,7 @@ func (r *run) readCache(f *frameData, cols []int) {
 	}
 	defer got.Release()
 	if o, a := r.p.engine.observer, r.analysis; o != nil || a != nil {
-		st := a.stage(node.class.Table, "online store", f.n)
+		st := a.stage(node, "online store", f.n)
 		defer func() {
 			hits := 0
 			for _, i := range cols {

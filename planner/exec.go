@@ -299,7 +299,7 @@ func (f *frameData) release() {
 // offline log.
 func (r *run) fill(f *frameData) (err error) {
 	if a := r.analysis; a != nil {
-		st := a.stage(f.node.class.Table, "frame", f.n)
+		st := a.stage(f.node, "frame", f.n)
 		defer func() { a.end(st, f.n, "") }()
 	}
 	node := f.node
@@ -642,7 +642,7 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 	start := time.Now()
 	var st *Stage
 	if r.analysis != nil { // the name is built only when asked for
-		st = r.analysis.stage(f.node.class.Table, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
+		st = r.analysis.stage(f.node, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
 	}
 	rec, err := src.Fetch(r.ctx, r.mem, req)
 	if o := r.p.engine.observer; o != nil {
@@ -786,7 +786,7 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 			return nil, err
 		}
 		if a := r.analysis; a != nil {
-			st := a.stage(c.class.Table, "has-many", distinct.Len())
+			st := a.stage(c, "has-many", distinct.Len())
 			a.end(st, len(rows), fmt.Sprintf("%d source rows for %d parent rows", rec.NumRows(), keys.Len()))
 		}
 		if err := r.checkHasMany(c, keys, parents); err != nil {
