@@ -68,14 +68,14 @@ type RelationView struct {
 
 // ResolverView is a SQL or Python resolver.
 type ResolverView struct {
-	Name     string   `json:"name"`
-	Kind     string   `json:"kind"`
-	Class    string   `json:"class"`
-	Source   string   `json:"source,omitempty"`
-	Mode     string   `json:"mode,omitempty"` // python: expression or python
-	Outputs  []string `json:"outputs"`
-	Query    string   `json:"query,omitempty"`
-	Pos      string   `json:"pos"`
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"`
+	Class   string   `json:"class"`
+	Source  string   `json:"source,omitempty"`
+	Mode    string   `json:"mode,omitempty"` // python: expression or python
+	Outputs []string `json:"outputs"`
+	Query   string   `json:"query,omitempty"`
+	Pos     string   `json:"pos"`
 }
 
 // catalogue shapes g for v: the classes v may not read appear nowhere,

@@ -250,6 +250,7 @@ async function pageQuery(view) {
   const cls = h("select", { id: "q-class" }, cat.classes.map((c) => h("option", { value: c.table }, c.table)));
   const inputs = h("textarea", { id: "q-inputs", rows: 3, placeholder: "one input per line: feature=value (repeat a feature for more rows)" });
   const outputs = h("input", { type: "text", id: "q-outputs", size: 60, placeholder: "outputs, comma-separated (empty: every feature)" });
+  const now = h("input", { type: "text", id: "q-now", size: 26, placeholder: "now (RFC 3339; empty: the server's clock)" });
   const sqlText = h("textarea", { id: "q-sql", rows: 3, placeholder: "or SQL: SELECT price_fit FROM user_item WHERE user_id = '50' AND item_id = '200'" });
   const out = h("div", { id: "q-out" });
   const suggest = () => {
@@ -259,6 +260,7 @@ async function pageQuery(view) {
   cls.addEventListener("change", suggest); suggest();
   const run = h("button", { id: "q-run", onclick: async () => {
     const req = {};
+    if (now.value.trim()) req.now = now.value.trim();
     if (sqlText.value.trim()) req.sql = sqlText.value;
     else {
       req.class = cls.value; req.inputs = {};
@@ -279,7 +281,7 @@ async function pageQuery(view) {
     }
   } }, "Run");
   view.replaceChildren(h("h2", {}, "Query"),
-    h("div", { class: "panel" }, h("p", {}, "class ", cls), inputs, h("p", {}, outputs), sqlText, h("p", {}, run)), out);
+    h("div", { class: "panel" }, h("p", {}, "class ", cls), inputs, h("p", {}, outputs, " ", now), sqlText, h("p", {}, run)), out);
 }
 
 function fmt(v) {
