@@ -77,7 +77,19 @@ func lineage(g *features.Graph, d *deps, v viewer, fqn string) (*Lineage, error)
 	up(root, 0)
 	var down func(r ref, depth int)
 	down = func(r ref, depth int) {
-		for _, x := range d.readBy[r.id()] {
+		readers := d.readBy[r.id()]
+		if f := r.feature; f != nil && f.Kind == features.WindowedGroup {
+			// A windowed feature is read window by window: what reads its
+			// windows (other than itself) depends on it.
+			for _, w := range f.Windows {
+				for _, x := range d.readBy[ref{feature: w}.id()] {
+					if x.feature != f {
+						readers = append(readers, x)
+					}
+				}
+			}
+		}
+		for _, x := range readers {
 			if !v.canRead(x.class()) {
 				hidden[x.id()] = true
 				continue

@@ -103,8 +103,8 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	shot := func(ctx context.Context, name string) {
 		if d := os.Getenv("FLETCH_CONSOLE_SCREENSHOTS"); d != "" {
-			if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90)); err == nil {
-				_ = os.WriteFile(filepath.Join(d, name+".jpg"), buf, 0o644)
+			if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				_ = os.WriteFile(filepath.Join(d, name+".png"), buf, 0o644)
 			}
 		}
 	}
