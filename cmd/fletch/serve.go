@@ -206,7 +206,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	debug := fs.String("debug-listen", "", "address to serve Go's /debug/pprof/ on (off by default; bind it to localhost)")
 	grace := fs.Duration("grace", defaultGrace, "on SIGTERM or SIGINT, how long the calls in flight may run before they are cut off")
 	watch := fs.Bool("watch", false, "reload the repository and fletch.yaml when their files change (SIGHUP always reloads)")
-	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
+	httpListen := fs.String("http-listen", "", "address of the operators' port: the web console, /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
 	logFormat := fs.String("log-format", "", "log format, text or json (default: fletch.yaml's server.log.format, else text)")
 	logLevel := fs.String("log-level", "", "lowest level logged: debug (a line per query), info, warn or error (default: fletch.yaml's server.log.level, else info)")
 	if err := fs.Parse(args); err != nil {
