@@ -349,6 +349,36 @@ sources:
 	}
 }
 
+// /readyz (Env.Ready) reflects the PostgreSQL online store: ready while
+// its server answers, "online_store" with the table and server named while
+// it does not, ready again once it is back.
+func TestReadyPostgresOnlineStore(t *testing.T) {
+	proxy, dsn := pgtest.StartProxy(t, pgtest.DSN(t))
+	t.Setenv("FLETCH_TEST_PG_DSN", dsn)
+	cfg, err := Parse("conf/fletch.yaml", []byte("online_store:\n  kind: postgres\n  dsn: ${FLETCH_TEST_PG_DSN}\n  table: cache_ready\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	ctx := context.Background()
+	if failed := env.Ready(ctx); len(failed) != 0 {
+		t.Errorf("server up: Ready = %v, want nothing failing", failed)
+	}
+	proxy.Stop()
+	failed := env.Ready(ctx)
+	if err := failed["online_store"]; len(failed) != 1 || err == nil || !strings.Contains(err.Error(), "table cache_ready at 127.0.0.1:") {
+		t.Errorf("server down: Ready = %v, want online_store naming the table and server", failed)
+	}
+	proxy.Start(t)
+	if failed := env.Ready(ctx); len(failed) != 0 {
+		t.Errorf("server back: Ready = %v, want nothing failing", failed)
+	}
+}
+
 func TestParseOnlineStores(t *testing.T) {
 	t.Setenv("FLETCH_TEST_REDIS_PW", "pw")
 	cases := []struct {

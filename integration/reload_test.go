@@ -124,7 +124,12 @@ func TestReloadSIGHUP(t *testing.T) {
 		t.Fatalf("a statement prepared before the reload: %v, want FailedPrecondition asking to prepare it again", err)
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml+"# changed\n"), 0o644); err != nil {
+	// A bulkhead on the source: its series appear on /metrics once the
+	// reload reopened the source (they were those of the first sources).
+	if got := metric(t, httpAddr, `fletch_guard_refused_total{name="source marketplace"}`); got != -1 {
+		t.Fatalf("a guard series before any source has a guard: %v", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml+"    max_concurrent: 4\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// A changed fletch.yaml is opened anew (the same DuckDB file, in the
@@ -155,7 +160,9 @@ func TestReloadSIGHUP(t *testing.T) {
 	for series, want := range map[string]float64{`fletch_reloads_total{result="ok"}`: 2, `fletch_reloads_total{result="refused"}`: 1,
 		// The gauges read the engine serving now: it planned the query
 		// once since the last reload.
-		"fletch_plan_cache_entries": 1} {
+		"fletch_plan_cache_entries": 1,
+		// The guards of the sources serving now.
+		`fletch_guard_refused_total{name="source marketplace"}`: 0, `fletch_guard_running{name="source marketplace"}`: 0} {
 		if got := metric(t, httpAddr, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}

@@ -3,11 +3,13 @@ package integration
 import (
 	"database/sql"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The aggregation tiles' acceptance (issue 13, docs/TILES.md): a repository
@@ -152,5 +154,67 @@ func TestValidateTiles(t *testing.T) {
 	out, err := exec.Command(bin, "validate", "--repo", dir).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "user.cnt: cannot tile: filter") || !strings.Contains(string(out), filepath.Join(dir, "m.py")+":") {
 		t.Errorf("validate: %v\n%s\nwant a located 'cannot tile' error", err, out)
+	}
+}
+
+// TestTilesOnlineServe: fletch serve publishes the backfilled tiles to its
+// online store when it starts, and answers a materialized feature online
+// with the aligned window B(t − w) ≤ at ≤ t (DESIGN §4 "Tiles"): tiles up
+// to the backfill's end, raw events after it (five days and the open
+// bucket here). The answers equal DuckDB SQL over the same events, and
+// the same query in-process (no tiles online: every event raw).
+func TestTilesOnlineServe(t *testing.T) {
+	dir := writeTilesRepo(t, 60_000)
+	ref := filepath.Join(t.TempDir(), "reference.duckdb")
+	copyFile(t, filepath.Join(dir, "events.duckdb"), ref)
+	if out, err := exec.Command(bin, "aggregate", "backfill", "--repo", dir, "--end", "2026-03-10T00:00:00Z").CombinedOutput(); err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	addr, log := startServe(t, dir)
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(log.String(), "entities online") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("fletch serve did not publish the tiles of user.total and user.cnt:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	now := time.Date(2026, 3, 15, 13, 17, 5, 0, time.UTC)
+	outs := []string{"total[7d]", "total[30d]", "total[90d]", "cnt[7d]", "cnt[30d]", "cnt[90d]"}
+	args := []string{"query", "--json", "--now", now.Format(time.RFC3339), "--out", strings.Join(outs, ",")}
+	users := []int{0, 1, 2, 3, 77, 4999, 123456}
+	for _, u := range users {
+		args = append(args, "--in", "user.id="+itoa(u))
+	}
+	remote := queryJSON(t, append(args, "--server", addr)...)
+	db, err := sql.Open("duckdb", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, ok := remote.([]any)
+	if !ok || len(rows) != len(users) {
+		t.Fatalf("fletch query --json: want %d rows, got %v", len(users), remote)
+	}
+	day := int64(86400_000_000)
+	for i, u := range users {
+		row := rows[i].(map[string]any)
+		for _, w := range []int64{7, 30, 90} {
+			// B(t - w) <= at <= t, buckets of one day.
+			lo := (now.UnixMicro() - w*day) / day * day
+			var total float64
+			var cnt int64
+			if err := db.QueryRow(`SELECT coalesce(sum(amount), 0), count(*) FROM txns WHERE user_id = ? AND epoch_us(ts) >= ? AND epoch_us(ts) <= ?`,
+				u, lo, now.UnixMicro()).Scan(&total, &cnt); err != nil {
+				t.Fatal(err)
+			}
+			label := itoa(int(w)) + "d"
+			gotTotal, gotCnt := row["user.total["+label+"]"], row["user.cnt["+label+"]"]
+			if f, ok := gotTotal.(float64); !ok || math.Abs(f-total) > 1e-6*math.Max(1, math.Abs(total)) {
+				t.Errorf("user %d total[%s]: served %v, DuckDB says %v (row %v)", u, label, gotTotal, total, row)
+			}
+			if f, ok := gotCnt.(float64); !ok || int64(f) != cnt {
+				t.Errorf("user %d cnt[%s]: served %v, DuckDB says %v", u, label, gotCnt, cnt)
+			}
+		}
 	}
 }

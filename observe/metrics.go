@@ -174,14 +174,14 @@ func (c *funcCounters) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Guards exports the bulkheads and circuit breakers of the sources and the
-// online store (stores/guard), read from guards at each scrape.
-func (m *Metrics) Guards(guards []*guard.Guard) {
-	if len(guards) > 0 {
-		m.reg.MustRegister(guardCollector(guards))
-	}
+// online store (stores/guard): those guards answers at each scrape, so
+// that the series follow the sources serving now when a reload reopens
+// them.
+func (m *Metrics) Guards(guards func() []*guard.Guard) {
+	m.reg.MustRegister(guardCollector(guards))
 }
 
-type guardCollector []*guard.Guard
+type guardCollector func() []*guard.Guard
 
 var (
 	guardRunning = prometheus.NewDesc("fletch_guard_running", "Calls running inside a bulkhead, by source or store.", []string{"name"}, nil)
@@ -198,7 +198,7 @@ func (c guardCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c guardCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, g := range c {
+	for _, g := range c() {
 		s := g.Stats()
 		open := 0.0
 		if s.Open {

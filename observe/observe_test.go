@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/fletch-engine/fletch/internal/trace"
+	"github.com/fletch-engine/fletch/stores/guard"
 )
 
 func TestLoggerNamesTheTrace(t *testing.T) {
@@ -72,5 +73,29 @@ func TestHTTP(t *testing.T) {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %s", code, want)
 		}
+	}
+}
+
+// TestGuardsReadNow: the guard series are those of the guards the function
+// answers at each scrape (a reload that reopens the sources replaces them).
+func TestGuardsReadNow(t *testing.T) {
+	m := NewMetrics()
+	var now []*guard.Guard
+	m.Guards(func() []*guard.Guard { return now })
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		NewHTTPHandler(m, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if body := scrape(); strings.Contains(body, "fletch_guard_running") {
+		t.Errorf("no guards, yet:\n%s", body)
+	}
+	now = []*guard.Guard{guard.New(guard.Options{Name: "source a", MaxConcurrent: 1})}
+	if body := scrape(); !strings.Contains(body, `fletch_guard_running{name="source a"} 0`) {
+		t.Errorf("guard of source a missing:\n%s", body)
+	}
+	now = []*guard.Guard{guard.New(guard.Options{Name: "source b", Failures: 1})}
+	if body := scrape(); strings.Contains(body, `name="source a"`) || !strings.Contains(body, `fletch_breaker_open{name="source b"} 0`) {
+		t.Errorf("after the guards changed:\n%s", body)
 	}
 }

@@ -99,7 +99,7 @@ func exprDeps(f *frameNode, b bexpr, tiled bool, deps *[]colID) {
 		exprDeps(b.child, b.inner, tiled, deps)
 	case *aggregation:
 		*deps = append(*deps, colID{f, b.child.parentKey})
-		if tiled && b.tile != nil {
+		if tiled && b.tile != nil && b.tile.spec != nil {
 			return
 		}
 		*deps = appendParamDeps(*deps, f, b.child.origin)

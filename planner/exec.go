@@ -402,7 +402,7 @@ func (r *run) closeNeeds(f *frameData) {
 		i := work[len(work)-1]
 		work = work[:len(work)-1]
 		deps := f.node.cols[i].deps
-		if r.opts.Materialized || r.opts.AlignWindows {
+		if r.opts.Materialized || r.opts.AlignWindows || r.servesTiles() {
 			deps = f.node.cols[i].tiledDeps
 		}
 		for _, d := range deps {

@@ -2,18 +2,21 @@ package planner
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/operators/aggregate"
 	"github.com/fletch-engine/fletch/statement"
+	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/tiles"
 )
 
@@ -157,10 +160,27 @@ func cutWindowFQN(name string) (string, int64, bool) {
 	return s[:i-2], secs, true
 }
 
-// tiled reports whether a run answers aggregation a from tiles.
+// tiled reports whether a run answers aggregation a from tiles: a
+// materialized offline run, or online serving of a feature whose tiles
+// can be computed (`fletch validate` rejects the others; serving computes
+// them exactly rather than fail).
 func (r *run) tiled(a *aggregation) bool {
-	return (r.opts.Materialized || r.opts.AlignWindows) && a.tile != nil
+	if a.tile == nil {
+		return false
+	}
+	return r.opts.Materialized || r.opts.AlignWindows || (r.servesTiles() && a.tile.spec != nil)
 }
+
+// servesTiles reports whether the run is online serving (no __as_of__, no
+// offline option), where a materialized feature sees the aligned window
+// B(t - w) <= time <= t: its tiles from the online store, then the raw
+// events after them (DESIGN §4 "Tiles", docs/TILES.md "Online serving").
+func (r *run) servesTiles() bool {
+	return r.p.timeCol < 0 && !r.opts.Materialized && !r.opts.AlignWindows
+}
+
+// aligned reports whether rows see the raw events of their open bucket.
+func (r *run) aligned() bool { return r.opts.AlignWindows || r.servesTiles() }
 
 // tiledAggregate answers a for the rows of f from tiles.
 func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) {
@@ -187,6 +207,15 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 			continue
 		}
 		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
+		if ts.covHi != nil {
+			// Online: tiles where the published range covers the window's
+			// start, raw events after them.
+			if ts.covLo[k] > lo || ts.covHi[k] <= lo {
+				hi = lo
+			} else {
+				hi = min(hi, ts.covHi[k])
+			}
+		}
 		if lo < hi {
 			run := ts.buckets[ts.runLo[k]:ts.runHi[k]]
 			a, _ := slices.BinarySearch(run, lo)
@@ -194,7 +223,8 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 			sp.Lo[i], sp.Hi[i] = ts.runLo[k]+int32(a), ts.runLo[k]+int32(b)
 		}
 		if ts.rawRuns != nil {
-			// Aligned: the open bucket's events, B(t) <= time <= t.
+			// Aligned: the open bucket's events, B(t) <= time <= t (online:
+			// from the end of the row's tiles).
 			run := ts.rawTimes[ts.rawRuns[k]:ts.rawRuns[k+1]]
 			a, _ := slices.BinarySearch(run, hi)
 			b, _ := slices.BinarySearch(run, t+1)
@@ -223,6 +253,10 @@ type tileSet struct {
 	tiles    int32
 	rawTimes []int64
 	rawRuns  []int32
+	// Online serving only: per distinct key, the buckets its tiles cover,
+	// [covLo, covHi) (covLo > covHi: none); nil when the tiles cover every
+	// bucket asked for (offline runs compute the missing ones).
+	covLo, covHi []int64
 }
 
 func (t *tileSet) release() {
@@ -260,7 +294,7 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 			rec.Release()
 		}
 	}()
-	if all.Lo < all.Hi && distinct.Len() > 0 {
+	if all.Lo < all.Hi && distinct.Len() > 0 && !(r.servesTiles() && r.p.engine.store != nil) {
 		if recs, err = r.tilesFor(info, distinct, all); err != nil {
 			return nil, err
 		}
@@ -270,15 +304,19 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 		return nil, err
 	}
 	ts = &tileSet{}
-	if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, distinct.Len()); err != nil {
+	if r.servesTiles() && r.p.engine.store != nil {
+		if err := r.onlineTiles(info, distinct, ts); err != nil {
+			return nil, err
+		}
+	} else if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, distinct.Len()); err != nil {
 		return nil, err
 	}
 	if ts.rowKey, err = ix.LookupLatest(keys, operators.Visibility{}); err != nil {
 		ts.release()
 		return nil, err
 	}
-	if r.opts.AlignWindows && distinct.Len() > 0 {
-		if err := r.openBuckets(f, info, distinct, ix, ts); err != nil {
+	if r.aligned() && distinct.Len() > 0 {
+		if err := r.openBuckets(f, info, r.rawReads(f, info, distinct, ts), ix, ts); err != nil {
 			ts.release()
 			return nil, err
 		}
@@ -507,28 +545,201 @@ func runsOf(keys []int32, n int) []int32 {
 	return runs
 }
 
-// openBuckets adds to ts the raw events of the open buckets of f's rows
-// (B(t) <= time <= t), read at the source for the frame's keys, as states
-// of one event each after the tiles.
-func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix *operators.KeyIndex, ts *tileSet) error {
-	open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-	for _, t := range f.times {
-		open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, info.bucket)), max(open.Hi, t+1)
+// rawRead is one read of raw events at the source: those of keys in r.
+type rawRead struct {
+	keys arrow.Array
+	r    tiles.Range
+}
+
+// rawReads are the reads of the raw events the rows of f see after their
+// tiles: their open buckets, B(t) <= time <= t, for all the frame's keys
+// in one read; online, from the end of each key's tiles, in one read per
+// distinct start (a key without tiles reads its whole window; the others
+// need not).
+func (r *run) rawReads(f *frameData, info *tileInfo, distinct arrow.Array, ts *tileSet) []rawRead {
+	// The windows of the plan reading these tiles share them: the widest
+	// starts earliest.
+	d, w := info.bucket, info.widest.Microseconds()
+	if ts.covHi == nil {
+		open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
+		for _, t := range f.times {
+			open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, d)), max(open.Hi, t+1)
+		}
+		distinct.Retain()
+		return []rawRead{{distinct, open}}
 	}
+	// Online: per distinct key, where its rows' raw events start.
+	from := make([]int64, distinct.Len())
+	for k := range from {
+		from[k] = 1<<63 - 1
+	}
+	end := int64(-1 << 63)
+	for i, t := range f.times {
+		k := ts.rowKey[i]
+		if k < 0 {
+			continue
+		}
+		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
+		if ts.covLo[k] > lo || ts.covHi[k] <= lo {
+			hi = lo
+		} else {
+			hi = min(hi, ts.covHi[k])
+		}
+		from[k] = min(from[k], hi)
+		end = max(end, t+1)
+	}
+	byStart := map[int64][]int32{}
+	var starts []int64
+	for k, lo := range from {
+		if lo == 1<<63-1 {
+			continue
+		}
+		if byStart[lo] == nil {
+			starts = append(starts, lo)
+		}
+		byStart[lo] = append(byStart[lo], int32(k))
+	}
+	slices.Sort(starts)
+	if len(starts) > maxRawReads {
+		// Many starts (keys published at many times): one read from the
+		// earliest; the tiles' spans skip what each key does not need.
+		starts = starts[:1]
+		byStart[starts[0]] = nil
+		for k, lo := range from {
+			if lo != 1<<63-1 {
+				byStart[starts[0]] = append(byStart[starts[0]], int32(k))
+			}
+		}
+	}
+	var reads []rawRead
+	for _, lo := range starts {
+		keys, err := operators.Gather(r.mem, distinct, byStart[lo])
+		if err != nil {
+			continue
+		}
+		reads = append(reads, rawRead{keys, tiles.Range{Lo: lo, Hi: end}})
+	}
+	return reads
+}
+
+// maxRawReads bounds the source queries of one online read of raw events.
+const maxRawReads = 4
+
+// onlineTiles fills ts with the tiles of the distinct keys read from the
+// online store (tiles.Publish wrote them) and, per key, the range they
+// cover. A key without tiles there, or with tiles of another definition,
+// covers nothing: its rows read raw events. A failing store is logged and
+// treated as empty, as for cached values.
+func (r *run) onlineTiles(info *tileInfo, distinct arrow.Array, ts *tileSet) error {
+	nk := distinct.Len()
+	ts.runLo, ts.runHi = make([]int32, nk), make([]int32, nk)
+	ts.covLo, ts.covHi = make([]int64, nk), make([]int64, nk)
+	for k := range nk {
+		ts.covLo[k], ts.covHi[k] = 1<<63-1, -1<<63
+	}
+	spec := info.spec
+	var got *stores.OnlineValues
+	if nk > 0 {
+		var err error
+		class := spec.OnlineClass(info.bucket)
+		if got, err = r.p.engine.store.Get(r.ctx, r.mem, class, distinct, spec.OnlineSchema()); err != nil {
+			slog.WarnContext(r.ctx, "reading tiles from the online store failed: reading raw events instead", "tiles", class, "err", err)
+			got = nil
+		}
+	}
+	states := make([]arrow.Array, len(spec.States))
+	if got == nil {
+		for c, f := range spec.States {
+			states[c] = array.MakeArrayOfNull(r.mem, f.Type, 0)
+		}
+		ts.states = states
+		return nil
+	}
+	defer got.Release()
+	v := got.Values
+	lo, hi := v.Column(0).(*array.Int64), v.Column(1).(*array.Int64)
+	def, buckets := v.Column(2).(*array.String), v.Column(3).(*array.List)
+	bvals := buckets.ListValues().(*array.Int64).Int64Values()
+	lists := make([]*array.List, len(spec.States))
+	for c := range lists {
+		lists[c] = v.Column(4 + c).(*array.List)
+	}
+	want := spec.Definition()
+	var idx []int32
+	for k := range nk {
+		ts.runLo[k] = int32(len(idx))
+		ts.runHi[k] = ts.runLo[k]
+		if lo.IsNull(k) || hi.IsNull(k) || def.IsNull(k) || def.Value(k) != want || buckets.IsNull(k) {
+			continue
+		}
+		s, e := buckets.ValueOffsets(k)
+		ok := true
+		for _, l := range lists {
+			if ls, le := l.ValueOffsets(k); l.IsNull(k) || ls != s || le != e {
+				ok = false // written together, so never; but never misread either
+			}
+		}
+		if !ok {
+			continue
+		}
+		for j := s; j < e; j++ {
+			idx = append(idx, int32(j))
+			ts.buckets = append(ts.buckets, bvals[j])
+		}
+		ts.runHi[k] = int32(len(idx))
+		ts.covLo[k], ts.covHi[k] = lo.Value(k), hi.Value(k)
+	}
+	for c, l := range lists {
+		var err error
+		if states[c], err = operators.Gather(r.mem, l.ListValues(), idx); err != nil {
+			release(states)
+			return err
+		}
+	}
+	ts.states = states
+	return nil
+}
+
+// openBuckets adds to ts the raw events reads name (the rows' open
+// buckets, B(t) <= time <= t, online from the end of their tiles), read at
+// the source, as states of one event each after the tiles. It releases
+// the reads' keys.
+func (r *run) openBuckets(f *frameData, info *tileInfo, reads []rawRead, ix *operators.KeyIndex, ts *tileSet) error {
+	defer func() {
+		for _, rd := range reads {
+			rd.keys.Release()
+		}
+	}()
 	src, err := r.p.engine.sources.Source(info.spec.Resolver.Source)
 	if err != nil {
 		return &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
 	}
-	rec, err := info.spec.Raw(r.ctx, r.mem, src, open, distinct)
-	if err != nil {
-		return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("open buckets of %s: %v", info.spec.Group.QualifiedName(), err)}
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	for _, rd := range reads {
+		if rd.keys.Len() == 0 || rd.r.Lo >= rd.r.Hi {
+			continue
+		}
+		rec, err := info.spec.Raw(r.ctx, r.mem, src, rd.r, rd.keys)
+		if err != nil {
+			return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("open buckets of %s: %v", info.spec.Group.QualifiedName(), err)}
+		}
+		recs = append(recs, rec)
 	}
-	defer rec.Release()
-	keyOf, err := ix.LookupLatest(rec.Column(0), operators.Visibility{})
+	cols, err := concatRecords(r.mem, recs, info.spec)
 	if err != nil {
 		return err
 	}
-	us := rec.Column(1).(*array.Int64).Int64Values()
+	defer release(cols)
+	keyOf, err := ix.LookupLatest(cols[0], operators.Visibility{})
+	if err != nil {
+		return err
+	}
+	us := cols[1].(*array.Int64).Int64Values()
 	perm := make([]int32, 0, len(keyOf))
 	for i, k := range keyOf {
 		if k >= 0 {
@@ -543,10 +754,10 @@ func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix
 		return us[i] < us[j] || (us[i] == us[j] && i < j)
 	})
 	gather := func(c int) (arrow.Array, error) {
-		if c >= int(rec.NumCols()) {
+		if c >= len(cols) {
 			return nil, nil
 		}
-		return operators.Gather(r.mem, rec.Column(c), perm)
+		return operators.Gather(r.mem, cols[c], perm)
 	}
 	var values, sortKey arrow.Array
 	col := 2
@@ -590,6 +801,34 @@ func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix
 	for i, p := range perm {
 		sortedKeys[i], ts.rawTimes[i] = keyOf[p], us[p]
 	}
-	ts.rawRuns = runsOf(sortedKeys, distinct.Len())
+	ts.rawRuns = runsOf(sortedKeys, len(ts.runLo))
 	return nil
+}
+
+// concatRecords returns the columns of recs (Spec.Raw's) as one array
+// each; none read gives empty columns.
+func concatRecords(mem memory.Allocator, recs []arrow.RecordBatch, spec *tiles.Spec) ([]arrow.Array, error) {
+	if len(recs) == 1 {
+		cols := recs[0].Columns()
+		for _, c := range cols {
+			c.Retain()
+		}
+		return slices.Clone(cols), nil
+	}
+	fields := spec.RawFields()
+	cols := make([]arrow.Array, len(fields))
+	for c, f := range fields {
+		parts := make([]arrow.Array, len(recs))
+		for i, rec := range recs {
+			parts[i] = rec.Column(c)
+		}
+		var err error
+		if len(parts) == 0 {
+			cols[c] = array.MakeArrayOfNull(mem, f.Type, 0)
+		} else if cols[c], err = array.Concatenate(parts, mem); err != nil {
+			release(cols)
+			return nil, err
+		}
+	}
+	return cols, nil
 }

@@ -230,6 +230,18 @@ func release(arrs []arrow.Array) {
 	}
 }
 
+// RawFields are the columns of Raw's answer.
+func (s *Spec) RawFields() []arrow.Field {
+	fields := []arrow.Field{{Name: "key", Type: s.KeyType, Nullable: true}, {Name: "us", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}
+	if s.Value != "" {
+		fields = append(fields, arrow.Field{Name: "v", Type: s.ValueType, Nullable: true})
+	}
+	if s.SortBy != "" {
+		fields = append(fields, arrow.Field{Name: "k", Type: s.SortType, Nullable: true})
+	}
+	return fields
+}
+
 // Raw returns the events of s at src in r (of keys when keys is not nil)
 // that pass its filters, one row each: key, us (the event time, µs since
 // the epoch), and v and k when s has a value and a sort key. Aligned
@@ -241,15 +253,13 @@ func (s *Spec) Raw(ctx context.Context, mem memory.Allocator, src stores.Source,
 	}
 	us := dl.epochUS("_r." + quote(s.Time))
 	cols := []string{"_r." + quote(s.Key) + " AS key", us + " AS us"}
-	fields := []arrow.Field{{Name: "key", Type: s.KeyType, Nullable: true}, {Name: "us", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}
 	if s.Value != "" {
 		cols = append(cols, s.Value+" AS v")
-		fields = append(fields, arrow.Field{Name: "v", Type: s.ValueType, Nullable: true})
 	}
 	if s.SortBy != "" {
 		cols = append(cols, s.SortBy+" AS k")
-		fields = append(fields, arrow.Field{Name: "k", Type: s.SortType, Nullable: true})
 	}
+	fields := s.RawFields()
 	conds := []string{"_r." + quote(s.Key) + " IS NOT NULL", "_r." + quote(s.Time) + " IS NOT NULL",
 		us + " >= " + strconv.FormatInt(r.Lo, 10), us + " < " + strconv.FormatInt(r.Hi, 10)}
 	if s.Where != "" {

@@ -276,13 +276,13 @@ func goValue(a arrow.Array) func(int) any {
 const readAllKeys = 1000
 
 // Read returns s's tiles of bucket d whose buckets start in r: those of
-// keys, and possibly others (the caller keeps the ones it needs), as a
-// record of Fields.
+// keys (every key when nil), and possibly others (the caller keeps the
+// ones it needs), as a record of Fields, ordered by key and bucket.
 func (st *Store) Read(ctx context.Context, mem memory.Allocator, s *Spec, d time.Duration, keys arrow.Array, r Range) (arrow.RecordBatch, error) {
 	// Ordered, so that the planner need not sort them.
 	q := fmt.Sprintf(`SELECT * FROM %s WHERE bucket_start >= %d AND bucket_start < %d ORDER BY key, bucket_start`, quote(s.Table(d)), r.Lo, r.Hi)
 	req := stores.FetchRequest{SQL: q, Schema: arrow.NewSchema(s.Fields(), nil)}
-	if keys.Len() <= readAllKeys {
+	if keys != nil && keys.Len() <= readAllKeys {
 		req.KeyColumn, req.Keys = "key", keys
 	}
 	rec, err := st.src.Fetch(ctx, mem, req)

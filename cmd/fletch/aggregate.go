@@ -138,6 +138,17 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stderr, "\r\033[K")
 			return fmt.Errorf("backfill of %s: %w (rerun to resume: written chunks are kept)", group.QualifiedName(), err)
 		}
+		if kind := r.cfg.OnlineStore.Kind; kind != "" && kind != "memory" {
+			// A shared online store: serving reads the new tiles at once.
+			// (An in-process one is filled by fletch serve when it starts.)
+			pubs, err := tiles.PublishAll(ctx, mem, st, r.env.OnlineStore(), spec)
+			for _, p := range pubs {
+				fmt.Fprintln(stdout, p)
+			}
+			if err != nil {
+				return fmt.Errorf("publishing the tiles of %s to the online store: %w (serving reads raw events until they are)", group.QualifiedName(), err)
+			}
+		}
 	}
 	return nil
 }

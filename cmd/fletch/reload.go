@@ -76,6 +76,10 @@ func (r *reloader) reload(why string) {
 	}
 	old := r.cur
 	drained := r.srv.Reload(next.engine, authOf(next), pythonExprs(next.engine.Graph()))
+	// The old environment's tile jobs end now, not once its calls have:
+	// two backfills of one tile table would contend for its chunks.
+	old.jobs.stop()
+	next.jobs = startTileJobs(next)
 	r.cur = next
 	if next.live = old.live; next.live != nil {
 		next.live.Store(next)

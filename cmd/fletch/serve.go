@@ -35,6 +35,7 @@ import (
 	"github.com/fletch-engine/fletch/operators/pyworker"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/stores"
+	"github.com/fletch-engine/fletch/stores/guard"
 	"github.com/fletch-engine/fletch/tiles"
 )
 
@@ -44,6 +45,8 @@ type repoEnv struct {
 	env    *config.Env
 	engine *planner.Engine
 	tiles  *tiles.Store // nil: the repository materializes no feature
+	// jobs keep online tiles current while the environment serves.
+	jobs *tileJobs
 	// metrics, when the server has an operators' port, are fed by the
 	// engine and the server.
 	metrics *observe.Metrics
@@ -63,6 +66,7 @@ type repoEnv struct {
 func (r *repoEnv) Close() error {
 	var err error
 	r.once.Do(func() {
+		r.jobs.stop()
 		r.engine.Close()
 		if !r.keepEnv {
 			err = r.env.Close()
@@ -167,7 +171,7 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 				return stores.OfflineStats{}
 			})
 		}
-		metrics.Guards(env.Guards())
+		metrics.Guards(func() []*guard.Guard { return r.live.Load().env.Guards() })
 		metrics.Violations(func() []observe.Violation {
 			counts := cur().Validations()
 			out := make([]observe.Violation, len(counts))
@@ -297,6 +301,7 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
 		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken}
 	srv := flight.NewServer(env.engine, opts)
+	env.jobs = startTileJobs(env)
 	g := env.engine.Graph()
 	for _, w := range g.Warnings {
 		slog.Warn(fmt.Sprint(w))

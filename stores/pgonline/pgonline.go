@@ -63,7 +63,10 @@ type Store struct {
 	dirs sync.Map
 }
 
-var _ stores.OnlineStore = (*Store)(nil)
+var (
+	_ stores.OnlineStore = (*Store)(nil)
+	_ stores.Pinger      = (*Store)(nil)
+)
 
 // connectTimeout bounds connecting when the DSN says nothing: a cache
 // that cannot be reached must fail fast, the planner computes instead.
@@ -164,6 +167,20 @@ CREATE TABLE IF NOT EXISTS `+slotsTable+` (class text PRIMARY KEY, id text NOT N
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres online store: creating %s: %w", s.where, err)
+	}
+	return nil
+}
+
+// Ping checks that the server answers (stores.Pinger, for /readyz). A
+// connection that died while idle (the server restarted) fails its first
+// use: that one is retried, so that a server back is ready at once.
+func (s *Store) Ping(ctx context.Context) error {
+	err := s.pool.Ping(ctx)
+	if err != nil && retryable(ctx, err) {
+		err = s.pool.Ping(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres online store: cannot reach %s: %w", s.where, err)
 	}
 	return nil
 }
