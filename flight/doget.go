@@ -41,9 +41,9 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 		if kind, _, _ := readTicket(cmd.GetStatementHandle()); kind == ticketSubstrait {
 			path = PathSubstrait
 		}
-		q = x.s.beginQuery(path)
+		ctx, q = x.s.beginQuery(ctx, path)
 	case *pb.CommandPreparedStatementQuery:
-		q = x.s.beginQuery(PathPrepared)
+		ctx, q = x.s.beginQuery(ctx, PathPrepared)
 	default:
 		return x.FlightServer.DoGet(tkt, stream)
 	}

@@ -22,33 +22,13 @@ type Analysis struct {
 
 // Stage is one step of a run.
 type Stage struct {
-	Frame    string        // the table of the frame's class
-	FrameID  int           // the frame's index in Plan.Frames
-	What     string        // "fetch users [source marketplace]", "online store", "has-many", "frame"
-	At       time.Duration // its start, from the run's
-	Took     time.Duration
-	In, Out  int    // rows (or keys) in and out
-	Note     string // what else it says ("3 of 5 features served")
-	finished bool
-}
-
-// stage starts a stage of frame; end finishes it. Both do nothing on a nil
-// Analysis (a run without Analyze), at the cost of a nil check.
-func (a *Analysis) stage(frame *frameNode, what string, in int) *Stage {
-	if a == nil {
-		return nil
-	}
-	return &Stage{Frame: frame.class.Table, FrameID: frame.id, What: what, In: in, At: time.Since(a.start)}
-}
-
-func (a *Analysis) end(s *Stage, out int, note string) {
-	if a == nil {
-		return
-	}
-	s.Took, s.Out, s.Note = time.Since(a.start)-s.At, out, note
-	a.mu.Lock()
-	a.Stages = append(a.Stages, *s)
-	a.mu.Unlock()
+	Frame   string        // the table of the frame's class
+	FrameID int           // the frame's index in Plan.Frames
+	What    string        // "fetch users [source marketplace]", "online store", "has-many", "frame"
+	At      time.Duration // its start, from the run's
+	Took    time.Duration
+	In, Out int    // rows (or keys) in and out
+	Note    string // what else it says ("3 of 5 features served")
 }
 
 // ExplainAnalyze is Explain followed by what run a did, stage by stage in

@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/config"
 	"github.com/fletch-engine/fletch/console"
@@ -50,6 +53,9 @@ type repoEnv struct {
 	// metrics, when the server has an operators' port, are fed by the
 	// engine and the server.
 	metrics *observe.Metrics
+	// tracing, when the server exports traces (server.tracing), traces
+	// the engine's runs; the same for every reload.
+	tracing oteltrace.TracerProvider
 	// keepEnv: a reload handed env on to the next repoEnv; Close leaves
 	// it open.
 	keepEnv bool
@@ -83,7 +89,7 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openRepoWith(dir, cfg, nil)
+	return openRepoWith(dir, cfg, nil, nil)
 }
 
 // findConfig finds the configuration of the repository in dir (see
@@ -106,16 +112,16 @@ func findConfig(dir, configPath, embeddedDB string) (*config.Config, error) {
 }
 
 // openRepoWith loads the repository in dir and opens cfg; metrics, when
-// not nil, are fed by the engine.
-func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*repoEnv, error) {
-	return openRepoOn(dir, cfg, nil, metrics, true)
+// not nil, are fed by the engine, and tracing traces its runs.
+func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics, tracing oteltrace.TracerProvider) (*repoEnv, error) {
+	return openRepoOn(dir, cfg, nil, metrics, tracing, true)
 }
 
 // openRepoOn is openRepoWith over the stores, sources and tile store of
 // prev, already open (nil: open cfg); the engine's gauges are registered
 // only when register is set (a reload's engine is read through the first
 // one's live).
-func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.Metrics, register bool) (*repoEnv, error) {
+func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.Metrics, tracing oteltrace.TracerProvider, register bool) (*repoEnv, error) {
 	g, err := features.Load(dir)
 	if err != nil {
 		return nil, err
@@ -150,8 +156,11 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 	if metrics != nil {
 		opts = append(opts, planner.WithObserver(metrics))
 	}
+	if tracing != nil {
+		opts = append(opts, planner.WithTracerProvider(tracing))
+	}
 	engine := planner.NewEngine(g, env, nil, opts...)
-	r := &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tiles: tileSt}
+	r := &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tracing: tracing, tiles: tileSt}
 	if metrics != nil && register {
 		// The gauges read the environment serving now: a reload stores
 		// its own in live (reloader.reload).
@@ -234,12 +243,56 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Server.HTTPListen != "" {
 		metrics = observe.NewMetrics()
 	}
-	env, err := openRepoWith(*repo, cfg, metrics)
+	tracing, err := startTracing(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if tracing != nil {
+		defer stopTracing(tracing)
+	}
+	env, err := openRepoWith(*repo, cfg, metrics, traceProvider(tracing))
 	if err != nil {
 		return inUse(err, *repo, "stop that process first")
 	}
 	defer env.Close()
 	return serve(ctx, env, *listen, *grace, stdout, &reloadFrom{dir: *repo, configPath: *cfgPath, watch: *watch})
+}
+
+// startTracing starts exporting traces when fletch.yaml has a
+// server.tracing section (nil otherwise).
+func startTracing(ctx context.Context, cfg *config.Config) (*sdktrace.TracerProvider, error) {
+	t := cfg.Server.Tracing
+	if t.Endpoint == "" {
+		return nil, nil
+	}
+	ratio := 1.0
+	if t.SampleRatio != nil {
+		ratio = *t.SampleRatio
+	}
+	tp, err := observe.NewTracerProvider(ctx, observe.Tracing{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: ratio, ServiceName: t.ServiceName, Version: version})
+	if err != nil {
+		return nil, err
+	}
+	slog.Info(fmt.Sprintf("exporting traces to %s (OTLP/%s), sampling %g of the queries that come without a sampling decision", t.Endpoint, cmp.Or(t.Protocol, "grpc"), ratio))
+	return tp, nil
+}
+
+// stopTracing sends the spans still held, waiting a few seconds at most
+// for a receiver that does not answer.
+func stopTracing(tp *sdktrace.TracerProvider) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tp.Shutdown(ctx); err != nil {
+		slog.Warn("stopping: the last spans were not exported", "err", err)
+	}
+}
+
+// traceProvider is tp as the interface (nil stays nil: no tracing).
+func traceProvider(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
+	if tp == nil {
+		return nil
+	}
+	return tp
 }
 
 // reloadFrom is where a server reloads its repository from.
@@ -297,6 +350,7 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 		slowest = console.NewSlowest()
 		opts.Recorder = slowRecorder{slowest}
 	}
+	opts.TracerProvider = env.tracing
 	l := env.cfg.Server.Limits
 	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
 		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken}
@@ -532,7 +586,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg.Server.HTTPListen = *httpListen
 	metrics := observe.NewMetrics()
-	env, err := openRepoWith(repo, cfg, metrics)
+	env, err := openRepoWith(repo, cfg, metrics, nil)
 	if err != nil {
 		return err
 	}
