@@ -552,3 +552,40 @@ func TestSeedsDesign(t *testing.T) {
 	seedCompare(t, addr, "user", []string{"total_spend", "most_recent_transaction"}, users)
 	seedCompare(t, addr, "transaction", []string{"is_expensive"}, txns)
 }
+
+// TestSeedsTotals: seed 002's compute_total, the talk's Python resolver,
+// as written there (line numbers left out): its `→` is refused where it
+// is, and corrected to `->` the resolver is compiled to an expression
+// (`fletch plan` says so) whose answers match DuckDB SQL written from the
+// Python body: discounts clamped at 0, untaxed or rate-less transactions
+// at their subtotal, a locale missing from its table (no tax rate).
+func TestSeedsTotals(t *testing.T) {
+	out, err := validateSeeds(t, "totals")
+	if err == nil {
+		t.Fatalf("validate accepted →:\n%s", out)
+	}
+	wantLines(t, "validate", out, `testdata/seeds/totals/totals.py:29:3: syntax error: unexpected "→ Transaction.total" (→ is not Python: write ->)`)
+	repo, db := seedRepo(t, "totals", "db",
+		// locale l3 has no tax rate; l4 is not in the table
+		`CREATE TABLE locales AS SELECT 'l' || i AS id, CASE WHEN i = 3 THEN NULL ELSE i * 0.0125 END::DOUBLE AS sales_tax_rate
+			FROM range(0, 4) t(i)`,
+		`CREATE TABLE transactions AS SELECT i AS id, (i * 37 % 200) * 0.5 AS subtotal,
+			CASE WHEN i % 3 = 0 THEN NULL ELSE (i * 11 % 60) * 1.25 END::DOUBLE AS discount,
+			i % 5 <> 0 AS taxable, 'l' || (i % 5) AS locale_id
+			FROM range(1, 41) t(i)`)
+	seedFix(t, repo, "totals.py", ") → Transaction.total:", ") -> Transaction.total:")
+	want := seedReference(t, db, `WITH d AS (SELECT t.id, t.taxable, l.sales_tax_rate AS rate,
+			CASE WHEN t.discount IS NOT NULL THEN greatest(t.subtotal - t.discount, 0.0) ELSE t.subtotal END AS s
+			FROM transactions t LEFT JOIN locales l ON l.id = t.locale_id)
+		SELECT id, CASE WHEN NOT taxable OR rate IS NULL THEN s ELSE s * (1.0 + rate) END FROM d ORDER BY id`, "total")
+	db.Close()
+	plan, stderr, err := fletch(t, "plan", "--repo", repo, "--in", "transaction.id=1", "--out", "total")
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(plan, "compute total <- python compute_total as an expression") {
+		t.Errorf("plan does not show compute_total as an expression:\n%s", plan)
+	}
+	addr, _ := startServe(t, repo)
+	seedCompare(t, addr, "transaction", []string{"total"}, want)
+}

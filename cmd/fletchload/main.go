@@ -45,6 +45,10 @@ Usage:
   fletchload distinct --addr ADDR --pid PID [--n 200000] [--every 10000]
         statements that each need a plan of their own, sampling the server's
         resident memory (the plan cache's bound), every answer checked
+  fletchload fault --fletch BIN [--rate 250] [--duration 10m] [flags]
+        a load-and-fault test: private PostgreSQL and Redis, fletch serve over
+        them, mixed load with Redis killed, Postgres restarted, a table locked
+        and a burst of cancelled calls (fletchload fault -h)
 
 Each run prints a human line on stderr and one JSON line on stdout.
 Ids are random in 1..--entities (decimal text, or integers for integer columns).
@@ -61,6 +65,9 @@ func main() {
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "fletchload:", err)
+		}
+		if errors.Is(err, errFailed) {
+			os.Exit(1) // the run completed; its checks failed
 		}
 		os.Exit(2)
 	}
@@ -176,6 +183,9 @@ func (c *config) check() error {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "distinct" {
 		return distinct(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "fault" {
+		return fault(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || (args[0] != "native" && args[0] != "sql" && args[0] != "noop") {
 		fs, _ := flags("fletchload", stderr)

@@ -28,6 +28,10 @@ type plan struct {
 	// slack bounds how long a worker spins before a slot after its timer
 	// fired early on purpose: min(slack, interval/10).
 	slack time.Duration
+	// observe, when set, is told of every request a worker ran (offsets
+	// from the run's start), in that worker's goroutine: the fault mode
+	// records each request's time and outcome through it.
+	observe func(worker int, due, end time.Duration, err error)
 }
 
 func (p plan) slots() int64 { return int64(math.Round(p.rate * p.duration.Seconds())) }
@@ -94,6 +98,9 @@ func execute(ctx context.Context, p plan, reqs []request, ids func(worker int) [
 				rows, err := reqs[w](ctx, ids(w))
 				end := time.Since(start)
 				t.last = max(t.last, end)
+				if p.observe != nil {
+					p.observe(w, due, end, err)
+				}
 				if err != nil {
 					t.errors++
 					if t.firstErr == nil {

@@ -227,8 +227,28 @@ func (p *parser) syntaxErrors(n *sitter.Node) {
 		p.syntaxErrors(n.Child(i))
 	}
 	if n.IsError() && len(p.errs) == before {
-		p.errorf(n, "syntax error: unexpected %q", firstLine(p.text(n)))
+		text := p.text(n)
+		p.errorf(n, "syntax error: unexpected %q%s", firstLine(text), lookalikeHint(text))
 	}
+}
+
+// lookalikes are characters that typesetting puts in copied code (slides,
+// documents) in place of the Python tokens they look like.
+var lookalikes = []struct{ char, python string }{
+	{"→", "->"}, {"“", `"`}, {"”", `"`}, {"‘", "'"}, {"’", "'"},
+	{"–", "-"}, {"—", "-"}, {"−", "-"}, {"×", "*"}, {"≤", "<="}, {"≥", ">="}, {"≠", "!="},
+}
+
+// lookalikeHint names the first lookalike character in text and the
+// token to write instead, or returns "".
+func lookalikeHint(text string) string {
+	first, hint := len(text), ""
+	for _, l := range lookalikes {
+		if i := strings.Index(text, l.char); i >= 0 && i < first {
+			first, hint = i, fmt.Sprintf(" (%s is not Python: write %s)", l.char, l.python)
+		}
+	}
+	return hint
 }
 
 func firstLine(s string) string {

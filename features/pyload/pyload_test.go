@@ -581,6 +581,8 @@ func TestErrors(t *testing.T) {
 		{"missing annotation", "@features\nclass A:\n    id: int\n    x = _.id\n", "x =", "feature x needs a type annotation: `x: float = ...`"},
 		{"method in class", "@features\nclass A:\n    id: int\n    def f(self):\n        pass\n", "def f", "class A: expected a feature (`name: type` or `name: type = ...`), found \"def f(self):\""},
 		{"syntax error", "@features\nclass A:\n    id: int\n    x: int = (_.id +\n", "x: int = (", `syntax error: unexpected "x: int = (_.id +"`},
+		{"typeset arrow", fmt.Sprintf(base, "1") + "@online\ndef r(p: Item.price) → Item.x:\n    return p\n", "→", `syntax error: unexpected "→ Item.x" (→ is not Python: write ->)`},
+		{"typeset quotes", "@features\nclass A:\n    id: int\n    x: str = “a”\n", "“", `syntax error: unexpected "“" (“ is not Python: write ")`},
 		{"when without then", fmt.Sprintf(base, `F.when(_.a).otherwise(1)`), `F.when(_.a).otherwise(1)`, `unexpected .otherwise(...) in an F.when chain`},
 		{"unsupported operator", fmt.Sprintf(base, `_.price << 2`), `<<`, `operator << is not supported`},
 		{"resolver input", fmt.Sprintf(base, "1") + "@online\ndef r(p: Item.prise) -> Item.x:\n    return p\n", "Item.prise", `Item has no feature prise (did you mean "price"?)`},

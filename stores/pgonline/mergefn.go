@@ -6,8 +6,10 @@ package pgonline
 // one at equal times), the slots the write does not mention kept, grouped
 // by observation time again, groups by their lowest slot, values by slot.
 // A stored entity of another layout or directory counts as empty. The
-// upsert calls it in ON CONFLICT … DO UPDATE, so the merge runs where the
-// row is, under its row lock, in the write's one round trip. Times are
+// upsert of entities not stored yet calls it in ON CONFLICT … DO UPDATE,
+// for a row another writer inserted meanwhile, under the row's lock; the
+// stored entities are merged in Go (Store.write): in PL/pgSQL the merge
+// costs ~3.5 µs of the server's CPU per value. Times are
 // compared as bytea, which Postgres compares bytewise whatever the locale
 // (the encoding's times sort bytewise: docs/STORES.md).
 //

@@ -1,11 +1,13 @@
 // Package pgonline is the PostgreSQL online store: one row per (class,
 // entity) holding that entity's packed features (stores/packed, the
 // layout the Redis and memory stores keep), read for all the keys of a
-// request with one query, and upserted with one statement whose
-// ON CONFLICT merges the written entity into the stored one in SQL
-// (mergeFunction, packed.Merge in PL/pgSQL), so that a stored value
-// observed later is never replaced and a write of some features keeps the
-// others. Per class, a row of a directory table numbers its features
+// request with one query, and written in one transaction that locks the
+// stored entities, merges the written ones into them in Go (packed.Merge)
+// and replaces them, so that a stored value observed later is never
+// replaced and a write of some features keeps the others. Entities not
+// stored yet are upserted, the merge in SQL (mergeFunction, packed.Merge
+// in PL/pgSQL) should another writer have inserted one meanwhile. Per
+// class, a row of a directory table numbers its features
 // (packed.Directory). docs/STORES.md has the layout.
 //
 // It knows nothing of feature classes beyond their names, nor of
@@ -58,7 +60,7 @@ type Store struct {
 	pool  *pgxpool.Pool
 	where string // the table and server, for error messages
 	// the statements, with the table's names in them
-	getSQL, setSQL, assignSQL, loadSQL, updateSQL string
+	getSQL, lockSQL, replaceSQL, setSQL, assignSQL, loadSQL, updateSQL string
 	// dirs: class → *packed.Directory, kept in the directory table
 	dirs sync.Map
 }
@@ -115,6 +117,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// takes them.
 		getSQL: `SELECT o.i, e.packed FROM unnest($2::text[]) WITH ORDINALITY AS o(entity, i) JOIN ` + entities +
 			` AS e ON e.class = $1 AND e.entity = o.entity ORDER BY o.i`,
+		// A Set locks the stored entities in key order (bytewise, as Set
+		// sorts them), merges in Go, and replaces them (write).
+		lockSQL: `SELECT o.i, e.packed FROM unnest($2::text[]) WITH ORDINALITY AS o(entity, i) JOIN ` + entities +
+			` AS e ON e.class = $1 AND e.entity = o.entity ORDER BY e.entity COLLATE "C" FOR UPDATE OF e`,
+		replaceSQL: `UPDATE ` + entities + ` AS e SET packed = u.packed FROM unnest($2::text[], $3::bytea[]) AS u(entity, packed)
+WHERE e.class = $1 AND e.entity = u.entity`,
 		setSQL: `INSERT INTO ` + entities + ` AS e (class, entity, packed) SELECT $1, u.entity, u.packed FROM unnest($2::text[], $3::bytea[]) AS u(entity, packed)
 ON CONFLICT (class, entity) DO UPDATE SET packed = ` + merge + `(e.packed, excluded.packed)`,
 		assignSQL: `INSERT INTO ` + slotsTable + ` (class, id, features) VALUES ($1, $2, '{}') ON CONFLICT (class) DO NOTHING`,
@@ -372,11 +380,11 @@ func retryable(ctx context.Context, err error) bool {
 	return ctx.Err() == nil && !errors.As(err, &pgErr) && pgconn.SafeToRetry(err)
 }
 
-// Set packs each entity's values and upserts them all with one
-// statement, whose ON CONFLICT merges each into the stored entity. The
-// entities go in key order, so that concurrent writers lock rows in one
-// order and never deadlock; a key written twice in one Set is merged in
-// Go first, rows in order (one statement cannot update a row twice).
+// Set packs each entity's values and merges them all into the stored
+// entities in one transaction (write). The entities go in key order, so
+// that concurrent writers lock rows in one order; a key written twice in
+// one Set is merged in Go first, rows in order (one statement cannot
+// update a row twice).
 func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values arrow.RecordBatch, observed []time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -416,13 +424,90 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 		}
 		ks, bs = append(ks, entities[i]), append(bs, blob)
 	}
-	_, err = s.pool.Exec(ctx, s.setSQL, class, ks, bs)
+	err = s.write(ctx, class, ks, bs)
 	if err != nil && retryable(ctx, err) {
 		// merging the same values twice is harmless
-		_, err = s.pool.Exec(ctx, s.setSQL, class, ks, bs)
+		err = s.write(ctx, class, ks, bs)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres online store: set %s (%d keys) in %s: %w", class, len(ks), s.where, err)
+	}
+	return nil
+}
+
+// write merges given[i] into the stored entity of entities[i], for every
+// i, in one transaction: the stored entities are read and locked (FOR
+// UPDATE, in key order), merged in Go (packed.Merge), and written back;
+// entities not stored yet are inserted with the upsert, whose ON CONFLICT
+// merges with the SQL function should another writer have inserted one
+// meanwhile. The function alone, in PL/pgSQL, cost ~0.9 ms of the
+// server's CPU per entity of 250 features: the write-backs of a burst of
+// misses took the server's cores from the reads (docs/BENCHMARKS.md §16).
+//
+// Rows are locked in key order (bytewise, as Set sorts), so writers of
+// stored entities never deadlock; two writers inserting and locking the
+// same new entities at once may, and the one the server aborts tries
+// again.
+func (s *Store) write(ctx context.Context, class string, entities []string, given [][]byte) error {
+	var err error
+	for range 3 {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.writeTx(ctx, tx, class, entities, given) })
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "40P01" { // deadlock_detected
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) writeTx(ctx context.Context, tx pgx.Tx, class string, entities []string, given [][]byte) error {
+	rows, err := tx.Query(ctx, s.lockSQL, class, entities)
+	if err != nil {
+		return err
+	}
+	stored := make([]bool, len(entities))
+	var ks []string
+	var bs [][]byte
+	for rows.Next() {
+		raw := rows.RawValues()
+		if len(raw[0]) != 8 {
+			rows.Close()
+			return errors.New("the server answered a malformed row number")
+		}
+		i := int(binary.BigEndian.Uint64(raw[0])) - 1
+		if i < 0 || i >= len(entities) || stored[i] {
+			rows.Close()
+			return fmt.Errorf("the server answered row %d of %d keys", i, len(entities))
+		}
+		stored[i] = true
+		merged, err := packed.Merge(string(raw[1]), string(given[i]))
+		if err != nil {
+			// bytes that are not an entity: the function writes given
+			// over them, as it always did
+			stored[i] = false
+			continue
+		}
+		ks, bs = append(ks, entities[i]), append(bs, []byte(merged))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(ks) > 0 {
+		if _, err := tx.Exec(ctx, s.replaceSQL, class, ks, bs); err != nil {
+			return err
+		}
+	}
+	ks, bs = ks[:0], bs[:0]
+	for i, ok := range stored {
+		if !ok {
+			ks, bs = append(ks, entities[i]), append(bs, given[i])
+		}
+	}
+	if len(ks) > 0 {
+		if _, err := tx.Exec(ctx, s.setSQL, class, ks, bs); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,11 +36,11 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) stores.OnlineStore { return open(t) })
 }
 
-// The merge function and packed.Merge store the same bytes: random writes
-// (random subsets of features in random orders, few distinct times, some
-// over an entity of the older layout or another directory) merged by the
-// function on the server, through Set's upsert, and by packed.Merge beside
-// it.
+// The merge function, Set and packed.Merge make the same bytes: random
+// writes (random subsets of features in random orders, few distinct times,
+// some over an entity of the older layout or another directory) merged by
+// the function on the server, stored by Set, and merged by packed.Merge
+// beside them.
 func TestMergeFunctionIsPackedMerge(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -83,8 +84,18 @@ func TestMergeFunctionIsPackedMerge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want[id], err = packed.Merge(want[id], string(given)); err != nil {
+		stored := want[id]
+		if want[id], err = packed.Merge(stored, string(given)); err != nil {
 			t.Fatal(err)
+		}
+		// the function alone (Set merges in Go unless the row changed
+		// under it: TestConcurrentSetsMerge)
+		var byFunction []byte
+		if err := s.pool.QueryRow(ctx, `SELECT fletch_online_merge_v3($1::bytea, $2::bytea)`, nilIfEmpty(stored), given).Scan(&byFunction); err != nil {
+			t.Fatal(err)
+		}
+		if string(byFunction) != want[id] {
+			t.Fatalf("write %d to %d: the function made\n% x\npacked.Merge made\n% x", i, id, byFunction, want[id])
 		}
 		err = s.Set(ctx, "M", keys, rec, []time.Time{at})
 		rec.Release()
@@ -97,9 +108,143 @@ func TestMergeFunctionIsPackedMerge(t *testing.T) {
 			t.Fatal(err)
 		}
 		if string(got) != want[id] {
-			t.Fatalf("write %d to %d: the function stored\n% x\npacked.Merge made\n% x", i, id, got, want[id])
+			t.Fatalf("write %d to %d: Set stored\n% x\npacked.Merge made\n% x", i, id, got, want[id])
 		}
 	}
+}
+
+// nilIfEmpty is b, or nil (SQL's NULL, a missing entity) for "".
+func nilIfEmpty(b string) []byte {
+	if b == "" {
+		return nil
+	}
+	return []byte(b)
+}
+
+// Concurrent Sets of the same entities, each writing its own features at
+// its own times, keep per feature the value observed last, to the byte:
+// the stored entities are packed.Merge's of all the writes. Rows written
+// between a Set's read and its write are merged by the SQL function, so
+// this runs both paths (several stores: several pools, as several
+// servers).
+func TestConcurrentSetsMerge(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	const writers, rounds, nkeys = 6, 15, 20
+	names := make([]string, writers)
+	for w := range names {
+		names[w] = fmt.Sprintf("f%d", w)
+	}
+	ids := make([]int64, nkeys)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	keys := storetest.Int64Keys(mem, ids...)
+	defer keys.Release()
+	stores := make([]*Store, 3)
+	for i := range stores {
+		s, err := Open(ctx, Options{DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	// Every writer knows every feature's slot before the race, so that
+	// the directory is the same for all.
+	all := storetest.FloatRecord(mem, names, nkeys, func(r, i int) float64 { return -1 })
+	defer all.Release()
+	observed := make([]time.Time, nkeys)
+	for i := range observed {
+		observed[i] = t0
+	}
+	if err := stores[0].Set(ctx, "K", keys, all, observed); err != nil {
+		t.Fatal(err)
+	}
+	f, err := stores[0].dir("K").Fields(ctx, all.Schema(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, nkeys)
+	for r := range nkeys {
+		b, err := packed.Append(nil, t0, f, all, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[r] = string(b)
+	}
+	// writer w writes features w and (w+1)%writers, each round at a time
+	// of its own (no two writes of a feature at one time)
+	recs := make([][]arrow.RecordBatch, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		recs[w] = make([]arrow.RecordBatch, rounds)
+		for k := range rounds {
+			rec := storetest.FloatRecord(mem, []string{names[w], names[(w+1)%writers]}, nkeys, func(r, i int) float64 { return float64(w*1000 + k*10 + i) })
+			recs[w][k] = rec
+			defer rec.Release()
+		}
+		wg.Go(func() {
+			s := stores[w%len(stores)]
+			times := make([]time.Time, nkeys)
+			for k := range rounds {
+				for r := range times {
+					times[r] = writeTime(w, k, r)
+				}
+				if err := s.Set(ctx, "K", keys, recs[w][k], times); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for w := range writers {
+		wf, err := stores[0].dir("K").Fields(ctx, recs[w][0].Schema(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range rounds {
+			for r := range nkeys {
+				b, err := packed.Append(nil, writeTime(w, k, r), wf, recs[w][k], r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want[r], err = packed.Merge(want[r], string(b)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	rows, err := stores[0].pool.Query(ctx, `SELECT entity, packed FROM fletch_online WHERE class = 'K'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var e string
+		var b []byte
+		if err := rows.Scan(&e, &b); err != nil {
+			t.Fatal(err)
+		}
+		got[e] = string(b)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for r := range nkeys {
+		if e := fmt.Sprintf("i:%d", r); got[e] != want[r] {
+			t.Errorf("entity %s: stored\n% x\nwant (packed.Merge of every write)\n% x", e, got[e], want[r])
+		}
+	}
+}
+
+// writeTime is when writer w's round k observed entity r: distinct for
+// every (w, k), in an order that interleaves the writers.
+func writeTime(w, k, r int) time.Time {
+	return t0.Add(time.Duration((k*7+w*13)%97*100+w) * time.Millisecond).Add(time.Duration(r) * time.Minute)
 }
 
 // longRecord is a record of names whose feature "long" is a string of 300

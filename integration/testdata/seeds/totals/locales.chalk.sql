@@ -1,0 +1,3 @@
+-- resolves: Locale
+-- source: db
+select id, sales_tax_rate from locales

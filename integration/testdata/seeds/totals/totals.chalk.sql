@@ -1,0 +1,3 @@
+-- resolves: Transaction
+-- source: db
+select id, subtotal, discount, taxable, locale_id from transactions
