@@ -98,7 +98,7 @@ async function pageCatalogue(view, selected) {
       h("table", { id: "features" },
         h("tr", {}, ["feature", "type", "computed by", "windows", "staleness", "materialization", "owner / tags", "description"].map((x) => h("th", {}, x))),
         c.features.map((f) => h("tr", { "data-fqn": f.fqn },
-          h("td", {}, h("a", { class: "feat", href: "#/lineage/" + encodeURIComponent(f.fqn) }, f.name), f.primary ? " 🔑" : ""),
+          h("td", {}, h("a", { class: "feat", href: "#/lineage/" + encodeURIComponent(f.fqn) }, f.name), f.primary ? h("span", { class: "tag" }, "key") : null),
           h("td", { class: "mono" }, f.type),
           h("td", {}, f.computed_by + (f.resolver ? " " + f.resolver : ""), f.expression ? h("div", { class: "mono muted" }, f.expression) : null),
           h("td", {}, (f.windows || []).join(", ")),
