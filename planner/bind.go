@@ -47,6 +47,9 @@ type call struct {
 	args []bexpr
 	// key identifies the call's value in its frame (see frameData.memo).
 	key string
+	// fused, when set, computes the call and the calls below it in one
+	// program over large frames (fuse.go).
+	fused *fusion
 }
 
 // windowStart is `_.chalk_window`: each row's evaluation time minus the

@@ -328,7 +328,7 @@ func (f *frameData) release() {
 // offline log.
 func (r *run) fill(f *frameData) (err error) {
 	if s := r.stages; s != nil {
-		st := s.begin(f, f.node.class.Table, "frame", f.n)
+		st := s.begin(f, f.node, "frame", f.n)
 		f.span = st.ctx
 		defer func() { s.finish(st, f.n, "", err) }()
 	}
@@ -672,7 +672,7 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 	start := time.Now()
 	var st *stage
 	if r.stages != nil { // the name is built only when asked for
-		st = r.stages.begin(f, f.node.class.Table, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
+		st = r.stages.begin(f, f.node, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
 	}
 	rec, err := src.Fetch(r.ctx, r.mem, req)
 	if o := r.p.engine.observer; o != nil {
@@ -811,7 +811,7 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 	cd := &childData{data: d}
 	if rec != nil {
 		d.records[c.origin] = rec
-		st := r.stages.begin(f, c.class.Table, "has-many", distinct.Len())
+		st := r.stages.begin(f, c, "has-many", distinct.Len())
 		ix, err := operators.NewKeyIndex(rec.Column(fieldIndex(rec, c.origin.keyColumn)))
 		if err != nil {
 			r.stages.finish(st, 0, "", err)
