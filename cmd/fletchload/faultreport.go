@@ -44,11 +44,20 @@ type faultReport struct {
 	Faults        []faultJSON    `json:"faults"`
 	Memory        memoryJSON     `json:"memory"`
 	Gor           goroutinesJSON `json:"goroutines"`
+	ServerLog     serverLogJSON  `json:"server_log"`
 	Series        []seriesJSON   `json:"series"`
 	First         []string       `json:"first_unexpected,omitempty"`
 	Failures      []string       `json:"failures,omitempty"`
 	Time          string         `json:"time"`
 	Mix           map[string]int `json:"mix_pct"`
+}
+
+// serverLogJSON is what the server logged: lines by level, and lines
+// outside its format.
+type serverLogJSON struct {
+	Levels     map[string]int `json:"levels"`
+	Other      int            `json:"other_lines"`
+	FirstOther []string       `json:"first_other,omitempty"`
 }
 
 type latencyJSON struct {
@@ -382,6 +391,7 @@ func (r *faultReport) human() string {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "  the server's fletch_queries_total over the run, by code: %v\n", r.ServerQueries)
+	fmt.Fprintf(&b, "  the server's log: lines by level %v, %d lines outside its format\n", r.ServerLog.Levels, r.ServerLog.Other)
 	fmt.Fprintf(&b, "  memory: RSS %.1f → %.1f MB (max %.1f), slope %.3f MB/min (second half %.3f)\n",
 		r.Memory.StartMB, r.Memory.EndMB, r.Memory.MaxMB, r.Memory.Slope, r.Memory.SlopeLater)
 	fmt.Fprintf(&b, "  goroutines: baseline %.0f, max %.0f, end %.0f (idle %.1fs after the load)\n", r.Gor.Baseline, r.Gor.Max, r.Gor.End, r.Gor.SettledS)
