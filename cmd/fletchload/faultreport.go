@@ -33,10 +33,13 @@ type faultReport struct {
 	Wrong  int                       `json:"wrong_answers"`
 	// Latency of the answered (ok) requests: all, outside every fault
 	// window, inside one.
-	Overall latencyJSON         `json:"latency"`
-	Outside latencyJSON         `json:"latency_outside_faults"`
-	Inside  latencyJSON         `json:"latency_inside_faults"`
-	Kinds   map[string]kindJSON `json:"kinds"`
+	Overall latencyJSON `json:"latency"`
+	Outside latencyJSON `json:"latency_outside_faults"`
+	Inside  latencyJSON `json:"latency_inside_faults"`
+	// OutsideByMinute is the p99 outside the fault windows of each minute
+	// of the run (by due time), µs: is it stable?
+	OutsideByMinute []float64           `json:"outside_p99_by_minute_us"`
+	Kinds           map[string]kindJSON `json:"kinds"`
 	// ServerQueries is the increase of the server's fletch_queries_total
 	// by code over the measured run (the mass cancellation's calls
 	// included; bad requests are refused while planning, before a query).
@@ -162,6 +165,7 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 		windows = append(windows, window{from: e.at, to: e.repaired + c.settle, ev: e})
 	}
 	var all, outside, inside []time.Duration
+	var byMinute [][]time.Duration
 	perKind := make([][]time.Duration, nKinds)
 	kindCodes := make([]map[string]int, nKinds)
 	perWindow := make([][]time.Duration, len(windows))
@@ -207,6 +211,11 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 				}
 			} else {
 				outside = append(outside, lat)
+				m := int(rec.due / time.Minute)
+				for len(byMinute) <= m {
+					byMinute = append(byMinute, nil)
+				}
+				byMinute[m] = append(byMinute[m], lat)
 			}
 			for i, w := range windows {
 				if rec.due >= w.ev.repaired && needs(w.ev.name, rec.kind) && (firstOK[i] < 0 || rec.end < firstOK[i]) {
@@ -236,6 +245,9 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 		}
 	}
 	r.Overall, r.Outside, r.Inside = latency(all), latency(outside), latency(inside)
+	for _, m := range byMinute {
+		r.OutsideByMinute = append(r.OutsideByMinute, us(summarize(m).p99))
+	}
 	for k := range nKinds {
 		if kindCodes[k] == nil {
 			continue
@@ -362,6 +374,11 @@ func (r *faultReport) human() string {
 	lat("overall", r.Overall)
 	lat("outside faults", r.Outside)
 	lat("inside faults", r.Inside)
+	fmt.Fprintf(&b, "  p99 outside faults, by minute (ms):")
+	for _, v := range r.OutsideByMinute {
+		fmt.Fprintf(&b, " %.1f", v/1e3)
+	}
+	b.WriteString("\n")
 	codes := make([]string, 0, len(r.Errors))
 	for c := range r.Errors {
 		codes = append(codes, c)
