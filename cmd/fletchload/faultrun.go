@@ -203,7 +203,7 @@ func (d *deployment) run(ctx context.Context, faults []string) (*faultReport, er
 		if err := w.prepare(auth); err != nil {
 			return nil, err
 		}
-		workers[i], reqs[i] = w, w.request
+		workers[i], reqs[i] = w, withTimeout(w.request, c.timeout)
 	}
 	metricsURL := "http://" + d.httpAddr + "/metrics"
 	smp := startSampler(metricsURL, c.sample)
