@@ -106,6 +106,11 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	mem := p.engine.mem
+	var bud *budget
+	if max := p.engine.maxMemory; max > 0 {
+		bud = newBudget(mem, max, cancel)
+		mem = bud
+	}
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
 	r.stages = p.engine.newStages(ctx, opts.Analyze, int(inputs.NumRows()))
@@ -116,6 +121,19 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 				rows = int(res.Record.NumRows())
 			}
 			r.stages.end(rows, err)
+		}()
+	}
+	if bud != nil {
+		defer func() {
+			// Passing the bound fails the run, whatever it returned (a
+			// step may have ended on the cancellation, or finished).
+			if bud.exceeded.Load() {
+				if res != nil {
+					res.Release()
+					res = nil
+				}
+				err = bud.err()
+			}
 		}()
 	}
 	for _, f := range p.frames {

@@ -136,7 +136,7 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
 		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg)),
-		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows)}
+		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows), planner.WithMaxQueryMemory(cfg.Server.Limits.MaxQueryMemory)}
 	log := env.OfflineLog()
 	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
@@ -353,7 +353,8 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	opts.TracerProvider = env.tracing
 	l := env.cfg.Server.Limits
 	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
-		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken}
+		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken,
+		MaxExpressionDepth: l.MaxExpressionDepth, MaxExpressionNodes: l.MaxExpressionNodes}
 	srv := flight.NewServer(env.engine, opts)
 	env.jobs = startTileJobs(env)
 	g := env.engine.Graph()
