@@ -94,6 +94,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// array (Postgres's default while it learns) was a third of a 1-key
 	// Get's time on the test server.
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	// That one plan must be the index probe whatever the table's
+	// statistics when it is made: a generic plan made while the table was
+	// empty (a new store, the first reads of a warm-up) joined the keys
+	// with a hash over every entity of the class, and kept reading them
+	// all (~100 ms a key at 100,000 entities) until autovacuum's ANALYZE
+	// replanned, a minute or more later: p99 271 ms at 250 reads/s
+	// (docs/BENCHMARKS.md §16). The store's statements only ever look
+	// entities up by key, so the pool's connections rule the other scans
+	// and joins out.
+	for _, p := range []string{"enable_seqscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin"} {
+		cfg.ConnConfig.RuntimeParams[p] = "off"
+	}
 	// A request's context ending cancels its query on the server too.
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
