@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/statement"
 	"gopkg.in/yaml.v3"
 )
 
@@ -103,6 +105,24 @@ type ServerConfig struct {
 	LogLevel  string
 	// Limits are server.limits (0: the server's defaults).
 	Limits LimitsConfig
+	// Tracing is server.tracing; its zero value exports no traces.
+	Tracing TracingConfig
+}
+
+// TracingConfig is `server.tracing:`, where the server sends its
+// OpenTelemetry traces (docs/OPERATIONS.md "Traces").
+type TracingConfig struct {
+	// Endpoint is the OTLP receiver, a URL: http:// (plaintext) or
+	// https:// (TLS); "" exports nothing.
+	Endpoint string
+	// Protocol is "grpc" (OTLP/gRPC, the default) or "http"
+	// (OTLP/HTTP protobuf).
+	Protocol string
+	// SampleRatio is the fraction of queries traced when the caller's
+	// traceparent does not decide (nil: 1).
+	SampleRatio *float64
+	// ServiceName is the service.name of the spans ("" is fletch).
+	ServiceName string
 }
 
 // LimitsConfig is `server.limits:`, what one call may ask (docs/CONFIG.md).
@@ -114,6 +134,14 @@ type LimitsConfig struct {
 	MaxHasManyRows     int
 	MaxQueries         int
 	MaxQueriesPerToken int
+	// MaxExpressionDepth (at most statement.MaxDepth) and
+	// MaxExpressionNodes bound one query's expressions (0: the server's
+	// defaults).
+	MaxExpressionDepth int
+	MaxExpressionNodes int
+	// MaxQueryMemory bounds the Arrow memory one query holds at once
+	// (0: no bound).
+	MaxQueryMemory int64
 }
 
 // Default is the embedded default configuration.
@@ -187,7 +215,25 @@ func Parse(path string, data []byte) (*Config, error) {
 						"max_has_many_rows":     p.integer(&l.MaxHasManyRows),
 						"max_queries":           p.integer(&l.MaxQueries),
 						"max_queries_per_token": p.integer(&l.MaxQueriesPerToken),
+						"max_expression_depth":  p.atMost(p.integer(&l.MaxExpressionDepth), &l.MaxExpressionDepth, statement.MaxDepth, "the front ends read no deeper"),
+						"max_expression_nodes":  p.integer(&l.MaxExpressionNodes),
+						"max_query_memory":      p.bytes(&l.MaxQueryMemory),
 					})
+				},
+				"tracing": func(n *yaml.Node) error {
+					t := &cfg.Server.Tracing
+					if err := p.mapping(n, "server.tracing", map[string]func(*yaml.Node) error{
+						"otlp_endpoint": p.url(&t.Endpoint),
+						"protocol":      p.oneOf(&t.Protocol, "protocol", "grpc", "http"),
+						"sample_ratio":  p.ratio(&t.SampleRatio),
+						"service_name":  p.str(&t.ServiceName),
+					}); err != nil {
+						return err
+					}
+					if t.Endpoint == "" {
+						return p.errorf(n, "server.tracing has no otlp_endpoint (the OTLP receiver, e.g. http://127.0.0.1:4317)")
+					}
+					return nil
 				},
 				"http": func(n *yaml.Node) error {
 					return p.mapping(n, "server.http", map[string]func(*yaml.Node) error{
@@ -410,6 +456,51 @@ func (p *parser) bytes(dst *int64) func(*yaml.Node) error {
 			return p.errorf(n, "want a size such as 64MiB, 500MB or 1048576, not %q", v)
 		}
 		*dst = i * mult
+		return nil
+	}
+}
+
+// atMost is decode, refusing a value of *dst over max, for why.
+func (p *parser) atMost(decode func(*yaml.Node) error, dst *int, max int, why string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if err := decode(n); err != nil {
+			return err
+		}
+		if *dst > max {
+			return p.errorf(n, "want at most %d (%s), not %d", max, why, *dst)
+		}
+		return nil
+	}
+}
+
+// ratio decodes a fraction between 0 and 1.
+func (p *parser) ratio(dst **float64) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		v, err := p.scalar(n)
+		if err != nil {
+			return err
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= 0 && f <= 1) {
+			return p.errorf(n, "want a fraction between 0 and 1 (0.01 is one in a hundred), not %q", v)
+		}
+		*dst = &f
+		return nil
+	}
+}
+
+// url decodes an http:// or https:// URL with a host.
+func (p *parser) url(dst *string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		v, err := p.scalar(n)
+		if err != nil {
+			return err
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			return p.errorf(n, "want a URL such as http://127.0.0.1:4317 (http: plaintext, https: TLS), not %q", v)
+		}
+		*dst = v
 		return nil
 	}
 }

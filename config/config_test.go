@@ -93,6 +93,21 @@ func TestParseServerHTTPAndLog(t *testing.T) {
 	}
 }
 
+func TestParseTracingAndLimits(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte("server:\n  tracing:\n    otlp_endpoint: https://otel.internal:4318\n    protocol: http\n    sample_ratio: 0.01\n    service_name: shop-features\n"+
+		"  limits:\n    max_expression_depth: 64\n    max_expression_nodes: 1000\n    max_query_memory: 256MiB\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := cfg.Server.Tracing
+	if tr.Endpoint != "https://otel.internal:4318" || tr.Protocol != "http" || tr.SampleRatio == nil || *tr.SampleRatio != 0.01 || tr.ServiceName != "shop-features" {
+		t.Errorf("tracing = %+v", tr)
+	}
+	if l := cfg.Server.Limits; l.MaxExpressionDepth != 64 || l.MaxExpressionNodes != 1000 || l.MaxQueryMemory != 256<<20 {
+		t.Errorf("limits = %+v", l)
+	}
+}
+
 func TestParsePython(t *testing.T) {
 	for _, c := range []struct {
 		text string
@@ -162,6 +177,13 @@ func TestParseErrors(t *testing.T) {
 		{"log format", "server:\n  log:\n    format: jsn\n", `f.yaml:3:13: unknown format "jsn" (did you mean "json"?) (known formats: "text", "json")`},
 		{"log level", "server:\n  log:\n    level: verbose\n", `unknown level "verbose"`},
 		{"http key", "server:\n  http:\n    addr: :1\n", `unknown key "addr" in server.http`},
+		{"typo in tracing", "server:\n  tracing:\n    otlp_endpoint: http://a:4317\n    sample_rate: 0.1\n", `f.yaml:4:5: unknown key "sample_rate" in server.tracing (did you mean "sample_ratio"?)`},
+		{"tracing without endpoint", "server:\n  tracing:\n    protocol: grpc\n", `f.yaml:3:5: server.tracing has no otlp_endpoint`},
+		{"tracing endpoint without scheme", "server:\n  tracing:\n    otlp_endpoint: a:4317\n", `f.yaml:3:20: want a URL such as http://127.0.0.1:4317`},
+		{"tracing protocol", "server:\n  tracing:\n    otlp_endpoint: http://a:4317\n    protocol: grcp\n", `f.yaml:4:15: unknown protocol "grcp" (did you mean "grpc"?)`},
+		{"tracing ratio", "server:\n  tracing:\n    otlp_endpoint: http://a:4317\n    sample_ratio: 2\n", `f.yaml:4:19: want a fraction between 0 and 1`},
+		{"expression depth too deep", "server:\n  limits:\n    max_expression_depth: 100000\n", `f.yaml:3:27: want at most 4096 (the front ends read no deeper), not 100000`},
+		{"typo in limits", "server:\n  limits:\n    max_query_mem: 1MiB\n", `unknown key "max_query_mem" in server.limits (did you mean "max_query_memory"?)`},
 		{"typo in python", "python:\n  worker: 4\n", `f.yaml:2:3: unknown key "worker" in python (did you mean "workers"?)`},
 		{"bad python timeout", "python:\n  timeout: 10\n", `f.yaml:2:12: want a duration such as 5s or 250ms, not "10"`},
 	}

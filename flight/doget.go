@@ -41,9 +41,9 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 		if kind, _, _ := readTicket(cmd.GetStatementHandle()); kind == ticketSubstrait {
 			path = PathSubstrait
 		}
-		q = x.s.beginQuery(path)
+		ctx, q = x.s.beginQuery(ctx, path)
 	case *pb.CommandPreparedStatementQuery:
-		q = x.s.beginQuery(PathPrepared)
+		ctx, q = x.s.beginQuery(ctx, PathPrepared)
 	default:
 		return x.FlightServer.DoGet(tkt, stream)
 	}
@@ -61,7 +61,7 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 	if err != nil {
 		return err
 	}
-	q.trace = w.trace
+	q.trace, q.plan = w.trace, w.q.planned()
 	schema, header := w.q.answer.all, w.q.answer.header
 	if header == nil {
 		schema, chunks, _ := x.s.stream(ctx, w)

@@ -164,7 +164,7 @@ func (p *peeked) Recv() (*arrowflight.FlightData, error) {
 
 func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (err error) {
 	ctx := stream.Context()
-	q := s.beginQuery(PathNative)
+	ctx, q := s.beginQuery(ctx, PathNative)
 	defer func() { q.end(ctx, err) }()
 	done, err := s.admit(ctx)
 	if err != nil {
@@ -191,7 +191,9 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 		return invalidArg("native query: the input rows must follow as an Arrow stream (a schema, then record batches): %v", err)
 	}
 	defer rdr.Release()
+	_, sp := trace.Start(ctx, s.tracer, "parse native")
 	st, err := s.repoOf(ctx).native.Read(cmd, rdr.Schema())
+	trace.End(sp, err)
 	if err != nil {
 		return s.restrict(ctx, err)
 	}
@@ -204,10 +206,13 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	}
 	q.trace = id
 	ctx = trace.With(ctx, id)
+	_, sp = trace.Start(ctx, s.tracer, "plan")
 	plan, err := s.repoOf(ctx).engine.Prepare(st)
+	trace.End(sp, err)
 	if err != nil {
 		return s.restrict(ctx, err)
 	}
+	q.plan = plan
 	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}

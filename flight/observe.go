@@ -5,6 +5,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/fletch-engine/fletch/internal/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,6 +31,31 @@ type Observer interface {
 	Call(method string, code codes.Code, d time.Duration)
 }
 
+// Recorder is told about each finished query, with its trace id and what
+// it ran, for a console's slowest queries. It is called on the query's
+// path, concurrently: it must be cheap and never block.
+type Recorder interface {
+	QueryRecorded(r Record)
+}
+
+// Planned is what a query ran: a feature lookup's plan (*planner.Plan) or
+// SQL over features (*relational.Query). Rendering it is left to whoever
+// looks, so that a query pays nothing for it.
+type Planned interface {
+	Explain() string
+	Classes() []string
+}
+
+// Record is one finished query.
+type Record struct {
+	Path  string
+	Code  codes.Code
+	Took  time.Duration
+	End   time.Time
+	Trace string
+	Plan  Planned // nil when the query failed before it was planned
+}
+
 // The query paths, as metrics and logs name them.
 const (
 	PathSQL       = "sql"
@@ -40,14 +70,25 @@ type queryObs struct {
 	s     *Server
 	path  string
 	start time.Time
-	trace string // the query's trace id, once known
+	trace string         // the query's trace id, once known
+	span  oteltrace.Span // nil unless the server traces
+	plan  Planned        // what it runs, once planned
 }
 
-func (s *Server) beginQuery(path string) queryObs {
+// beginQuery observes a query of path from now on. When the server
+// traces, ctx gets the query's span: a child of the caller's
+// traceparent when the call's metadata has one.
+func (s *Server) beginQuery(ctx context.Context, path string) (context.Context, queryObs) {
 	if s.opts.Observer != nil {
 		s.opts.Observer.QueryStarted(path)
 	}
-	return queryObs{s: s, path: path, start: time.Now()}
+	q := queryObs{s: s, path: path, start: time.Now()}
+	if s.tracer != nil {
+		ctx, q.span = s.tracer.Start(propagation.TraceContext{}.Extract(ctx, mdCarrier{ctx}), "query "+path,
+			oteltrace.WithSpanKind(oteltrace.SpanKindServer), oteltrace.WithTimestamp(q.start),
+			oteltrace.WithAttributes(attribute.String("fletch.path", path)))
+	}
+	return ctx, q
 }
 
 // end reports the query's outcome: to the observer, and to the log (a
@@ -64,6 +105,12 @@ func (q *queryObs) end(ctx context.Context, err error) {
 	}
 	if o := q.s.opts.Observer; o != nil {
 		o.QueryDone(q.path, code, d)
+	}
+	if r := q.s.opts.Recorder; r != nil {
+		r.QueryRecorded(Record{Path: q.path, Code: code, Took: d, End: q.start.Add(d), Trace: q.trace, Plan: q.plan})
+	}
+	if q.span != nil {
+		q.endSpan(ctx, code, err)
 	}
 	level := slog.LevelDebug
 	if serverSide(code) {
@@ -87,4 +134,21 @@ func serverSide(code codes.Code) bool {
 		return true
 	}
 	return false
+}
+
+// endSpan ends the query's span with its outcome as the caller received
+// it: failed (with the message) only for failures of the server's side,
+// as for an HTTP server's 5xx; a bad request is the caller's error, in
+// the code attribute.
+func (q *queryObs) endSpan(ctx context.Context, code codes.Code, err error) {
+	q.span.SetAttributes(attribute.String("rpc.grpc.status_code", code.String()))
+	if q.trace != "" && q.trace != q.span.SpanContext().TraceID().String() {
+		// The caller named the query with its own x-fletch-trace-id: the
+		// log's name for it, searchable in the trace.
+		q.span.SetAttributes(attribute.String("fletch.trace_id", q.trace))
+	}
+	if err != nil && serverSide(code) {
+		q.span.SetStatus(otelcodes.Error, status.Convert(q.s.repoOf(ctx).answerError(err)).Message())
+	}
+	q.span.End()
 }

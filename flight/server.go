@@ -35,6 +35,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	lru "github.com/fletch-engine/fletch/internal/lru"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -90,8 +91,16 @@ type Options struct {
 	Relational *relational.Engine
 	// Observer, when set, is told about every call and query (metrics).
 	Observer Observer
+	// Recorder, when set, is told about each finished query with its
+	// trace id and plan (a console's slowest queries).
+	Recorder Recorder
 	// Limits bound what one call may ask (limits.go).
 	Limits Limits
+	// TracerProvider, when set, traces queries: a span per query (under
+	// the caller's W3C traceparent when it sends one), with its parse and
+	// plan below it (the engine adds its run's stages). Its trace id is
+	// the query's trace id (trace.go). nil: no tracing.
+	TracerProvider oteltrace.TracerProvider
 }
 
 func (o *Options) defaults() {
@@ -136,6 +145,8 @@ type Server struct {
 	grpc     *grpc.Server
 	// admission counts the queries running (Limits).
 	admission admission
+	// tracer is nil unless Options.TracerProvider is set.
+	tracer oteltrace.Tracer
 }
 
 // NewServer returns a server answering queries with engine.
@@ -145,6 +156,9 @@ func NewServer(engine *planner.Engine, opts Options) *Server {
 		opts:     opts,
 		prepared: newPreparedStore(opts.MaxPrepared, opts.PreparedTTL, opts.Now),
 		answers:  lru.New[answerKey, answerSchemas](opts.CacheEntries, opts.CacheBytes/4, nil),
+	}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer("github.com/fletch-engine/fletch/flight")
 	}
 	s.cur.Store(s.newRepo(engine, opts.Auth, opts.Expressions, opts.Relational))
 	s.Alloc = opts.Mem
@@ -356,6 +370,17 @@ type query struct {
 	repo *repo
 }
 
+// planned is what q runs, for a Recorder; nil for the text of a plan.
+func (q *query) planned() Planned {
+	switch {
+	case q.rel != nil:
+		return q.rel
+	case q.plan != nil:
+		return q.plan
+	}
+	return nil
+}
+
 // classes are the tables of the classes q reads.
 func (q *query) classes() []string {
 	if q.rel != nil {
@@ -370,7 +395,9 @@ func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*quer
 	if err := s.checkSQL(text); err != nil {
 		return nil, err
 	}
-	st, rel, err := s.repoOf(ctx).sql.ReadQuery(text)
+	pctx, sp := trace.Start(ctx, s.tracer, "parse sql")
+	st, rel, err := s.repoOf(pctx).sql.ReadQuery(text)
+	trace.End(sp, err)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +415,9 @@ func (s *Server) planStatement(ctx context.Context, st *statement.Statement, pre
 	if err := s.checkStatement(st); err != nil {
 		return nil, err
 	}
+	_, sp := trace.Start(ctx, s.tracer, "plan")
 	plan, err := s.repoOf(ctx).engine.Prepare(st)
+	trace.End(sp, err)
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +442,9 @@ func (s *Server) planRelational(ctx context.Context, rel *statement.Relational) 
 	if r.rel == nil {
 		return nil, status.Error(codes.Unimplemented, "SQL beyond feature lookups is not available on this server (see its log)")
 	}
-	rq, err := r.rel.Prepare(ctx, rel)
+	pctx, sp := trace.Start(ctx, s.tracer, "plan relational")
+	rq, err := r.rel.Prepare(pctx, rel)
+	trace.End(sp, err)
 	if err != nil {
 		return nil, err
 	}

@@ -7,13 +7,16 @@ import (
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 
+	"github.com/fletch-engine/fletch/internal/trace"
 	"github.com/fletch-engine/fletch/substrait"
 )
 
 // planSubstrait reads, plans and authorizes a Substrait plan for the caller
 // of ctx, as plan does for SQL text.
 func (s *Server) planSubstrait(ctx context.Context, plan []byte, prepared bool) (*query, error) {
+	_, sp := trace.Start(ctx, s.tracer, "parse substrait")
 	st, err := substrait.Parse(s.repoOf(ctx).graph, plan)
+	trace.End(sp, err)
 	var q *query
 	if err == nil {
 		q, err = s.planStatement(ctx, st, prepared)

@@ -10,8 +10,9 @@ package flight
 import (
 	"context"
 	"crypto/rand"
-	"strings"
 
+	"go.opentelemetry.io/otel/propagation"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -26,8 +27,7 @@ const (
 	// request id (a UUID is 36), and a bound on what one header adds to
 	// every logged row.
 	MaxTraceID = 128
-	// traceparentHeader is the W3C Trace Context header; its trace-id
-	// field names the request when TraceHeader is absent.
+	// traceparentHeader is the W3C Trace Context header.
 	traceparentHeader = "traceparent"
 )
 
@@ -49,21 +49,51 @@ func (s *Server) traceID(ctx context.Context) (string, error) {
 }
 
 // requestTraceID is the trace id the request of ctx names: its first
-// TraceHeader value, else the trace-id of its traceparent; "" when it
-// names none. A traceparent that is not valid W3C is ignored (tracing
-// middleware owns it, and a broken one must not fail queries); a
-// TraceHeader that cannot be logged as sent is an error.
+// TraceHeader value, else the trace id of the query's span (a traced
+// query: its caller's traceparent's, or a new one), else the trace-id of
+// its traceparent; "" when it names none. A traceparent that is not valid
+// W3C is ignored (tracing middleware owns it, and a broken one must not
+// fail queries); a TraceHeader that cannot be logged as sent is an error.
 func requestTraceID(ctx context.Context) (string, error) {
 	if v := metadata.ValueFromIncomingContext(ctx, TraceHeader); len(v) > 0 && v[0] != "" {
 		return v[0], checkTraceID(v[0])
 	}
-	// Several traceparent headers are invalid in W3C Trace Context.
+	if sc := oteltrace.SpanContextFromContext(ctx); sc.IsValid() {
+		return sc.TraceID().String(), nil
+	}
+	// Looked up first: a request without one costs no allocation.
 	if v := metadata.ValueFromIncomingContext(ctx, traceparentHeader); len(v) == 1 {
-		if id, ok := traceparentID(v[0]); ok {
-			return id, nil
+		if sc := oteltrace.SpanContextFromContext(propagation.TraceContext{}.Extract(ctx, mdCarrier{ctx})); sc.IsValid() {
+			return sc.TraceID().String(), nil
 		}
 	}
 	return "", nil
+}
+
+// mdCarrier reads a call's W3C Trace Context headers from its gRPC
+// metadata for otel's propagation (which parses them).
+type mdCarrier struct{ ctx context.Context }
+
+// Get is the header's value; "" when it is absent or repeated (several
+// traceparent headers are invalid in W3C Trace Context).
+func (c mdCarrier) Get(key string) string {
+	if v := metadata.ValueFromIncomingContext(c.ctx, key); len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set does nothing: incoming metadata is read, never written.
+func (mdCarrier) Set(string, string) {}
+
+// Keys lists the metadata's keys.
+func (c mdCarrier) Keys() []string {
+	md, _ := metadata.FromIncomingContext(c.ctx)
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // checkTraceID refuses an id that is too long or not printable ASCII.
@@ -80,35 +110,4 @@ func checkTraceID(id string) error {
 		}
 	}
 	return nil
-}
-
-// traceparentID is the trace-id field of a W3C traceparent,
-// version-traceid-parentid-flags (00-4bf92f3577b34da6a3ce929d0e0e4736-
-// 00f067aa0ba902b7-01), when v is valid: lower-case hex fields, version
-// not ff, neither id all zeros. Versions after 00 may append fields.
-func traceparentID(v string) (string, bool) {
-	const size = 55 // version 00's length, a prefix of later versions'
-	if len(v) < size || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return "", false
-	}
-	version, id, parent, flags := v[:2], v[3:35], v[36:52], v[53:55]
-	if len(v) > size && (version == "00" || v[size] != '-') {
-		return "", false
-	}
-	if !lowerHex(version) || version == "ff" || !lowerHex(id) || !lowerHex(parent) || !lowerHex(flags) {
-		return "", false
-	}
-	if strings.Trim(id, "0") == "" || strings.Trim(parent, "0") == "" {
-		return "", false
-	}
-	return id, true
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

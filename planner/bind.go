@@ -47,6 +47,9 @@ type call struct {
 	args []bexpr
 	// key identifies the call's value in its frame (see frameData.memo).
 	key string
+	// fused, when set, computes the call and the calls below it in one
+	// program over large frames (fuse.go).
+	fused *fusion
 }
 
 // windowStart is `_.chalk_window`: each row's evaluation time minus the
@@ -275,6 +278,9 @@ func memoKey(b bexpr) string {
 	case *literal:
 		return b.String() + "::" + b.typ.String()
 	case *call:
+		if b.key != "" { // computed once, when it was bound
+			return b.key
+		}
 		args := make([]string, len(b.args))
 		for i, a := range b.args {
 			args[i] = memoKey(a)

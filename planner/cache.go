@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,8 +11,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/internal/trace"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/stores"
 )
@@ -47,11 +51,20 @@ type writeJob struct {
 	keys     arrow.Array
 	values   arrow.RecordBatch
 	observed []time.Time
+	// span is the write-back's span in the trace of the query that
+	// computed the values (nil when it is not traced): from the queue to
+	// the store.
+	span oteltrace.Span
 }
 
-func (j *writeJob) release() {
+// errDropped is the error of a write-back's span when it was dropped.
+var errDropped = errors.New("write-back dropped: the queue is full or the engine closed")
+
+// done releases j's arrays and ends its span with the write's error.
+func (j *writeJob) done(err error) {
 	j.keys.Release()
 	j.values.Release()
+	trace.End(j.span, err)
 }
 
 // writer drains write-backs to the online store.
@@ -93,7 +106,7 @@ func (w *writer) loop() {
 			}
 		}
 		cancel()
-		j.release()
+		j.done(err)
 		w.pending.Done()
 	}
 }
@@ -113,7 +126,7 @@ func (w *writer) enqueue(j *writeJob) {
 		}
 	}
 	w.dropped.Add(1)
-	j.release()
+	j.done(errDropped)
 }
 
 // close writes every job queued so far (each reaches the store or fails)
@@ -215,8 +228,10 @@ func (r *run) readCache(f *frameData, cols []int) {
 		fields[j] = arrow.Field{Name: node.cols[i].feature.Name, Type: node.cols[i].typ, Nullable: true}
 	}
 	start := time.Now()
+	st := r.stages.begin(f, node, "online store", f.n)
 	got, err := r.p.engine.store.Get(r.ctx, r.mem, node.class.Table, f.cols[node.keyCol], arrow.NewSchema(fields, nil))
 	if err != nil {
+		r.stages.finish(st, 0, "", err)
 		if o := r.p.engine.observer; o != nil {
 			o.OnlineRead(node.class.Table, 0, len(cols)*f.n, time.Since(start), err)
 		}
@@ -224,8 +239,7 @@ func (r *run) readCache(f *frameData, cols []int) {
 		return
 	}
 	defer got.Release()
-	if o, a := r.p.engine.observer, r.analysis; o != nil || a != nil {
-		st := a.stage(node.class.Table, "online store", f.n)
+	if o, s := r.p.engine.observer, r.stages; o != nil || s != nil {
 		defer func() {
 			hits := 0
 			for _, i := range cols {
@@ -236,7 +250,9 @@ func (r *run) readCache(f *frameData, cols []int) {
 			if o != nil {
 				o.OnlineRead(node.class.Table, hits*f.n, (len(cols)-hits)*f.n, time.Since(start), nil)
 			}
-			a.end(st, f.n, fmt.Sprintf("%d of %d features served", hits, len(cols)))
+			if s != nil {
+				s.finish(st, f.n, fmt.Sprintf("%d of %d features served", hits, len(cols)), nil)
+			}
 		}()
 	}
 	nowUS := r.now.UnixMicro()
@@ -350,7 +366,12 @@ func (r *run) queueWrite(f *frameData, cols []int, rows []int32) {
 	for k := range observed {
 		observed[k] = r.now
 	}
-	r.p.engine.writer.enqueue(&writeJob{class: f.node.class.Table, keys: keys, values: rec, observed: observed})
+	j := &writeJob{class: f.node.class.Table, keys: keys, values: rec, observed: observed}
+	if s := r.stages; s != nil && s.tracer != nil {
+		_, j.span = s.tracer.Start(s.parentOf(f), "online store write", oteltrace.WithAttributes(
+			attribute.String("fletch.class", j.class), attribute.Int("fletch.rows_in", n)))
+	}
+	r.p.engine.writer.enqueue(j)
 }
 
 // optionFalse reports whether c's feature(...) sets option to False.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/internal/lru"
@@ -53,8 +54,10 @@ type Engine struct {
 
 	validations validationCounters // per feature with bounds
 
-	observer   Observer // nil: none
-	maxHasMany int      // WithMaxHasManyRows
+	observer   Observer         // nil: none
+	tracer     oteltrace.Tracer // nil: runs are not traced (WithTracerProvider)
+	maxMemory  int64            // WithMaxQueryMemory; 0: no bound
+	maxHasMany int              // WithMaxHasManyRows
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil

@@ -108,6 +108,11 @@ func (r *run) memo(f *frameData, key string, compute func() (arrow.Array, error)
 }
 
 func (r *run) evalCall(f *frameData, b *call) (arrow.Array, error) {
+	if b.fused != nil && f.n >= fuseRows {
+		if out, ok, err := r.evalFused(f, b); ok {
+			return out, err
+		}
+	}
 	args := make([]arrow.Array, len(b.args))
 	defer func() {
 		for _, a := range args {

@@ -38,7 +38,7 @@ type run struct {
 
 	cancel context.CancelCauseFunc // ends ctx with the run's first error (parallel)
 
-	analysis *Analysis // nil unless RunOptions.Analyze
+	stages *stages // nil unless RunOptions.Analyze or the query is traced
 }
 
 // frameData is a frame's rows during one execution.
@@ -57,6 +57,9 @@ type frameData struct {
 	records  map[*lookup]arrow.RecordBatch
 	origin   []int32 // has-many: the origin row of each row
 	children map[*frameNode]*childData
+	// span is the context of the frame's span (stages.begin), the parent
+	// of its stages'; nil when the run is not traced.
+	span context.Context
 	// memo holds the calls evaluated over a large frame by key: the
 	// aggregations of a has-many frame share their filters (the purchases
 	// among 50,000 prices, for a count, a mean and each window).
@@ -103,10 +106,35 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	mem := p.engine.mem
+	var bud *budget
+	if max := p.engine.maxMemory; max > 0 {
+		bud = newBudget(mem, max, cancel)
+		mem = bud
+	}
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
-	if opts.Analyze {
-		r.analysis = &Analysis{start: time.Now()}
+	r.stages = p.engine.newStages(ctx, opts.Analyze, int(inputs.NumRows()))
+	if r.stages != nil {
+		defer func() {
+			rows := 0
+			if res != nil && res.Record != nil {
+				rows = int(res.Record.NumRows())
+			}
+			r.stages.end(rows, err)
+		}()
+	}
+	if bud != nil {
+		defer func() {
+			// Passing the bound fails the run, whatever it returned (a
+			// step may have ended on the cancellation, or finished).
+			if bud.exceeded.Load() {
+				if res != nil {
+					res.Release()
+					res = nil
+				}
+				err = bud.err()
+			}
+		}()
 	}
 	for _, f := range p.frames {
 		r.need[f.id] = make([]bool, len(f.cols))
@@ -137,7 +165,8 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 		return nil, err
 	}
 	res, err = r.result(root)
-	if a := r.analysis; a != nil && err == nil {
+	if s := r.stages; s != nil && s.analysis != nil && err == nil {
+		a := s.analysis
 		a.Total, a.Rows, res.Analysis = time.Since(a.start), root.n, a
 	}
 	return res, err
@@ -298,9 +327,10 @@ func (f *frameData) release() {
 // with a staleness go back to the store, and every computed value to the
 // offline log.
 func (r *run) fill(f *frameData) (err error) {
-	if a := r.analysis; a != nil {
-		st := a.stage(f.node.class.Table, "frame", f.n)
-		defer func() { a.end(st, f.n, "") }()
+	if s := r.stages; s != nil {
+		st := s.begin(f, f.node, "frame", f.n)
+		f.span = st.ctx
+		defer func() { s.finish(st, f.n, "", err) }()
 	}
 	node := f.node
 	need := r.need[node.id]
@@ -640,16 +670,20 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 		req.Params = append(req.Params, stores.ParamValue{Values: values})
 	}
 	start := time.Now()
-	var st *Stage
-	if r.analysis != nil { // the name is built only when asked for
-		st = r.analysis.stage(f.node.class.Table, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
+	var st *stage
+	if r.stages != nil { // the name is built only when asked for
+		st = r.stages.begin(f, f.node, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
 	}
 	rec, err := src.Fetch(r.ctx, r.mem, req)
 	if o := r.p.engine.observer; o != nil {
 		o.Fetched(res.Name, res.Source, time.Since(start), err)
 	}
-	if err == nil {
-		r.analysis.end(st, int(rec.NumRows()), "")
+	if r.stages != nil {
+		out := 0
+		if err == nil {
+			out = int(rec.NumRows())
+		}
+		r.stages.finish(st, out, "", err)
 	}
 	if err != nil {
 		if r.ctx.Err() != nil {
@@ -746,6 +780,7 @@ func (r *run) hasOne(f *frameData, c *frameNode, keys arrow.Array) (*childData, 
 	if d.cols[c.keyCol], err = operators.Gather(r.mem, keys, firsts); err != nil {
 		return nil, err
 	}
+	d.span = f.span
 	if err := r.fill(d); err != nil {
 		d.release()
 		return nil, err
@@ -772,22 +807,25 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 		}
 	}
 	d := newFrameData(c, 0, nil)
+	d.span = f.span
 	cd := &childData{data: d}
 	if rec != nil {
 		d.records[c.origin] = rec
+		st := r.stages.begin(f, c, "has-many", distinct.Len())
 		ix, err := operators.NewKeyIndex(rec.Column(fieldIndex(rec, c.origin.keyColumn)))
 		if err != nil {
+			r.stages.finish(st, 0, "", err)
 			d.release()
 			return nil, err
 		}
 		parents, rows, _, err := ix.Expand(keys, visibility(rec, c.origin, f.times))
 		if err != nil {
+			r.stages.finish(st, 0, "", err)
 			d.release()
 			return nil, err
 		}
-		if a := r.analysis; a != nil {
-			st := a.stage(c.class.Table, "has-many", distinct.Len())
-			a.end(st, len(rows), fmt.Sprintf("%d source rows for %d parent rows", rec.NumRows(), keys.Len()))
+		if s := r.stages; s != nil {
+			s.finish(st, len(rows), fmt.Sprintf("%d source rows for %d parent rows", rec.NumRows(), keys.Len()), nil)
 		}
 		if err := r.checkHasMany(c, keys, parents); err != nil {
 			d.release()

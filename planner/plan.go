@@ -228,6 +228,7 @@ func (e *Engine) plan(st *statement.Statement) (*Plan, error) {
 	}
 	p.schema = arrow.NewSchema(fields, nil)
 	p.index()
+	p.fuse()
 	return p, nil
 }
 

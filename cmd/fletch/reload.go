@@ -116,7 +116,7 @@ func (r *reloader) count(result string) {
 func (r *reloader) open() (*repoEnv, error) {
 	old := r.cur
 	if data := readConfig(old.cfg.Path); old.cfg.Path != "" && bytes.Equal(data, r.cfgData) || old.cfg.Path == "" && r.configPath == "" && !exists(filepath.Join(r.dir, "fletch.yaml")) {
-		next, err := openRepoOn(r.dir, old.cfg, old, old.metrics, false)
+		next, err := openRepoOn(r.dir, old.cfg, old, old.metrics, old.tracing, false)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +132,7 @@ func (r *reloader) open() (*repoEnv, error) {
 		return nil, err
 	}
 	cfg.Server.HTTPListen = old.cfg.Server.HTTPListen
-	next, err := openRepoOn(r.dir, cfg, nil, old.metrics, false)
+	next, err := openRepoOn(r.dir, cfg, nil, old.metrics, old.tracing, false)
 	if err != nil {
 		return nil, err
 	}

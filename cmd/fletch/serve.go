@@ -24,7 +24,12 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
+	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/config"
+	"github.com/fletch-engine/fletch/console"
 	"github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
@@ -48,6 +53,9 @@ type repoEnv struct {
 	// metrics, when the server has an operators' port, are fed by the
 	// engine and the server.
 	metrics *observe.Metrics
+	// tracing, when the server exports traces (server.tracing), traces
+	// the engine's runs; the same for every reload.
+	tracing oteltrace.TracerProvider
 	// keepEnv: a reload handed env on to the next repoEnv; Close leaves
 	// it open.
 	keepEnv bool
@@ -81,7 +89,7 @@ func openRepo(dir, configPath, embeddedDB string) (*repoEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openRepoWith(dir, cfg, nil)
+	return openRepoWith(dir, cfg, nil, nil)
 }
 
 // findConfig finds the configuration of the repository in dir (see
@@ -104,16 +112,16 @@ func findConfig(dir, configPath, embeddedDB string) (*config.Config, error) {
 }
 
 // openRepoWith loads the repository in dir and opens cfg; metrics, when
-// not nil, are fed by the engine.
-func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics) (*repoEnv, error) {
-	return openRepoOn(dir, cfg, nil, metrics, true)
+// not nil, are fed by the engine, and tracing traces its runs.
+func openRepoWith(dir string, cfg *config.Config, metrics *observe.Metrics, tracing oteltrace.TracerProvider) (*repoEnv, error) {
+	return openRepoOn(dir, cfg, nil, metrics, tracing, true)
 }
 
 // openRepoOn is openRepoWith over the stores, sources and tile store of
 // prev, already open (nil: open cfg); the engine's gauges are registered
 // only when register is set (a reload's engine is read through the first
 // one's live).
-func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.Metrics, register bool) (*repoEnv, error) {
+func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.Metrics, tracing oteltrace.TracerProvider, register bool) (*repoEnv, error) {
 	g, err := features.Load(dir)
 	if err != nil {
 		return nil, err
@@ -128,7 +136,7 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
 		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg)),
-		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows)}
+		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows), planner.WithMaxQueryMemory(cfg.Server.Limits.MaxQueryMemory)}
 	log := env.OfflineLog()
 	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
@@ -148,8 +156,11 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 	if metrics != nil {
 		opts = append(opts, planner.WithObserver(metrics))
 	}
+	if tracing != nil {
+		opts = append(opts, planner.WithTracerProvider(tracing))
+	}
 	engine := planner.NewEngine(g, env, nil, opts...)
-	r := &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tiles: tileSt}
+	r := &repoEnv{cfg: cfg, env: env, engine: engine, metrics: metrics, tracing: tracing, tiles: tileSt}
 	if metrics != nil && register {
 		// The gauges read the environment serving now: a reload stores
 		// its own in live (reloader.reload).
@@ -208,7 +219,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	debug := fs.String("debug-listen", "", "address to serve Go's /debug/pprof/ on (off by default; bind it to localhost)")
 	grace := fs.Duration("grace", defaultGrace, "on SIGTERM or SIGINT, how long the calls in flight may run before they are cut off")
 	watch := fs.Bool("watch", false, "reload the repository and fletch.yaml when their files change (SIGHUP always reloads)")
-	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
+	httpListen := fs.String("http-listen", "", "address of the operators' port: the web console, /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
 	logFormat := fs.String("log-format", "", "log format, text or json (default: fletch.yaml's server.log.format, else text)")
 	logLevel := fs.String("log-level", "", "lowest level logged: debug (a line per query), info, warn or error (default: fletch.yaml's server.log.level, else info)")
 	if err := fs.Parse(args); err != nil {
@@ -232,12 +243,56 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Server.HTTPListen != "" {
 		metrics = observe.NewMetrics()
 	}
-	env, err := openRepoWith(*repo, cfg, metrics)
+	tracing, err := startTracing(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if tracing != nil {
+		defer stopTracing(tracing)
+	}
+	env, err := openRepoWith(*repo, cfg, metrics, traceProvider(tracing))
 	if err != nil {
 		return inUse(err, *repo, "stop that process first")
 	}
 	defer env.Close()
 	return serve(ctx, env, *listen, *grace, stdout, &reloadFrom{dir: *repo, configPath: *cfgPath, watch: *watch})
+}
+
+// startTracing starts exporting traces when fletch.yaml has a
+// server.tracing section (nil otherwise).
+func startTracing(ctx context.Context, cfg *config.Config) (*sdktrace.TracerProvider, error) {
+	t := cfg.Server.Tracing
+	if t.Endpoint == "" {
+		return nil, nil
+	}
+	ratio := 1.0
+	if t.SampleRatio != nil {
+		ratio = *t.SampleRatio
+	}
+	tp, err := observe.NewTracerProvider(ctx, observe.Tracing{Endpoint: t.Endpoint, Protocol: t.Protocol, SampleRatio: ratio, ServiceName: t.ServiceName, Version: version})
+	if err != nil {
+		return nil, err
+	}
+	slog.Info(fmt.Sprintf("exporting traces to %s (OTLP/%s), sampling %g of the queries that come without a sampling decision", t.Endpoint, cmp.Or(t.Protocol, "grpc"), ratio))
+	return tp, nil
+}
+
+// stopTracing sends the spans still held, waiting a few seconds at most
+// for a receiver that does not answer.
+func stopTracing(tp *sdktrace.TracerProvider) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tp.Shutdown(ctx); err != nil {
+		slog.Warn("stopping: the last spans were not exported", "err", err)
+	}
+}
+
+// traceProvider is tp as the interface (nil stays nil: no tracing).
+func traceProvider(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
+	if tp == nil {
+		return nil
+	}
+	return tp
 }
 
 // reloadFrom is where a server reloads its repository from.
@@ -289,12 +344,17 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	opts.Expressions = pythonExprs(env.engine.Graph())
 	opts.CacheEntries = env.cfg.Server.PlanCacheEntries
 	_, opts.CacheBytes = cacheBudget(env.cfg.Server.PlanCacheBytes)
+	var slowest *console.Slowest
 	if env.metrics != nil {
 		opts.Observer = env.metrics
+		slowest = console.NewSlowest()
+		opts.Recorder = slowRecorder{slowest}
 	}
+	opts.TracerProvider = env.tracing
 	l := env.cfg.Server.Limits
 	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
-		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken}
+		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken,
+		MaxExpressionDepth: l.MaxExpressionDepth, MaxExpressionNodes: l.MaxExpressionNodes}
 	srv := flight.NewServer(env.engine, opts)
 	env.jobs = startTileJobs(env)
 	g := env.engine.Graph()
@@ -316,12 +376,24 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 			}
 			return env.env.Ready(ctx)
 		}
+		mux := http.NewServeMux()
+		mux.Handle("/", observe.NewHTTPHandler(env.metrics, ready))
+		live := env.live
+		mux.Handle(console.Prefix, console.Handler(console.Config{
+			Current:  func() (*planner.Engine, *auth.Verifier) { return live.Load().current() },
+			Exprs:    pythonExprs,
+			Gatherer: env.metrics.Registry(),
+			Slowest:  slowest,
+			Mode:     "server",
+		}))
+		mux.Handle("/console", http.RedirectHandler(console.Prefix, http.StatusFound))
 		go func() {
-			if err := observe.Serve(hctx, hlis, observe.NewHTTPHandler(env.metrics, ready)); err != nil {
+			if err := observe.Serve(hctx, hlis, mux); err != nil {
 				slog.Error("the operators' port failed", "err", err)
 			}
 		}()
 		slog.Info(fmt.Sprintf("operators' port on http://%s: /metrics, /healthz, /readyz", hlis.Addr()))
+		slog.Info(fmt.Sprintf("console on http://%s%s (docs/CONSOLE.md)", hlis.Addr(), console.Prefix))
 	}
 	// The Python workers start now, not at the first query; without a
 	// usable Python only the features of those resolvers are unavailable.
@@ -386,6 +458,24 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	st := env.engine.CacheStats()
 	slog.Info("stopping: online store write-back flushed; closing the offline log, stores and sources", "writes_dropped", st.Dropped, "writes_failed", st.Failed)
 	return env.Close()
+}
+
+// current is the engine r serves and the verifier of its tokens (nil:
+// auth off).
+func (r *repoEnv) current() (*planner.Engine, *auth.Verifier) { return r.engine, authOf(r) }
+
+// slowRecorder records the server's queries in the console's ring of the
+// slowest: what it ran is rendered only if the query enters the ring.
+type slowRecorder struct{ s *console.Slowest }
+
+func (r slowRecorder) QueryRecorded(rec flight.Record) {
+	r.s.Record(rec.End, rec.Took, func() console.SlowQuery {
+		q := console.SlowQuery{Path: rec.Path, Code: rec.Code.String(), Trace: rec.Trace}
+		if rec.Plan != nil {
+			q.Plan, q.Classes = rec.Plan.Explain, rec.Plan.Classes()
+		}
+		return q
+	})
 }
 
 // serveDebug serves net/http/pprof's handlers on addr, apart from the Flight
@@ -461,7 +551,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", defaultListen, "address to serve Flight SQL on")
 	dir := fs.String("dir", "", "folder for the demo repository and database (default: the user cache folder)")
-	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (none by default)")
+	httpListen := fs.String("http-listen", "", "address of the operators' port: the console, /metrics, /healthz, /readyz (default "+defaultConsoleListen+", else any free port)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -490,11 +580,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	var metrics *observe.Metrics
-	if cfg.Server.HTTPListen = *httpListen; *httpListen != "" {
-		metrics = observe.NewMetrics()
+	// The demo always has its console: on the usual port, or any free
+	// one when another process holds it (the address is logged).
+	if *httpListen == "" {
+		*httpListen = demoHTTPListen()
 	}
-	env, err := openRepoWith(repo, cfg, metrics)
+	cfg.Server.HTTPListen = *httpListen
+	metrics := observe.NewMetrics()
+	env, err := openRepoWith(repo, cfg, metrics, nil)
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,8 @@ type seriesJSON struct {
 	RSSMB      float64 `json:"rss_mb"`
 	Goroutines float64 `json:"goroutines"`
 	InFlight   float64 `json:"in_flight"`
+	HeapMB     float64 `json:"heap_inuse_mb"`
+	Plans      float64 `json:"plan_cache_entries"`
 }
 
 // window is one fault's span: a request overlapping it is inside.
@@ -270,7 +272,8 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 	r.Gor = goroutinesJSON{Baseline: baseline, End: end, SettledS: settled.Seconds()}
 	for _, s := range samples {
 		t := s.at.Sub(start).Seconds()
-		r.Series = append(r.Series, seriesJSON{T: round1(t), RSSMB: round1(s.rss / 1e6), Goroutines: s.goroutines, InFlight: s.ifl})
+		r.Series = append(r.Series, seriesJSON{T: round1(t), RSSMB: round1(s.rss / 1e6), Goroutines: s.goroutines, InFlight: s.ifl,
+			HeapMB: round1(s.heap / 1e6), Plans: s.planEntries})
 		if t < 0 || t > c.duration.Seconds() {
 			continue
 		}

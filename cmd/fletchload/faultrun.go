@@ -95,6 +95,7 @@ type event struct {
 type metricSample struct {
 	at                   time.Time
 	rss, goroutines, ifl float64
+	heap, planEntries    float64
 }
 
 // sampler scrapes /metrics every interval until stopped.
@@ -115,7 +116,8 @@ func startSampler(url string, every time.Duration) *sampler {
 		for {
 			if m, err := scrape(s.url); err == nil {
 				s.mu.Lock()
-				s.samples = append(s.samples, metricSample{time.Now(), m["process_resident_memory_bytes"], m["go_goroutines"], m["fletch_queries_in_flight"]})
+				s.samples = append(s.samples, metricSample{time.Now(), m["process_resident_memory_bytes"], m["go_goroutines"], m["fletch_queries_in_flight"],
+					m["go_memstats_heap_inuse_bytes"], m["fletch_plan_cache_entries"]})
 				s.mu.Unlock()
 			}
 			select {

@@ -1,7 +1,9 @@
 // Package trace carries a request's trace id in its context, so that every
 // log line written while the request runs names it (observe.Handler adds
-// it) without each layer passing it along. It knows nothing of where ids
-// come from (flight reads them from the request) nor of logging.
+// it) without each layer passing it along; and starts and ends the
+// OpenTelemetry spans of a traced query for the layers that add them
+// (Start, End). It knows nothing of where ids come from (flight reads them
+// from the request), of logging, nor of where spans are exported.
 package trace
 
 import "context"

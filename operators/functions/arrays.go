@@ -90,9 +90,12 @@ func bitsOf(mem memory.Allocator, a arrow.Array) ([]byte, func()) {
 func validBits(mem memory.Allocator, a arrow.Array) ([]byte, func()) {
 	n := a.Len()
 	c := allocBits(mem, n)
-	if a.NullN() == 0 {
+	switch {
+	case a.NullN() == 0:
 		bitutil.SetBitsTo(c.Bytes(), 0, int64(n), true)
-	} else {
+	case a.NullBitmapBytes() == nil:
+		// a null-typed array has no bitmap: every row null, c is clear
+	default:
 		bitutil.CopyBitmap(a.NullBitmapBytes(), a.Data().Offset(), n, c.Bytes(), 0)
 	}
 	return c.Bytes(), c.Release

@@ -170,7 +170,14 @@ func (r *Registry) Bind(name string, args []arrow.DataType) (*Bound, error) {
 		return nil, fmt.Errorf("%s does not accept (%s); accepted: %s",
 			f.Name, strings.Join(names, ", "), strings.Join(f.Signatures(), "; "))
 	}
-	return &Bound{Name: f.Name, Out: bestOut, Exec: withCasts(f.overloads[best].kernel, bestCasts, bestOut)}, nil
+	in := make([]arrow.DataType, len(args))
+	for i, a := range args {
+		in[i] = a
+		if bestCasts[i] != nil {
+			in[i] = bestCasts[i]
+		}
+	}
+	return &Bound{Name: f.Name, Out: bestOut, Args: in, Exec: withCasts(f.overloads[best].kernel, bestCasts, bestOut)}, nil
 }
 
 // match checks args against o and returns the cast target of each argument

@@ -41,16 +41,7 @@ func init() {
 		Doc:       "a / b, always float",
 		overloads: []overload{{args: []kind{kFloat, kFloat}, out: kFloat, kernel: zipFixedOK(tFloat, safeDiv)}}})
 	builtin(num("floor_divide", "a // b, rounded toward negative infinity (Python); null when b is 0",
-		zipFixedOK(tInt, func(a, b int64) (int64, bool) {
-			if b == 0 {
-				return 0, false
-			}
-			q := a / b
-			if (a%b != 0) && ((a < 0) != (b < 0)) {
-				q--
-			}
-			return q, true
-		}),
+		zipFixedOK(tInt, pyFloorDivInt),
 		zipFixedOK(tFloat, pyFloorDivFloat)))
 	modDoc := "a % b with the sign of b (Python); null when b is 0"
 	builtin(num("mod", modDoc, zipFixedOK(tInt, pyModInt), zipFixedOK(tFloat, pyModFloat)))
@@ -91,6 +82,17 @@ func safeDiv(a, b float64) (float64, bool) {
 		return 0, false
 	}
 	return a / b, true
+}
+
+func pyFloorDivInt(a, b int64) (int64, bool) {
+	if b == 0 {
+		return 0, false
+	}
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q, true
 }
 
 func pyModInt(a, b int64) (int64, bool) {

@@ -27,6 +27,9 @@ type Context struct {
 type Bound struct {
 	Name string
 	Out  arrow.DataType
+	// Args are the types the kernel computes on: the arguments' after the
+	// implicit casts Exec applies.
+	Args []arrow.DataType
 	// Exec runs the kernel; it casts arguments to the overload's types
 	// where the binding chose an implicit cast (int → float).
 	Exec Kernel

@@ -1,0 +1,31 @@
+package trace
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/codes"
+	oteltrace "go.opentelemetry.io/otel/trace"
+)
+
+// Start starts a span named name under ctx's span when tracer is set and
+// ctx's span records (the query is traced and sampled); otherwise it
+// returns ctx and a nil span, at the cost of a nil check when tracing is
+// off. End the span with End.
+func Start(ctx context.Context, tracer oteltrace.Tracer, name string, opts ...oteltrace.SpanStartOption) (context.Context, oteltrace.Span) {
+	if tracer == nil || !oteltrace.SpanFromContext(ctx).IsRecording() {
+		return ctx, nil
+	}
+	return tracer.Start(ctx, name, opts...)
+}
+
+// End ends sp (nil: nothing), marking it failed with err.
+func End(sp oteltrace.Span, err error) {
+	if sp == nil {
+		return
+	}
+	if err != nil {
+		sp.RecordError(err)
+		sp.SetStatus(codes.Error, err.Error())
+	}
+	sp.End()
+}

@@ -1,0 +1,501 @@
+package functions
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/fletch-engine/fletch/operators"
+)
+
+// Fused evaluation. A tree of kernel calls over ints, floats and bools
+// (arithmetic, comparisons, boolean logic, if_then_else, coalesce, null
+// tests, ...) is compiled once into a Program that evaluates the whole tree
+// per chunk of rows: each node's values live in a chunk-sized vector reused
+// from chunk to chunk (it stays in the CPU's cache), and only the root's
+// values are written to an Arrow array. Evaluated call by call, each kernel
+// allocates, writes and later frees an array the size of the batch, which
+// is most of the cost of a compiled Python resolver over many rows
+// (docs/BENCHMARKS.md, "Compiled Python resolvers").
+//
+// A Program computes exactly what the kernels compute: the same values in
+// valid rows, the same validity. Where a kernel fails for a batch (an int
+// overflow, an int beyond 2**53 converted to a float), Run returns
+// ErrFallback instead, and the caller evaluates the tree with the kernels,
+// which report the error as they always do.
+
+// chunkRows is the rows per chunk: 8 KiB per int or float vector, so that
+// the vectors of a tree of a few dozen nodes stay in L1/L2.
+const (
+	chunkRows  = 1024
+	chunkWords = chunkRows / 64
+)
+
+// ErrFallback says that Program.Run could not reproduce the kernels'
+// result for this batch (a kernel would fail): evaluate it with them.
+var ErrFallback = errors.New("fused evaluation falls back to the kernels")
+
+type nodeKind uint8
+
+const (
+	nInput nodeKind = iota
+	nConst
+	nCall
+	nCast
+)
+
+// Node is an expression to compile: an input column, a constant, a call of
+// a Bound function or a conversion.
+type Node struct {
+	kind  nodeKind
+	typ   arrow.DataType
+	fn    *Bound
+	args  []*Node
+	input int
+	value any
+}
+
+// Input is input column i of Program.Run, of type t. Any type is accepted
+// where only its validity is read (is_null).
+func Input(i int, t arrow.DataType) *Node { return &Node{kind: nInput, typ: t, input: i} }
+
+// Const is a constant (nil: null) of type t.
+func Const(v any, t arrow.DataType) *Node { return &Node{kind: nConst, typ: t, value: v} }
+
+// Call is fn over args; CanFuse(fn) must hold.
+func Call(fn *Bound, args ...*Node) *Node {
+	return &Node{kind: nCall, typ: fn.Out, fn: fn, args: args}
+}
+
+// Cast converts x to t as coerce.Array does (int to float, null to any).
+func Cast(x *Node, t arrow.DataType) *Node { return &Node{kind: nCast, typ: t, args: []*Node{x}} }
+
+// CanCast says whether Cast from → to compiles.
+func CanCast(from, to arrow.DataType) bool {
+	return arrow.TypeEqual(from, to) && fixedType(to) != tyNone ||
+		from.ID() == arrow.INT64 && to.ID() == arrow.FLOAT64 ||
+		from.ID() == arrow.NULL && fixedType(to) != tyNone
+}
+
+// CanFuse says whether a Program evaluates calls of fn.
+func CanFuse(fn *Bound) bool {
+	if fn == nil || fixedType(fn.Out) == tyNone || len(fn.Args) == 0 {
+		return false
+	}
+	_, ok := fusedOp(fn)
+	return ok
+}
+
+// vty is the type of a vector: its values' representation.
+type vty uint8
+
+const (
+	tyNone  vty = iota
+	tyInt       // []int64
+	tyFloat     // []float64
+	tyBool      // bits, 64 rows a word
+	tyAny       // no values: only the validity is read
+)
+
+func fixedType(dt arrow.DataType) vty {
+	switch dt.ID() {
+	case arrow.INT64:
+		return tyInt
+	case arrow.FLOAT64:
+		return tyFloat
+	case arrow.BOOL:
+		return tyBool
+	}
+	return tyNone
+}
+
+// vec is a node's vector for the current chunk. Values and validity may
+// alias another node's (or an input's) when equal; a node writes only its
+// own scratch (fs, is, bs, vs).
+type vec struct {
+	f  []float64
+	i  []int64
+	b  []uint64
+	v  []uint64 // validity; nil: every row valid
+	fs []float64
+	is []int64
+	bs []uint64
+	vs []uint64
+}
+
+// step computes one node over the current chunk of n rows; false: fall
+// back to the kernels.
+type step func(r []vec, n int) bool
+
+// reg is a compiled node: its register and how it is computed.
+type reg struct {
+	ty    vty
+	input int // nInput: the input column, else -1
+	konst bool
+	value any
+	step  step
+	// pass is the register whose values this one passes on unchanged
+	// (mask_null, to_float of a float), else -1.
+	pass int
+}
+
+// Program is a compiled tree. It is safe for concurrent use.
+type Program struct {
+	regs   []reg
+	steps  []step
+	inputs []int // per input column, its register (-1: unused)
+	out    int
+	// sink is the register whose values the root passes on: it computes
+	// straight into the output array (-1: none, the root's values are
+	// copied).
+	sink  int
+	outTy arrow.DataType
+	pool  sync.Pool
+}
+
+// Compile compiles the tree rooted at root, sharing equal sub-trees.
+func Compile(root *Node) (*Program, error) {
+	p := &Program{outTy: root.typ}
+	if fixedType(root.typ) == tyNone {
+		return nil, fmt.Errorf("cannot fuse a %s result", root.typ)
+	}
+	c := &compiler{p: p, keys: map[string]int{}}
+	out, _, err := c.node(root)
+	if err != nil {
+		return nil, err
+	}
+	p.out, p.sink = out, out
+	for p.regs[p.sink].pass >= 0 {
+		p.sink = p.regs[p.sink].pass
+	}
+	if g := p.regs[p.sink]; g.step == nil || g.ty != tyFloat && g.ty != tyInt {
+		p.sink = -1
+	}
+	p.pool.New = func() any { return p.newState() }
+	return p, nil
+}
+
+type compiler struct {
+	p    *Program
+	keys map[string]int
+}
+
+// node compiles x and returns its register and its key.
+func (c *compiler) node(x *Node) (int, string, error) {
+	args := make([]int, len(x.args))
+	keys := make([]string, len(x.args))
+	for i, a := range x.args {
+		r, k, err := c.node(a)
+		if err != nil {
+			return 0, "", err
+		}
+		args[i], keys[i] = r, k
+	}
+	r := reg{input: -1, pass: -1}
+	var key string
+	switch x.kind {
+	case nCast:
+		return c.cast(args[0], keys[0], x.args[0].typ, x.typ)
+	case nInput:
+		key = "$" + strconv.Itoa(x.input) + "::" + x.typ.String()
+		r.ty, r.input = fixedType(x.typ), x.input
+		if r.ty == tyNone {
+			r.ty = tyAny
+		}
+	case nConst:
+		key = fmt.Sprintf("%T:%v::%s", x.value, x.value, x.typ)
+		r.ty, r.konst, r.value = fixedType(x.typ), true, x.value
+		if x.typ.ID() == arrow.NULL && x.value == nil {
+			r.ty = tyAny
+		} else if err := checkConst(x.value, r.ty); err != nil {
+			return 0, "", err
+		}
+	case nCall:
+		op, ok := fusedOp(x.fn)
+		if !ok || len(x.args) != len(x.fn.Args) {
+			return 0, "", fmt.Errorf("cannot fuse %s", x.fn.Name)
+		}
+		// The implicit conversions the kernel's binding chose.
+		for i, a := range x.args {
+			want := x.fn.Args[i]
+			if fixedType(want) == tyNone {
+				continue // only the validity is read
+			}
+			var err error
+			if args[i], keys[i], err = c.cast(args[i], keys[i], a.typ, want); err != nil {
+				return 0, "", err
+			}
+		}
+		key = x.fn.Name + "(" + strings.Join(keys, ",") + ")::" + x.typ.String()
+		r.ty = fixedType(x.typ)
+		if r, ok := c.keys[key]; ok {
+			return r, key, nil
+		}
+		r.step = op(len(c.p.regs), args)
+		if passesValues(x.fn) {
+			r.pass = args[0]
+		}
+	}
+	if id, ok := c.keys[key]; ok {
+		return id, key, nil
+	}
+	return c.add(r, key)
+}
+
+// add appends register r, known by key.
+func (c *compiler) add(r reg, key string) (int, string, error) {
+	c.p.regs = append(c.p.regs, r)
+	id := len(c.p.regs) - 1
+	if r.step != nil {
+		c.p.steps = append(c.p.steps, r.step)
+	}
+	if r.input >= 0 {
+		for len(c.p.inputs) <= r.input {
+			c.p.inputs = append(c.p.inputs, -1)
+		}
+		if c.p.inputs[r.input] >= 0 {
+			return 0, "", fmt.Errorf("input %d given two types", r.input)
+		}
+		c.p.inputs[r.input] = id
+	}
+	c.keys[key] = id
+	return id, key, nil
+}
+
+// cast compiles the conversion of register a (of type from) to to.
+func (c *compiler) cast(a int, akey string, from, to arrow.DataType) (int, string, error) {
+	if arrow.TypeEqual(from, to) {
+		return a, akey, nil
+	}
+	key := "cast(" + akey + ")::" + to.String()
+	if r, ok := c.keys[key]; ok {
+		return r, key, nil
+	}
+	r := reg{input: -1, pass: -1, ty: fixedType(to)}
+	src := c.p.regs[a]
+	switch {
+	case !CanCast(from, to):
+		return 0, "", fmt.Errorf("cannot fuse a conversion from %s to %s", from, to)
+	case from.ID() == arrow.NULL:
+		r.konst = true
+	case src.konst && src.value != nil && src.value.(int64) <= 1<<53 && src.value.(int64) >= -(1<<53):
+		r.konst, r.value = true, float64(src.value.(int64))
+	default:
+		r.step = castIntFloat(len(c.p.regs), a)
+	}
+	return c.add(r, key)
+}
+
+func checkConst(v any, t vty) error {
+	ok := v == nil
+	switch v.(type) {
+	case int64:
+		ok = t == tyInt
+	case float64:
+		ok = t == tyFloat
+	case bool:
+		ok = t == tyBool
+	}
+	if !ok || t == tyNone {
+		return fmt.Errorf("cannot fuse the constant %v", v)
+	}
+	return nil
+}
+
+// state is one Run's registers.
+type state struct{ r []vec }
+
+func (p *Program) newState() any {
+	s := &state{r: make([]vec, len(p.regs))}
+	for i, g := range p.regs {
+		v := &s.r[i]
+		if g.input >= 0 {
+			if g.ty == tyBool {
+				v.bs = make([]uint64, chunkWords)
+			}
+			v.vs = make([]uint64, chunkWords)
+			continue
+		}
+		switch g.ty {
+		case tyInt:
+			v.is = make([]int64, chunkRows)
+		case tyFloat:
+			v.fs = make([]float64, chunkRows)
+		case tyBool:
+			v.bs = make([]uint64, chunkWords)
+		}
+		v.vs = make([]uint64, chunkWords)
+		if g.konst {
+			// Constants are filled once per state and never written.
+			switch x := g.value.(type) {
+			case int64:
+				for k := range v.is {
+					v.is[k] = x
+				}
+			case float64:
+				for k := range v.fs {
+					v.fs[k] = x
+				}
+			case bool:
+				if x {
+					for k := range v.bs {
+						v.bs[k] = ^uint64(0)
+					}
+				}
+			}
+			v.f, v.i, v.b = v.fs, v.is, v.bs
+			if g.value == nil {
+				v.v = v.vs // all clear: null
+			}
+		}
+	}
+	return s
+}
+
+// Run evaluates the program over n rows of inputs (arrays of n rows, of
+// the types given to Input) into a new array allocated with ctx.Mem.
+func (p *Program) Run(ctx *Context, inputs []arrow.Array, n int) (arrow.Array, error) {
+	if len(inputs) < len(p.inputs) {
+		return nil, fmt.Errorf("fused program: %d inputs for %d", len(inputs), len(p.inputs))
+	}
+	s := p.pool.Get().(*state)
+	defer func() {
+		for _, id := range p.inputs {
+			if id >= 0 {
+				v := &s.r[id]
+				v.f, v.i, v.b, v.v = nil, nil, nil, nil
+			}
+		}
+		p.pool.Put(s)
+	}()
+	out := &s.r[p.out]
+	ty := p.regs[p.out].ty
+	var vals *memory.Buffer
+	var of []float64
+	var oi []int64
+	var ob []uint64
+	words := (n + 63) / 64
+	switch ty {
+	case tyFloat:
+		vals, of = allocFixed[float64](ctx.Mem, n)
+	case tyInt:
+		vals, oi = allocFixed[int64](ctx.Mem, n)
+	case tyBool:
+		vals = memory.NewResizableBuffer(ctx.Mem)
+		vals.Resize(words * 8)
+		ob = asWords(vals.Bytes())
+	}
+	valid := memory.NewResizableBuffer(ctx.Mem)
+	valid.Resize(words * 8)
+	ov := asWords(valid.Bytes())
+	anyNull := false
+	var sink *vec
+	if p.sink >= 0 {
+		sink = &s.r[p.sink]
+		fs, is := sink.fs, sink.is
+		defer func() { sink.fs, sink.is = fs, is }()
+	}
+	for lo := 0; lo < n; lo += chunkRows {
+		m := min(chunkRows, n-lo)
+		if sink != nil {
+			switch ty {
+			case tyFloat:
+				sink.fs = of[lo : lo+m]
+			case tyInt:
+				sink.is = oi[lo : lo+m]
+			}
+		}
+		for k, id := range p.inputs {
+			if id >= 0 {
+				load(&s.r[id], p.regs[id].ty, inputs[k], lo, m)
+			}
+		}
+		for _, st := range p.steps {
+			if !st(s.r, m) {
+				vals.Release()
+				valid.Release()
+				return nil, ErrFallback
+			}
+		}
+		w0, mw := lo/64, (m+63)/64
+		switch ty {
+		case tyFloat:
+			if &out.f[0] != &of[lo] {
+				copy(of[lo:lo+m], out.f[:m])
+			}
+		case tyInt:
+			if &out.i[0] != &oi[lo] {
+				copy(oi[lo:lo+m], out.i[:m])
+			}
+		case tyBool:
+			copy(ob[w0:w0+mw], out.b[:mw])
+		}
+		if out.v == nil {
+			for k := range ov[w0 : w0+mw] {
+				ov[w0+k] = ^uint64(0)
+			}
+		} else {
+			copy(ov[w0:w0+mw], out.v[:mw])
+			anyNull = true
+		}
+	}
+	nulls := 0
+	if anyNull {
+		nulls = n - bitutil.CountSetBits(valid.Bytes(), 0, n)
+	}
+	if nulls == 0 {
+		valid.Release()
+		valid = nil
+	}
+	return operators.FromBuffers(p.outTy, n, valid, nulls, vals), nil
+}
+
+// asWords views a buffer's bytes (a multiple of 8) as 64-bit words.
+func asWords(b []byte) []uint64 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), len(b)/8)
+}
+
+// load points v at rows [lo, lo+m) of a: the values in place for ints and
+// floats, bits copied for bools and validity.
+func load(v *vec, ty vty, a arrow.Array, lo, m int) {
+	d := a.Data()
+	off := d.Offset() + lo
+	switch ty {
+	case tyFloat:
+		v.f = arrow.GetData[float64](d.Buffers()[1].Bytes())[off : off+m]
+	case tyInt:
+		v.i = arrow.GetData[int64](d.Buffers()[1].Bytes())[off : off+m]
+	case tyBool:
+		v.b = copyBits(v.bs, d.Buffers()[1].Bytes(), off, m)
+	}
+	switch {
+	case a.NullN() == 0:
+		v.v = nil
+	case d.Buffers()[0] == nil: // a null-typed array
+		v.v = v.vs[:(m+63)/64]
+		clear(v.v)
+	default:
+		v.v = copyBits(v.vs, d.Buffers()[0].Bytes(), off, m)
+	}
+}
+
+func copyBits(dst []uint64, src []byte, off, m int) []uint64 {
+	dst = dst[:(m+63)/64]
+	db := unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), len(dst)*8)
+	if off%8 == 0 {
+		copy(db, src[off/8:min(len(src), off/8+(m+7)/8)])
+	} else {
+		bitutil.CopyBitmap(src, off, m, db, 0)
+	}
+	return dst
+}

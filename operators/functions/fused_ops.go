@@ -1,0 +1,864 @@
+package functions
+
+import (
+	"math"
+	"math/bits"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// The fused forms of the kernels: each computes what its kernel computes
+// (ops.go, control.go, casts.go, math.go, python.go) over one chunk.
+// fused_test.go checks every one against its kernel on random data.
+
+// opBuilder makes the step computing register d from registers a.
+type opBuilder func(d int, a []int) step
+
+// fusedOp returns the fused form of fn, if it has one.
+func fusedOp(fn *Bound) (opBuilder, bool) {
+	t := fixedType(fn.Args[0])
+	two := len(fn.Args) == 2 && arrow.TypeEqual(fn.Args[0], fn.Args[1])
+	switch fn.Name {
+	case "add", "subtract", "multiply":
+		op := map[string]byte{"add": '+', "subtract": '-', "multiply": '*'}[fn.Name]
+		switch {
+		case !two:
+		case t == tyFloat:
+			return floatArith(op), true
+		case t == tyInt:
+			return intArith(op, false), true
+		}
+	case "try_add", "try_subtract", "try_multiply":
+		op := map[string]byte{"try_add": '+', "try_subtract": '-', "try_multiply": '*'}[fn.Name]
+		switch {
+		case !two:
+		case t == tyFloat:
+			return floatArith(op), true
+		case t == tyInt:
+			return intArith(op, true), true
+		}
+	case "divide":
+		if two && t == tyFloat {
+			return floatArith('/'), true
+		}
+	case "floor_divide":
+		switch {
+		case !two:
+		case t == tyFloat:
+			return zipOK(func(r *vec) []float64 { return r.f }, func(r *vec) []float64 { return r.fs }, pyFloorDivFloat), true
+		case t == tyInt:
+			return zipOK(func(r *vec) []int64 { return r.i }, func(r *vec) []int64 { return r.is }, pyFloorDivInt), true
+		}
+	case "mod":
+		switch {
+		case !two:
+		case t == tyFloat:
+			return zipOK(func(r *vec) []float64 { return r.f }, func(r *vec) []float64 { return r.fs }, pyModFloat), true
+		case t == tyInt:
+			return zipOK(func(r *vec) []int64 { return r.i }, func(r *vec) []int64 { return r.is }, pyModInt), true
+		}
+	case "power", "pow":
+		if two && t == tyFloat {
+			return floatZip(math.Pow), true
+		}
+	case "fill_nan":
+		if two && t == tyFloat {
+			return floatZip(func(x, v float64) float64 {
+				if x != x {
+					return v
+				}
+				return x
+			}), true
+		}
+	case "negate":
+		switch t {
+		case tyFloat:
+			return floatMap(func(v float64) float64 { return -v }), true
+		case tyInt:
+			return intMap(func(v int64) int64 { return -v }), true
+		}
+	case "abs":
+		switch t {
+		case tyFloat:
+			return floatMap(func(v float64) float64 { return max(v, -v) }), true
+		case tyInt:
+			return intMap(func(v int64) int64 { return max(v, -v) }), true
+		}
+	case "floor", "ceil", "trunc":
+		switch t {
+		case tyInt:
+			return alias, true
+		case tyFloat:
+			return floatMap(map[string]func(float64) float64{"floor": math.Floor, "ceil": math.Ceil, "trunc": math.Trunc}[fn.Name]), true
+		}
+	case "round":
+		if len(fn.Args) == 1 && t == tyFloat {
+			return floatMap(math.RoundToEven), true
+		}
+	case "sqrt":
+		if t == tyFloat {
+			return floatMap(math.Sqrt), true
+		}
+	case "is_nan", "is_inf", "is_finite":
+		if t == tyFloat {
+			return floatPred(map[string]func(float64) bool{
+				"is_nan":    math.IsNaN,
+				"is_inf":    func(v float64) bool { return math.IsInf(v, 0) },
+				"is_finite": func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) },
+			}[fn.Name]), true
+		}
+	case "equal", "not_equal", "less", "less_equal", "greater", "greater_equal":
+		op := map[string]cmpOp{"equal": cmpEq, "not_equal": cmpNe, "less": cmpLt, "less_equal": cmpLe, "greater": cmpGt, "greater_equal": cmpGe}[fn.Name]
+		switch {
+		case !two:
+		case t == tyFloat:
+			return compareOp(func(r *vec) []float64 { return r.f }, op), true
+		case t == tyInt:
+			return compareOp(func(r *vec) []int64 { return r.i }, op), true
+		case t == tyBool:
+			return compareBool(op), true
+		}
+	case "and", "or":
+		if two && t == tyBool {
+			return kleeneOp(fn.Name == "and"), true
+		}
+	case "not":
+		if t == tyBool {
+			return notOp, true
+		}
+	case "is_null", "is_not_null":
+		return nullTestOp(fn.Name == "is_null"), true
+	case "if_then_else":
+		if t == tyBool && fixedType(fn.Out) != tyNone {
+			return chooseOp(fixedType(fn.Out)), true
+		}
+	case "coalesce":
+		if fixedType(fn.Out) != tyNone {
+			return coalesceOp(fixedType(fn.Out)), true
+		}
+	case "mask_null":
+		if fixedType(fn.Out) != tyNone && fixedType(fn.Args[1]) == tyBool {
+			return maskNullOp, true
+		}
+	case "to_float":
+		switch t {
+		case tyFloat:
+			return alias, true
+		case tyInt:
+			return intToFloat, true
+		}
+	case "to_int":
+		switch t {
+		case tyInt:
+			return alias, true
+		case tyBool:
+			return boolToInt, true
+		case tyFloat:
+			return floatToInt, true
+		}
+	}
+	return nil, false
+}
+
+// passesValues says whether fn's fused form passes its first argument's
+// values on unchanged (fusedOp's alias and maskNullOp).
+func passesValues(fn *Bound) bool {
+	t := fixedType(fn.Args[0])
+	switch fn.Name {
+	case "mask_null":
+		return true
+	case "floor", "ceil", "trunc", "to_int":
+		return t == tyInt
+	case "to_float":
+		return t == tyFloat
+	}
+	return false
+}
+
+// words is the number of 64-bit words of n bits.
+func words(n int) int { return (n + 63) / 64 }
+
+// and2 is the validity of a row valid in both a and b (nil: all valid),
+// into dst when both have nulls.
+func and2(dst, a, b []uint64, n int) []uint64 {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	dst = dst[:words(n)]
+	for k := range dst {
+		dst[k] = a[k] & b[k]
+	}
+	return dst
+}
+
+// ones is a full validity word list for a nil validity.
+var ones = func() []uint64 {
+	w := make([]uint64, chunkWords)
+	for k := range w {
+		w[k] = ^uint64(0)
+	}
+	return w
+}()
+
+func orOnes(v []uint64) []uint64 {
+	if v == nil {
+		return ones
+	}
+	return v
+}
+
+// alias is an identity (floor of an int, to_float of a float).
+func alias(d int, a []int) step {
+	x := a[0]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		o.f, o.i, o.b, o.v = r[x].f, r[x].i, r[x].b, r[x].v
+		return true
+	}
+}
+
+// floatArith is arithFloat, and divide (safeDiv: null where b is 0).
+//
+//go:noinline
+func floatArith(op byte) opBuilder {
+	return func(d int, a []int) step {
+		x, y := a[0], a[1]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			res := o.fs[:n]
+			av, bv := r[x].f[:len(res)], r[y].f[:len(res)]
+			switch op {
+			case '+':
+				for i := range res {
+					res[i] = av[i] + bv[i]
+				}
+			case '-':
+				for i := range res {
+					res[i] = av[i] - bv[i]
+				}
+			case '*':
+				for i := range res {
+					res[i] = av[i] * bv[i]
+				}
+			case '/':
+				valid := orOnes(and2(o.vs, r[x].v, r[y].v, n))
+				vo := o.vs[:words(n)]
+				for w := range vo {
+					lo := w * 64
+					hi := min(lo+64, n)
+					var zero uint64
+					for i := lo; i < hi; i++ {
+						res[i] = av[i] / bv[i]
+						zero |= uint64(bit(bv[i] == 0)) << (i - lo)
+					}
+					vo[w] = valid[w] &^ zero
+				}
+				o.f, o.v = res, vo
+				return true
+			}
+			o.f, o.v = res, and2(o.vs, r[x].v, r[y].v, n)
+			return true
+		}
+	}
+}
+
+// intArith is arithInt (an overflow in a valid row fails the kernel: fall
+// back) or, with try, try_add & co. (null where it overflows).
+//
+//go:noinline
+func intArith(op byte, try bool) opBuilder {
+	return func(d int, a []int) step {
+		x, y := a[0], a[1]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			res := o.is[:n]
+			av, bv := r[x].i[:len(res)], r[y].i[:len(res)]
+			var ovf int64
+			var big bool
+			switch op {
+			case '+':
+				for i := range res {
+					c := av[i] + bv[i]
+					ovf |= (c ^ av[i]) & (c ^ bv[i])
+					res[i] = c
+				}
+			case '-':
+				for i := range res {
+					c := av[i] - bv[i]
+					ovf |= (av[i] ^ bv[i]) & (av[i] ^ c)
+					res[i] = c
+				}
+			case '*':
+				for i := range res {
+					res[i] = av[i] * bv[i]
+					big = big || math.Abs(float64(av[i])*float64(bv[i])) >= 9.2e18
+				}
+			}
+			o.i, o.v = res, and2(o.vs, r[x].v, r[y].v, n)
+			if ovf >= 0 && !big {
+				return true
+			}
+			valid := orOnes(o.v)
+			if !try {
+				for i := range res {
+					if valid[i>>6]>>(i&63)&1 == 1 && overflows(op, av[i], bv[i]) {
+						return false
+					}
+				}
+				return true
+			}
+			vo := o.vs[:words(n)]
+			for w := range vo {
+				var bad uint64
+				for i := w * 64; i < min(w*64+64, n); i++ {
+					bad |= uint64(bit(overflows(op, av[i], bv[i]))) << (i & 63)
+				}
+				vo[w] = valid[w] &^ bad
+			}
+			o.v = vo
+			return true
+		}
+	}
+}
+
+// zipOK is zipFixedOK: f's !ok rows are null. f is not called on rows
+// already null (a division by a null slot's 0 must not matter).
+//
+//go:noinline
+func zipOK[T int64 | float64](get, scratch func(*vec) []T, f func(a, b T) (T, bool)) opBuilder {
+	return func(d int, a []int) step {
+		x, y := a[0], a[1]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			res := scratch(o)[:n]
+			av, bv := get(&r[x])[:len(res)], get(&r[y])[:len(res)]
+			valid := orOnes(and2(o.vs, r[x].v, r[y].v, n))
+			vo := o.vs[:words(n)]
+			for w := range vo {
+				vw := valid[w]
+				var bad uint64
+				for i := w * 64; i < min(w*64+64, n); i++ {
+					if vw>>(i&63)&1 == 0 {
+						continue
+					}
+					v, ok := f(av[i], bv[i])
+					res[i] = v
+					bad |= uint64(bit(!ok)) << (i & 63)
+				}
+				vo[w] = vw &^ bad
+			}
+			switch p := any(res).(type) {
+			case []float64:
+				o.f = p
+			case []int64:
+				o.i = p
+			}
+			o.v = vo
+			return true
+		}
+	}
+}
+
+//go:noinline
+func floatZip(f func(a, b float64) float64) opBuilder {
+	return func(d int, a []int) step {
+		x, y := a[0], a[1]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			res := o.fs[:n]
+			av, bv := r[x].f[:len(res)], r[y].f[:len(res)]
+			for i := range res {
+				res[i] = f(av[i], bv[i])
+			}
+			o.f, o.v = res, and2(o.vs, r[x].v, r[y].v, n)
+			return true
+		}
+	}
+}
+
+//go:noinline
+func floatMap(f func(float64) float64) opBuilder {
+	return func(d int, a []int) step {
+		x := a[0]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			res := o.fs[:n]
+			in := r[x].f[:len(res)]
+			for i, v := range in {
+				res[i] = f(v)
+			}
+			o.f, o.v = res, r[x].v
+			return true
+		}
+	}
+}
+
+//go:noinline
+func intMap(f func(int64) int64) opBuilder {
+	return func(d int, a []int) step {
+		x := a[0]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			res := o.is[:n]
+			in := r[x].i[:len(res)]
+			for i, v := range in {
+				res[i] = f(v)
+			}
+			o.i, o.v = res, r[x].v
+			return true
+		}
+	}
+}
+
+//go:noinline
+func floatPred(f func(float64) bool) opBuilder {
+	return func(d int, a []int) step {
+		x := a[0]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			in := r[x].f[:n]
+			out := o.bs[:words(n)]
+			for w := range out {
+				var m uint64
+				for i := w * 64; i < min(w*64+64, n); i++ {
+					m |= uint64(bit(f(in[i]))) << (i & 63)
+				}
+				out[w] = m
+			}
+			o.b, o.v = out, r[x].v
+			return true
+		}
+	}
+}
+
+// floatToInt is to_int of a float: truncated, null for NaN and beyond the
+// int64 range.
+func floatToInt(d int, a []int) step {
+	x := a[0]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		res := o.is[:n]
+		in := r[x].f[:len(res)]
+		valid := orOnes(r[x].v)
+		vo := o.vs[:words(n)]
+		for w := range vo {
+			var bad uint64
+			for i := w * 64; i < min(w*64+64, n); i++ {
+				v := math.Trunc(in[i])
+				ok := !math.IsNaN(v) && v < 9.223372036854775807e18 && v >= -9.223372036854775808e18
+				if ok {
+					res[i] = int64(v)
+				}
+				bad |= uint64(bit(!ok)) << (i & 63)
+			}
+			vo[w] = valid[w] &^ bad
+		}
+		o.i, o.v = res, vo
+		return true
+	}
+}
+
+// castIntFloat is coerce's safe cast of an int to a float: it fails for
+// values beyond ±2**53 (not exactly representable), so those fall back.
+func castIntFloat(d, x int) step {
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		res := o.fs[:n]
+		in := r[x].i[:len(res)]
+		var out bool
+		for i, v := range in {
+			res[i] = float64(v)
+			out = out || v > 1<<53 || v < -(1<<53)
+		}
+		o.f, o.v = res, r[x].v
+		if out {
+			valid := orOnes(o.v)
+			for i, v := range in {
+				if valid[i>>6]>>(i&63)&1 == 1 && (v > 1<<53 || v < -(1<<53)) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+}
+
+// compareOp is compareKernel over ints or floats.
+//
+//go:noinline
+func compareOp[T int64 | float64](get func(*vec) []T, op cmpOp) opBuilder {
+	return func(d int, a []int) step {
+		x, y := a[0], a[1]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			out := o.bs[:words(n)]
+			av, bv := get(&r[x])[:n], get(&r[y])[:n]
+			for w := range out {
+				lo := w * 64
+				xs := av[lo:min(lo+64, n)]
+				ys := bv[lo:][:len(xs)]
+				var m uint64
+				switch op {
+				case cmpEq:
+					for j := range xs {
+						m |= uint64(bit(xs[j] == ys[j])) << j
+					}
+				case cmpNe:
+					for j := range xs {
+						m |= uint64(bit(!(xs[j] == ys[j]))) << j
+					}
+				case cmpLt:
+					for j := range xs {
+						m |= uint64(bit(xs[j] < ys[j])) << j
+					}
+				case cmpLe:
+					for j := range xs {
+						m |= uint64(bit(xs[j] <= ys[j])) << j
+					}
+				case cmpGt:
+					for j := range xs {
+						m |= uint64(bit(ys[j] < xs[j])) << j
+					}
+				case cmpGe:
+					for j := range xs {
+						m |= uint64(bit(ys[j] <= xs[j])) << j
+					}
+				}
+				out[w] = m
+			}
+			o.b, o.v = out, and2(o.vs, r[x].v, r[y].v, n)
+			return true
+		}
+	}
+}
+
+//go:noinline
+func compareBool(op cmpOp) opBuilder {
+	return func(d int, a []int) step {
+		x, y := a[0], a[1]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			out := o.bs[:words(n)]
+			xb, yb := r[x].b[:len(out)], r[y].b[:len(out)]
+			for k := range out {
+				switch op {
+				case cmpEq:
+					out[k] = ^(xb[k] ^ yb[k])
+				case cmpNe:
+					out[k] = xb[k] ^ yb[k]
+				case cmpLt:
+					out[k] = ^xb[k] & yb[k]
+				case cmpLe:
+					out[k] = ^xb[k] | yb[k]
+				case cmpGt:
+					out[k] = ^yb[k] & xb[k]
+				case cmpGe:
+					out[k] = ^yb[k] | xb[k]
+				}
+			}
+			o.b, o.v = out, and2(o.vs, r[x].v, r[y].v, n)
+			return true
+		}
+	}
+}
+
+// kleeneOp is kleene: SQL's three-valued and / or.
+//
+//go:noinline
+func kleeneOp(isAnd bool) opBuilder {
+	return func(d int, a []int) step {
+		x, y := a[0], a[1]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			out := o.bs[:words(n)]
+			xb, yb := r[x].b[:len(out)], r[y].b[:len(out)]
+			if r[x].v == nil && r[y].v == nil {
+				for k := range out {
+					if isAnd {
+						out[k] = xb[k] & yb[k]
+					} else {
+						out[k] = xb[k] | yb[k]
+					}
+				}
+				o.b, o.v = out, nil
+				return true
+			}
+			va, vb := orOnes(r[x].v), orOnes(r[y].v)
+			vo := o.vs[:len(out)]
+			for k := range out {
+				at, af := va[k]&xb[k], va[k]&^xb[k]
+				bt, bf := vb[k]&yb[k], vb[k]&^yb[k]
+				if isAnd {
+					out[k] = at & bt
+					vo[k] = (at & bt) | af | bf
+				} else {
+					out[k] = at | bt
+					vo[k] = at | bt | (af & bf)
+				}
+			}
+			o.b, o.v = out, vo
+			return true
+		}
+	}
+}
+
+func notOp(d int, a []int) step {
+	x := a[0]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		out := o.bs[:words(n)]
+		for k, w := range r[x].b[:len(out)] {
+			out[k] = ^w
+		}
+		o.b, o.v = out, r[x].v
+		return true
+	}
+}
+
+// nullTestOp is is_null / is_not_null: never null.
+//
+//go:noinline
+func nullTestOp(isNull bool) opBuilder {
+	return func(d int, a []int) step {
+		x := a[0]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			out := o.bs[:words(n)]
+			v := orOnes(r[x].v)
+			for k := range out {
+				if isNull {
+					out[k] = ^v[k]
+				} else {
+					out[k] = v[k]
+				}
+			}
+			o.b, o.v = out, nil
+			return true
+		}
+	}
+}
+
+// chooseOp is if_then_else: then where cond is true (a null cond picks
+// otherwise), branch-free.
+//
+//go:noinline
+func chooseOp(ty vty) opBuilder {
+	return func(d int, a []int) step {
+		c, x, y := a[0], a[1], a[2]
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			var pickArr [chunkWords]uint64
+			pick := pickArr[:words(n)]
+			cb := r[c].b[:len(pick)]
+			if cv := r[c].v; cv != nil {
+				for k := range pick {
+					pick[k] = cb[k] & cv[k]
+				}
+			} else {
+				copy(pick, cb)
+			}
+			// One branch for the whole chunk: its values as they are.
+			all, none := ^uint64(0), uint64(0)
+			for k, p := range pick {
+				if k == len(pick)-1 && n%64 != 0 {
+					p |= ^uint64(0) << (n % 64) // rows beyond n agree
+					all &= p
+					none |= p & (^uint64(0) >> (64 - n%64))
+					continue
+				}
+				all &= p
+				none |= p
+			}
+			if ty != tyBool && (all == ^uint64(0) || none == 0) {
+				src := &r[y]
+				if none != 0 {
+					src = &r[x]
+				}
+				o.f, o.i, o.v = src.f, src.i, src.v
+				return true
+			}
+			switch ty {
+			case tyFloat:
+				o.f = selectRows(o.fs[:n], r[x].f, r[y].f, pick)
+			case tyInt:
+				o.i = selectRows(o.is[:n], r[x].i, r[y].i, pick)
+			case tyBool:
+				out := o.bs[:len(pick)]
+				ab, bb := r[x].b[:len(pick)], r[y].b[:len(pick)]
+				for k := range out {
+					out[k] = pick[k]&ab[k] | ^pick[k]&bb[k]
+				}
+				o.b = out
+			}
+			if r[x].v == nil && r[y].v == nil {
+				o.v = nil
+				return true
+			}
+			va, vb := orOnes(r[x].v), orOnes(r[y].v)
+			vo := o.vs[:len(pick)]
+			for k := range vo {
+				vo[k] = pick[k]&va[k] | ^pick[k]&vb[k]
+			}
+			o.v = vo
+			return true
+		}
+	}
+}
+
+// coalesceOp is coalesce: the first valid argument.
+//
+//go:noinline
+func coalesceOp(ty vty) opBuilder {
+	return func(d int, a []int) step {
+		args := append([]int(nil), a...)
+		return func(r []vec, n int) bool {
+			o := &r[d]
+			// Arguments after one without nulls never matter.
+			last := len(args) - 1
+			for k, x := range args {
+				if r[x].v == nil {
+					last = k
+					break
+				}
+			}
+			if last == 0 {
+				x := args[0]
+				o.f, o.i, o.b, o.v = r[x].f, r[x].i, r[x].b, r[x].v
+				return true
+			}
+			nw := words(n)
+			l := &r[args[last]]
+			switch ty {
+			case tyFloat:
+				res := o.fs[:n]
+				copy(res, l.f[:n])
+				for k := last - 1; k >= 0; k-- {
+					patchRows(res, r[args[k]].f, r[args[k]].v)
+				}
+				o.f = res
+			case tyInt:
+				res := o.is[:n]
+				copy(res, l.i[:n])
+				for k := last - 1; k >= 0; k-- {
+					patchRows(res, r[args[k]].i, r[args[k]].v)
+				}
+				o.i = res
+			case tyBool:
+				out := o.bs[:nw]
+				copy(out, l.b[:nw])
+				for k := last - 1; k >= 0; k-- {
+					ab, va := r[args[k]].b, r[args[k]].v
+					for w := range out {
+						out[w] = va[w]&ab[w] | ^va[w]&out[w]
+					}
+				}
+				o.b = out
+			}
+			if l.v == nil {
+				o.v = nil
+				return true
+			}
+			vo := o.vs[:nw]
+			copy(vo, l.v[:nw])
+			for k := last - 1; k >= 0; k-- {
+				for w, x := range r[args[k]].v[:nw] {
+					vo[w] |= x
+				}
+			}
+			o.v = vo
+			return true
+		}
+	}
+}
+
+// maskNullOp is mask_null: x's values, null where cond is true.
+func maskNullOp(d int, a []int) step {
+	x, c := a[0], a[1]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		o.f, o.i, o.b = r[x].f, r[x].i, r[x].b
+		vx, vc := orOnes(r[x].v), orOnes(r[c].v)
+		cb := r[c].b
+		vo := o.vs[:words(n)]
+		for k := range vo {
+			vo[k] = vx[k] &^ (vc[k] & cb[k])
+		}
+		o.v = vo
+		return true
+	}
+}
+
+// selectRows sets res to a where pick is set, else b. Per 64 rows it
+// copies the branch most rows take and patches the others in: conditions
+// on data are often uniform over runs of rows (a copy) or sparse, and a
+// copy plus a few stores beats a branch-free select of every row.
+func selectRows[T int64 | float64](res, a, b []T, pick []uint64) []T {
+	n := len(res)
+	a, b = a[:n], b[:n]
+	for w, p := range pick {
+		lo := w * 64
+		hi := min(lo+64, n)
+		full := ^uint64(0) >> (64 - (hi - lo))
+		p &= full
+		src, other := b, a
+		if bits.OnesCount64(p) > (hi-lo)/2 {
+			src, other, p = a, b, ^p&full
+		}
+		copy(res[lo:hi], src[lo:hi])
+		for ; p != 0; p &= p - 1 {
+			j := lo + bits.TrailingZeros64(p)
+			res[j] = other[j]
+		}
+	}
+	return res
+}
+
+// patchRows sets res to a where valid is set (earlier coalesce
+// arguments win).
+func patchRows[T int64 | float64](res, a []T, valid []uint64) {
+	n := len(res)
+	a = a[:n]
+	for w, p := range valid[:words(n)] {
+		lo := w * 64
+		hi := min(lo+64, n)
+		p &= ^uint64(0) >> (64 - (hi - lo))
+		if p == ^uint64(0) {
+			copy(res[lo:hi], a[lo:hi])
+			continue
+		}
+		for ; p != 0; p &= p - 1 {
+			j := lo + bits.TrailingZeros64(p)
+			res[j] = a[j]
+		}
+	}
+}
+
+func intToFloat(d int, a []int) step {
+	x := a[0]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		res := o.fs[:n]
+		in := r[x].i[:len(res)]
+		for i, v := range in {
+			res[i] = float64(v)
+		}
+		o.f, o.v = res, r[x].v
+		return true
+	}
+}
+
+func boolToInt(d int, a []int) step {
+	x := a[0]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		b, res := r[x].b, o.is[:n]
+		for i := range res {
+			res[i] = int64(b[i>>6] >> (i & 63) & 1)
+		}
+		o.i, o.v = res, r[x].v
+		return true
+	}
+}
