@@ -143,6 +143,9 @@ type planner struct {
 	adHoc map[string]*features.Feature
 	// widest is, per tile table, the longest window the plan reads from it.
 	widest map[string]*time.Duration
+	// rawGroups are the tile tables read from one relation's rows
+	// (tiles.go, rawGroup).
+	rawGroups map[string]*rawGroup
 }
 
 // feature returns c's feature name; last allows an ad-hoc window of a

@@ -3,6 +3,7 @@ package planner
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -43,6 +44,16 @@ type tileInfo struct {
 	// widest is the longest window of the plan that reads the same tiles:
 	// they are read once per frame, for it (tileSet).
 	widest *time.Duration
+	// group is the tile tables of the plan over the same relation's rows:
+	// online, their raw events are read in one query (onlineGroup).
+	group *rawGroup
+}
+
+// rawGroup is the tile tables of a plan whose aggregations read the rows of
+// one relation (one child frame, one resolver, key and time): one tileInfo
+// per table.
+type rawGroup struct {
+	infos []*tileInfo
 }
 
 // attachTiles marks the aggregation a window of a materialized feature
@@ -76,6 +87,19 @@ func (pl *planner) attachTiles(feat *features.Feature, b bexpr) {
 		}
 		info.widest = pl.widest[table]
 		*info.widest = max(*info.widest, info.window)
+		gk := fmt.Sprintf("%p\x00%s\x00%s\x00%s", a.child, info.spec.Resolver.Name, info.spec.Key, info.spec.Time)
+		if pl.rawGroups == nil {
+			pl.rawGroups = map[string]*rawGroup{}
+		}
+		g := pl.rawGroups[gk]
+		if g == nil {
+			g = &rawGroup{}
+			pl.rawGroups[gk] = g
+		}
+		if !slices.ContainsFunc(g.infos, func(o *tileInfo) bool { return o.spec.Table(o.bucket) == table }) {
+			g.infos = append(g.infos, info)
+		}
+		info.group = g
 	}
 	a.tile = info
 }
@@ -179,9 +203,6 @@ func (r *run) servesTiles() bool {
 	return r.p.timeCol < 0 && !r.opts.Materialized && !r.opts.AlignWindows
 }
 
-// aligned reports whether rows see the raw events of their open bucket.
-func (r *run) aligned() bool { return r.opts.AlignWindows || r.servesTiles() }
-
 // tiledAggregate answers a for the rows of f from tiles.
 func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) {
 	info := a.tile
@@ -210,11 +231,7 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 		if ts.covHi != nil {
 			// Online: tiles where the published range covers the window's
 			// start, raw events after them.
-			if ts.covLo[k] > lo || ts.covHi[k] <= lo {
-				hi = lo
-			} else {
-				hi = min(hi, ts.covHi[k])
-			}
+			hi = rawFrom(ts, k, lo, hi)
 		}
 		if lo < hi {
 			run := ts.buckets[ts.runLo[k]:ts.runHi[k]]
@@ -276,6 +293,9 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 	if ok {
 		return ts, nil
 	}
+	if r.servesTiles() && r.p.engine.store != nil {
+		return r.onlineGroup(f, info, keys)
+	}
 	d, w := info.bucket, info.widest.Microseconds()
 	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
 	for _, t := range f.times {
@@ -294,7 +314,7 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 			rec.Release()
 		}
 	}()
-	if all.Lo < all.Hi && distinct.Len() > 0 && !(r.servesTiles() && r.p.engine.store != nil) {
+	if all.Lo < all.Hi && distinct.Len() > 0 {
 		if recs, err = r.tilesFor(info, distinct, all); err != nil {
 			return nil, err
 		}
@@ -304,19 +324,15 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 		return nil, err
 	}
 	ts = &tileSet{}
-	if r.servesTiles() && r.p.engine.store != nil {
-		if err := r.onlineTiles(info, distinct, ts); err != nil {
-			return nil, err
-		}
-	} else if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, distinct.Len()); err != nil {
+	if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, distinct.Len()); err != nil {
 		return nil, err
 	}
 	if ts.rowKey, err = ix.LookupLatest(keys, operators.Visibility{}); err != nil {
 		ts.release()
 		return nil, err
 	}
-	if r.aligned() && distinct.Len() > 0 {
-		if err := r.openBuckets(f, info, r.rawReads(f, info, distinct, ts), ix, ts); err != nil {
+	if r.opts.AlignWindows && distinct.Len() > 0 {
+		if err := r.openBuckets(f, info, distinct, ix, ts); err != nil {
 			ts.release()
 			return nil, err
 		}
@@ -545,53 +561,94 @@ func runsOf(keys []int32, n int) []int32 {
 	return runs
 }
 
-// rawRead is one read of raw events at the source: those of keys in r.
-type rawRead struct {
-	keys arrow.Array
-	r    tiles.Range
-}
-
-// rawReads are the reads of the raw events the rows of f see after their
-// tiles: their open buckets, B(t) <= time <= t, for all the frame's keys
-// in one read; online, from the end of each key's tiles, in one read per
-// distinct start (a key without tiles reads its whole window; the others
-// need not).
-func (r *run) rawReads(f *frameData, info *tileInfo, distinct arrow.Array, ts *tileSet) []rawRead {
-	// The windows of the plan reading these tiles share them: the widest
-	// starts earliest.
-	d, w := info.bucket, info.widest.Microseconds()
-	if ts.covHi == nil {
-		open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-		for _, t := range f.times {
-			open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, d)), max(open.Hi, t+1)
-		}
-		distinct.Retain()
-		return []rawRead{{distinct, open}}
+// onlineGroup reads, for online serving, the tiles of every tile table of
+// info's group (the plan's tile tables over one relation) for the keys of
+// f from the online store, then the raw events each row sees after its
+// tiles (B(t) <= time <= t, from where its key's tiles end) for all those
+// tables in one query per distinct start (a key without tiles reads its
+// whole window; the others need not), and returns info's.
+func (r *run) onlineGroup(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet, error) {
+	distinct, err := distinctKeys(r.mem, keys)
+	if err != nil {
+		return nil, err
 	}
-	// Online: per distinct key, where its rows' raw events start.
-	from := make([]int64, distinct.Len())
-	for k := range from {
-		from[k] = 1<<63 - 1
+	defer distinct.Release()
+	ix, err := operators.NewKeyIndex(distinct)
+	if err != nil {
+		return nil, err
+	}
+	rowKey, err := ix.LookupLatest(keys, operators.Visibility{})
+	if err != nil {
+		return nil, err
+	}
+	group := info.group.infos
+	sets := make([]*tileSet, len(group))
+	defer func() {
+		for _, ts := range sets {
+			if ts != nil {
+				ts.release()
+			}
+		}
+	}()
+	nk := distinct.Len()
+	need := make([]int64, nk) // per key: where its earliest raw event read starts
+	for k := range need {
+		need[k] = 1<<63 - 1
 	}
 	end := int64(-1 << 63)
-	for i, t := range f.times {
-		k := ts.rowKey[i]
-		if k < 0 {
-			continue
+	for g, gi := range group {
+		ts := &tileSet{rowKey: rowKey}
+		sets[g] = ts
+		if err := r.onlineTiles(gi, distinct, ts); err != nil {
+			return nil, err
 		}
-		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
-		if ts.covLo[k] > lo || ts.covHi[k] <= lo {
-			hi = lo
-		} else {
-			hi = min(hi, ts.covHi[k])
+		d, w := gi.bucket, gi.widest.Microseconds()
+		for i, t := range f.times {
+			k := rowKey[i]
+			if k < 0 {
+				continue
+			}
+			need[k] = min(need[k], rawFrom(ts, k, tiles.Bucket(t-w, d), tiles.Bucket(t, d)))
+			end = max(end, t+1)
 		}
-		from[k] = min(from[k], hi)
-		end = max(end, t+1)
 	}
+	if err := r.readRaw(info, group, sets, distinct, need, end, ix); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tiles == nil {
+		f.tiles = map[string]*tileSet{}
+	}
+	for g, gi := range group {
+		table := gi.spec.Table(gi.bucket)
+		if _, ok := f.tiles[table]; !ok {
+			f.tiles[table] = sets[g]
+			sets[g] = nil
+		}
+	}
+	return f.tiles[info.spec.Table(info.bucket)], nil
+}
+
+// rawFrom is where a row's raw events start after the tiles of key k in
+// ts, for its window [lo, t] whose tiles end at hi = B(t): where the key's
+// tiles end, or lo when they do not reach back to it.
+func rawFrom(ts *tileSet, k int32, lo, hi int64) int64 {
+	if ts.covLo[k] > lo || ts.covHi[k] <= lo {
+		return lo
+	}
+	return min(hi, ts.covHi[k])
+}
+
+// readRaw reads the raw events of group's tables for the keys of distinct
+// from need[k] (per key) to end, in one query per distinct start (at most
+// maxRawReads, else one from the earliest), and adds each table's to its
+// tile set.
+func (r *run) readRaw(info *tileInfo, group []*tileInfo, sets []*tileSet, distinct arrow.Array, need []int64, end int64, ix *operators.KeyIndex) error {
 	byStart := map[int64][]int32{}
 	var starts []int64
-	for k, lo := range from {
-		if lo == 1<<63-1 {
+	for k, lo := range need {
+		if lo >= end {
 			continue
 		}
 		if byStart[lo] == nil {
@@ -601,25 +658,60 @@ func (r *run) rawReads(f *frameData, info *tileInfo, distinct arrow.Array, ts *t
 	}
 	slices.Sort(starts)
 	if len(starts) > maxRawReads {
-		// Many starts (keys published at many times): one read from the
-		// earliest; the tiles' spans skip what each key does not need.
-		starts = starts[:1]
-		byStart[starts[0]] = nil
-		for k, lo := range from {
-			if lo != 1<<63-1 {
-				byStart[starts[0]] = append(byStart[starts[0]], int32(k))
-			}
-		}
+		all := slices.Concat(slices.Collect(maps.Values(byStart))...)
+		starts, byStart = starts[:1], map[int64][]int32{starts[0]: all}
 	}
-	var reads []rawRead
+	src, err := r.p.engine.sources.Source(info.spec.Resolver.Source)
+	if err != nil {
+		return &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
+	}
+	specs := make([]*tiles.Spec, len(group))
+	for g, gi := range group {
+		specs[g] = gi.spec
+	}
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, rec := range recs {
+			rec.Release()
+		}
+	}()
+	var cols []tiles.RawColumns
 	for _, lo := range starts {
 		keys, err := operators.Gather(r.mem, distinct, byStart[lo])
 		if err != nil {
-			continue
+			return err
 		}
-		reads = append(reads, rawRead{keys, tiles.Range{Lo: lo, Hi: end}})
+		rec, c, err := tiles.RawAll(r.ctx, r.mem, src, specs, tiles.Range{Lo: lo, Hi: end}, keys)
+		keys.Release()
+		if err != nil {
+			return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("raw events of %s: %v", info.spec.Group.QualifiedName(), err)}
+		}
+		recs, cols = append(recs, rec), c
 	}
-	return reads
+	if len(recs) == 0 {
+		return nil
+	}
+	all, err := concatColumns(r.mem, recs)
+	if err != nil {
+		return err
+	}
+	defer release(all)
+	col := func(i int) arrow.Array {
+		if i < 0 {
+			return nil
+		}
+		return all[i]
+	}
+	for g, gi := range group {
+		var mask *array.Boolean
+		if w := cols[g].Where; w >= 0 {
+			mask = all[w].(*array.Boolean)
+		}
+		if err := r.appendRaw(gi.spec, sets[g], all[0], all[1], col(cols[g].Value), col(cols[g].SortBy), mask, ix); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxRawReads bounds the source queries of one online read of raw events.
@@ -700,49 +792,48 @@ func (r *run) onlineTiles(info *tileInfo, distinct arrow.Array, ts *tileSet) err
 	return nil
 }
 
-// openBuckets adds to ts the raw events reads name (the rows' open
-// buckets, B(t) <= time <= t, online from the end of their tiles), read at
-// the source, as states of one event each after the tiles. It releases
-// the reads' keys.
-func (r *run) openBuckets(f *frameData, info *tileInfo, reads []rawRead, ix *operators.KeyIndex, ts *tileSet) error {
-	defer func() {
-		for _, rd := range reads {
-			rd.keys.Release()
-		}
-	}()
+// openBuckets adds to ts the raw events of the open buckets of f's rows
+// (B(t) <= time <= t), read at the source for the frame's keys, as states
+// of one event each after the tiles.
+func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix *operators.KeyIndex, ts *tileSet) error {
+	open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
+	for _, t := range f.times {
+		open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, info.bucket)), max(open.Hi, t+1)
+	}
 	src, err := r.p.engine.sources.Source(info.spec.Resolver.Source)
 	if err != nil {
 		return &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
 	}
-	var recs []arrow.RecordBatch
-	defer func() {
-		for _, rec := range recs {
-			rec.Release()
-		}
-	}()
-	for _, rd := range reads {
-		if rd.keys.Len() == 0 || rd.r.Lo >= rd.r.Hi {
-			continue
-		}
-		rec, err := info.spec.Raw(r.ctx, r.mem, src, rd.r, rd.keys)
-		if err != nil {
-			return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("open buckets of %s: %v", info.spec.Group.QualifiedName(), err)}
-		}
-		recs = append(recs, rec)
+	rec, err := info.spec.Raw(r.ctx, r.mem, src, open, distinct)
+	if err != nil {
+		return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("open buckets of %s: %v", info.spec.Group.QualifiedName(), err)}
 	}
-	cols, err := concatRecords(r.mem, recs, info.spec)
+	defer rec.Release()
+	var values, sortKey arrow.Array
+	col := 2
+	if info.spec.Value != "" {
+		values = rec.Column(col)
+		col++
+	}
+	if info.spec.SortBy != "" {
+		sortKey = rec.Column(col)
+	}
+	return r.appendRaw(info.spec, ts, rec.Column(0), rec.Column(1), values, sortKey, nil, ix)
+}
+
+// appendRaw adds to ts, after its tiles (states[tiles:]), the raw events
+// given by key, us (µs), values and sortKey (nil when spec has none) whose
+// mask is true (nil: all), as states of one event each, by key and time;
+// rawRuns as runs.
+func (r *run) appendRaw(spec *tiles.Spec, ts *tileSet, key, us arrow.Array, values, sortKey arrow.Array, mask *array.Boolean, ix *operators.KeyIndex) error {
+	keyOf, err := ix.LookupLatest(key, operators.Visibility{})
 	if err != nil {
 		return err
 	}
-	defer release(cols)
-	keyOf, err := ix.LookupLatest(cols[0], operators.Visibility{})
-	if err != nil {
-		return err
-	}
-	us := cols[1].(*array.Int64).Int64Values()
+	times := us.(*array.Int64).Int64Values()
 	perm := make([]int32, 0, len(keyOf))
 	for i, k := range keyOf {
-		if k >= 0 {
+		if k >= 0 && (mask == nil || mask.IsValid(i) && mask.Value(i)) {
 			perm = append(perm, int32(i))
 		}
 	}
@@ -751,42 +842,35 @@ func (r *run) openBuckets(f *frameData, info *tileInfo, reads []rawRead, ix *ope
 		if keyOf[i] != keyOf[j] {
 			return keyOf[i] < keyOf[j]
 		}
-		return us[i] < us[j] || (us[i] == us[j] && i < j)
+		return times[i] < times[j] || (times[i] == times[j] && i < j)
 	})
-	gather := func(c int) (arrow.Array, error) {
-		if c >= len(cols) {
+	gather := func(a arrow.Array) (arrow.Array, error) {
+		if a == nil {
 			return nil, nil
 		}
-		return operators.Gather(r.mem, cols[c], perm)
+		return operators.Gather(r.mem, a, perm)
 	}
-	var values, sortKey arrow.Array
-	col := 2
-	if info.spec.Value != "" {
-		if values, err = gather(col); err != nil {
-			return err
-		}
+	if values, err = gather(values); err != nil {
+		return err
+	}
+	if values != nil {
 		defer values.Release()
-		col++
 	}
-	if info.spec.SortBy != "" {
-		if sortKey, err = gather(col); err != nil {
-			return err
-		}
+	if sortKey, err = gather(sortKey); err != nil {
+		return err
+	}
+	if sortKey != nil {
 		defer sortKey.Release()
 	}
 	own := make([]int32, len(perm))
 	for i := range own {
 		own[i] = int32(i)
 	}
-	raw, err := aggregate.Partial(r.mem, info.spec.Fn, values, sortKey, own, len(perm))
+	raw, err := aggregate.Partial(r.mem, spec.Fn, values, sortKey, own, len(perm))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, a := range raw {
-			a.Release()
-		}
-	}()
+	defer release(raw)
 	ts.tiles = int32(ts.states[0].Len())
 	for c := range ts.states {
 		joined, err := array.Concatenate([]arrow.Array{ts.states[c], raw[c]}, r.mem)
@@ -799,33 +883,28 @@ func (r *run) openBuckets(f *frameData, info *tileInfo, reads []rawRead, ix *ope
 	sortedKeys := make([]int32, len(perm))
 	ts.rawTimes = make([]int64, len(perm))
 	for i, p := range perm {
-		sortedKeys[i], ts.rawTimes[i] = keyOf[p], us[p]
+		sortedKeys[i], ts.rawTimes[i] = keyOf[p], times[p]
 	}
 	ts.rawRuns = runsOf(sortedKeys, len(ts.runLo))
 	return nil
 }
 
-// concatRecords returns the columns of recs (Spec.Raw's) as one array
-// each; none read gives empty columns.
-func concatRecords(mem memory.Allocator, recs []arrow.RecordBatch, spec *tiles.Spec) ([]arrow.Array, error) {
-	if len(recs) == 1 {
-		cols := recs[0].Columns()
-		for _, c := range cols {
-			c.Retain()
+// concatColumns returns the columns of recs (of one schema) as one array
+// each.
+func concatColumns(mem memory.Allocator, recs []arrow.RecordBatch) ([]arrow.Array, error) {
+	cols := make([]arrow.Array, recs[0].NumCols())
+	for c := range cols {
+		if len(recs) == 1 {
+			cols[c] = recs[0].Column(c)
+			cols[c].Retain()
+			continue
 		}
-		return slices.Clone(cols), nil
-	}
-	fields := spec.RawFields()
-	cols := make([]arrow.Array, len(fields))
-	for c, f := range fields {
 		parts := make([]arrow.Array, len(recs))
 		for i, rec := range recs {
 			parts[i] = rec.Column(c)
 		}
 		var err error
-		if len(parts) == 0 {
-			cols[c] = array.MakeArrayOfNull(mem, f.Type, 0)
-		} else if cols[c], err = array.Concatenate(parts, mem); err != nil {
+		if cols[c], err = array.Concatenate(parts, mem); err != nil {
 			release(cols)
 			return nil, err
 		}

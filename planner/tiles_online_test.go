@@ -99,8 +99,16 @@ func TestTilesOnline(t *testing.T) {
 			rows[i] = spineRow{fmt.Sprint(k), now}
 		}
 		ref := tileReference(t, src.DB(), rows, names, windows, buckets, alignedWindow)
+		before := counting.fetches.Load()
 		rec := onlineQuery(t, e, mem, keys, outs, now)
 		defer rec.Release()
+		// The raw events of the 30 tile tables (15 features, 2 buckets) are
+		// read in one query per distinct start: the keys with tiles, and
+		// those without (users 3, 40 and 999); the relation's rows are not
+		// fetched.
+		if n := counting.fetches.Load() - before; n > 2 {
+			t.Errorf("the online query read the source %d times, want at most 2", n)
+		}
 		for i, o := range outs {
 			checkCol(t, rec, rows, ref, o, i)
 		}

@@ -230,8 +230,8 @@ func release(arrs []arrow.Array) {
 	}
 }
 
-// RawFields are the columns of Raw's answer.
-func (s *Spec) RawFields() []arrow.Field {
+// rawFields are the columns of Raw's answer.
+func (s *Spec) rawFields() []arrow.Field {
 	fields := []arrow.Field{{Name: "key", Type: s.KeyType, Nullable: true}, {Name: "us", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}
 	if s.Value != "" {
 		fields = append(fields, arrow.Field{Name: "v", Type: s.ValueType, Nullable: true})
@@ -259,7 +259,7 @@ func (s *Spec) Raw(ctx context.Context, mem memory.Allocator, src stores.Source,
 	if s.SortBy != "" {
 		cols = append(cols, s.SortBy+" AS k")
 	}
-	fields := s.RawFields()
+	fields := s.rawFields()
 	conds := []string{"_r." + quote(s.Key) + " IS NOT NULL", "_r." + quote(s.Time) + " IS NOT NULL",
 		us + " >= " + strconv.FormatInt(r.Lo, 10), us + " < " + strconv.FormatInt(r.Hi, 10)}
 	if s.Where != "" {
@@ -278,4 +278,70 @@ func (s *Spec) Raw(ctx context.Context, mem memory.Allocator, src stores.Source,
 		return nil, fmt.Errorf("resolver %s: %w", s.Resolver.Name, err)
 	}
 	return rec, nil
+}
+
+// RawColumns are where RawAll answers one spec's columns: -1 for none.
+type RawColumns struct{ Value, SortBy, Where int }
+
+// RawAll is Raw for several specs over the same resolver, key and time
+// (the windowed features of one relation) in one query: key, us, then each
+// distinct value, sort key and filter of the specs (a filter as a boolean,
+// null counting as false), with where each spec's are. Online serving reads
+// the raw events after the tiles of all of a relation's tile tables so, in
+// one round trip, as the exact path reads the relation's rows.
+func RawAll(ctx context.Context, mem memory.Allocator, src stores.Source, specs []*Spec, r Range, keys arrow.Array) (arrow.RecordBatch, []RawColumns, error) {
+	s := specs[0]
+	dl, err := DialectOf(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	us := dl.epochUS("_r." + quote(s.Time))
+	cols := []string{"_r." + quote(s.Key) + " AS key", us + " AS us"}
+	fields := []arrow.Field{{Name: "key", Type: s.KeyType, Nullable: true}, {Name: "us", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}
+	seen := map[string]int{}
+	add := func(sql string, t arrow.DataType) int {
+		if sql == "" {
+			return -1
+		}
+		id := sql + "\x00" + t.String()
+		if i, ok := seen[id]; ok {
+			return i
+		}
+		i := len(cols)
+		seen[id] = i
+		name := "c" + strconv.Itoa(i)
+		cols = append(cols, sql+" AS "+name)
+		fields = append(fields, arrow.Field{Name: name, Type: t, Nullable: true})
+		return i
+	}
+	out := make([]RawColumns, len(specs))
+	for i, sp := range specs {
+		out[i].Value = add(sp.Value, sp.ValueType)
+		out[i].SortBy = add(sp.SortBy, sp.SortType)
+		where := ""
+		if sp.Where != "" {
+			where = "coalesce(" + sp.Where + ", false)"
+		}
+		out[i].Where = add(where, arrow.FixedWidthTypes.Boolean)
+	}
+	conds := []string{"_r." + quote(s.Key) + " IS NOT NULL", "_r." + quote(s.Time) + " IS NOT NULL",
+		us + " >= " + strconv.FormatInt(r.Lo, 10), us + " < " + strconv.FormatInt(r.Hi, 10)}
+	req := stores.FetchRequest{SQL: "SELECT " + strings.Join(cols, ", ") + " FROM (\n" + stores.TrimStatement(s.Resolver.Query) + "\n) AS _r WHERE " + strings.Join(conds, " AND "),
+		Schema: arrow.NewSchema(fields, nil), Timeout: s.Resolver.Timeout}
+	for range s.Resolver.Params {
+		req.Params = append(req.Params, stores.ParamValue{Time: time.UnixMicro(r.Hi).UTC()})
+	}
+	if keys != nil {
+		req.KeyColumn, req.Keys = "key", keys
+	}
+	rec, err := src.Fetch(ctx, mem, req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolver %s: %w", s.Resolver.Name, err)
+	}
+	return rec, out, nil
+}
+
+// SharesRaw reports whether RawAll may read s and o together.
+func (s *Spec) SharesRaw(o *Spec) bool {
+	return s.Resolver == o.Resolver && s.Key == o.Key && s.Time == o.Time && arrow.TypeEqual(s.KeyType, o.KeyType)
 }
