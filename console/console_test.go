@@ -294,8 +294,14 @@ func TestQuery(t *testing.T) {
 		if s.Frame < 0 || s.Frame >= len(res.Plan.Frames) {
 			t.Errorf("stage %+v names no frame", s)
 		}
+		if what, ok := strings.CutPrefix(s.What, "fetch "); ok && !slices.Contains(res.Plan.Frames[s.Frame].Fetches, what) {
+			t.Errorf("stage %q is drawn in frame %+v, which does not fetch it", s.What, res.Plan.Frames[s.Frame])
+		}
 		if strings.HasPrefix(s.What, "fetch item_prices") {
 			fetches++
+			if f := res.Plan.Frames[s.Frame]; f.Class != "item_price" {
+				t.Errorf("the item_prices fetch is drawn in frame %+v, want a has-many of item_price", f)
+			}
 			if s.In != len(pairs) {
 				t.Errorf("stage %+v: %d keys in, want %d (one batch per source)", s, s.In, len(pairs))
 			}

@@ -24,7 +24,8 @@ const (
 
 // LivePoint is one interval of the live plots.
 type LivePoint struct {
-	T     int64   `json:"t"` // Unix milliseconds, the interval's end
+	T     int64   `json:"t"`    // Unix milliseconds, the interval's end
+	DT    float64 `json:"dt_s"` // the interval's length: Rate × DT queries
 	Rate  float64 `json:"rate"`
 	P50MS float64 `json:"p50_ms"`
 	P90MS float64 `json:"p90_ms"`
@@ -149,7 +150,7 @@ func read(g prometheus.Gatherer, at time.Time) (snapshot, error) {
 // point is what happened between prev and cur.
 func point(prev, cur snapshot) LivePoint {
 	dt := cur.at.Sub(prev.at).Seconds()
-	p := LivePoint{T: cur.at.UnixMilli(), Errors: map[string]float64{}, HitRatio: map[string]float64{}, Sources: map[string][2]float64{}}
+	p := LivePoint{T: cur.at.UnixMilli(), DT: dt, Errors: map[string]float64{}, HitRatio: map[string]float64{}, Sources: map[string][2]float64{}}
 	if dt <= 0 {
 		return p
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -255,9 +256,26 @@ func planView(p *planner.Plan, a *planner.Analysis) PlanView {
 	stages := append([]planner.Stage(nil), a.Stages...)
 	sort.SliceStable(stages, func(i, j int) bool { return stages[i].At < stages[j].At })
 	for _, s := range stages {
-		pv.Stages = append(pv.Stages, StageView{Frame: s.FrameID, What: s.What, AtMS: ms(s.At), MS: ms(s.Took), In: s.In, Out: s.Out, Note: s.Note})
+		pv.Stages = append(pv.Stages, StageView{Frame: fetchFrame(pv.Frames, s), What: s.What, AtMS: ms(s.At), MS: ms(s.Took), In: s.In, Out: s.Out, Note: s.Note})
 	}
 	return pv
+}
+
+// fetchFrame is the frame a stage is drawn in: its own, except for the
+// fetch of a has-many's rows, which the run records in the parent frame
+// (whose keys it reads) and the page draws in the has-many frame whose
+// rows it is.
+func fetchFrame(frames []planner.Frame, s planner.Stage) int {
+	what, ok := strings.CutPrefix(s.What, "fetch ")
+	if !ok || s.FrameID < 0 || s.FrameID >= len(frames) || slices.Contains(frames[s.FrameID].Fetches, what) {
+		return s.FrameID
+	}
+	for _, f := range frames {
+		if f.Parent == s.FrameID && len(f.Fetches) > 0 && f.Fetches[0] == what {
+			return f.ID
+		}
+	}
+	return s.FrameID
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

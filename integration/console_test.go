@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,6 +213,39 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Errorf("the slowest queries' trace ids: %q, want the 3 Flight SQL queries'", traces)
 	}
 
+	// The plots count what /metrics counts: the 20 queries made while the
+	// page is open, and nothing twice (the 3 before it opened are in
+	// /metrics only).
+	for range 20 {
+		var fit sql.NullFloat64
+		if err := db.QueryRow(`SELECT price_fit FROM user_item WHERE user_id = '50' AND item_id = '200'`).Scan(&fit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plotted := 0.0
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		var live struct {
+			Points []struct {
+				Rate float64 `json:"rate"`
+				DT   float64 `json:"dt_s"`
+			} `json:"points"`
+		}
+		getJSON(t, base+"api/live", tokens["all"], &live)
+		plotted = 0
+		for _, p := range live.Points {
+			plotted += p.Rate * p.DT
+		}
+		if plotted > 19.5 {
+			break
+		}
+	}
+	if math.Abs(plotted-20) > 1e-6 {
+		t.Errorf("the live plots count %v queries, want the 20 made while the page was open", plotted)
+	}
+	if n := metricSum(t, "http://"+httpAddr+"/metrics", "fletch_queries_total{"); n != 23 {
+		t.Errorf("/metrics counts %v queries, want 23", n)
+	}
+
 	// 5. A token scoped to user sees user only: in the graph, in lineage,
 	// in queries and among the slowest queries (its own tab: the token is
 	// kept per tab).
@@ -253,6 +290,47 @@ func TestConsoleBrowser(t *testing.T) {
 	if body := evalJS[string](t, tab, `document.getElementById("slow").innerText`); strings.Contains(body, "user_item") {
 		t.Errorf("the analyst's live page shows user_item's queries:\n%s", body)
 	}
+}
+
+// getJSON decodes the answer of GET url, sent with token (if any).
+func getJSON(t *testing.T, url, token string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+}
+
+// metricSum sums the samples of url's Prometheus text whose lines start
+// with prefix.
+func metricSum(t *testing.T, url, prefix string) float64 {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	sum := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("%s: %q", url, line)
+			}
+			sum += v
+		}
+	}
+	return sum
 }
 
 // evalJS evaluates js in the tab of ctx.
@@ -314,4 +392,92 @@ func anyClose(got float64, want []float64) bool {
 		}
 	}
 	return false
+}
+
+// TestConsoleCommand runs `fletch console` on a repository on disk with
+// the embedded default (its DuckDB file holding the generated data): the
+// catalogue, and a query answered as DuckDB answers it, with no server.
+func TestConsoleCommand(t *testing.T) {
+	dir := filepath.Join(workDir, "console-repo")
+	copyRepo(t, filepath.Join(demoDir, "marketplace"), dir)
+	if err := os.MkdirAll(filepath.Join(dir, ".fletch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	generateDuckDB(t, filepath.Join(dir, ".fletch", "fletch.duckdb"))
+	listen, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "console", "--repo", dir, "--listen", listen)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "fletch console:") {
+				ready <- sc.Text()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	select {
+	case line := <-ready:
+		if !strings.Contains(line, "http://"+listen+"/console/") || !strings.Contains(line, "6 feature classes") {
+			t.Errorf("fletch console says %q", line)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("fletch console did not start:\n%s", stderr.String())
+	}
+	base := "http://" + listen + "/console/"
+	var cat struct {
+		Classes []struct{ Table string } `json:"classes"`
+	}
+	getJSON(t, base+"api/catalogue", "", &cat)
+	if len(cat.Classes) != 6 {
+		t.Errorf("the catalogue lists %d classes, want marketplace.py's 6", len(cat.Classes))
+	}
+	body := `{"class": "user", "inputs": {"id": ["50", "7"]}, "outputs": ["full_name"], "now": "` + anchor.Format(time.RFC3339) + `"}`
+	res, err := http.Post(base+"api/query", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ans struct {
+		Rows  [][]struct{ V any } `json:"rows"`
+		Error string              `json:"error"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&ans); err != nil || ans.Error != "" || len(ans.Rows) != 2 {
+		t.Fatalf("query: %v %q %v", err, ans.Error, ans.Rows)
+	}
+	want := referenceRows(t, `SELECT first_name || ' ' || last_name FROM marketplace_users WHERE hid IN ('50', '7') ORDER BY hid = '7'`)
+	for i, w := range want {
+		if ans.Rows[i][0].V != w[0] {
+			t.Errorf("row %d: full_name %v, want %v (DuckDB)", i, ans.Rows[i][0].V, w[0])
+		}
+	}
+	// No server: no live metrics, and the page says why.
+	var live map[string]string
+	getJSON(t, base+"api/live", "", &live)
+	if !strings.Contains(live["error"], "fletch serve") {
+		t.Errorf("live without a server: %v", live)
+	}
 }

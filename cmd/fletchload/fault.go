@@ -171,6 +171,7 @@ type deployment struct {
 	anchor             time.Time
 	ref                *reference
 	serve              *exec.Cmd
+	logPath            string
 	serveExited        chan struct{}
 	servicesUp         bool
 }
@@ -334,6 +335,7 @@ func (d *deployment) startServe(ctx context.Context, redisPort string) error {
 	}
 	d.addr, d.httpAddr = "127.0.0.1:"+port, "127.0.0.1:"+httpPort
 	logPath := filepath.Join(d.dir, "serve.log")
+	d.logPath = logPath
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
@@ -437,4 +439,32 @@ func (d *deployment) redisPid() (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// serverLog counts the server's log lines by level (slog's text format),
+// and returns the lines that are neither slog's nor the CLI's own
+// "fletch: …" notices at startup: a library writing to stderr on its own.
+func (d *deployment) serverLog() (levels map[string]int, other []string, err error) {
+	f, err := os.Open(d.logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	levels = map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "time="):
+			if _, rest, ok := strings.Cut(line, " level="); ok {
+				lvl, _, _ := strings.Cut(rest, " ")
+				levels[lvl]++
+			}
+		case strings.HasPrefix(line, "fletch: ") || strings.TrimSpace(line) == "":
+		default:
+			other = append(other, line)
+		}
+	}
+	return levels, other, sc.Err()
 }

@@ -98,7 +98,7 @@ async function pageCatalogue(view, selected) {
       h("table", { id: "features" },
         h("tr", {}, ["feature", "type", "computed by", "windows", "staleness", "materialization", "owner / tags", "description"].map((x) => h("th", {}, x))),
         c.features.map((f) => h("tr", { "data-fqn": f.fqn },
-          h("td", {}, h("a", { class: "feat", href: "#/lineage/" + encodeURIComponent(f.fqn) }, f.name), f.primary ? " 🔑" : ""),
+          h("td", {}, h("a", { class: "feat", href: "#/lineage/" + encodeURIComponent(f.fqn) }, f.name), f.primary ? h("span", { class: "tag" }, "key") : null),
           h("td", { class: "mono" }, f.type),
           h("td", {}, f.computed_by + (f.resolver ? " " + f.resolver : ""), f.expression ? h("div", { class: "mono muted" }, f.expression) : null),
           h("td", {}, (f.windows || []).join(", ")),
@@ -314,7 +314,7 @@ function planGraph(plan) {
   const maxD = Math.max(...depth);
   const byFrame = plan.frames.map(() => []);
   for (const st of plan.stages) if (byFrame[st.frame]) byFrame[st.frame].push(st);
-  const boxW = 330, lineH = 15, colW = boxW + 50;
+  const boxW = 330, lineH = 18, colW = boxW + 50;
   const heights = plan.frames.map((f, i) => 36 + (f.Fetches || []).length * lineH + byFrame[i].length * lineH + 6);
   const colY = new Array(maxD + 1).fill(10);
   const pos = [];
@@ -335,7 +335,7 @@ function planGraph(plan) {
     let y = 32;
     for (const fe of f.Fetches || []) { g.append(s("text", { x: 8, y, class: "small" }, "fetch " + clip(fe, 50))); y += lineH; }
     for (const st of byFrame[i]) {
-      g.append(s("rect", { class: "stagebar", x: 8 + (st.at_ms / total) * (boxW - 16), y: y - 10, width: Math.max(1, (st.ms / total) * (boxW - 16)), height: 3 }));
+      g.append(s("rect", { class: "stagebar", x: 8 + (st.at_ms / total) * (boxW - 16), y: y + 3, width: Math.max(1, (st.ms / total) * (boxW - 16)), height: 2 }));
       g.append(s("text", { x: 8, y, class: "small stage" }, `${clip(st.what, 30)}: ${st.ms} ms, ${st.in} → ${st.out} rows`, s("title", {}, `at ${st.at_ms} ms${st.note ? "; " + st.note : ""}`)));
       y += lineH;
     }
