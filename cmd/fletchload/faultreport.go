@@ -301,7 +301,7 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 		}
 		switch {
 		case w.ev.repaired+c.settle > c.duration:
-			r.Failures = append(r.Failures, fmt.Sprintf("the %s fault's window ended after the load (at %.1fs of %s): give a longer --duration, or shorter faults", w.ev.name, (w.ev.repaired + c.settle).Seconds(), c.duration))
+			r.Failures = append(r.Failures, fmt.Sprintf("the %s fault's window ended after the load (at %.1fs of %s): give a longer --duration, or shorter faults", w.ev.name, (w.ev.repaired+c.settle).Seconds(), c.duration))
 		case firstOK[i] < 0 && w.ev.err == nil:
 			r.Failures = append(r.Failures, fmt.Sprintf("no request that needs what the %s fault broke succeeded after the repair", w.ev.name))
 		}
