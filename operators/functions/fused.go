@@ -31,10 +31,11 @@ import (
 // ErrFallback instead, and the caller evaluates the tree with the kernels,
 // which report the error as they always do.
 
-// chunkRows is the rows per chunk: 8 KiB per int or float vector, so that
-// the vectors of a tree of a few dozen nodes stay in L1/L2.
+// chunkRows is the rows per chunk: 4 KiB per int or float vector, so that
+// the vectors of a tree of a few dozen nodes stay in L2 (256 to 2,048 rows
+// measured within the machine's noise of each other; BenchmarkFused).
 const (
-	chunkRows  = 1024
+	chunkRows  = 512
 	chunkWords = chunkRows / 64
 )
 
