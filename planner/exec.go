@@ -43,8 +43,8 @@ type run struct {
 
 // frameData is a frame's rows during one execution.
 type frameData struct {
-	node  *frameNode
-	n     int
+	node *frameNode
+	n    int
 	// times is the evaluation time of each row, µs since the epoch: read
 	// it with rowTimes. The root frame's is filled on first use (with
 	// nowUS for every row, unless the query gives times): an expression
@@ -52,7 +52,7 @@ type frameData struct {
 	times     []int64
 	nowUS     int64
 	timesOnce sync.Once
-	cols  []arrow.Array
+	cols      []arrow.Array
 	// hit marks the columns served from the online store; defaulted, the
 	// rows of a column that got the feature's default.
 	hit       []bool
