@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/fletch-engine/fletch/internal/suggest"
+	"github.com/fletch-engine/fletch/statement"
 	"gopkg.in/yaml.v3"
 )
 
@@ -133,8 +134,9 @@ type LimitsConfig struct {
 	MaxHasManyRows     int
 	MaxQueries         int
 	MaxQueriesPerToken int
-	// MaxExpressionDepth and MaxExpressionNodes bound one query's
-	// expressions (0: statement.DefaultMaxDepth, DefaultMaxNodes).
+	// MaxExpressionDepth (at most statement.MaxDepth) and
+	// MaxExpressionNodes bound one query's expressions (0: the server's
+	// defaults).
 	MaxExpressionDepth int
 	MaxExpressionNodes int
 	// MaxQueryMemory bounds the Arrow memory one query holds at once
@@ -213,7 +215,7 @@ func Parse(path string, data []byte) (*Config, error) {
 						"max_has_many_rows":     p.integer(&l.MaxHasManyRows),
 						"max_queries":           p.integer(&l.MaxQueries),
 						"max_queries_per_token": p.integer(&l.MaxQueriesPerToken),
-						"max_expression_depth":  p.integer(&l.MaxExpressionDepth),
+						"max_expression_depth":  p.atMost(p.integer(&l.MaxExpressionDepth), &l.MaxExpressionDepth, statement.MaxDepth, "the front ends read no deeper"),
 						"max_expression_nodes":  p.integer(&l.MaxExpressionNodes),
 						"max_query_memory":      p.bytes(&l.MaxQueryMemory),
 					})
@@ -454,6 +456,19 @@ func (p *parser) bytes(dst *int64) func(*yaml.Node) error {
 			return p.errorf(n, "want a size such as 64MiB, 500MB or 1048576, not %q", v)
 		}
 		*dst = i * mult
+		return nil
+	}
+}
+
+// atMost is decode, refusing a value of *dst over max, for why.
+func (p *parser) atMost(decode func(*yaml.Node) error, dst *int, max int, why string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if err := decode(n); err != nil {
+			return err
+		}
+		if *dst > max {
+			return p.errorf(n, "want at most %d (%s), not %d", max, why, *dst)
+		}
 		return nil
 	}
 }

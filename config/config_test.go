@@ -182,6 +182,7 @@ func TestParseErrors(t *testing.T) {
 		{"tracing endpoint without scheme", "server:\n  tracing:\n    otlp_endpoint: a:4317\n", `f.yaml:3:20: want a URL such as http://127.0.0.1:4317`},
 		{"tracing protocol", "server:\n  tracing:\n    otlp_endpoint: http://a:4317\n    protocol: grcp\n", `f.yaml:4:15: unknown protocol "grcp" (did you mean "grpc"?)`},
 		{"tracing ratio", "server:\n  tracing:\n    otlp_endpoint: http://a:4317\n    sample_ratio: 2\n", `f.yaml:4:19: want a fraction between 0 and 1`},
+		{"expression depth too deep", "server:\n  limits:\n    max_expression_depth: 100000\n", `f.yaml:3:27: want at most 4096 (the front ends read no deeper), not 100000`},
 		{"typo in limits", "server:\n  limits:\n    max_query_mem: 1MiB\n", `unknown key "max_query_mem" in server.limits (did you mean "max_query_memory"?)`},
 		{"typo in python", "python:\n  worker: 4\n", `f.yaml:2:3: unknown key "worker" in python (did you mean "workers"?)`},
 		{"bad python timeout", "python:\n  timeout: 10\n", `f.yaml:2:12: want a duration such as 5s or 250ms, not "10"`},

@@ -61,7 +61,7 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 	if err != nil {
 		return err
 	}
-	q.trace = w.trace
+	q.trace, q.plan = w.trace, w.q.planned()
 	schema, header := w.q.answer.all, w.q.answer.header
 	if header == nil {
 		schema, chunks, _ := x.s.stream(ctx, w)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/statement"
 )
 
@@ -36,6 +37,11 @@ type Limits struct {
 	// tell apart). A query beyond them is refused at once.
 	MaxQueries         int
 	MaxQueriesPerToken int
+	// MaxExpressionDepth bounds the nesting of an output's expression (at
+	// most statement.MaxDepth), MaxExpressionNodes the nodes of all the
+	// outputs of a query; both are checked before the query is planned.
+	MaxExpressionDepth int
+	MaxExpressionNodes int
 }
 
 // The defaults: far above what a feature lookup needs (the bulk benchmark
@@ -46,6 +52,7 @@ const (
 	DefaultMaxIdentifierBytes = 1024
 	DefaultMaxInputRows       = 1_000_000
 	DefaultMaxAnswerBytes     = 1 << 30
+	DefaultMaxExpressionNodes = 10_000
 )
 
 func (l *Limits) defaults() {
@@ -56,6 +63,8 @@ func (l *Limits) defaults() {
 	}
 	def(&l.MaxSQLBytes, DefaultMaxSQLBytes)
 	def(&l.MaxIdentifierBytes, DefaultMaxIdentifierBytes)
+	def(&l.MaxExpressionDepth, statement.DefaultMaxDepth)
+	def(&l.MaxExpressionNodes, DefaultMaxExpressionNodes)
 	if l.MaxInputRows == 0 {
 		l.MaxInputRows = DefaultMaxInputRows
 	}
@@ -76,18 +85,42 @@ func (s *Server) checkSQL(text string) error {
 	return nil
 }
 
-// checkStatement refuses output names over MaxIdentifierBytes.
+// checkStatement refuses output names over MaxIdentifierBytes, and
+// expressions nested deeper than MaxExpressionDepth or larger than
+// MaxExpressionNodes, before the statement is planned: in one walk of
+// each output's expression, which stops once a bound is passed.
 func (s *Server) checkStatement(st *statement.Statement) error {
-	max := s.opts.Limits.MaxIdentifierBytes
-	if max <= 0 {
-		return nil
-	}
+	l := s.opts.Limits
+	nodes := 0
 	for i, o := range st.Outputs {
-		if len(o.Name) > max {
-			return status.Errorf(codes.InvalidArgument, "output %d: its name is %d bytes; at most %d (server.limits.max_identifier_bytes)", i+1, len(o.Name), max)
+		if l.MaxIdentifierBytes > 0 && len(o.Name) > l.MaxIdentifierBytes {
+			return status.Errorf(codes.InvalidArgument, "output %d: its name is %d bytes; at most %d (server.limits.max_identifier_bytes)", i+1, len(o.Name), l.MaxIdentifierBytes)
+		}
+		// The front end bounded the depth by statement.MaxDepth: this
+		// walk is short.
+		if d := expr.Depth(o.Expr); l.MaxExpressionDepth > 0 && d > l.MaxExpressionDepth {
+			return status.Errorf(codes.InvalidArgument, "%s: output %d is nested %d deep; at most %d (server.limits.max_expression_depth)", o.Expr.Position(), i+1, d, l.MaxExpressionDepth)
+		}
+		rest := 0 // no bound
+		if l.MaxExpressionNodes > 0 {
+			rest = max(l.MaxExpressionNodes-nodes, 1)
+		}
+		nodes += size(o.Expr, rest)
+		if l.MaxExpressionNodes > 0 && nodes > l.MaxExpressionNodes {
+			return tooMuch("%s: the query's expressions have more than %d nodes (server.limits.max_expression_nodes): ask for fewer or smaller outputs", o.Expr.Position(), l.MaxExpressionNodes)
 		}
 	}
 	return nil
+}
+
+// size counts the nodes of n, no further than one past max (max ≤ 0: all).
+func size(n expr.Node, max int) int {
+	count := 0
+	expr.Walk(n, func(expr.Node) bool {
+		count++
+		return max <= 0 || count <= max
+	})
+	return count
 }
 
 // checkInputRows refuses a call of n input rows over MaxInputRows.

@@ -2,10 +2,13 @@ package flight
 
 import (
 	"context"
+	"database/sql"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -104,4 +107,141 @@ func TestAdmission(t *testing.T) {
 	if n := s.admission.running.Load(); n != 0 || len(s.admission.byToken) != 0 {
 		t.Errorf("after every query: %d running, tokens %v", n, s.admission.byToken)
 	}
+}
+
+// TestExpressionLimits: server.limits.max_expression_depth lowers and
+// raises the nesting taken (up to statement.MaxDepth) and
+// max_expression_nodes bounds a query's expressions, each refused before
+// planning and naming its key, on the SQL and native paths; a query
+// within them answers as DuckDB does.
+func TestExpressionLimits(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	db := marketplaceDB(t)
+	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem)
+	cl := serve(t, NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow },
+		Limits: Limits{MaxExpressionDepth: 1000, MaxExpressionNodes: 1200}}))
+	ctx := context.Background()
+	nested := func(depth int) string {
+		return strings.Repeat("lower(", depth-1) + "full_name" + strings.Repeat(")", depth-1)
+	}
+	run := func(q string) ([]string, error) {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			return nil, err
+		}
+		defer rdr.Release()
+		var rows []string
+		for rdr.Next() {
+			rows = append(rows, resultRows([]arrow.RecordBatch{rdr.RecordBatch()})...)
+		}
+		return rows, rdr.Err()
+	}
+	// 1000 deep: more than the default 256, within the configured bound.
+	got, err := run(`SELECT id, ` + nested(1000) + ` FROM user WHERE id IN ('u3', 'u44')`)
+	if err != nil {
+		t.Fatalf("nested 1000 deep with max_expression_depth 1000: %v", err)
+	}
+	var want []string
+	for _, id := range []string{"u3", "u44"} {
+		var name string
+		if err := db.DB().QueryRow(`SELECT lower(first_name || ' ' || last_name) FROM marketplace_users WHERE hid = ?`, id).Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id+"|"+name)
+	}
+	compareRows(t, got, want)
+
+	refused := func(name string, err error, code codes.Code, key string) {
+		t.Helper()
+		if status.Code(err) != code || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: %v, want %s naming %s", name, err, code, key)
+		}
+	}
+	_, err = run(`SELECT ` + nested(1001) + ` FROM user WHERE id = 'u3'`)
+	refused("SQL 1001 deep", err, codes.InvalidArgument, "server.limits.max_expression_depth")
+	in := stringBatch(mem, "user.id", "u1")
+	defer in.Release()
+	_, err = exchange(ctx, mem, cl, `{"query": {"outputs": ["`+strings.Repeat("F.lower(", 1000)+"_.full_name"+strings.Repeat(")", 1000)+`.alias(\"x\")"]}}`, in.Schema(), in)
+	refused("native 1001 deep", err, codes.InvalidArgument, "server.limits.max_expression_depth")
+	// 1200 nodes: two outputs of 600 each pass, a third does not.
+	_, err = run(`SELECT ` + nested(600) + ` AS a, ` + nested(600) + ` AS b FROM user WHERE id = 'u3'`)
+	if err != nil {
+		t.Errorf("1200 nodes: %v", err)
+	}
+	_, err = run(`SELECT ` + nested(600) + ` AS a, ` + nested(600) + ` AS b, full_name FROM user WHERE id = 'u3'`)
+	refused("1201 nodes", err, codes.ResourceExhausted, "server.limits.max_expression_nodes")
+	lower600 := strings.Repeat("F.lower(", 599) + "_.full_name" + strings.Repeat(")", 599)
+	_, err = exchange(ctx, mem, cl, `{"query": {"outputs": ["`+lower600+`.alias(\"a\")", "`+lower600+`.alias(\"b\")", "first_name"]}}`, in.Schema(), in)
+	refused("native 1201 nodes", err, codes.ResourceExhausted, "server.limits.max_expression_nodes")
+}
+
+// TestQueryMemory: with server.limits.max_query_memory, a query whose
+// has-many reads every user's reviews (20,000 rows) holds more than the
+// budget and fails ResourceExhausted naming the key, having released
+// everything it allocated (the checked allocator below the budget); a
+// query of a few users within it answers as DuckDB does, and so does the
+// server after the refusal.
+func TestQueryMemory(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	db := marketplaceDB(t)
+	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem, planner.WithMaxQueryMemory(256<<10))
+	cl := serve(t, NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }}))
+	ctx := context.Background()
+	query := func(ids []string) ([]string, error) {
+		info, err := cl.Execute(ctx, `SELECT id, average_rating_given FROM user WHERE id IN `+inList(ids))
+		if err != nil {
+			return nil, err
+		}
+		rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			return nil, err
+		}
+		defer rdr.Release()
+		var rows []string
+		for rdr.Next() {
+			rows = append(rows, resultRows([]arrow.RecordBatch{rdr.RecordBatch()})...)
+		}
+		return rows, rdr.Err()
+	}
+	reference := func(ids []string) []string {
+		var out []string
+		for _, id := range ids {
+			var avg sql.NullFloat64
+			if err := db.DB().QueryRow(`SELECT avg(star_rating) FROM marketplace_reviews WHERE user_hid = ? AND created_at <= ?`, id, e2eNow).Scan(&avg); err != nil {
+				t.Fatal(err)
+			}
+			v := "(null)"
+			if avg.Valid {
+				v = strconv.FormatFloat(avg.Float64, 'g', -1, 64)
+			}
+			out = append(out, id+"|"+v)
+		}
+		return out
+	}
+	few := []string{"u5", "u1", "u999"}
+	got, err := query(few)
+	if err != nil {
+		t.Fatalf("a query within the budget: %v", err)
+	}
+	compareRows(t, got, reference(few))
+
+	all := make([]string, 1000)
+	for i := range all {
+		all[i] = "u" + strconv.Itoa(i+1)
+	}
+	_, err = query(all)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "server.limits.max_query_memory") || !strings.Contains(err.Error(), "256 KiB") {
+		t.Errorf("every user's reviews with a 256 KiB budget: %v, want ResourceExhausted naming server.limits.max_query_memory", err)
+	}
+	got, err = query(few)
+	if err != nil {
+		t.Fatalf("after a refusal: %v", err)
+	}
+	compareRows(t, got, reference(few))
 }

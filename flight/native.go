@@ -212,6 +212,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	if err != nil {
 		return s.restrict(ctx, err)
 	}
+	q.plan = plan
 	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}

@@ -31,6 +31,31 @@ type Observer interface {
 	Call(method string, code codes.Code, d time.Duration)
 }
 
+// Recorder is told about each finished query, with its trace id and what
+// it ran, for a console's slowest queries. It is called on the query's
+// path, concurrently: it must be cheap and never block.
+type Recorder interface {
+	QueryRecorded(r Record)
+}
+
+// Planned is what a query ran: a feature lookup's plan (*planner.Plan) or
+// SQL over features (*relational.Query). Rendering it is left to whoever
+// looks, so that a query pays nothing for it.
+type Planned interface {
+	Explain() string
+	Classes() []string
+}
+
+// Record is one finished query.
+type Record struct {
+	Path  string
+	Code  codes.Code
+	Took  time.Duration
+	End   time.Time
+	Trace string
+	Plan  Planned // nil when the query failed before it was planned
+}
+
 // The query paths, as metrics and logs name them.
 const (
 	PathSQL       = "sql"
@@ -47,6 +72,7 @@ type queryObs struct {
 	start time.Time
 	trace string         // the query's trace id, once known
 	span  oteltrace.Span // nil unless the server traces
+	plan  Planned        // what it runs, once planned
 }
 
 // beginQuery observes a query of path from now on. When the server
@@ -79,6 +105,9 @@ func (q *queryObs) end(ctx context.Context, err error) {
 	}
 	if o := q.s.opts.Observer; o != nil {
 		o.QueryDone(q.path, code, d)
+	}
+	if r := q.s.opts.Recorder; r != nil {
+		r.QueryRecorded(Record{Path: q.path, Code: code, Took: d, End: q.start.Add(d), Trace: q.trace, Plan: q.plan})
 	}
 	if q.span != nil {
 		q.endSpan(ctx, code, err)

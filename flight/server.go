@@ -91,6 +91,9 @@ type Options struct {
 	Relational *relational.Engine
 	// Observer, when set, is told about every call and query (metrics).
 	Observer Observer
+	// Recorder, when set, is told about each finished query with its
+	// trace id and plan (a console's slowest queries).
+	Recorder Recorder
 	// Limits bound what one call may ask (limits.go).
 	Limits Limits
 	// TracerProvider, when set, traces queries: a span per query (under
@@ -365,6 +368,17 @@ type query struct {
 	answer  answerSchemas // as sent: see wireSchema
 	// repo is the repository a prepared statement was made on.
 	repo *repo
+}
+
+// planned is what q runs, for a Recorder; nil for the text of a plan.
+func (q *query) planned() Planned {
+	switch {
+	case q.rel != nil:
+		return q.rel
+	case q.plan != nil:
+		return q.plan
+	}
+	return nil
 }
 
 // classes are the tables of the classes q reads.

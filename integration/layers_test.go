@@ -31,6 +31,9 @@ func TestLayers(t *testing.T) {
 		// Operators know nothing of feature definitions.
 		{"operators/...", []string{"features", "planner", "statement", "stores"}},
 		{"stores/...", []string{"planner", "flight", "statement", "config"}},
+		// The console shows the graph and runs queries in-process: no
+		// transport, no configuration, no source driver, no definition parser.
+		{"console", []string{"flight", "config", "features/pyload", "stores/duckdb", "stores/postgres", "stores/redis", "stores/dynamodb", "github.com/tree-sitter/"}},
 		// Tiles read definitions and talk to sources: no plan, no front end.
 		{"tiles", []string{"planner", "flight", "sql", "substrait", "native", "statement", "config", "features/pyload"}},
 	} {

@@ -45,6 +45,10 @@ type faultRun struct {
 		Baseline float64 `json:"baseline"`
 		End      float64 `json:"end"`
 	} `json:"goroutines"`
+	ServerLog struct {
+		Levels map[string]int `json:"levels"`
+		Other  int            `json:"other_lines"`
+	} `json:"server_log"`
 	Failures []string `json:"failures"`
 }
 
@@ -60,8 +64,8 @@ type faultRun struct {
 // for Redis, whose outage is read as misses), each fault really seen by
 // the server and recovered from within the 2 s settle, the cancelled calls
 // ended Canceled (or refused by the full bulkhead the burst makes:
-// Unavailable "… is busy"), goroutines back to the baseline and memory
-// bounded.
+// Unavailable "… is busy"), goroutines back to the baseline, memory
+// bounded, and the server's log in its format without an ERROR.
 func TestLoadAndFaults(t *testing.T) {
 	requireService(t, "FLETCH_TEST_POSTGRES") // the machine has PostgreSQL and Redis
 	if testing.Short() {
@@ -161,6 +165,11 @@ func TestLoadAndFaults(t *testing.T) {
 	// mix is one OK query (plus the cancelled calls that finished first).
 	if ok := r.ServerQueries["OK"]; ok < r.Outcomes["ok"] || ok > r.Outcomes["ok"]+100 {
 		t.Errorf("the server counted %d OK queries, the load got %d answers (+ up to 100 cancelled calls)", ok, r.Outcomes["ok"])
+	}
+	// Nothing panicked, and every line of the server's log is in its format
+	// (go-redis wrote its own lines to stderr when Redis was killed).
+	if r.ServerLog.Levels["ERROR"] != 0 || r.ServerLog.Other != 0 || r.ServerLog.Levels["INFO"] == 0 {
+		t.Errorf("the server's log: %+v", r.ServerLog)
 	}
 	if r.Goroutines.End > r.Goroutines.Baseline+10 {
 		t.Errorf("goroutines %v at the end, baseline %v", r.Goroutines.End, r.Goroutines.Baseline)

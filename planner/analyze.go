@@ -23,6 +23,7 @@ type Analysis struct {
 // Stage is one step of a run.
 type Stage struct {
 	Frame   string        // the table of the frame's class
+	FrameID int           // the frame's index in Plan.Frames
 	What    string        // "fetch users [source marketplace]", "online store", "has-many", "frame"
 	At      time.Duration // its start, from the run's
 	Took    time.Duration
@@ -53,4 +54,38 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
+}
+
+// Frame is one frame of a plan as a console draws it: its class, the frame
+// it hangs from, and the resolver queries that fill it.
+type Frame struct {
+	ID, Parent int // indexes in Plan.Frames; Parent is -1 for the root
+	Class      string
+	Title      string   // as Explain prints it
+	Fetches    []string // "items [source marketplace]"
+	Columns    int
+}
+
+// Frames lists the plan's frames, the root first; Stage.FrameID indexes it.
+func (p *Plan) Frames() []Frame {
+	out := make([]Frame, len(p.frames))
+	for i, f := range p.frames {
+		fr := Frame{ID: f.id, Parent: -1, Class: f.class.Table, Title: f.title(), Columns: len(f.cols)}
+		if f.parent != nil {
+			fr.Parent = f.parent.id
+		}
+		lookups := f.lookups
+		if f.origin != nil {
+			lookups = append([]*lookup{f.origin}, lookups...)
+		}
+		for _, l := range lookups {
+			if l.resolver != nil {
+				fr.Fetches = append(fr.Fetches, l.resolver.Name+" [source "+l.resolver.Source+"]")
+			} else {
+				fr.Fetches = append(fr.Fetches, "python "+l.name())
+			}
+		}
+		out[i] = fr
+	}
+	return out
 }

@@ -278,6 +278,9 @@ func memoKey(b bexpr) string {
 	case *literal:
 		return b.String() + "::" + b.typ.String()
 	case *call:
+		if b.key != "" { // computed once, when it was bound
+			return b.key
+		}
 		args := make([]string, len(b.args))
 		for i, a := range b.args {
 			args[i] = memoKey(a)

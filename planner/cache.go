@@ -228,7 +228,7 @@ func (r *run) readCache(f *frameData, cols []int) {
 		fields[j] = arrow.Field{Name: node.cols[i].feature.Name, Type: node.cols[i].typ, Nullable: true}
 	}
 	start := time.Now()
-	st := r.stages.begin(f, node.class.Table, "online store", f.n)
+	st := r.stages.begin(f, node, "online store", f.n)
 	got, err := r.p.engine.store.Get(r.ctx, r.mem, node.class.Table, f.cols[node.keyCol], arrow.NewSchema(fields, nil))
 	if err != nil {
 		r.stages.finish(st, 0, "", err)

@@ -56,6 +56,7 @@ type Engine struct {
 
 	observer   Observer         // nil: none
 	tracer     oteltrace.Tracer // nil: runs are not traced (WithTracerProvider)
+	maxMemory  int64            // WithMaxQueryMemory; 0: no bound
 	maxHasMany int              // WithMaxHasManyRows
 }
 

@@ -125,6 +125,11 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	mem := p.engine.mem
+	var bud *budget
+	if max := p.engine.maxMemory; max > 0 {
+		bud = newBudget(mem, max, cancel)
+		mem = bud
+	}
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
 	r.stages = p.engine.newStages(ctx, opts.Analyze, int(inputs.NumRows()))
@@ -135,6 +140,19 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 				rows = int(res.Record.NumRows())
 			}
 			r.stages.end(rows, err)
+		}()
+	}
+	if bud != nil {
+		defer func() {
+			// Passing the bound fails the run, whatever it returned (a
+			// step may have ended on the cancellation, or finished).
+			if bud.exceeded.Load() {
+				if res != nil {
+					res.Release()
+					res = nil
+				}
+				err = bud.err()
+			}
 		}()
 	}
 	for _, f := range p.frames {
@@ -327,7 +345,7 @@ func (f *frameData) release() {
 // offline log.
 func (r *run) fill(f *frameData) (err error) {
 	if s := r.stages; s != nil {
-		st := s.begin(f, f.node.class.Table, "frame", f.n)
+		st := s.begin(f, f.node, "frame", f.n)
 		f.span = st.ctx
 		defer func() { s.finish(st, f.n, "", err) }()
 	}
@@ -671,7 +689,7 @@ func (r *run) fetch(f *frameData, l *lookup, keys arrow.Array) (arrow.RecordBatc
 	start := time.Now()
 	var st *stage
 	if r.stages != nil { // the name is built only when asked for
-		st = r.stages.begin(f, f.node.class.Table, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
+		st = r.stages.begin(f, f.node, "fetch "+res.Name+" [source "+res.Source+"]", keys.Len())
 	}
 	rec, err := src.Fetch(r.ctx, r.mem, req)
 	if o := r.p.engine.observer; o != nil {
@@ -811,7 +829,7 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 	cd := &childData{data: d}
 	if rec != nil {
 		d.records[c.origin] = rec
-		st := r.stages.begin(f, c.class.Table, "has-many", distinct.Len())
+		st := r.stages.begin(f, c, "has-many", distinct.Len())
 		ix, err := operators.NewKeyIndex(rec.Column(fieldIndex(rec, c.origin.keyColumn)))
 		if err != nil {
 			r.stages.finish(st, 0, "", err)

@@ -2,12 +2,16 @@ package planner_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -89,5 +93,35 @@ class Txn:
 				t.Fatalf("acct %d %s = %v, DuckDB says %v", id, outs[c], got[c][r], want[c])
 			}
 		}
+	}
+}
+
+// TestDeepBindingIsNotCubic: binding an output nested 2,000 deep builds
+// each call's memo key once, from its operands' keys (the key of the whole
+// subtree was rebuilt at every level: 10 s and gigabytes for 2,000
+// levels of lower(…), 107 s for 4,000). Measured in bytes allocated, not
+// time: the keys of 2,000 levels are tens of megabytes in all.
+func TestDeepBindingIsNotCubic(t *testing.T) {
+	g, err := features.Load("../examples/marketplace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := planner.NewEngine(g, nil, nil)
+	var x expr.Node = &expr.Ref{Path: []string{"full_name"}}
+	for range 1999 {
+		x = &expr.Call{Func: "lower", Args: []expr.Node{x}}
+	}
+	st, err := statement.New(g.Class("user"), []arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}, []statement.Output{{Expr: x, Name: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := e.Prepare(st); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 200<<20 {
+		t.Errorf("planning 2,000 levels allocated %d MB", n>>20)
 	}
 }

@@ -79,13 +79,14 @@ func (s *stages) parentOf(f *frameData) context.Context {
 	return s.ctx
 }
 
-// begin starts a stage of frame (a table), within f's stage; it does
+// begin starts a stage of node (the frame it is a stage of), within f's stage; it does
 // nothing on nil stages.
-func (s *stages) begin(f *frameData, frame, what string, in int) *stage {
+func (s *stages) begin(f *frameData, node *frameNode, what string, in int) *stage {
 	if s == nil {
 		return nil
 	}
-	st := &stage{Stage: Stage{Frame: frame, What: what, In: in, At: time.Since(s.start)}}
+	frame := node.class.Table
+	st := &stage{Stage: Stage{Frame: frame, FrameID: node.id, What: what, In: in, At: time.Since(s.start)}}
 	if s.tracer != nil {
 		st.ctx, st.span = s.tracer.Start(s.parentOf(f), what, oteltrace.WithAttributes(
 			attribute.String("fletch.class", frame), attribute.Int("fletch.rows_in", in)))

@@ -208,10 +208,17 @@ func (s *Statement) makeKey() string {
 	return string(b)
 }
 
-// MaxDepth bounds the nesting of an output's expression: deeper ones are
-// refused before anything plans them, so that a hostile query cannot keep
-// a core busy (planning is linear in an expression's size, no more).
-const MaxDepth = 256
+// MaxDepth bounds the nesting of an output's expression whatever the
+// configuration: deeper ones are refused as soon as a front end has read
+// them, before anything plans them, so that a hostile query cannot keep a
+// core busy (planning is linear in an expression's size, no more). The
+// server's own bound, DefaultMaxDepth unless fletch.yaml's
+// server.limits.max_expression_depth says otherwise, is at most this.
+const MaxDepth = 4096
+
+// DefaultMaxDepth is the server's bound on an output's nesting when
+// fletch.yaml sets none: far beyond what a feature needs.
+const DefaultMaxDepth = 256
 
 // checkDepth refuses outputs nested deeper than MaxDepth.
 func checkDepth(outputs []Output) error {

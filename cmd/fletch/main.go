@@ -35,13 +35,18 @@ const defaultListen = "127.0.0.1:8815"
 const usage = `fletch — a feature engine for real-time machine learning, served over Arrow Flight SQL
 
 Usage:
-  fletch demo     [--listen ADDR] [--dir DIR]
-        generate the marketplace example into an embedded DuckDB and serve it
+  fletch demo     [--listen ADDR] [--dir DIR] [--http-listen ADDR]
+        generate the marketplace example into an embedded DuckDB and serve it,
+        with the web console on --http-listen (default 127.0.0.1:8816)
   fletch serve    --repo DIR [--config FILE] [--listen ADDR] [--grace DURATION]
                   [--http-listen ADDR] [--log-format text|json] [--log-level LEVEL]
         serve a feature repository over Flight SQL; on SIGTERM, calls in flight
         may finish for --grace (default 30s), then write-backs and logs are flushed;
-        --http-listen serves /metrics, /healthz and /readyz (docs/OPERATIONS.md)
+        --http-listen serves the web console (docs/CONSOLE.md), /metrics, /healthz
+        and /readyz (docs/OPERATIONS.md)
+  fletch console  [--repo DIR] [--config FILE] [--listen ADDR]
+        the web console of a repository on disk, without a server: catalogue,
+        lineage and queries in-process (default 127.0.0.1:8816; docs/CONSOLE.md)
   fletch query    --in class.feature=value ... [--out NAME ...] [--now TIME] [--json]
                   [--server ADDR | --repo DIR [--config FILE]]
         query features (default: the server at ` + defaultListen + `)
@@ -84,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, rest, stdout, stderr)
+	case "console":
+		return cmdConsole(ctx, rest, stdout, stderr)
 	case "query":
 		return cmdQuery(ctx, rest, stdout, stderr)
 	case "plan":
@@ -100,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	commands := []string{"demo", "serve", "query", "plan", "features", "validate", "token", "aggregate", "help"}
+	commands := []string{"demo", "serve", "console", "query", "plan", "features", "validate", "token", "aggregate", "help"}
 	return fmt.Errorf("unknown command %q%s\n\n%s", cmd, suggest.DidYouMean(cmd, commands), usage)
 }
 

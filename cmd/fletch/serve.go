@@ -27,7 +27,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/config"
+	"github.com/fletch-engine/fletch/console"
 	"github.com/fletch-engine/fletch/examples/marketplace"
 	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/flight"
@@ -134,7 +136,7 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 	planBytes, _ := cacheBudget(cfg.Server.PlanCacheBytes)
 	opts := []planner.EngineOption{planner.WithOnlineStore(env.OnlineStore()),
 		planner.WithPlanCache(cfg.Server.PlanCacheEntries, planBytes), planner.WithPython(pythonConfig(cfg)),
-		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows)}
+		planner.WithMaxHasManyRows(cfg.Server.Limits.MaxHasManyRows), planner.WithMaxQueryMemory(cfg.Server.Limits.MaxQueryMemory)}
 	log := env.OfflineLog()
 	if log != nil {
 		opts = append(opts, planner.WithOfflineLog(log))
@@ -217,7 +219,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	debug := fs.String("debug-listen", "", "address to serve Go's /debug/pprof/ on (off by default; bind it to localhost)")
 	grace := fs.Duration("grace", defaultGrace, "on SIGTERM or SIGINT, how long the calls in flight may run before they are cut off")
 	watch := fs.Bool("watch", false, "reload the repository and fletch.yaml when their files change (SIGHUP always reloads)")
-	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
+	httpListen := fs.String("http-listen", "", "address of the operators' port: the web console, /metrics, /healthz, /readyz (default: fletch.yaml's server.http.listen; none when neither)")
 	logFormat := fs.String("log-format", "", "log format, text or json (default: fletch.yaml's server.log.format, else text)")
 	logLevel := fs.String("log-level", "", "lowest level logged: debug (a line per query), info, warn or error (default: fletch.yaml's server.log.level, else info)")
 	if err := fs.Parse(args); err != nil {
@@ -342,13 +344,17 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	opts.Expressions = pythonExprs(env.engine.Graph())
 	opts.CacheEntries = env.cfg.Server.PlanCacheEntries
 	_, opts.CacheBytes = cacheBudget(env.cfg.Server.PlanCacheBytes)
+	var slowest *console.Slowest
 	if env.metrics != nil {
 		opts.Observer = env.metrics
+		slowest = console.NewSlowest()
+		opts.Recorder = slowRecorder{slowest}
 	}
 	opts.TracerProvider = env.tracing
 	l := env.cfg.Server.Limits
 	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
-		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken}
+		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken,
+		MaxExpressionDepth: l.MaxExpressionDepth, MaxExpressionNodes: l.MaxExpressionNodes}
 	srv := flight.NewServer(env.engine, opts)
 	env.jobs = startTileJobs(env)
 	g := env.engine.Graph()
@@ -370,12 +376,24 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 			}
 			return env.env.Ready(ctx)
 		}
+		mux := http.NewServeMux()
+		mux.Handle("/", observe.NewHTTPHandler(env.metrics, ready))
+		live := env.live
+		mux.Handle(console.Prefix, console.Handler(console.Config{
+			Current:  func() (*planner.Engine, *auth.Verifier) { return live.Load().current() },
+			Exprs:    pythonExprs,
+			Gatherer: env.metrics.Registry(),
+			Slowest:  slowest,
+			Mode:     "server",
+		}))
+		mux.Handle("/console", http.RedirectHandler(console.Prefix, http.StatusFound))
 		go func() {
-			if err := observe.Serve(hctx, hlis, observe.NewHTTPHandler(env.metrics, ready)); err != nil {
+			if err := observe.Serve(hctx, hlis, mux); err != nil {
 				slog.Error("the operators' port failed", "err", err)
 			}
 		}()
 		slog.Info(fmt.Sprintf("operators' port on http://%s: /metrics, /healthz, /readyz", hlis.Addr()))
+		slog.Info(fmt.Sprintf("console on http://%s%s (docs/CONSOLE.md)", hlis.Addr(), console.Prefix))
 	}
 	// The Python workers start now, not at the first query; without a
 	// usable Python only the features of those resolvers are unavailable.
@@ -440,6 +458,24 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	st := env.engine.CacheStats()
 	slog.Info("stopping: online store write-back flushed; closing the offline log, stores and sources", "writes_dropped", st.Dropped, "writes_failed", st.Failed)
 	return env.Close()
+}
+
+// current is the engine r serves and the verifier of its tokens (nil:
+// auth off).
+func (r *repoEnv) current() (*planner.Engine, *auth.Verifier) { return r.engine, authOf(r) }
+
+// slowRecorder records the server's queries in the console's ring of the
+// slowest: what it ran is rendered only if the query enters the ring.
+type slowRecorder struct{ s *console.Slowest }
+
+func (r slowRecorder) QueryRecorded(rec flight.Record) {
+	r.s.Record(rec.End, rec.Took, func() console.SlowQuery {
+		q := console.SlowQuery{Path: rec.Path, Code: rec.Code.String(), Trace: rec.Trace}
+		if rec.Plan != nil {
+			q.Plan, q.Classes = rec.Plan.Explain, rec.Plan.Classes()
+		}
+		return q
+	})
 }
 
 // serveDebug serves net/http/pprof's handlers on addr, apart from the Flight
@@ -515,7 +551,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", defaultListen, "address to serve Flight SQL on")
 	dir := fs.String("dir", "", "folder for the demo repository and database (default: the user cache folder)")
-	httpListen := fs.String("http-listen", "", "address of the operators' port: /metrics, /healthz, /readyz (none by default)")
+	httpListen := fs.String("http-listen", "", "address of the operators' port: the console, /metrics, /healthz, /readyz (default "+defaultConsoleListen+", else any free port)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -544,10 +580,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	var metrics *observe.Metrics
-	if cfg.Server.HTTPListen = *httpListen; *httpListen != "" {
-		metrics = observe.NewMetrics()
+	// The demo always has its console: on the usual port, or any free
+	// one when another process holds it (the address is logged).
+	if *httpListen == "" {
+		*httpListen = demoHTTPListen()
 	}
+	cfg.Server.HTTPListen = *httpListen
+	metrics := observe.NewMetrics()
 	env, err := openRepoWith(repo, cfg, metrics, nil)
 	if err != nil {
 		return err

@@ -59,7 +59,7 @@ Flags:
 
 type faultConfig struct {
 	fletch, services, dir string
-	records               string
+	records, planCache    string
 	rate                  float64
 	duration, warmup      time.Duration
 	timeout, settle       time.Duration
@@ -93,11 +93,12 @@ func faultFlags(stderr io.Writer) (*flag.FlagSet, *faultConfig) {
 	fs.DurationVar(&c.outage, "outage", 5*time.Second, "how long Redis and Postgres stay down")
 	fs.DurationVar(&c.lock, "lock", 5*time.Second, "how long the locked table stays locked")
 	fs.DurationVar(&c.sample, "sample", 5*time.Second, "how often the server's /metrics is scraped (memory, goroutines)")
-	fs.IntVar(&c.workers, "workers", 64, "concurrent workers: the most requests in flight at once")
+	fs.IntVar(&c.workers, "workers", 128, "concurrent workers: the most requests in flight at once (more than a locked resolver holds, running and queued: 40, so that the other requests are not held back by this client)")
 	fs.IntVar(&c.conns, "conns", 4, "gRPC connections of the load")
 	fs.IntVar(&c.cancels, "cancels", 200, "calls of the mass cancellation, each cancelled 0-20 ms after it began")
 	fs.StringVar(&c.faults, "faults", "redis,postgres,lock,cancel", "the faults, in order, at even intervals of --duration (none: \"\")")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the request mix")
+	fs.StringVar(&c.planCache, "plan-cache", "32MiB", "the server's server.plan_cache.max_bytes: the resident memory its query caches may take (fletch's default is 256MiB). Distinct statement texts (every IN list is one) fill them up to it; a small bound is reached in the warm-up, so that the memory slope after it shows leaks, not caches filling")
 	fs.StringVar(&c.records, "records", "", "write every measured request to this file (CSV: due_ms, end_ms, kind, code, error)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch folder (server log, services' logs)")
 	fs.Float64Var(&c.maxSlope, "max-slope", 0, "fail when resident memory grows faster than this, MB/min over the measured run (0: report only)")
@@ -170,6 +171,7 @@ type deployment struct {
 	anchor             time.Time
 	ref                *reference
 	serve              *exec.Cmd
+	logPath            string
 	serveExited        chan struct{}
 	servicesUp         bool
 }
@@ -264,14 +266,18 @@ func newToken() (token, hash string, err error) {
 }
 
 // faultYAML is the deployment's fletch.yaml: the marketplace source with
-// bulkheads (a locked table takes at most half the pool), the Redis online
-// store, a token reading everything and one reading users only.
+// bulkheads (a locked table takes at most half the pool; room for the
+// bursts of a shared 2-core machine at a few hundred requests a second,
+// where a stall of the scheduler piles up dozens of queries), the Redis online
+// store, a token reading everything and one reading users only, the query
+// caches' bound.
 const faultYAML = `sources:
   marketplace:
     kind: postgres
     dsn: %s
-    max_conns: 8
-    max_per_resolver: 4
+    max_conns: 16
+    max_per_resolver: 8
+    max_queued: 32
     statement_timeout: 5s
 online_store:
   kind: redis
@@ -285,6 +291,9 @@ auth:
     - name: users-only
       hash: %s
       scopes: [read:user]
+server:
+  plan_cache:
+    max_bytes: %s
 `
 
 func (d *deployment) startServe(ctx context.Context, redisPort string) error {
@@ -312,7 +321,7 @@ func (d *deployment) startServe(ctx context.Context, redisPort string) error {
 	if d.scopedToken, scopedHash, err = newToken(); err != nil {
 		return err
 	}
-	yaml := fmt.Sprintf(faultYAML, d.pgDSN, redisPort, hash, scopedHash)
+	yaml := fmt.Sprintf(faultYAML, d.pgDSN, redisPort, hash, scopedHash, d.c.planCache)
 	if err := os.WriteFile(filepath.Join(repo, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
 		return err
 	}
@@ -326,6 +335,7 @@ func (d *deployment) startServe(ctx context.Context, redisPort string) error {
 	}
 	d.addr, d.httpAddr = "127.0.0.1:"+port, "127.0.0.1:"+httpPort
 	logPath := filepath.Join(d.dir, "serve.log")
+	d.logPath = logPath
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
@@ -429,4 +439,32 @@ func (d *deployment) redisPid() (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// serverLog counts the server's log lines by level (slog's text format),
+// and returns the lines that are neither slog's nor the CLI's own
+// "fletch: …" notices at startup: a library writing to stderr on its own.
+func (d *deployment) serverLog() (levels map[string]int, other []string, err error) {
+	f, err := os.Open(d.logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	levels = map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "time="):
+			if _, rest, ok := strings.Cut(line, " level="); ok {
+				lvl, _, _ := strings.Cut(rest, " ")
+				levels[lvl]++
+			}
+		case strings.HasPrefix(line, "fletch: ") || strings.TrimSpace(line) == "":
+		default:
+			other = append(other, line)
+		}
+	}
+	return levels, other, sc.Err()
 }

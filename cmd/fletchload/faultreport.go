@@ -33,10 +33,13 @@ type faultReport struct {
 	Wrong  int                       `json:"wrong_answers"`
 	// Latency of the answered (ok) requests: all, outside every fault
 	// window, inside one.
-	Overall latencyJSON         `json:"latency"`
-	Outside latencyJSON         `json:"latency_outside_faults"`
-	Inside  latencyJSON         `json:"latency_inside_faults"`
-	Kinds   map[string]kindJSON `json:"kinds"`
+	Overall latencyJSON `json:"latency"`
+	Outside latencyJSON `json:"latency_outside_faults"`
+	Inside  latencyJSON `json:"latency_inside_faults"`
+	// OutsideByMinute is the p99 outside the fault windows of each minute
+	// of the run (by due time), µs: is it stable?
+	OutsideByMinute []float64           `json:"outside_p99_by_minute_us"`
+	Kinds           map[string]kindJSON `json:"kinds"`
 	// ServerQueries is the increase of the server's fletch_queries_total
 	// by code over the measured run (the mass cancellation's calls
 	// included; bad requests are refused while planning, before a query).
@@ -44,11 +47,20 @@ type faultReport struct {
 	Faults        []faultJSON    `json:"faults"`
 	Memory        memoryJSON     `json:"memory"`
 	Gor           goroutinesJSON `json:"goroutines"`
+	ServerLog     serverLogJSON  `json:"server_log"`
 	Series        []seriesJSON   `json:"series"`
 	First         []string       `json:"first_unexpected,omitempty"`
 	Failures      []string       `json:"failures,omitempty"`
 	Time          string         `json:"time"`
 	Mix           map[string]int `json:"mix_pct"`
+}
+
+// serverLogJSON is what the server logged: lines by level, and lines
+// outside its format.
+type serverLogJSON struct {
+	Levels     map[string]int `json:"levels"`
+	Other      int            `json:"other_lines"`
+	FirstOther []string       `json:"first_other,omitempty"`
 }
 
 type latencyJSON struct {
@@ -109,6 +121,8 @@ type seriesJSON struct {
 	RSSMB      float64 `json:"rss_mb"`
 	Goroutines float64 `json:"goroutines"`
 	InFlight   float64 `json:"in_flight"`
+	HeapMB     float64 `json:"heap_inuse_mb"`
+	Plans      float64 `json:"plan_cache_entries"`
 }
 
 // window is one fault's span: a request overlapping it is inside.
@@ -151,6 +165,7 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 		windows = append(windows, window{from: e.at, to: e.repaired + c.settle, ev: e})
 	}
 	var all, outside, inside []time.Duration
+	var byMinute [][]time.Duration
 	perKind := make([][]time.Duration, nKinds)
 	kindCodes := make([]map[string]int, nKinds)
 	perWindow := make([][]time.Duration, len(windows))
@@ -196,6 +211,11 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 				}
 			} else {
 				outside = append(outside, lat)
+				m := int(rec.due / time.Minute)
+				for len(byMinute) <= m {
+					byMinute = append(byMinute, nil)
+				}
+				byMinute[m] = append(byMinute[m], lat)
 			}
 			for i, w := range windows {
 				if rec.due >= w.ev.repaired && needs(w.ev.name, rec.kind) && (firstOK[i] < 0 || rec.end < firstOK[i]) {
@@ -225,6 +245,9 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 		}
 	}
 	r.Overall, r.Outside, r.Inside = latency(all), latency(outside), latency(inside)
+	for _, m := range byMinute {
+		r.OutsideByMinute = append(r.OutsideByMinute, us(summarize(m).p99))
+	}
 	for k := range nKinds {
 		if kindCodes[k] == nil {
 			continue
@@ -270,7 +293,8 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 	r.Gor = goroutinesJSON{Baseline: baseline, End: end, SettledS: settled.Seconds()}
 	for _, s := range samples {
 		t := s.at.Sub(start).Seconds()
-		r.Series = append(r.Series, seriesJSON{T: round1(t), RSSMB: round1(s.rss / 1e6), Goroutines: s.goroutines, InFlight: s.ifl})
+		r.Series = append(r.Series, seriesJSON{T: round1(t), RSSMB: round1(s.rss / 1e6), Goroutines: s.goroutines, InFlight: s.ifl,
+			HeapMB: round1(s.heap / 1e6), Plans: s.planEntries})
 		if t < 0 || t > c.duration.Seconds() {
 			continue
 		}
@@ -350,6 +374,11 @@ func (r *faultReport) human() string {
 	lat("overall", r.Overall)
 	lat("outside faults", r.Outside)
 	lat("inside faults", r.Inside)
+	fmt.Fprintf(&b, "  p99 outside faults, by minute (ms):")
+	for _, v := range r.OutsideByMinute {
+		fmt.Fprintf(&b, " %.1f", v/1e3)
+	}
+	b.WriteString("\n")
 	codes := make([]string, 0, len(r.Errors))
 	for c := range r.Errors {
 		codes = append(codes, c)
@@ -379,6 +408,7 @@ func (r *faultReport) human() string {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "  the server's fletch_queries_total over the run, by code: %v\n", r.ServerQueries)
+	fmt.Fprintf(&b, "  the server's log: lines by level %v, %d lines outside its format\n", r.ServerLog.Levels, r.ServerLog.Other)
 	fmt.Fprintf(&b, "  memory: RSS %.1f → %.1f MB (max %.1f), slope %.3f MB/min (second half %.3f)\n",
 		r.Memory.StartMB, r.Memory.EndMB, r.Memory.MaxMB, r.Memory.Slope, r.Memory.SlopeLater)
 	fmt.Fprintf(&b, "  goroutines: baseline %.0f, max %.0f, end %.0f (idle %.1fs after the load)\n", r.Gor.Baseline, r.Gor.Max, r.Gor.End, r.Gor.SettledS)

@@ -95,6 +95,7 @@ type event struct {
 type metricSample struct {
 	at                   time.Time
 	rss, goroutines, ifl float64
+	heap, planEntries    float64
 }
 
 // sampler scrapes /metrics every interval until stopped.
@@ -115,7 +116,8 @@ func startSampler(url string, every time.Duration) *sampler {
 		for {
 			if m, err := scrape(s.url); err == nil {
 				s.mu.Lock()
-				s.samples = append(s.samples, metricSample{time.Now(), m["process_resident_memory_bytes"], m["go_goroutines"], m["fletch_queries_in_flight"]})
+				s.samples = append(s.samples, metricSample{time.Now(), m["process_resident_memory_bytes"], m["go_goroutines"], m["fletch_queries_in_flight"],
+					m["go_memstats_heap_inuse_bytes"], m["fletch_plan_cache_entries"]})
 				s.mu.Unlock()
 			}
 			select {
@@ -201,7 +203,7 @@ func (d *deployment) run(ctx context.Context, faults []string) (*faultReport, er
 		if err := w.prepare(auth); err != nil {
 			return nil, err
 		}
-		workers[i], reqs[i] = w, w.request
+		workers[i], reqs[i] = w, withTimeout(w.request, c.timeout)
 	}
 	metricsURL := "http://" + d.httpAddr + "/metrics"
 	smp := startSampler(metricsURL, c.sample)
@@ -276,6 +278,20 @@ func (d *deployment) run(ctx context.Context, faults []string) (*faultReport, er
 	samples := smp.close()
 	r := d.report(o, recs, evs, samples, start, baseline, end, settled)
 	r.LoadAvg = loadAvg
+	levels, other, err := d.serverLog()
+	if err != nil {
+		return nil, err
+	}
+	r.ServerLog = serverLogJSON{Levels: levels, Other: len(other)}
+	for _, l := range other[:min(len(other), 3)] {
+		r.ServerLog.FirstOther = append(r.ServerLog.FirstOther, truncate(l, 300))
+	}
+	if levels["ERROR"] > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("the server logged %d lines at ERROR (a recovered panic is one): see %s", levels["ERROR"], d.logPath))
+	}
+	if len(other) > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("the server wrote %d lines outside its log format, e.g. %q", len(other), r.ServerLog.FirstOther[0]))
+	}
 	r.ServerQueries = map[string]int{}
 	for k, v := range serverAfter {
 		if c, ok := strings.CutPrefix(k, "fletch_queries_total/code="); ok && v > serverBefore[k] {

@@ -1,10 +1,13 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -654,5 +657,35 @@ func TestGetAuthAndDatabase(t *testing.T) {
 		if got := get(db0); got != "[(null) (null) (null)]" {
 			t.Errorf("database 0: %s", got)
 		}
+	}
+}
+
+// TestClientLogsThroughSlog checks that go-redis's own lines (here: a pool
+// that cannot dial) reach slog, in the server's format with the query's
+// trace id, not the standard library's logger on stderr (seen by
+// fletchload fault when Redis was killed: `redis: 2026/12/06 … pool.go:770:
+// redis: connection pool: failed to dial after 5 attempts` among the
+// structured lines).
+func TestClientLogsThroughSlog(t *testing.T) {
+	var buf bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
+	defer slog.SetDefault(old)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	if _, err := Open(context.Background(), Options{Addrs: []string{addr}}); err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
+	var rec struct{ Level, Msg, Detail string }
+	line, _, _ := bytes.Cut(buf.Bytes(), []byte("\n"))
+	if err := json.Unmarshal(line, &rec); err != nil {
+		t.Fatalf("no slog record of the failed dial: %v (%q)", err, buf.String())
+	}
+	if rec.Level != "WARN" || rec.Msg != "redis client" || !strings.Contains(rec.Detail, "failed to dial") || strings.HasPrefix(rec.Detail, "redis:") {
+		t.Errorf("record %+v", rec)
 	}
 }
