@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -19,6 +20,12 @@ type PgxOptions struct {
 	Rate     float64 // queries per second, paced; 0: back to back
 	Duration time.Duration
 	Seed     uint64
+	// OnlineTable, when set, is a PostgreSQL online store's table
+	// (stores/pgonline): each query reads the packed entity fletch keeps
+	// for CachedClass and the id, by key, rather than Features columns of
+	// Table. It is the store's floor: fletch's read of a cached entity
+	// without fletch.
+	OnlineTable string
 }
 
 // PgxReport is one bare pgx run, as a JSON line in the floor tool's
@@ -66,15 +73,24 @@ func PgxLoad(ctx context.Context, pool *pgxpool.Pool, o PgxOptions) (*PgxReport,
 		return nil, fmt.Errorf("wide: pgx load needs features, entities and a duration, got %d, %d, %s", o.Features, o.Entities, o.Duration)
 	}
 	query := PgxQuery(o.Features)
+	var id int64
+	var dest []any
+	var blob []byte
+	if o.OnlineTable != "" {
+		// the entity key as stores.EntityKey writes an int64 ("i:42")
+		query = "SELECT $1::bigint, packed FROM " + pgx.Identifier(strings.Split(o.OnlineTable, ".")).Sanitize() +
+			" WHERE class = '" + CachedClass + "' AND entity = 'i:' || $1::bigint"
+		dest = []any{&id, &blob}
+	} else {
+		dest = make([]any, o.Features+1)
+		dest[0] = &id
+		vals := make([]float64, o.Features)
+		for i := range vals {
+			dest[i+1] = &vals[i]
+		}
+	}
 	rep := &PgxReport{Mode: "pgx", SQL: query, Keys: 1, Features: o.Features, Rate: o.Rate, DurationS: o.Duration.Seconds(), Workers: 1}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x706778))
-	dest := make([]any, o.Features+1)
-	var id int64
-	dest[0] = &id
-	vals := make([]float64, o.Features)
-	for i := range vals {
-		dest[i+1] = &vals[i]
-	}
 	var lat []time.Duration
 	var rows int
 	start := time.Now()
@@ -98,6 +114,9 @@ func PgxLoad(ctx context.Context, pool *pgxpool.Pool, o PgxOptions) (*PgxReport,
 		d := time.Since(t0)
 		if err == nil && id != want {
 			err = fmt.Errorf("asked id %d, got %d", want, id)
+		}
+		if err == nil && o.OnlineTable != "" && len(blob) == 0 {
+			err = fmt.Errorf("id %d: an empty entity", want)
 		}
 		if err != nil {
 			rep.Errors++

@@ -342,3 +342,33 @@ func TestPostgresMatchesDuckDB(t *testing.T) {
 		t.Errorf("pgx load: %+v", rep)
 	}
 }
+
+// The bare read of a PostgreSQL online store's entity (widegen pgx
+// --online-table): the row of each id is read, and an id the table does
+// not hold is an error of the run, not a fast empty answer.
+func TestPgxOnlineTable(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE online (class text, entity text, packed bytea NOT NULL, PRIMARY KEY (class, entity));
+		INSERT INTO online SELECT 'user', 'i:' || i, '\x0301'::bytea FROM generate_series(1, 5) i`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := PgxLoad(ctx, pool, PgxOptions{Features: 50, Entities: 5, Duration: 100 * time.Millisecond, OnlineTable: "online"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Errors != 0 || rep.Requests == 0 || rep.RowsPerReq != 1 {
+		t.Errorf("5 ids held: %+v", rep)
+	}
+	rep, err = PgxLoad(ctx, pool, PgxOptions{Features: 50, Entities: 10, Duration: 100 * time.Millisecond, OnlineTable: "online"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Errors == 0 || !strings.Contains(rep.FirstError, "no rows") {
+		t.Errorf("ids 6..10 missing: %d errors, first %q", rep.Errors, rep.FirstError)
+	}
+}

@@ -14,18 +14,14 @@ import (
 	"github.com/fletch-engine/fletch/stores/storetest"
 )
 
-// BenchmarkStores: Get and Set of K entities × 50 float64 features on
+// BenchmarkStores: Get and Set of K entities × F float64 features on
 // this store and, in the same run, on the Redis store (the test servers of
-// scripts/services), every entity storing those 50. A Set writes values
-// newer than the stored ones, so every write merges.
+// scripts/services), every entity storing those F. A Set writes values
+// newer than the stored ones, so every write merges. 100 × 250 is a
+// write-back of the wide repository (examples/wide).
 //
 //	go test -run '^$' -bench BenchmarkStores -benchmem ./stores/pgonline
 func BenchmarkStores(b *testing.B) {
-	const features = 50
-	names := make([]string, features)
-	for i := range names {
-		names[i] = fmt.Sprintf("f%d", i)
-	}
 	opens := []struct {
 		name string
 		open func(b *testing.B) stores.OnlineStore
@@ -41,7 +37,12 @@ func BenchmarkStores(b *testing.B) {
 			return s
 		}},
 	}
-	for _, k := range []int{1, 100} {
+	for _, shape := range [][2]int{{1, 50}, {100, 50}, {100, 250}} {
+		k, features := shape[0], shape[1]
+		names := make([]string, features)
+		for i := range names {
+			names[i] = fmt.Sprintf("f%d", i)
+		}
 		for _, st := range opens {
 			b.Run(fmt.Sprintf("%dx%d/%s", k, features, st.name), func(b *testing.B) {
 				ctx := context.Background()

@@ -94,6 +94,20 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// array (Postgres's default while it learns) was a third of a 1-key
 	// Get's time on the test server.
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	// That one plan must be the index probe per key whatever the table's
+	// statistics when it is made. A generic plan made while the table was
+	// empty (a new store, the first reads of a warm-up) joined the keys
+	// with every entity of the class (a hash join; or, with hash joins
+	// ruled out, a nested loop over the class rescanning the keys, ~40 s
+	// for 10,000 keys), and kept doing so until autovacuum's ANALYZE
+	// replanned, a minute or more later: p99 271 ms at 250 reads/s after
+	// a warm-up (docs/BENCHMARKS.md §16). The statements look each key up
+	// in a subquery of its own (getSQL), and the pool's connections rule
+	// out the scans that read more than the key's row: an empty table's
+	// sequential scan costs nothing to the planner.
+	for _, p := range []string{"enable_seqscan", "enable_bitmapscan"} {
+		cfg.ConnConfig.RuntimeParams[p] = "off"
+	}
 	// A request's context ending cancels its query on the server too.
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
@@ -114,15 +128,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// The keys' ordinality is the row each entity answers (keys
 		// repeated in a request each get theirs, and no map from key to
 		// row is built); rows come in order, as stores.ValuesBuilder
-		// takes them.
-		getSQL: `SELECT o.i, e.packed FROM unnest($2::text[]) WITH ORDINALITY AS o(entity, i) JOIN ` + entities +
-			` AS e ON e.class = $1 AND e.entity = o.entity ORDER BY o.i`,
-		// A Set locks the stored entities in key order (bytewise, as Set
-		// sorts them), merges in Go, and replaces them (write).
-		lockSQL: `SELECT o.i, e.packed FROM unnest($2::text[]) WITH ORDINALITY AS o(entity, i) JOIN ` + entities +
-			` AS e ON e.class = $1 AND e.entity = o.entity ORDER BY e.entity COLLATE "C" FOR UPDATE OF e`,
-		replaceSQL: `UPDATE ` + entities + ` AS e SET packed = u.packed FROM unnest($2::text[], $3::bytea[]) AS u(entity, packed)
-WHERE e.class = $1 AND e.entity = u.entity`,
+		// takes them. Each key is a subquery of its own (LATERAL, not
+		// pulled up: LIMIT), so that the one plan is an index probe per
+		// key whatever the table's statistics (see Open).
+		getSQL: `SELECT o.i, e.packed FROM unnest($2::text[]) WITH ORDINALITY AS o(entity, i) CROSS JOIN LATERAL (SELECT packed FROM ` + entities +
+			` WHERE class = $1 AND entity = o.entity LIMIT 1) AS e ORDER BY o.i`,
+		// A Set locks the stored entities in the keys' order (bytewise:
+		// Set sorts them), merges in Go, and replaces them (write); the
+		// replacing upsert finds each row by its key.
+		lockSQL: `SELECT o.i, e.packed FROM unnest($2::text[]) WITH ORDINALITY AS o(entity, i) CROSS JOIN LATERAL (SELECT packed FROM ` + entities +
+			` WHERE class = $1 AND entity = o.entity LIMIT 1 FOR UPDATE) AS e`,
+		replaceSQL: `INSERT INTO ` + entities + ` AS e (class, entity, packed) SELECT $1, u.entity, u.packed FROM unnest($2::text[], $3::bytea[]) AS u(entity, packed)
+ON CONFLICT (class, entity) DO UPDATE SET packed = excluded.packed`,
 		setSQL: `INSERT INTO ` + entities + ` AS e (class, entity, packed) SELECT $1, u.entity, u.packed FROM unnest($2::text[], $3::bytea[]) AS u(entity, packed)
 ON CONFLICT (class, entity) DO UPDATE SET packed = ` + merge + `(e.packed, excluded.packed)`,
 		assignSQL: `INSERT INTO ` + slotsTable + ` (class, id, features) VALUES ($1, $2, '{}') ON CONFLICT (class) DO NOTHING`,

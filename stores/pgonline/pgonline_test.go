@@ -113,6 +113,81 @@ func TestMergeFunctionIsPackedMerge(t *testing.T) {
 	}
 }
 
+// The store's statements probe the index per key whatever the table's
+// statistics when their plan was made: plans made on the empty table (the
+// first reads of a new store, as a warm-up does) and explained once it
+// holds thousands of entities look each key up in the index, and never
+// scan the class. Before, the read joined the keys with a hash over every
+// entity of the class until autovacuum's ANALYZE replanned.
+func TestPlansProbeTheIndex(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	s := open(t)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	statements := []struct{ name, sql, args string }{
+		{"get", s.getSQL, `('C', '{i:7,i:9}')`},
+		{"lock", s.lockSQL, `('C', '{i:7,i:9}')`},
+		{"replace", s.replaceSQL, `('C', '{i:7,i:9}', '{"\\x03","\\x03"}')`},
+	}
+	for _, st := range statements {
+		// the plans are made now, on the empty table (force_generic_plan)
+		if _, err := conn.Exec(ctx, "PREPARE probe_"+st.name+" AS "+st.sql); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "EXPLAIN EXECUTE probe_"+st.name+st.args); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 3000
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	keys := storetest.Int64Keys(mem, ids...)
+	defer keys.Release()
+	rec := storetest.FloatRecord(mem, []string{"a", "b"}, n, func(r, i int) float64 { return float64(r + i) })
+	defer rec.Release()
+	observed := make([]time.Time, n)
+	for i := range observed {
+		observed[i] = t0
+	}
+	if err := s.Set(ctx, "C", keys, rec, observed); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range statements {
+		rows, err := conn.Query(ctx, "EXPLAIN (COSTS OFF) EXECUTE probe_"+st.name+st.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for rows.Next() {
+			var l string
+			if err := rows.Scan(&l); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, l)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		probes := strings.Contains(plan, "Index Scan using fletch_online_pkey on fletch_online") &&
+			strings.Contains(plan, "Index Cond: ((class = $1) AND (entity = o.entity))")
+		if st.name == "replace" {
+			// the upsert finds each row by its key (its arbiter index)
+			probes = strings.Contains(plan, "Conflict Arbiter Indexes: fletch_online_pkey") && !strings.Contains(plan, "Scan on fletch_online")
+		}
+		if !probes || strings.Contains(plan, "Join") || strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Bitmap") || strings.Contains(plan, "Materialize") {
+			t.Errorf("%s, planned on the empty table, over %d entities:\n%s\nwant an index probe per key", st.name, n, plan)
+		}
+	}
+}
+
 // nilIfEmpty is b, or nil (SQL's NULL, a missing entity) for "".
 func nilIfEmpty(b string) []byte {
 	if b == "" {

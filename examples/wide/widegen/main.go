@@ -6,6 +6,7 @@
 //	widegen gen  --dir DIR --features 1000 --entities 10000 --split 3 --duckdb PATH
 //	widegen warm --addr 127.0.0.1:18815 --features 250 --entities 100000 [--chunk 10000]
 //	widegen pgx  --postgres DSN --features 50 --entities 100000 --rate 250 --duration 10s [--label L]
+//	widegen pgx  --postgres DSN --online-table fletch_online --entities 100000 --rate 250 --duration 10s
 //
 // gen writes wide.py and the resolvers into DIR, checks that they load, and
 // (re)creates the table wide_users with the data in the DuckDB file and/or
@@ -146,6 +147,7 @@ func cmdPgx(ctx context.Context, args []string) error {
 	var o wide.PgxOptions
 	fs.IntVar(&o.Features, "features", 50, "columns f0..f{N-1} to read")
 	fs.IntVar(&o.Entities, "entities", 100_000, "ids drawn from 1..M")
+	fs.StringVar(&o.OnlineTable, "online-table", "", "a PostgreSQL online store's table: read the packed entity of each id there instead (the store's floor)")
 	fs.Float64Var(&o.Rate, "rate", 250, "queries per second, one at a time (0: back to back)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured duration")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured run before, at the same rate")
