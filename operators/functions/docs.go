@@ -87,6 +87,7 @@ Implemented in ` + "`operators/aggregate`" + ` (tested against DuckDB ` + "`GROU
 the type (int, float, str, datetime, date, bool). ` + "`max_by`" + `/` + "`min_by`" + ` take the value at the greatest /
 least sort key among rows whose value and key are not null; ties go to the later row in input
 order; NaN sorts above every number. ` + "`approx_count_distinct`" + ` is a HyperLogLog with 4096 registers
-(standard error 1.04/√4096 ≈ 1.6%), exact up to 512 distinct values per group; its sketches
-merge and serialize (` + "`aggregate.Sketch`" + `).
+(standard error 1.04/√4096 ≈ 1.6%) and LogLog-Beta's unbiased estimate, exact up to 512 distinct
+values per group; its sketches merge and serialize (` + "`aggregate.Sketch`" + `; errors measured in
+docs/TILES.md).
 `
