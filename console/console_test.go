@@ -414,3 +414,22 @@ func TestHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONSafe(t *testing.T) {
+	for _, tc := range []struct {
+		in   any
+		want string
+	}{
+		{math.NaN(), `"NaN"`},
+		{math.Inf(1), `"Infinity"`},
+		{float32(math.Inf(-1)), `"-Infinity"`},
+		{1.5, `1.5`},
+		{[]any{1.0, math.NaN(), nil}, `[1,"NaN",null]`},
+		{map[string]any{"a": math.Inf(1), "b": "x"}, `{"a":"Infinity","b":"x"}`},
+	} {
+		got, err := json.Marshal(jsonSafe(tc.in))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("jsonSafe(%v) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
