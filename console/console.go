@@ -149,9 +149,16 @@ func (c *console) api(h func(req request) (any, error)) http.HandlerFunc {
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 			return
 		}
-		if err := json.NewEncoder(w).Encode(out); err != nil {
-			slog.Warn("console: answering", "err", err)
+		// Encoded whole before the status is sent: a value that cannot be
+		// encoded is an error, not a truncated answer.
+		body, err := json.Marshal(out)
+		if err != nil {
+			slog.Warn("console: encoding an answer", "err", err)
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "the answer could not be encoded as JSON: " + err.Error()})
+			return
 		}
+		_, _ = w.Write(body)
 	}
 }
 
