@@ -201,7 +201,7 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 	if ts.rawRuns != nil {
 		sp.Lo2, sp.Hi2 = make([]int32, f.n), make([]int32, f.n)
 	}
-	for i, t := range f.times {
+	for i, t := range f.rowTimes() {
 		k := ts.rowKey[i]
 		if k < 0 {
 			continue
@@ -278,7 +278,7 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 	}
 	d, w := info.bucket, info.widest.Microseconds()
 	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-	for _, t := range f.times {
+	for _, t := range f.rowTimes() {
 		if lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d); lo < hi {
 			all.Lo, all.Hi = min(all.Lo, lo), max(all.Hi, hi)
 		}
@@ -562,7 +562,7 @@ func (r *run) rawReads(f *frameData, info *tileInfo, distinct arrow.Array, ts *t
 	d, w := info.bucket, info.widest.Microseconds()
 	if ts.covHi == nil {
 		open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-		for _, t := range f.times {
+		for _, t := range f.rowTimes() {
 			open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, d)), max(open.Hi, t+1)
 		}
 		distinct.Retain()
@@ -574,7 +574,7 @@ func (r *run) rawReads(f *frameData, info *tileInfo, distinct arrow.Array, ts *t
 		from[k] = 1<<63 - 1
 	}
 	end := int64(-1 << 63)
-	for i, t := range f.times {
+	for i, t := range f.rowTimes() {
 		k := ts.rowKey[i]
 		if k < 0 {
 			continue

@@ -21,6 +21,7 @@ import (
 	"github.com/fletch-engine/fletch/statement"
 	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
+	memstore "github.com/fletch-engine/fletch/stores/memory"
 	"github.com/fletch-engine/fletch/tiles"
 )
 
@@ -189,4 +190,87 @@ func BenchmarkTrainingSet(b *testing.B) {
 		}
 		b.ReportMetric(float64(f.n)*float64(b.N)/b.Elapsed().Seconds(), "spine_rows/s")
 	})
+}
+
+// BenchmarkOnlineTiles: one online query of the 6 windowed features of
+// BenchmarkTrainingSet's repository for one heavy hitter (25,000 events in
+// 90 days at the default size), one light key, or 100 keys, at 12:00 on the
+// last day: from tiles published to a memory online store (then the
+// half-day of raw events after them), from raw events only (nothing
+// published: the whole aligned window read raw), and the exact path for
+// the same rows (a point-in-time query, which computes from the related
+// rows).
+//
+//	go test -tags duckdb_arrow -run '^$' -bench BenchmarkOnlineTiles -benchtime 200x ./planner
+func BenchmarkOnlineTiles(b *testing.B) {
+	f := tilesBench(b)
+	ctx := context.Background()
+	published := memstore.New()
+	for _, group := range tiles.Materialized(f.g) {
+		spec, err := tiles.SpecFor(f.g, group)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tiles.PublishAll(ctx, memory.DefaultAllocator, f.st, published, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	light := make([]int64, 100)
+	for i := range light {
+		light[i] = int64(2 + i*397)
+	}
+	var outs []statement.Output
+	for _, name := range []string{"total", "cnt"} {
+		for _, w := range []time.Duration{7, 30, 90} {
+			outs = append(outs, statement.Output{Expr: &expr.Ref{Path: []string{features.WindowFQN(name, w*24*time.Hour)}}})
+		}
+	}
+	run := func(b *testing.B, e *planner.Engine, keys []int64, asOf bool) {
+		kb := array.NewInt64Builder(memory.DefaultAllocator)
+		kb.AppendValues(keys, nil)
+		ka := kb.NewArray()
+		defer ka.Release()
+		fields := []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}
+		cols := []arrow.Array{ka}
+		if asOf {
+			tb := array.NewTimestampBuilder(memory.DefaultAllocator, features.TimestampType)
+			for range keys {
+				tb.Append(arrow.Timestamp(now.UnixMicro()))
+			}
+			ta := tb.NewArray()
+			defer ta.Release()
+			fields = append(fields, arrow.Field{Name: statement.AsOfColumn, Type: features.TimestampType})
+			cols = append(cols, ta)
+		}
+		in := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(len(keys)))
+		defer in.Release()
+		p, err := e.Prepare(&statement.Statement{Class: f.g.Class("user"), Inputs: fields, Outputs: outs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			res, err := p.Run(ctx, in, planner.RunOptions{Now: now})
+			if err != nil {
+				b.Fatal(err)
+			}
+			res.Release()
+		}
+	}
+	src := markettest.OneSource{Src: f.src}
+	for _, k := range []struct {
+		name string
+		keys []int64
+	}{{"heavy", []int64{0}}, {"light", light[:1]}, {"100_keys", light}} {
+		b.Run("tiles/"+k.name, func(b *testing.B) {
+			run(b, planner.NewEngine(f.g, src, nil, planner.WithOnlineStore(published)), k.keys, false)
+		})
+		b.Run("raw/"+k.name, func(b *testing.B) {
+			run(b, planner.NewEngine(f.g, src, nil, planner.WithOnlineStore(memstore.New())), k.keys, false)
+		})
+		b.Run("exact/"+k.name, func(b *testing.B) {
+			run(b, planner.NewEngine(f.g, src, nil), k.keys, true)
+		})
+	}
 }

@@ -318,7 +318,7 @@ func TestApproxCountDistinctError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Close()
-	stderr := 1.04 / math.Sqrt(m)
+	stderr := 1.04 / math.Sqrt(1<<Precision)
 	for g := 0; res.Next(); g++ {
 		var exact int64
 		if err := res.Scan(&exact); err != nil {

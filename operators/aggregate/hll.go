@@ -13,7 +13,8 @@ import (
 )
 
 // Sketch is approx_count_distinct's state: a HyperLogLog of precision
-// Precision (m = 4096 registers, standard error 1.04/√m ≈ 1.6%). Below
+// Precision (m = 4096 registers, standard error 1.04/√m ≈ 1.6%) with
+// LogLog-Beta's estimate (Estimate). Below
 // SparseLimit distinct values it keeps the 64-bit hashes themselves and
 // counts exactly (up to hash collisions, negligible at 64 bits), so small
 // groups, the common case per entity, cost little memory and have no error.
@@ -79,8 +80,14 @@ func (s *Sketch) Merge(o *Sketch) {
 	}
 }
 
-// Estimate returns the distinct count: exact while sparse, else the
-// HyperLogLog estimate with linear counting for the small range.
+// Estimate returns the distinct count: exact while sparse, else
+// LogLog-Beta's estimate (Qin, Kim and Tung, "LogLog-Beta and More: A New
+// Algorithm for Cardinality Estimation Based on LogLog Counting", 2016,
+// arXiv:1612.02284): the raw HyperLogLog estimate with the number of empty
+// registers ez corrected by β(ez), a polynomial in ln(ez + 1) fitted for
+// each precision. One formula over the whole range, so no bias where the
+// raw estimate used to take over from linear counting (+1.4–2.4 % from
+// 2.4× to 3× m before; TestApproxCountDistinctBias, docs/TILES.md).
 func (s *Sketch) Estimate() int64 {
 	if s.regs == nil {
 		return int64(len(s.sparse))
@@ -92,12 +99,18 @@ func (s *Sketch) Estimate() int64 {
 			zeros++
 		}
 	}
+	ez := float64(zeros)
 	alpha := 0.7213 / (1 + 1.079/float64(m))
-	e := alpha * m * m / sum
-	if e <= 2.5*m && zeros > 0 {
-		e = m * math.Log(float64(m)/float64(zeros))
-	}
+	e := alpha * m * (m - ez) / (sum + beta12(ez))
 	return int64(math.Round(e))
+}
+
+// beta12 is LogLog-Beta's correction for precision 12: the paper's
+// coefficients β0..β7 for p = 12.
+func beta12(ez float64) float64 {
+	zl := math.Log(ez + 1)
+	return -0.384979202588598*ez + zl*(0.183162233114364+zl*(0.130396688841854+zl*(0.0704838927629266+
+		zl*(-0.0089589397146453+zl*(0.0113010036741605+zl*(-0.00194285569591290+zl*0.000225435774024964))))))
 }
 
 // MarshalBinary encodes the sketch: a mode byte, then the hashes or the
