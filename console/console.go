@@ -59,8 +59,7 @@ func Handler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	sub, _ := fs.Sub(static, "static")
 	files := http.StripPrefix(strings.TrimSuffix(Prefix, "/"), http.FileServerFS(sub))
-	mux.Handle("GET "+Prefix, noCache(files))
-	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix, http.StatusFound) })
+	mux.Handle("GET "+Prefix, page(files))
 	mux.HandleFunc("GET "+Prefix+"api/whoami", c.api(c.whoami))
 	mux.HandleFunc("GET "+Prefix+"api/catalogue", c.api(c.catalogue))
 	mux.HandleFunc("GET "+Prefix+"api/lineage", c.api(c.lineage))
@@ -70,9 +69,14 @@ func Handler(cfg Config) http.Handler {
 	return mux
 }
 
-func noCache(h http.Handler) http.Handler {
+// page serves the pages' files: revalidated at each load (a new binary
+// brings new ones), run only as this origin's scripts (the token the page
+// keeps must not be readable by anything else), never framed.
+func page(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		h.ServeHTTP(w, r)
 	})
 }
@@ -145,9 +149,16 @@ func (c *console) api(h func(req request) (any, error)) http.HandlerFunc {
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 			return
 		}
-		if err := json.NewEncoder(w).Encode(out); err != nil {
-			slog.Warn("console: answering", "err", err)
+		// Encoded whole before the status is sent: a value that cannot be
+		// encoded is an error, not a truncated answer.
+		body, err := json.Marshal(out)
+		if err != nil {
+			slog.Warn("console: encoding an answer", "err", err)
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "the answer could not be encoded as JSON: " + err.Error()})
+			return
 		}
+		_, _ = w.Write(body)
 	}
 }
 

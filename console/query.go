@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -98,6 +99,10 @@ func (r runner) run(ctx context.Context, v viewer, req QueryRequest) (*QueryResu
 			return nil, fmt.Errorf("now %q: expected a time like 2024-06-01T12:00:00Z", req.Now)
 		}
 		r.now = t.UTC()
+	} else {
+		// The server's clock, read once: SQL over features scans as of a
+		// time, and a zero one would see no event at all.
+		r.now = time.Now().UTC()
 	}
 	if strings.TrimSpace(req.SQL) != "" {
 		return r.sql(ctx, v, req.SQL)
@@ -183,7 +188,7 @@ func (r runner) lookup(ctx context.Context, v viewer, st *statement.Statement, i
 	for i := 0; i < out.TotalRows && i < maxRows; i++ {
 		row := make([]Cell, rec.NumCols())
 		for j, col := range rec.Columns() {
-			row[j].Value = col.GetOneForMarshal(i)
+			row[j].Value = jsonSafe(col.GetOneForMarshal(i))
 			if j < len(res.Hits) && res.Hits[j] != nil {
 				if h, ok := res.Hits[j].(*array.Boolean); ok && h.IsValid(i) {
 					row[j].Hit = h.Value(i)
@@ -238,7 +243,7 @@ func (r runner) sql(ctx context.Context, v viewer, text string) (*QueryResult, e
 			}
 			row := make([]Cell, rec.NumCols())
 			for j, col := range rec.Columns() {
-				row[j].Value = col.GetOneForMarshal(i)
+				row[j].Value = jsonSafe(col.GetOneForMarshal(i))
 			}
 			out.Rows = append(out.Rows, row)
 		}
@@ -276,6 +281,34 @@ func fetchFrame(frames []planner.Frame, s planner.Stage) int {
 		}
 	}
 	return s.FrameID
+}
+
+// jsonSafe is v with the floats JSON cannot carry (NaN, ±Inf: a division
+// by zero) as the strings JavaScript prints for them, however deep in a
+// list or struct.
+func jsonSafe(v any) any {
+	switch v := v.(type) {
+	case float64:
+		switch {
+		case math.IsNaN(v):
+			return "NaN"
+		case math.IsInf(v, 1):
+			return "Infinity"
+		case math.IsInf(v, -1):
+			return "-Infinity"
+		}
+	case float32:
+		return jsonSafe(float64(v))
+	case []any:
+		for i := range v {
+			v[i] = jsonSafe(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = jsonSafe(v[k])
+		}
+	}
+	return v
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -84,17 +84,44 @@ func e2eServer(t *testing.T, mem memory.Allocator) (*Server, *duckdb.Source) {
 // each for a user row u (an independent reference).
 const e2eSelect = `id, full_name, email, "review_count[7d]", review_count__2592000__, lower(full_name) AS lower_name`
 
-func e2eReference(asOf string) string {
+// review_count is materialized in 1-day buckets: served online (one time
+// for the whole query), its window starts at the start of the day its
+// exact start falls in (DESIGN.md §4, tiles: B(t − w) ≤ time ≤ t); rows
+// at their own __as_of__ (offline) see the exact window t − w < time ≤ t.
+func e2eReference(asOf string, online bool) string {
+	start7, start30 := "TIMESTAMPTZ '"+asOf+"' - INTERVAL 7 DAY", "TIMESTAMPTZ '"+asOf+"' - INTERVAL 30 DAY"
+	after := ">"
+	if online {
+		start7, start30, after = alignedStart(asOf, "7 DAY", 86400), alignedStart(asOf, "30 DAY", 86400), ">="
+	}
 	return fmt.Sprintf(`SELECT k.hid, u.first_name || ' ' || u.last_name, u.email,
-		(SELECT count(*) FROM marketplace_reviews r WHERE r.user_hid = k.hid AND r.created_at > TIMESTAMPTZ '%[1]s' - INTERVAL 7 DAY AND r.created_at <= TIMESTAMPTZ '%[1]s'),
-		(SELECT count(*) FROM marketplace_reviews r WHERE r.user_hid = k.hid AND r.created_at > TIMESTAMPTZ '%[1]s' - INTERVAL 30 DAY AND r.created_at <= TIMESTAMPTZ '%[1]s'),
+		(SELECT count(*) FROM marketplace_reviews r WHERE r.user_hid = k.hid AND r.created_at %[4]s %[2]s AND r.created_at <= TIMESTAMPTZ '%[1]s'),
+		(SELECT count(*) FROM marketplace_reviews r WHERE r.user_hid = k.hid AND r.created_at %[4]s %[3]s AND r.created_at <= TIMESTAMPTZ '%[1]s'),
 		lower(u.first_name || ' ' || u.last_name)
-		FROM keys k LEFT JOIN marketplace_users u ON u.hid = k.hid AND u.created_at <= TIMESTAMPTZ '%[1]s' ORDER BY k.ord`, asOf)
+		FROM keys k LEFT JOIN marketplace_users u ON u.hid = k.hid AND u.created_at <= TIMESTAMPTZ '%[1]s' ORDER BY k.ord`,
+		asOf, start7, start30, after)
+}
+
+// alignedStart is DuckDB SQL for the start of a window materialized in
+// buckets of the given seconds, aligned to the Unix epoch: B(t − w).
+func alignedStart(asOf, window string, bucket int) string {
+	return fmt.Sprintf(`to_timestamp(floor(epoch(TIMESTAMPTZ '%s' - INTERVAL %s) / %d) * %d)`, asOf, window, bucket, bucket)
 }
 
 // referenceRows runs the reference over keys (in order) and prints its rows
 // as the result rows are printed.
 func referenceRows(t *testing.T, db *duckdb.Source, keys []string, asOf string) []string {
+	t.Helper()
+	return reference(t, db, keys, asOf, true)
+}
+
+// pointInTimeRows is referenceRows for rows each at their own __as_of__.
+func pointInTimeRows(t *testing.T, db *duckdb.Source, keys []string, asOf string) []string {
+	t.Helper()
+	return reference(t, db, keys, asOf, false)
+}
+
+func reference(t *testing.T, db *duckdb.Source, keys []string, asOf string, online bool) []string {
 	t.Helper()
 	if _, err := db.DB().Exec(`CREATE OR REPLACE TABLE keys (ord INT, hid VARCHAR)`); err != nil {
 		t.Fatal(err)
@@ -106,7 +133,7 @@ func referenceRows(t *testing.T, db *duckdb.Source, keys []string, asOf string) 
 	if _, err := db.DB().Exec(`INSERT INTO keys VALUES ` + strings.Join(vals, ",")); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.DB().Query(e2eReference(asOf))
+	rows, err := db.DB().Query(e2eReference(asOf, online))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +268,7 @@ func TestEndToEndPrepared(t *testing.T) {
 		if len(recs) < 2 {
 			t.Errorf("%d batches: results are not chunked", len(recs))
 		}
-		compareRows(t, resultRows(recs), referenceRows(t, db, keys, asOf.Format(time.RFC3339)))
+		compareRows(t, resultRows(recs), pointInTimeRows(t, db, keys, asOf.Format(time.RFC3339)))
 		releaseAll(recs)
 	}
 

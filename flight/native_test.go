@@ -160,7 +160,7 @@ func TestNativeQueryPointInTime(t *testing.T) {
 	defer a.release()
 	got := resultRows(a.recs)
 	for i, k := range keys {
-		want := referenceRows(t, db, []string{k}, times[i%len(times)].Format(time.RFC3339))[0]
+		want := pointInTimeRows(t, db, []string{k}, times[i%len(times)].Format(time.RFC3339))[0]
 		// With meta, the hit columns follow the outputs.
 		cells := strings.Split(got[i], "|")
 		if have := strings.Join(cells[:len(nativeOutputs)], "|"); have != want {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fletch-engine/fletch/internal/trace"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -84,12 +85,30 @@ func (s *Server) beginQuery(ctx context.Context, path string) (context.Context, 
 	}
 	q := queryObs{s: s, path: path, start: time.Now()}
 	if s.tracer != nil {
-		ctx, q.span = s.tracer.Start(propagation.TraceContext{}.Extract(ctx, mdCarrier{ctx}), "query "+path,
-			oteltrace.WithSpanKind(oteltrace.SpanKindServer), oteltrace.WithTimestamp(q.start),
-			oteltrace.WithAttributes(attribute.String("fletch.path", path)))
+		if v := metadata.ValueFromIncomingContext(ctx, traceparentHeader); len(v) > 0 {
+			ctx = propagation.TraceContext{}.Extract(ctx, mdCarrier{ctx})
+		}
+		qs := querySpans[path]
+		ctx, q.span = s.tracer.Start(ctx, qs.name, qs.opts...)
 	}
 	return ctx, q
 }
+
+// querySpan is the name and start options of the span of a query.
+type querySpan struct {
+	name string
+	opts []oteltrace.SpanStartOption
+}
+
+// querySpans are the query spans of each path, made once.
+var querySpans = func() map[string]querySpan {
+	m := map[string]querySpan{}
+	for _, path := range []string{PathSQL, PathSubstrait, PathPrepared, PathNative} {
+		m[path] = querySpan{"query " + path, []oteltrace.SpanStartOption{oteltrace.WithSpanKind(oteltrace.SpanKindServer),
+			oteltrace.WithAttributes(attribute.String("fletch.path", path))}}
+	}
+	return m
+}()
 
 // end reports the query's outcome: to the observer, and to the log (a
 // line per query at debug level; failures of the server's side, which the

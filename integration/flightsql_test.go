@@ -44,12 +44,32 @@ var userColumns = []string{"id", "full_name", "review_count__604800__", "review_
 
 func userReference(t *testing.T, rows []spineRow) [][]any {
 	t.Helper()
+	return userReferenceOf(t, rows, false)
+}
+
+// onlineUserReference is userReference for a query served online at one
+// time (the native query's now): review_count is materialized in 1-day
+// buckets, so its windows start at the start of the UTC day their exact
+// start falls in (DESIGN.md §4, tiles: B(t − w) ≤ time ≤ t).
+func onlineUserReference(t *testing.T, rows []spineRow) [][]any {
+	t.Helper()
+	return userReferenceOf(t, rows, true)
+}
+
+func userReferenceOf(t *testing.T, rows []spineRow, online bool) [][]any {
+	t.Helper()
 	reviews := func(agg, cond string) string {
 		return "(SELECT " + agg + " FROM marketplace_reviews r WHERE r.user_hid = s.id AND r.created_at <= s.t" + cond + ")"
 	}
+	since := func(w string) string {
+		if online {
+			return " AND r.created_at >= to_timestamp(floor(epoch(s.t - INTERVAL " + w + ") / 86400) * 86400)"
+		}
+		return " AND r.created_at > s.t - INTERVAL " + w
+	}
 	return referenceRows(t, spineSQL(rows)+`SELECT s.id, u.first_name || ' ' || u.last_name,
-		`+reviews("count(*)", " AND r.created_at > s.t - INTERVAL 7 DAY")+`,
-		`+reviews("count(*)", " AND r.created_at > s.t - INTERVAL 30 DAY")+`,
+		`+reviews("count(*)", since("7 DAY"))+`,
+		`+reviews("count(*)", since("30 DAY"))+`,
 		lower(u.first_name || ' ' || u.last_name),
 		`+reviews("avg(star_rating)", "")+`
 		FROM s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= s.t ORDER BY s.i`)

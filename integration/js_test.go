@@ -35,7 +35,7 @@ func TestJSClient(t *testing.T) {
 		Rows  [][]any  `json:"rows"`
 	}
 	mk := func(rows []spineRow, withTimes bool) refCase {
-		c := refCase{Rows: userReference(t, rows)}
+		c := refCase{Rows: userReferenceOf(t, rows, !withTimes)}
 		for _, r := range rows {
 			c.IDs = append(c.IDs, r.key)
 			if withTimes {
@@ -44,7 +44,9 @@ func TestJSClient(t *testing.T) {
 		}
 		return c
 	}
-	ref := map[string]any{"now": anchor.Format(time.RFC3339), "bulk": mk(bulk, false), "offline": mk(offline, true)}
+	// The SQL statement's __as_of__ makes its rows point in time (offline).
+	sql := mk(bulk[:5], true)
+	ref := map[string]any{"now": anchor.Format(time.RFC3339), "bulk": mk(bulk, false), "offline": mk(offline, true), "sql": sql}
 	b, err := json.Marshal(ref)
 	if err != nil {
 		t.Fatal(err)

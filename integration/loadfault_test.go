@@ -35,6 +35,8 @@ type faultRun struct {
 		FirstOKMs  float64        `json:"first_ok_ms"`
 		Server     map[string]int `json:"server_counted"`
 		Cancelled  map[string]int `json:"cancel_calls"`
+		NotReady   bool           `json:"readyz_not_ready"`
+		ReadyMs    float64        `json:"readyz_ready_ms"`
 		Error      string         `json:"error"`
 	} `json:"faults"`
 	Memory struct {
@@ -131,6 +133,10 @@ func TestLoadAndFaults(t *testing.T) {
 		}
 		if f.RecoveryMs > 2000 || f.FirstOKMs < 0 || f.FirstOKMs > 2000 {
 			t.Errorf("fault %s: last error %v ms and first success %v ms after the repair, want both within 2 s", f.Name, f.RecoveryMs, f.FirstOKMs)
+		}
+		// /readyz reflects the store and the source (docs/OPERATIONS.md).
+		if down := f.Name == "redis" || f.Name == "postgres"; f.NotReady != down || f.ReadyMs < 0 || f.ReadyMs > 2000 {
+			t.Errorf("fault %s: /readyz not ready during it %v (want %v), ready again %v ms after the repair", f.Name, f.NotReady, down, f.ReadyMs)
 		}
 		switch f.Name {
 		case "redis":

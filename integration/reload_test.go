@@ -120,6 +120,32 @@ func TestReloadSIGHUP(t *testing.T) {
 	want := referenceRows(t, `WITH s(i, id) AS (VALUES (0, '50'), (1, '1'), (2, 'nobody'))
 		SELECT s.id, u.first_name || '!' FROM s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= `+sqlTime(anchor)+` ORDER BY s.i`)
 	compareRows(t, []string{"id", "first_name_bang"}, got, want)
+	// The console reads the repository serving now: the new feature is in
+	// its catalogue and has its lineage.
+	var cat struct {
+		Classes []struct {
+			Table    string `json:"table"`
+			Features []struct {
+				Name string `json:"name"`
+			} `json:"features"`
+		} `json:"classes"`
+	}
+	getJSON(t, "http://"+httpAddr+"/console/api/catalogue", "", &cat)
+	found := false
+	for _, c := range cat.Classes {
+		for _, f := range c.Features {
+			found = found || c.Table == "user" && f.Name == "first_name_bang"
+		}
+	}
+	var lin struct {
+		Nodes []struct {
+			ID string `json:"id"`
+		} `json:"nodes"`
+	}
+	getJSON(t, "http://"+httpAddr+"/console/api/lineage?feature=user.first_name_bang", "", &lin)
+	if !found || len(lin.Nodes) == 0 {
+		t.Errorf("after the reload, the console's catalogue has first_name_bang: %v; its lineage: %v", found, lin.Nodes)
+	}
 	if _, err := prep.Execute(ctx); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "prepare it again") {
 		t.Fatalf("a statement prepared before the reload: %v, want FailedPrecondition asking to prepare it again", err)
 	}

@@ -197,7 +197,8 @@ func TestSeedsLogins(t *testing.T) {
 }
 
 // TestSeedsTransactions: seed 004's total_spend (30d, 60d, 90d, default 0)
-// over amounts with nulls, some after the query time.
+// over amounts with nulls, some after the query time; materialized in 1d
+// buckets, so served online each window starts at midnight UTC.
 func TestSeedsTransactions(t *testing.T) {
 	out, err := validateSeeds(t, "transactions")
 	if err != nil {
@@ -212,9 +213,9 @@ func TestSeedsTransactions(t *testing.T) {
 			TIMESTAMP '2026-01-01 12:00:00' - to_hours(i * 5 - 30) AS "at"
 			FROM range(1, 600) t(i)`)
 	want := seedReference(t, db, `SELECT u.id,
-		coalesce(sum(a.amount) FILTER (a."at" > n - INTERVAL 30 DAY), 0),
-		coalesce(sum(a.amount) FILTER (a."at" > n - INTERVAL 60 DAY), 0),
-		coalesce(sum(a.amount) FILTER (a."at" > n - INTERVAL 90 DAY), 0)
+		coalesce(sum(a.amount) FILTER (a."at" >= `+alignedSince("30 DAY", 86400)+`), 0),
+		coalesce(sum(a.amount) FILTER (a."at" >= `+alignedSince("60 DAY", 86400)+`), 0),
+		coalesce(sum(a.amount) FILTER (a."at" >= `+alignedSince("90 DAY", 86400)+`), 0)
 		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
 		LEFT JOIN transactions a ON a.user_id = u.id AND a."at" <= n
 		GROUP BY u.id, n ORDER BY u.id`, "30d", "60d", "90d")
@@ -342,6 +343,15 @@ func TestSeedsTutorial(t *testing.T) {
 	}
 }
 
+// alignedSince is DuckDB SQL for where the window w of a feature
+// materialized in buckets of the given seconds starts when it is served
+// online at the seeds' query time n: B(n − w), the start of the epoch-
+// aligned bucket holding n − w (DESIGN.md §4, tiles: online serving sees
+// B(t − w) ≤ time ≤ t).
+func alignedSince(w string, bucket int) string {
+	return fmt.Sprintf("make_timestamp((floor(epoch(n - INTERVAL %s) / %d) * %d * 1000000)::BIGINT)", w, bucket, bucket)
+}
+
 // seedFix rewrites the first old of file in repo to new: a seed's slip,
 // located by validate as written, corrected as the seed means it.
 func seedFix(t *testing.T, repo, file, old, new string) {
@@ -406,7 +416,9 @@ func TestSeedsAverages(t *testing.T) {
 // TestSeedsMaterialized: seed 000's caching and materialization snippets
 // as written (MaterializationWindowConfig with bucket_duration and
 // backfill_schedule, bucket_durations, max_staleness="infinity") load, and
-// the windowed counts answer as DuckDB counts the rows.
+// the windowed counts answer as DuckDB counts the rows of each window's
+// aligned span: served online, a materialized window starts at the start
+// of its own bucket duration's bucket (3d; 10m for 1d; 5d for 365d).
 func TestSeedsMaterialized(t *testing.T) {
 	out, err := validateSeeds(t, "materialized")
 	if err != nil || !strings.Contains(out, "ok: ") {
@@ -421,11 +433,11 @@ func TestSeedsMaterialized(t *testing.T) {
 			CASE WHEN i % 3 = 0 THEN NULL ELSE 'positive' END AS sentiment_from_llm
 			FROM range(1, 900) t(i)`)
 	want := seedReference(t, db, `SELECT u.id,
-		count(r.id) FILTER (r.created_at > n - INTERVAL 7 DAY),
-		count(r.id) FILTER (r.created_at > n - INTERVAL 30 DAY),
-		count(r.id) FILTER (r.created_at > n - INTERVAL 60 DAY),
-		count(r.id) FILTER (r.created_at > n - INTERVAL 1 DAY),
-		count(r.id) FILTER (r.created_at > n - INTERVAL 365 DAY)
+		count(r.id) FILTER (r.created_at >= `+alignedSince("7 DAY", 3*86400)+`),
+		count(r.id) FILTER (r.created_at >= `+alignedSince("30 DAY", 3*86400)+`),
+		count(r.id) FILTER (r.created_at >= `+alignedSince("60 DAY", 3*86400)+`),
+		count(r.id) FILTER (r.created_at >= `+alignedSince("1 DAY", 600)+`),
+		count(r.id) FILTER (r.created_at >= `+alignedSince("365 DAY", 5*86400)+`)
 		FROM (SELECT TIMESTAMP '2026-01-01 12:00:00' AS n) CROSS JOIN users u
 		LEFT JOIN reviews r ON r.user_id = u.id AND r.created_at <= n
 		GROUP BY u.id, n`, "7d", "30d", "60d", "1d", "365d")

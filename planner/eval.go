@@ -33,7 +33,7 @@ func (r *run) eval(f *frameData, b bexpr) (arrow.Array, error) {
 		defer bld.Release()
 		bld.Reserve(f.n)
 		w := b.window.Microseconds()
-		for _, t := range f.times {
+		for _, t := range f.rowTimes() {
 			bld.UnsafeAppend(arrow.Timestamp(t - w))
 		}
 		return bld.NewArray(), nil

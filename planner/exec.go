@@ -43,10 +43,16 @@ type run struct {
 
 // frameData is a frame's rows during one execution.
 type frameData struct {
-	node  *frameNode
-	n     int
-	times []int64 // evaluation time of each row, µs since the epoch
-	cols  []arrow.Array
+	node *frameNode
+	n    int
+	// times is the evaluation time of each row, µs since the epoch: read
+	// it with rowTimes. The root frame's is filled on first use (with
+	// nowUS for every row, unless the query gives times): an expression
+	// over many rows never needs it.
+	times     []int64
+	nowUS     int64
+	timesOnce sync.Once
+	cols      []arrow.Array
 	// hit marks the columns served from the online store; defaulted, the
 	// rows of a column that got the feature's default.
 	hit       []bool
@@ -74,6 +80,19 @@ type frameData struct {
 	// feature's strict validation (RunOptions.Partial): null, reported,
 	// never stored. Guarded by mu.
 	invalid map[int]violation
+}
+
+// rowTimes returns the evaluation time of each row.
+func (f *frameData) rowTimes() []int64 {
+	f.timesOnce.Do(func() {
+		if f.times == nil {
+			f.times = make([]int64, f.n)
+			for i := range f.times {
+				f.times[i] = f.nowUS
+			}
+		}
+	})
+	return f.times
 }
 
 func (f *frameData) raisedIn(col int) map[int]string {
@@ -143,21 +162,19 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 		r.need[p.root.id][idx] = true
 	}
 	n := int(inputs.NumRows())
-	root := newFrameData(p.root, n, make([]int64, n))
+	root := newFrameData(p.root, n, nil)
 	defer root.release()
-	nowUS := opts.Now.UnixMicro()
-	for i := range root.times {
-		root.times[i] = nowUS
-	}
+	root.nowUS = opts.Now.UnixMicro()
 	if p.timeCol >= 0 {
 		ts, ok := inputs.Column(p.timeCol).(*array.Timestamp)
 		if !ok {
 			return nil, invalid(expr.Pos{}, "%s must be a timestamp column", statement.AsOfColumn)
 		}
 		toUS := timestampToMicros(ts.DataType().(*arrow.TimestampType).Unit)
-		for i := range root.times {
+		times := root.rowTimes()
+		for i := range times {
 			if ts.IsValid(i) {
-				root.times[i] = toUS(int64(ts.Value(i)))
+				times[i] = toUS(int64(ts.Value(i)))
 			}
 		}
 	}
@@ -601,7 +618,7 @@ func (r *run) runLookup(f *frameData, l *lookup) error {
 	if err != nil {
 		return err
 	}
-	rows, err := ix.LookupLatest(keys, visibility(rec, l, f.times))
+	rows, err := ix.LookupLatest(keys, visibility(rec, l, f.rowTimes()))
 	if err != nil {
 		return err
 	}
@@ -769,13 +786,14 @@ func (r *run) child(f *frameData, c *frameNode) (*childData, error) {
 // hasOne makes the frame of the distinct (key, time) pairs of the parent's
 // rows.
 func (r *run) hasOne(f *frameData, c *frameNode, keys arrow.Array) (*childData, error) {
-	firsts, pos, err := operators.Distinct(keys, f.times)
+	firsts, pos, err := operators.Distinct(keys, f.rowTimes())
 	if err != nil {
 		return nil, err
 	}
 	d := newFrameData(c, len(firsts), make([]int64, len(firsts)))
+	times := f.rowTimes()
 	for i, row := range firsts {
-		d.times[i] = f.times[row]
+		d.times[i] = times[row]
 	}
 	if d.cols[c.keyCol], err = operators.Gather(r.mem, keys, firsts); err != nil {
 		return nil, err
@@ -818,7 +836,7 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 			d.release()
 			return nil, err
 		}
-		parents, rows, _, err := ix.Expand(keys, visibility(rec, c.origin, f.times))
+		parents, rows, _, err := ix.Expand(keys, visibility(rec, c.origin, f.rowTimes()))
 		if err != nil {
 			r.stages.finish(st, 0, "", err)
 			d.release()
@@ -833,8 +851,9 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 		}
 		d.n, d.origin, cd.parentRows = len(rows), rows, parents
 		d.times = make([]int64, len(rows))
+		times := f.rowTimes()
 		for i, p := range parents {
-			d.times[i] = f.times[p]
+			d.times[i] = times[p]
 		}
 	}
 	if err := r.fill(d); err != nil {

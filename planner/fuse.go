@@ -2,6 +2,7 @@ package planner
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -22,13 +23,16 @@ import (
 // fuseRows is the frame size from which fused calls run their program.
 const fuseRows = memoRows
 
-// fusion is a fused sub-tree rooted at a call.
+// fusion is a fused sub-tree rooted at a call. Its program is compiled on
+// the first run over a large frame: a plan that only ever serves a few
+// rows (the online path) never pays for it.
 type fusion struct {
-	prog   *functions.Program
+	once   sync.Once
+	prog   *functions.Program // nil: the kernels compute the call
 	inputs []bexpr
 }
 
-// fuse compiles the fusable sub-trees of every column's expressions.
+// fuse marks the fusable sub-trees of every column's expressions.
 func (p *Plan) fuse() {
 	for _, f := range p.frames {
 		for _, c := range f.cols {
@@ -42,20 +46,18 @@ func (p *Plan) fuse() {
 	}
 }
 
-// fuseTree fuses the largest fusable sub-trees of b.
+// fuseTree marks the largest fusable sub-trees of b (of two calls or more).
 func fuseTree(b bexpr) {
 	switch b := b.(type) {
 	case *call:
 		if b.fused == nil && functions.CanFuse(b.fn) {
-			fz := &fusion{}
-			keys := map[string]int{}
-			root, calls := fz.node(b, keys)
-			if calls >= 2 {
-				if prog, err := functions.Compile(root); err == nil {
-					fz.prog = prog
-					b.fused = fz
-					return
+			var inputs []bexpr
+			if fusedCalls(b, &inputs) >= 2 {
+				b.fused = &fusion{}
+				for _, in := range inputs {
+					fuseTree(in)
 				}
+				return
 			}
 		}
 		for _, a := range b.args {
@@ -74,45 +76,87 @@ func fuseTree(b bexpr) {
 	}
 }
 
-// node translates b for the program; what it cannot compute becomes an
-// input (one per distinct value, fused inside itself). calls counts the
-// calls fused.
-func (fz *fusion) node(b bexpr, keys map[string]int) (*functions.Node, int) {
+// fusable says whether the program computes b itself (rather than taking
+// it as an input).
+func fusable(b bexpr) bool {
 	switch b := b.(type) {
 	case *call:
-		if functions.CanFuse(b.fn) {
-			args := make([]*functions.Node, len(b.args))
-			calls := 1
-			for i, a := range b.args {
-				n, c := fz.node(a, keys)
-				args[i], calls = n, calls+c
-			}
-			return functions.Call(b.fn, args...), calls
+		return functions.CanFuse(b.fn)
+	case *castTo:
+		return functions.CanCast(b.x.dataType(), b.typ)
+	case *literal:
+		return b.typ.ID() == arrow.NULL || functions.CanCast(b.typ, b.typ)
+	}
+	return false
+}
+
+// fusedCalls counts the calls of b's fused sub-tree and appends its
+// inputs.
+func fusedCalls(b bexpr, inputs *[]bexpr) int {
+	if !fusable(b) {
+		*inputs = append(*inputs, b)
+		return 0
+	}
+	n := 0
+	switch b := b.(type) {
+	case *call:
+		n = 1
+		for _, a := range b.args {
+			n += fusedCalls(a, inputs)
 		}
 	case *castTo:
-		if functions.CanCast(b.x.dataType(), b.typ) {
-			x, calls := fz.node(b.x, keys)
-			return functions.Cast(x, b.typ), calls
-		}
-	case *literal:
-		if b.typ.ID() == arrow.NULL || functions.CanCast(b.typ, b.typ) {
-			return functions.Const(b.value, b.typ), 0
+		n = fusedCalls(b.x, inputs)
+	}
+	return n
+}
+
+// compile builds the program of the sub-tree rooted at b.
+func (fz *fusion) compile(b *call) {
+	root := fz.node(b, map[string]int{})
+	if prog, err := functions.Compile(root); err == nil {
+		fz.prog = prog
+	}
+}
+
+// node translates b for the program; what it does not compute becomes an
+// input (one per distinct value).
+func (fz *fusion) node(b bexpr, keys map[string]int) *functions.Node {
+	if fusable(b) {
+		switch b := b.(type) {
+		case *call:
+			args := make([]*functions.Node, len(b.args))
+			for i, a := range b.args {
+				args[i] = fz.node(a, keys)
+			}
+			return functions.Call(b.fn, args...)
+		case *castTo:
+			return functions.Cast(fz.node(b.x, keys), b.typ)
+		case *literal:
+			return functions.Const(b.value, b.typ)
 		}
 	}
-	key := memoKey(b)
+	key := ""
+	if c, ok := b.(*call); ok {
+		key = c.key
+	} else {
+		key = memoKey(b)
+	}
 	i, ok := keys[key]
 	if !ok {
-		fuseTree(b)
 		i = len(fz.inputs)
 		keys[key] = i
 		fz.inputs = append(fz.inputs, b)
 	}
-	return functions.Input(i, b.dataType()), 0
+	return functions.Input(i, b.dataType())
 }
 
 // evalFused runs b's program over frame f; ok false when the kernels must
 // compute it (a kernel fails for these rows: they report it).
 func (r *run) evalFused(f *frameData, b *call) (arrow.Array, bool, error) {
+	b.fused.once.Do(func() { b.fused.compile(b) })
+	if b.fused.prog == nil {
+		return nil, false, nil
+	}
 	inputs := make([]arrow.Array, len(b.fused.inputs))
 	defer func() {
 		for _, a := range inputs {

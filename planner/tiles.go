@@ -222,7 +222,7 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 	if ts.rawRuns != nil {
 		sp.Lo2, sp.Hi2 = make([]int32, f.n), make([]int32, f.n)
 	}
-	for i, t := range f.times {
+	for i, t := range f.rowTimes() {
 		k := ts.rowKey[i]
 		if k < 0 {
 			continue
@@ -298,7 +298,7 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 	}
 	d, w := info.bucket, info.widest.Microseconds()
 	all := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-	for _, t := range f.times {
+	for _, t := range f.rowTimes() {
 		if lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d); lo < hi {
 			all.Lo, all.Hi = min(all.Lo, lo), max(all.Hi, hi)
 		}
@@ -603,7 +603,7 @@ func (r *run) onlineGroup(f *frameData, info *tileInfo, keys arrow.Array) (*tile
 			return nil, err
 		}
 		d, w := gi.bucket, gi.widest.Microseconds()
-		for i, t := range f.times {
+		for i, t := range f.rowTimes() {
 			k := rowKey[i]
 			if k < 0 {
 				continue
@@ -797,7 +797,7 @@ func (r *run) onlineTiles(info *tileInfo, distinct arrow.Array, ts *tileSet) err
 // of one event each after the tiles.
 func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix *operators.KeyIndex, ts *tileSet) error {
 	open := tiles.Range{Lo: 1<<63 - 1, Hi: -1 << 63}
-	for _, t := range f.times {
+	for _, t := range f.rowTimes() {
 		open.Lo, open.Hi = min(open.Lo, tiles.Bucket(t, info.bucket)), max(open.Hi, t+1)
 	}
 	src, err := r.p.engine.sources.Source(info.spec.Resolver.Source)

@@ -65,14 +65,3 @@ func cmdConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return nil
 }
-
-// demoHTTPListen is the demo's operators' port: defaultConsoleListen, or
-// any free port when another process holds it.
-func demoHTTPListen() string {
-	l, err := net.Listen("tcp", defaultConsoleListen)
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	l.Close()
-	return defaultConsoleListen
-}

@@ -59,6 +59,9 @@ type repoEnv struct {
 	// keepEnv: a reload handed env on to the next repoEnv; Close leaves
 	// it open.
 	keepEnv bool
+	// httpAnyPort: when server.http.listen is taken, serve the operators'
+	// port on any free one (the demo's, whose address is logged).
+	httpAnyPort bool
 	once    sync.Once
 	// live is the environment the metrics' gauges read (nil without
 	// metrics): this one, until a reload stores the next.
@@ -364,6 +367,9 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	var stopping atomic.Bool // /readyz says no once stopping
 	if addr := env.cfg.Server.HTTPListen; addr != "" {
 		hlis, err := net.Listen("tcp", addr)
+		if err != nil && env.httpAnyPort {
+			hlis, err = net.Listen("tcp", "127.0.0.1:0")
+		}
 		if err != nil {
 			lis.Close()
 			return fmt.Errorf("server.http.listen: %w", err)
@@ -582,15 +588,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// The demo always has its console: on the usual port, or any free
 	// one when another process holds it (the address is logged).
-	if *httpListen == "" {
-		*httpListen = demoHTTPListen()
-	}
-	cfg.Server.HTTPListen = *httpListen
+	cfg.Server.HTTPListen = cmp.Or(*httpListen, defaultConsoleListen)
 	metrics := observe.NewMetrics()
 	env, err := openRepoWith(repo, cfg, metrics, nil)
 	if err != nil {
 		return err
 	}
+	env.httpAnyPort = *httpListen == ""
 	defer env.Close()
 	src, err := env.env.DuckDB("marketplace")
 	if err != nil {

@@ -98,7 +98,12 @@ type faultJSON struct {
 	OthersP99 float64        `json:"others_p99_us"`
 	Server    map[string]int `json:"server_counted,omitempty"`
 	Cancelled map[string]int `json:"cancel_calls,omitempty"`
-	Error     string         `json:"error,omitempty"`
+	// NotReady is whether /readyz answered other than 200 between the
+	// fault and its repair; ReadyMs is from the repair to its first 200
+	// (-1: none by the end of the window).
+	NotReady bool    `json:"readyz_not_ready"`
+	ReadyMs  float64 `json:"readyz_ready_ms"`
+	Error    string  `json:"error,omitempty"`
 }
 
 type memoryJSON struct {
@@ -269,6 +274,18 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 		if firstOK[i] >= 0 {
 			f.FirstOKMs = float64((firstOK[i] - w.ev.repaired).Microseconds()) / 1e3
 		}
+		f.ReadyMs = -1
+		for _, rs := range w.ev.ready {
+			if !rs.ok && rs.at >= w.ev.at && rs.at <= w.ev.repaired {
+				f.NotReady = true
+			}
+			if rs.ok && rs.at >= w.ev.repaired && f.ReadyMs < 0 {
+				f.ReadyMs = float64((rs.at - w.ev.repaired).Microseconds()) / 1e3
+			}
+		}
+		if f.ReadyMs < 0 && w.ev.ready != nil {
+			r.Failures = append(r.Failures, fmt.Sprintf("/readyz did not answer 200 within %s after the %s fault was repaired", c.settle, w.ev.name))
+		}
 		if w.ev.err != nil {
 			f.Error = w.ev.err.Error()
 			r.Failures = append(r.Failures, fmt.Sprintf("fault %s could not be injected: %v", w.ev.name, w.ev.err))
@@ -282,7 +299,10 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 				}
 			}
 		}
-		if firstOK[i] < 0 && w.ev.err == nil {
+		switch {
+		case w.ev.repaired+c.settle > c.duration:
+			r.Failures = append(r.Failures, fmt.Sprintf("the %s fault's window ended after the load (at %.1fs of %s): give a longer --duration, or shorter faults", w.ev.name, (w.ev.repaired+c.settle).Seconds(), c.duration))
+		case firstOK[i] < 0 && w.ev.err == nil:
 			r.Failures = append(r.Failures, fmt.Sprintf("no request that needs what the %s fault broke succeeded after the repair", w.ev.name))
 		}
 		r.Faults = append(r.Faults, f)
@@ -402,6 +422,7 @@ func (r *faultReport) human() string {
 		if f.Cancelled != nil {
 			fmt.Fprintf(&b, ", cancelled calls %v", f.Cancelled)
 		}
+		fmt.Fprintf(&b, ", /readyz not ready during it: %v, ready %.0f ms after the repair", f.NotReady, f.ReadyMs)
 		if f.Server != nil {
 			fmt.Fprintf(&b, "; the server counted %v", f.Server)
 		}

@@ -87,6 +87,7 @@ type event struct {
 	at, repaired  time.Duration // offsets from the measured run's start
 	err           error
 	server        map[string]int     // serverCounters' increase from the fault to the end of its window
+	ready         []readySample      // /readyz from the fault to the end of its window
 	cancelOutcome map[codes.Code]int // the calls' codes (Unknown: a code the burst may not cost)
 	cancelFirst   string             // the first of those
 }
@@ -364,6 +365,7 @@ func (d *deployment) inject(ctx context.Context, auth context.Context, start tim
 		}
 		before, _ := scrape("http://" + d.httpAddr + "/metrics")
 		e := event{name: name}
+		ready := d.pollReady(since)
 		switch name {
 		case "redis":
 			e.err = d.killRedis(ctx, &e, since)
@@ -383,6 +385,7 @@ func (d *deployment) inject(ctx context.Context, auth context.Context, start tim
 			d.logf("fault %s: %v", name, e.err)
 		}
 		time.Sleep(d.c.settle)
+		e.ready = ready()
 		if after, err := scrape("http://" + d.httpAddr + "/metrics"); err == nil && before != nil {
 			e.server = map[string]int{}
 			for short, k := range serverCounters {
@@ -393,6 +396,42 @@ func (d *deployment) inject(ctx context.Context, auth context.Context, start tim
 		out = append(out, e)
 	}
 	return out
+}
+
+// readySample is one answer of /readyz: 200 or not, at an offset of the
+// measured run.
+type readySample struct {
+	at time.Duration
+	ok bool
+}
+
+// pollReady asks /readyz every 100 ms until the returned function is
+// called, which returns the answers.
+func (d *deployment) pollReady(since func() time.Duration) func() []readySample {
+	var out []readySample
+	stop, done := make(chan struct{}), make(chan struct{})
+	client := &http.Client{Timeout: 3 * time.Second}
+	go func() {
+		defer close(done)
+		for {
+			resp, err := client.Get("http://" + d.httpAddr + "/readyz")
+			ok := err == nil && resp.StatusCode == http.StatusOK
+			if err == nil {
+				resp.Body.Close()
+			}
+			out = append(out, readySample{since(), ok})
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []readySample {
+		close(stop)
+		<-done
+		return out
+	}
 }
 
 // killRedis kills the private Redis (SIGKILL: no goodbye to its clients)

@@ -91,7 +91,7 @@ async function pageCatalogue(view, selected) {
     const c = cat.classes.find((c) => c.table === table);
     if (!c) { detail.replaceChildren(h("p", { class: "muted" }, "Click a class.")); return; }
     detail.replaceChildren(
-      h("h2", {}, c.name + " ", h("span", { class: "muted" }, "(" + c.table + ", " + c.pos + ")")),
+      h("h2", {}, c.name + " ", h("span", { class: "muted" }, "(" + c.table + ", " + c.pos + ") "), h("a", { class: "feat", id: "query-class", href: "#/query/" + encodeURIComponent(c.table) }, "query it")),
       h("p", {}, c.owner ? "owner " + c.owner + " · " : "", ...(c.tags || []).map((t) => h("span", { class: "tag" }, t)),
         c.primary ? "primary key " + c.primary : "", c.event_time ? " · event time " + c.event_time : "",
         c.max_staleness ? " · max_staleness " + c.max_staleness : ""),
@@ -245,17 +245,21 @@ function clip(t, n) { return t.length > n ? t.slice(0, n - 1) + "…" : t; }
 
 // ---- Query ----
 
-async function pageQuery(view) {
+async function pageQuery(view, table) {
   const cat = await api("catalogue");
-  const cls = h("select", { id: "q-class" }, cat.classes.map((c) => h("option", { value: c.table }, c.table)));
+  const cls = h("select", { id: "q-class" }, cat.classes.map((c) => h("option", { value: c.table, selected: c.table === table ? "selected" : null }, c.table)));
   const inputs = h("textarea", { id: "q-inputs", rows: 3, placeholder: "one input per line: feature=value (repeat a feature for more rows)" });
   const outputs = h("input", { type: "text", id: "q-outputs", size: 60, placeholder: "outputs, comma-separated (empty: every feature)" });
   const now = h("input", { type: "text", id: "q-now", size: 26, placeholder: "now (RFC 3339; empty: the server's clock)" });
   const sqlText = h("textarea", { id: "q-sql", rows: 3, placeholder: "or SQL: SELECT price_fit FROM user_item WHERE user_id = '50' AND item_id = '200'" });
   const out = h("div", { id: "q-out" });
+  const names = h("p", { class: "muted", id: "q-names" });
   const suggest = () => {
     const c = cat.classes.find((c) => c.table === cls.value);
     inputs.placeholder = c ? "one input per line, e.g. " + (c.primary || "id") + "=…" : "";
+    // The class's features, a click adds one to the outputs.
+    names.replaceChildren("outputs of " + cls.value + ": ", ...(c ? c.features : []).filter((f) => f.kind !== "has-many").map((f) =>
+      h("a", { class: "feat", onclick: () => { outputs.value = (outputs.value.trim() ? outputs.value.replace(/\s*,?\s*$/, ", ") : "") + f.name; } }, f.name + " ")));
   };
   cls.addEventListener("change", suggest); suggest();
   const run = h("button", { id: "q-run", onclick: async () => {
@@ -281,7 +285,7 @@ async function pageQuery(view) {
     }
   } }, "Run");
   view.replaceChildren(h("h2", {}, "Query"),
-    h("div", { class: "panel" }, h("p", {}, "class ", cls), inputs, h("p", {}, outputs, " ", now), sqlText, h("p", {}, run)), out);
+    h("div", { class: "panel" }, h("p", {}, "class ", cls), inputs, h("p", {}, outputs, " ", now), names, sqlText, h("p", {}, run)), out);
 }
 
 function fmt(v) {
@@ -407,7 +411,7 @@ function plot(id, title, pts, lines, fixedMax) {
 function round(v) { return v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(2); }
 
 function drawSlow(el, qs) {
-  if (!qs.length) { el.replaceChildren(h("p", { class: "muted" }, "No query in the last 10 minutes.")); return; }
+  if (!qs.length) { el.replaceChildren(h("p", { class: "muted" }, "No query in the last 10 minutes" + (whoami.auth ? " reading only classes this token may read." : "."))); return; }
   el.replaceChildren(h("table", { id: "slow-table" }, h("tr", {}, ["ms", "path", "code", "ended", "trace id", "classes", "plan"].map((x) => h("th", {}, x))),
     qs.map((q) => h("tr", {}, h("td", {}, q.ms), h("td", {}, q.path), h("td", {}, q.code), h("td", {}, q.end.replace("T", " ").slice(0, 23)),
       h("td", { class: "mono" }, q.trace || ""), h("td", {}, (q.classes || []).join(", ")),

@@ -119,6 +119,46 @@ func cpuTime() int64 {
 // with branches, an early return, a helper call and an f-string: the
 // symbolic interpretation happens here, at load, never per query.
 func BenchmarkLoad500Resolvers(b *testing.B) {
+	dir := repo500(b)
+	b.ResetTimer()
+	for range b.N {
+		g, err := features.Load(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(g.PyResolvers) != 500 || g.PyResolvers[499].Mode != features.PyExpression {
+			b.Fatalf("%d resolvers, the last %s: %s", len(g.PyResolvers), g.PyResolvers[499].Mode, g.PyResolvers[499].Why)
+		}
+	}
+}
+
+// BenchmarkPrepare500Resolvers prepares one statement of the 1,000
+// outputs of BenchmarkLoad500Resolvers' repository, in a new engine each
+// time (no plan cache): what binding compiled expressions costs.
+func BenchmarkPrepare500Resolvers(b *testing.B) {
+	g, err := features.Load(repo500(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := &statement.Statement{Class: g.Class("row"), Inputs: []arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "a", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "x", Type: arrow.PrimitiveTypes.Float64}, {Name: "s", Type: arrow.BinaryTypes.String}}}
+	for i := range 500 {
+		st.Outputs = append(st.Outputs, statement.Output{Expr: &expr.Ref{Path: []string{fmt.Sprintf("out_%d", i)}}},
+			statement.Output{Expr: &expr.Ref{Path: []string{fmt.Sprintf("tag_%d", i)}}})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		e := planner.NewEngine(g, markettest.OneSource{}, memory.NewGoAllocator())
+		if _, err := e.Prepare(st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// repo500 writes a repository of 500 resolvers into a temporary folder.
+func repo500(b *testing.B) string {
 	var src strings.Builder
 	src.WriteString("from chalk.features import Features, features, online\n\n\ndef clamp(v, lo=0.0, hi=100.0):\n    return max(lo, min(v, hi))\n\n\n@features\nclass Row:\n    id: int\n    a: int | None\n    x: float | None\n    s: str | None\n")
 	for i := range 500 {
@@ -143,14 +183,5 @@ def r_%d(a: Row.a, x: Row.x, s: Row.s) -> Features[Row.out_%d, Row.tag_%d]:
 	if err := os.WriteFile(filepath.Join(dir, "repo.py"), []byte(src.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for range b.N {
-		g, err := features.Load(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(g.PyResolvers) != 500 || g.PyResolvers[499].Mode != features.PyExpression {
-			b.Fatalf("%d resolvers, the last %s: %s", len(g.PyResolvers), g.PyResolvers[499].Mode, g.PyResolvers[499].Why)
-		}
-	}
+	return dir
 }

@@ -177,7 +177,11 @@ func (r *Registry) Bind(name string, args []arrow.DataType) (*Bound, error) {
 			in[i] = bestCasts[i]
 		}
 	}
-	return &Bound{Name: f.Name, Out: bestOut, Args: in, Exec: withCasts(f.overloads[best].kernel, bestCasts, bestOut)}, nil
+	b := &Bound{Name: f.Name, Out: bestOut, Args: in, Exec: withCasts(f.overloads[best].kernel, bestCasts, bestOut)}
+	if len(in) > 0 && fixedType(bestOut) != tyNone {
+		b.fused, _ = fusedOp(b)
+	}
+	return b, nil
 }
 
 // match checks args against o and returns the cast target of each argument

@@ -50,10 +50,32 @@ func (r *Registry) Markdown() string {
 		sb.WriteString("| `" + name + "` | " + strings.Join(sigs, "<br>") + " | " + f.Nulls + " | " +
 			strings.ReplaceAll(f.Doc, "|", `\|`) + " |\n")
 	}
+	sb.WriteString(evaluationDoc)
 	sb.WriteString(aggregationsDoc)
 	sb.WriteString("\nAggregation names: `" + strings.Join(aggregate.Functions, "`, `") + "`.\n")
 	return sb.String()
 }
+
+const evaluationDoc = `
+## Evaluation: call by call, or fused
+
+Over a batch of 256 rows or more, the planner evaluates each largest sub-tree of two calls or more
+of the functions below, over ` + "`int`" + `, ` + "`float`" + ` and ` + "`bool`" + `, as one fused program
+(` + "`functions.Compile`" + `, compiled on the plan's first such batch): the whole sub-tree per chunk of 512
+rows, its intermediate values in chunk-sized vectors reused from chunk to chunk, only its result
+written as an array. What the program does not compute (strings, datetimes, lists, aggregations,
+has-one paths, other functions) is computed call by call and enters it as an input column. Fused:
+` + "`add`" + `, ` + "`subtract`" + `, ` + "`multiply`" + `, ` + "`divide`" + `, ` + "`floor_divide`" + `, ` + "`mod`" + `, ` + "`power`" + `/` + "`pow`" + `, ` + "`negate`" + `, ` + "`abs`" + `, ` + "`floor`" + `,
+` + "`ceil`" + `, ` + "`trunc`" + `, ` + "`round`" + ` (one argument), ` + "`sqrt`" + `, ` + "`fill_nan`" + `, ` + "`is_nan`" + `, ` + "`is_inf`" + `, ` + "`is_finite`" + `, the six
+comparisons, ` + "`and`" + `, ` + "`or`" + `, ` + "`not`" + `, ` + "`is_null`" + `, ` + "`is_not_null`" + `, ` + "`if_then_else`" + `, ` + "`coalesce`" + `,
+` + "`mask_null`" + `, ` + "`to_float`" + `, ` + "`to_int`" + `, ` + "`try_add`" + `, ` + "`try_subtract`" + `, ` + "`try_multiply`" + ` and the int → float
+conversion. The answers are the kernels', bit for bit, nulls included (` + "`TestFusedMatchesKernels`" + `:
+random trees over random columns with nulls, NaN, ±0.0, ±inf and 64-bit extremes): ` + "`if_then_else`" + `
+and ` + "`coalesce`" + ` compute every argument for every row in both; where a kernel fails (an int overflow,
+an int beyond 2**53 converted to a float) the sub-tree is evaluated call by call, which reports the
+error as always. Smaller batches (the online path's one row) are evaluated call by call. Cost:
+docs/BENCHMARKS.md, "Compiled Python resolvers".
+`
 
 const aggregationsDoc = `
 ## Aggregations over has-many relations
@@ -65,6 +87,7 @@ Implemented in ` + "`operators/aggregate`" + ` (tested against DuckDB ` + "`GROU
 the type (int, float, str, datetime, date, bool). ` + "`max_by`" + `/` + "`min_by`" + ` take the value at the greatest /
 least sort key among rows whose value and key are not null; ties go to the later row in input
 order; NaN sorts above every number. ` + "`approx_count_distinct`" + ` is a HyperLogLog with 4096 registers
-(standard error 1.04/√4096 ≈ 1.6%), exact up to 512 distinct values per group; its sketches
-merge and serialize (` + "`aggregate.Sketch`" + `).
+(standard error 1.04/√4096 ≈ 1.6%) and LogLog-Beta's unbiased estimate, exact up to 512 distinct
+values per group; its sketches merge and serialize (` + "`aggregate.Sketch`" + `; errors measured in
+docs/TILES.md).
 `

@@ -3,6 +3,7 @@ package functions
 import (
 	"math"
 	"math/bits"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -20,7 +21,7 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 	two := len(fn.Args) == 2 && arrow.TypeEqual(fn.Args[0], fn.Args[1])
 	switch fn.Name {
 	case "add", "subtract", "multiply":
-		op := map[string]byte{"add": '+', "subtract": '-', "multiply": '*'}[fn.Name]
+		op := arithOp(fn.Name)
 		switch {
 		case !two:
 		case t == tyFloat:
@@ -29,7 +30,7 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 			return intArith(op, false), true
 		}
 	case "try_add", "try_subtract", "try_multiply":
-		op := map[string]byte{"try_add": '+', "try_subtract": '-', "try_multiply": '*'}[fn.Name]
+		op := arithOp(strings.TrimPrefix(fn.Name, "try_"))
 		switch {
 		case !two:
 		case t == tyFloat:
@@ -89,7 +90,13 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		case tyInt:
 			return alias, true
 		case tyFloat:
-			return floatMap(map[string]func(float64) float64{"floor": math.Floor, "ceil": math.Ceil, "trunc": math.Trunc}[fn.Name]), true
+			switch fn.Name {
+			case "floor":
+				return floatMap(math.Floor), true
+			case "ceil":
+				return floatMap(math.Ceil), true
+			}
+			return floatMap(math.Trunc), true
 		}
 	case "round":
 		if len(fn.Args) == 1 && t == tyFloat {
@@ -101,14 +108,16 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		}
 	case "is_nan", "is_inf", "is_finite":
 		if t == tyFloat {
-			return floatPred(map[string]func(float64) bool{
-				"is_nan":    math.IsNaN,
-				"is_inf":    func(v float64) bool { return math.IsInf(v, 0) },
-				"is_finite": func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) },
-			}[fn.Name]), true
+			switch fn.Name {
+			case "is_nan":
+				return floatPred(math.IsNaN), true
+			case "is_inf":
+				return floatPred(func(v float64) bool { return math.IsInf(v, 0) }), true
+			}
+			return floatPred(func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }), true
 		}
 	case "equal", "not_equal", "less", "less_equal", "greater", "greater_equal":
-		op := map[string]cmpOp{"equal": cmpEq, "not_equal": cmpNe, "less": cmpLt, "less_equal": cmpLe, "greater": cmpGt, "greater_equal": cmpGe}[fn.Name]
+		op := cmpOpOf(fn.Name)
 		switch {
 		case !two:
 		case t == tyFloat:
@@ -158,6 +167,32 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		}
 	}
 	return nil, false
+}
+
+func arithOp(name string) byte {
+	switch name {
+	case "add":
+		return '+'
+	case "subtract":
+		return '-'
+	}
+	return '*'
+}
+
+func cmpOpOf(name string) cmpOp {
+	switch name {
+	case "equal":
+		return cmpEq
+	case "not_equal":
+		return cmpNe
+	case "less":
+		return cmpLt
+	case "less_equal":
+		return cmpLe
+	case "greater":
+		return cmpGt
+	}
+	return cmpGe
 }
 
 // passesValues says whether fn's fused form passes its first argument's

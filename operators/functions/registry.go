@@ -33,4 +33,6 @@ type Bound struct {
 	// Exec runs the kernel; it casts arguments to the overload's types
 	// where the binding chose an implicit cast (int → float).
 	Exec Kernel
+	// fused is the kernel's form in a fused Program, nil when it has none.
+	fused opBuilder
 }

@@ -13,18 +13,26 @@ OUTPUTS = ["user.full_name", "user.email", "review_count[7d]", "user.review_coun
            "average_rating_given", 'F.lower(_.full_name).alias("lower_name")']
 
 
-def user_reference(ref, ids, times):
-    """The OUTPUTS of user ids[i] at times[i], computed by DuckDB."""
+def user_reference(ref, ids, times, online=False):
+    """The OUTPUTS of user ids[i] at times[i], computed by DuckDB: point in
+    time (offline), or served online at one time, where review_count,
+    materialized in 1-day buckets, starts its windows at the start of the
+    UTC day their exact start falls in (B(t - w) <= at <= t, DESIGN.md)."""
     ref.execute("CREATE OR REPLACE TEMP TABLE spine (i INT, id VARCHAR, t TIMESTAMPTZ)")
     ref.executemany("INSERT INTO spine VALUES (?, ?, ?)", [(i, k, t) for i, (k, t) in enumerate(zip(ids, times))])
 
     def reviews(agg, cond=""):
         return f"(SELECT {agg} FROM marketplace_reviews r WHERE r.user_hid = s.id AND r.created_at <= s.t {cond})"
 
+    def since(w):
+        if online:
+            return f"AND r.created_at >= to_timestamp(floor(epoch(s.t - INTERVAL {w}) / 86400) * 86400)"
+        return f"AND r.created_at > s.t - INTERVAL {w}"
+
     return ref.execute(f"""
         SELECT u.first_name || ' ' || u.last_name, u.email,
-          {reviews("count(*)", "AND r.created_at > s.t - INTERVAL 7 DAY")},
-          {reviews("count(*)", "AND r.created_at > s.t - INTERVAL 30 DAY")},
+          {reviews("count(*)", since("7 DAY"))},
+          {reviews("count(*)", since("30 DAY"))},
           {reviews("avg(star_rating)")},
           lower(u.first_name || ' ' || u.last_name)
         FROM spine s LEFT JOIN marketplace_users u ON u.hid = s.id AND u.created_at <= s.t ORDER BY s.i""").fetchall()
@@ -48,14 +56,14 @@ def assert_rows(got, want):
 def test_query_one_entity(client, ref, now):
     got = client.query(input={"user.id": 50}, output=OUTPUTS, now=now)
     assert got.column_names == OUTPUTS[:-1] + ["lower_name"]
-    assert_rows(rows(got), user_reference(ref, ["50"], [now]))
+    assert_rows(rows(got), user_reference(ref, ["50"], [now], online=True))
 
 
 def test_query_bulk_in_order(client, ref, now):
     ids = [str((i * 389) % 1100 + 1) for i in range(500)] + ["nobody", "50", "50"]
     got = client.query_bulk(input={"user.id": ids}, output=OUTPUTS, now=now)
     assert got.num_rows == len(ids)
-    assert_rows(rows(got), user_reference(ref, ids, [now] * len(ids)))
+    assert_rows(rows(got), user_reference(ref, ids, [now] * len(ids), online=True))
 
 
 def test_formats(client, now):
@@ -133,8 +141,9 @@ def test_errors_name_the_fix(client):
 
 
 def test_native_matches_sql(client, now):
+    # SQL's __as_of__ puts the rows at a point in time: offline_query's.
     ids = ["50", "1", "nobody"]
-    native = client.query_bulk(input={"user.id": ids}, output=["full_name", "review_count__604800__"], now=now)
+    native = client.offline_query(input={"user.id": ids}, input_times=[now] * len(ids), output=["full_name", "review_count__604800__"])
     sql = client.sql(
         f"SELECT full_name, review_count__604800__ FROM user WHERE id IN ('50', '1', 'nobody') AND __as_of__ = '{now.isoformat()}'")
     assert rows(native) == rows(sql)
