@@ -99,6 +99,10 @@ func (r runner) run(ctx context.Context, v viewer, req QueryRequest) (*QueryResu
 			return nil, fmt.Errorf("now %q: expected a time like 2024-06-01T12:00:00Z", req.Now)
 		}
 		r.now = t.UTC()
+	} else {
+		// The server's clock, read once: SQL over features scans as of a
+		// time, and a zero one would see no event at all.
+		r.now = time.Now().UTC()
 	}
 	if strings.TrimSpace(req.SQL) != "" {
 		return r.sql(ctx, v, req.SQL)

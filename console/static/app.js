@@ -91,7 +91,7 @@ async function pageCatalogue(view, selected) {
     const c = cat.classes.find((c) => c.table === table);
     if (!c) { detail.replaceChildren(h("p", { class: "muted" }, "Click a class.")); return; }
     detail.replaceChildren(
-      h("h2", {}, c.name + " ", h("span", { class: "muted" }, "(" + c.table + ", " + c.pos + ")")),
+      h("h2", {}, c.name + " ", h("span", { class: "muted" }, "(" + c.table + ", " + c.pos + ") "), h("a", { class: "feat", id: "query-class", href: "#/query/" + encodeURIComponent(c.table) }, "query it")),
       h("p", {}, c.owner ? "owner " + c.owner + " · " : "", ...(c.tags || []).map((t) => h("span", { class: "tag" }, t)),
         c.primary ? "primary key " + c.primary : "", c.event_time ? " · event time " + c.event_time : "",
         c.max_staleness ? " · max_staleness " + c.max_staleness : ""),
@@ -245,9 +245,9 @@ function clip(t, n) { return t.length > n ? t.slice(0, n - 1) + "…" : t; }
 
 // ---- Query ----
 
-async function pageQuery(view) {
+async function pageQuery(view, table) {
   const cat = await api("catalogue");
-  const cls = h("select", { id: "q-class" }, cat.classes.map((c) => h("option", { value: c.table }, c.table)));
+  const cls = h("select", { id: "q-class" }, cat.classes.map((c) => h("option", { value: c.table, selected: c.table === table ? "selected" : null }, c.table)));
   const inputs = h("textarea", { id: "q-inputs", rows: 3, placeholder: "one input per line: feature=value (repeat a feature for more rows)" });
   const outputs = h("input", { type: "text", id: "q-outputs", size: 60, placeholder: "outputs, comma-separated (empty: every feature)" });
   const now = h("input", { type: "text", id: "q-now", size: 26, placeholder: "now (RFC 3339; empty: the server's clock)" });

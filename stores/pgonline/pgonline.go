@@ -101,7 +101,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// ruled out, a nested loop over the class rescanning the keys, ~40 s
 	// for 10,000 keys), and kept doing so until autovacuum's ANALYZE
 	// replanned, a minute or more later: p99 271 ms at 250 reads/s after
-	// a warm-up (docs/BENCHMARKS.md §16). The statements look each key up
+	// a warm-up (docs/BENCHMARKS.md §18). The statements look each key up
 	// in a subquery of its own (getSQL), and the pool's connections rule
 	// out the scans that read more than the key's row: an empty table's
 	// sequential scan costs nothing to the planner.
@@ -459,7 +459,7 @@ func (s *Store) Set(ctx context.Context, class string, keys arrow.Array, values 
 // merges with the SQL function should another writer have inserted one
 // meanwhile. The function alone, in PL/pgSQL, cost ~0.9 ms of the
 // server's CPU per entity of 250 features: the write-backs of a burst of
-// misses took the server's cores from the reads (docs/BENCHMARKS.md §16).
+// misses kept the server's cores merging (docs/BENCHMARKS.md §18).
 //
 // Rows are locked in key order (bytewise, as Set sorts), so writers of
 // stored entities never deadlock; two writers inserting and locking the
