@@ -146,6 +146,8 @@ type planner struct {
 	// rawGroups are the tile tables read from one relation's rows
 	// (tiles.go, rawGroup).
 	rawGroups map[string]*rawGroup
+	// keys interns the memo keys of the plan's calls (callKey).
+	keys map[string]string
 }
 
 // feature returns c's feature name; last allows an ad-hoc window of a
