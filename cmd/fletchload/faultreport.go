@@ -47,12 +47,15 @@ type faultReport struct {
 	Faults        []faultJSON    `json:"faults"`
 	Memory        memoryJSON     `json:"memory"`
 	Gor           goroutinesJSON `json:"goroutines"`
-	ServerLog     serverLogJSON  `json:"server_log"`
-	Series        []seriesJSON   `json:"series"`
-	First         []string       `json:"first_unexpected,omitempty"`
-	Failures      []string       `json:"failures,omitempty"`
-	Time          string         `json:"time"`
-	Mix           map[string]int `json:"mix_pct"`
+	// CPU is the mean cores used over the measured run: this generator,
+	// the server, the rest of the machine.
+	CPU       [3]float64     `json:"cpu_self_server_other"`
+	ServerLog serverLogJSON  `json:"server_log"`
+	Series    []seriesJSON   `json:"series"`
+	First     []string       `json:"first_unexpected,omitempty"`
+	Failures  []string       `json:"failures,omitempty"`
+	Time      string         `json:"time"`
+	Mix       map[string]int `json:"mix_pct"`
 }
 
 // serverLogJSON is what the server logged: lines by level, and lines
@@ -128,6 +131,11 @@ type seriesJSON struct {
 	InFlight   float64 `json:"in_flight"`
 	HeapMB     float64 `json:"heap_inuse_mb"`
 	Plans      float64 `json:"plan_cache_entries"`
+	// cores since the previous sample: this generator, the server, the
+	// rest of the machine
+	CPUSelf   float64 `json:"cpu_self"`
+	CPUServer float64 `json:"cpu_server"`
+	CPUOther  float64 `json:"cpu_other"`
 }
 
 // window is one fault's span: a request overlapping it is inside.
@@ -314,15 +322,20 @@ func (d *deployment) report(o outcome, recs []record, evs []event, samples []met
 	for _, s := range samples {
 		t := s.at.Sub(start).Seconds()
 		r.Series = append(r.Series, seriesJSON{T: round1(t), RSSMB: round1(s.rss / 1e6), Goroutines: s.goroutines, InFlight: s.ifl,
-			HeapMB: round1(s.heap / 1e6), Plans: s.planEntries})
+			HeapMB: round1(s.heap / 1e6), Plans: s.planEntries,
+			CPUSelf: round3(s.cpuSelf), CPUServer: round3(s.cpuServer), CPUOther: round3(s.cpuOther)})
 		if t < 0 || t > c.duration.Seconds() {
 			continue
 		}
 		ts, rss = append(ts, t/60), append(rss, s.rss/1e6)
+		r.CPU[0], r.CPU[1], r.CPU[2] = r.CPU[0]+s.cpuSelf, r.CPU[1]+s.cpuServer, r.CPU[2]+s.cpuOther
 		r.Gor.Max = max(r.Gor.Max, s.goroutines)
 		r.Memory.MaxMB = max(r.Memory.MaxMB, s.rss/1e6)
 	}
 	if len(rss) > 0 {
+		for i := range r.CPU {
+			r.CPU[i] = round3(r.CPU[i] / float64(len(rss)))
+		}
 		r.Memory.StartMB, r.Memory.EndMB = round1(rss[0]), round1(rss[len(rss)-1])
 		r.Memory.MaxMB = round1(r.Memory.MaxMB)
 		r.Memory.Slope = round3(slope(ts, rss))
@@ -429,6 +442,7 @@ func (r *faultReport) human() string {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "  the server's fletch_queries_total over the run, by code: %v\n", r.ServerQueries)
+	fmt.Fprintf(&b, "  cores used (mean of the samples): this generator %.2f, the server %.2f, the rest of the machine %.2f\n", r.CPU[0], r.CPU[1], r.CPU[2])
 	fmt.Fprintf(&b, "  the server's log: lines by level %v, %d lines outside its format\n", r.ServerLog.Levels, r.ServerLog.Other)
 	fmt.Fprintf(&b, "  memory: RSS %.1f → %.1f MB (max %.1f), slope %.3f MB/min (second half %.3f)\n",
 		r.Memory.StartMB, r.Memory.EndMB, r.Memory.MaxMB, r.Memory.Slope, r.Memory.SlopeLater)

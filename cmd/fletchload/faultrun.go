@@ -27,6 +27,7 @@ import (
 // record is one request of the measured run: offsets from its start.
 type record struct {
 	due, end time.Duration
+	began    time.Duration // due → began is this generator's lag (a stalled machine shows here too)
 	kind     kind
 	code     codes.Code
 	wrong    bool
@@ -97,6 +98,9 @@ type metricSample struct {
 	at                   time.Time
 	rss, goroutines, ifl float64
 	heap, planEntries    float64
+	// cores used since the previous sample: this generator, the server,
+	// and the rest of the machine (Postgres, Redis, other engineers' work)
+	cpuSelf, cpuServer, cpuOther float64
 }
 
 // sampler scrapes /metrics every interval until stopped.
@@ -108,17 +112,21 @@ type sampler struct {
 	done    chan struct{}
 }
 
-func startSampler(url string, every time.Duration) *sampler {
+func startSampler(url string, every time.Duration, serverPid int) *sampler {
 	s := &sampler{url: url, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
+		lastCPU, lastAt := sampleCPU([]int{serverPid}), time.Now()
 		for {
 			if m, err := scrape(s.url); err == nil {
+				now, cpu := time.Now(), sampleCPU([]int{serverPid})
+				self, server, other := lastCPU.cores(cpu, now.Sub(lastAt))
+				lastCPU, lastAt = cpu, now
 				s.mu.Lock()
-				s.samples = append(s.samples, metricSample{time.Now(), m["process_resident_memory_bytes"], m["go_goroutines"], m["fletch_queries_in_flight"],
-					m["go_memstats_heap_inuse_bytes"], m["fletch_plan_cache_entries"]})
+				s.samples = append(s.samples, metricSample{now, m["process_resident_memory_bytes"], m["go_goroutines"], m["fletch_queries_in_flight"],
+					m["go_memstats_heap_inuse_bytes"], m["fletch_plan_cache_entries"], self, server, other})
 				s.mu.Unlock()
 			}
 			select {
@@ -207,7 +215,7 @@ func (d *deployment) run(ctx context.Context, faults []string) (*faultReport, er
 		workers[i], reqs[i] = w, withTimeout(w.request, c.timeout)
 	}
 	metricsURL := "http://" + d.httpAddr + "/metrics"
-	smp := startSampler(metricsURL, c.sample)
+	smp := startSampler(metricsURL, c.sample, d.serve.Process.Pid)
 	loadAvg := [2]string{readLoadAvg(), ""}
 
 	if c.warmup > 0 {
@@ -235,9 +243,9 @@ func (d *deployment) run(ctx context.Context, faults []string) (*faultReport, er
 	// observe runs in each worker's goroutine and appends to that worker's
 	// records only.
 	o := execute(auth, plan{rate: c.rate, duration: c.duration, drain: c.timeout, slack: 200 * time.Microsecond,
-		observe: func(i int, due, end time.Duration, err error) {
+		observe: func(i int, due, began, end time.Duration, err error) {
 			w := workers[i]
-			r := record{due: due, end: end, kind: w.cur, code: code(err)}
+			r := record{due: due, began: began, end: end, kind: w.cur, code: code(err)}
 			if err != nil {
 				if _, ok := err.(*wrongAnswer); ok {
 					r.wrong = true
@@ -545,13 +553,14 @@ func writeRecords(path string, recs []record) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"due_ms", "end_ms", "kind", "code", "error"})
+	w.Write([]string{"due_ms", "start_ms", "end_ms", "kind", "code", "error"})
 	for _, r := range recs {
 		code := r.code.String()
 		if r.wrong {
 			code = "wrong answer"
 		}
-		w.Write([]string{fmt.Sprintf("%.3f", float64(r.due.Microseconds())/1e3), fmt.Sprintf("%.3f", float64(r.end.Microseconds())/1e3), r.kind.String(), code, r.msg})
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d.Microseconds())/1e3) }
+		w.Write([]string{ms(r.due), ms(r.began), ms(r.end), r.kind.String(), code, r.msg})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -31,7 +31,7 @@ type plan struct {
 	// observe, when set, is told of every request a worker ran (offsets
 	// from the run's start), in that worker's goroutine: the fault mode
 	// records each request's time and outcome through it.
-	observe func(worker int, due, end time.Duration, err error)
+	observe func(worker int, due, began, end time.Duration, err error)
 }
 
 func (p plan) slots() int64 { return int64(math.Round(p.rate * p.duration.Seconds())) }
@@ -99,7 +99,7 @@ func execute(ctx context.Context, p plan, reqs []request, ids func(worker int) [
 				end := time.Since(start)
 				t.last = max(t.last, end)
 				if p.observe != nil {
-					p.observe(w, due, end, err)
+					p.observe(w, due, began, end, err)
 				}
 				if err != nil {
 					t.errors++

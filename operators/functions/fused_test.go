@@ -441,3 +441,63 @@ func cpuTime() int64 {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// TestFusedConcurrentRuns runs one program from several goroutines at once
+// (a prepared plan serving concurrent queries): each run has its own
+// vectors.
+func TestFusedConcurrentRuns(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := &Context{Mem: mem}
+	r := rand.New(rand.NewPCG(3, 4))
+	cols := []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Boolean}
+	g := &fusedGen{r: r, cols: cols}
+	var tree *tnode
+	for tree == nil || tree.fn == nil {
+		tree = g.gen(tyInt, 5)
+	}
+	prog, err := Compile(toNode(tree))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers = 4
+	errs := make(chan string, workers)
+	for w := 0; w < workers; w++ {
+		go func(seed uint64) {
+			rr := rand.New(rand.NewPCG(seed, seed))
+			msg := ""
+			for k := 0; k < 20 && msg == ""; k++ {
+				n := 1 + rr.IntN(3000)
+				inputs := make([]arrow.Array, len(cols))
+				for i, dt := range cols {
+					inputs[i] = randomColumn(rr, mem, dt, n)
+				}
+				ref, refErr := reference(ctx, tree, inputs, n)
+				got, err := prog.Run(ctx, inputs, n)
+				switch {
+				case refErr != nil:
+					if !errors.Is(err, ErrFallback) {
+						msg = fmt.Sprintf("%s: the kernels fail (%v), fused gives %v", tree, refErr, err)
+					}
+				case err != nil:
+					msg = fmt.Sprintf("%s: %v", tree, err)
+				default:
+					if d := sameArrays(ref, got); d != "" {
+						msg = fmt.Sprintf("%s over %d rows: %s", tree, n, d)
+					}
+				}
+				for _, a := range append(inputs, ref, got) {
+					if a != nil {
+						a.Release()
+					}
+				}
+			}
+			errs <- msg
+		}(uint64(w))
+	}
+	for w := 0; w < workers; w++ {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
