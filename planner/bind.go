@@ -261,8 +261,26 @@ func (pl *planner) bindCall(at expr.Pos, name string, args []bexpr) (bexpr, erro
 		return nil, invalid(at, "%v", err)
 	}
 	c := &call{fn: fn, args: args}
-	c.key = memoKey(c)
+	c.key = pl.callKey(c)
 	return c, nil
+}
+
+// callKey is c's memo key, interned: a short name per distinct call of
+// the plan, made of its arguments' keys, so a key's length is the call's
+// arity and binding stays linear in the expression's size (spelling every
+// call's sub-tree out made binding quadratic in its depth). Equal calls
+// get the same name, which is what shares their value in a frame.
+func (pl *planner) callKey(c *call) string {
+	full := memoKey(c)
+	if k, ok := pl.keys[full]; ok {
+		return k
+	}
+	if pl.keys == nil {
+		pl.keys = map[string]string{}
+	}
+	k := "#" + strconv.Itoa(len(pl.keys))
+	pl.keys[full] = k
+	return k
 }
 
 // memoKey is a bound expression's identity within its frame: equal keys

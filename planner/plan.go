@@ -143,6 +143,8 @@ type planner struct {
 	adHoc map[string]*features.Feature
 	// widest is, per tile table, the longest window the plan reads from it.
 	widest map[string]*time.Duration
+	// keys interns the memo keys of the plan's calls (callKey).
+	keys map[string]string
 }
 
 // feature returns c's feature name; last allows an ad-hoc window of a
