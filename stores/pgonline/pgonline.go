@@ -373,6 +373,13 @@ func (s *Store) read(ctx context.Context, class string, entities []string, each 
 	if err != nil {
 		return err
 	}
+	return eachEntity(rows, each)
+}
+
+// eachEntity reads rows of (key's ordinality, packed entity), calling
+// each with the 0-based index of the key and the entity's bytes (the
+// connection's until the next row), and closes rows.
+func eachEntity(rows pgx.Rows, each func(i int, blob []byte) error) error {
 	defer rows.Close()
 	fd := rows.FieldDescriptions()
 	if len(fd) != 2 || fd[0].Format != pgx.BinaryFormatCode || fd[1].Format != pgx.BinaryFormatCode {
@@ -485,29 +492,21 @@ func (s *Store) writeTx(ctx context.Context, tx pgx.Tx, class string, entities [
 	stored := make([]bool, len(entities))
 	var ks []string
 	var bs [][]byte
-	for rows.Next() {
-		raw := rows.RawValues()
-		if len(raw[0]) != 8 {
-			rows.Close()
-			return errors.New("the server answered a malformed row number")
-		}
-		i := int(binary.BigEndian.Uint64(raw[0])) - 1
+	err = eachEntity(rows, func(i int, blob []byte) error {
 		if i < 0 || i >= len(entities) || stored[i] {
-			rows.Close()
 			return fmt.Errorf("the server answered row %d of %d keys", i, len(entities))
 		}
-		stored[i] = true
-		merged, err := packed.Merge(string(raw[1]), string(given[i]))
+		merged, err := packed.Merge(string(blob), string(given[i]))
 		if err != nil {
-			// bytes that are not an entity: the function writes given
-			// over them, as it always did
-			stored[i] = false
-			continue
+			// bytes that are not an entity: the upsert's function writes
+			// given over them, as it always did
+			return nil
 		}
+		stored[i] = true
 		ks, bs = append(ks, entities[i]), append(bs, []byte(merged))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if len(ks) > 0 {
