@@ -331,7 +331,9 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 		ts.release()
 		return nil, err
 	}
-	if r.opts.AlignWindows && distinct.Len() > 0 {
+	if (r.opts.AlignWindows || r.servesTiles()) && distinct.Len() > 0 {
+		// Aligned, or served online without an online store (tiles from
+		// the tile store): the open buckets' raw events after the tiles.
 		if err := r.openBuckets(f, info, distinct, ix, ts); err != nil {
 			ts.release()
 			return nil, err

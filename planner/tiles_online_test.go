@@ -66,6 +66,10 @@ func TestTilesOnline(t *testing.T) {
 	defer e.Close()
 	offline := planner.NewEngine(g, &countingSources{src: src}, mem) // the aligned window from raw events only
 	defer offline.Close()
+	// Served without an online store: tiles from the tile store, then the
+	// open buckets' raw events.
+	noStore := planner.NewEngine(g, &countingSources{src: src}, mem, planner.WithTiles(st))
+	defer noStore.Close()
 	var names []string
 	for _, c := range g.Class("user").Features {
 		if c.Kind == features.WindowedGroup {
@@ -111,6 +115,11 @@ func TestTilesOnline(t *testing.T) {
 		}
 		for i, o := range outs {
 			checkCol(t, rec, rows, ref, o, i)
+		}
+		direct := onlineQuery(t, noStore, mem, keys, outs, now)
+		defer direct.Release()
+		for i, o := range outs {
+			checkCol(t, direct, rows, ref, o, i)
 		}
 		// The offline aligned path, from raw events (no tile store): the
 		// same answers.
