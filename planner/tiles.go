@@ -315,7 +315,19 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 		}
 	}()
 	if all.Lo < all.Hi && distinct.Len() > 0 {
-		if recs, err = r.tilesFor(info, distinct, all); err != nil {
+		var st *stage
+		if r.stages != nil {
+			st = r.stages.begin(f, f.node, "tiles "+info.spec.Group.QualifiedName(), distinct.Len())
+		}
+		recs, err = r.tilesFor(info, distinct, all)
+		if r.stages != nil {
+			out := 0
+			for _, rec := range recs {
+				out += int(rec.NumRows())
+			}
+			r.stages.finish(st, out, "", err)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -598,10 +610,15 @@ func (r *run) onlineGroup(f *frameData, info *tileInfo, keys arrow.Array) (*tile
 		need[k] = 1<<63 - 1
 	}
 	end := int64(-1 << 63)
+	var st *stage
+	if r.stages != nil { // the name is built only when asked for
+		st = r.stages.begin(f, f.node, "online tiles "+info.spec.Group.QualifiedName(), nk)
+	}
 	for g, gi := range group {
 		ts := &tileSet{rowKey: rowKey}
 		sets[g] = ts
 		if err := r.onlineTiles(gi, distinct, ts); err != nil {
+			r.stages.finish(st, 0, "", err)
 			return nil, err
 		}
 		d, w := gi.bucket, gi.widest.Microseconds()
@@ -614,7 +631,10 @@ func (r *run) onlineGroup(f *frameData, info *tileInfo, keys arrow.Array) (*tile
 			end = max(end, t+1)
 		}
 	}
-	if err := r.readRaw(info, group, sets, distinct, need, end, ix); err != nil {
+	if r.stages != nil {
+		r.stages.finish(st, coveredKeys(sets), fmt.Sprintf("keys with tiles, of %d tile table(s)", len(group)), nil)
+	}
+	if err := r.readRaw(f, info, group, sets, distinct, need, end, ix); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -632,6 +652,20 @@ func (r *run) onlineGroup(f *frameData, info *tileInfo, keys arrow.Array) (*tile
 	return f.tiles[info.spec.Table(info.bucket)], nil
 }
 
+// coveredKeys counts the distinct keys some tile set has tiles of.
+func coveredKeys(sets []*tileSet) int {
+	n := 0
+	for k := range sets[0].covLo {
+		for _, ts := range sets {
+			if ts.covLo[k] <= ts.covHi[k] {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
 // rawFrom is where a row's raw events start after the tiles of key k in
 // ts, for its window [lo, t] whose tiles end at hi = B(t): where the key's
 // tiles end, or lo when they do not reach back to it.
@@ -646,7 +680,7 @@ func rawFrom(ts *tileSet, k int32, lo, hi int64) int64 {
 // from need[k] (per key) to end, in one query per distinct start (at most
 // maxRawReads, else one from the earliest), and adds each table's to its
 // tile set.
-func (r *run) readRaw(info *tileInfo, group []*tileInfo, sets []*tileSet, distinct arrow.Array, need []int64, end int64, ix *operators.KeyIndex) error {
+func (r *run) readRaw(f *frameData, info *tileInfo, group []*tileInfo, sets []*tileSet, distinct arrow.Array, need []int64, end int64, ix *operators.KeyIndex) error {
 	byStart := map[int64][]int32{}
 	var starts []int64
 	for k, lo := range need {
@@ -683,8 +717,19 @@ func (r *run) readRaw(info *tileInfo, group []*tileInfo, sets []*tileSet, distin
 		if err != nil {
 			return err
 		}
+		var st *stage
+		if r.stages != nil {
+			st = r.stages.begin(f, f.node, "raw events "+info.spec.Group.QualifiedName()+" [source "+info.spec.Resolver.Source+"]", keys.Len())
+		}
 		rec, c, err := tiles.RawAll(r.ctx, r.mem, src, specs, tiles.Range{Lo: lo, Hi: end}, keys)
 		keys.Release()
+		if r.stages != nil {
+			out := 0
+			if err == nil {
+				out = int(rec.NumRows())
+			}
+			r.stages.finish(st, out, "", err)
+		}
 		if err != nil {
 			return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("raw events of %s: %v", info.spec.Group.QualifiedName(), err)}
 		}
@@ -806,7 +851,18 @@ func (r *run) openBuckets(f *frameData, info *tileInfo, distinct arrow.Array, ix
 	if err != nil {
 		return &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
 	}
+	var st *stage
+	if r.stages != nil {
+		st = r.stages.begin(f, f.node, "open buckets "+info.spec.Group.QualifiedName()+" [source "+info.spec.Resolver.Source+"]", distinct.Len())
+	}
 	rec, err := info.spec.Raw(r.ctx, r.mem, src, open, distinct)
+	if r.stages != nil {
+		out := 0
+		if err == nil {
+			out = int(rec.NumRows())
+		}
+		r.stages.finish(st, out, "", err)
+	}
 	if err != nil {
 		return &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("open buckets of %s: %v", info.spec.Group.QualifiedName(), err)}
 	}

@@ -3,6 +3,7 @@ package planner_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,6 +163,50 @@ func TestTilesOnline(t *testing.T) {
 	publish(t, tileAnchor.Truncate(24*time.Hour), 30*24*time.Hour)
 	for _, now := range nows {
 		t.Run("tiles "+now.Format(time.RFC3339Nano), func(t *testing.T) { check(t, now) })
+	}
+	t.Run("explain analyze", func(t *testing.T) { analyzeTiles(t, e, mem, keys, outs) })
+}
+
+// analyzeTiles checks that EXPLAIN ANALYZE of an online query of
+// materialized features shows its reads: the online store's tiles (every
+// distinct key in, those with tiles out: not users 3, 40 and 999) and the
+// raw events after them, at the source. Neither was a stage: the plan of
+// a materialized feature showed no read at all.
+func analyzeTiles(t *testing.T, e *planner.Engine, mem memory.Allocator, keys []int64, outs []string) {
+	kb := array.NewInt64Builder(mem)
+	defer kb.Release()
+	kb.AppendValues(keys, nil)
+	ka := kb.NewArray()
+	defer ka.Release()
+	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{ka}, int64(len(keys)))
+	defer in.Release()
+	q := &statement.Statement{Class: e.Graph().Class("user"), Inputs: in.Schema().Fields()}
+	for _, o := range outs {
+		q.Outputs = append(q.Outputs, statement.Output{Expr: &expr.Ref{Path: []string{o}}})
+	}
+	p, err := e.Prepare(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Run(context.Background(), in, planner.RunOptions{Now: tileAnchor, Analyze: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Release()
+	var tiled, raw bool
+	for _, st := range res.Analysis.Stages {
+		switch {
+		case strings.HasPrefix(st.What, "online tiles "):
+			tiled = true
+			if st.In != len(keys) || st.Out != len(keys)-3 {
+				t.Errorf("%s: %d keys in, %d with tiles; want %d and %d", st.What, st.In, st.Out, len(keys), len(keys)-3)
+			}
+		case strings.HasPrefix(st.What, "raw events ") && strings.Contains(st.What, "[source "):
+			raw = raw || st.In > 0
+		}
+	}
+	if !tiled || !raw {
+		t.Errorf("stages %+v: want an online tiles stage and a raw events stage", res.Analysis.Stages)
 	}
 }
 
