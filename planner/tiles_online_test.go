@@ -22,6 +22,12 @@ import (
 // onlineQuery runs outputs for keys online (no __as_of__) at now.
 func onlineQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, keys []int64, outputs []string, now time.Time) arrow.RecordBatch {
 	t.Helper()
+	return onlineRun(t, e, mem, keys, outputs, planner.RunOptions{Now: now}).Record
+}
+
+// onlineRun runs outputs for keys online with opts.
+func onlineRun(t *testing.T, e *planner.Engine, mem memory.Allocator, keys []int64, outputs []string, opts planner.RunOptions) *planner.Result {
+	t.Helper()
 	kb := array.NewInt64Builder(mem)
 	defer kb.Release()
 	kb.AppendValues(keys, nil)
@@ -37,11 +43,11 @@ func onlineQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, keys []i
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Run(context.Background(), in, planner.RunOptions{Now: now})
+	res, err := p.Run(context.Background(), in, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Record
+	return res
 }
 
 // Online serving of materialized features (DESIGN §4 "Tiles"): every
@@ -173,25 +179,7 @@ func TestTilesOnline(t *testing.T) {
 // raw events after them, at the source. Neither was a stage: the plan of
 // a materialized feature showed no read at all.
 func analyzeTiles(t *testing.T, e *planner.Engine, mem memory.Allocator, keys []int64, outs []string) {
-	kb := array.NewInt64Builder(mem)
-	defer kb.Release()
-	kb.AppendValues(keys, nil)
-	ka := kb.NewArray()
-	defer ka.Release()
-	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{ka}, int64(len(keys)))
-	defer in.Release()
-	q := &statement.Statement{Class: e.Graph().Class("user"), Inputs: in.Schema().Fields()}
-	for _, o := range outs {
-		q.Outputs = append(q.Outputs, statement.Output{Expr: &expr.Ref{Path: []string{o}}})
-	}
-	p, err := e.Prepare(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Run(context.Background(), in, planner.RunOptions{Now: tileAnchor, Analyze: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := onlineRun(t, e, mem, keys, outs, planner.RunOptions{Now: tileAnchor, Analyze: true})
 	defer res.Release()
 	var tiled, raw bool
 	for _, st := range res.Analysis.Stages {
