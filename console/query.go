@@ -43,6 +43,10 @@ type QueryResult struct {
 	// Rows are the answer's rows, at most maxRows of them.
 	Rows      [][]Cell `json:"rows"`
 	TotalRows int      `json:"total_rows"`
+	// More says the answer has rows beyond TotalRows: SQL beyond a lookup
+	// stops once a row past maxRows arrives, rather than scanning on to
+	// count rows nobody is shown.
+	More bool `json:"more,omitempty"`
 	// Hits says whether the answer has per-cell hit flags (feature
 	// lookups do; SQL beyond a lookup does not).
 	Hits   bool     `json:"hits"`
@@ -237,10 +241,11 @@ func (r runner) sql(ctx context.Context, v viewer, text string) (*QueryResult, e
 	start := time.Now()
 	err = q.Run(ctx, r.now, func(rec arrow.RecordBatch) error {
 		for i := 0; i < int(rec.NumRows()); i++ {
-			out.TotalRows++
 			if len(out.Rows) >= maxRows {
-				continue
+				out.More = true
+				return errEnough
 			}
+			out.TotalRows++
 			row := make([]Cell, rec.NumCols())
 			for j, col := range rec.Columns() {
 				row[j].Value = jsonSafe(col.GetOneForMarshal(i))
@@ -250,11 +255,14 @@ func (r runner) sql(ctx context.Context, v viewer, text string) (*QueryResult, e
 		return nil
 	})
 	out.Plan.TotalMS = ms(time.Since(start))
-	if err != nil {
+	if err != nil && !errors.Is(err, errEnough) {
 		return nil, err
 	}
 	return out, nil
 }
+
+// errEnough stops a query whose rows beyond maxRows nobody would see.
+var errEnough = errors.New("console: enough rows")
 
 func planView(p *planner.Plan, a *planner.Analysis) PlanView {
 	pv := PlanView{Text: p.ExplainAnalyze(a), Frames: p.Frames(), Stages: []StageView{}, TotalMS: ms(a.Total)}

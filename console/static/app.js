@@ -303,7 +303,7 @@ function resultTable(r) {
       r.columns.map((c, j) => h("tr", { "data-col": c }, h("td", { class: "mono" }, c), h("td", { class: "hit" }, r.rows[0][j].hit ? "✓" : ""),
         h("td", { class: "mono val" }, fmt(r.rows[0][j].v))))));
   }
-  return h("div", {}, errs, h("p", { class: "muted" }, `${r.total_rows} row(s)` + (r.total_rows > r.rows.length ? `, first ${r.rows.length} shown` : "") + (r.hits ? "; ✓ served from the online store" : "")),
+  return h("div", {}, errs, h("p", { class: "muted" }, (r.more ? `more than ${r.total_rows} rows, the first ${r.rows.length} shown (the query stopped there)` : `${r.total_rows} row(s)` + (r.total_rows > r.rows.length ? `, first ${r.rows.length} shown` : "")) + (r.hits ? "; ✓ served from the online store" : "")),
     h("table", { id: "result" }, h("tr", {}, r.columns.map((c) => h("th", {}, c))),
       r.rows.map((row) => h("tr", {}, row.map((c) => h("td", { class: "mono val" }, fmt(c.v), c.hit ? h("span", { class: "hit" }, " ✓") : null))))));
 }
