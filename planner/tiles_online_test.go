@@ -12,9 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/features"
-	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
-	"github.com/fletch-engine/fletch/statement"
 	memstore "github.com/fletch-engine/fletch/stores/memory"
 	"github.com/fletch-engine/fletch/tiles"
 )
@@ -35,19 +33,7 @@ func onlineRun(t *testing.T, e *planner.Engine, mem memory.Allocator, keys []int
 	defer ka.Release()
 	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{ka}, int64(len(keys)))
 	defer in.Release()
-	q := &statement.Statement{Class: e.Graph().Class("user"), Inputs: in.Schema().Fields()}
-	for _, o := range outputs {
-		q.Outputs = append(q.Outputs, statement.Output{Expr: &expr.Ref{Path: []string{o}}})
-	}
-	p, err := e.Prepare(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Run(context.Background(), in, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return runUsers(t, e, in, outputs, opts)
 }
 
 // Online serving of materialized features (DESIGN §4 "Tiles"): every

@@ -212,6 +212,13 @@ func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spi
 	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: statement.AsOfColumn, Type: features.TimestampType}}, nil)
 	in := array.NewRecordBatch(schema, []arrow.Array{keys, times}, int64(len(rows)))
 	defer in.Release()
+	return runUsers(t, e, in, outputs, opts).Record
+}
+
+// runUsers prepares outputs of user over the input columns of in and runs
+// the plan on in with opts.
+func runUsers(t *testing.T, e *planner.Engine, in arrow.RecordBatch, outputs []string, opts planner.RunOptions) *planner.Result {
+	t.Helper()
 	q := &statement.Statement{Class: e.Graph().Class("user"), Inputs: in.Schema().Fields()}
 	for _, o := range outputs {
 		q.Outputs = append(q.Outputs, statement.Output{Expr: &expr.Ref{Path: []string{o}}})
@@ -224,7 +231,7 @@ func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Record
+	return res
 }
 
 // The windows of each path (DESIGN §4 "Tiles").

@@ -62,7 +62,7 @@ type repoEnv struct {
 	// httpAnyPort: when server.http.listen is taken, serve the operators'
 	// port on any free one (the demo's, whose address is logged).
 	httpAnyPort bool
-	once    sync.Once
+	once        sync.Once
 	// live is the environment the metrics' gauges read (nil without
 	// metrics): this one, until a reload stores the next.
 	live *atomic.Pointer[repoEnv]
