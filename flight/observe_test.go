@@ -17,6 +17,21 @@ import (
 	"github.com/fletch-engine/fletch/planner"
 )
 
+// captureLog sends the default logger's lines (JSON, from debug up) to the
+// returned buffer until the test ends.
+func captureLog(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	var logged bytes.Buffer
+	logger, err := observe.NewLogger(&logged, observe.FormatJSON, "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	slog.SetDefault(logger)
+	return &logged
+}
+
 // TestObservedQueries runs a query of each path, and a bad one, through a
 // server whose metrics and log are watched: the counters say what was run
 // (by path, outcome, resolver and source), and every line a query logs
@@ -24,13 +39,7 @@ import (
 func TestObservedQueries(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	var logged bytes.Buffer
-	logger, err := observe.NewLogger(&logged, observe.FormatJSON, "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slog.SetDefault(slog.Default())
-	slog.SetDefault(logger)
+	logged := captureLog(t)
 
 	m := observe.NewMetrics()
 	db := marketplaceDB(t)

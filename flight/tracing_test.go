@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
-	"github.com/fletch-engine/fletch/observe"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -36,13 +34,7 @@ import (
 func TestTracedQuery(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	var logged bytes.Buffer
-	logger, err := observe.NewLogger(&logged, observe.FormatJSON, "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slog.SetDefault(slog.Default())
-	slog.SetDefault(logger)
+	logged := captureLog(t)
 
 	exp := tracetest.NewInMemoryExporter()
 	ratio := 1.0
@@ -132,7 +124,7 @@ func TestTracedQuery(t *testing.T) {
 			t.Errorf("no span %s in the tree:\n%s", want, tree)
 		}
 	}
-	if id := loggedTrace(t, &logged); id != w3cID {
+	if id := loggedTrace(t, logged); id != w3cID {
 		t.Errorf("the query's log line names trace %q, want %s", id, w3cID)
 	}
 
@@ -142,8 +134,8 @@ func TestTracedQuery(t *testing.T) {
 	if len(spans) == 0 {
 		t.Fatal("no spans without a traceparent")
 	}
-	if id := spans[0].SpanContext.TraceID().String(); echoed != id || loggedTrace(t, &logged) != id {
-		t.Errorf("span trace %s, echoed %q, logged %q: want one id", id, echoed, loggedTrace(t, &logged))
+	if id := spans[0].SpanContext.TraceID().String(); echoed != id || loggedTrace(t, logged) != id {
+		t.Errorf("span trace %s, echoed %q, logged %q: want one id", id, echoed, loggedTrace(t, logged))
 	}
 
 	// Not sampled: no span exported, a W3C trace id all the same.
@@ -152,8 +144,8 @@ func TestTracedQuery(t *testing.T) {
 	if n := len(exp.GetSpans()); n != 0 {
 		t.Errorf("%d spans of a query the sampler dropped", n)
 	}
-	if len(echoed) != 32 || echoed != loggedTrace(t, &logged) {
-		t.Errorf("unsampled query: echoed %q, logged %q; want one 32-hex-digit trace id", echoed, loggedTrace(t, &logged))
+	if len(echoed) != 32 || echoed != loggedTrace(t, logged) {
+		t.Errorf("unsampled query: echoed %q, logged %q; want one 32-hex-digit trace id", echoed, loggedTrace(t, logged))
 	}
 }
 
