@@ -196,6 +196,14 @@ func (c *countingSources) Fetch(ctx context.Context, mem memory.Allocator, req s
 
 func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spineRow, outputs []string, opts planner.RunOptions) arrow.RecordBatch {
 	t.Helper()
+	in := spineInput(t, mem, rows)
+	defer in.Release()
+	return runUsers(t, e, in, outputs, opts).Record
+}
+
+// spineInput is the spine as a query's input: id and __as_of__.
+func spineInput(t *testing.T, mem memory.Allocator, rows []spineRow) arrow.RecordBatch {
+	t.Helper()
 	kb := array.NewInt64Builder(mem)
 	defer kb.Release()
 	tb := array.NewTimestampBuilder(mem, features.TimestampType)
@@ -210,9 +218,7 @@ func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spi
 	defer keys.Release()
 	defer times.Release()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: statement.AsOfColumn, Type: features.TimestampType}}, nil)
-	in := array.NewRecordBatch(schema, []arrow.Array{keys, times}, int64(len(rows)))
-	defer in.Release()
-	return runUsers(t, e, in, outputs, opts).Record
+	return array.NewRecordBatch(schema, []arrow.Array{keys, times}, int64(len(rows)))
 }
 
 // runUsers prepares outputs of user over the input columns of in and runs
@@ -264,13 +270,23 @@ func tileReference(t *testing.T, db *sql.DB, rows []spineRow, names []string, wi
 	return reference(t, db, rows, "SELECT "+strings.Join(cols, ", ")+" FROM spine s")
 }
 
+// TestTilesMatchDuckDB runs with the tile store's tables resident in memory
+// (the default) and read per query (no memory for them): the same answers.
 func TestTilesMatchDuckDB(t *testing.T) {
+	t.Run("resident", func(t *testing.T) { testTilesMatchDuckDB(t) })
+	t.Run("read per query", func(t *testing.T) { testTilesMatchDuckDB(t, tiles.WithCacheBytes(0)) })
+}
+
+func testTilesMatchDuckDB(t *testing.T, opts ...tiles.Option) {
 	dir, src, g := tilesFixture(t)
 	ctx := context.Background()
-	st, err := tiles.Open(ctx, src.DB(), src)
+	stMem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer stMem.AssertSize(t, 0)
+	st, err := tiles.Open(ctx, src.DB(), src, append(opts, tiles.WithAllocator(stMem))...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer st.Close()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	counting := &countingSources{src: src}
@@ -354,9 +370,28 @@ func TestTilesMatchDuckDB(t *testing.T) {
 	backfill(tileAnchor.Add(-500*24*time.Hour), time.Time{})
 	t.Run("materialized with all tiles", func(t *testing.T) {
 		before := counting.fetches.Load()
-		rec := tileQuery(t, e, mem, rows, outs, materialized)
-		defer rec.Release()
-		compare(t, rec, tiled)
+		// Twice: the second reads the resident tiles the first read.
+		for range 2 {
+			rec := tileQuery(t, e, mem, rows, outs, materialized)
+			compare(t, rec, tiled)
+			rec.Release()
+		}
+		analyzed := materialized
+		analyzed.Analyze = true
+		in := spineInput(t, mem, rows)
+		res := runUsers(t, e, in, outs, analyzed)
+		in.Release()
+		compare(t, res.Record, tiled)
+		resident := 0
+		for _, s := range res.Analysis.Stages {
+			if s.Note == "resident tiles" {
+				resident++
+			}
+		}
+		res.Release()
+		if want := len(opts) == 0; (resident > 0) != want {
+			t.Errorf("%d tile tables answered from resident tiles, want them to be %v", resident, want)
+		}
 		// Every bucket has tiles: the events are never read, the 14d
 		// window that no feature declares included.
 		if n := counting.fetches.Load() - before; n != 0 {
