@@ -184,20 +184,20 @@ func TestRecomputeFeaturesSessionOption(t *testing.T) {
 	srv, _ := e2eServer(t, mem)
 	cl := cookieClient(t, srv, mem)
 	ctx := context.Background()
-	set := func(v arrowflight.SessionOptionValue) string {
+	set := func(v *arrowflight.SessionOptionValue) string {
 		t.Helper()
-		res, err := cl.SetSessionOptions(ctx, &arrowflight.SetSessionOptionsRequest{SessionOptions: map[string]*arrowflight.SessionOptionValue{"fletch.recompute_features": &v}})
+		res, err := cl.SetSessionOptions(ctx, &arrowflight.SetSessionOptionsRequest{SessionOptions: map[string]*arrowflight.SessionOptionValue{"fletch.recompute_features": v}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res.GetErrors()["fletch.recompute_features"].GetValue().String()
 	}
-	value := func(x any) arrowflight.SessionOptionValue {
+	value := func(x any) *arrowflight.SessionOptionValue {
 		v, err := arrowflight.NewSessionOptionValue(x)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v
+		return &v
 	}
 	if got := set(value(int64(3))); got != "INVALID_VALUE" {
 		t.Errorf("recompute_features = 3: %s, want INVALID_VALUE", got)
