@@ -415,3 +415,51 @@ func testTilesMatchDuckDB(t *testing.T, opts ...tiles.Option) {
 		t.Errorf("the plan does not say the events are not read:\n%s", text)
 	}
 }
+
+// TestSlidingWindowsMatchDuckDB: windows of the related rows' event time,
+// with no other aggregation over the relation, are computed over the
+// related rows once each, by key and time (window.go) rather than over
+// (row, related row) pairs; both against DuckDB SQL on the tiles fixture's
+// edges: heavy hitters, nulls, events exactly at t and t − w, rows before
+// any event and keys with none. max_by and approx_count_distinct over the
+// same relation keep the pairs.
+func TestSlidingWindowsMatchDuckDB(t *testing.T) {
+	_, src, g := tilesFixture(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, &countingSources{src: src}, mem)
+	rows := tileSpine()
+	windows := []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 30 * 24 * time.Hour}
+	buckets := []time.Duration{6 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour}
+	for _, tc := range []struct {
+		names   []string
+		sliding bool
+	}{
+		{[]string{"cnt", "cnt_amount", "big", "total", "qty_sum", "avg", "sd", "qvar", "lo", "hi", "some", "every"}, true},
+		{[]string{"total", "last_amount", "kinds"}, false},
+	} {
+		t.Run(fmt.Sprint(tc.names), func(t *testing.T) {
+			var outs []string
+			for _, n := range tc.names {
+				for _, w := range windows {
+					outs = append(outs, features.WindowFQN(n, w))
+				}
+			}
+			ref := tileReference(t, src.DB(), rows, tc.names, windows, buckets, exactWindow)
+			in := spineInput(t, mem, rows)
+			defer in.Release()
+			res := runUsers(t, e, in, outs, planner.RunOptions{Analyze: true})
+			defer res.Release()
+			for i, o := range outs {
+				check(t, res.Record, rows, ref, o, i, 1e-9)
+			}
+			sliding := false
+			for _, s := range res.Analysis.Stages {
+				sliding = sliding || strings.Contains(s.Note, "sliding windows")
+			}
+			if sliding != tc.sliding {
+				t.Errorf("sliding frame: %v, want %v", sliding, tc.sliding)
+			}
+		})
+	}
+}
