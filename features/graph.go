@@ -126,6 +126,31 @@ type Feature struct {
 	Pos     Pos
 }
 
+// ETLOfflineToOnline says whether offline queries write f's values to the
+// online store (docs/STORES.md, "Reverse ETL"): its
+// feature(etl_offline_to_online=...), else its class's
+// @features(etl_offline_to_online=...), else false.
+func (f *Feature) ETLOfflineToOnline() bool {
+	if b, ok := boolOption(f.Options, "etl_offline_to_online"); ok {
+		return b
+	}
+	if f.Class != nil {
+		b, _ := boolOption(f.Class.Options, "etl_offline_to_online")
+		return b
+	}
+	return false
+}
+
+// boolOption is the literal True or False of keyword argument name.
+func boolOption(opts map[string]expr.Node, name string) (value, ok bool) {
+	lit, isLit := opts[name].(*expr.Literal)
+	if !isLit {
+		return false, false
+	}
+	value, ok = lit.Value.(bool)
+	return value, ok
+}
+
 // Validation is the bounds of a feature's values, as Chalk's feature(min=,
 // max=, min_length=, max_length=, strict=) give them: inclusive, a null
 // value never violates them. A value outside them is an error for its row

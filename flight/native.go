@@ -88,7 +88,7 @@ func expressions(e native.Expressions) native.Expressions {
 // now, under the request's trace id.
 func runOptions(st *statement.Statement, now time.Time, trace string) planner.RunOptions {
 	o := planner.RunOptions{Now: now, Staleness: st.Options.Staleness, Meta: st.Options.Meta, Partial: st.Options.Partial, TraceID: trace,
-		Materialized: st.Options.Materialized, AlignWindows: st.Options.AlignWindows}
+		Materialized: st.Options.Materialized, AlignWindows: st.Options.AlignWindows, FromLog: st.Options.FromLog, Recompute: st.Options.Recompute}
 	if !st.Options.Now.IsZero() {
 		o.Now = st.Options.Now
 	}

@@ -32,9 +32,13 @@ const (
 	// The planner options of materialized offline queries (docs/TILES.md).
 	optMaterialized = "fletch.use_materialized_offline_query"
 	optAlign        = "fletch.align_offline_chalk_window_with_materialization"
+	// optRecompute is Chalk's recompute_features: true (the default),
+	// false (read the values served from the offline store) or a list of
+	// the features still recomputed (docs/STORES.md).
+	optRecompute = "fletch.recompute_features"
 )
 
-var sessionOptionNames = []string{optCatalog, optSchema, optNow, optMaterialized, optAlign}
+var sessionOptionNames = []string{optCatalog, optSchema, optNow, optMaterialized, optAlign, optRecompute}
 
 // Sessions are stateless: the options travel in arrow-go's
 // `arrow_flight_session` cookie, so sessions cost the server no memory and
@@ -138,6 +142,13 @@ func plannerOptions(ctx context.Context, o *planner.RunOptions) {
 			}
 		}
 	}
+	if v := sess.GetSessionOption(optRecompute); v != nil {
+		if b, ok := sessionBool(v); ok {
+			o.FromLog = !b
+		} else if list := v.GetStringListValue(); list != nil {
+			o.FromLog, o.Recompute = true, list.GetValues()
+		}
+	}
 }
 
 // checkSessionOption says what is wrong with setting name to v, nil when
@@ -153,6 +164,10 @@ func checkSessionOption(name string, v *arrowflight.SessionOptionValue) (pb.SetS
 	case optMaterialized, optAlign:
 		if _, ok := sessionBool(v); !ok {
 			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: want true or false, not %s", name, v)
+		}
+	case optRecompute:
+		if _, ok := sessionBool(v); !ok && v.GetStringListValue() == nil {
+			return arrowflight.SetSessionOptionsResultErrorInvalidValue, fmt.Errorf("session option %s: want true, false or a list of feature names, not %s", name, v)
 		}
 	case optNow:
 		if !isString {

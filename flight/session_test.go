@@ -3,6 +3,7 @@ package flight
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,8 +11,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // cookieClient serves srv and connects a client that keeps cookies, as
@@ -169,4 +172,61 @@ func TestSessionCookieGarbled(t *testing.T) {
 			t.Errorf("cookie %q: options %v", cookie, got)
 		}
 	}
+}
+
+// TestRecomputeFeaturesSessionOption: fletch.recompute_features takes
+// true, false or a list of feature names, and reaches the session's later
+// queries: false reads the offline store, which this server lacks — the
+// error names the configuration to add.
+func TestRecomputeFeaturesSessionOption(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, _ := e2eServer(t, mem)
+	cl := cookieClient(t, srv, mem)
+	ctx := context.Background()
+	set := func(v *arrowflight.SessionOptionValue) string {
+		t.Helper()
+		res, err := cl.SetSessionOptions(ctx, &arrowflight.SetSessionOptionsRequest{SessionOptions: map[string]*arrowflight.SessionOptionValue{"fletch.recompute_features": v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetErrors()["fletch.recompute_features"].GetValue().String()
+	}
+	value := func(x any) *arrowflight.SessionOptionValue {
+		v, err := arrowflight.NewSessionOptionValue(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &v
+	}
+	if got := set(value(int64(3))); got != "INVALID_VALUE" {
+		t.Errorf("recompute_features = 3: %s, want INVALID_VALUE", got)
+	}
+	for _, v := range []any{false, "false", []string{"user.email"}} {
+		if got := set(value(v)); got != "UNSPECIFIED" {
+			t.Fatalf("recompute_features = %v: %s", v, got)
+		}
+		info, err := cl.Execute(ctx, `SELECT full_name FROM user WHERE id = 'u1'`)
+		if err == nil { // the statement runs when its answer is read
+			rdr, derr := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+			if err = derr; err == nil {
+				for rdr.Next() {
+				}
+				err = rdr.Err()
+				rdr.Release()
+			}
+		}
+		if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "offline_store:") {
+			t.Errorf("recompute_features = %v without an offline store: %v", v, err)
+		}
+	}
+	if got := set(value(true)); got != "UNSPECIFIED" {
+		t.Fatalf("recompute_features = true: %s", got)
+	}
+	info, err := cl.Execute(ctx, `SELECT full_name FROM user WHERE id = 'u1'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, cl, info)
+	releaseAll(recs)
 }

@@ -71,6 +71,12 @@ type Query struct {
 	// use_materialized_offline_query and
 	// align_offline_chalk_window_with_materialization (true or false).
 	PlannerOptions map[string]any `json:"planner_options,omitempty"`
+	// RecomputeFeatures is Chalk's recompute_features: true (the default)
+	// computes every output; false reads the outputs that are features of
+	// the class from the offline store, as of each row's time (the values
+	// served then); a list of features recomputes those and reads the
+	// others (docs/STORES.md, "Reading the offline store").
+	RecomputeFeatures any `json:"recompute_features,omitempty"`
 }
 
 // plannerOptions are the planner_options a native query takes.
@@ -162,7 +168,7 @@ func Decode(cmd []byte) (*Query, error) {
 }
 
 func jsonFields() []string {
-	return []string{"query", "class", "outputs", "now", "staleness", "meta", "partial", "explain", "planner_options"}
+	return []string{"query", "class", "outputs", "now", "staleness", "meta", "partial", "explain", "analyze", "planner_options", "recompute_features"}
 }
 
 // statement checks q against the graph and the input schema.
@@ -214,7 +220,32 @@ func (r *Reader) statement(q *Query, inputs *arrow.Schema) (*statement.Statement
 			st.Options.AlignWindows = b
 		}
 	}
+	if st.Options.FromLog, st.Options.Recompute, err = recomputeFeatures(q.RecomputeFeatures); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// recomputeFeatures reads recompute_features: true or absent computes
+// everything, false reads every output it can from the offline store, a
+// list of feature names recomputes those and reads the others.
+func recomputeFeatures(v any) (fromLog bool, recompute []string, err error) {
+	switch v := v.(type) {
+	case nil:
+		return false, nil, nil
+	case bool:
+		return !v, nil, nil
+	case []any:
+		for _, f := range v {
+			name, ok := f.(string)
+			if !ok {
+				return false, nil, invalid("recompute_features must be true, false or a list of feature names, found %v in the list", f)
+			}
+			recompute = append(recompute, name)
+		}
+		return true, recompute, nil
+	}
+	return false, nil, invalid("recompute_features must be true, false or a list of feature names, not %v", v)
 }
 
 // classOf finds the query's class: named, or the qualifier of the inputs.

@@ -1,6 +1,7 @@
 package native_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,30 @@ func TestRead(t *testing.T) {
 	}
 }
 
+// TestRecomputeFeatures: Chalk's recompute_features as the native query
+// takes it: true (and absent) recomputes, false reads every output from
+// the offline store, a list recomputes the features it names.
+func TestRecomputeFeatures(t *testing.T) {
+	r := reader(t)
+	for _, c := range []struct {
+		value     string
+		fromLog   bool
+		recompute []string
+	}{{"", false, nil}, {"true", false, nil}, {"false", true, nil}, {`["user.full_name", "email"]`, true, []string{"user.full_name", "email"}}} {
+		cmd := `{"query": {"outputs": ["full_name"]}}`
+		if c.value != "" {
+			cmd = `{"query": {"outputs": ["full_name"], "recompute_features": ` + c.value + `}}`
+		}
+		st, err := r.Read([]byte(cmd), userIDs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Options.FromLog != c.fromLog || !slices.Equal(st.Options.Recompute, c.recompute) {
+			t.Errorf("recompute_features %s: from log %v, recompute %v; want %v, %v", c.value, st.Options.FromLog, st.Options.Recompute, c.fromLog, c.recompute)
+		}
+	}
+}
+
 func TestReadErrors(t *testing.T) {
 	r := reader(t)
 	for _, c := range []struct {
@@ -88,6 +113,9 @@ func TestReadErrors(t *testing.T) {
 		{`{"query": {"class": "user"}}`, arrow.NewSchema([]arrow.Field{{Name: "idd", Type: arrow.BinaryTypes.String}}, nil), `input column "idd" is not a feature of user (did you mean "id"?)`},
 		{`[1]`, userIDs, `the descriptor must be a CMD`},
 		{`{"query": null}`, userIDs, `missing "query"`},
+		{`{"query": {"recompute_features": "no"}}`, userIDs, `recompute_features must be true, false or a list of feature names, not no`},
+		{`{"query": {"recompute_features": [1]}}`, userIDs, `found 1 in the list`},
+		{`{"query": {"recompute_feature": false}}`, userIDs, `(did you mean "recompute_features"?)`},
 	} {
 		_, err := r.Read([]byte(c.cmd), c.inputs)
 		if err == nil || statement.KindOf(err) != statement.InvalidInput || !strings.Contains(err.Error(), c.want) {

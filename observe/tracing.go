@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
@@ -36,16 +37,22 @@ func NewTracerProvider(ctx context.Context, t Tracing) (*sdktrace.TracerProvider
 	if err != nil {
 		return nil, fmt.Errorf("server.tracing: %w", err)
 	}
+	return ExportingProvider(exp, t), nil
+}
+
+// ExportingProvider is NewTracerProvider's provider over any exporter
+// (t.Endpoint and t.Protocol unused).
+func ExportingProvider(exp sdktrace.SpanExporter, t Tracing) *sdktrace.TracerProvider {
 	name := t.ServiceName
 	if name == "" {
 		name = "fletch"
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", name), attribute.String("service.version", t.Version))
 	return sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithSpanProcessor(newBatcher(exp, 512, 8192, time.Second)),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(Sampler(t.SampleRatio)),
-	), nil
+	)
 }
 
 // Sampler follows the caller's sampling decision (its traceparent's flag)

@@ -291,45 +291,61 @@ func observedSpan(obs *array.Timestamp) (stored bool, oldest, newest int64) {
 }
 
 // writeBack queues the computed values of cols (those not served from the
-// store) for the store, skipping columns tainted by a failed resolver and
-// the rows a feature asks not to cache (cache_nulls=False,
-// cache_defaults=False) and those that failed its strict validation.
+// store) for the store, observed at the run's time.
 func (r *run) writeBack(f *frameData, cols []int) {
-	node := f.node
 	var all []int
 	for _, i := range cols {
-		c := node.cols[i]
-		if l, _ := r.tainted(c); f.hit[i] || f.cols[i] == nil || l != nil {
+		if f.hit[i] || f.cols[i] == nil {
 			continue
 		}
-		skipNulls := optionFalse(c, "cache_nulls")
-		skipDefaults := optionFalse(c, "cache_defaults") && f.defaulted[i] != nil
-		raised := f.raisedIn(i)          // a row that raised is an error, not a value to serve later
-		invalid := f.invalidRows(i).rows // strict violations are never stored
-		if !skipNulls && !skipDefaults && raised == nil && invalid == nil {
+		keep, every, ok := r.storable(f, i)
+		switch {
+		case !ok:
+		case every:
 			all = append(all, i)
-			continue
+		default:
+			r.queueWrite(f, []int{i}, keep, nil)
 		}
-		keep := make([]int32, 0, f.n)
-		for k := 0; k < f.n; k++ {
-			if _, bad := raised[k]; bad || (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
-				continue
-			}
-			if len(invalid) > 0 && invalid[0] == k {
-				invalid = invalid[1:]
-				continue
-			}
-			keep = append(keep, int32(k))
-		}
-		r.queueWrite(f, []int{i}, keep)
 	}
 	if len(all) > 0 {
-		r.queueWrite(f, all, nil)
+		r.queueWrite(f, all, nil, nil)
 	}
 }
 
-// queueWrite queues rows (nil: all) of cols of f.
-func (r *run) queueWrite(f *frameData, cols []int, rows []int32) {
+// storable is the rows of column i of f the online store may keep: none
+// (ok false) when the column is tainted by a failed resolver; every row
+// (every) unless the feature asks not to cache some (cache_nulls=False,
+// cache_defaults=False) or some raised or failed its strict validation;
+// else those in keep.
+func (r *run) storable(f *frameData, i int) (keep []int32, every, ok bool) {
+	c := f.node.cols[i]
+	if l, _ := r.tainted(c); l != nil {
+		return nil, false, false
+	}
+	skipNulls := optionFalse(c, "cache_nulls")
+	skipDefaults := optionFalse(c, "cache_defaults") && f.defaulted[i] != nil
+	raised := f.raisedIn(i)          // a row that raised is an error, not a value to serve later
+	invalid := f.invalidRows(i).rows // strict violations are never stored
+	if !skipNulls && !skipDefaults && raised == nil && invalid == nil {
+		return nil, true, true
+	}
+	keep = make([]int32, 0, f.n)
+	for k := 0; k < f.n; k++ {
+		if _, bad := raised[k]; bad || (skipNulls && f.cols[i].IsNull(k)) || (skipDefaults && f.defaulted[i][k]) {
+			continue
+		}
+		if len(invalid) > 0 && invalid[0] == k {
+			invalid = invalid[1:]
+			continue
+		}
+		keep = append(keep, int32(k))
+	}
+	return keep, false, true
+}
+
+// queueWrite queues rows (nil: all) of cols of f, row k of them observed
+// at observed[k] (nil: all at the run's time).
+func (r *run) queueWrite(f *frameData, cols []int, rows []int32, observed []time.Time) {
 	if rows != nil && len(rows) == 0 {
 		return
 	}
@@ -362,9 +378,11 @@ func (r *run) queueWrite(f *frameData, cols []int, rows []int32) {
 	for _, a := range arrs {
 		a.Release()
 	}
-	observed := make([]time.Time, n)
-	for k := range observed {
-		observed[k] = r.now
+	if observed == nil {
+		observed = make([]time.Time, n)
+		for k := range observed {
+			observed[k] = r.now
+		}
 	}
 	j := &writeJob{class: f.node.class.Table, keys: keys, values: rec, observed: observed}
 	if s := r.stages; s != nil && s.tracer != nil {

@@ -47,7 +47,10 @@ type Engine struct {
 	writer   *writer
 
 	offline stores.OfflineLog // nil: computed values are not logged
-	tiles   *tiles.Store      // nil: materialized runs compute every bucket at the source
+	// offlineRead reads the log back (RunOptions.FromLog); nil when the
+	// log cannot be read or there is none.
+	offlineRead stores.OfflineReader
+	tiles       *tiles.Store // nil: materialized runs compute every bucket at the source
 
 	pyCfg  pyworker.Config
 	python *pyworker.Pool // nil: the graph has no resolver that runs in Python

@@ -32,6 +32,9 @@ type run struct {
 	// outputs, and what they read that the online store did not answer.
 	need    [][]bool
 	cacheOn bool
+	// logCols are the root's output columns read from the offline log
+	// (RunOptions.FromLog, logged.go).
+	logCols []int
 
 	failMu sync.Mutex
 	failed map[*lookup]error // RunOptions.Partial: the lookups that failed
@@ -70,6 +73,9 @@ type frameData struct {
 	// aggregations of a has-many frame share their filters (the purchases
 	// among 50,000 prices, for a count, a mean and each window).
 	memo map[string]arrow.Array
+	// logged holds, per column read from the offline log, when each row's
+	// value was logged (timestamp[us], null: never by the row's time).
+	logged map[int]arrow.Array
 	// tiles are the aggregation tiles read for the frame's keys, by tile
 	// table: the windows of one feature share them (tiles.go).
 	tiles map[string]*tileSet
@@ -131,7 +137,7 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 		mem = bud
 	}
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
-		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows}
+		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows && !opts.FromLog}
 	r.stages = p.engine.newStages(ctx, opts.Analyze, int(inputs.NumRows()))
 	if r.stages != nil {
 		defer func() {
@@ -154,6 +160,9 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 				err = bud.err()
 			}
 		}()
+	}
+	if r.logCols, err = r.logColumns(); err != nil {
+		return nil, err
 	}
 	for _, f := range p.frames {
 		r.need[f.id] = make([]bool, len(f.cols))
@@ -336,6 +345,9 @@ func (f *frameData) release() {
 	for _, t := range f.tiles {
 		t.release()
 	}
+	for _, a := range f.logged {
+		a.Release()
+	}
 }
 
 // fill computes the columns of frame f this run needs: the key first,
@@ -356,6 +368,11 @@ func (r *run) fill(f *frameData) (err error) {
 	}
 	if node.keyCol >= 0 {
 		if _, err := r.column(f, node.keyCol); err != nil {
+			return err
+		}
+	}
+	if node == r.p.root && len(r.logCols) > 0 {
+		if err := r.readLog(f, r.logCols); err != nil {
 			return err
 		}
 	}
@@ -432,6 +449,9 @@ func (r *run) fill(f *frameData) (err error) {
 		r.writeBack(f, cached)
 	}
 	r.logComputed(f)
+	if node == r.p.root {
+		r.etl(f)
+	}
 	return nil
 }
 

@@ -18,11 +18,16 @@ import (
 // a value), columns from a failed resolver (their cells are nulls, not
 // values), has-many rows (their aggregates are logged on the parent), and
 // point-in-time runs, which recompute the past the log already holds as it
-// was observed.
+// was observed, and runs that read the log (RunOptions.FromLog).
 
-// WithOfflineLog makes the engine log the feature values its runs compute.
+// WithOfflineLog makes the engine log the feature values its runs compute,
+// and, when log can be read back (stores.OfflineReader), answer runs with
+// RunOptions.FromLog from it (logged.go).
 func WithOfflineLog(log stores.OfflineLog) EngineOption {
-	return func(e *Engine) { e.offline = log }
+	return func(e *Engine) {
+		e.offline = log
+		e.offlineRead, _ = log.(stores.OfflineReader)
+	}
 }
 
 // HasOfflineLog says whether the engine logs what its runs compute: a
@@ -40,7 +45,7 @@ func (e *Engine) OfflineStats() stores.OfflineStats {
 // logComputed logs the features of f this run computed.
 func (r *run) logComputed(f *frameData) {
 	log, node := r.p.engine.offline, f.node
-	if log == nil || r.p.timeCol >= 0 || r.opts.Materialized || r.opts.AlignWindows || node.keyCol < 0 || f.n == 0 {
+	if log == nil || r.p.timeCol >= 0 || r.opts.FromLog || r.opts.Materialized || r.opts.AlignWindows || node.keyCol < 0 || f.n == 0 {
 		return
 	}
 	var fields []arrow.Field

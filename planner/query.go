@@ -30,6 +30,15 @@ type RunOptions struct {
 	// AlignWindows, with Materialized, adds the raw events of each row's
 	// open bucket to its tiles (align_offline_chalk_window_with_materialization).
 	AlignWindows bool
+	// FromLog answers the outputs that are features of the class with the
+	// values the offline log holds at each row's time (the values served
+	// then) instead of recomputing them: recompute_features=False
+	// (docs/STORES.md, "Reading the offline store").
+	FromLog bool
+	// Recompute, with FromLog, names the outputs still recomputed
+	// (recompute_features=[...]): features as `user.full_name` or
+	// `full_name`.
+	Recompute []string
 	// TraceID names the run in the offline log (a request id from the
 	// caller); empty: the engine makes a random one.
 	TraceID string

@@ -96,6 +96,15 @@ type Options struct {
 	// bucket (align_offline_chalk_window_with_materialization): what
 	// online serving of a materialized feature sees.
 	AlignWindows bool
+	// FromLog answers the outputs that are features of the class with the
+	// values the offline log holds at each row's time (the values served
+	// then) instead of recomputing them: recompute_features=False
+	// (docs/STORES.md, "Reading the offline store").
+	FromLog bool
+	// Recompute, with FromLog, names the outputs still recomputed
+	// (recompute_features=[...]): features as `user.full_name` or
+	// `full_name`.
+	Recompute []string
 }
 
 // Param is one parameter of a statement.

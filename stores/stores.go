@@ -131,6 +131,18 @@ type OfflineLog interface {
 	Stats() OfflineStats
 }
 
+// OfflineReader reads the offline log back: the values served at a time,
+// for offline queries that do not recompute them (recompute_features=False,
+// docs/STORES.md "Reading the offline store").
+type OfflineReader interface {
+	// AsOf answers, for each row i (keys[i], int64 or utf8, at time at[i] in
+	// µs since the epoch) and each field of features (by name, in that Arrow
+	// type), the latest value logged for keys[i] of class with an
+	// observation time <= at[i], and that time: null where none was logged
+	// by then (or the key is null). One query for all the rows.
+	AsOf(ctx context.Context, mem memory.Allocator, class string, keys arrow.Array, at []int64, features *arrow.Schema) (*OnlineValues, error)
+}
+
 // OfflineStats count feature values (one per entity and feature) the
 // offline log was given.
 type OfflineStats struct {

@@ -25,7 +25,8 @@ import (
 // adds ("metrics": the Prometheus metrics of the server and the engine,
 // docs/OPERATIONS.md); the metrics and OpenTelemetry traces exported in
 // batches to an exporter that drops them, every query sampled
-// ("trace=1") or one in a hundred ("trace=0.01"); and the plain server
+// ("trace=1"; "trace=1,sdk-batcher" through the SDK's BatchSpanProcessor
+// instead of observe's) or one in a hundred ("trace=0.01"); and the plain server
 // with a per-query memory budget ("budget": server.limits.max_query_memory
 // 256MiB). The trace id and the log's level check are in all: they are
 // not optional. Alternate -count runs to compare them on a shared
@@ -33,13 +34,24 @@ import (
 //
 //	go test -tags duckdb_arrow -run '^$' -bench Observed -benchtime 2s -count 4 ./examples/wide/
 func BenchmarkObserved(b *testing.B) {
+	// reportCPU reports the process's CPU time per iteration (client and
+	// server, every thread): on a shared machine, a steadier measure than
+	// ns/op of what the observers cost.
+	reportCPU := func(b *testing.B) func() {
+		cpu0, ok0 := processCPU()
+		return func() {
+			if cpu1, ok1 := processCPU(); ok0 && ok1 && b.N > 0 {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+			}
+		}
+	}
 	const n, m = 50, 1000
 	fx := newFixture(b, memory.DefaultAllocator, n, m)
 	ctx := context.Background()
 	if _, err := Warm(ctx, WarmOptions{Addr: serve(b, fx.engine), Class: CachedClass, Features: n, Entities: m}); err != nil {
 		b.Fatal(err)
 	}
-	server := func(metrics bool, ratio float64, budget int64) string {
+	server := func(metrics bool, ratio float64, sdkBatcher bool, budget int64) string {
 		var engineOpts []planner.EngineOption
 		var opts flight.Options
 		if metrics {
@@ -48,7 +60,10 @@ func BenchmarkObserved(b *testing.B) {
 			opts.Observer = m
 		}
 		if ratio > 0 {
-			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(observe.Sampler(ratio)))
+			tp := observe.ExportingProvider(tracetest.NewNoopExporter(), observe.Tracing{SampleRatio: ratio})
+			if sdkBatcher { // what observe's batcher replaced (docs/BENCHMARKS.md §22)
+				tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(observe.Sampler(ratio)))
+			}
 			b.Cleanup(func() { tp.Shutdown(context.Background()) })
 			engineOpts = append(engineOpts, planner.WithTracerProvider(tp))
 			opts.TracerProvider = tp
@@ -69,10 +84,11 @@ func BenchmarkObserved(b *testing.B) {
 	sql := fmt.Sprintf("SELECT %s FROM %s WHERE id = ", strings.Join(FeatureNames(n), ", "), CachedClass)
 	for _, mode := range []struct{ name, addr string }{
 		{"off", serve(b, fx.engine)},
-		{"metrics", server(true, 0, 0)},
-		{"trace=1", server(true, 1, 0)},
-		{"trace=0.01", server(true, 0.01, 0)},
-		{"budget", server(false, 0, 256<<20)},
+		{"metrics", server(true, 0, false, 0)},
+		{"trace=1", server(true, 1, false, 0)},
+		{"trace=1,sdk-batcher", server(true, 1, true, 0)},
+		{"trace=0.01", server(true, 0.01, false, 0)},
+		{"budget", server(false, 0, false, 256<<20)},
 	} {
 		cl, err := flightsql.NewClient(mode.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -81,6 +97,7 @@ func BenchmarkObserved(b *testing.B) {
 		defer cl.Close()
 		b.Run("1x50/statement/"+mode.name, func(b *testing.B) {
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for i := 0; b.Loop(); i++ {
 				info, err := cl.Execute(ctx, fmt.Sprint(sql, i%m+1))
 				if err != nil {
@@ -96,6 +113,7 @@ func BenchmarkObserved(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer stmt.Close(ctx)
+			defer reportCPU(b)()
 			for i := 0; b.Loop(); i++ {
 				ids := idBatch(memory.DefaultAllocator, []int64{int64(i%m + 1)})
 				stmt.SetParameters(ids)

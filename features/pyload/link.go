@@ -71,6 +71,9 @@ func Link(g *features.Graph, files []*File) error {
 			if ms, ok := cd.Options["max_staleness"]; ok {
 				c.MaxStaleness = l.staleness(ms)
 			}
+			if v, ok := cd.Options["etl_offline_to_online"]; ok {
+				l.boolOption(v, "etl_offline_to_online")
+			}
 			for _, name := range sortedKeys(cd.Options) {
 				l.unhandled(cd.Options[name].Position(), "@features(...)", name, classKeywords)
 			}
@@ -221,6 +224,8 @@ func (l *linker) options(c *features.Class, f *features.Feature, fd *FeatureDecl
 			f.Primary = f.Primary || b
 		case "materialization":
 			// Read by materialize, once the windows are declared.
+		case "etl_offline_to_online":
+			l.boolOption(v, name) // read by Feature.ETLOfflineToOnline
 		default:
 			l.unhandled(v.Position(), fd.Func+"(...)", name, featureKeywords)
 		}
@@ -354,6 +359,16 @@ func (l *linker) bounds(c *features.Class, f *features.Feature, opts map[string]
 	return v
 }
 
+// boolOption checks that keyword argument name is True or False.
+func (l *linker) boolOption(v expr.Node, name string) {
+	if lit := asLiteral(v); lit != nil {
+		if _, ok := lit.Value.(bool); ok {
+			return
+		}
+	}
+	l.errorf(v.Position(), "%s= must be True or False, found %s", name, v)
+}
+
 // lengthHint suggests min_length= for a min= of a str or list.
 func lengthHint(sized bool, name string) string {
 	if sized {
@@ -368,14 +383,14 @@ func lengthHint(sized bool, name string) string {
 // else is a typo or unknown, and said so (never silently ignored).
 var (
 	featureKeywords = keywords{
-		implemented:   []string{"expression", "default", "min", "max", "min_length", "max_length", "strict", "validations", "description", "max_staleness", "primary", "materialization", "cache_nulls", "cache_defaults"},
+		implemented:   []string{"expression", "default", "min", "max", "min_length", "max_length", "strict", "validations", "description", "max_staleness", "primary", "materialization", "cache_nulls", "cache_defaults", "etl_offline_to_online"},
 		documentation: []string{"owner", "tags", "name", "version"},
-		notYet:        []string{"etl_offline_to_online", "offline_ttl", "encoder", "decoder", "store_online", "store_offline", "dtype"},
+		notYet:        []string{"offline_ttl", "encoder", "decoder", "store_online", "store_offline", "dtype"},
 	}
 	classKeywords = keywords{
-		implemented:   []string{"max_staleness", "materialization"},
+		implemented:   []string{"max_staleness", "materialization", "etl_offline_to_online"},
 		documentation: []string{"owner", "tags", "name"},
-		notYet:        []string{"etl_offline_to_online", "offline_ttl", "singleton"},
+		notYet:        []string{"offline_ttl", "singleton"},
 	}
 )
 

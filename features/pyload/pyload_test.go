@@ -857,3 +857,43 @@ class Revision:
 		t.Errorf("Revision's event time is %v, want timestamp", r.EventTime)
 	}
 }
+
+// TestETLOfflineToOnline: etl_offline_to_online= of a feature, else of its
+// class (Chalk's reverse ETL: a feature's own False wins over its class's
+// True), without a warning; anything but True or False is a located error.
+func TestETLOfflineToOnline(t *testing.T) {
+	src := `from chalk.features import features, feature
+
+@features(etl_offline_to_online=True)
+class User:
+    id: str
+    score: float
+    email: str = feature(etl_offline_to_online=False)
+
+@features
+class Item:
+    id: str
+    title: str = feature(etl_offline_to_online=True)
+    price: float
+`
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Warnings) > 0 {
+		t.Errorf("warnings: %v", g.Warnings)
+	}
+	for _, c := range []struct {
+		feature string
+		want    bool
+	}{{"user.score", true}, {"user.email", false}, {"item.title", true}, {"item.price", false}} {
+		class, name, _ := strings.Cut(c.feature, ".")
+		if got := g.Class(class).Feature(name).ETLOfflineToOnline(); got != c.want {
+			t.Errorf("%s: etl_offline_to_online %v, want %v", c.feature, got, c.want)
+		}
+	}
+	bad := strings.Replace(src, `feature(etl_offline_to_online=False)`, `feature(etl_offline_to_online="no")`, 1)
+	if _, err := link(bad); err == nil || !strings.Contains(err.Error(), at(bad, `"no"`)+`: etl_offline_to_online= must be True or False, found "no"`) {
+		t.Errorf("a non-boolean etl_offline_to_online=: %v", err)
+	}
+}

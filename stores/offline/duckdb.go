@@ -81,3 +81,43 @@ func (d *DuckDB) Write(ctx context.Context, rows []Row) error {
 
 // Close does nothing: the database is the caller's.
 func (d *DuckDB) Close() error { return nil }
+
+// asOf runs the as-of join with DuckDB's ASOF JOIN: the query's rows and
+// features go as LIST parameters, the log is narrowed to their keys and
+// features first, and ties at one instant go to the greatest trace_id (a
+// struct keeps a logged null as arg_max's answer).
+func (d *DuckDB) asOf(ctx context.Context, q *asOfQuery, hit func(asOfHit)) error {
+	fi := make([]int32, len(q.features))
+	for j := range fi {
+		fi[j] = int32(j)
+	}
+	rows, err := d.db.QueryContext(ctx, `WITH probe AS (
+	SELECT s.*, f.* FROM
+		(SELECT unnest($1::VARCHAR[]) AS entity_key, unnest($2::BIGINT[]) AS t, unnest($3::INTEGER[]) AS r) s,
+		(SELECT unnest($4::VARCHAR[]) AS feature, unnest($5::INTEGER[]) AS fi) f
+), logged AS (
+	SELECT entity_key, feature, epoch_us(observed_at) AS observed_us, struct_extract(arg_max({'v': value::VARCHAR}, trace_id), 'v') AS value
+	FROM `+d.quoted()+`
+	WHERE class = $6 AND feature IN (SELECT unnest($4::VARCHAR[])) AND entity_key IN (SELECT unnest($1::VARCHAR[]))
+	GROUP BY entity_key, feature, observed_us
+)
+SELECT p.r, p.fi, l.value, l.observed_us
+FROM probe p ASOF JOIN logged l ON p.entity_key = l.entity_key AND p.feature = l.feature AND p.t >= l.observed_us`,
+		q.keys, q.at, q.rows, q.features, fi, q.class)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h asOfHit
+		var value sql.NullString
+		if err := rows.Scan(&h.row, &h.feature, &value, &h.observed); err != nil {
+			return err
+		}
+		if value.Valid {
+			h.value = []byte(value.String)
+		}
+		hit(h)
+	}
+	return rows.Err()
+}

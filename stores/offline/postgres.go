@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,4 +64,44 @@ func (p *Postgres) Write(ctx context.Context, rows []Row) error {
 func (p *Postgres) Close() error {
 	p.pool.Close()
 	return nil
+}
+
+// asOf runs the as-of join as one LATERAL query: per row and feature, the
+// latest logged value at or before the row's time, found through the
+// (feature, entity_key, observed_at) index; ties at one instant go to the
+// greatest trace_id.
+func (p *Postgres) asOf(ctx context.Context, q *asOfQuery, hit func(asOfHit)) error {
+	at := make([]time.Time, len(q.at))
+	for i, us := range q.at {
+		at[i] = time.UnixMicro(us).UTC()
+	}
+	rows, err := p.pool.Query(ctx, `SELECT s.r, f.fi - 1, l.value::text, l.observed_at
+FROM unnest($1::text[], $2::timestamptz[], $3::int4[]) AS s(entity_key, t, r)
+CROSS JOIN unnest($4::text[]) WITH ORDINALITY AS f(feature, fi)
+JOIN LATERAL (
+	SELECT value, observed_at FROM `+p.table.Sanitize()+` l
+	WHERE l.feature = f.feature AND l.entity_key = s.entity_key AND l.observed_at <= s.t AND l.class = $5
+	ORDER BY l.observed_at DESC, l.trace_id DESC
+	LIMIT 1
+) l ON true`, q.keys, at, q.rows, q.features, q.class)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h asOfHit
+		var fi int64
+		var value *string
+		var obs time.Time
+		if err := rows.Scan(&h.row, &fi, &value, &obs); err != nil {
+			return err
+		}
+		h.feature = int32(fi)
+		if value != nil {
+			h.value = []byte(*value)
+		}
+		h.observed = obs.UnixMicro()
+		hit(h)
+	}
+	return rows.Err()
 }

@@ -164,7 +164,10 @@ export class FletchClient {
     return result;
   }
 
-  async #exchange(table, output, { cls, now, staleness, meta, partial, explain } = {}) {
+  // recomputeFeatures is Chalk's recompute_features: true (default), false
+  // (the values served then, from the offline store) or the features still
+  // recomputed (docs/STORES.md).
+  async #exchange(table, output, { cls, now, staleness, meta, partial, explain, recomputeFeatures } = {}) {
     const query = {};
     if (cls) query.class = cls;
     if (output && output.length) query.outputs = output;
@@ -173,6 +176,7 @@ export class FletchClient {
     if (meta) query.meta = true;
     if (partial) query.partial = true;
     if (explain) query.explain = true;
+    if (recomputeFeatures !== undefined && recomputeFeatures !== true) query.recompute_features = recomputeFeatures;
     const call = this.client.DoExchange(this.metadata);
     const answer = readAll(call);
     toFlightData(table).forEach((m, i) => {

@@ -242,7 +242,10 @@ class FletchClient:
         later than that time is visible to it. ``inputs=`` is the seeds'
         spelling of ``input=``. ``planner_options={"use_materialized_offline_query":
         True}`` answers materialized windowed features from aggregation tiles
-        (docs/TILES.md)."""
+        (docs/TILES.md). ``recompute_features=False`` answers the values served
+        at each row's time, read from the offline store, instead of recomputing
+        them; a list of features recomputes those and reads the others
+        (docs/STORES.md)."""
         if input_times is None:
             raise TypeError("offline_query() needs input_times: one time per input row")
         table = _table(_given(input, inputs))
@@ -271,6 +274,7 @@ class FletchClient:
         cls: Optional[str] = None,
         format: str = "arrow",
         planner_options: Optional[Mapping[str, Any]] = None,
+        recompute_features: Any = True,
     ) -> Any:
         query: dict = {}
         if cls:
@@ -281,6 +285,9 @@ class FletchClient:
             query["outputs"] = [o if isinstance(o, str) else str(o) for o in output]
         if planner_options:
             query["planner_options"] = dict(planner_options)
+        if recompute_features is not True:
+            query["recompute_features"] = (recompute_features if isinstance(recompute_features, bool)
+                                           else [f if isinstance(f, str) else str(f) for f in recompute_features])
         if now is not None:
             query["now"] = _iso(now)
         if staleness:
