@@ -134,7 +134,7 @@ func TestTilesTrainingSet(t *testing.T) {
 
 	addr, _ := startServe(t, dir)
 	runTool(t, root, os.Environ(), "bash", filepath.Join(root, "clients/python/setup.sh"))
-	env := append(os.Environ(), "FLETCH_URL=grpc://"+addr, "FLETCH_REFERENCE_DB="+ref, "SPINE_ROWS=100000")
+	env := append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "clients/python"), "FLETCH_URL=grpc://"+addr, "FLETCH_REFERENCE_DB="+ref, "SPINE_ROWS=100000")
 	runTool(t, root, env, filepath.Join(root, ".venv/bin/python"), filepath.Join(root, "integration/testdata/tiles_training_set.py"))
 }
 
