@@ -55,6 +55,8 @@ type Config struct {
 	Auth *AuthConfig
 	// Python is `python:` (python.go).
 	Python PythonConfig
+	// Tiles is `tiles:` (tiles.go).
+	Tiles TilesConfig
 }
 
 // SourceConfig is one entry of `sources:`.
@@ -201,6 +203,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		"offline_store": func(n *yaml.Node) error { return p.offlineStore(n, &cfg.OfflineStore) },
 		"auth":          func(n *yaml.Node) error { return p.auth(n, cfg) },
 		"python":        func(n *yaml.Node) error { return p.python(n, &cfg.Python) },
+		"tiles":         func(n *yaml.Node) error { return p.tiles(n, &cfg.Tiles) },
 		"server": func(n *yaml.Node) error {
 			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
 				"listen": p.str(&cfg.Server.Listen),

@@ -129,6 +129,9 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSchedules(g, cfg); err != nil {
+		return nil, err
+	}
 	var env *config.Env
 	var tileSt *tiles.Store
 	if prev != nil {
