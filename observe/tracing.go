@@ -36,6 +36,12 @@ func NewTracerProvider(ctx context.Context, t Tracing) (*sdktrace.TracerProvider
 	if err != nil {
 		return nil, fmt.Errorf("server.tracing: %w", err)
 	}
+	return ExportingProvider(exp, t), nil
+}
+
+// ExportingProvider is NewTracerProvider's provider over any exporter
+// (t.Endpoint and t.Protocol unused).
+func ExportingProvider(exp sdktrace.SpanExporter, t Tracing) *sdktrace.TracerProvider {
 	name := t.ServiceName
 	if name == "" {
 		name = "fletch"
@@ -45,7 +51,7 @@ func NewTracerProvider(ctx context.Context, t Tracing) (*sdktrace.TracerProvider
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(Sampler(t.SampleRatio)),
-	), nil
+	)
 }
 
 // Sampler follows the caller's sampling decision (its traceparent's flag)

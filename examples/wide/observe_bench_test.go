@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -33,6 +32,17 @@ import (
 //
 //	go test -tags duckdb_arrow -run '^$' -bench Observed -benchtime 2s -count 4 ./examples/wide/
 func BenchmarkObserved(b *testing.B) {
+	// reportCPU reports the process's CPU time per iteration (client and
+	// server, every thread): on a shared machine, a steadier measure than
+	// ns/op of what the observers cost.
+	reportCPU := func(b *testing.B) func() {
+		cpu0, ok0 := processCPU()
+		return func() {
+			if cpu1, ok1 := processCPU(); ok0 && ok1 && b.N > 0 {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+			}
+		}
+	}
 	const n, m = 50, 1000
 	fx := newFixture(b, memory.DefaultAllocator, n, m)
 	ctx := context.Background()
@@ -48,7 +58,7 @@ func BenchmarkObserved(b *testing.B) {
 			opts.Observer = m
 		}
 		if ratio > 0 {
-			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(observe.Sampler(ratio)))
+			tp := observe.ExportingProvider(tracetest.NewNoopExporter(), observe.Tracing{SampleRatio: ratio})
 			b.Cleanup(func() { tp.Shutdown(context.Background()) })
 			engineOpts = append(engineOpts, planner.WithTracerProvider(tp))
 			opts.TracerProvider = tp
@@ -81,6 +91,7 @@ func BenchmarkObserved(b *testing.B) {
 		defer cl.Close()
 		b.Run("1x50/statement/"+mode.name, func(b *testing.B) {
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for i := 0; b.Loop(); i++ {
 				info, err := cl.Execute(ctx, fmt.Sprint(sql, i%m+1))
 				if err != nil {
@@ -96,6 +107,7 @@ func BenchmarkObserved(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer stmt.Close(ctx)
+			defer reportCPU(b)()
 			for i := 0; b.Loop(); i++ {
 				ids := idBatch(memory.DefaultAllocator, []int64{int64(i%m + 1)})
 				stmt.SetParameters(ids)

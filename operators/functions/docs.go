@@ -63,7 +63,10 @@ Over a batch of 256 rows or more, the planner evaluates each largest sub-tree of
 of the functions below, over ` + "`int`" + `, ` + "`float`" + ` and ` + "`bool`" + `, as one fused program
 (` + "`functions.Compile`" + `, compiled on the plan's first such batch): the whole sub-tree per chunk of 512
 rows, its intermediate values in chunk-sized vectors reused from chunk to chunk, only its result
-written as an array. What the program does not compute (strings, datetimes, lists, aggregations,
+written as an array (the root's last computing call writes straight into it). An ` + "`if_then_else`" + ` of
+ints or floats whose branch the program computes and nothing reads afterwards is computed in place:
+the other branch's rows are patched into that branch's vector (or into the output, for the root's).
+What the program does not compute (strings, datetimes, lists, aggregations,
 has-one paths, other functions) is computed call by call and enters it as an input column. Fused:
 ` + "`add`" + `, ` + "`subtract`" + `, ` + "`multiply`" + `, ` + "`divide`" + `, ` + "`floor_divide`" + `, ` + "`mod`" + `, ` + "`power`" + `/` + "`pow`" + `, ` + "`negate`" + `, ` + "`abs`" + `, ` + "`floor`" + `,
 ` + "`ceil`" + `, ` + "`trunc`" + `, ` + "`round`" + ` (one argument), ` + "`sqrt`" + `, ` + "`fill_nan`" + `, ` + "`is_nan`" + `, ` + "`is_inf`" + `, ` + "`is_finite`" + `, the six

@@ -123,6 +123,23 @@ type vec struct {
 	is []int64
 	bs []uint64
 	vs []uint64
+	// own says that f or i is a scratch vector taken over from a dead
+	// register (an if_then_else in place); set only by such steps.
+	own bool
+}
+
+// owns says whether v's values are a scratch vector of its own (computed
+// into, or taken over), not another register's or an input's.
+func (v *vec) owns() bool {
+	switch {
+	case v.own:
+		return true
+	case len(v.f) > 0:
+		return len(v.fs) > 0 && &v.f[0] == &v.fs[0]
+	case len(v.i) > 0:
+		return len(v.is) > 0 && &v.i[0] == &v.is[0]
+	}
+	return false
 }
 
 // step computes one node over the current chunk of n rows; false: fall
@@ -135,10 +152,17 @@ type reg struct {
 	input int // nInput: the input column, else -1
 	konst bool
 	value any
-	step  step
+	build opBuilder // nil: not computed (an input or a constant)
+	args  []int
+	// passes are the registers whose vectors this one may pass on as its
+	// own, without a copy (mask_null, if_then_else, ...).
+	passes []int
 	// pass is the register whose values this one passes on unchanged
 	// (mask_null, to_float of a float), else -1.
 	pass int
+	// inPlace is, for an if_then_else computed in place, the argument
+	// (1: then, 2: else) whose vector it overwrites; 0: none.
+	inPlace int
 }
 
 // Program is a compiled tree. It is safe for concurrent use.
@@ -167,11 +191,28 @@ func Compile(root *Node) (*Program, error) {
 		return nil, err
 	}
 	p.out, p.sink = out, out
-	for p.regs[p.sink].pass >= 0 {
-		p.sink = p.regs[p.sink].pass
+	p.placeSelects()
+	for {
+		g := p.regs[p.sink]
+		if g.pass >= 0 {
+			p.sink = g.pass
+		} else if g.inPlace > 0 {
+			p.sink = g.args[g.inPlace]
+		} else {
+			break
+		}
 	}
-	if g := p.regs[p.sink]; g.step == nil || g.ty != tyFloat && g.ty != tyInt {
+	if g := p.regs[p.sink]; g.build == nil || g.ty != tyFloat && g.ty != tyInt {
 		p.sink = -1
+	}
+	for d, g := range p.regs {
+		switch {
+		case g.build == nil:
+		case g.inPlace > 0:
+			p.steps = append(p.steps, chooseInPlace(g.ty, g.inPlace)(d, g.args))
+		default:
+			p.steps = append(p.steps, g.build(d, g.args))
+		}
 	}
 	p.pool.New = func() any { return p.newState() }
 	return p, nil
@@ -237,7 +278,10 @@ func (c *compiler) node(x *Node) (int, error) {
 			return id, nil
 		}
 		r.ty = fixedType(x.typ)
-		r.step = op(len(c.p.regs), args)
+		r.build, r.args = op, args
+		for _, k := range mayPass(x.fn) {
+			r.passes = append(r.passes, args[k])
+		}
 		if passesValues(x.fn) {
 			r.pass = args[0]
 		}
@@ -252,9 +296,6 @@ func (c *compiler) node(x *Node) (int, error) {
 func (c *compiler) add(r reg, key string) (int, error) {
 	c.p.regs = append(c.p.regs, r)
 	id := len(c.p.regs) - 1
-	if r.step != nil {
-		c.p.steps = append(c.p.steps, r.step)
-	}
 	if r.input >= 0 {
 		for len(c.p.inputs) <= r.input {
 			c.p.inputs = append(c.p.inputs, -1)
@@ -287,9 +328,70 @@ func (c *compiler) cast(a int, from, to arrow.DataType) (int, error) {
 	case src.konst && src.value != nil && src.value.(int64) <= 1<<53 && src.value.(int64) >= -(1<<53):
 		r.konst, r.value = true, float64(src.value.(int64))
 	default:
-		r.step = castIntFloat(len(c.p.regs), a)
+		r.build, r.args = castIntFloat, []int{a}
 	}
 	return c.add(r, key)
+}
+
+// placeSelects marks the if_then_else of ints or floats that can write
+// their result into a branch's vector (the else branch preferred) instead
+// of a vector of their own: the branch is computed by the program and
+// nothing reads its values later (directly or through a register passing
+// them on). Most rows then stay where they are, and only the rows of the
+// other branch are copied in.
+func (p *Program) placeSelects() {
+	readers := make([][]int, len(p.regs))
+	for id, g := range p.regs {
+		for _, a := range g.args {
+			readers[a] = append(readers[a], id)
+		}
+	}
+	for u := range p.regs {
+		g := &p.regs[u]
+		if g.build == nil || len(g.args) != 3 || len(g.passes) != 2 || g.ty != tyFloat && g.ty != tyInt {
+			continue
+		}
+		for _, k := range []int{2, 1} {
+			if p.canTake(u, k, readers) {
+				g.inPlace = k
+				break
+			}
+		}
+	}
+}
+
+// canTake says whether if_then_else u may overwrite the vector of its
+// argument k: a computed register (not an input, not a constant), of u's
+// type, whose values nobody reads after u, and that u reads once.
+func (p *Program) canTake(u, k int, readers [][]int) bool {
+	g := p.regs[u]
+	t := g.args[k]
+	if tg := p.regs[t]; tg.build == nil || tg.ty != g.ty || g.args[3-k] == t {
+		return false
+	}
+	// The registers that may hold t's vector: t and who passes it on.
+	holders := []int{t}
+	for i := 0; i < len(holders); i++ {
+		h := holders[i]
+		if h == p.out {
+			return false
+		}
+		for _, v := range readers[h] {
+			switch {
+			case v == u && h == t:
+				// u reading its branch k: the read this is for.
+			case v >= u:
+				return false
+			default:
+				for _, x := range p.regs[v].passes {
+					if x == h {
+						holders = append(holders, v)
+					}
+				}
+			}
+		}
+	}
+	return true
 }
 
 func checkConst(v any, t vty) error {

@@ -195,6 +195,26 @@ func cmpOpOf(name string) cmpOp {
 	return cmpGe
 }
 
+// mayPass lists the arguments whose vectors fn's fused form may pass on
+// as its own values, without a copy: who may read a vector later, for an
+// if_then_else in place (Program.placeSelects). Conservative: more than
+// passesValues.
+func mayPass(fn *Bound) []int {
+	switch fn.Name {
+	case "if_then_else":
+		return []int{1, 2}
+	case "coalesce":
+		all := make([]int, len(fn.Args))
+		for i := range all {
+			all[i] = i
+		}
+		return all
+	case "mask_null", "floor", "ceil", "trunc", "to_int", "to_float":
+		return []int{0}
+	}
+	return nil
+}
+
 // passesValues says whether fn's fused form passes its first argument's
 // values on unchanged (fusedOp's alias and maskNullOp).
 func passesValues(fn *Bound) bool {
@@ -266,18 +286,8 @@ func floatArith(op byte) opBuilder {
 			res := o.fs[:n]
 			av, bv := r[x].f[:len(res)], r[y].f[:len(res)]
 			switch op {
-			case '+':
-				for i := range res {
-					res[i] = av[i] + bv[i]
-				}
-			case '-':
-				for i := range res {
-					res[i] = av[i] - bv[i]
-				}
-			case '*':
-				for i := range res {
-					res[i] = av[i] * bv[i]
-				}
+			case '+', '-', '*':
+				arithFloats(op, res, av, bv)
 			case '/':
 				valid := orOnes(and2(o.vs, r[x].v, r[y].v, n))
 				vo := o.vs[:words(n)]
@@ -296,6 +306,40 @@ func floatArith(op byte) opBuilder {
 			}
 			o.f, o.v = res, and2(o.vs, r[x].v, r[y].v, n)
 			return true
+		}
+	}
+}
+
+// arithFloats sets res to a op b (+, - or *), four rows an iteration: Go
+// does not vectorize, and unrolled the loop runs twice as fast
+// (docs/BENCHMARKS.md §12).
+func arithFloats(op byte, res, a, b []float64) {
+	a, b = a[:len(res)], b[:len(res)]
+	i := 0
+	switch op {
+	case '+':
+		for ; i+4 <= len(res); i += 4 {
+			o, x, y := res[i:i+4:i+4], a[i:i+4:i+4], b[i:i+4:i+4]
+			o[0], o[1], o[2], o[3] = x[0]+y[0], x[1]+y[1], x[2]+y[2], x[3]+y[3]
+		}
+		for ; i < len(res); i++ {
+			res[i] = a[i] + b[i]
+		}
+	case '-':
+		for ; i+4 <= len(res); i += 4 {
+			o, x, y := res[i:i+4:i+4], a[i:i+4:i+4], b[i:i+4:i+4]
+			o[0], o[1], o[2], o[3] = x[0]-y[0], x[1]-y[1], x[2]-y[2], x[3]-y[3]
+		}
+		for ; i < len(res); i++ {
+			res[i] = a[i] - b[i]
+		}
+	case '*':
+		for ; i+4 <= len(res); i += 4 {
+			o, x, y := res[i:i+4:i+4], a[i:i+4:i+4], b[i:i+4:i+4]
+			o[0], o[1], o[2], o[3] = x[0]*y[0], x[1]*y[1], x[2]*y[2], x[3]*y[3]
+		}
+		for ; i < len(res); i++ {
+			res[i] = a[i] * b[i]
 		}
 	}
 }
@@ -498,7 +542,8 @@ func floatToInt(d int, a []int) step {
 
 // castIntFloat is coerce's safe cast of an int to a float: it fails for
 // values beyond ±2**53 (not exactly representable), so those fall back.
-func castIntFloat(d, x int) step {
+func castIntFloat(d int, a []int) step {
+	x := a[0]
 	return func(r []vec, n int) bool {
 		o := &r[d]
 		res := o.fs[:n]
@@ -525,8 +570,22 @@ func castIntFloat(d, x int) step {
 //
 //go:noinline
 func compareOp[T int64 | float64](get func(*vec) []T, op cmpOp) opBuilder {
+	// x > y is y < x, x >= y is y <= x and x != y is not x == y, exactly
+	// (NaN included): three loops.
+	swap, not := op == cmpGt || op == cmpGe, op == cmpNe
+	switch op {
+	case cmpGt:
+		op = cmpLt
+	case cmpGe:
+		op = cmpLe
+	case cmpNe:
+		op = cmpEq
+	}
 	return func(d int, a []int) step {
 		x, y := a[0], a[1]
+		if swap {
+			x, y = y, x
+		}
 		return func(r []vec, n int) bool {
 			o := &r[d]
 			out := o.bs[:words(n)]
@@ -534,33 +593,9 @@ func compareOp[T int64 | float64](get func(*vec) []T, op cmpOp) opBuilder {
 			for w := range out {
 				lo := w * 64
 				xs := av[lo:min(lo+64, n)]
-				ys := bv[lo:][:len(xs)]
-				var m uint64
-				switch op {
-				case cmpEq:
-					for j := range xs {
-						m |= uint64(bit(xs[j] == ys[j])) << j
-					}
-				case cmpNe:
-					for j := range xs {
-						m |= uint64(bit(!(xs[j] == ys[j]))) << j
-					}
-				case cmpLt:
-					for j := range xs {
-						m |= uint64(bit(xs[j] < ys[j])) << j
-					}
-				case cmpLe:
-					for j := range xs {
-						m |= uint64(bit(xs[j] <= ys[j])) << j
-					}
-				case cmpGt:
-					for j := range xs {
-						m |= uint64(bit(ys[j] < xs[j])) << j
-					}
-				case cmpGe:
-					for j := range xs {
-						m |= uint64(bit(ys[j] <= xs[j])) << j
-					}
+				m := cmpWord(op, xs, bv[lo:][:len(xs)])
+				if not {
+					m = ^m & (^uint64(0) >> (64 - len(xs)))
 				}
 				out[w] = m
 			}
@@ -568,6 +603,54 @@ func compareOp[T int64 | float64](get func(*vec) []T, op cmpOp) opBuilder {
 			return true
 		}
 	}
+}
+
+// cmpWord compares up to 64 rows (op: cmpLt, cmpLe or cmpEq) into a word.
+// Four rows an iteration into four words: 3–4× faster than one row an
+// iteration (each OR waits for the last); the comparison written out in
+// each loop because Go inlines neither a function value nor a type
+// parameter's method here, and a bool switched per row costs 5× more
+// (docs/BENCHMARKS.md §12).
+func cmpWord[T int64 | float64](op cmpOp, xs, ys []T) uint64 {
+	ys = ys[:len(xs)]
+	var m0, m1, m2, m3 uint64
+	j := 0
+	switch op {
+	case cmpLt:
+		for ; j+4 <= len(xs); j += 4 {
+			x, y := xs[j:j+4:j+4], ys[j:j+4:j+4]
+			m0 |= uint64(bit(x[0] < y[0])) << j
+			m1 |= uint64(bit(x[1] < y[1])) << (j + 1)
+			m2 |= uint64(bit(x[2] < y[2])) << (j + 2)
+			m3 |= uint64(bit(x[3] < y[3])) << (j + 3)
+		}
+		for ; j < len(xs); j++ {
+			m0 |= uint64(bit(xs[j] < ys[j])) << j
+		}
+	case cmpLe:
+		for ; j+4 <= len(xs); j += 4 {
+			x, y := xs[j:j+4:j+4], ys[j:j+4:j+4]
+			m0 |= uint64(bit(x[0] <= y[0])) << j
+			m1 |= uint64(bit(x[1] <= y[1])) << (j + 1)
+			m2 |= uint64(bit(x[2] <= y[2])) << (j + 2)
+			m3 |= uint64(bit(x[3] <= y[3])) << (j + 3)
+		}
+		for ; j < len(xs); j++ {
+			m0 |= uint64(bit(xs[j] <= ys[j])) << j
+		}
+	default:
+		for ; j+4 <= len(xs); j += 4 {
+			x, y := xs[j:j+4:j+4], ys[j:j+4:j+4]
+			m0 |= uint64(bit(x[0] == y[0])) << j
+			m1 |= uint64(bit(x[1] == y[1])) << (j + 1)
+			m2 |= uint64(bit(x[2] == y[2])) << (j + 2)
+			m3 |= uint64(bit(x[3] == y[3])) << (j + 3)
+		}
+		for ; j < len(xs); j++ {
+			m0 |= uint64(bit(xs[j] == ys[j])) << j
+		}
+	}
+	return m0 | m1 | m2 | m3
 }
 
 //go:noinline
@@ -678,9 +761,14 @@ func nullTestOp(isNull bool) opBuilder {
 
 // chooseOp is if_then_else: then where cond is true (a null cond picks
 // otherwise), branch-free.
+func chooseOp(ty vty) opBuilder { return chooseInPlace(ty, 0) }
+
+// chooseInPlace is if_then_else writing into the vector of its argument
+// into (1: then, 2: else; 0: into its own), which nothing reads afterwards
+// (Program.placeSelects): only the other branch's rows are copied in.
 //
 //go:noinline
-func chooseOp(ty vty) opBuilder {
+func chooseInPlace(ty vty, into int) opBuilder {
 	return func(d int, a []int) step {
 		c, x, y := a[0], a[1], a[2]
 		return func(r []vec, n int) bool {
@@ -708,19 +796,38 @@ func chooseOp(ty vty) opBuilder {
 				none |= p
 			}
 			if ty != tyBool && (all == ^uint64(0) || none == 0) {
-				src := &r[y]
+				s := y
 				if none != 0 {
-					src = &r[x]
+					s = x
 				}
+				src := &r[s]
 				o.f, o.i, o.v = src.f, src.i, src.v
+				o.own = into > 0 && s == a[into] && src.owns()
 				return true
 			}
-			switch ty {
-			case tyFloat:
+			switch dst := &r[a[into]]; {
+			case into > 0 && dst.owns():
+				take := pick // the rows of then, into else
+				if into == 1 {
+					var notArr [chunkWords]uint64
+					take = notArr[:len(pick)]
+					for w, p := range pick {
+						take[w] = ^p
+					}
+				}
+				if ty == tyFloat {
+					o.f = patchRows(dst.f[:n], r[a[3-into]].f, take)
+				} else {
+					o.i = patchRows(dst.i[:n], r[a[3-into]].i, take)
+				}
+				o.own = true
+			case ty == tyFloat:
 				o.f = selectRows(o.fs[:n], r[x].f, r[y].f, pick)
-			case tyInt:
+				o.own = false
+			case ty == tyInt:
 				o.i = selectRows(o.is[:n], r[x].i, r[y].i, pick)
-			case tyBool:
+				o.own = false
+			default:
 				out := o.bs[:len(pick)]
 				ab, bb := r[x].b[:len(pick)], r[y].b[:len(pick)]
 				for k := range out {
@@ -851,24 +958,40 @@ func selectRows[T int64 | float64](res, a, b []T, pick []uint64) []T {
 	return res
 }
 
-// patchRows sets res to a where valid is set (earlier coalesce
-// arguments win).
-func patchRows[T int64 | float64](res, a []T, valid []uint64) {
+// patchRows sets res to a where take is set, and returns it (coalesce's
+// earlier arguments, an if_then_else in place). Where most of 64 rows
+// are taken, it copies them all and puts the others back.
+func patchRows[T int64 | float64](res, a []T, take []uint64) []T {
 	n := len(res)
 	a = a[:n]
-	for w, p := range valid[:words(n)] {
+	for w, p := range take[:words(n)] {
 		lo := w * 64
 		hi := min(lo+64, n)
-		p &= ^uint64(0) >> (64 - (hi - lo))
-		if p == ^uint64(0) {
+		full := ^uint64(0) >> (64 - (hi - lo))
+		p &= full
+		switch c := bits.OnesCount64(p); {
+		case c == hi-lo:
 			copy(res[lo:hi], a[lo:hi])
-			continue
-		}
-		for ; p != 0; p &= p - 1 {
-			j := lo + bits.TrailingZeros64(p)
-			res[j] = a[j]
+		case c <= 40:
+			for ; p != 0; p &= p - 1 {
+				j := lo + bits.TrailingZeros64(p)
+				res[j] = a[j]
+			}
+		default:
+			var keep [64]T
+			q := ^p & full
+			for m := q; m != 0; m &= m - 1 {
+				j := bits.TrailingZeros64(m)
+				keep[j] = res[lo+j]
+			}
+			copy(res[lo:hi], a[lo:hi])
+			for m := q; m != 0; m &= m - 1 {
+				j := bits.TrailingZeros64(m)
+				res[lo+j] = keep[j]
+			}
 		}
 	}
+	return res
 }
 
 func intToFloat(d int, a []int) step {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -314,7 +316,7 @@ func TestFusedMatchesKernels(t *testing.T) {
 		arrow.BinaryTypes.String,
 	}
 	sizes := []int{1, 2, 63, 64, 65, 200, 1023, 1024, 1025, 2500}
-	trees, fallbacks := 0, 0
+	trees, fallbacks, inPlace := 0, 0, 0
 	for round := 0; round < 100; round++ {
 		n := sizes[r.IntN(len(sizes))]
 		inputs := make([]arrow.Array, len(cols))
@@ -333,6 +335,11 @@ func TestFusedMatchesKernels(t *testing.T) {
 			prog, err := Compile(toNode(tree))
 			if err != nil {
 				t.Fatalf("%s: %v", tree, err)
+			}
+			for _, g := range prog.regs {
+				if g.inPlace > 0 {
+					inPlace++
+				}
 			}
 			got, err := prog.Run(ctx, inputs, n)
 			switch {
@@ -359,17 +366,23 @@ func TestFusedMatchesKernels(t *testing.T) {
 			a.Release()
 		}
 	}
-	t.Logf("%d trees, %d where the kernels fail", trees, fallbacks)
+	t.Logf("%d trees, %d where the kernels fail, %d if_then_else in place", trees, fallbacks, inPlace)
+	if inPlace == 0 {
+		t.Error("no if_then_else computed in place")
+	}
 }
 
 // BenchmarkFused evaluates the talk's compute_total as the symbolic
-// interpreter compiles it (features/pysym) over 1M rows, call by call and
-// fused:
+// interpreter compiles it (features/pysym) over 1M rows (FUSEDN=rows
+// for another size: 8192 keeps the inputs in L2), call by call and fused:
 // go test -run '^$' -bench Fused ./operators/functions
 func BenchmarkFused(b *testing.B) {
 	mem := memory.NewGoAllocator()
 	ctx := &Context{Mem: mem}
-	const n = 1_000_000
+	n := 1_000_000
+	if os.Getenv("FUSEDN") != "" {
+		n, _ = strconv.Atoi(os.Getenv("FUSEDN"))
+	}
 	r := rand.New(rand.NewPCG(1, 1))
 	sub, disc, rate := array.NewFloat64Builder(mem), array.NewFloat64Builder(mem), array.NewFloat64Builder(mem)
 	tax := array.NewBooleanBuilder(mem)
@@ -415,7 +428,7 @@ func BenchmarkFused(b *testing.B) {
 			}
 			out.Release()
 		}
-		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/n, "cpu-ns/row")
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/float64(n), "cpu-ns/row")
 	})
 	b.Run("fused", func(b *testing.B) {
 		prog, err := Compile(toNode(tree))
@@ -430,7 +443,7 @@ func BenchmarkFused(b *testing.B) {
 			}
 			out.Release()
 		}
-		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/n, "cpu-ns/row")
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/float64(n), "cpu-ns/row")
 	})
 }
 
@@ -498,6 +511,91 @@ func TestFusedConcurrentRuns(t *testing.T) {
 	for w := 0; w < workers; w++ {
 		if msg := <-errs; msg != "" {
 			t.Error(msg)
+		}
+	}
+}
+
+// TestFusedInPlace checks the if_then_else written into a branch's vector
+// where that branch's values are read elsewhere too (before, after, through
+// a register passing them on) against the kernels, and that it is chosen
+// only where nothing reads the branch afterwards.
+func TestFusedInPlace(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := &Context{Mem: mem}
+	r := rand.New(rand.NewPCG(5, 6))
+	cols := []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float64,
+		arrow.FixedWidthTypes.Boolean, arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int64}
+	g := &fusedGen{}
+	in := func(i int) *tnode { return &tnode{input: i, typ: cols[i]} }
+	f := func(v float64) *tnode {
+		return &tnode{input: -1, konst: true, value: v, typ: arrow.PrimitiveTypes.Float64}
+	}
+	call := func(name string, args ...*tnode) *tnode {
+		c := g.call(name, args)
+		if c == nil {
+			t.Fatalf("cannot bind %s", name)
+		}
+		return c
+	}
+	y := call("add", in(0), in(1))                                   // computed: may be overwritten
+	iy := call("multiply", in(3), in(4))                             // the same over ints
+	clamp := call("if_then_else", call("greater", f(0), y), f(0), y) // y read before: in place
+	cases := []struct {
+		tree    *tnode
+		inPlace int // if_then_else in place
+	}{
+		{clamp, 1},
+		{call("if_then_else", call("less", iy, iy), iy, call("subtract", in(3), iy)), 1},
+		// y read after the select: never in place.
+		{call("add", call("if_then_else", in(2), f(1), y), y), 0},
+		// y read after through mask_null, which passes its vector on.
+		{call("add", call("mask_null", y, in(2)), call("if_then_else", in(2), f(1), y)), 0},
+		{call("add", call("if_then_else", in(2), f(1), y), call("mask_null", y, in(2))), 0},
+		// A select of a select: the clamped vector taken over again.
+		{call("if_then_else", call("is_null", in(1)), in(0), clamp), 2},
+		// Both branches the same register.
+		{call("if_then_else", in(2), y, y), 0},
+		// The root itself and a chain to the output (the output's vector).
+		{call("mask_null", call("if_then_else", in(2), in(0), call("multiply", clamp, call("add", f(1), in(1)))), call("is_null", in(0))), 2},
+		// Then in place (else an input).
+		{call("if_then_else", in(2), call("subtract", in(0), in(1)), in(0)), 1},
+	}
+	for _, n := range []int{1, 63, 64, 65, 511, 512, 513, 1100, 3000} {
+		inputs := make([]arrow.Array, len(cols))
+		for i, dt := range cols {
+			inputs[i] = randomColumn(r, mem, dt, n)
+		}
+		for _, c := range cases {
+			prog, err := Compile(toNode(c.tree))
+			if err != nil {
+				t.Fatalf("%s: %v", c.tree, err)
+			}
+			got := 0
+			for _, g := range prog.regs {
+				if g.inPlace > 0 {
+					got++
+				}
+			}
+			if got != c.inPlace {
+				t.Errorf("%s: %d if_then_else in place, want %d", c.tree, got, c.inPlace)
+			}
+			ref, refErr := reference(ctx, c.tree, inputs, n)
+			out, err := prog.Run(ctx, inputs, n)
+			if refErr != nil && errors.Is(err, ErrFallback) {
+				continue // an int overflow: the kernels report it
+			}
+			if refErr != nil || err != nil {
+				t.Fatalf("%s over %d rows: %v, %v", c.tree, n, refErr, err)
+			}
+			if d := sameArrays(ref, out); d != "" {
+				t.Errorf("%s over %d rows: kernels vs fused: %s", c.tree, n, d)
+			}
+			ref.Release()
+			out.Release()
+		}
+		for _, a := range inputs {
+			a.Release()
 		}
 	}
 }
