@@ -55,6 +55,8 @@ type Config struct {
 	Auth *AuthConfig
 	// Python is `python:` (python.go).
 	Python PythonConfig
+	// Tiles is `tiles:` (tiles.go).
+	Tiles TilesConfig
 }
 
 // SourceConfig is one entry of `sources:`.
@@ -107,6 +109,12 @@ type ServerConfig struct {
 	Limits LimitsConfig
 	// Tracing is server.tracing; its zero value exports no traces.
 	Tracing TracingConfig
+	// SpineChunkRows and SpineEndpointRows are server.spine's: the input
+	// rows planned and run at once, and the rows of one endpoint of a
+	// spine's FlightInfo (0: the server's defaults). docs/FLIGHTSQL.md
+	// "Big spines".
+	SpineChunkRows    int
+	SpineEndpointRows int
 }
 
 // TracingConfig is `server.tracing:`, where the server sends its
@@ -198,6 +206,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		"offline_store": func(n *yaml.Node) error { return p.offlineStore(n, &cfg.OfflineStore) },
 		"auth":          func(n *yaml.Node) error { return p.auth(n, cfg) },
 		"python":        func(n *yaml.Node) error { return p.python(n, &cfg.Python) },
+		"tiles":         func(n *yaml.Node) error { return p.tiles(n, &cfg.Tiles) },
 		"server": func(n *yaml.Node) error {
 			return p.mapping(n, "server", map[string]func(*yaml.Node) error{
 				"listen": p.str(&cfg.Server.Listen),
@@ -225,6 +234,12 @@ func Parse(path string, data []byte) (*Config, error) {
 							l.MaxTileMemory = new(int64)
 							return p.bytes(l.MaxTileMemory)(n)
 						},
+					})
+				},
+				"spine": func(n *yaml.Node) error {
+					return p.mapping(n, "server.spine", map[string]func(*yaml.Node) error{
+						"chunk_rows":    p.integer(&cfg.Server.SpineChunkRows),
+						"endpoint_rows": p.integer(&cfg.Server.SpineEndpointRows),
 					})
 				},
 				"tracing": func(n *yaml.Node) error {

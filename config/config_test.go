@@ -186,6 +186,10 @@ func TestParseErrors(t *testing.T) {
 		{"typo in limits", "server:\n  limits:\n    max_query_mem: 1MiB\n", `unknown key "max_query_mem" in server.limits (did you mean "max_query_memory"?)`},
 		{"typo in python", "python:\n  worker: 4\n", `f.yaml:2:3: unknown key "worker" in python (did you mean "workers"?)`},
 		{"bad python timeout", "python:\n  timeout: 10\n", `f.yaml:2:12: want a duration such as 5s or 250ms, not "10"`},
+		{"bad default schedule", "tiles:\n  backfill_schedule: bogus cron\n", `f.yaml:2:22: tiles.backfill_schedule "bogus cron" is not a cron schedule`},
+		{"bad feature schedule", "tiles:\n  schedules:\n    user.total: 61 * * * *\n", `f.yaml:3:17: tiles.schedules.user.total "61 * * * *" is not a cron schedule`},
+		{"schedules not a mapping", "tiles:\n  schedules: [user.total]\n", `f.yaml:2:14: tiles.schedules must map feature names`},
+		{"typo in tiles", "tiles:\n  backfill_scedule: '@daily'\n", `f.yaml:2:3: unknown key "backfill_scedule" in tiles (did you mean "backfill_schedule"?)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -194,6 +198,31 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestTileSchedules: which cron a materialized feature's backfill runs on
+// inside fletch serve, and the names tiles.schedules may use.
+func TestTileSchedules(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte("tiles:\n  backfill_schedule: '@daily'\n  schedules:\n    user.total: '0 * * * *'\n    user.totl: '@hourly'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ feature, defined, want string }{
+		{"user.total", "0 0 * * *", "0 * * * *"}, // fletch.yaml's entry over the definition's
+		{"user.cnt", "0 0 * * *", "0 0 * * *"},   // the definition's over the default
+		{"user.cnt", "", "@daily"},               // the default
+	} {
+		if got := cfg.ScheduleOf(c.feature, c.defined); got != c.want {
+			t.Errorf("ScheduleOf(%s, %q) = %q, want %q", c.feature, c.defined, got, c.want)
+		}
+	}
+	if got := (&Config{}).ScheduleOf("user.cnt", ""); got != "" {
+		t.Errorf("without tiles: and a definition's schedule: %q, want none", got)
+	}
+	err = cfg.CheckSchedules([]string{"user.total", "user.cnt"})
+	if want := `f.yaml:5:5: tiles.schedules names "user.totl", which is not a materialized windowed feature of the repository (did you mean "user.total"?)`; err == nil || err.Error() != want {
+		t.Errorf("CheckSchedules: %v, want %s", err, want)
 	}
 }
 

@@ -31,9 +31,9 @@ const (
 	opsToken     = "fletch_ops-test-token"
 )
 
-// authServer serves the marketplace over DuckDB with two tokens and TLS,
-// and returns a client trusting its self-signed certificate.
-func authServer(t *testing.T, mem memory.Allocator) (*flightsql.Client, string, *duckdb.Source) {
+// authServer serves the marketplace over DuckDB with two tokens and TLS
+// (and the options tune sets), and returns a client trusting its self-signed certificate.
+func authServer(t *testing.T, mem memory.Allocator, tune ...func(*Options)) (*flightsql.Client, string, *duckdb.Source) {
 	t.Helper()
 	v, err := auth.NewVerifier([]auth.Token{
 		{Name: "analyst", Hash: auth.Hash(analystToken), Scopes: []string{"read:user", "read:review"}},
@@ -52,8 +52,12 @@ func authServer(t *testing.T, mem memory.Allocator) (*flightsql.Client, string, 
 	}
 	db := marketplaceDB(t)
 	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem)
-	srv := NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }, Auth: v,
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	opts := Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }, Auth: v,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	for _, f := range tune {
+		f(&opts)
+	}
+	srv := NewServer(engine, opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

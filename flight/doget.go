@@ -38,8 +38,13 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 	switch cmd := cmd.(type) {
 	case *pb.TicketStatementQuery:
 		path := PathSQL
-		if kind, _, _ := readTicket(cmd.GetStatementHandle()); kind == ticketSubstrait {
+		switch kind, _, _ := readTicket(cmd.GetStatementHandle()); kind {
+		case ticketSubstrait:
 			path = PathSubstrait
+		case ticketPreparedRange:
+			path = PathPrepared
+		case ticketNativeRange:
+			path = PathNative
 		}
 		ctx, q = x.s.beginQuery(ctx, path)
 	case *pb.CommandPreparedStatementQuery:
@@ -52,9 +57,20 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 		return err
 	}
 	defer done()
+	var r spineRange
 	switch cmd := cmd.(type) {
 	case *pb.TicketStatementQuery:
-		w, err = x.s.statementWork(ctx, cmd)
+		kind, text, terr := readTicket(cmd.GetStatementHandle())
+		switch {
+		case terr != nil:
+			err = terr
+		case kind == ticketPreparedRange || kind == ticketNativeRange:
+			if r, err = readSpineRange(kind, text); err == nil {
+				w, err = x.s.rangeWork(ctx, r)
+			}
+		default:
+			w, err = x.s.statementWork(ctx, cmd)
+		}
 	case *pb.CommandPreparedStatementQuery:
 		w, err = x.s.preparedWork(ctx, cmd)
 	}
@@ -62,6 +78,9 @@ func (x exchangeService) DoGet(tkt *arrowflight.Ticket, stream arrowflight.Fligh
 		return err
 	}
 	q.trace, q.plan = w.trace, w.q.planned()
+	if w.q.native {
+		return x.s.doGetNative(ctx, stream, w, r.off)
+	}
 	schema, header := w.q.answer.all, w.q.answer.header
 	if header == nil {
 		schema, chunks, _ := x.s.stream(ctx, w)
@@ -128,10 +147,21 @@ func (x exchangeService) DoPut(stream arrowflight.FlightService_DoPutServer) err
 	if err != nil {
 		return err
 	}
-	if d := first.GetFlightDescriptor(); d == nil || d.GetType() != arrowflight.DescriptorCMD || len(d.GetCmd()) == 0 {
+	d := first.GetFlightDescriptor()
+	if d == nil || d.GetType() != arrowflight.DescriptorCMD || len(d.GetCmd()) == 0 {
 		return status.Error(codes.InvalidArgument, "DoPut: the first message must carry a CMD descriptor (a Flight SQL command) with the Arrow schema")
 	}
+	if isNativeCommand(d.GetCmd()) {
+		return x.s.putNative(stream, first)
+	}
 	return x.FlightServer.DoPut(&peekedPut{FlightService_DoPutServer: stream, first: first})
+}
+
+// isNativeCommand tells a native query's JSON from a Flight SQL command
+// (a protobuf Any, whose first byte is its type URL's tag, 0x0a).
+func isNativeCommand(cmd []byte) bool {
+	trimmed := bytes.TrimLeft(cmd, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{'
 }
 
 // peekedPut replays the first FlightData of a DoPut, read for its checks.

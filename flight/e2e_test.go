@@ -67,9 +67,9 @@ func marketplaceDB(t testing.TB) *duckdb.Source {
 	return src
 }
 
-// e2eServer serves the marketplace over DuckDB, skipping the test while
-// the planner cannot plan yet.
-func e2eServer(t *testing.T, mem memory.Allocator) (*Server, *duckdb.Source) {
+// e2eServer serves the marketplace over DuckDB (with the options tune
+// sets), skipping the test while the planner cannot plan yet.
+func e2eServer(t *testing.T, mem memory.Allocator, tune ...func(*Options)) (*Server, *duckdb.Source) {
 	t.Helper()
 	db := marketplaceDB(t)
 	engine := planner.NewEngine(marketplace(t), sources{"marketplace": db}, mem)
@@ -77,7 +77,11 @@ func e2eServer(t *testing.T, mem memory.Allocator) (*Server, *duckdb.Source) {
 	if _, err := engine.Prepare(probe); statement.KindOf(err) == statement.Unsupported && strings.Contains(err.Error(), "being written") {
 		t.Skip("the planner cannot plan yet:", err)
 	}
-	return NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }, ChunkBytes: 16 << 10}), db
+	opts := Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }, ChunkBytes: 16 << 10}
+	for _, f := range tune {
+		f(&opts)
+	}
+	return NewServer(engine, opts), db
 }
 
 // e2eColumns are the result columns checked, and the DuckDB SQL computing

@@ -7,6 +7,7 @@ package flight
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"slices"
@@ -220,11 +221,10 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	if out.header == nil {
 		return status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
 	}
-	w := newAnswerWriter(stream, s.opts.Mem, out.all, out.header)
-	defer w.close()
-	summary := NativeSummary{}
 	if st.Options.Explain {
-		summary.Plan = plan.Explain()
+		w := newAnswerWriter(stream, s.opts.Mem, out.all, out.header)
+		defer w.close()
+		summary := NativeSummary{Plan: plan.Explain()}
 		var analyzed strings.Builder
 		for rdr.Next() { // without analyze the rows are only read to the end
 			if !st.Options.Analyze {
@@ -252,15 +252,10 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 		}
 		return s.finish(w, nil, summary)
 	}
-	var pending arrow.RecordBatch // held back to carry the summary
-	defer func() {
-		if pending != nil {
-			pending.Release()
-		}
-	}()
-	failed := map[int]int{} // output → its entry in summary.Errors
+	a := s.newNativeStream(ctx, stream, plan, out, 0)
+	defer a.close()
 	opts := runOptions(st, s.opts.Now(), id)
-	budget, rows := s.answerBudget(), int64(0)
+	rows := int64(0)
 	for rdr.Next() {
 		if rows += rdr.RecordBatch().NumRows(); s.checkInputRows(rows) != nil {
 			return s.checkInputRows(rows)
@@ -269,58 +264,99 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 		if err != nil {
 			return err
 		}
-		res, err := plan.Run(ctx, in, opts)
+		err = s.runChunked(ctx, plan, in, opts, a.add)
 		in.Release()
 		if err != nil {
 			return err
 		}
-		for _, e := range res.Errors {
-			at, ok := failed[e.Output]
-			if !ok {
-				at = len(summary.Errors)
-				failed[e.Output] = at
-				fail := outputFail(plan, e)
-				fail.Message = s.repoOf(ctx).relative(fail.Message) // a Python resolver's failure names its file
-				summary.Errors = append(summary.Errors, fail)
-			}
-			for _, row := range e.Rows {
-				summary.Errors[at].Rows = append(summary.Errors[at].Rows, summary.Rows+int64(row))
-			}
-		}
-		for _, row := range res.NullKeys {
-			summary.NullKeys = append(summary.NullKeys, summary.Rows+int64(row))
-		}
-		ans, err := s.answer(res, out)
-		res.Release()
-		if err != nil {
-			return err
-		}
-		if err := budget.take(ans); err != nil {
-			ans.Release()
-			return err
-		}
-		summary.Rows += ans.NumRows()
-		per := rowsPerChunk(ans, s.opts.ChunkBytes)
-		for i := int64(0); i < ans.NumRows(); i += per {
-			if pending != nil {
-				err := w.write(pending, nil)
-				pending.Release()
-				pending = nil
-				if err != nil {
-					ans.Release()
-					return err
-				}
-			}
-			pending = ans.NewSlice(i, min(i+per, ans.NumRows()))
-		}
-		ans.Release()
 	}
 	if err := rdr.Err(); err != nil {
 		return invalidArg("native query: reading the input rows: %v", err)
 	}
-	last := pending
-	pending = nil
-	return s.finish(w, last, summary)
+	return a.finish()
+}
+
+// nativeStream streams the results of a native query's runs as they come,
+// gathering its summary (failed outputs, null keys), which rides on the
+// last batch: one batch is held back to carry it.
+type nativeStream struct {
+	s       *Server
+	ctx     context.Context
+	plan    *planner.Plan
+	out     answerSchemas
+	w       *answerWriter
+	budget  *answerBudget
+	summary NativeSummary
+	// base is the input row of the answer's first row (a spine range's
+	// first), from which the summary counts rows.
+	base    int64
+	failed  map[int]int // output → its entry in summary.Errors
+	pending arrow.RecordBatch
+}
+
+func (s *Server) newNativeStream(ctx context.Context, stream interface {
+	Send(*arrowflight.FlightData) error
+}, plan *planner.Plan, out answerSchemas, base int64) *nativeStream {
+	return &nativeStream{s: s, ctx: ctx, plan: plan, out: out, w: newAnswerWriter(stream, s.opts.Mem, out.all, out.header),
+		budget: s.answerBudget(), base: base, failed: map[int]int{}}
+}
+
+// add streams res, which it releases.
+func (a *nativeStream) add(res *planner.Result) error {
+	defer res.Release()
+	at := a.base + a.summary.Rows
+	for _, e := range res.Errors {
+		i, ok := a.failed[e.Output]
+		if !ok {
+			i = len(a.summary.Errors)
+			a.failed[e.Output] = i
+			fail := outputFail(a.plan, e)
+			fail.Message = a.s.repoOf(a.ctx).relative(fail.Message) // a Python resolver's failure names its file
+			a.summary.Errors = append(a.summary.Errors, fail)
+		}
+		for _, row := range e.Rows {
+			a.summary.Errors[i].Rows = append(a.summary.Errors[i].Rows, at+int64(row))
+		}
+	}
+	for _, row := range res.NullKeys {
+		a.summary.NullKeys = append(a.summary.NullKeys, at+int64(row))
+	}
+	ans, err := a.s.answer(res, a.out)
+	if err != nil {
+		return err
+	}
+	defer ans.Release()
+	if err := a.budget.take(ans); err != nil {
+		return err
+	}
+	a.summary.Rows += ans.NumRows()
+	per := rowsPerChunk(ans, a.s.opts.ChunkBytes)
+	for i := int64(0); i < ans.NumRows(); i += per {
+		if a.pending != nil {
+			err := a.w.write(a.pending, nil)
+			a.pending.Release()
+			a.pending = nil
+			if err != nil {
+				return err
+			}
+		}
+		a.pending = ans.NewSlice(i, min(i+per, ans.NumRows()))
+	}
+	return nil
+}
+
+// finish writes the held-back batch with the summary.
+func (a *nativeStream) finish() error {
+	last := a.pending
+	a.pending = nil
+	return a.s.finish(a.w, last, a.summary)
+}
+
+func (a *nativeStream) close() {
+	if a.pending != nil {
+		a.pending.Release()
+	}
+	a.w.close()
 }
 
 // finish writes the last batch (an empty one when there is none, so the

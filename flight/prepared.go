@@ -24,6 +24,9 @@ type preparedStore struct {
 	now   func() time.Time
 	byKey map[preparedKey]*list.Element
 	lru   *list.List // of *preparedEntry, most recently used first
+	// binds counts the binds, naming each: a spine range's ticket names
+	// the bind it reads (spine.go).
+	binds uint64
 }
 
 // preparedKey names a prepared statement: its handle, within the
@@ -41,6 +44,9 @@ type preparedEntry struct {
 	// bound; hasBound tells "bound to zero rows" from "never bound".
 	bound    []arrow.RecordBatch
 	hasBound bool
+	// bind names the last bind (preparedStore.binds); rows are its rows.
+	bind uint64
+	rows int64
 }
 
 func newPreparedStore(max int, ttl time.Duration, now func() time.Time) *preparedStore {
@@ -50,11 +56,38 @@ func newPreparedStore(max int, ttl time.Duration, now func() time.Time) *prepare
 func (p *preparedStore) put(k preparedKey, q *query) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.add(k, q)
+}
+
+// add enters q under k. p.mu is held.
+func (p *preparedStore) add(k preparedKey, q *query) *preparedEntry {
 	p.expire()
 	for p.lru.Len() >= p.max {
 		p.drop(p.lru.Back())
 	}
-	p.byKey[k] = p.lru.PushFront(&preparedEntry{key: k, q: q, used: p.now()})
+	e := &preparedEntry{key: k, q: q, used: p.now()}
+	p.byKey[k] = p.lru.PushFront(e)
+	return e
+}
+
+// putBound enters q under k bound to inputs (a native query's uploaded
+// spine), which the store owns from now on; it returns the bind's name.
+func (p *preparedStore) putBound(k preparedKey, q *query, inputs []arrow.RecordBatch) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.add(k, q)
+	p.setBound(e, inputs)
+	return e.bind
+}
+
+// setBound replaces e's bound inputs. p.mu is held.
+func (p *preparedStore) setBound(e *preparedEntry, inputs []arrow.RecordBatch) {
+	release(e.bound)
+	p.binds++
+	e.bound, e.hasBound, e.bind, e.rows = inputs, true, p.binds, 0
+	for _, in := range inputs {
+		e.rows += in.NumRows()
+	}
 }
 
 // entry returns the live entry of handle, marking it used. p.mu is held.
@@ -88,9 +121,49 @@ func (p *preparedStore) bind(k preparedKey, inputs []arrow.RecordBatch) error {
 	if err != nil {
 		return err
 	}
-	release(e.bound)
-	e.bound, e.hasBound = inputs, true
+	p.setBound(e, inputs)
 	return nil
+}
+
+// boundShape is the name and row count of handle's last bind (ok false
+// when it was never bound).
+func (p *preparedStore) boundShape(k preparedKey) (bind uint64, rows int64, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, err := p.entry(k)
+	if err != nil || !e.hasBound {
+		return 0, 0, false
+	}
+	return e.bind, e.rows, true
+}
+
+// boundRange returns the bound input rows [off, off+n) of handle's bind
+// named bind, as slices retained for the caller. A ticket of an earlier
+// bind is refused: its rows are gone.
+func (p *preparedStore) boundRange(k preparedKey, bind uint64, off, n int64) ([]arrow.RecordBatch, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, err := p.entry(k)
+	if err != nil {
+		return nil, err
+	}
+	if !e.hasBound || e.bind != bind {
+		return nil, status.Error(codes.FailedPrecondition, "the spine of this ticket was replaced (new parameters were bound since its FlightInfo): ask for a new FlightInfo")
+	}
+	if off < 0 || n < 0 || off+n > e.rows {
+		return nil, status.Errorf(codes.InvalidArgument, "malformed spine ticket: rows %d..%d of %d", off, off+n, e.rows)
+	}
+	var out []arrow.RecordBatch
+	for _, b := range e.bound {
+		rows := b.NumRows()
+		if n > 0 && off < rows {
+			take := min(rows-off, n)
+			out = append(out, b.NewSlice(off, off+take))
+			n -= take
+		}
+		off = max(off-rows, 0)
+	}
+	return out, nil
 }
 
 // bound returns the bound inputs of handle, retained for the caller: a

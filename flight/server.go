@@ -96,6 +96,13 @@ type Options struct {
 	Recorder Recorder
 	// Limits bound what one call may ask (limits.go).
 	Limits Limits
+	// SpineChunkRows are the input rows planned and run at once (a bigger
+	// input is run chunk by chunk, each answer streamed before the next
+	// chunk runs); SpineEndpointRows splits a bound spine of more rows
+	// into endpoints of that many (negative: one endpoint). Defaults:
+	// DefaultSpineChunkRows, DefaultSpineEndpointRows (spine.go).
+	SpineChunkRows    int
+	SpineEndpointRows int
 	// TracerProvider, when set, traces queries: a span per query (under
 	// the caller's W3C traceparent when it sends one), with its parse and
 	// plan below it (the engine adds its run's stages). Its trace id is
@@ -113,6 +120,12 @@ func (o *Options) defaults() {
 	}
 	if o.ChunkBytes == 0 {
 		o.ChunkBytes = 1 << 20
+	}
+	if o.SpineChunkRows <= 0 {
+		o.SpineChunkRows = DefaultSpineChunkRows
+	}
+	if o.SpineEndpointRows == 0 {
+		o.SpineEndpointRows = DefaultSpineEndpointRows
 	}
 	if o.MaxPrepared == 0 {
 		o.MaxPrepared = 4096
@@ -368,6 +381,9 @@ type query struct {
 	answer  answerSchemas // as sent: see wireSchema
 	// repo is the repository a prepared statement was made on.
 	repo *repo
+	// native: a native query whose spine was uploaded by DoPut
+	// (putNative), answered as native DoExchange answers.
+	native bool
 }
 
 // planned is what q runs, for a Recorder; nil for the text of a plan.
@@ -522,7 +538,7 @@ func readTicket(handle []byte) (kind byte, text []byte, err error) {
 		return 0, nil, status.Errorf(codes.InvalidArgument, "statement ticket of format %d; this server reads format %d: ask it for a new FlightInfo", handle[1], ticketVersion)
 	}
 	switch handle[2] {
-	case ticketSQL, ticketSubstrait:
+	case ticketSQL, ticketSubstrait, ticketPreparedRange, ticketNativeRange:
 		return handle[2], handle[3:], nil
 	}
 	return 0, nil, status.Errorf(codes.InvalidArgument, "statement ticket of unknown kind %q: ask for a new FlightInfo", handle[2])
@@ -672,8 +688,8 @@ func (s *Server) run(ctx context.Context, w work, emit func(arrow.RecordBatch) e
 	return emit(empty)
 }
 
-// runLookup runs a lookup's plan over each input batch, handing each
-// result to send, which borrows it.
+// runLookup runs a lookup's plan over each input batch, chunk by chunk
+// (spine.go), handing each result to send, which borrows it.
 func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBatch) error) error {
 	now := s.now(ctx)
 	opts := runOptions(w.q.st, now, w.trace)
@@ -693,12 +709,10 @@ func (s *Server) runLookup(ctx context.Context, w work, send func(arrow.RecordBa
 			batch = in.NewSlice(0, n)
 			defer batch.Release()
 		}
-		res, err := w.q.plan.Run(ctx, batch, opts)
-		if err != nil {
-			return err
-		}
-		err = send(res.Record)
-		res.Release()
+		err := s.runChunked(ctx, w.q.plan, batch, opts, func(res *planner.Result) error {
+			defer res.Release()
+			return send(res.Record)
+		})
 		if err != nil {
 			return err
 		}
@@ -884,11 +898,21 @@ func malformedIPC(what string, err error) error {
 }
 
 // GetFlightInfoPreparedStatement returns where to fetch the result of a
-// prepared statement with its current parameters.
+// prepared statement with its current parameters: one endpoint, or, for a
+// spine of more than SpineEndpointRows rows, one per range of that many
+// (spine.go).
 func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *arrowflight.FlightDescriptor) (*arrowflight.FlightInfo, error) {
-	q, err := s.preparedQuery(ctx, string(cmd.GetPreparedStatementHandle()))
+	h := string(cmd.GetPreparedStatementHandle())
+	q, err := s.preparedQuery(ctx, h)
 	if err != nil {
 		return nil, err
+	}
+	if bind, rows, ok := s.prepared.boundShape(preparedKeyOf(ctx, h)); ok && s.splitsSpine(q, rows) {
+		eps, err := s.spineEndpoints(ticketPreparedRange, h, bind, rows)
+		if err != nil {
+			return nil, err
+		}
+		return &arrowflight.FlightInfo{Schema: q.answer.info, FlightDescriptor: desc, Endpoint: eps, TotalRecords: rows, TotalBytes: -1, Ordered: true}, nil
 	}
 	return s.flightInfo(desc, q.answer.info, desc.Cmd), nil
 }

@@ -66,9 +66,11 @@ func need(t *testing.T, tool string) {
 }
 
 // clientEnv is what the clients' test suites read: the server and the
-// reference.
+// reference. PYTHONPATH puts this repository's Python SDK first: a
+// worktree's .venv may be another checkout's, installed editable there.
 func clientEnv(t *testing.T) []string {
 	return append(os.Environ(),
+		"PYTHONPATH="+filepath.Join(repoRoot(t), "clients/python"),
 		"FLETCH_URL=grpc://"+addr,
 		"FLETCH_NOW="+anchor.Format(time.RFC3339),
 		"FLETCH_REFERENCE_DB="+referenceFile(t),

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -134,7 +136,7 @@ func TestTilesTrainingSet(t *testing.T) {
 
 	addr, _ := startServe(t, dir)
 	runTool(t, root, os.Environ(), "bash", filepath.Join(root, "clients/python/setup.sh"))
-	env := append(os.Environ(), "FLETCH_URL=grpc://"+addr, "FLETCH_REFERENCE_DB="+ref, "SPINE_ROWS=100000")
+	env := append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "clients/python"), "FLETCH_URL=grpc://"+addr, "FLETCH_REFERENCE_DB="+ref, "SPINE_ROWS=100000")
 	runTool(t, root, env, filepath.Join(root, ".venv/bin/python"), filepath.Join(root, "integration/testdata/tiles_training_set.py"))
 }
 
@@ -216,5 +218,42 @@ func TestTilesOnlineServe(t *testing.T) {
 				t.Errorf("user %d cnt[%s]: served %v, DuckDB says %v", u, label, gotCnt, cnt)
 			}
 		}
+	}
+}
+
+// TestTilesScheduleFromConfig: fletch.yaml's tiles.schedules runs a
+// feature's backfill inside fletch serve, over its definition (user.total
+// has no backfill_schedule; user.cnt's daily one is not due), and a name
+// that is no materialized feature is refused with the nearest one.
+func TestTilesScheduleFromConfig(t *testing.T) {
+	dir := writeTilesRepo(t, 20_000)
+	yaml := filepath.Join(dir, "fletch.yaml")
+	base, err := os.ReadFile(yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(yaml, append(base, "tiles:\n  schedules:\n    user.totl: '@every 1s'\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "validate", "--repo", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `fletch.yaml:7:5: tiles.schedules names "user.totl", which is not a materialized windowed feature of the repository (did you mean "user.total"?)`) {
+		t.Fatalf("validate: %v\n%s\nwant the unknown feature located, with the nearest name", err, out)
+	}
+
+	if err := os.WriteFile(yaml, append(base, "tiles:\n  schedules:\n    user.total: '@every 1s'\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServeProcess(t, dir, nil)
+	waitLog(t, srv, "scheduled backfill", 0)
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.exited
+	status, err := exec.Command(bin, "aggregate", "status", "--repo", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, status)
+	}
+	if !regexp.MustCompile(`(?m)^user\.total\s+1d\s.*\s20000\s+\d+\s+current$`).Match(status) || !strings.Contains(string(status), "user.cnt (1d buckets): not materialized") {
+		t.Errorf("after fletch serve ran user.total's schedule, want its tiles over all 20,000 events and none of user.cnt:\n%s\n%s", status, srv.log.String())
 	}
 }

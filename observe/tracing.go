@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
@@ -49,7 +48,7 @@ func ExportingProvider(exp sdktrace.SpanExporter, t Tracing) *sdktrace.TracerPro
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", name), attribute.String("service.version", t.Version))
 	return sdktrace.NewTracerProvider(
-		sdktrace.WithSpanProcessor(newBatcher(exp, 512, 8192, time.Second)),
+		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(Sampler(t.SampleRatio)),
 	)

@@ -293,7 +293,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkSources(g, cfg); err != nil {
+	if err := errors.Join(checkSources(g, cfg), checkSchedules(g, cfg)); err != nil {
 		return err
 	}
 	// Plan every feature of every class: binding finds what loading cannot

@@ -132,6 +132,9 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSchedules(g, cfg); err != nil {
+		return nil, err
+	}
 	var env *config.Env
 	var tileSt *tiles.Store
 	if prev != nil {
@@ -361,6 +364,7 @@ func serve(ctx context.Context, env *repoEnv, listen string, grace time.Duration
 	opts.Limits = flight.Limits{MaxSQLBytes: int(l.MaxSQLBytes), MaxIdentifierBytes: int(l.MaxIdentifierBytes), MaxInputRows: int64(l.MaxInputRows),
 		MaxAnswerBytes: l.MaxAnswerBytes, MaxQueries: l.MaxQueries, MaxQueriesPerToken: l.MaxQueriesPerToken,
 		MaxExpressionDepth: l.MaxExpressionDepth, MaxExpressionNodes: l.MaxExpressionNodes}
+	opts.SpineChunkRows, opts.SpineEndpointRows = env.cfg.Server.SpineChunkRows, env.cfg.Server.SpineEndpointRows
 	srv := flight.NewServer(env.engine, opts)
 	env.jobs = startTileJobs(env)
 	g := env.engine.Graph()

@@ -10,13 +10,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/robfig/cron/v3"
 
+	"github.com/fletch-engine/fletch/config"
+	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/tiles"
 )
 
 // tileJobs keep, inside fletch serve, the tiles that online serving reads
 // (docs/TILES.md "Online serving"): at start, every materialized feature's
 // tiles are published from the tile store to the online store; on each
-// feature's backfill_schedule, its backfill resumes (only chunks not yet
+// feature's schedule (its backfill_schedule, or fletch.yaml's tiles:), its backfill resumes (only chunks not yet
 // covered, and the last one cut short, are computed) and its new tiles are
 // published. A job still running when its next tick comes skips that tick.
 type tileJobs struct {
@@ -45,7 +47,7 @@ func startTileJobs(r *repoEnv) *tileJobs {
 			continue
 		}
 		specs = append(specs, spec)
-		if sched := group.Materialization.BackfillSchedule; sched != "" {
+		if sched := r.cfg.ScheduleOf(group.QualifiedName(), group.Materialization.BackfillSchedule); sched != "" {
 			if _, err := j.cron.AddFunc(sched, func() { refreshTiles(ctx, r, spec) }); err != nil {
 				slog.Warn("backfill_schedule not run", "feature", group.QualifiedName(), "schedule", sched, "err", err)
 			}
@@ -105,4 +107,14 @@ func publishTiles(ctx context.Context, r *repoEnv, spec *tiles.Spec) {
 	if err != nil && ctx.Err() == nil {
 		slog.Error("publishing tiles to the online store failed: serving reads raw events instead", "feature", spec.Group.QualifiedName(), "err", err)
 	}
+}
+
+// checkSchedules reports fletch.yaml's tiles.schedules entries that name
+// no materialized feature of g.
+func checkSchedules(g *features.Graph, cfg *config.Config) error {
+	var names []string
+	for _, f := range tiles.Materialized(g) {
+		names = append(names, f.QualifiedName())
+	}
+	return cfg.CheckSchedules(names)
 }

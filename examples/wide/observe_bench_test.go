@@ -9,7 +9,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -25,8 +24,7 @@ import (
 // adds ("metrics": the Prometheus metrics of the server and the engine,
 // docs/OPERATIONS.md); the metrics and OpenTelemetry traces exported in
 // batches to an exporter that drops them, every query sampled
-// ("trace=1"; "trace=1,sdk-batcher" through the SDK's BatchSpanProcessor
-// instead of observe's) or one in a hundred ("trace=0.01"); and the plain server
+// ("trace=1") or one in a hundred ("trace=0.01"); and the plain server
 // with a per-query memory budget ("budget": server.limits.max_query_memory
 // 256MiB). The trace id and the log's level check are in all: they are
 // not optional. Alternate -count runs to compare them on a shared
@@ -51,7 +49,7 @@ func BenchmarkObserved(b *testing.B) {
 	if _, err := Warm(ctx, WarmOptions{Addr: serve(b, fx.engine), Class: CachedClass, Features: n, Entities: m}); err != nil {
 		b.Fatal(err)
 	}
-	server := func(metrics bool, ratio float64, sdkBatcher bool, budget int64) string {
+	server := func(metrics bool, ratio float64, budget int64) string {
 		var engineOpts []planner.EngineOption
 		var opts flight.Options
 		if metrics {
@@ -61,9 +59,6 @@ func BenchmarkObserved(b *testing.B) {
 		}
 		if ratio > 0 {
 			tp := observe.ExportingProvider(tracetest.NewNoopExporter(), observe.Tracing{SampleRatio: ratio})
-			if sdkBatcher { // what observe's batcher replaced (docs/BENCHMARKS.md §22)
-				tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(observe.Sampler(ratio)))
-			}
 			b.Cleanup(func() { tp.Shutdown(context.Background()) })
 			engineOpts = append(engineOpts, planner.WithTracerProvider(tp))
 			opts.TracerProvider = tp
@@ -84,11 +79,10 @@ func BenchmarkObserved(b *testing.B) {
 	sql := fmt.Sprintf("SELECT %s FROM %s WHERE id = ", strings.Join(FeatureNames(n), ", "), CachedClass)
 	for _, mode := range []struct{ name, addr string }{
 		{"off", serve(b, fx.engine)},
-		{"metrics", server(true, 0, false, 0)},
-		{"trace=1", server(true, 1, false, 0)},
-		{"trace=1,sdk-batcher", server(true, 1, true, 0)},
-		{"trace=0.01", server(true, 0.01, false, 0)},
-		{"budget", server(false, 0, false, 256<<20)},
+		{"metrics", server(true, 0, 0)},
+		{"trace=1", server(true, 1, 0)},
+		{"trace=0.01", server(true, 0.01, 0)},
+		{"budget", server(false, 0, 256<<20)},
 	} {
 		cl, err := flightsql.NewClient(mode.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {

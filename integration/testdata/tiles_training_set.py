@@ -3,8 +3,12 @@ Python SDK builds a training set of SPINE_ROWS spine rows with three windows
 of two aggregations, exact and from tiles, and each matches DuckDB SQL over
 a copy of the same events (tiled: to its bucket semantics, docs/TILES.md).
 
-Run by integration TestTilesTrainingSet, which sets FLETCH_URL and
-FLETCH_REFERENCE_DB."""
+Run by integration TestTilesTrainingSet and TestBigSpine, which set
+FLETCH_URL and FLETCH_REFERENCE_DB. MODES picks the runs (default
+"exact,tiled"): "exact-exchange" is exact with the spine sent over one
+DoExchange whatever its size, "exact-endpoints" requires the SDK to have
+read several endpoints, "sql" is Flight SQL through ADBC, the spine bound
+to a prepared statement."""
 
 import math
 import os
@@ -86,17 +90,37 @@ def main():
         FROM range({n}) r(i)""")
     spine = con.sql("SELECT CAST(id AS BIGINT) AS id, t FROM spine ORDER BY i").to_arrow_table()
     outputs = [getattr(User, f)[w] for f in ("total", "cnt") for w in WINDOWS]
+    modes = os.environ.get("MODES", "exact,tiled").split(",")
+    wants = {}
     with fletch.FletchClient(os.environ["FLETCH_URL"]) as client:
+        endpoint_reads = []
+        read_endpoints = client._endpoints
+        client._endpoints = lambda *a: (endpoint_reads.append(1), read_endpoints(*a))[1]
         timings = {}
-        for mode, options in (("exact", None), ("tiled", {"use_materialized_offline_query": True})):
+        for mode in modes:
+            tiled = mode == "tiled"
+            options = {"use_materialized_offline_query": True} if tiled else None
+            endpoint_rows, endpoint_reads[:] = fletch.ENDPOINT_ROWS, []
+            if mode == "exact-exchange":
+                fletch.ENDPOINT_ROWS = 1 << 62
             start = time.perf_counter()
-            got = client.offline_query(inputs={"user.id": spine.column("id")}, input_times=spine.column("t").to_pylist(),
-                                       output=outputs, planner_options=options)
+            if mode == "sql":
+                cols = ", ".join(f'"{f}[{w}]"' for f in ("total", "cnt") for w in WINDOWS)
+                got = client.sql(f"SELECT {cols} FROM user WHERE id = ? AND __as_of__ = ?", params=spine)
+            else:
+                # Python datetimes for the seeds' spelling; an Arrow column is cast as is.
+                times = spine.column("t") if mode.startswith("exact-") else spine.column("t").to_pylist()
+                got = client.offline_query(inputs={"user.id": spine.column("id")}, input_times=times,
+                                           output=outputs, planner_options=options)
             timings[mode] = time.perf_counter() - start
-            t0 = time.perf_counter()
-            want = reference(con, mode == "tiled")
-            timings[mode + " duckdb"] = time.perf_counter() - t0
-            compare(mode, got, want)
+            fletch.ENDPOINT_ROWS = endpoint_rows
+            if mode == "exact-endpoints":
+                assert endpoint_reads, "the SDK did not read the answer from several endpoints"
+            if tiled not in wants:
+                t0 = time.perf_counter()
+                wants[tiled] = reference(con, tiled)
+                timings[mode + " duckdb"] = time.perf_counter() - t0
+            compare(mode, got, wants[tiled])
     print("spine rows", n, "; seconds:", ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
 
 

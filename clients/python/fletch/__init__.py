@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import pyarrow as pa
@@ -28,6 +30,14 @@ HIT_SUFFIX = ".__hit__"
 SUMMARY_KEY = b"fletch.summary"
 
 Inputs = Union[Mapping[str, Any], pa.Table, pa.RecordBatch, Any]
+
+#: Input rows sent per record batch: the server plans and runs its input
+#: chunk by chunk (server.spine.chunk_rows, 65,536 by default), so a batch
+#: of that size is what it reads at once.
+CHUNK_ROWS = 65_536
+#: Inputs of more rows than this go up once (DoPut) and come back as a
+#: FlightInfo of several endpoints read in parallel (docs/CLIENTS.md).
+ENDPOINT_ROWS = 262_144
 
 
 class FletchError(Exception):
@@ -105,17 +115,97 @@ def _convert(table: pa.Table, format: str) -> Any:
     raise ValueError(f'format must be "arrow", "pandas" or "polars", not {format!r}')
 
 
+def _times(input_times: Iterable[Any]) -> pa.Array:
+    """The evaluation times as UTC microseconds; an Arrow timestamp column
+    (or a pandas / polars one) is cast, not walked in Python."""
+    if isinstance(input_times, (pa.Array, pa.ChunkedArray)) and pa.types.is_timestamp(input_times.type):
+        if input_times.type.tz is None:  # fletch reads naive times as UTC
+            input_times = input_times.cast(pa.timestamp(input_times.type.unit, tz="UTC"))
+        return input_times.cast(pa.timestamp("us", tz="UTC"))
+    return pa.array([_utc(t) for t in input_times], type=pa.timestamp("us", tz="UTC"))
+
+
+def _read(reader: Any) -> Any:
+    """The batches of an answer stream and its summary (the app_metadata of
+    its last batch)."""
+    batches, summary = [], b"{}"
+    while True:
+        try:
+            chunk = reader.read_chunk()
+        except StopIteration:
+            break
+        if chunk.data is not None:
+            batches.append(chunk.data)
+        if chunk.app_metadata is not None:
+            summary = chunk.app_metadata.to_pybytes()
+    return batches, summary
+
+
+def _merge_summaries(parts: Sequence[dict], rows: int) -> bytes:
+    """One summary of the summaries of an answer's endpoints, whose rows the
+    server counts from the input's first row. An output that failed in every
+    row of one endpoint (no rows listed) but not in all of them is listed by
+    row."""
+    merged: dict = {"rows": sum(p.get("rows", 0) for p in parts)}
+    starts, at = [], 0
+    for p in parts:
+        starts.append(at)
+        at += p.get("rows", 0)
+    errors: dict = {}
+    for i, p in enumerate(parts):
+        for e in p.get("errors", []):
+            errors.setdefault(e["output"], []).append((i, e))
+    out = []
+    for name, fails in errors.items():
+        e = dict(fails[0][1])
+        if len(fails) == len(parts) and not any(f.get("rows") for _, f in fails):
+            e.pop("rows", None)
+        else:
+            e["rows"] = [r for i, f in fails for r in (f.get("rows") or range(starts[i], starts[i] + parts[i].get("rows", 0)))]
+        out.append(e)
+    if out:
+        merged["errors"] = out
+    null_keys = [k for p in parts for k in p.get("null_keys", [])]
+    if null_keys:
+        merged["null_keys"] = null_keys
+    return json.dumps(merged).encode()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, value: bytes) -> bytes:
+    return bytes([number << 3 | 2]) + _varint(len(value)) + value
+
+
+def _close_request(handle: str) -> bytes:
+    """Flight SQL's ClosePreparedStatement body (an Any holding an
+    ActionClosePreparedStatementRequest), encoded by hand: two length-
+    delimited protobuf fields are not worth a protobuf dependency."""
+    request = _field(1, handle.encode())
+    return _field(1, b"type.googleapis.com/arrow.flight.protocol.sql.ActionClosePreparedStatementRequest") + _field(2, request)
+
+
 class FletchClient:
     """A connection to a fletch server.
 
     ``url`` is ``host:port`` or ``grpc://host:port`` (``grpc+tls://`` for
     TLS). ``token``, when given, is sent as ``authorization: Bearer <token>``
-    on every call.
+    on every call. ``streams`` bounds the endpoints of a big answer (more
+    than ``ENDPOINT_ROWS`` input rows) read in parallel.
     """
 
-    def __init__(self, url: str, token: Optional[str] = None):
+    def __init__(self, url: str, token: Optional[str] = None, streams: int = 4):
         self.url = _location(url)
         self.token = token
+        #: The endpoints of a big answer read at once.
+        self.streams = max(1, streams)
         self._headers = [(b"authorization", b"Bearer " + token.encode())] if token else []
         self._flight = flight.FlightClient(self.url)
         self._adbc = None
@@ -159,7 +249,7 @@ class FletchClient:
         if input_times is None:
             raise TypeError("offline_query() needs input_times: one time per input row")
         table = _table(_given(input, inputs))
-        times = pa.array([_utc(t) for t in input_times], type=pa.timestamp("us", tz="UTC"))
+        times = _times(input_times)
         if len(times) != table.num_rows:
             raise ValueError(f"{len(times)} input_times for {table.num_rows} input rows")
         return self._native(table.append_column(AS_OF, times), output, **options)
@@ -208,27 +298,70 @@ class FletchClient:
         desc = flight.FlightDescriptor.for_command(json.dumps({"query": query}).encode())
         opts = flight.FlightCallOptions(headers=self._headers)
         try:
-            writer, reader = self._flight.do_exchange(desc, options=opts)
-            with writer:
-                writer.begin(table.schema)
-                writer.write_table(table)
-                writer.done_writing()
-                batches, summary = [], b"{}"
-                while True:
-                    try:
-                        chunk = reader.read_chunk()
-                    except StopIteration:
-                        break
-                    if chunk.data is not None:
-                        batches.append(chunk.data)
-                    if chunk.app_metadata is not None:
-                        summary = chunk.app_metadata.to_pybytes()
-                schema = reader.schema
+            if table.num_rows > ENDPOINT_ROWS and not explain:
+                result = self._endpoints(desc, table, opts)
+            else:
+                result = self._exchange(desc, table, opts)
         except (flight.FlightError, pa.ArrowException) as e:
             raise _error(e) from e
-        result = pa.Table.from_batches(batches, schema=schema)
-        result = result.replace_schema_metadata({SUMMARY_KEY: summary})
         return _convert(result, format)
+
+    def _exchange(self, desc: Any, table: pa.Table, opts: Any) -> pa.Table:
+        """One DoExchange: the rows go up in batches of CHUNK_ROWS from a
+        thread of their own while the answer is read, so that neither side
+        waits for the other to drain (with both writing, a big input
+        stalled both once their flow-control windows filled)."""
+        writer, reader = self._flight.do_exchange(desc, options=opts)
+        failed = []
+
+        def upload():
+            try:
+                writer.begin(table.schema)
+                for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
+                    writer.write_batch(batch)
+                writer.done_writing()
+            except Exception as e:  # the server stopped reading: its answer says why
+                failed.append(e)
+
+        up = threading.Thread(target=upload, daemon=True)
+        up.start()
+        try:
+            batches, summary = _read(reader)
+            schema = reader.schema
+        finally:
+            up.join()
+            try:
+                writer.close()
+            except (flight.FlightError, pa.ArrowException):
+                pass  # the answer (or its error) is what the server said
+        if failed:
+            raise failed[0]
+        return pa.Table.from_batches(batches, schema=schema).replace_schema_metadata({SUMMARY_KEY: summary})
+
+    def _endpoints(self, desc: Any, table: pa.Table, opts: Any) -> pa.Table:
+        """A big input goes up once (DoPut, in batches of CHUNK_ROWS); the
+        server answers the FlightInfo of its answer, one endpoint per range
+        of rows, read ``streams`` at a time and concatenated in order. The
+        server keeps the input until the handle is closed."""
+        writer, meta = self._flight.do_put(desc, table.schema, options=opts)
+        with writer:
+            for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
+                writer.write_batch(batch)
+            writer.done_writing()
+            buf = meta.read()
+        info = flight.FlightInfo.deserialize(buf.to_pybytes())
+        handle = json.loads(info.app_metadata)["handle"]
+        try:
+            def fetch(endpoint):
+                return _read(self._flight.do_get(endpoint.ticket, options=opts))
+
+            with ThreadPoolExecutor(max_workers=min(self.streams, len(info.endpoints))) as pool:
+                parts = list(pool.map(fetch, info.endpoints))
+        finally:
+            self._flight.do_action(flight.Action("ClosePreparedStatement", _close_request(handle)), options=opts)
+        batches = [b for part, _ in parts for b in part]
+        summary = _merge_summaries([json.loads(s) for _, s in parts], table.num_rows)
+        return pa.Table.from_batches(batches, schema=info.schema).replace_schema_metadata({SUMMARY_KEY: summary})
 
     # Flight SQL.
 

@@ -2,6 +2,7 @@
 fletch, each value checked against DuckDB SQL over the same data."""
 
 import datetime as dt
+import json
 import math
 
 import pyarrow as pa
@@ -169,3 +170,25 @@ def test_planner_options(client, ref, now):
     with pytest.raises(fletch.FletchError, match="did you mean"):
         client.offline_query(inputs={"user.id": ids}, input_times=times, output=["review_count[7d]"],
                              planner_options={"use_materialised_offline_query": True})
+
+
+@pytest.mark.parametrize("endpoints", [False, True])
+def test_big_input_streams(client, monkeypatch, endpoints):
+    """A million input rows in many batches come back one answer row per
+    input row, in order, with the summary counting rows from the first: over
+    one DoExchange, the rows uploaded while the answer is read (the SDK
+    wrote every batch before reading, and the call stalled for good once
+    both sides' flow-control windows filled), or uploaded by DoPut and read
+    from several endpoints in parallel."""
+    if not endpoints:
+        monkeypatch.setattr(fletch, "ENDPOINT_ROWS", 1 << 62)
+    n = 1_000_000
+    nulls = {7, 262_144, 500_001, n - 1}
+    ids = [None if i in nulls else str(i % 1000 + 1) for i in range(n)]
+    column = pa.chunked_array([pa.array(ids[i:i + 100_000], pa.string()) for i in range(0, n, 100_000)])
+    got = client.query_bulk({"user.id": column}, ["user.id"])
+    assert got.num_rows == n
+    assert got.column(0).to_pylist() == ids
+    summary = json.loads(got.schema.metadata[fletch.SUMMARY_KEY])
+    assert summary["rows"] == n
+    assert summary["null_keys"] == sorted(nulls)
