@@ -229,9 +229,16 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 	complete := ts.covHi == nil && ts.rawRuns == nil
 	if complete {
 		ends := ts.endsAt(f, d)
-		reach := int32(w/d.Microseconds() + 2)
+		du := d.Microseconds()
+		reach := int32(w/du + 2)
 		for _, i := range ts.order {
-			if lo := tiles.Bucket(times[i]-w, d); lo < tiles.Bucket(times[i], d) {
+			// B(t - w) is B(t) - w when the window is whole buckets: no
+			// division per row and window.
+			lo, hi := ts.bt[i]-w, ts.bt[i]
+			if w%du != 0 {
+				lo = tiles.Bucket(times[i]-w, d)
+			}
+			if lo < hi {
 				e := ends[i]
 				s := max(ts.runLo[ts.rowKey[i]], e-reach)
 				a, _ := slices.BinarySearch(ts.buckets[s:e], lo)
@@ -301,6 +308,7 @@ type tileSet struct {
 	// (endsAt).
 	endsOnce sync.Once
 	ends     []int32
+	bt       []int64 // per frame row with tiles: B(t)
 	order    []int32 // the rows with tiles, by run
 	// Online serving only: per distinct key, the buckets its tiles cover,
 	// [covLo, covHi) (covLo > covHi: none); nil when the tiles cover every
@@ -330,12 +338,13 @@ func (t *tileSet) endsAt(f *frameData, d time.Duration) []int32 {
 				at[k]++
 			}
 		}
-		t.ends = make([]int32, f.n)
+		t.ends, t.bt = make([]int32, f.n), make([]int64, f.n)
 		times := f.rowTimes()
 		for _, i := range t.order {
 			k := t.rowKey[i]
 			lo := t.runLo[k]
-			e, _ := slices.BinarySearch(t.buckets[lo:t.runHi[k]], tiles.Bucket(times[i], d))
+			t.bt[i] = tiles.Bucket(times[i], d)
+			e, _ := slices.BinarySearch(t.buckets[lo:t.runHi[k]], t.bt[i])
 			t.ends[i] = lo + int32(e)
 		}
 	})
