@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,6 +16,28 @@ import (
 
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
+
+// offsrcRepo has features of each kind the log serves back (a column, an
+// expression, a window) and an etl_offline_to_online one.
+const offsrcRepo = `from chalk.features import features, feature, DataFrame, _, windowed, Windowed, FeatureTime
+
+@features
+class Account:
+    id: int
+    name: str | None
+    score: float
+    label: str = _.name + "!"
+    payments: "DataFrame[Payment]"
+    spent: Windowed[float] = windowed("1d", default=0, expression=_.payments[_.amount, _.paid_at > _.chalk_window].sum())
+    tier: str | None = feature(etl_offline_to_online=True)
+
+@features
+class Payment:
+    id: int
+    account_id: Account.id
+    amount: float
+    paid_at: FeatureTime
+`
 
 // TestOfflineStoreAsSource is issue 13 item 4 as a user meets it: `fletch
 // serve` over a Postgres source with a Postgres offline store; the Python
@@ -49,25 +72,7 @@ func TestOfflineStoreAsSource(t *testing.T) {
 
 	dir := t.TempDir()
 	for name, text := range map[string]string{
-		"accounts.py": `from chalk.features import features, feature, DataFrame, _, windowed, Windowed, FeatureTime
-
-@features
-class Account:
-    id: int
-    name: str | None
-    score: float
-    label: str = _.name + "!"
-    payments: "DataFrame[Payment]"
-    spent: Windowed[float] = windowed("1d", default=0, expression=_.payments[_.amount, _.paid_at > _.chalk_window].sum())
-    tier: str | None = feature(etl_offline_to_online=True)
-
-@features
-class Payment:
-    id: int
-    account_id: Account.id
-    amount: float
-    paid_at: FeatureTime
-`,
+		"accounts.py":  offsrcRepo,
 		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id, name, score, tier from accounts\n",
 		"payments.sql": "-- resolves: Payment\n-- source: db\nselect id, account_id, amount, paid_at from payments\n",
 		"fletch.yaml": "sources:\n  db:\n    kind: postgres\n    dsn: ${FLETCH_IT_OFFSRC_DSN}\n" +
@@ -268,5 +273,57 @@ SELECT r, v FROM ranked WHERE n = 1`, feature)
 		if !same(tiers[i], w) || hits[i] != true {
 			t.Errorf("account %d: tier %v (hit %v), want %v from the online store (etl_offline_to_online)", i+1, tiers[i], hits[i], w)
 		}
+	}
+}
+
+// TestQueryServedCLI: `fletch query --served` answers, in process, the
+// value served at --now from a DuckDB offline store, after the source row
+// changed; without it, the row as it is.
+func TestQueryServedCLI(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"accounts.py":  offsrcRepo,
+		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id, name, score, tier from accounts\n",
+		"payments.sql": "-- resolves: Payment\n-- source: db\nselect id, account_id, amount, paid_at from payments\n",
+		"fletch.yaml":  "sources:\n  db:\n    kind: duckdb\n    path: data.duckdb\noffline_store:\n  kind: duckdb\n  path: log.duckdb\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := func(stmts ...string) {
+		t.Helper()
+		db, err := sql.Open("duckdb", filepath.Join(dir, "data.duckdb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, q := range stmts {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	data(`CREATE TABLE accounts (id BIGINT, name VARCHAR, score DOUBLE, tier VARCHAR)`,
+		`INSERT INTO accounts VALUES (1, 'ada', 0.5, 'gold')`,
+		`CREATE TABLE payments (id BIGINT, account_id BIGINT, amount DOUBLE, paid_at TIMESTAMPTZ)`)
+	query := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := fletch(t, append([]string{"query", "--repo", dir, "--in", "account.id=1", "--out", "account.name", "--json"}, args...)...)
+		if err != nil {
+			t.Fatalf("fletch query %v: %v\n%s%s", args, err, out, stderr)
+		}
+		return out
+	}
+	query("--now", "2026-01-10T00:00:00Z") // served, and logged when the command ends
+	data(`UPDATE accounts SET name = 'ada2'`)
+	if out := query("--now", "2026-01-10T01:00:00Z", "--served"); !strings.Contains(out, `"ada"`) {
+		t.Errorf("--served at t1 + 1h: %s, want ada (served at t1)", out)
+	}
+	if out := query("--now", "2026-01-09T00:00:00Z", "--served"); strings.Contains(out, "ada") {
+		t.Errorf("--served before anything was served: %s, want null", out)
+	}
+	if out := query("--now", "2026-01-10T01:00:00Z"); !strings.Contains(out, `"ada2"`) {
+		t.Errorf("recomputed: %s, want the source's ada2", out)
 	}
 }

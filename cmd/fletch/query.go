@@ -51,6 +51,9 @@ type request struct {
 	now     time.Time
 	// materialized asks for use_materialized_offline_query.
 	materialized bool
+	// served asks for the values served at now, from the offline store
+	// (recompute_features=False).
+	served bool
 }
 
 type inputColumn struct {
@@ -134,7 +137,8 @@ func (r *request) inProcess(ctx context.Context, e *planner.Engine) (*planner.Re
 		return nil, err
 	}
 	defer in.Release()
-	return p.Run(ctx, in, planner.RunOptions{Now: r.now, Meta: true, Materialized: st.Options.Materialized, AlignWindows: st.Options.AlignWindows})
+	return p.Run(ctx, in, planner.RunOptions{Now: r.now, Meta: true, Materialized: st.Options.Materialized, AlignWindows: st.Options.AlignWindows,
+		FromLog: st.Options.FromLog, Recompute: st.Options.Recompute})
 }
 
 // statement is the request read as a server reads its native query, so
@@ -159,6 +163,9 @@ func (r *request) command() ([]byte, error) {
 	q := native.Query{Class: r.class, Meta: true}
 	if r.materialized {
 		q.PlannerOptions = map[string]any{"use_materialized_offline_query": true}
+	}
+	if r.served {
+		q.RecomputeFeatures = false
 	}
 	for _, o := range r.outputs {
 		q.Outputs = append(q.Outputs, strings.TrimPrefix(o, r.class+"."))
@@ -476,6 +483,7 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&outs, "out", "an output feature, relation or window (repeatable; default: every feature of the class)")
 	now := fs.String("now", "", "evaluate at this time (RFC 3339); default: now")
 	materialized := fs.Bool("materialized", false, "answer materialized windowed features from aggregation tiles (use_materialized_offline_query, docs/TILES.md)")
+	served := fs.Bool("served", false, "answer the values served at --now, read from the offline store instead of recomputed (recompute_features=False, docs/STORES.md)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	server := fs.String("server", "", "fletch server address (default "+defaultListen+" unless --repo is given)")
 	repo := fs.String("repo", "", "run in-process on this feature repository instead of a server")
@@ -490,7 +498,7 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	req.materialized = *materialized
+	req.materialized, req.served = *materialized, *served
 	var rec arrow.RecordBatch
 	var hits []arrow.Array
 	if *repo != "" && *server == "" {

@@ -48,7 +48,7 @@ type backend struct {
 	kill func()
 }
 
-func duckdbBackend(t *testing.T) backend {
+func duckdbBackend(t testing.TB) backend {
 	db, err := duckdb.Open("")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func duckdbBackend(t *testing.T) backend {
 	}
 }
 
-func postgresBackend(t *testing.T) backend {
+func postgresBackend(t testing.TB) backend {
 	dsn := pgtest.DSN(t)
 	proxy, proxied := pgtest.StartProxy(t, dsn)
 	ctx := context.Background()

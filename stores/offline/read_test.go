@@ -402,3 +402,49 @@ func TestReverseETL(t *testing.T) {
 		}
 	}
 }
+
+func TestDuckDBAsOfTies(t *testing.T) { testAsOfTies(t, duckdbBackend(t)) }
+
+func TestPostgresAsOfTies(t *testing.T) { testAsOfTies(t, postgresBackend(t)) }
+
+// testAsOfTies: values logged for one key and feature at one instant are
+// told apart by the greatest trace_id — a logged null included —, alike
+// in both stores; a later observation wins over any trace id.
+func testAsOfTies(t *testing.T, b backend) {
+	at := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	rows := []offline.Row{
+		{Class: "user", Key: "1", Feature: "user.a", Value: []byte(`1`), Observed: at, TraceID: "a"},
+		{Class: "user", Key: "1", Feature: "user.a", Value: []byte(`2`), Observed: at, TraceID: "c"},
+		{Class: "user", Key: "1", Feature: "user.a", Value: []byte(`3`), Observed: at, TraceID: "b"},
+		{Class: "user", Key: "2", Feature: "user.a", Value: []byte(`4`), Observed: at, TraceID: "a"},
+		{Class: "user", Key: "2", Feature: "user.a", Observed: at, TraceID: "z"}, // a logged null
+		{Class: "user", Key: "3", Feature: "user.a", Value: []byte(`5`), Observed: at, TraceID: "z"},
+		{Class: "user", Key: "3", Feature: "user.a", Value: []byte(`6`), Observed: at.Add(time.Microsecond), TraceID: "a"},
+	}
+	if err := b.sink.Write(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	logger := offline.NewLogger(b.sink, offline.Options{})
+	defer logger.Close()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	kb := array.NewInt64Builder(mem)
+	kb.AppendValues([]int64{1, 2, 3, 3}, nil)
+	keys := kb.NewArray()
+	kb.Release()
+	defer keys.Release()
+	us := at.UnixMicro()
+	got, err := logger.AsOf(context.Background(), mem, "user", keys, []int64{us, us, us, us + 1},
+		arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	want := []any{int64(2), nil, int64(5), int64(6)}
+	obs := got.Observed[0].(*array.Timestamp)
+	for i, w := range want {
+		if v := operators.GoValue(got.Values.Column(0), i); !sameValue(w, v) || !obs.IsValid(i) {
+			t.Errorf("row %d: %v (observed %s), want %v", i, v, obs.ValueStr(i), w)
+		}
+	}
+}

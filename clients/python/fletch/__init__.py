@@ -199,7 +199,7 @@ class FletchClient:
     TLS). ``token``, when given, is sent as ``authorization: Bearer <token>``
     on every call. ``streams`` bounds the endpoints of a big answer (more
     than ``ENDPOINT_ROWS`` input rows) read in parallel: each one read is a
-    chunk's work in the server's memory at once (docs/BENCHMARKS.md §22).
+    chunk's work in the server's memory at once (docs/BENCHMARKS.md §23).
     """
 
     def __init__(self, url: str, token: Optional[str] = None, streams: int = 2):
