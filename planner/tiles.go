@@ -322,7 +322,7 @@ type tileSet struct {
 func (t *tileSet) endsAt(f *frameData, d time.Duration) []int32 {
 	t.endsOnce.Do(func() {
 		// Rows in order of their runs, so that the tiles are read in
-		// memory order, not at random (BENCHMARKS.md §22).
+		// memory order, not at random (BENCHMARKS.md §24).
 		at := make([]int32, len(t.runLo)+1)
 		for _, k := range t.rowKey {
 			at[k+1]++ // k = -1 counts in at[0], before every run

@@ -26,7 +26,7 @@ import (
 // mean merge a span by subtracting running totals (aggregate.Prefix), the
 // others state by state (aggregate.MergeSpans, as tiles do). The cost is
 // events + spine rows × log(events), plus the span for min, max, var, std,
-// any and all. (docs/BENCHMARKS.md §22.)
+// any and all. (docs/BENCHMARKS.md §24.)
 
 // slide is the window filter of an aggregation: filters[filter] keeps the
 // related rows with time > t − window (>= when not strict), time being the

@@ -30,7 +30,7 @@ import (
 // heavy hitters), one prepared
 // statement bound to the spine, in process; and the fastest DuckDB SQL
 // for the same answer (a range join with one FILTER per window) in the
-// same run. docs/BENCHMARKS.md §22 records the figures.
+// same run. docs/BENCHMARKS.md §24 records the figures.
 //
 //	go test -tags duckdb_arrow -run '^$' -bench BenchmarkWindowedExact -benchtime 1x ./planner
 func BenchmarkWindowedExact(b *testing.B) {

@@ -232,7 +232,7 @@ func (st *Store) Resident(ctx context.Context, s *Spec, d time.Duration, covered
 	}
 	// No ORDER BY and no filter: the database streams the table as
 	// stored, and grouping by key here is a counting sort (cheaper than
-	// DuckDB's sort of the same rows, BENCHMARKS.md §22).
+	// DuckDB's sort of the same rows, BENCHMARKS.md §24).
 	rec, err := st.src.Fetch(ctx, c.mem, stores.FetchRequest{SQL: `SELECT * FROM ` + quote(table), Schema: arrow.NewSchema(s.Fields(), nil)})
 	if err != nil {
 		return nil, fmt.Errorf("tile store: %w", err)
