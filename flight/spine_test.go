@@ -18,6 +18,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // smallSpines runs inputs 128 rows at a time and splits bound spines of
@@ -365,4 +368,69 @@ func TestNativeSpinePut(t *testing.T) {
 	wantCode(t, "an unknown output", err, codes.InvalidArgument, `"full_name"`)
 	_, err = putSpine(analyst, mem, cl, `{"query": {"outputs": ["full_name"], "explain": true}}`, in1)
 	wantCode(t, "explain by DoPut", err, codes.InvalidArgument, "DoExchange")
+}
+
+// sentData records what an answer stream sends.
+type sentData struct{ msgs []*arrowflight.FlightData }
+
+func (s *sentData) Send(fd *arrowflight.FlightData) error {
+	s.msgs = append(s.msgs, fd)
+	return nil
+}
+
+// TestNativeSummaryAcrossChunks: an output that failed in every row of one
+// chunk's run but not of another is listed by row (counted from the
+// range's first), and one that failed in every row of every run without
+// rows (all of them). Before, a run's "every row" stood for the whole
+// answer's.
+func TestNativeSummaryAcrossChunks(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, _ := e2eServer(t, mem)
+	ctx := context.Background()
+	in := stringBatch(mem, "user.id", "u1", "u2", "u3")
+	defer in.Release()
+	st, err := srv.repoOf(ctx).native.Read([]byte(`{"query": {"outputs": ["full_name", "email"]}}`), in.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := srv.prepare(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := func(rows int, failed ...int) *planner.Result {
+		cols := emptyColumns(mem, plan.Schema())
+		for i := range cols {
+			cols[i].Release()
+			cols[i] = array.MakeArrayOfNull(mem, plan.Schema().Field(i).Type, rows)
+		}
+		res := &planner.Result{Record: array.NewRecordBatch(plan.Schema(), cols, int64(rows))}
+		releaseArrays(cols)
+		for _, f := range failed {
+			res.Errors = append(res.Errors, planner.OutputError{Output: f, Kind: statement.SourceFailure, Message: "down"})
+		}
+		return res
+	}
+	var sent sentData
+	a := srv.newNativeStream(ctx, &sent, plan, srv.answerSchema(plan.Schema(), false), 100)
+	for _, res := range []*planner.Result{result(3, 0, 1), result(2, 1)} {
+		if err := a.add(res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.finish(); err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	var summary NativeSummary
+	if err := json.Unmarshal(sent.msgs[len(sent.msgs)-1].AppMetadata, &summary); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range summary.Errors {
+		got[e.Output] = fmt.Sprint(e.Rows)
+	}
+	if summary.Rows != 5 || got["full_name"] != "[100 101 102]" || got["email"] != "[]" || len(got) != 2 {
+		t.Errorf("summary %+v: want full_name failing in rows 100..102 only, email in all of them (no rows)", summary)
+	}
 }
