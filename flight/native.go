@@ -287,8 +287,8 @@ type nativeStream struct {
 	summary NativeSummary
 	// base is the input row of the answer's first row (a spine range's
 	// first), from which the summary counts rows.
-	base    int64
-	failed  map[int]int // output → its entry in summary.Errors
+	base   int64
+	failed map[int]int // output → its entry in summary.Errors
 	// runs counts the runs added, whole the runs each failed output failed
 	// in every row of: an output that failed wholly in every run is
 	// reported without rows (all of them), else by row.
