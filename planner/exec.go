@@ -138,7 +138,7 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	}
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows && !opts.FromLog}
-	r.stages = p.engine.newStages(ctx, opts.Analyze, int(inputs.NumRows()))
+	r.stages = p.engine.newStages(ctx, opts.Analyze, p.root.class.Table, int(inputs.NumRows()))
 	if r.stages != nil {
 		defer func() {
 			rows := 0
@@ -357,7 +357,7 @@ func (f *frameData) release() {
 // offline log.
 func (r *run) fill(f *frameData) (err error) {
 	if s := r.stages; s != nil {
-		st := s.begin(f, f.node, "frame", f.n)
+		st := s.begin(f, f.node, frameStage, f.n)
 		f.span = st.ctx
 		defer func() { s.finish(st, f.n, "", err) }()
 	}

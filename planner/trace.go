@@ -22,6 +22,9 @@ type stages struct {
 	span     oteltrace.Span
 }
 
+// frameStage is the stage of a frame as a whole.
+const frameStage = "frame"
+
 // stage is a stage being recorded.
 type stage struct {
 	Stage
@@ -41,9 +44,9 @@ func WithTracerProvider(tp oteltrace.TracerProvider) EngineOption {
 	}
 }
 
-// newStages are the stages of a run of ctx, or nil when neither
-// analyze nor the query's trace asks for them.
-func (e *Engine) newStages(ctx context.Context, analyze bool, in int) *stages {
+// newStages are the stages of a run of ctx over class's rows, or nil
+// when neither analyze nor the query's trace asks for them.
+func (e *Engine) newStages(ctx context.Context, analyze bool, class string, in int) *stages {
 	var tracer oteltrace.Tracer
 	if e.tracer != nil && oteltrace.SpanFromContext(ctx).IsRecording() {
 		tracer = e.tracer
@@ -56,7 +59,7 @@ func (e *Engine) newStages(ctx context.Context, analyze bool, in int) *stages {
 		s.analysis = &Analysis{start: s.start}
 	}
 	if tracer != nil {
-		s.ctx, s.span = tracer.Start(ctx, "run", oteltrace.WithAttributes(attribute.Int("fletch.rows_in", in)))
+		s.ctx, s.span = tracer.Start(ctx, "run", oteltrace.WithAttributes(attribute.String("fletch.class", class), attribute.Int("fletch.rows_in", in)))
 	}
 	return s
 }
@@ -80,14 +83,15 @@ func (s *stages) parentOf(f *frameData) context.Context {
 }
 
 // begin starts a stage of node (the frame it is a stage of), within f's stage; it does
-// nothing on nil stages.
+// nothing on nil stages. The root frame's stage is no span of its own: the
+// run's span is the root frame's (its stages nest in it).
 func (s *stages) begin(f *frameData, node *frameNode, what string, in int) *stage {
 	if s == nil {
 		return nil
 	}
 	frame := node.class.Table
 	st := &stage{Stage: Stage{Frame: frame, FrameID: node.id, What: what, In: in, At: time.Since(s.start)}}
-	if s.tracer != nil {
+	if s.tracer != nil && (what != frameStage || node.parent != nil) {
 		st.ctx, st.span = s.tracer.Start(s.parentOf(f), what, oteltrace.WithAttributes(
 			attribute.String("fletch.class", frame), attribute.Int("fletch.rows_in", in)))
 	}

@@ -66,6 +66,7 @@ rows, its intermediate values in chunk-sized vectors reused from chunk to chunk,
 written as an array (the root's last computing call writes straight into it). An ` + "`if_then_else`" + ` of
 ints or floats whose branch the program computes and nothing reads afterwards is computed in place:
 the other branch's rows are patched into that branch's vector (or into the output, for the root's).
+Over the Go allocator, a program's output buffers are recycled from its released earlier outputs.
 What the program does not compute (strings, datetimes, lists, aggregations,
 has-one paths, other functions) is computed call by call and enters it as an input column. Fused:
 ` + "`add`" + `, ` + "`subtract`" + `, ` + "`multiply`" + `, ` + "`divide`" + `, ` + "`floor_divide`" + `, ` + "`mod`" + `, ` + "`power`" + `/` + "`pow`" + `, ` + "`negate`" + `, ` + "`abs`" + `, ` + "`floor`" + `,

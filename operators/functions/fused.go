@@ -3,6 +3,7 @@ package functions
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,6 +178,8 @@ type Program struct {
 	sink  int
 	outTy arrow.DataType
 	pool  sync.Pool
+	// outs recycles the output arrays' buffers (over the Go allocator).
+	outs recycler
 }
 
 // Compile compiles the tree rooted at root, sharing equal sub-trees.
@@ -478,22 +481,25 @@ func (p *Program) Run(ctx *Context, inputs []arrow.Array, n int) (arrow.Array, e
 	}()
 	out := &s.r[p.out]
 	ty := p.regs[p.out].ty
-	var vals *memory.Buffer
 	var of []float64
 	var oi []int64
 	var ob []uint64
 	words := (n + 63) / 64
+	// Every byte of both buffers is written below: recycled, not cleared.
+	mem := p.outs.over(ctx.Mem)
+	vals := memory.NewResizableBuffer(mem)
 	switch ty {
 	case tyFloat:
-		vals, of = allocFixed[float64](ctx.Mem, n)
+		vals.Resize(n * 8)
+		of = arrow.GetData[float64](vals.Bytes())[:n]
 	case tyInt:
-		vals, oi = allocFixed[int64](ctx.Mem, n)
+		vals.Resize(n * 8)
+		oi = arrow.GetData[int64](vals.Bytes())[:n]
 	case tyBool:
-		vals = memory.NewResizableBuffer(ctx.Mem)
 		vals.Resize(words * 8)
 		ob = asWords(vals.Bytes())
 	}
-	valid := memory.NewResizableBuffer(ctx.Mem)
+	valid := memory.NewResizableBuffer(mem)
 	valid.Resize(words * 8)
 	ov := asWords(valid.Bytes())
 	anyNull := false
@@ -556,6 +562,65 @@ func (p *Program) Run(ctx *Context, inputs []arrow.Array, n int) (arrow.Array, e
 		valid = nil
 	}
 	return operators.FromBuffers(p.outTy, n, valid, nulls, vals), nil
+}
+
+// recycler is an allocator over the Go allocator that keeps the large
+// buffers freed (by the release of a program's output arrays) for the
+// program's next runs: a 1M-row float output is 8 MB, which the Go
+// allocator clears (~0.5 ns a row) or, fresh from the kernel, faults in
+// page by page (~4 ns a row on the benchmark machine; docs/BENCHMARKS.md
+// §12.2). The buffers are not cleared: Run writes every byte of its
+// output. Kept in a sync.Pool, so the GC still reclaims them when idle.
+// Over another allocator (a checked one in tests, cgo) it is not used:
+// that allocator accounts for, or frees, its memory itself.
+type recycler struct {
+	free sync.Map // size class → *sync.Pool of *[]byte from the Go allocator
+}
+
+// goMem allocates the recycled buffers: Go allocators are stateless, one
+// is any other.
+var goMem = memory.NewGoAllocator()
+
+// recycleBytes is the size from which freed buffers are kept.
+const recycleBytes = 64 << 10
+
+// over returns the allocator for output buffers over mem.
+func (c *recycler) over(mem memory.Allocator) memory.Allocator {
+	if _, ok := mem.(*memory.GoAllocator); !ok {
+		return mem
+	}
+	return c
+}
+
+func (c *recycler) Allocate(size int) []byte {
+	if size < recycleBytes {
+		return goMem.Allocate(size)
+	}
+	class := sizeClass(size)
+	if free, ok := c.free.Load(class); ok {
+		if b, ok := free.(*sync.Pool).Get().(*[]byte); ok {
+			return (*b)[:size]
+		}
+	}
+	return goMem.Allocate(class)[:size]
+}
+
+// sizeClass rounds n up to a multiple of an eighth of the power of two
+// above it: at most 25 % more, and a bounded number of classes (five an
+// octave) however batch sizes vary.
+func sizeClass(n int) int {
+	step := 1 << max(bits.Len(uint(n-1))-3, 0)
+	return (n + step - 1) &^ (step - 1)
+}
+
+func (c *recycler) Reallocate(size int, b []byte) []byte { return goMem.Reallocate(size, b) }
+
+func (c *recycler) Free(b []byte) {
+	if len(b) >= recycleBytes {
+		b = b[:cap(b)]
+		free, _ := c.free.LoadOrStore(len(b), &sync.Pool{})
+		free.(*sync.Pool).Put(&b)
+	}
 }
 
 // asWords views a buffer's bytes (a multiple of 8) as 64-bit words.

@@ -46,17 +46,17 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		switch {
 		case !two:
 		case t == tyFloat:
-			return zipOK(func(r *vec) []float64 { return r.f }, func(r *vec) []float64 { return r.fs }, pyFloorDivFloat), true
+			return zipOK(floats, floatScratch, pyFloorDivFloat), true
 		case t == tyInt:
-			return zipOK(func(r *vec) []int64 { return r.i }, func(r *vec) []int64 { return r.is }, pyFloorDivInt), true
+			return zipOK(ints, intScratch, pyFloorDivInt), true
 		}
 	case "mod":
 		switch {
 		case !two:
 		case t == tyFloat:
-			return zipOK(func(r *vec) []float64 { return r.f }, func(r *vec) []float64 { return r.fs }, pyModFloat), true
+			return zipOK(floats, floatScratch, pyModFloat), true
 		case t == tyInt:
-			return zipOK(func(r *vec) []int64 { return r.i }, func(r *vec) []int64 { return r.is }, pyModInt), true
+			return zipOK(ints, intScratch, pyModInt), true
 		}
 	case "power", "pow":
 		if two && t == tyFloat {
@@ -74,16 +74,32 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 	case "negate":
 		switch t {
 		case tyFloat:
-			return floatMap(func(v float64) float64 { return -v }), true
+			return mapOp(floats, floatScratch, func(res, in []float64) {
+				for i, v := range in {
+					res[i] = -v
+				}
+			}), true
 		case tyInt:
-			return intMap(func(v int64) int64 { return -v }), true
+			return mapOp(ints, intScratch, func(res, in []int64) {
+				for i, v := range in {
+					res[i] = -v
+				}
+			}), true
 		}
 	case "abs":
 		switch t {
 		case tyFloat:
-			return floatMap(func(v float64) float64 { return max(v, -v) }), true
+			return mapOp(floats, floatScratch, func(res, in []float64) {
+				for i, v := range in {
+					res[i] = max(v, -v)
+				}
+			}), true
 		case tyInt:
-			return intMap(func(v int64) int64 { return max(v, -v) }), true
+			return mapOp(ints, intScratch, func(res, in []int64) {
+				for i, v := range in {
+					res[i] = max(v, -v)
+				}
+			}), true
 		}
 	case "floor", "ceil", "trunc":
 		switch t {
@@ -92,19 +108,39 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		case tyFloat:
 			switch fn.Name {
 			case "floor":
-				return floatMap(math.Floor), true
+				return mapOp(floats, floatScratch, func(res, in []float64) {
+					for i, v := range in {
+						res[i] = math.Floor(v)
+					}
+				}), true
 			case "ceil":
-				return floatMap(math.Ceil), true
+				return mapOp(floats, floatScratch, func(res, in []float64) {
+					for i, v := range in {
+						res[i] = math.Ceil(v)
+					}
+				}), true
 			}
-			return floatMap(math.Trunc), true
+			return mapOp(floats, floatScratch, func(res, in []float64) {
+				for i, v := range in {
+					res[i] = math.Trunc(v)
+				}
+			}), true
 		}
 	case "round":
 		if len(fn.Args) == 1 && t == tyFloat {
-			return floatMap(math.RoundToEven), true
+			return mapOp(floats, floatScratch, func(res, in []float64) {
+				for i, v := range in {
+					res[i] = math.RoundToEven(v)
+				}
+			}), true
 		}
 	case "sqrt":
 		if t == tyFloat {
-			return floatMap(math.Sqrt), true
+			return mapOp(floats, floatScratch, func(res, in []float64) {
+				for i, v := range in {
+					res[i] = math.Sqrt(v)
+				}
+			}), true
 		}
 	case "is_nan", "is_inf", "is_finite":
 		if t == tyFloat {
@@ -121,9 +157,9 @@ func fusedOp(fn *Bound) (opBuilder, bool) {
 		switch {
 		case !two:
 		case t == tyFloat:
-			return compareOp(func(r *vec) []float64 { return r.f }, op), true
+			return compareOp(floats, op), true
 		case t == tyInt:
-			return compareOp(func(r *vec) []int64 { return r.i }, op), true
+			return compareOp(ints, op), true
 		case t == tyBool:
 			return compareBool(op), true
 		}
@@ -310,40 +346,6 @@ func floatArith(op byte) opBuilder {
 	}
 }
 
-// arithFloats sets res to a op b (+, - or *), four rows an iteration: Go
-// does not vectorize, and unrolled the loop runs twice as fast
-// (docs/BENCHMARKS.md §12).
-func arithFloats(op byte, res, a, b []float64) {
-	a, b = a[:len(res)], b[:len(res)]
-	i := 0
-	switch op {
-	case '+':
-		for ; i+4 <= len(res); i += 4 {
-			o, x, y := res[i:i+4:i+4], a[i:i+4:i+4], b[i:i+4:i+4]
-			o[0], o[1], o[2], o[3] = x[0]+y[0], x[1]+y[1], x[2]+y[2], x[3]+y[3]
-		}
-		for ; i < len(res); i++ {
-			res[i] = a[i] + b[i]
-		}
-	case '-':
-		for ; i+4 <= len(res); i += 4 {
-			o, x, y := res[i:i+4:i+4], a[i:i+4:i+4], b[i:i+4:i+4]
-			o[0], o[1], o[2], o[3] = x[0]-y[0], x[1]-y[1], x[2]-y[2], x[3]-y[3]
-		}
-		for ; i < len(res); i++ {
-			res[i] = a[i] - b[i]
-		}
-	case '*':
-		for ; i+4 <= len(res); i += 4 {
-			o, x, y := res[i:i+4:i+4], a[i:i+4:i+4], b[i:i+4:i+4]
-			o[0], o[1], o[2], o[3] = x[0]*y[0], x[1]*y[1], x[2]*y[2], x[3]*y[3]
-		}
-		for ; i < len(res); i++ {
-			res[i] = a[i] * b[i]
-		}
-	}
-}
-
 // intArith is arithInt (an overflow in a valid row fails the kernel: fall
 // back) or, with try, try_add & co. (null where it overflows).
 //
@@ -355,29 +357,9 @@ func intArith(op byte, try bool) opBuilder {
 			o := &r[d]
 			res := o.is[:n]
 			av, bv := r[x].i[:len(res)], r[y].i[:len(res)]
-			var ovf int64
-			var big bool
-			switch op {
-			case '+':
-				for i := range res {
-					c := av[i] + bv[i]
-					ovf |= (c ^ av[i]) & (c ^ bv[i])
-					res[i] = c
-				}
-			case '-':
-				for i := range res {
-					c := av[i] - bv[i]
-					ovf |= (av[i] ^ bv[i]) & (av[i] ^ c)
-					res[i] = c
-				}
-			case '*':
-				for i := range res {
-					res[i] = av[i] * bv[i]
-					big = big || math.Abs(float64(av[i])*float64(bv[i])) >= 9.2e18
-				}
-			}
+			may := arithInts(op, res, av, bv)
 			o.i, o.v = res, and2(o.vs, r[x].v, r[y].v, n)
-			if ovf >= 0 && !big {
+			if !may {
 				return true
 			}
 			valid := orOnes(o.v)
@@ -429,12 +411,7 @@ func zipOK[T int64 | float64](get, scratch func(*vec) []T, f func(a, b T) (T, bo
 				}
 				vo[w] = vw &^ bad
 			}
-			switch p := any(res).(type) {
-			case []float64:
-				o.f = p
-			case []int64:
-				o.i = p
-			}
+			setValues(o, res)
 			o.v = vo
 			return true
 		}
@@ -458,37 +435,39 @@ func floatZip(f func(a, b float64) float64) opBuilder {
 	}
 }
 
+// mapOp is a one-argument operation over ints or floats: f maps a chunk
+// (called once per chunk, the operation inlined in its loop: a function
+// value called per row costs ~3 ns a row here, docs/BENCHMARKS.md §12.2).
+//
 //go:noinline
-func floatMap(f func(float64) float64) opBuilder {
+func mapOp[T int64 | float64](get, scratch func(*vec) []T, f func(res, in []T)) opBuilder {
 	return func(d int, a []int) step {
 		x := a[0]
 		return func(r []vec, n int) bool {
 			o := &r[d]
-			res := o.fs[:n]
-			in := r[x].f[:len(res)]
-			for i, v := range in {
-				res[i] = f(v)
-			}
-			o.f, o.v = res, r[x].v
+			res := scratch(o)[:n]
+			f(res, get(&r[x])[:n])
+			setValues(o, res)
+			o.v = r[x].v
 			return true
 		}
 	}
 }
 
-//go:noinline
-func intMap(f func(int64) int64) opBuilder {
-	return func(d int, a []int) step {
-		x := a[0]
-		return func(r []vec, n int) bool {
-			o := &r[d]
-			res := o.is[:n]
-			in := r[x].i[:len(res)]
-			for i, v := range in {
-				res[i] = f(v)
-			}
-			o.i, o.v = res, r[x].v
-			return true
-		}
+// floats, ints, floatScratch and intScratch give generic operations a
+// vector's values or scratch of one type.
+func floats(v *vec) []float64       { return v.f }
+func ints(v *vec) []int64           { return v.i }
+func floatScratch(v *vec) []float64 { return v.fs }
+func intScratch(v *vec) []int64     { return v.is }
+
+// setValues sets v's values of res's type.
+func setValues[T int64 | float64](v *vec, res []T) {
+	switch p := any(res).(type) {
+	case []float64:
+		v.f = p
+	case []int64:
+		v.i = p
 	}
 }
 
@@ -707,15 +686,7 @@ func kleeneOp(isAnd bool) opBuilder {
 			va, vb := orOnes(r[x].v), orOnes(r[y].v)
 			vo := o.vs[:len(out)]
 			for k := range out {
-				at, af := va[k]&xb[k], va[k]&^xb[k]
-				bt, bf := vb[k]&yb[k], vb[k]&^yb[k]
-				if isAnd {
-					out[k] = at & bt
-					vo[k] = (at & bt) | af | bf
-				} else {
-					out[k] = at | bt
-					vo[k] = at | bt | (af & bf)
-				}
+				out[k], vo[k] = kleeneBits(isAnd, xb[k], va[k], yb[k], vb[k])
 			}
 			o.b, o.v = out, vo
 			return true

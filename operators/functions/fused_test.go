@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -598,4 +599,87 @@ func TestFusedInPlace(t *testing.T) {
 			a.Release()
 		}
 	}
+}
+
+// TestFusedRecycledOutputs runs programs over the Go allocator, whose
+// output buffers (values and, past 524,288 rows, validity) are recycled
+// from the released outputs of earlier runs without being cleared: every
+// answer must still be the kernels', whatever the earlier runs left in
+// the buffers (other values, other nulls).
+func TestFusedRecycledOutputs(t *testing.T) {
+	ctx := &Context{Mem: memory.NewGoAllocator()}
+	r := rand.New(rand.NewPCG(7, 8))
+	cols := []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Float64,
+		arrow.FixedWidthTypes.Boolean, arrow.PrimitiveTypes.Int64}
+	g := &fusedGen{}
+	in := func(i int) *tnode { return &tnode{input: i, typ: cols[i]} }
+	trees := []*tnode{
+		g.call("if_then_else", []*tnode{in(2), in(0), g.call("multiply", []*tnode{in(0), in(1)})}),
+		g.call("try_add", []*tnode{in(3), in(3)}),
+		g.call("less", []*tnode{in(0), in(1)}),
+	}
+	reused := 0
+	for _, tree := range trees {
+		prog, err := Compile(toNode(tree))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[uintptr]bool{}
+		for round, n := range []int{600_000, 600_000, 20_000, 600_000, 20_000, 20_000, 599_999} {
+			inputs := make([]arrow.Array, len(cols))
+			for i, dt := range cols {
+				inputs[i] = randomColumn(r, ctx.Mem, dt, n)
+			}
+			ref, err := reference(ctx, tree, inputs, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := prog.Run(ctx, inputs, n)
+			if err != nil {
+				t.Fatalf("%s, run %d: %v", tree, round, err)
+			}
+			if d := sameArrays(ref, got); d != "" {
+				t.Errorf("%s, run %d over %d rows: kernels vs fused: %s", tree, round, n, d)
+			}
+			for _, b := range got.Data().Buffers() {
+				if b != nil && b.Len() > 0 {
+					p := uintptr(unsafe.Pointer(&b.Bytes()[0]))
+					if seen[p] {
+						reused++
+					}
+					seen[p] = true
+				}
+			}
+			got.Release()
+			ref.Release()
+		}
+	}
+	// Back to back, nothing else allocating: the buffer released is the
+	// next one's. sync.Pool may drop what it holds (a GC, the race
+	// detector): most runs, not all.
+	prog, err := Compile(toNode(trees[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := make([]arrow.Array, len(cols))
+	for i, dt := range cols {
+		inputs[i] = randomColumn(r, ctx.Mem, dt, 20_000)
+	}
+	last := uintptr(0)
+	for range 20 {
+		got, err := prog.Run(ctx, inputs, 20_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := uintptr(unsafe.Pointer(&got.Data().Buffers()[1].Bytes()[0]))
+		if p == last {
+			reused++
+		}
+		last = p
+		got.Release()
+	}
+	if reused < 5 {
+		t.Errorf("%d output buffers recycled", reused)
+	}
+	t.Logf("%d buffers recycled", reused)
 }
