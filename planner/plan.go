@@ -48,6 +48,9 @@ type frameNode struct {
 
 	id      int          // index in Plan.frames
 	subtree []*frameNode // the frame and every frame below it
+	// sliding: a has-many frame of the related rows once each, by key and
+	// event time, which only sliding windows read (window.go).
+	sliding bool
 }
 
 type colKind int
@@ -238,6 +241,7 @@ func (e *Engine) plan(st *statement.Statement) (*Plan, error) {
 	}
 	p.schema = arrow.NewSchema(fields, nil)
 	p.index()
+	p.markSliding()
 	p.fuse()
 	return p, nil
 }
