@@ -150,6 +150,9 @@ type LimitsConfig struct {
 	// MaxQueryMemory bounds the Arrow memory one query holds at once
 	// (0: no bound).
 	MaxQueryMemory int64
+	// MaxTileMemory bounds the aggregation tiles kept resident for
+	// training sets (docs/TILES.md; nil: the tile store's default, 0: none).
+	MaxTileMemory *int64
 }
 
 // Default is the embedded default configuration.
@@ -227,6 +230,10 @@ func Parse(path string, data []byte) (*Config, error) {
 						"max_expression_depth":  p.atMost(p.integer(&l.MaxExpressionDepth), &l.MaxExpressionDepth, statement.MaxDepth, "the front ends read no deeper"),
 						"max_expression_nodes":  p.integer(&l.MaxExpressionNodes),
 						"max_query_memory":      p.bytes(&l.MaxQueryMemory),
+						"max_tile_memory": func(n *yaml.Node) error {
+							l.MaxTileMemory = new(int64)
+							return p.bytes(l.MaxTileMemory)(n)
+						},
 					})
 				},
 				"spine": func(n *yaml.Node) error {

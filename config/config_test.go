@@ -95,7 +95,7 @@ func TestParseServerHTTPAndLog(t *testing.T) {
 
 func TestParseTracingAndLimits(t *testing.T) {
 	cfg, err := Parse("f.yaml", []byte("server:\n  tracing:\n    otlp_endpoint: https://otel.internal:4318\n    protocol: http\n    sample_ratio: 0.01\n    service_name: shop-features\n"+
-		"  limits:\n    max_expression_depth: 64\n    max_expression_nodes: 1000\n    max_query_memory: 256MiB\n"))
+		"  limits:\n    max_expression_depth: 64\n    max_expression_nodes: 1000\n    max_query_memory: 256MiB\n    max_tile_memory: 1GiB\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestParseTracingAndLimits(t *testing.T) {
 	if tr.Endpoint != "https://otel.internal:4318" || tr.Protocol != "http" || tr.SampleRatio == nil || *tr.SampleRatio != 0.01 || tr.ServiceName != "shop-features" {
 		t.Errorf("tracing = %+v", tr)
 	}
-	if l := cfg.Server.Limits; l.MaxExpressionDepth != 64 || l.MaxExpressionNodes != 1000 || l.MaxQueryMemory != 256<<20 {
+	if l := cfg.Server.Limits; l.MaxExpressionDepth != 64 || l.MaxExpressionNodes != 1000 || l.MaxQueryMemory != 256<<20 || l.MaxTileMemory == nil || *l.MaxTileMemory != 1<<30 {
 		t.Errorf("limits = %+v", l)
 	}
 }

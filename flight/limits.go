@@ -46,11 +46,13 @@ type Limits struct {
 
 // The defaults: far above what a feature lookup needs (the bulk benchmark
 // is 10,000 rows and a few MB), low enough that one call cannot take the
-// server's memory.
+// server's memory. Input rows run in chunks (spine.go), so what
+// MaxInputRows bounds is a bound spine kept for its endpoints: 10 million
+// rows of an integer key and a time are 160 MB.
 const (
 	DefaultMaxSQLBytes        = 1 << 20
 	DefaultMaxIdentifierBytes = 1024
-	DefaultMaxInputRows       = 1_000_000
+	DefaultMaxInputRows       = 10_000_000
 	DefaultMaxAnswerBytes     = 1 << 30
 	DefaultMaxExpressionNodes = 10_000
 )

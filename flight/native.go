@@ -207,9 +207,7 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	}
 	q.trace = id
 	ctx = trace.With(ctx, id)
-	_, sp = trace.Start(ctx, s.tracer, "plan")
-	plan, err := s.repoOf(ctx).engine.Prepare(st)
-	trace.End(sp, err)
+	plan, err := s.prepare(ctx, st)
 	if err != nil {
 		return s.restrict(ctx, err)
 	}

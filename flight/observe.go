@@ -104,8 +104,7 @@ type querySpan struct {
 var querySpans = func() map[string]querySpan {
 	m := map[string]querySpan{}
 	for _, path := range []string{PathSQL, PathSubstrait, PathPrepared, PathNative} {
-		m[path] = querySpan{"query " + path, []oteltrace.SpanStartOption{oteltrace.WithSpanKind(oteltrace.SpanKindServer),
-			oteltrace.WithAttributes(attribute.String("fletch.path", path))}}
+		m[path] = querySpan{"query " + path, []oteltrace.SpanStartOption{oteltrace.WithSpanKind(oteltrace.SpanKindServer)}}
 	}
 	return m
 }()
@@ -160,12 +159,15 @@ func serverSide(code codes.Code) bool {
 // as for an HTTP server's 5xx; a bad request is the caller's error, in
 // the code attribute.
 func (q *queryObs) endSpan(ctx context.Context, code codes.Code, err error) {
-	q.span.SetAttributes(attribute.String("rpc.grpc.status_code", code.String()))
+	// The attributes are set once, here: each call grows the span's
+	// attribute slice.
+	attrs := []attribute.KeyValue{attribute.String("fletch.path", q.path), attribute.String("rpc.grpc.status_code", code.String())}
 	if q.trace != "" && q.trace != q.span.SpanContext().TraceID().String() {
 		// The caller named the query with its own x-fletch-trace-id: the
 		// log's name for it, searchable in the trace.
-		q.span.SetAttributes(attribute.String("fletch.trace_id", q.trace))
+		attrs = append(attrs, attribute.String("fletch.trace_id", q.trace))
 	}
+	q.span.SetAttributes(attrs...)
 	if err != nil && serverSide(code) {
 		q.span.SetStatus(otelcodes.Error, status.Convert(q.s.repoOf(ctx).answerError(err)).Message())
 	}

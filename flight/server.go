@@ -411,9 +411,11 @@ func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*quer
 	if err := s.checkSQL(text); err != nil {
 		return nil, err
 	}
-	pctx, sp := trace.Start(ctx, s.tracer, "parse sql")
-	st, rel, err := s.repoOf(pctx).sql.ReadQuery(text)
-	trace.End(sp, err)
+	start := time.Now()
+	st, rel, remembered, err := s.repoOf(ctx).sql.ReadQuery(text)
+	if !remembered {
+		trace.Recorded(ctx, s.tracer, "parse sql", start, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -431,9 +433,7 @@ func (s *Server) planStatement(ctx context.Context, st *statement.Statement, pre
 	if err := s.checkStatement(st); err != nil {
 		return nil, err
 	}
-	_, sp := trace.Start(ctx, s.tracer, "plan")
-	plan, err := s.repoOf(ctx).engine.Prepare(st)
-	trace.End(sp, err)
+	plan, err := s.prepare(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -450,6 +450,19 @@ func (s *Server) planStatement(ctx context.Context, st *statement.Statement, pre
 	}
 	q.answer = s.answerSchema(plan.Schema(), false)
 	return q, nil
+}
+
+// prepare plans st with the engine of ctx's repository. Its span, "plan",
+// is recorded when the plan was made, not for a plan cache hit: a traced
+// lookup costs a span per stage that did work (docs/OPERATIONS.md
+// "Traces").
+func (s *Server) prepare(ctx context.Context, st *statement.Statement) (*planner.Plan, error) {
+	start := time.Now()
+	plan, cached, err := s.repoOf(ctx).engine.PrepareCached(st)
+	if !cached {
+		trace.Recorded(ctx, s.tracer, "plan", start, err)
+	}
+	return plan, err
 }
 
 // planRelational plans a query beyond a feature lookup.

@@ -27,13 +27,13 @@ import (
 	"github.com/fletch-engine/fletch/planner"
 )
 
-// The defaults of Options.SpineChunkRows and SpineEndpointRows. A chunk
-// of 65,536 rows holds a few MB of keys, times and answer columns, and is
-// large enough that a source answers it in one query of many keys; an
-// endpoint of four chunks gives a client of a million-row spine four
-// streams to read at once.
+// The defaults of Options.SpineChunkRows and SpineEndpointRows. Chunks of
+// 32,768 rows cost the same CPU as 65,536 for half the memory (the exact
+// window path expands a chunk's rows into their keys' events), and 16,384
+// cost 10-20 % more CPU: docs/BENCHMARKS.md §23. An endpoint of eight
+// chunks gives a client of a million-row spine four streams to read.
 const (
-	DefaultSpineChunkRows    = 1 << 16
+	DefaultSpineChunkRows    = 1 << 15
 	DefaultSpineEndpointRows = 1 << 18
 )
 
@@ -185,9 +185,7 @@ func (s *Server) putNative(stream arrowflight.FlightService_DoPutServer, first *
 	if err := s.checkStatement(st); err != nil {
 		return err
 	}
-	_, sp = trace.Start(ctx, s.tracer, "plan")
-	plan, err := s.repoOf(ctx).engine.Prepare(st)
-	trace.End(sp, err)
+	plan, err := s.prepare(ctx, st)
 	if err != nil {
 		return s.restrict(ctx, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,9 +25,11 @@ import (
 
 // TestTracedQuery serves the marketplace with tracing on (an in-memory
 // exporter) and runs a SQL query whose users have reviews (a has-many):
-// the spans form the query's tree — the call, its parse and plan, the run
+// the spans form the query's tree — the call, the run
 // and its stages (the frames, each resolver's fetch, the has-many) — all
-// in the trace the caller's traceparent names, which is also the trace id
+// in the trace the caller's traceparent names (parse and plan spans when
+// DoGet parsed and planned: not when its GetFlightInfo had, the caches
+// answering), which is also the trace id
 // echoed to the caller and written on the query's log line. The answer is
 // checked against DuckDB. Without a traceparent the trace is a new one,
 // and the echoed and logged id is still the span's; a query the sampler
@@ -110,15 +113,17 @@ func TestTracedQuery(t *testing.T) {
 	if root.Name != "query sql" || root.Parent.SpanID().String() != "00f067aa0ba902b7" || !root.Parent.IsRemote() {
 		t.Errorf("root span %q with parent %s, want query sql under the traceparent's span:\n%s", root.Name, root.Parent.SpanID(), tree)
 	}
+	// GetFlightInfo read and planned the text; DoGet, traced, found both
+	// in the caches: no span for either.
+	if strings.Contains(tree, "query sql > parse sql\n") || strings.Contains(tree, "query sql > plan\n") {
+		t.Errorf("DoGet of a text its GetFlightInfo planned: want no parse or plan span:\n%s", tree)
+	}
 	for _, want := range []string{
-		"query sql > parse sql",
-		"query sql > plan",
-		"query sql > run",
-		"query sql > run > frame user",
-		"query sql > run > frame user > fetch users [source marketplace]",
-		"query sql > run > frame user > fetch reviews [source marketplace]",
-		"query sql > run > frame user > has-many review",
-		"query sql > run > frame user > frame review",
+		"query sql > run", // the root frame's span: its stages nest in it
+		"query sql > run > fetch users [source marketplace]",
+		"query sql > run > fetch reviews [source marketplace]",
+		"query sql > run > has-many review",
+		"query sql > run > frame review",
 	} {
 		if !strings.Contains(tree, want+"\n") {
 			t.Errorf("no span %s in the tree:\n%s", want, tree)
@@ -126,6 +131,27 @@ func TestTracedQuery(t *testing.T) {
 	}
 	if id := loggedTrace(t, logged); id != w3cID {
 		t.Errorf("the query's log line names trace %q, want %s", id, w3cID)
+	}
+
+	// A ticket of a text the server never read: DoGet parses and plans
+	// it, each a span.
+	exp.Reset()
+	tkt, err := statementTicket(ticketSQL, []byte(`SELECT full_name FROM user WHERE id = 'u5'`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := cl.DoGet(metadata.AppendToOutgoingContext(context.Background(), "traceparent", w3cParent), &arrowflight.Ticket{Ticket: tkt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rdr.Next() {
+	}
+	rdr.Release()
+	tree = spanTree(exp.GetSpans())
+	for _, want := range []string{"query sql > parse sql", "query sql > plan", "query sql > run > fetch users [source marketplace]"} {
+		if !strings.Contains(tree, want+"\n") {
+			t.Errorf("DoGet of a new text: no span %s in the tree:\n%s", want, tree)
+		}
 	}
 
 	// A new trace: its id is the one echoed and logged.

@@ -59,6 +59,7 @@ type windowStart struct{ window time.Duration }
 // aggregation aggregates a has-many child frame per parent row.
 type aggregation struct {
 	tile    *tileInfo // set when a materialized feature's window computes it
+	slide   *slide    // set when its window slides over the related rows' event time (window.go)
 	child   *frameNode
 	fn      string
 	filters []bexpr // in the child frame
@@ -443,6 +444,7 @@ func (pl *planner) bindAgg(f *frameNode, x *expr.Agg, window time.Duration) (bex
 		return nil, err
 	}
 	a := &aggregation{child: child, fn: fn, text: x.String()}
+	var slides []*slide
 	for _, cond := range sel.Filters {
 		b, err := pl.bind(child, cond, window)
 		if err != nil {
@@ -450,6 +452,10 @@ func (pl *planner) bindAgg(f *frameNode, x *expr.Agg, window time.Duration) (bex
 		}
 		if b.dataType().ID() != arrow.BOOL {
 			return nil, invalid(cond.Position(), "filter %s is %s, not a condition", cond, b.dataType())
+		}
+		if at := windowed(cond); at != nil && isFeature(child, at, child.class.EventTime) {
+			op := cond.(*expr.Binary).Op
+			slides = append(slides, &slide{filter: len(a.filters), window: window, strict: op == ">" || op == "<"})
 		}
 		a.filters = append(a.filters, b)
 		// A window is bounded on both sides by the datetime it compares
@@ -486,6 +492,9 @@ func (pl *planner) bindAgg(f *frameNode, x *expr.Agg, window time.Duration) (bex
 	}
 	if a.typ, err = aggregate.OutputType(fn, valueType); err != nil {
 		return nil, invalid(x.At, "%s: %v", x, err)
+	}
+	if len(slides) == 1 && slidable(a, slides[0]) {
+		a.slide = slides[0]
 	}
 	return a, nil
 }

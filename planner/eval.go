@@ -143,6 +143,9 @@ func (r *run) aggregate(f *frameData, a *aggregation) (arrow.Array, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cd.events != nil {
+		return r.slidingAggregate(f, cd, a)
+	}
 	d := cd.data
 	groups := make([]int32, d.n)
 	copy(groups, cd.parentRows)

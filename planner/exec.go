@@ -115,6 +115,8 @@ func newFrameData(node *frameNode, n int, times []int64) *frameData {
 
 type childData struct {
 	data *frameData
+	// events orders a sliding frame's rows (window.go); nil otherwise.
+	events *events
 	// has-one: the child row of each parent row (-1: none).
 	gather []int32
 	// has-many: the parent row of each child row.
@@ -138,7 +140,7 @@ func (p *Plan) execute(ctx context.Context, inputs arrow.RecordBatch, opts RunOp
 	}
 	r := &run{ctx: ctx, cancel: cancel, p: p, mem: mem, fctx: &functions.Context{Mem: mem}, input: inputs, now: opts.Now, opts: opts,
 		need: make([][]bool, len(p.frames)), cacheOn: p.engine.store != nil && p.timeCol < 0 && !opts.Materialized && !opts.AlignWindows && !opts.FromLog}
-	r.stages = p.engine.newStages(ctx, opts.Analyze, int(inputs.NumRows()))
+	r.stages = p.engine.newStages(ctx, opts.Analyze, p.root.class.Table, int(inputs.NumRows()))
 	if r.stages != nil {
 		defer func() {
 			rows := 0
@@ -357,7 +359,7 @@ func (f *frameData) release() {
 // offline log.
 func (r *run) fill(f *frameData) (err error) {
 	if s := r.stages; s != nil {
-		st := s.begin(f, f.node, "frame", f.n)
+		st := s.begin(f, f.node, frameStage, f.n)
 		f.span = st.ctx
 		defer func() { s.finish(st, f.n, "", err) }()
 	}
@@ -850,30 +852,18 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 	if rec != nil {
 		d.records[c.origin] = rec
 		st := r.stages.begin(f, c, "has-many", distinct.Len())
-		ix, err := operators.NewKeyIndex(rec.Column(fieldIndex(rec, c.origin.keyColumn)))
-		if err != nil {
-			r.stages.finish(st, 0, "", err)
+		if c.sliding {
+			cd.events, err = r.slidingFrame(f, c, keys, distinct, rec, d)
+			if s := r.stages; s != nil {
+				s.finish(st, d.n, fmt.Sprintf("%d source rows for %d parent rows, by key and time (sliding windows)", rec.NumRows(), keys.Len()), err)
+			}
+			if err != nil {
+				d.release()
+				return nil, err
+			}
+		} else if err := r.expand(f, c, keys, rec, st, d, cd); err != nil {
 			d.release()
 			return nil, err
-		}
-		parents, rows, _, err := ix.Expand(keys, visibility(rec, c.origin, f.rowTimes()))
-		if err != nil {
-			r.stages.finish(st, 0, "", err)
-			d.release()
-			return nil, err
-		}
-		if s := r.stages; s != nil {
-			s.finish(st, len(rows), fmt.Sprintf("%d source rows for %d parent rows", rec.NumRows(), keys.Len()), nil)
-		}
-		if err := r.checkHasMany(c, keys, parents); err != nil {
-			d.release()
-			return nil, err
-		}
-		d.n, d.origin, cd.parentRows = len(rows), rows, parents
-		d.times = make([]int64, len(rows))
-		times := f.rowTimes()
-		for i, p := range parents {
-			d.times[i] = times[p]
 		}
 	}
 	if err := r.fill(d); err != nil {
@@ -881,6 +871,34 @@ func (r *run) hasMany(f *frameData, c *frameNode, keys arrow.Array) (*childData,
 		return nil, err
 	}
 	return cd, nil
+}
+
+// expand fills d, the has-many frame of c below f, with the pairs of
+// each parent row and every row of rec visible at its time.
+func (r *run) expand(f *frameData, c *frameNode, keys arrow.Array, rec arrow.RecordBatch, st *stage, d *frameData, cd *childData) error {
+	ix, err := operators.NewKeyIndex(rec.Column(fieldIndex(rec, c.origin.keyColumn)))
+	if err != nil {
+		r.stages.finish(st, 0, "", err)
+		return err
+	}
+	parents, rows, _, err := ix.Expand(keys, visibility(rec, c.origin, f.rowTimes()))
+	if err != nil {
+		r.stages.finish(st, 0, "", err)
+		return err
+	}
+	if s := r.stages; s != nil {
+		s.finish(st, len(rows), fmt.Sprintf("%d source rows for %d parent rows", rec.NumRows(), keys.Len()), nil)
+	}
+	if err := r.checkHasMany(c, keys, parents); err != nil {
+		return err
+	}
+	d.n, d.origin, cd.parentRows = len(rows), rows, parents
+	d.times = make([]int64, len(rows))
+	times := f.rowTimes()
+	for i, p := range parents {
+		d.times[i] = times[p]
+	}
+	return nil
 }
 
 // fail records a failed source query when the run is partial (and says so);

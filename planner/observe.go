@@ -48,20 +48,36 @@ func WithMaxHasManyRows(n int) EngineOption {
 // checkHasMany refuses a has-many of c whose rows (their parent row each)
 // give one entity of keys more than the bound.
 func (r *run) checkHasMany(c *frameNode, keys arrow.Array, parents []int32) error {
-	max := r.p.engine.maxHasMany
-	if max == 0 {
-		max = DefaultMaxHasManyRows
-	}
-	if max < 0 || len(parents) <= max {
+	if max := r.maxHasMany(); max < 0 || len(parents) <= max {
 		return nil
 	}
-	counts := make([]int32, keys.Len())
+	counts := make([]int, keys.Len())
 	for _, p := range parents {
-		if counts[p]++; int(counts[p]) > max {
+		counts[p]++
+	}
+	return r.checkHasManyCounts(c, keys, func(i int) int { return counts[i] })
+}
+
+// checkHasManyCounts is checkHasMany given how many related rows parent
+// row i sees (count(i)).
+func (r *run) checkHasManyCounts(c *frameNode, keys arrow.Array, count func(i int) int) error {
+	max := r.maxHasMany()
+	if max < 0 {
+		return nil
+	}
+	for i := range keys.Len() {
+		if count(i) > max {
 			return &statement.Error{Kind: statement.ResourceExhausted, Msg: fmt.Sprintf(
 				"%s %s has more than %d %s rows; at most %d rows of a has-many are read per entity (server.limits.max_has_many_rows)",
-				c.parent.class.Name, keys.ValueStr(int(p)), max, c.class.Name, max)}
+				c.parent.class.Name, keys.ValueStr(i), max, c.class.Name, max)}
 		}
 	}
 	return nil
+}
+
+func (r *run) maxHasMany() int {
+	if max := r.p.engine.maxHasMany; max != 0 {
+		return max
+	}
+	return DefaultMaxHasManyRows
 }

@@ -48,6 +48,9 @@ type frameNode struct {
 
 	id      int          // index in Plan.frames
 	subtree []*frameNode // the frame and every frame below it
+	// sliding: a has-many frame of the related rows once each, by key and
+	// event time, which only sliding windows read (window.go).
+	sliding bool
 }
 
 type colKind int
@@ -108,19 +111,24 @@ type lookup struct {
 // Prepare plans st, or returns the cached plan of a statement with the same
 // key (statement.Statement.Key).
 func (e *Engine) Prepare(st *statement.Statement) (*Plan, error) {
+	p, _, err := e.PrepareCached(st)
+	return p, err
+}
+
+// PrepareCached is Prepare, telling whether the plan came from the cache.
+func (e *Engine) PrepareCached(st *statement.Statement) (p *Plan, cached bool, err error) {
 	if st.Class == nil {
-		return nil, invalid(expr.Pos{}, "the statement names no feature class")
+		return nil, false, invalid(expr.Pos{}, "the statement names no feature class")
 	}
 	key := st.Key()
 	if p, ok := e.plans.Get(key); ok {
-		return p, nil
+		return p, true, nil
 	}
-	p, err := e.plan(st)
-	if err != nil {
-		return nil, err
+	if p, err = e.plan(st); err != nil {
+		return nil, false, err
 	}
 	e.plans.Add(key, p, p.size(key))
-	return p, nil
+	return p, false, nil
 }
 
 // size estimates the memory a cached plan holds: its key, and per column
@@ -233,6 +241,7 @@ func (e *Engine) plan(st *statement.Statement) (*Plan, error) {
 	}
 	p.schema = arrow.NewSchema(fields, nil)
 	p.index()
+	p.markSliding()
 	p.fuse()
 	return p, nil
 }

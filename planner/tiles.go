@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -222,9 +223,25 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 	if ts.rawRuns != nil {
 		sp.Lo2, sp.Hi2 = make([]int32, f.n), make([]int32, f.n)
 	}
-	for i, t := range f.rowTimes() {
+	times := f.rowTimes()
+	// Offline from complete tiles: every window of a row ends where its
+	// key's tiles before B(t) end, and holds at most reach tiles.
+	complete := ts.covHi == nil && ts.rawRuns == nil
+	if complete {
+		ends := ts.endsAt(f, d)
+		reach := int32(w/d.Microseconds() + 2)
+		for _, i := range ts.order {
+			if lo := tiles.Bucket(times[i]-w, d); lo < tiles.Bucket(times[i], d) {
+				e := ends[i]
+				s := max(ts.runLo[ts.rowKey[i]], e-reach)
+				a, _ := slices.BinarySearch(ts.buckets[s:e], lo)
+				sp.Lo[i], sp.Hi[i] = s+int32(a), e
+			}
+		}
+	}
+	for i, t := range times {
 		k := ts.rowKey[i]
-		if k < 0 {
+		if k < 0 || complete {
 			continue
 		}
 		lo, hi := tiles.Bucket(t-w, d), tiles.Bucket(t, d)
@@ -249,7 +266,12 @@ func (r *run) tiledAggregate(f *frameData, a *aggregation) (arrow.Array, error) 
 			sp.Lo2[i], sp.Hi2[i] = base+int32(a), base+int32(b)
 		}
 	}
-	out, err := aggregate.MergeSpans(r.mem, a.fn, ts.states, sp)
+	var out arrow.Array
+	if ts.prefix != nil {
+		out, err = ts.prefix.Merge(r.mem, ts.states, sp)
+	} else {
+		out, err = aggregate.MergeSpans(r.mem, a.fn, ts.states, sp)
+	}
 	if err != nil {
 		return nil, &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf("%s: %v", a.text, err)}
 	}
@@ -270,15 +292,62 @@ type tileSet struct {
 	tiles    int32
 	rawTimes []int64
 	rawRuns  []int32
+	// resident holds the tiles when they are the store's resident copy
+	// (states then refer to its columns); prefix is its running totals,
+	// valid for the first `tiles` states.
+	resident *tiles.Resident
+	prefix   *aggregate.Prefix
+	// ends is, per frame row, where its key's tiles before B(t) end
+	// (endsAt).
+	endsOnce sync.Once
+	ends     []int32
+	order    []int32 // the rows with tiles, by run
 	// Online serving only: per distinct key, the buckets its tiles cover,
 	// [covLo, covHi) (covLo > covHi: none); nil when the tiles cover every
 	// bucket asked for (offline runs compute the missing ones).
 	covLo, covHi []int64
 }
 
+// endsAt returns, per row of f, where its key's tiles before its bucket
+// B(t) end: the end of every window of the row, found once for the
+// windows of the table.
+func (t *tileSet) endsAt(f *frameData, d time.Duration) []int32 {
+	t.endsOnce.Do(func() {
+		// Rows in order of their runs, so that the tiles are read in
+		// memory order, not at random (BENCHMARKS.md §22).
+		at := make([]int32, len(t.runLo)+1)
+		for _, k := range t.rowKey {
+			at[k+1]++ // k = -1 counts in at[0], before every run
+		}
+		for k := 1; k < len(at); k++ {
+			at[k] += at[k-1]
+		}
+		none := at[0]
+		t.order = make([]int32, at[len(at)-1]-none)
+		for i, k := range t.rowKey {
+			if k >= 0 {
+				t.order[at[k]-none] = int32(i)
+				at[k]++
+			}
+		}
+		t.ends = make([]int32, f.n)
+		times := f.rowTimes()
+		for _, i := range t.order {
+			k := t.rowKey[i]
+			lo := t.runLo[k]
+			e, _ := slices.BinarySearch(t.buckets[lo:t.runHi[k]], tiles.Bucket(times[i], d))
+			t.ends[i] = lo + int32(e)
+		}
+	})
+	return t.ends
+}
+
 func (t *tileSet) release() {
 	for _, s := range t.states {
 		s.Release()
+	}
+	if t.resident != nil {
+		t.resident.Release()
 	}
 }
 
@@ -303,40 +372,64 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 			all.Lo, all.Hi = min(all.Lo, lo), max(all.Hi, hi)
 		}
 	}
-	distinct, err := distinctKeys(r.mem, keys)
-	if err != nil {
-		return nil, err
+	open := r.opts.AlignWindows || r.servesTiles() // raw events after the tiles
+	var covered []tiles.Covered
+	var res *tiles.Resident
+	var st *stage
+	finish := func(out int, note string, err error) {
+		if st != nil {
+			r.stages.finish(st, out, note, err)
+		}
 	}
-	defer distinct.Release()
-	var recs []arrow.RecordBatch
-	defer func() {
-		for _, rec := range recs {
-			rec.Release()
-		}
-	}()
-	if all.Lo < all.Hi && distinct.Len() > 0 {
-		var st *stage
+	if all.Lo < all.Hi && keys.Len() > 0 {
 		if r.stages != nil {
-			st = r.stages.begin(f, f.node, "tiles "+info.spec.Group.QualifiedName(), distinct.Len())
+			st = r.stages.begin(f, f.node, "tiles "+info.spec.Group.QualifiedName(), keys.Len())
 		}
-		recs, err = r.tilesFor(info, distinct, all)
-		if r.stages != nil {
-			out := 0
-			for _, rec := range recs {
-				out += int(rec.NumRows())
-			}
-			r.stages.finish(st, out, "", err)
-		}
-		if err != nil {
+		var err error
+		if covered, res, err = r.resident(info, all); err != nil {
+			finish(0, "", err)
 			return nil, err
 		}
 	}
-	ix, err := operators.NewKeyIndex(distinct)
+	if res != nil && !open {
+		// The frame's keys straight into the resident runs.
+		ts = &tileSet{runLo: res.Runs[:len(res.Runs)-1], runHi: res.Runs[1:]}
+		ts.hold(res)
+		var err error
+		if ts.rowKey, err = res.Index.LookupLatest(keys, operators.Visibility{}); err != nil {
+			ts.release()
+			finish(0, "", err)
+			return nil, err
+		}
+		finish(len(ts.buckets), "resident tiles", nil)
+		return f.keepTiles(table, ts), nil
+	}
+	distinct, err := distinctKeys(r.mem, keys)
 	if err != nil {
+		finish(0, "", err)
 		return nil, err
 	}
-	ts = &tileSet{}
-	if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, distinct.Len()); err != nil {
+	defer distinct.Release()
+	ix, err := operators.NewKeyIndex(distinct)
+	if err != nil {
+		finish(0, "", err)
+		return nil, err
+	}
+	switch {
+	case res != nil:
+		ts, err = residentSet(res, distinct)
+	case all.Lo < all.Hi && distinct.Len() > 0:
+		ts, err = r.readTiles(info, distinct, ix, all, covered)
+	default:
+		ts = &tileSet{}
+		ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, nil, ix, distinct.Len())
+	}
+	if ts != nil {
+		finish(len(ts.buckets), "", err)
+	} else {
+		finish(0, "", err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if ts.rowKey, err = ix.LookupLatest(keys, operators.Visibility{}); err != nil {
@@ -351,39 +444,99 @@ func (r *run) tileSet(f *frameData, info *tileInfo, keys arrow.Array) (*tileSet,
 			return nil, err
 		}
 	}
+	return f.keepTiles(table, ts), nil
+}
+
+// keepTiles records ts as the frame's tiles of table, unless a concurrent
+// evaluation did first: it returns the frame's.
+func (f *frameData) keepTiles(table string, ts *tileSet) *tileSet {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if prev, ok := f.tiles[table]; ok {
 		ts.release()
-		return prev, nil
+		return prev
 	}
 	if f.tiles == nil {
 		f.tiles = map[string]*tileSet{}
 	}
 	f.tiles[table] = ts
-	return ts, nil
+	return ts
 }
 
-// tilesFor returns the tiles of keys in range all: read from the tile store
-// where it covers them, computed from the raw events at the source where
-// it does not.
-func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range) ([]arrow.RecordBatch, error) {
-	var covered []tiles.Covered
+// resident returns the coverage of info's tile table and, when it covers
+// all and the table fits in the store's memory, the store's resident copy
+// of its tiles (the caller releases it).
+func (r *run) resident(info *tileInfo, all tiles.Range) ([]tiles.Covered, *tiles.Resident, error) {
 	st := r.p.engine.tiles
-	if st != nil {
-		var err error
-		if covered, err = st.Coverage(r.ctx, info.spec, info.bucket); err != nil {
-			return nil, &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
-		}
+	if st == nil {
+		return nil, nil, nil
 	}
-	var recs []arrow.RecordBatch
-	fail := func(err error) ([]arrow.RecordBatch, error) {
+	covered, err := st.Coverage(r.ctx, info.spec, info.bucket)
+	if err != nil {
+		return nil, nil, &statement.Error{Kind: statement.SourceFailure, Msg: err.Error()}
+	}
+	if missingRanges(covered, all) != nil {
+		return covered, nil, nil
+	}
+	res, err := st.Resident(r.ctx, info.spec, info.bucket, covered)
+	if err != nil {
+		return nil, nil, &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("tiles of %s: %v", info.spec.Group.QualifiedName(), err)}
+	}
+	return covered, res, nil
+}
+
+// readTiles returns the tiles of keys (indexed by ix) in range all: read
+// from the store where it covers them (covered, its coverage) and computed
+// from the raw events at the source where it does not.
+func (r *run) readTiles(info *tileInfo, keys arrow.Array, ix *operators.KeyIndex, all tiles.Range, covered []tiles.Covered) (*tileSet, error) {
+	recs, err := r.tilesFor(info, keys, all, covered)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
 		for _, rec := range recs {
 			rec.Release()
 		}
-		return nil, &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("tiles of %s: %v", info.spec.Group.QualifiedName(), err)}
+	}()
+	ts := &tileSet{}
+	if ts.states, ts.buckets, ts.runLo, ts.runHi, err = r.sortedTiles(info, recs, ix, keys.Len()); err != nil {
+		return nil, err
 	}
-	read := false
+	return ts, nil
+}
+
+// residentSet is the tile set of the distinct keys over a store's resident
+// tiles res (which it holds): each key's run is the resident one, none for
+// a key without tiles.
+func residentSet(res *tiles.Resident, keys arrow.Array) (*tileSet, error) {
+	ts := &tileSet{}
+	ts.hold(res)
+	rk, err := res.Index.LookupLatest(keys, operators.Visibility{})
+	if err != nil {
+		ts.release()
+		return nil, err
+	}
+	ts.runLo, ts.runHi = make([]int32, len(rk)), make([]int32, len(rk))
+	for k, j := range rk {
+		if j >= 0 {
+			ts.runLo[k], ts.runHi[k] = res.Runs[j], res.Runs[j+1]
+		}
+	}
+	return ts, nil
+}
+
+// hold makes ts the owner of a reference to res, its tiles.
+func (t *tileSet) hold(res *tiles.Resident) {
+	t.resident, t.buckets, t.prefix = res, res.Buckets, res.Prefix
+	t.states = make([]arrow.Array, len(res.States))
+	for c, s := range res.States {
+		s.Retain()
+		t.states[c] = s
+	}
+}
+
+// missingRanges is what of r the ranges of covered (by start) do not hold.
+func missingRanges(covered []tiles.Covered, all tiles.Range) []tiles.Range {
 	var missing []tiles.Range
 	at := all.Lo
 	for _, c := range covered {
@@ -393,7 +546,6 @@ func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range) ([]arr
 		if c.Lo > at {
 			missing = append(missing, tiles.Range{Lo: at, Hi: c.Lo})
 		}
-		read = true
 		at = max(at, c.Hi)
 		if at >= all.Hi {
 			break
@@ -402,6 +554,23 @@ func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range) ([]arr
 	if at < all.Hi {
 		missing = append(missing, tiles.Range{Lo: at, Hi: all.Hi})
 	}
+	return missing
+}
+
+// tilesFor returns the tiles of keys in range all: read from the tile store
+// where it covers them (covered, its coverage), computed from the raw
+// events at the source where it does not.
+func (r *run) tilesFor(info *tileInfo, keys arrow.Array, all tiles.Range, covered []tiles.Covered) ([]arrow.RecordBatch, error) {
+	st := r.p.engine.tiles
+	var recs []arrow.RecordBatch
+	fail := func(err error) ([]arrow.RecordBatch, error) {
+		for _, rec := range recs {
+			rec.Release()
+		}
+		return nil, &statement.Error{Kind: statement.SourceFailure, Msg: fmt.Sprintf("tiles of %s: %v", info.spec.Group.QualifiedName(), err)}
+	}
+	missing := missingRanges(covered, all)
+	read := len(missing) != 1 || missing[0] != all
 	if read {
 		rec, err := st.Read(r.ctx, r.mem, info.spec, info.bucket, keys, all)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ import (
 // (default 1,000,000; keys 0 and 1 are heavy hitters with 2.5 % of the
 // events each) — exact, from tiles, and with the fastest DuckDB SQL for the
 // exact answer (a range join with one FILTER per window). docs/BENCHMARKS.md
-// §"Aggregation tiles" records the figures.
+// §14 and §22 record the figures. TILES_NO_BACKFILL=1 skips the backfill
+// (for the exact path's own peak memory).
 
 const benchRepo = `from chalk.features import features, DataFrame, FeatureTime, _
 from chalk import Windowed, windowed
@@ -120,6 +122,9 @@ func newBenchFixture() (*benchFixture, error) {
 	f := &benchFixture{src: src, g: g, st: st, n: n}
 	start := time.Now()
 	for _, group := range tiles.Materialized(g) {
+		if os.Getenv("TILES_NO_BACKFILL") != "" {
+			break // the exact path alone, its peak memory its own
+		}
 		spec, err := tiles.SpecFor(g, group)
 		if err != nil {
 			return nil, err
@@ -139,7 +144,10 @@ func newBenchFixture() (*benchFixture, error) {
 	return f, nil
 }
 
-func benchRun(b *testing.B, f *benchFixture, materialized bool) {
+// benchRun runs the training set b.N times; a materialized run is warm
+// (the tile store's resident tiles read before the timer starts) unless
+// cold, where each run reads them again.
+func benchRun(b *testing.B, f *benchFixture, materialized, cold bool) {
 	e := planner.NewEngine(f.g, markettest.OneSource{Src: f.src}, nil, planner.WithTiles(f.st))
 	keys, times := f.spine.Column(0), f.spine.Column(1)
 	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "id", Type: keys.DataType()}, {Name: statement.AsOfColumn, Type: times.DataType()}}, nil),
@@ -155,22 +163,51 @@ func benchRun(b *testing.B, f *benchFixture, materialized bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for range b.N {
+	run := func() {
 		res, err := p.Run(context.Background(), in, planner.RunOptions{Materialized: materialized})
 		if err != nil {
 			b.Fatal(err)
 		}
 		res.Release()
 	}
-	b.ReportMetric(float64(f.n)*float64(b.N)/b.Elapsed().Seconds(), "spine_rows/s")
+	if materialized && !cold {
+		run()
+	}
+	b.ResetTimer()
+	cpu := cpuTime()
+	for range b.N {
+		if cold {
+			f.st.Close() // forgets the resident tiles
+		}
+		run()
+	}
+	reportRows(b, f.n, cpu)
+}
+
+// cpuTime is the process's CPU time so far (user and system, DuckDB's
+// threads included): on a machine shared with other work, the CPU an
+// operation took says more than its wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportRows reports spine rows per second of wall time and the CPU time
+// per operation since cpu.
+func reportRows(b *testing.B, rows int, cpu time.Duration) {
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "spine_rows/s")
+	b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 }
 
 func BenchmarkTrainingSet(b *testing.B) {
 	f := tilesBench(b)
 	b.Logf("backfill: %v in %s", f.rep, f.fill)
-	b.Run("exact", func(b *testing.B) { benchRun(b, f, false) })
-	b.Run("tiled", func(b *testing.B) { benchRun(b, f, true) })
+	b.Run("exact", func(b *testing.B) { benchRun(b, f, false, false) })
+	b.Run("tiled", func(b *testing.B) { benchRun(b, f, true, false) })
+	b.Run("tiled_cold", func(b *testing.B) { benchRun(b, f, true, true) })
 	b.Run("duckdb_sql_exact", func(b *testing.B) {
 		q := `SELECT s.i,
 			coalesce(sum(e.amount) FILTER (WHERE e.ts > s.t - INTERVAL 7 DAY), 0),
@@ -181,6 +218,7 @@ func BenchmarkTrainingSet(b *testing.B) {
 			count(e.id)
 			FROM spine s LEFT JOIN txns e ON e.user_id = s.id AND e.ts <= s.t AND e.ts > s.t - INTERVAL 90 DAY
 			GROUP BY s.i ORDER BY s.i`
+		cpu := cpuTime()
 		for range b.N {
 			rec, err := f.src.Fetch(context.Background(), memory.DefaultAllocator, stores.FetchRequest{SQL: q})
 			if err != nil {
@@ -188,7 +226,7 @@ func BenchmarkTrainingSet(b *testing.B) {
 			}
 			rec.Release()
 		}
-		b.ReportMetric(float64(f.n)*float64(b.N)/b.Elapsed().Seconds(), "spine_rows/s")
+		reportRows(b, f.n, cpu)
 	})
 }
 

@@ -196,6 +196,14 @@ func (c *countingSources) Fetch(ctx context.Context, mem memory.Allocator, req s
 
 func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spineRow, outputs []string, opts planner.RunOptions) arrow.RecordBatch {
 	t.Helper()
+	in := spineInput(t, mem, rows)
+	defer in.Release()
+	return runUsers(t, e, in, outputs, opts).Record
+}
+
+// spineInput is the spine as a query's input: id and __as_of__.
+func spineInput(t *testing.T, mem memory.Allocator, rows []spineRow) arrow.RecordBatch {
+	t.Helper()
 	kb := array.NewInt64Builder(mem)
 	defer kb.Release()
 	tb := array.NewTimestampBuilder(mem, features.TimestampType)
@@ -210,9 +218,7 @@ func tileQuery(t *testing.T, e *planner.Engine, mem memory.Allocator, rows []spi
 	defer keys.Release()
 	defer times.Release()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: statement.AsOfColumn, Type: features.TimestampType}}, nil)
-	in := array.NewRecordBatch(schema, []arrow.Array{keys, times}, int64(len(rows)))
-	defer in.Release()
-	return runUsers(t, e, in, outputs, opts).Record
+	return array.NewRecordBatch(schema, []arrow.Array{keys, times}, int64(len(rows)))
 }
 
 // runUsers prepares outputs of user over the input columns of in and runs
@@ -264,13 +270,23 @@ func tileReference(t *testing.T, db *sql.DB, rows []spineRow, names []string, wi
 	return reference(t, db, rows, "SELECT "+strings.Join(cols, ", ")+" FROM spine s")
 }
 
+// TestTilesMatchDuckDB runs with the tile store's tables resident in memory
+// (the default) and read per query (no memory for them): the same answers.
 func TestTilesMatchDuckDB(t *testing.T) {
+	t.Run("resident", func(t *testing.T) { testTilesMatchDuckDB(t) })
+	t.Run("read per query", func(t *testing.T) { testTilesMatchDuckDB(t, tiles.WithCacheBytes(0)) })
+}
+
+func testTilesMatchDuckDB(t *testing.T, opts ...tiles.Option) {
 	dir, src, g := tilesFixture(t)
 	ctx := context.Background()
-	st, err := tiles.Open(ctx, src.DB(), src)
+	stMem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer stMem.AssertSize(t, 0)
+	st, err := tiles.Open(ctx, src.DB(), src, append(opts, tiles.WithAllocator(stMem))...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer st.Close()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	counting := &countingSources{src: src}
@@ -354,9 +370,28 @@ func TestTilesMatchDuckDB(t *testing.T) {
 	backfill(tileAnchor.Add(-500*24*time.Hour), time.Time{})
 	t.Run("materialized with all tiles", func(t *testing.T) {
 		before := counting.fetches.Load()
-		rec := tileQuery(t, e, mem, rows, outs, materialized)
-		defer rec.Release()
-		compare(t, rec, tiled)
+		// Twice: the second reads the resident tiles the first read.
+		for range 2 {
+			rec := tileQuery(t, e, mem, rows, outs, materialized)
+			compare(t, rec, tiled)
+			rec.Release()
+		}
+		analyzed := materialized
+		analyzed.Analyze = true
+		in := spineInput(t, mem, rows)
+		res := runUsers(t, e, in, outs, analyzed)
+		in.Release()
+		compare(t, res.Record, tiled)
+		resident := 0
+		for _, s := range res.Analysis.Stages {
+			if s.Note == "resident tiles" {
+				resident++
+			}
+		}
+		res.Release()
+		if want := len(opts) == 0; (resident > 0) != want {
+			t.Errorf("%d tile tables answered from resident tiles, want them to be %v", resident, want)
+		}
 		// Every bucket has tiles: the events are never read, the 14d
 		// window that no feature declares included.
 		if n := counting.fetches.Load() - before; n != 0 {
@@ -378,5 +413,53 @@ func TestTilesMatchDuckDB(t *testing.T) {
 	}
 	if text := p.Explain(); !strings.Contains(text, "with use_materialized_offline_query: not read") || !strings.Contains(text, "merge tiles fletch_tiles__user__total__86400") {
 		t.Errorf("the plan does not say the events are not read:\n%s", text)
+	}
+}
+
+// TestSlidingWindowsMatchDuckDB: windows of the related rows' event time,
+// with no other aggregation over the relation, are computed over the
+// related rows once each, by key and time (window.go) rather than over
+// (row, related row) pairs; both against DuckDB SQL on the tiles fixture's
+// edges: heavy hitters, nulls, events exactly at t and t − w, rows before
+// any event and keys with none. max_by and approx_count_distinct over the
+// same relation keep the pairs.
+func TestSlidingWindowsMatchDuckDB(t *testing.T) {
+	_, src, g := tilesFixture(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	e := planner.NewEngine(g, &countingSources{src: src}, mem)
+	rows := tileSpine()
+	windows := []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 30 * 24 * time.Hour}
+	buckets := []time.Duration{6 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour}
+	for _, tc := range []struct {
+		names   []string
+		sliding bool
+	}{
+		{[]string{"cnt", "cnt_amount", "big", "total", "qty_sum", "avg", "sd", "qvar", "lo", "hi", "some", "every"}, true},
+		{[]string{"total", "last_amount", "kinds"}, false},
+	} {
+		t.Run(fmt.Sprint(tc.names), func(t *testing.T) {
+			var outs []string
+			for _, n := range tc.names {
+				for _, w := range windows {
+					outs = append(outs, features.WindowFQN(n, w))
+				}
+			}
+			ref := tileReference(t, src.DB(), rows, tc.names, windows, buckets, exactWindow)
+			in := spineInput(t, mem, rows)
+			defer in.Release()
+			res := runUsers(t, e, in, outs, planner.RunOptions{Analyze: true})
+			defer res.Release()
+			for i, o := range outs {
+				check(t, res.Record, rows, ref, o, i, 1e-9)
+			}
+			sliding := false
+			for _, s := range res.Analysis.Stages {
+				sliding = sliding || strings.Contains(s.Note, "sliding windows")
+			}
+			if sliding != tc.sliding {
+				t.Errorf("sliding frame: %v, want %v", sliding, tc.sliding)
+			}
+		})
 	}
 }

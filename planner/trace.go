@@ -20,7 +20,12 @@ type stages struct {
 	tracer   oteltrace.Tracer // nil unless the query's span records
 	ctx      context.Context  // the run's span: the parent of the root frame's
 	span     oteltrace.Span
+	class    string // the run's span's attributes, set at its end
+	in       int
 }
+
+// frameStage is the stage of a frame as a whole.
+const frameStage = "frame"
 
 // stage is a stage being recorded.
 type stage struct {
@@ -41,9 +46,9 @@ func WithTracerProvider(tp oteltrace.TracerProvider) EngineOption {
 	}
 }
 
-// newStages are the stages of a run of ctx, or nil when neither
-// analyze nor the query's trace asks for them.
-func (e *Engine) newStages(ctx context.Context, analyze bool, in int) *stages {
+// newStages are the stages of a run of ctx over class's rows, or nil
+// when neither analyze nor the query's trace asks for them.
+func (e *Engine) newStages(ctx context.Context, analyze bool, class string, in int) *stages {
 	var tracer oteltrace.Tracer
 	if e.tracer != nil && oteltrace.SpanFromContext(ctx).IsRecording() {
 		tracer = e.tracer
@@ -56,7 +61,8 @@ func (e *Engine) newStages(ctx context.Context, analyze bool, in int) *stages {
 		s.analysis = &Analysis{start: s.start}
 	}
 	if tracer != nil {
-		s.ctx, s.span = tracer.Start(ctx, "run", oteltrace.WithAttributes(attribute.Int("fletch.rows_in", in)))
+		s.ctx, s.span = tracer.Start(ctx, "run")
+		s.class, s.in = class, in
 	}
 	return s
 }
@@ -66,7 +72,9 @@ func (s *stages) end(rows int, err error) {
 	if s == nil || s.span == nil {
 		return
 	}
-	s.span.SetAttributes(attribute.Int("fletch.rows_out", rows))
+	// A span's attributes are set once, at its end: each call grows the
+	// span's attribute slice (docs/BENCHMARKS.md §22).
+	s.span.SetAttributes(attribute.String("fletch.class", s.class), attribute.Int("fletch.rows_in", s.in), attribute.Int("fletch.rows_out", rows))
 	trace.End(s.span, err)
 }
 
@@ -80,16 +88,16 @@ func (s *stages) parentOf(f *frameData) context.Context {
 }
 
 // begin starts a stage of node (the frame it is a stage of), within f's stage; it does
-// nothing on nil stages.
+// nothing on nil stages. The root frame's stage is no span of its own: the
+// run's span is the root frame's (its stages nest in it).
 func (s *stages) begin(f *frameData, node *frameNode, what string, in int) *stage {
 	if s == nil {
 		return nil
 	}
 	frame := node.class.Table
 	st := &stage{Stage: Stage{Frame: frame, FrameID: node.id, What: what, In: in, At: time.Since(s.start)}}
-	if s.tracer != nil {
-		st.ctx, st.span = s.tracer.Start(s.parentOf(f), what, oteltrace.WithAttributes(
-			attribute.String("fletch.class", frame), attribute.Int("fletch.rows_in", in)))
+	if s.tracer != nil && (what != frameStage || node.parent != nil) {
+		st.ctx, st.span = s.tracer.Start(s.parentOf(f), what)
 	}
 	return st
 }
@@ -106,10 +114,11 @@ func (s *stages) finish(st *stage, out int, note string, err error) {
 		a.mu.Unlock()
 	}
 	if st.span != nil {
-		st.span.SetAttributes(attribute.Int("fletch.rows_out", out))
+		attrs := []attribute.KeyValue{attribute.String("fletch.class", st.Frame), attribute.Int("fletch.rows_in", st.In), attribute.Int("fletch.rows_out", out)}
 		if note != "" {
-			st.span.SetAttributes(attribute.String("fletch.note", note))
+			attrs = append(attrs, attribute.String("fletch.note", note))
 		}
+		st.span.SetAttributes(attrs...)
 		trace.End(st.span, err)
 	}
 }

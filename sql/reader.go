@@ -38,7 +38,7 @@ func (r *Reader) Read(text string) (*statement.Statement, error) {
 	if st, ok := r.texts.Get(text); ok {
 		return st, nil
 	}
-	if st := r.fromTemplate(text); st != nil {
+	if st, _ := r.fromTemplate(text); st != nil {
 		return st, nil
 	}
 	st, err := Parse(r.graph, text)
@@ -50,46 +50,50 @@ func (r *Reader) Read(text string) (*statement.Statement, error) {
 }
 
 // ReadQuery is the statement or the relational query of text (see
-// ParseQuery). Lookups are remembered as Read remembers them; relational
-// queries are read each time (their execution dwarfs the parse).
-func (r *Reader) ReadQuery(text string) (*statement.Statement, *statement.Relational, error) {
+// ParseQuery), and whether it was remembered (text or its template read
+// before, no parse). Lookups are remembered as Read remembers them;
+// relational queries are read each time (their execution dwarfs the
+// parse).
+func (r *Reader) ReadQuery(text string) (st *statement.Statement, rel *statement.Relational, remembered bool, err error) {
 	if st, ok := r.texts.Get(text); ok {
-		return st, nil, nil
+		return st, nil, true, nil
 	}
-	if st := r.fromTemplate(text); st != nil {
-		return st, nil, nil
+	if st, parsed := r.fromTemplate(text); st != nil {
+		return st, nil, !parsed, nil
 	}
-	st, rel, err := ParseQuery(r.graph, text)
+	st, rel, err = ParseQuery(r.graph, text)
 	if err != nil || rel != nil {
-		return nil, rel, err
+		return nil, rel, false, err
 	}
 	r.texts.Add(text, st, size(text, st))
-	return st, nil, nil
+	return st, nil, false, nil
 }
 
 // fromTemplate reads text through its template (see template): it is
 // read once, and each text that differs only in its literal values is
 // filled in from it. It returns nil when the text has no usable template;
 // the caller then reads the text itself, which also gives the precise
-// error for a text whose values do not fit.
-func (r *Reader) fromTemplate(text string) *statement.Statement {
+// error for a text whose values do not fit. parsed: the template was
+// read now, not remembered.
+func (r *Reader) fromTemplate(text string) (st *statement.Statement, parsed bool) {
 	tmpl, vals, ok := template(text)
 	if !ok || len(vals) == 0 {
-		return nil
+		return nil, false
 	}
 	t, ok := r.templates.Get(tmpl)
 	if !ok {
 		t, _ = Parse(r.graph, tmpl)
 		r.templates.Add(tmpl, t, size(tmpl, t))
+		parsed = true
 	}
 	if t == nil {
-		return nil
+		return nil, parsed
 	}
 	st, err := t.WithValues(text, vals)
 	if err != nil {
-		return nil
+		return nil, parsed
 	}
-	return st
+	return st, parsed
 }
 
 // size estimates the memory a remembered statement holds: its text, its

@@ -31,6 +31,9 @@ type Store struct {
 	db  *sql.DB
 	src stores.Source // reads tiles as Arrow
 	dl  Dialect
+	// cache keeps whole tile tables in memory for training sets
+	// (Resident).
+	cache *residentCache
 }
 
 const (
@@ -40,13 +43,16 @@ const (
 
 // Open opens the tile store in the database of src (a DuckDB or Postgres
 // source; db is the same database through database/sql), creating its
-// catalog when missing.
-func Open(ctx context.Context, db *sql.DB, src stores.Source) (*Store, error) {
+// catalog when missing. Close releases the tiles it keeps resident.
+func Open(ctx context.Context, db *sql.DB, src stores.Source, opts ...Option) (*Store, error) {
 	dl, err := DialectOf(src)
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{db: db, src: src, dl: dl}
+	st := &Store{db: db, src: src, dl: dl, cache: newResidentCache()}
+	for _, o := range opts {
+		o(st)
+	}
 	ts := "TIMESTAMPTZ"
 	for _, q := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + catalogTable + ` (tile_table VARCHAR PRIMARY KEY, feature VARCHAR NOT NULL, bucket_us BIGINT NOT NULL, definition VARCHAR NOT NULL, created_at ` + ts + ` NOT NULL)`,
@@ -94,6 +100,7 @@ func (st *Store) Prepare(ctx context.Context, s *Spec, d time.Duration) error {
 	if ok && def == s.Definition() {
 		return nil
 	}
+	st.cache.drop(table)
 	var cols []string
 	for _, f := range s.Fields() {
 		cols = append(cols, quote(f.Name)+" "+st.sqlType(f.Type))
@@ -161,6 +168,9 @@ func (st *Store) Coverage(ctx context.Context, s *Spec, d time.Duration) ([]Cove
 // one transaction.
 func (st *Store) Replace(ctx context.Context, s *Spec, d time.Duration, chunk, r Range, rec arrow.RecordBatch, events int64) error {
 	table := s.Table(d)
+	// The resident copy is stale whatever the outcome (its version, the
+	// coverage, would tell too; this frees the memory now).
+	defer st.cache.drop(table)
 	conn, err := st.db.Conn(ctx)
 	if err != nil {
 		return err

@@ -55,7 +55,7 @@ func openTiles(dir, configPath string) (*repoEnv, *tiles.Store, error) {
 	if r.tiles != nil {
 		return r, r.tiles, nil
 	}
-	st, err := tileStore(r.env, dir)
+	st, err := tileStore(r.env, r.cfg, dir)
 	if err != nil {
 		r.Close()
 		return nil, nil, err
@@ -64,8 +64,9 @@ func openTiles(dir, configPath string) (*repoEnv, *tiles.Store, error) {
 }
 
 // tileStore opens the tile store of the repository in dir: the offline
-// store's database, else the embedded one, else <dir>/.fletch/tiles.duckdb.
-func tileStore(env *config.Env, dir string) (*tiles.Store, error) {
+// store's database, else the embedded one, else <dir>/.fletch/tiles.duckdb;
+// cfg bounds the tiles it keeps resident (server.limits.max_tile_memory).
+func tileStore(env *config.Env, cfg *config.Config, dir string) (*tiles.Store, error) {
 	ctx := context.Background()
 	fallback := filepath.Join(dir, ".fletch", "tiles.duckdb")
 	if err := os.MkdirAll(filepath.Dir(fallback), 0o755); err != nil {
@@ -75,7 +76,11 @@ func tileStore(env *config.Env, dir string) (*tiles.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tiles.Open(ctx, db, src)
+	var opts []tiles.Option
+	if m := cfg.Server.Limits.MaxTileMemory; m != nil {
+		opts = append(opts, tiles.WithCacheBytes(*m))
+	}
+	return tiles.Open(ctx, db, src, opts...)
 }
 
 func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -78,6 +78,9 @@ func (r *repoEnv) Close() error {
 		r.jobs.stop()
 		r.engine.Close()
 		if !r.keepEnv {
+			if r.tiles != nil {
+				r.tiles.Close() // its resident tiles
+			}
 			err = r.env.Close()
 		}
 	})
@@ -151,7 +154,7 @@ func openRepoOn(dir string, cfg *config.Config, prev *repoEnv, metrics *observe.
 		// Materialized offline queries read tiles where a backfill wrote
 		// them; without a tile store they compute every bucket at the source.
 		if tileSt == nil {
-			if tileSt, err = tileStore(env, dir); err != nil {
+			if tileSt, err = tileStore(env, cfg, dir); err != nil {
 				fmt.Fprintf(os.Stderr, "fletch: warning: aggregation tiles unavailable (materialized queries compute from the sources): %v\n", err)
 			}
 		}

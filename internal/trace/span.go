@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	oteltrace "go.opentelemetry.io/otel/trace"
@@ -16,6 +17,17 @@ func Start(ctx context.Context, tracer oteltrace.Tracer, name string, opts ...ot
 		return ctx, nil
 	}
 	return tracer.Start(ctx, name, opts...)
+}
+
+// Recorded records a finished stage, from start to now, as a span under
+// ctx's span (when tracer is set and that span records): for a stage whose
+// span is decided once it is done, such as one a cache answered.
+func Recorded(ctx context.Context, tracer oteltrace.Tracer, name string, start time.Time, err error) {
+	if tracer == nil || !oteltrace.SpanFromContext(ctx).IsRecording() {
+		return
+	}
+	_, sp := tracer.Start(ctx, name, oteltrace.WithTimestamp(start))
+	End(sp, err)
 }
 
 // End ends sp (nil: nothing), marking it failed with err.

@@ -32,9 +32,9 @@ SUMMARY_KEY = b"fletch.summary"
 Inputs = Union[Mapping[str, Any], pa.Table, pa.RecordBatch, Any]
 
 #: Input rows sent per record batch: the server plans and runs its input
-#: chunk by chunk (server.spine.chunk_rows, 65,536 by default), so a batch
+#: chunk by chunk (server.spine.chunk_rows, 32,768 by default), so a batch
 #: of that size is what it reads at once.
-CHUNK_ROWS = 65_536
+CHUNK_ROWS = 32_768
 #: Inputs of more rows than this go up once (DoPut) and come back as a
 #: FlightInfo of several endpoints read in parallel (docs/CLIENTS.md).
 ENDPOINT_ROWS = 262_144
@@ -198,10 +198,11 @@ class FletchClient:
     ``url`` is ``host:port`` or ``grpc://host:port`` (``grpc+tls://`` for
     TLS). ``token``, when given, is sent as ``authorization: Bearer <token>``
     on every call. ``streams`` bounds the endpoints of a big answer (more
-    than ``ENDPOINT_ROWS`` input rows) read in parallel.
+    than ``ENDPOINT_ROWS`` input rows) read in parallel: each one read is a
+    chunk's work in the server's memory at once (docs/BENCHMARKS.md §23).
     """
 
-    def __init__(self, url: str, token: Optional[str] = None, streams: int = 4):
+    def __init__(self, url: str, token: Optional[str] = None, streams: int = 2):
         self.url = _location(url)
         self.token = token
         #: The endpoints of a big answer read at once.
