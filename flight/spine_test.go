@@ -190,7 +190,7 @@ func TestSpineEndpoints(t *testing.T) {
 }
 
 // TestSpineExpires: the spine of a statement unused for longer than the
-// TTL is dropped, and its tickets are refused as expired.
+// TTL is dropped, and its tickets are refused as expired, saying so.
 func TestSpineExpires(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -207,6 +207,35 @@ func TestSpineExpires(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	_, err = p.boundRange(k, bind, 0, 1)
 	wantCode(t, "an expired spine", err, codes.NotFound, "unknown or expired")
+
+	// Through a server: an endpoint's ticket after the TTL.
+	var mu sync.Mutex
+	clock := e2eNow
+	srv, _ := e2eServer(t, mem, smallSpines, func(o *Options) {
+		o.PreparedTTL = time.Minute
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	})
+	cl := serve(t, srv)
+	ctx := context.Background()
+	stmt, err := cl.Prepare(ctx, `SELECT full_name FROM user WHERE id = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close(ctx) // releases the client's parameters; the server's are gone
+	params := spineParams(mem, stmt.ParameterSchema(), spineKeys(400), nil)
+	stmt.SetParameters(params)
+	params.Release()
+	info, err := stmt.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := drain(ctx, cl, info.Endpoint[1].Ticket); err != nil || len(info.Endpoint) != 2 {
+		t.Fatalf("before the TTL: %d endpoints, %v", len(info.Endpoint), err)
+	}
+	mu.Lock()
+	clock = clock.Add(2 * time.Minute)
+	mu.Unlock()
+	wantCode(t, "an endpoint after the TTL", drain(ctx, cl, info.Endpoint[0].Ticket), codes.NotFound, "unknown or expired prepared statement handle")
 }
 
 // TestSpineEndpointsBelongToTheirToken: a spine's tickets are redeemed by
