@@ -287,8 +287,13 @@ type nativeStream struct {
 	summary NativeSummary
 	// base is the input row of the answer's first row (a spine range's
 	// first), from which the summary counts rows.
-	base    int64
-	failed  map[int]int // output → its entry in summary.Errors
+	base   int64
+	failed map[int]int // output → its entry in summary.Errors
+	// runs counts the runs added, whole the runs each failed output failed
+	// in every row of: an output that failed wholly in every run is
+	// reported without rows (all of them), else by row.
+	runs    int
+	whole   map[int]int
 	pending arrow.RecordBatch
 }
 
@@ -296,13 +301,14 @@ func (s *Server) newNativeStream(ctx context.Context, stream interface {
 	Send(*arrowflight.FlightData) error
 }, plan *planner.Plan, out answerSchemas, base int64) *nativeStream {
 	return &nativeStream{s: s, ctx: ctx, plan: plan, out: out, w: newAnswerWriter(stream, s.opts.Mem, out.all, out.header),
-		budget: s.answerBudget(), base: base, failed: map[int]int{}}
+		budget: s.answerBudget(), base: base, failed: map[int]int{}, whole: map[int]int{}}
 }
 
 // add streams res, which it releases.
 func (a *nativeStream) add(res *planner.Result) error {
 	defer res.Release()
 	at := a.base + a.summary.Rows
+	a.runs++
 	for _, e := range res.Errors {
 		i, ok := a.failed[e.Output]
 		if !ok {
@@ -312,8 +318,15 @@ func (a *nativeStream) add(res *planner.Result) error {
 			fail.Message = a.s.repoOf(a.ctx).relative(fail.Message) // a Python resolver's failure names its file
 			a.summary.Errors = append(a.summary.Errors, fail)
 		}
+		rows := &a.summary.Errors[i].Rows
+		if len(e.Rows) == 0 { // every row of this run: listed, unless every run fails so (finish)
+			a.whole[e.Output]++
+			for r := int64(0); r < res.Record.NumRows(); r++ {
+				*rows = append(*rows, at+r)
+			}
+		}
 		for _, row := range e.Rows {
-			a.summary.Errors[i].Rows = append(a.summary.Errors[i].Rows, at+int64(row))
+			*rows = append(*rows, at+int64(row))
 		}
 	}
 	for _, row := range res.NullKeys {
@@ -345,6 +358,11 @@ func (a *nativeStream) add(res *planner.Result) error {
 
 // finish writes the held-back batch with the summary.
 func (a *nativeStream) finish() error {
+	for out, n := range a.whole {
+		if n == a.runs {
+			a.summary.Errors[a.failed[out]].Rows = nil
+		}
+	}
 	last := a.pending
 	a.pending = nil
 	return a.s.finish(a.w, last, a.summary)

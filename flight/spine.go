@@ -37,34 +37,27 @@ const (
 	DefaultSpineEndpointRows = 1 << 18
 )
 
-// eachChunk hands in to f in slices of at most SpineChunkRows rows (whole
-// when it fits); f borrows each slice.
-func (s *Server) eachChunk(in arrow.RecordBatch, f func(arrow.RecordBatch) error) error {
+// runChunked runs plan over in SpineChunkRows rows at a time (whole when
+// it fits), handing each result to add, which owns it.
+func (s *Server) runChunked(ctx context.Context, plan *planner.Plan, in arrow.RecordBatch, opts planner.RunOptions, add func(*planner.Result) error) error {
 	per := int64(s.opts.SpineChunkRows)
-	if in.NumRows() <= per {
-		return f(in)
-	}
-	for i := int64(0); i < in.NumRows(); i += per {
-		part := in.NewSlice(i, min(i+per, in.NumRows()))
-		err := f(part)
-		part.Release()
+	for i := int64(0); i < in.NumRows() || i == 0; i += per {
+		chunk := in
+		if in.NumRows() > per {
+			chunk = in.NewSlice(i, min(i+per, in.NumRows()))
+		}
+		res, err := plan.Run(ctx, chunk, opts)
+		if chunk != in {
+			chunk.Release()
+		}
 		if err != nil {
+			return err
+		}
+		if err := add(res); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// runChunked runs plan over in chunk by chunk, handing each result to
-// add, which owns it.
-func (s *Server) runChunked(ctx context.Context, plan *planner.Plan, in arrow.RecordBatch, opts planner.RunOptions, add func(*planner.Result) error) error {
-	return s.eachChunk(in, func(chunk arrow.RecordBatch) error {
-		res, err := plan.Run(ctx, chunk, opts)
-		if err != nil {
-			return err
-		}
-		return add(res)
-	})
 }
 
 // Spine range tickets: a statement ticket (readTicket) of kind

@@ -18,6 +18,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fletch-engine/fletch/planner"
+	"github.com/fletch-engine/fletch/statement"
 )
 
 // smallSpines runs inputs 128 rows at a time and splits bound spines of
@@ -187,7 +190,7 @@ func TestSpineEndpoints(t *testing.T) {
 }
 
 // TestSpineExpires: the spine of a statement unused for longer than the
-// TTL is dropped, and its tickets are refused as expired.
+// TTL is dropped, and its tickets are refused as expired, saying so.
 func TestSpineExpires(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -204,6 +207,35 @@ func TestSpineExpires(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	_, err = p.boundRange(k, bind, 0, 1)
 	wantCode(t, "an expired spine", err, codes.NotFound, "unknown or expired")
+
+	// Through a server: an endpoint's ticket after the TTL.
+	var mu sync.Mutex
+	clock := e2eNow
+	srv, _ := e2eServer(t, mem, smallSpines, func(o *Options) {
+		o.PreparedTTL = time.Minute
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	})
+	cl := serve(t, srv)
+	ctx := context.Background()
+	stmt, err := cl.Prepare(ctx, `SELECT full_name FROM user WHERE id = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close(ctx) // releases the client's parameters; the server's are gone
+	params := spineParams(mem, stmt.ParameterSchema(), spineKeys(400), nil)
+	stmt.SetParameters(params)
+	params.Release()
+	info, err := stmt.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := drain(ctx, cl, info.Endpoint[1].Ticket); err != nil || len(info.Endpoint) != 2 {
+		t.Fatalf("before the TTL: %d endpoints, %v", len(info.Endpoint), err)
+	}
+	mu.Lock()
+	clock = clock.Add(2 * time.Minute)
+	mu.Unlock()
+	wantCode(t, "an endpoint after the TTL", drain(ctx, cl, info.Endpoint[0].Ticket), codes.NotFound, "unknown or expired prepared statement handle")
 }
 
 // TestSpineEndpointsBelongToTheirToken: a spine's tickets are redeemed by
@@ -365,4 +397,69 @@ func TestNativeSpinePut(t *testing.T) {
 	wantCode(t, "an unknown output", err, codes.InvalidArgument, `"full_name"`)
 	_, err = putSpine(analyst, mem, cl, `{"query": {"outputs": ["full_name"], "explain": true}}`, in1)
 	wantCode(t, "explain by DoPut", err, codes.InvalidArgument, "DoExchange")
+}
+
+// sentData records what an answer stream sends.
+type sentData struct{ msgs []*arrowflight.FlightData }
+
+func (s *sentData) Send(fd *arrowflight.FlightData) error {
+	s.msgs = append(s.msgs, fd)
+	return nil
+}
+
+// TestNativeSummaryAcrossChunks: an output that failed in every row of one
+// chunk's run but not of another is listed by row (counted from the
+// range's first), and one that failed in every row of every run without
+// rows (all of them). Before, a run's "every row" stood for the whole
+// answer's.
+func TestNativeSummaryAcrossChunks(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, _ := e2eServer(t, mem)
+	ctx := context.Background()
+	in := stringBatch(mem, "user.id", "u1", "u2", "u3")
+	defer in.Release()
+	st, err := srv.repoOf(ctx).native.Read([]byte(`{"query": {"outputs": ["full_name", "email"]}}`), in.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := srv.prepare(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := func(rows int, failed ...int) *planner.Result {
+		cols := emptyColumns(mem, plan.Schema())
+		for i := range cols {
+			cols[i].Release()
+			cols[i] = array.MakeArrayOfNull(mem, plan.Schema().Field(i).Type, rows)
+		}
+		res := &planner.Result{Record: array.NewRecordBatch(plan.Schema(), cols, int64(rows))}
+		releaseArrays(cols)
+		for _, f := range failed {
+			res.Errors = append(res.Errors, planner.OutputError{Output: f, Kind: statement.SourceFailure, Message: "down"})
+		}
+		return res
+	}
+	var sent sentData
+	a := srv.newNativeStream(ctx, &sent, plan, srv.answerSchema(plan.Schema(), false), 100)
+	for _, res := range []*planner.Result{result(3, 0, 1), result(2, 1)} {
+		if err := a.add(res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.finish(); err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	var summary NativeSummary
+	if err := json.Unmarshal(sent.msgs[len(sent.msgs)-1].AppMetadata, &summary); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range summary.Errors {
+		got[e.Output] = fmt.Sprint(e.Rows)
+	}
+	if summary.Rows != 5 || got["full_name"] != "[100 101 102]" || got["email"] != "[]" || len(got) != 2 {
+		t.Errorf("summary %+v: want full_name failing in rows 100..102 only, email in all of them (no rows)", summary)
+	}
 }

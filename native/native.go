@@ -220,7 +220,7 @@ func (r *Reader) statement(q *Query, inputs *arrow.Schema) (*statement.Statement
 			st.Options.AlignWindows = b
 		}
 	}
-	if st.Options.FromLog, st.Options.Recompute, err = recomputeFeatures(q.RecomputeFeatures); err != nil {
+	if st.Options.FromLog, st.Options.Recompute, err = recomputeFeatures(c, q.RecomputeFeatures); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -228,8 +228,10 @@ func (r *Reader) statement(q *Query, inputs *arrow.Schema) (*statement.Statement
 
 // recomputeFeatures reads recompute_features: true or absent computes
 // everything, false reads every output it can from the offline store, a
-// list of feature names recomputes those and reads the others.
-func recomputeFeatures(v any) (fromLog bool, recompute []string, err error) {
+// list of feature names recomputes those and reads the others. A window
+// written as outputs write them (`total["7d"]`, `user.total[7d]`) is named
+// by its FQN, as the planner knows it.
+func recomputeFeatures(c *features.Class, v any) (fromLog bool, recompute []string, err error) {
 	switch v := v.(type) {
 	case nil:
 		return false, nil, nil
@@ -240,6 +242,13 @@ func recomputeFeatures(v any) (fromLog bool, recompute []string, err error) {
 			name, ok := f.(string)
 			if !ok {
 				return false, nil, invalid("recompute_features must be true, false or a list of feature names, found %v in the list", f)
+			}
+			if m := windowPath.FindStringSubmatch(strings.TrimSpace(name)); m != nil {
+				d, err := features.ParseDuration(m[2] + m[3] + m[4])
+				if err != nil {
+					return false, nil, invalid("recompute_features: %q: %v", name, err)
+				}
+				name = c.Table + "." + features.WindowFQN(unqualified(c, m[1]), d)
 			}
 			recompute = append(recompute, name)
 		}

@@ -82,7 +82,9 @@ func TestRecomputeFeatures(t *testing.T) {
 		value     string
 		fromLog   bool
 		recompute []string
-	}{{"", false, nil}, {"true", false, nil}, {"false", true, nil}, {`["user.full_name", "email"]`, true, []string{"user.full_name", "email"}}} {
+	}{{"", false, nil}, {"true", false, nil}, {"false", true, nil}, {`["user.full_name", "email"]`, true, []string{"user.full_name", "email"}},
+		{`["review_count[\"7d\"]", "User.review_count['30d']", "user.review_count[1d]"]`, true,
+			[]string{"user.review_count__604800__", "user.review_count__2592000__", "user.review_count__86400__"}}} {
 		cmd := `{"query": {"outputs": ["full_name"]}}`
 		if c.value != "" {
 			cmd = `{"query": {"outputs": ["full_name"], "recompute_features": ` + c.value + `}}`

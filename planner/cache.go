@@ -30,8 +30,10 @@ import (
 //     staleness; then nothing it depends on is computed. Otherwise the whole
 //     column is computed (a bulk query with a few new keys recomputes that
 //     column for all its rows: fresher, never staler) and written back.
-//   - Point-in-time runs (an __as_of__ column) never use the store: a cached
-//     value says what was true when it was observed, not at each row's time.
+//   - Point-in-time runs (an __as_of__ column) never read the store: a
+//     cached value says what was true when it was observed, not at each
+//     row's time. They write only their etl_offline_to_online features, at
+//     each row's time (logged.go).
 //   - Write-back is asynchronous and bounded: a full queue drops the write
 //     (counted), the answer never waits for it. A value computed from a
 //     failed resolver is never written.

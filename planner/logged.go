@@ -81,6 +81,8 @@ func (r *run) logColumns() ([]int, error) {
 	return cols, nil
 }
 
+// outputNames are the result's column names, as the query wrote its outputs:
+// the names a caller may use in recompute_features besides the features'.
 func outputNames(s *arrow.Schema) []string {
 	names := make([]string, s.NumFields())
 	for i, f := range s.Fields() {

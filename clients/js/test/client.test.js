@@ -77,3 +77,14 @@ test('errors carry the code and the suggestion', { skip }, async () => {
   await assert.rejects(client.query({ 'user.id': '50' }, ['full_nam']), (e) => e.code === 3 && /did you mean "full_name"/.test(e.message));
   await assert.rejects(client.sql('SELECT full_nam FROM user WHERE id = 1'), (e) => e.code === 3 && /full_name/.test(e.message));
 });
+
+test('recomputeFeatures: false reads the offline store, which the demo lacks', { skip }, async () => {
+  // The values served are checked end to end in integration
+  // TestOfflineStoreAsSource (a server with offline_store:).
+  for (const recomputeFeatures of [false, ['user.email']]) {
+    await assert.rejects(client.offlineQuery({ 'user.id': ['50'] }, [ref.now], ['full_name', 'email'], { recomputeFeatures }),
+      (e) => e.code === 12 && /offline_store:/.test(e.message));
+  }
+  const got = await client.offlineQuery({ 'user.id': ['50'] }, [ref.now], ['full_name'], { recomputeFeatures: true });
+  assert.equal(got.numRows, 1);
+});

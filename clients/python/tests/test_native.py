@@ -172,6 +172,19 @@ def test_planner_options(client, ref, now):
                              planner_options={"use_materialised_offline_query": True})
 
 
+def test_recompute_features_needs_an_offline_store(client, now):
+    # The demo logs nothing (no offline_store:): reading the values served
+    # is refused, naming what to configure; recomputing (the default, or
+    # recompute_features=True) answers. The values served are checked in
+    # integration TestOfflineStoreAsSource, which configures a store.
+    for value in (False, ["user.email"]):
+        with pytest.raises(fletch.FletchError, match="offline_store:"):
+            client.offline_query(input={"user.id": ["50"]}, input_times=[now], output=["full_name", "email"],
+                                 recompute_features=value)
+    got = client.offline_query(input={"user.id": ["50"]}, input_times=[now], output=["full_name"], recompute_features=True)
+    assert got.num_rows == 1
+
+
 @pytest.mark.parametrize("endpoints", [False, True])
 def test_big_input_streams(client, monkeypatch, endpoints):
     """A million input rows in many batches come back one answer row per
