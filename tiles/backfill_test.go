@@ -16,7 +16,9 @@ import (
 	"github.com/fletch-engine/fletch/features"
 	_ "github.com/fletch-engine/fletch/features/pyload"
 	_ "github.com/fletch-engine/fletch/features/sqlload"
+	"github.com/fletch-engine/fletch/stores"
 	"github.com/fletch-engine/fletch/stores/duckdb"
+	"github.com/fletch-engine/fletch/stores/guard"
 	"github.com/fletch-engine/fletch/tiles"
 )
 
@@ -167,5 +169,34 @@ func TestInterruptedBackfillResumes(t *testing.T) {
 	}
 	if n != len(got) {
 		t.Errorf("%d tiles, DuckDB has %d groups", len(got), n)
+	}
+}
+
+// TestBackfillThroughGuardedSource: a source behind its bulkhead and
+// breaker (sources.<name>.max_concurrent, breaker:) is still known as
+// DuckDB SQL, and backfills to the tiles of the bare source.
+func TestBackfillThroughGuardedSource(t *testing.T) {
+	src, g := fixture(t)
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	guarded := guard.Source{Source: src, Guard: guard.New(guard.Options{Name: "source events", MaxConcurrent: 2, Failures: 3})}
+	if d, err := tiles.DialectOf(guarded); err != nil || d != tiles.DuckDB {
+		t.Fatalf("DialectOf the guarded source: %v, %v; want DuckDB", d, err)
+	}
+	spec, err := tiles.SpecFor(g, g.Class("user").Feature("total"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, bareDB := openStore(t)
+	through, throughDB := openStore(t)
+	for st, s := range map[*tiles.Store]stores.Source{bare: src, through: guarded} {
+		if _, err := tiles.Backfill(context.Background(), mem, s, st, spec, tiles.BackfillOptions{Now: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := dump(t, bareDB, spec.Table(time.Hour)), dump(t, throughDB, spec.Table(time.Hour))
+	if len(a) == 0 || !reflect.DeepEqual(a, b) {
+		t.Errorf("%d tiles from the bare source, %d through its guard, or they differ", len(a), len(b))
 	}
 }

@@ -29,6 +29,10 @@ func (s Source) Fetch(ctx context.Context, mem memory.Allocator, req stores.Fetc
 // answers, not whether the guard lets calls through.
 func (s Source) Ping(ctx context.Context) error { return ping(ctx, s.Source) }
 
+// Unwrap is the guarded source, for what asks what it is (its SQL dialect:
+// tiles.DialectOf); its calls go through s.
+func (s Source) Unwrap() stores.Source { return s.Source }
+
 // OnlineStore is a stores.OnlineStore whose reads and writes go through a
 // Guard.
 type OnlineStore struct {
