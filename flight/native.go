@@ -115,6 +115,45 @@ type answerKey struct {
 	meta   bool
 }
 
+// readNative reads the native query of in's first message's descriptor
+// and the schema of the Arrow stream that follows (what: the stream's
+// rows, in errors); the caller reads the rows, then releases the reader.
+func (s *Server) readNative(ctx context.Context, in *peeked, what string) (*statement.Statement, *arrowflight.Reader, error) {
+	cmd := in.first.GetFlightDescriptor().GetCmd()
+	rdr, err := arrowflight.NewRecordReader(in, ipc.WithAllocator(s.opts.Mem))
+	if err != nil {
+		if _, cerr := native.Decode(cmd); cerr != nil {
+			return nil, nil, cerr // the command's error first: it is the one to fix first
+		}
+		return nil, nil, invalidArg("native query: the %s must follow as an Arrow stream (a schema, then record batches): %v", what, err)
+	}
+	_, sp := trace.Start(ctx, s.tracer, "parse native")
+	st, err := s.repoOf(ctx).native.Read(cmd, rdr.Schema())
+	trace.End(sp, err)
+	if err != nil {
+		rdr.Release()
+		return nil, nil, s.restrict(ctx, err)
+	}
+	return st, rdr, nil
+}
+
+// planNative plans a native statement for the caller of ctx, who must be
+// allowed its classes, with the schemas of its answer stream.
+func (s *Server) planNative(ctx context.Context, st *statement.Statement) (*planner.Plan, answerSchemas, error) {
+	plan, err := s.prepare(ctx, st)
+	if err != nil {
+		return nil, answerSchemas{}, s.restrict(ctx, err)
+	}
+	if err := s.authorize(ctx, plan.Classes()...); err != nil {
+		return nil, answerSchemas{}, err
+	}
+	out := s.answerSchema(plan.Schema(), st.Options.Meta)
+	if out.header == nil {
+		return nil, answerSchemas{}, status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
+	}
+	return plan, out, nil
+}
+
 // answerSchema is the answer schemas of plan (with hit columns when meta),
 // remembered while the plan is used.
 func (s *Server) answerSchema(schema *arrow.Schema, meta bool) answerSchemas {
@@ -151,7 +190,9 @@ func hasDictionary(f arrow.Field) bool {
 // for its descriptor.
 type peeked struct {
 	first  *arrowflight.FlightData
-	stream arrowflight.FlightService_DoExchangeServer
+	stream interface {
+		Recv() (*arrowflight.FlightData, error)
+	}
 }
 
 func (p *peeked) Recv() (*arrowflight.FlightData, error) {
@@ -183,21 +224,11 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	if desc == nil || desc.GetType() != arrowflight.DescriptorCMD {
 		return invalidArg(`DoExchange: the first message must carry a CMD descriptor holding a native feature query, {"query": {...}} (docs/NATIVE.md)`)
 	}
-	cmd := desc.GetCmd()
-	rdr, err := arrowflight.NewRecordReader(&peeked{first: first, stream: stream}, ipc.WithAllocator(s.opts.Mem))
+	st, rdr, err := s.readNative(ctx, &peeked{first: first, stream: stream}, "input rows")
 	if err != nil {
-		if _, cerr := native.Decode(cmd); cerr != nil {
-			return cerr // the command's error first: it is the one to fix first
-		}
-		return invalidArg("native query: the input rows must follow as an Arrow stream (a schema, then record batches): %v", err)
+		return err
 	}
 	defer rdr.Release()
-	_, sp := trace.Start(ctx, s.tracer, "parse native")
-	st, err := s.repoOf(ctx).native.Read(cmd, rdr.Schema())
-	trace.End(sp, err)
-	if err != nil {
-		return s.restrict(ctx, err)
-	}
 	if err := s.checkStatement(st); err != nil {
 		return err
 	}
@@ -207,18 +238,11 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	}
 	q.trace = id
 	ctx = trace.With(ctx, id)
-	plan, err := s.prepare(ctx, st)
+	plan, out, err := s.planNative(ctx, st)
 	if err != nil {
-		return s.restrict(ctx, err)
-	}
-	q.plan = plan
-	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}
-	out := s.answerSchema(plan.Schema(), st.Options.Meta)
-	if out.header == nil {
-		return status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
-	}
+	q.plan = plan
 	if st.Options.Explain {
 		w := newAnswerWriter(stream, s.opts.Mem, out.all, out.header)
 		defer w.close()

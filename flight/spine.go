@@ -17,13 +17,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fletch-engine/fletch/internal/trace"
-	"github.com/fletch-engine/fletch/native"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -156,40 +154,22 @@ func (s *Server) putNative(stream arrowflight.FlightService_DoPutServer, first *
 		return err
 	}
 	defer done()
-	desc := first.GetFlightDescriptor()
-	cmd := desc.GetCmd()
-	rdr, err := arrowflight.NewRecordReader(&peekedPut{FlightService_DoPutServer: stream, first: first}, ipc.WithAllocator(s.opts.Mem))
+	st, rdr, err := s.readNative(ctx, &peeked{first: first, stream: stream}, "spine")
 	if err != nil {
-		if _, cerr := native.Decode(cmd); cerr != nil {
-			return cerr
-		}
-		return invalidArg("native query: the spine must follow as an Arrow stream (a schema, then record batches): %v", err)
+		return err
 	}
 	defer rdr.Release()
-	_, sp := trace.Start(ctx, s.tracer, "parse native")
-	st, err := s.repoOf(ctx).native.Read(cmd, rdr.Schema())
-	trace.End(sp, err)
-	if err != nil {
-		return s.restrict(ctx, err)
-	}
 	if st.Options.Explain {
 		return invalidArg("native query: explain is answered by DoExchange, not DoPut")
 	}
 	if err := s.checkStatement(st); err != nil {
 		return err
 	}
-	plan, err := s.prepare(ctx, st)
+	plan, out, err := s.planNative(ctx, st)
 	if err != nil {
-		return s.restrict(ctx, err)
-	}
-	q.plan = plan
-	if err := s.authorize(ctx, plan.Classes()...); err != nil {
 		return err
 	}
-	out := s.answerSchema(plan.Schema(), st.Options.Meta)
-	if out.header == nil {
-		return status.Errorf(codes.Internal, "native query: the answer schema has a dictionary column, which the answer stream does not encode: %s", out.all)
-	}
+	q.plan = plan
 	var bound []arrow.RecordBatch
 	defer func() { release(bound) }()
 	rows := int64(0)
@@ -218,7 +198,7 @@ func (s *Server) putNative(stream arrowflight.FlightService_DoPutServer, first *
 	if err != nil {
 		return err
 	}
-	info, err := proto.Marshal(&arrowflight.FlightInfo{Schema: out.info, FlightDescriptor: desc, Endpoint: eps,
+	info, err := proto.Marshal(&arrowflight.FlightInfo{Schema: out.info, FlightDescriptor: first.GetFlightDescriptor(), Endpoint: eps,
 		TotalRecords: rows, TotalBytes: -1, Ordered: true, AppMetadata: meta})
 	if err != nil {
 		return err
