@@ -73,7 +73,7 @@ func (s *stages) end(rows int, err error) {
 		return
 	}
 	// A span's attributes are set once, at its end: each call grows the
-	// span's attribute slice (docs/BENCHMARKS.md §22).
+	// span's attribute slice (docs/BENCHMARKS.md §25).
 	s.span.SetAttributes(attribute.String("fletch.class", s.class), attribute.Int("fletch.rows_in", s.in), attribute.Int("fletch.rows_out", rows))
 	trace.End(s.span, err)
 }
