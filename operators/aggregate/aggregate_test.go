@@ -259,7 +259,7 @@ func mergedTiles(t *testing.T, mem memory.Allocator, fn string, values, key arro
 	for g := range lo {
 		lo[g], hi[g] = int32(g*tilesPerGroup), int32((g+1)*tilesPerGroup)
 	}
-	out, err := MergeRanges(mem, fn, states, lo, hi)
+	out, err := MergeSpans(mem, fn, states, Spans{Lo: lo, Hi: hi})
 	if err != nil {
 		t.Fatal(err)
 	}

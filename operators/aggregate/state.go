@@ -147,14 +147,6 @@ func floatArray(mem memory.Allocator, v []float64) arrow.Array {
 	return b.NewArray()
 }
 
-// MergeRanges merges, for each output row i, the state rows [lo[i], hi[i])
-// of states (the columns of StateFields) and returns fn's result for the
-// union of the rows those states summarize: an empty range gives the
-// aggregation over no rows (DESIGN §4). The result belongs to the caller.
-func MergeRanges(mem memory.Allocator, fn string, states []arrow.Array, lo, hi []int32) (arrow.Array, error) {
-	return MergeSpans(mem, fn, states, Spans{Lo: lo, Hi: hi})
-}
-
 // Spans are, per output row i, the state rows [Lo[i], Hi[i]) and, when Lo2
 // is set, [Lo2[i], Hi2[i]) too (tiles, then the raw rows of an open
 // bucket), in that order.
@@ -177,7 +169,10 @@ func (sp *Spans) rows(i int) iter.Seq[int32] {
 	}
 }
 
-// MergeSpans is MergeRanges over the spans sp.
+// MergeSpans merges, for each output row i, the state rows of sp's spans
+// of states (the columns of StateFields) and returns fn's result for the
+// union of the rows those states summarize: empty spans give the
+// aggregation over no rows (DESIGN §4). The result belongs to the caller.
 func MergeSpans(mem memory.Allocator, fn string, states []arrow.Array, sp Spans) (arrow.Array, error) {
 	nrows := len(sp.Lo)
 	i64 := func(c int) []int64 { return states[c].(*array.Int64).Int64Values() }
