@@ -17,28 +17,6 @@ import (
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
 )
 
-// offsrcRepo has features of each kind the log serves back (a column, an
-// expression, a window) and an etl_offline_to_online one.
-const offsrcRepo = `from chalk.features import features, feature, DataFrame, _, windowed, Windowed, FeatureTime
-
-@features
-class Account:
-    id: int
-    name: str | None
-    score: float
-    label: str = _.name + "!"
-    payments: "DataFrame[Payment]"
-    spent: Windowed[float] = windowed("1d", default=0, expression=_.payments[_.amount, _.paid_at > _.chalk_window].sum())
-    tier: str | None = feature(etl_offline_to_online=True)
-
-@features
-class Payment:
-    id: int
-    account_id: Account.id
-    amount: float
-    paid_at: FeatureTime
-`
-
 // TestOfflineStoreAsSource is issue 13 item 4 as a user meets it: `fletch
 // serve` over a Postgres source with a Postgres offline store; the Python
 // SDK serves accounts at two times (fletch's `now`) while the test changes
@@ -70,18 +48,8 @@ func TestOfflineStoreAsSource(t *testing.T) {
 		`CREATE TABLE payments (id bigint, account_id bigint, amount float8, paid_at timestamptz)`,
 		`INSERT INTO payments VALUES (1, 1, 5, '2026-01-09 23:00:00+00'), (2, 2, 1.5, '2026-01-09 12:00:00+00')`)
 
-	dir := t.TempDir()
-	for name, text := range map[string]string{
-		"accounts.py":  offsrcRepo,
-		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id, name, score, tier from accounts\n",
-		"payments.sql": "-- resolves: Payment\n-- source: db\nselect id, account_id, amount, paid_at from payments\n",
-		"fletch.yaml": "sources:\n  db:\n    kind: postgres\n    dsn: ${FLETCH_IT_OFFSRC_DSN}\n" +
-			"offline_store:\n  kind: postgres\n  dsn: ${FLETCH_IT_OFFSRC_DSN}\n  table: served_log\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := accountsRepo(t, "sources:\n  db:\n    kind: postgres\n    dsn: ${FLETCH_IT_OFFSRC_DSN}\n"+
+		"offline_store:\n  kind: postgres\n  dsn: ${FLETCH_IT_OFFSRC_DSN}\n  table: served_log\n")
 	addr, _ := startServe(t, dir, "FLETCH_IT_OFFSRC_DSN="+dsn)
 	root := repoRoot(t)
 	runTool(t, root, os.Environ(), "bash", filepath.Join(root, "clients/python/setup.sh"))
@@ -280,17 +248,7 @@ SELECT r, v FROM ranked WHERE n = 1`, feature)
 // value served at --now from a DuckDB offline store, after the source row
 // changed; without it, the row as it is.
 func TestQueryServedCLI(t *testing.T) {
-	dir := t.TempDir()
-	for name, text := range map[string]string{
-		"accounts.py":  offsrcRepo,
-		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id, name, score, tier from accounts\n",
-		"payments.sql": "-- resolves: Payment\n-- source: db\nselect id, account_id, amount, paid_at from payments\n",
-		"fletch.yaml":  "sources:\n  db:\n    kind: duckdb\n    path: data.duckdb\noffline_store:\n  kind: duckdb\n  path: log.duckdb\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := accountsRepo(t, "sources:\n  db:\n    kind: duckdb\n    path: data.duckdb\noffline_store:\n  kind: duckdb\n  path: log.duckdb\n")
 	data := func(stmts ...string) {
 		t.Helper()
 		db, err := sql.Open("duckdb", filepath.Join(dir, "data.duckdb"))
@@ -326,4 +284,20 @@ func TestQueryServedCLI(t *testing.T) {
 	if out := query("--now", "2026-01-10T01:00:00Z"); !strings.Contains(out, `"ada2"`) {
 		t.Errorf("recomputed: %s, want the source's ada2", out)
 	}
+}
+
+// accountsRepo is the offline store's test repository
+// (stores/offline/testdata/accounts: features of each kind the log serves
+// back — a column, an expression, a window — and an etl_offline_to_online
+// one) in a new folder, with fletch.yaml.
+func accountsRepo(t *testing.T, yaml string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(repoRoot(t), "stores/offline/testdata/accounts"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fletch.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,38 +30,14 @@ import (
 // the earlier queries answered and an as-of join computed independently
 // with the store's own SQL (a window function over the log's table).
 
-const accountRepo = `from chalk.features import features, feature, DataFrame, _, windowed, Windowed, FeatureTime
-
-@features
-class Account:
-    id: int
-    name: str | None
-    score: float
-    label: str = _.name + "!"
-    payments: "DataFrame[Payment]"
-    spent: Windowed[float] = windowed("1d", default=0, expression=_.payments[_.amount, _.paid_at > _.chalk_window].sum())
-    tier: str | None = feature(etl_offline_to_online=True)
-
-@features
-class Payment:
-    id: int
-    account_id: Account.id
-    amount: float
-    paid_at: FeatureTime
-`
-
-// accountSource is the repository above over a fresh in-memory DuckDB.
+// accountSource is the repository of testdata/accounts (features of each
+// kind the log serves back: a column, an expression, a window; and an
+// etl_offline_to_online one) over a fresh in-memory DuckDB.
 func accountSource(t *testing.T) (*features.Graph, *duckdb.Source) {
 	t.Helper()
 	dir := t.TempDir()
-	for name, body := range map[string]string{
-		"accounts.py":  accountRepo,
-		"accounts.sql": "-- resolves: Account\n-- source: db\nselect id, name, score, tier from accounts\n",
-		"payments.sql": "-- resolves: Payment\n-- source: db\nselect id, account_id, amount, paid_at from payments\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.CopyFS(dir, os.DirFS("testdata/accounts")); err != nil {
+		t.Fatal(err)
 	}
 	g, err := features.Load(dir)
 	if err != nil {

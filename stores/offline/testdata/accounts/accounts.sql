@@ -1,0 +1,3 @@
+-- resolves: Account
+-- source: db
+select id, name, score, tier from accounts
