@@ -135,6 +135,41 @@ func (r *run) evalCall(f *frameData, b *call) (arrow.Array, error) {
 	return out, nil
 }
 
+// aggregationInputs drops from groups (a group per row of d, -1 for none)
+// the rows a's filters drop (all but its filter skip; -1: all), and
+// evaluates a's value and sort key over d (nil when a has none); the
+// caller releases them.
+func (r *run) aggregationInputs(d *frameData, a *aggregation, groups []int32, skip int) (values, sortKey arrow.Array, err error) {
+	for i, flt := range a.filters {
+		if i == skip {
+			continue
+		}
+		m, err := r.eval(d, flt)
+		if err != nil {
+			return nil, nil, err
+		}
+		mask := m.(*array.Boolean)
+		for j := range groups {
+			if mask.IsNull(j) || !mask.Value(j) {
+				groups[j] = -1
+			}
+		}
+		m.Release()
+	}
+	if a.value != nil {
+		if values, err = r.eval(d, a.value); err != nil {
+			return nil, nil, err
+		}
+	}
+	if a.sortBy != nil {
+		if sortKey, err = r.eval(d, a.sortBy); err != nil {
+			release([]arrow.Array{values})
+			return nil, nil, err
+		}
+	}
+	return values, sortKey, nil
+}
+
 func (r *run) aggregate(f *frameData, a *aggregation) (arrow.Array, error) {
 	if r.tiled(a) {
 		return r.tiledAggregate(f, a)
@@ -149,32 +184,11 @@ func (r *run) aggregate(f *frameData, a *aggregation) (arrow.Array, error) {
 	d := cd.data
 	groups := make([]int32, d.n)
 	copy(groups, cd.parentRows)
-	for _, flt := range a.filters {
-		m, err := r.eval(d, flt)
-		if err != nil {
-			return nil, err
-		}
-		mask := m.(*array.Boolean)
-		for i := range groups {
-			if mask.IsNull(i) || !mask.Value(i) {
-				groups[i] = -1
-			}
-		}
-		m.Release()
+	values, sortKey, err := r.aggregationInputs(d, a, groups, -1)
+	if err != nil {
+		return nil, err
 	}
-	var values, sortKey arrow.Array
-	if a.value != nil {
-		if values, err = r.eval(d, a.value); err != nil {
-			return nil, err
-		}
-		defer values.Release()
-	}
-	if a.sortBy != nil {
-		if sortKey, err = r.eval(d, a.sortBy); err != nil {
-			return nil, err
-		}
-		defer sortKey.Release()
-	}
+	defer release([]arrow.Array{values, sortKey})
 	out, err := aggregate.Grouped(r.mem, a.fn, values, sortKey, groups, f.n)
 	if err != nil {
 		return nil, &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("%s: %v", a.text, err)}

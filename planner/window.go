@@ -225,36 +225,11 @@ func (r *run) slidingAggregate(f *frameData, cd *childData, a *aggregation) (arr
 	for j := range groups {
 		groups[j] = int32(j)
 	}
-	for i, flt := range a.filters {
-		if i == a.slide.filter {
-			continue
-		}
-		m, err := r.eval(d, flt)
-		if err != nil {
-			return nil, err
-		}
-		mask := m.(*array.Boolean)
-		for j := range groups {
-			if mask.IsNull(j) || !mask.Value(j) {
-				groups[j] = -1
-			}
-		}
-		m.Release()
+	values, sortKey, err := r.aggregationInputs(d, a, groups, a.slide.filter)
+	if err != nil {
+		return nil, err
 	}
-	var values, sortKey arrow.Array
-	var err error
-	if a.value != nil {
-		if values, err = r.eval(d, a.value); err != nil {
-			return nil, err
-		}
-		defer values.Release()
-	}
-	if a.sortBy != nil {
-		if sortKey, err = r.eval(d, a.sortBy); err != nil {
-			return nil, err
-		}
-		defer sortKey.Release()
-	}
+	defer release([]arrow.Array{values, sortKey})
 	states, err := aggregate.Partial(r.mem, a.fn, values, sortKey, groups, d.n)
 	if err != nil {
 		return nil, &statement.Error{Kind: statement.Internal, Msg: fmt.Sprintf("%s: %v", a.text, err)}
