@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -125,22 +126,7 @@ func TestExpressionLimits(t *testing.T) {
 	nested := func(depth int) string {
 		return strings.Repeat("lower(", depth-1) + "full_name" + strings.Repeat(")", depth-1)
 	}
-	run := func(q string) ([]string, error) {
-		info, err := cl.Execute(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err != nil {
-			return nil, err
-		}
-		defer rdr.Release()
-		var rows []string
-		for rdr.Next() {
-			rows = append(rows, resultRows([]arrow.RecordBatch{rdr.RecordBatch()})...)
-		}
-		return rows, rdr.Err()
-	}
+	run := func(q string) ([]string, error) { return sqlRows(ctx, cl, q) }
 	// 1000 deep: more than the default 256, within the configured bound.
 	got, err := run(`SELECT id, ` + nested(1000) + ` FROM user WHERE id IN ('u3', 'u44')`)
 	if err != nil {
@@ -194,20 +180,7 @@ func TestQueryMemory(t *testing.T) {
 	cl := serve(t, NewServer(engine, Options{Mem: mem, Expressions: pyExprs(engine.Graph()), Now: func() time.Time { return e2eNow }}))
 	ctx := context.Background()
 	query := func(ids []string) ([]string, error) {
-		info, err := cl.Execute(ctx, `SELECT id, average_rating_given FROM user WHERE id IN `+inList(ids))
-		if err != nil {
-			return nil, err
-		}
-		rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err != nil {
-			return nil, err
-		}
-		defer rdr.Release()
-		var rows []string
-		for rdr.Next() {
-			rows = append(rows, resultRows([]arrow.RecordBatch{rdr.RecordBatch()})...)
-		}
-		return rows, rdr.Err()
+		return sqlRows(ctx, cl, `SELECT id, average_rating_given FROM user WHERE id IN `+inList(ids))
 	}
 	reference := func(ids []string) []string {
 		var out []string
@@ -244,4 +217,23 @@ func TestQueryMemory(t *testing.T) {
 		t.Fatalf("after a refusal: %v", err)
 	}
 	compareRows(t, got, reference(few))
+}
+
+// sqlRows runs q and reads its answer's rows (resultRows), or the error
+// of either call.
+func sqlRows(ctx context.Context, cl *flightsql.Client, q string) ([]string, error) {
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rdr, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		return nil, err
+	}
+	defer rdr.Release()
+	var rows []string
+	for rdr.Next() {
+		rows = append(rows, resultRows([]arrow.RecordBatch{rdr.RecordBatch()})...)
+	}
+	return rows, rdr.Err()
 }

@@ -411,7 +411,7 @@ func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*quer
 	if err := s.checkSQL(text); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start := trace.StageStart(s.tracer)
 	st, rel, remembered, err := s.repoOf(ctx).sql.ReadQuery(text)
 	if !remembered {
 		trace.Recorded(ctx, s.tracer, "parse sql", start, err)
@@ -457,7 +457,7 @@ func (s *Server) planStatement(ctx context.Context, st *statement.Statement, pre
 // lookup costs a span per stage that did work (docs/OPERATIONS.md
 // "Traces").
 func (s *Server) prepare(ctx context.Context, st *statement.Statement) (*planner.Plan, error) {
-	start := time.Now()
+	start := trace.StageStart(s.tracer)
 	plan, cached, err := s.repoOf(ctx).engine.PrepareCached(st)
 	if !cached {
 		trace.Recorded(ctx, s.tracer, "plan", start, err)

@@ -19,6 +19,15 @@ func Start(ctx context.Context, tracer oteltrace.Tracer, name string, opts ...ot
 	return tracer.Start(ctx, name, opts...)
 }
 
+// StageStart is the start of a stage that Recorded may record: now when
+// tracer is set, else the zero time (no clock read on an untraced path).
+func StageStart(tracer oteltrace.Tracer) time.Time {
+	if tracer == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
 // Recorded records a finished stage, from start to now, as a span under
 // ctx's span (when tracer is set and that span records): for a stage whose
 // span is decided once it is done, such as one a cache answered.
