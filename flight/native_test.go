@@ -3,9 +3,7 @@ package flight
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -30,23 +28,32 @@ type nativeAnswer struct {
 func (a *nativeAnswer) release() { releaseAll(a.recs) }
 
 // exchange sends cmd and the input batches (all of schema in) over a real
-// DoExchange and reads the whole answer, as an SDK does.
+// DoExchange and reads the whole answer, as an SDK does: the batches go up
+// from a goroutine while the answer is read, since the server answers
+// each chunk as it reads it (an input of several chunks written before
+// any answer is read stalls once both flow-control windows are full). A
+// write error is the server having stopped reading: its answer says why.
 func exchange(ctx context.Context, mem memory.Allocator, cl *flightsql.Client, cmd string, in *arrow.Schema, batches ...arrow.RecordBatch) (*nativeAnswer, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stream, err := cl.Client.DoExchange(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w := arrowflight.NewRecordWriter(stream, ipc.WithSchema(in), ipc.WithAllocator(mem))
-	w.SetFlightDescriptor(&arrowflight.FlightDescriptor{Type: arrowflight.DescriptorCMD, Cmd: []byte(cmd)})
-	for _, b := range batches {
-		if err := w.Write(b); err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		w := arrowflight.NewRecordWriter(stream, ipc.WithSchema(in), ipc.WithAllocator(mem))
+		w.SetFlightDescriptor(&arrowflight.FlightDescriptor{Type: arrowflight.DescriptorCMD, Cmd: []byte(cmd)})
+		for _, b := range batches {
+			if w.Write(b) != nil {
+				break
+			}
 		}
-	}
-	w.Close()
-	if err := stream.CloseSend(); err != nil {
-		return nil, err
-	}
+		w.Close()
+		stream.CloseSend()
+	}()
+	defer func() { cancel(); <-sent }()
 	rdr, err := arrowflight.NewRecordReader(stream, ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, err

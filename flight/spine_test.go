@@ -463,3 +463,31 @@ func TestNativeSummaryAcrossChunks(t *testing.T) {
 		t.Errorf("summary %+v: want full_name failing in rows 100..102 only, email in all of them (no rows)", summary)
 	}
 }
+
+// TestNativeExchangeChunks: an input of many chunks over one DoExchange,
+// written while the answer is read, comes back one row per input row, in
+// order, each equal to DuckDB's; the server answers chunk by chunk.
+func TestNativeExchangeChunks(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, db := e2eServer(t, mem, smallSpines)
+	cl := serve(t, srv)
+	keys := spineKeys(6000)
+	var batches []arrow.RecordBatch
+	for i := 0; i < len(keys); i += 100 {
+		batches = append(batches, stringBatch(mem, "user.id", keys[i:i+100]...))
+	}
+	defer releaseAll(batches)
+	a, err := exchange(context.Background(), mem, cl, nativeCmd(""), batches[0].Schema(), batches...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.release()
+	if len(a.recs) < len(keys)/srv.opts.SpineChunkRows {
+		t.Errorf("%d answer batches for %d chunks: not answered chunk by chunk", len(a.recs), len(keys)/srv.opts.SpineChunkRows)
+	}
+	compareRows(t, resultRows(a.recs), referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)))
+	if a.summary.Rows != int64(len(keys)) {
+		t.Errorf("summary counts %d rows, want %d", a.summary.Rows, len(keys))
+	}
+}

@@ -68,7 +68,7 @@ func TestBigSpine(t *testing.T) {
 	t.Run("python", func(t *testing.T) {
 		runTool(t, root, os.Environ(), "bash", filepath.Join(root, "clients/python/setup.sh"))
 		env := append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "clients/python"), "FLETCH_URL=grpc://"+addr, "FLETCH_REFERENCE_DB="+ref, fmt.Sprintf("SPINE_ROWS=%d", bigSpineRows+50_000),
-			"MODES=exact-endpoints,exact-exchange,tiled,sql")
+			"MODES=exact-endpoints,tiled,sql")
 		runTool(t, root, env, filepath.Join(root, ".venv/bin/python"), filepath.Join(root, "integration/testdata/tiles_training_set.py"))
 	})
 }

@@ -5,8 +5,7 @@ a copy of the same events (tiled: to its bucket semantics, docs/TILES.md).
 
 Run by integration TestTilesTrainingSet and TestBigSpine, which set
 FLETCH_URL and FLETCH_REFERENCE_DB. MODES picks the runs (default
-"exact,tiled"): "exact-exchange" is exact with the spine sent over one
-DoExchange whatever its size, "exact-endpoints" requires the SDK to have
+"exact,tiled"): "exact-endpoints" is exact and requires the SDK to have
 read several endpoints, "sql" is Flight SQL through ADBC, the spine bound
 to a prepared statement."""
 
@@ -100,9 +99,7 @@ def main():
         for mode in modes:
             tiled = mode == "tiled"
             options = {"use_materialized_offline_query": True} if tiled else None
-            endpoint_rows, endpoint_reads[:] = fletch.ENDPOINT_ROWS, []
-            if mode == "exact-exchange":
-                fletch.ENDPOINT_ROWS = 1 << 62
+            endpoint_reads[:] = []
             start = time.perf_counter()
             if mode == "sql":
                 cols = ", ".join(f'"{f}[{w}]"' for f in ("total", "cnt") for w in WINDOWS)
@@ -113,7 +110,6 @@ def main():
                 got = client.offline_query(inputs={"user.id": spine.column("id")}, input_times=times,
                                            output=outputs, planner_options=options)
             timings[mode] = time.perf_counter() - start
-            fletch.ENDPOINT_ROWS = endpoint_rows
             if mode == "exact-endpoints":
                 assert endpoint_reads, "the SDK did not read the answer from several endpoints"
             if tiled not in wants:

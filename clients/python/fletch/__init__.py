@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
@@ -33,11 +32,10 @@ Inputs = Union[Mapping[str, Any], pa.Table, pa.RecordBatch, Any]
 
 #: Input rows sent per record batch: the server plans and runs its input
 #: chunk by chunk (server.spine.chunk_rows, 32,768 by default), so a batch
-#: of that size is what it reads at once.
+#: of that size is what it reads at once. An input of more rows goes up
+#: once (DoPut) and comes back as a FlightInfo of endpoints read in
+#: parallel (docs/CLIENTS.md).
 CHUNK_ROWS = 32_768
-#: Inputs of more rows than this go up once (DoPut) and come back as a
-#: FlightInfo of several endpoints read in parallel (docs/CLIENTS.md).
-ENDPOINT_ROWS = 262_144
 
 
 class FletchError(Exception):
@@ -198,7 +196,7 @@ class FletchClient:
     ``url`` is ``host:port`` or ``grpc://host:port`` (``grpc+tls://`` for
     TLS). ``token``, when given, is sent as ``authorization: Bearer <token>``
     on every call. ``streams`` bounds the endpoints of a big answer (more
-    than ``ENDPOINT_ROWS`` input rows) read in parallel: each one read is a
+    than ``CHUNK_ROWS`` input rows) read in parallel: each one read is a
     chunk's work in the server's memory at once (docs/BENCHMARKS.md §23).
     """
 
@@ -299,7 +297,7 @@ class FletchClient:
         desc = flight.FlightDescriptor.for_command(json.dumps({"query": query}).encode())
         opts = flight.FlightCallOptions(headers=self._headers)
         try:
-            if table.num_rows > ENDPOINT_ROWS and not explain:
+            if table.num_rows > CHUNK_ROWS and not explain:
                 result = self._endpoints(desc, table, opts)
             else:
                 result = self._exchange(desc, table, opts)
@@ -308,35 +306,32 @@ class FletchClient:
         return _convert(result, format)
 
     def _exchange(self, desc: Any, table: pa.Table, opts: Any) -> pa.Table:
-        """One DoExchange: the rows go up in batches of CHUNK_ROWS from a
-        thread of their own while the answer is read, so that neither side
-        waits for the other to drain (with both writing, a big input
-        stalled both once their flow-control windows filled)."""
-        writer, reader = self._flight.do_exchange(desc, options=opts)
-        failed = []
+        """One DoExchange: the rows go up, then the answer is read.
 
-        def upload():
+        Only an input of one chunk (or an explain, which the server answers
+        after reading all of it) comes this way: the server answers each
+        chunk as it reads it, so a bigger input written before any answer
+        is read would stall once both flow-control windows were full. It is
+        not written from a thread of its own while the answer is read
+        either: when the server refuses the query, the writer and the reader
+        both finish the gRPC call, and two threads doing so at once abort
+        the process (GRPC_CALL_ERROR_TOO_MANY_OPERATIONS)."""
+        writer, reader = self._flight.do_exchange(desc, options=opts)
+        try:
             try:
                 writer.begin(table.schema)
                 for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
                     writer.write_batch(batch)
                 writer.done_writing()
-            except Exception as e:  # the server stopped reading: its answer says why
-                failed.append(e)
-
-        up = threading.Thread(target=upload, daemon=True)
-        up.start()
-        try:
+            except (flight.FlightError, pa.ArrowException):
+                pass  # the server stopped reading: its answer says why
             batches, summary = _read(reader)
             schema = reader.schema
         finally:
-            up.join()
             try:
                 writer.close()
             except (flight.FlightError, pa.ArrowException):
                 pass  # the answer (or its error) is what the server said
-        if failed:
-            raise failed[0]
         return pa.Table.from_batches(batches, schema=schema).replace_schema_metadata({SUMMARY_KEY: summary})
 
     def _endpoints(self, desc: Any, table: pa.Table, opts: Any) -> pa.Table:
