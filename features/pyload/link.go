@@ -938,6 +938,9 @@ func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Windo
 		}
 		labels = append(labels, w.Window.Label)
 	}
+	if len(group.Windows) == 0 {
+		return nil // its declaration's error says why it has none
+	}
 	if _, agg := group.Windows[0].Expr.(*expr.Agg); agg && win == nil && d > 0 && group.Materialization != nil {
 		// A window a materialized feature does not declare, asked by a
 		// query: the planner merges other tiles for it (docs/TILES.md).

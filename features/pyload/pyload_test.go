@@ -568,6 +568,9 @@ func TestErrors(t *testing.T) {
 		{"windowed(...) without Windowed", fmt.Sprintf(base, "1\n    w: int = windowed(\"7d\", expression=_.prices.count())"), "w: int", `Item.w is defined with windowed(...): annotate it Windowed[int]`},
 		{"Windowed without windowed(...)", fmt.Sprintf(base, "1\n    w: Windowed[int]"), "w: W", `Item.w is Windowed[...]: define it with windowed("7d", ..., expression=...)`},
 		{"bad window duration", fmt.Sprintf(base, "1\n    w: Windowed[int] = windowed(\"7days\", expression=_.prices.count())"), `"7days"`, `window of Item.w: invalid duration "7days": unknown unit "days" (use w, d, h, m, s, ms)`},
+		// Before, reading a window of a windowed feature all of whose
+		// windows were refused indexed its empty list (a fuzz crasher).
+		{"read a window of a windowed feature without one", fmt.Sprintf(base, "1\n    w: Windowed[int] = windowed(\"7days\", expression=_.prices.count())\n    v: int = _.w[\"7d\"]"), `"7days"`, `window of Item.w: invalid duration "7days": unknown unit "days" (use w, d, h, m, s, ms)`},
 		{"sum without column", fmt.Sprintf(base, `_.prices.sum()`), `_.prices.sum()`, `.sum() needs a column to aggregate: _.prices[_.column].sum()`},
 		{"aggregate a scalar", fmt.Sprintf(base, `_.price.sum()`), `_.price.sum()`, `_.price is not a has-many relation (DataFrame[...]): _.price`},
 		{"two projections", fmt.Sprintf(base, `_.prices[_.value, _.kind].count()`), `_.kind]`, `a selection projects one column: _.value and _.kind are both bare columns (make one a condition)`},
