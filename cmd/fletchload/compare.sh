@@ -45,7 +45,7 @@ trap cleanup EXIT
 
 (cd "$FLOOR_DIR" && go build -o "$bin/floor" .)
 go build -o "$bin/fletchload" ./cmd/fletchload
-go build -tags duckdb_arrow -o "$bin/fletch" ./cmd/fletch
+GOEXPERIMENT="${GOEXPERIMENT:-simd}" go build -tags duckdb_arrow -o "$bin/fletch" ./cmd/fletch # as ./fletch builds it
 
 wait_for() { # log file, text
 	for _ in $(seq 120); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.5; done

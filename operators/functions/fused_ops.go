@@ -594,6 +594,9 @@ func cmpWord[T int64 | float64](op cmpOp, xs, ys []T) uint64 {
 	ys = ys[:len(xs)]
 	var m0, m1, m2, m3 uint64
 	j := 0
+	if fx, ok := any(xs).([]float64); ok {
+		m0, j = cmpFloatsWide(op, fx, any(ys).([]float64))
+	}
 	switch op {
 	case cmpLt:
 		for ; j+4 <= len(xs); j += 4 {
@@ -940,6 +943,9 @@ func patchRows[T int64 | float64](res, a []T, take []uint64) []T {
 		hi := min(lo+64, n)
 		full := ^uint64(0) >> (64 - (hi - lo))
 		p &= full
+		if f, ok := any(res).([]float64); ok && hi-lo == 64 && patchWordWide(f[lo:hi], any(a).([]float64)[lo:hi], p) {
+			continue
+		}
 		switch c := bits.OnesCount64(p); {
 		case c == hi-lo:
 			copy(res[lo:hi], a[lo:hi])

@@ -211,7 +211,7 @@ func arithInts(op byte, res, a, b []int64) bool {
 // (docs/BENCHMARKS.md §12.1).
 func arithFloats(op byte, res, a, b []float64) {
 	a, b = a[:len(res)], b[:len(res)]
-	i := 0
+	i := arithFloatsWide(op, res, a, b)
 	switch op {
 	case '+':
 		for ; i+4 <= len(res); i += 4 {

@@ -1,0 +1,12 @@
+//go:build !goexperiment.simd || !amd64
+
+package functions
+
+// Without GOEXPERIMENT=simd (or off amd64) the float loops have no wide
+// forms: wide_simd.go.
+
+func arithFloatsWide(op byte, res, a, b []float64) int { return 0 }
+
+func cmpFloatsWide(op cmpOp, xs, ys []float64) (uint64, int) { return 0, 0 }
+
+func patchWordWide(res, a []float64, take uint64) bool { return false }
