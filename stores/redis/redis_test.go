@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -322,6 +323,72 @@ func TestMergeScriptIsPackedMerge(t *testing.T) {
 			t.Fatalf("write %d to %s: the script stored\n% x\npacked.Merge made\n% x", i, key, got, want[key])
 		}
 	}
+}
+
+// TestMergeFastPath: the script's shortcut (the given entity as it is,
+// when it writes the stored entity's slots again, newer) is taken only
+// when the stored entity is that one group: each sequence of writes ends
+// as packed.Merge makes it. Before the shortcut checked where the stored
+// group ended, a stored entity of two groups lost its second.
+func TestMergeFastPath(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	s := open(t)
+	dir := s.dir("F")
+	type write struct {
+		names []string
+		after time.Duration
+	}
+	for i, writes := range [][]write{
+		{{[]string{"a", "b"}, 0}, {[]string{"a", "b"}, time.Second}},                                   // the shortcut
+		{{[]string{"a", "b"}, time.Second}, {[]string{"a", "b"}, 0}},                                   // older: merged
+		{{[]string{"a", "b"}, 0}, {[]string{"c"}, time.Second}, {[]string{"a", "b"}, 2 * time.Second}}, // two groups stored
+		{{[]string{"a", "b"}, 0}, {[]string{"a", "c"}, time.Second}},                                   // other slots
+		{{[]string{"s"}, 0}, {[]string{"s"}, time.Second}},                                             // a long value
+	} {
+		key := fmt.Sprintf("%sF:i:%d", s.prefix, i)
+		want := ""
+		for j, w := range writes {
+			rec := storetest.FloatRecord(mem, w.names, 1, func(_, k int) float64 { return float64(100*j + k) })
+			if w.names[0] == "s" { // a value of 300 bytes: its length takes five
+				rec.Release()
+				rec = longString(mem, "s", strings.Repeat(string(rune('x'+j)), 300))
+			}
+			f, err := dir.Fields(ctx, rec.Schema(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			given, err := packed.Append(nil, t0.Add(w.after), f, rec, 0)
+			rec.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, err = packed.Merge(want, string(given)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.client.EvalSha(ctx, mergeSHA, []string{key}, given).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.client.Get(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("writes %d: the script stored\n% x\npacked.Merge made\n% x", i, got, want)
+		}
+	}
+}
+
+// longString is a one-row record of one string column.
+func longString(mem memory.Allocator, name, v string) arrow.RecordBatch {
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	b.Append(v)
+	col := b.NewArray()
+	defer col.Release()
+	return array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: name, Type: arrow.BinaryTypes.String, Nullable: true}}, nil), []arrow.Array{col}, 1)
 }
 
 // After the server forgets its scripts (a restart, SCRIPT FLUSH), a Set
