@@ -83,6 +83,15 @@ end
 -- one group in each, the same slots. Then the merge is the given entity
 -- as it is, and its values need no unpacking: only their lengths are read,
 -- to find where the group ends.
+-- length reads the length of the value at pos: the length, and where the
+-- value starts.
+local function length(s, pos)
+  local n = string.byte(s, pos)
+  if n == 255 then
+    return (struct.unpack('>I4', s, pos + 1)), pos + 5
+  end
+  return n, pos + 1
+end
 local function single(s)
   if #s < 18 then
     return nil
@@ -95,12 +104,8 @@ local function single(s)
     local b = string.byte(s, i)
     while b ~= 0 do
       if b % 2 == 1 then
-        local n = string.byte(s, pos)
-        pos = pos + 1
-        if n == 255 then
-          n = struct.unpack('>I4', s, pos)
-          pos = pos + 4
-        end
+        local n
+        n, pos = length(s, pos)
         pos = pos + n
       end
       b = math.floor(b / 2)
@@ -127,12 +132,8 @@ local function read(s)
     pos = bitmap + math.floor((span + 7) / 8)
     for k = 0, span - 1 do
       if bit.band(string.byte(s, bitmap + math.floor(k / 8)), bit.lshift(1, k % 8)) ~= 0 then
-        local n = string.byte(s, pos)
-        pos = pos + 1
-        if n == 255 then
-          n = struct.unpack('>I4', s, pos)
-          pos = pos + 4
-        end
+        local n
+        n, pos = length(s, pos)
         local slot = first + k
         if times[slot] == nil then
           slots[#slots + 1] = slot

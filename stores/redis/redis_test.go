@@ -300,21 +300,7 @@ func TestMergeScriptIsPackedMerge(t *testing.T) {
 			picked[j] = names[k]
 		}
 		rec := storetest.FloatRecord(mem, picked, 1, func(_, j int) float64 { return float64(i*10 + j) })
-		f, err := dir.Fields(ctx, rec.Schema(), true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		given, err := packed.Append(nil, t0.Add(time.Duration(rng.IntN(3))*time.Second), f, rec, 0)
-		rec.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want[key], err = packed.Merge(want[key], string(given)); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.client.EvalSha(ctx, mergeSHA, []string{key}, given).Err(); err != nil {
-			t.Fatal(err)
-		}
+		want[key] = mergeBoth(t, s, dir, key, want[key], rec, t0.Add(time.Duration(rng.IntN(3))*time.Second))
 		got, err := s.client.Get(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
@@ -355,21 +341,7 @@ func TestMergeFastPath(t *testing.T) {
 				rec.Release()
 				rec = longString(mem, "s", strings.Repeat(string(rune('x'+j)), 300))
 			}
-			f, err := dir.Fields(ctx, rec.Schema(), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			given, err := packed.Append(nil, t0.Add(w.after), f, rec, 0)
-			rec.Release()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want, err = packed.Merge(want, string(given)); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.client.EvalSha(ctx, mergeSHA, []string{key}, given).Err(); err != nil {
-				t.Fatal(err)
-			}
+			want = mergeBoth(t, s, dir, key, want, rec, t0.Add(w.after))
 		}
 		got, err := s.client.Get(ctx, key).Result()
 		if err != nil {
@@ -379,6 +351,30 @@ func TestMergeFastPath(t *testing.T) {
 			t.Errorf("writes %d: the script stored\n% x\npacked.Merge made\n% x", i, got, want)
 		}
 	}
+}
+
+// mergeBoth packs rec's one row observed at at, merges it into key with
+// the script, releases rec, and returns what packed.Merge makes of want
+// and it.
+func mergeBoth(t *testing.T, s *Store, dir *packed.Directory, key, want string, rec arrow.RecordBatch, at time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	defer rec.Release()
+	f, err := dir.Fields(ctx, rec.Schema(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given, err := packed.Append(nil, at, f, rec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err = packed.Merge(want, string(given)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.client.EvalSha(ctx, mergeSHA, []string{key}, given).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return want
 }
 
 // longString is a one-row record of one string column.
