@@ -79,6 +79,15 @@ and ` + "`coalesce`" + ` compute every argument for every row in both; where a k
 an int beyond 2**53 converted to a float) the sub-tree is evaluated call by call, which reports the
 error as always. Smaller batches (the online path's one row) are evaluated call by call. Cost:
 docs/BENCHMARKS.md, "Compiled Python resolvers".
+
+Built with ` + "`GOEXPERIMENT=simd`" + ` (as ` + "`./fletch`" + `, ` + "`scripts/test`" + ` and the benchmark scripts build
+it), the float loops — ` + "`+ - *`" + `, the comparisons into bitmaps — run four rows an instruction on the
+CPU's AVX registers, and ` + "`if_then_else`" + `'s patches eight rows a masked merge with AVX-512, through
+the Go toolchain's own ` + "`simd/archsimd`" + ` (` + "`operators/functions/wide_simd.go`" + `). Without the
+experiment, or on a CPU without AVX, the same scalar loops as before run (` + "`wide_scalar.go`" + `); the
+answers are the same bits either way (` + "`TestFloatLoops`" + `, ` + "`TestPatchRows`" + `: each loop against one Go
+operation per row; ` + "`scripts/test`" + ` runs the package's tests in both builds). Measured in
+docs/BENCHMARKS.md §12.3.
 `
 
 const aggregationsDoc = `
