@@ -320,7 +320,11 @@ class FletchClient:
         try:
             try:
                 writer.begin(table.schema)
-                for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
+                # One batch, however many chunks the table has: the server
+                # answers each batch as it reads it, and answers to many
+                # small batches not read until the last one is written
+                # fill the flow-control windows as surely as big ones.
+                for batch in table.combine_chunks().to_batches(max_chunksize=CHUNK_ROWS):
                     writer.write_batch(batch)
                 writer.done_writing()
             except (flight.FlightError, pa.ArrowException):

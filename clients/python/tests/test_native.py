@@ -4,6 +4,7 @@ fletch, each value checked against DuckDB SQL over the same data."""
 import datetime as dt
 import json
 import math
+import threading
 
 import pyarrow as pa
 import pytest
@@ -195,6 +196,23 @@ def test_recompute_features_needs_an_offline_store(client, now):
                                  recompute_features=value)
     got = client.offline_query(input={"user.id": ["50"]}, input_times=[now], output=["full_name"], recompute_features=True)
     assert got.num_rows == 1
+
+
+def test_many_small_batches(client):
+    """An input of one chunk's rows in thousands of small batches (a
+    chunked column, as pandas and DuckDB hand them out) comes back whole.
+    Before, each went up as a batch of its own over one DoExchange, the
+    server answered each as it read it, and with nothing read before the
+    last batch was written the call stalled for good once the flow-control
+    windows filled (30,000 rows in 3,000 batches, every feature of user)."""
+    ids = [str(i % 1000 + 1) for i in range(30_000)]
+    column = pa.chunked_array([pa.array(ids[i:i + 10]) for i in range(0, len(ids), 10)])
+    got = []
+    call = threading.Thread(target=lambda: got.append(client.query_bulk({"user.id": column}, [])), daemon=True)
+    call.start()
+    call.join(120)
+    assert got, "the query stalled"
+    assert got[0].column("id").to_pylist() == ids
 
 
 def test_big_input_streams(client):
