@@ -877,6 +877,8 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 	if err := q.st.CheckParams(schema); err != nil {
 		return nil, err
 	}
+	co := s.coalescer()
+	defer co.release()
 	rows := int64(0)
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
@@ -890,12 +892,20 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 		if err != nil {
 			return bound, err
 		}
-		bound = append(bound, in)
+		ready, err := co.add(in)
+		bound = append(bound, ready...)
+		if err != nil {
+			return bound, err
+		}
 	}
 	if err := rdr.Err(); err != nil {
 		return bound, malformedIPC("malformed Arrow IPC data", err)
 	}
-	return bound, nil
+	last, err := co.flush()
+	if last != nil {
+		bound = append(bound, last)
+	}
+	return bound, err
 }
 
 // malformedIPC is the caller's error for a parameter stream arrow-go could
