@@ -17,7 +17,6 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fletch-engine/fletch/internal/trace"
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/planner"
 )
 
@@ -110,23 +110,11 @@ func (c *coalescer) flush() (arrow.RecordBatch, error) {
 		return parts[0], nil
 	}
 	defer release(parts)
-	cols := make([]arrow.Array, parts[0].NumCols())
-	defer releaseArrays(cols)
-	rows := int64(0)
-	for _, p := range parts {
-		rows += p.NumRows()
+	rec, err := operators.Concat(c.mem, parts[0].Schema(), parts)
+	if err != nil {
+		return nil, fmt.Errorf("gathering the input batches: %w", err)
 	}
-	for i := range cols {
-		each := make([]arrow.Array, len(parts))
-		for k, p := range parts {
-			each[k] = p.Column(i)
-		}
-		var err error
-		if cols[i], err = array.Concatenate(each, c.mem); err != nil {
-			return nil, fmt.Errorf("gathering the input batches: %w", err)
-		}
-	}
-	return array.NewRecordBatch(parts[0].Schema(), cols, rows), nil
+	return rec, nil
 }
 
 // release drops what is gathered (a call that failed half way).

@@ -464,34 +464,6 @@ func TestNativeSummaryAcrossChunks(t *testing.T) {
 	}
 }
 
-// TestNativeExchangeChunks: an input of many chunks over one DoExchange,
-// written while the answer is read, comes back one row per input row, in
-// order, each equal to DuckDB's; the server answers chunk by chunk.
-func TestNativeExchangeChunks(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	srv, db := e2eServer(t, mem, smallSpines)
-	cl := serve(t, srv)
-	keys := spineKeys(6000)
-	var batches []arrow.RecordBatch
-	for i := 0; i < len(keys); i += 100 {
-		batches = append(batches, stringBatch(mem, "user.id", keys[i:i+100]...))
-	}
-	defer releaseAll(batches)
-	a, err := exchange(context.Background(), mem, cl, nativeCmd(""), batches[0].Schema(), batches...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.release()
-	if len(a.recs) < len(keys)/srv.opts.SpineChunkRows {
-		t.Errorf("%d answer batches for %d chunks: not answered chunk by chunk", len(a.recs), len(keys)/srv.opts.SpineChunkRows)
-	}
-	compareRows(t, resultRows(a.recs), referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)))
-	if a.summary.Rows != int64(len(keys)) {
-		t.Errorf("summary counts %d rows, want %d", a.summary.Rows, len(keys))
-	}
-}
-
 // TestCoalescer: small bound batches come out gathered up to a chunk, big
 // ones as they are, every row once and in order, nothing leaked.
 func TestCoalescer(t *testing.T) {
@@ -547,32 +519,47 @@ func TestCoalescer(t *testing.T) {
 	}
 }
 
-// TestNativeExchangeManyBatches: thousands of tiny input batches are
-// answered as DuckDB answers their rows, in few answer batches: the
-// server gathers them into chunks. Before, each was a plan run of its own
-// (3,000 batches of 10 rows: 11.6 s against 31 ms in one batch) and an
-// answer batch of its own.
-func TestNativeExchangeManyBatches(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	srv, db := e2eServer(t, mem)
-	cl := serve(t, srv)
-	keys := spineKeys(6000)
-	var batches []arrow.RecordBatch
-	for i := 0; i < len(keys); i += 2 {
-		batches = append(batches, stringBatch(mem, "user.id", keys[i:i+2]...))
-	}
-	defer releaseAll(batches)
-	a, err := exchange(context.Background(), mem, cl, nativeCmd(""), batches[0].Schema(), batches...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.release()
-	if len(a.recs) >= len(batches)/10 { // answer batches of 16 KiB here (e2eServer)
-		t.Errorf("%d answer batches for %d input batches of one chunk: not gathered", len(a.recs), len(batches))
-	}
-	compareRows(t, resultRows(a.recs), referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)))
-	if a.summary.Rows != int64(len(keys)) {
-		t.Errorf("summary counts %d rows, want %d", a.summary.Rows, len(keys))
+// TestNativeExchangeBatches: an input over one DoExchange, written while the
+// answer is read, comes back one row per input row, in order, each equal
+// to DuckDB's, whatever its batches: many chunks are answered chunk by
+// chunk; thousands of tiny batches are gathered into chunks (before, each
+// was a plan run and an answer batch of its own: 3,000 batches of 10 rows
+// took 11.6 s against 31 ms in one batch).
+func TestNativeExchangeBatches(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		tune     []func(*Options)
+		perBatch int
+		answers  func(batches, chunks int) bool // the answer's batch count is right
+	}{
+		{"chunk by chunk", []func(*Options){smallSpines}, 100, func(_, chunks int) bool { return chunks > 1 }},
+		// answer batches of 16 KiB here (e2eServer)
+		{"tiny batches gathered", nil, 2, func(batches, _ int) bool { return batches >= 10 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			srv, db := e2eServer(t, mem, tt.tune...)
+			cl := serve(t, srv)
+			keys := spineKeys(6000)
+			var batches []arrow.RecordBatch
+			for i := 0; i < len(keys); i += tt.perBatch {
+				batches = append(batches, stringBatch(mem, "user.id", keys[i:i+tt.perBatch]...))
+			}
+			defer releaseAll(batches)
+			a, err := exchange(context.Background(), mem, cl, nativeCmd(""), batches[0].Schema(), batches...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.release()
+			chunks := len(keys) / srv.opts.SpineChunkRows
+			if len(a.recs) < chunks || !tt.answers(len(batches)/len(a.recs), chunks) {
+				t.Errorf("%d answer batches for %d input batches, %d chunks", len(a.recs), len(batches), chunks)
+			}
+			compareRows(t, resultRows(a.recs), referenceRows(t, db, keys, e2eNow.Format(time.RFC3339)))
+			if a.summary.Rows != int64(len(keys)) {
+				t.Errorf("summary counts %d rows, want %d", a.summary.Rows, len(keys))
+			}
+		})
 	}
 }

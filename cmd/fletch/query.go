@@ -30,6 +30,7 @@ import (
 	"github.com/fletch-engine/fletch/features/pyload"
 	"github.com/fletch-engine/fletch/flight"
 	"github.com/fletch-engine/fletch/native"
+	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/operators/functions"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
@@ -249,7 +250,7 @@ func (r *request) remote(ctx context.Context, addr string, creds credentials.Tra
 	if err := rdr.Err(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	all, err := concatRecords(mem, rdr.Schema(), recs)
+	all, err := operators.Concat(mem, rdr.Schema(), recs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -274,34 +275,6 @@ func splitHits(all arrow.RecordBatch) (arrow.RecordBatch, []arrow.Array, error) 
 	}
 	rec := array.NewRecordBatch(arrow.NewSchema(all.Schema().Fields()[:n], nil), all.Columns()[:n], all.NumRows())
 	return rec, hits, nil
-}
-
-func concatRecords(mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	cols := make([]arrow.Array, schema.NumFields())
-	var n int64
-	for _, rec := range recs {
-		n += rec.NumRows()
-	}
-	for i := range cols {
-		parts := make([]arrow.Array, len(recs))
-		for j, rec := range recs {
-			parts[j] = rec.Column(i)
-		}
-		if len(parts) == 0 {
-			cols[i] = array.MakeArrayOfNull(mem, schema.Field(i).Type, 0)
-			continue
-		}
-		c, err := array.Concatenate(parts, mem)
-		if err != nil {
-			return nil, err
-		}
-		cols[i] = c
-	}
-	rec := array.NewRecordBatch(schema, cols, n)
-	for _, c := range cols {
-		c.Release()
-	}
-	return rec, nil
 }
 
 // printResult writes rec as the seeds' result table (or JSON): one table per
