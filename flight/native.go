@@ -277,17 +277,11 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 	a := s.newNativeStream(ctx, stream, plan, out, 0)
 	defer a.close()
 	opts := runOptions(st, s.opts.Now(), id)
-	co := s.coalescer()
+	co := s.coalescer(func(in arrow.RecordBatch) error {
+		defer in.Release()
+		return s.runChunked(ctx, plan, in, opts, a.add)
+	})
 	defer co.release()
-	run := func(ready []arrow.RecordBatch) error {
-		defer release(ready)
-		for _, in := range ready {
-			if err := s.runChunked(ctx, plan, in, opts, a.add); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	rows := int64(0)
 	for rdr.Next() {
 		if rows += rdr.RecordBatch().NumRows(); s.checkInputRows(rows) != nil {
@@ -297,25 +291,15 @@ func (s *Server) doExchange(stream arrowflight.FlightService_DoExchangeServer) (
 		if err != nil {
 			return err
 		}
-		ready, err := co.add(in)
-		if err != nil {
-			return err
-		}
-		if err := run(ready); err != nil {
+		if err := co.add(in); err != nil {
 			return err
 		}
 	}
 	if err := rdr.Err(); err != nil {
 		return invalidArg("native query: reading the input rows: %v", err)
 	}
-	last, err := co.flush()
-	if err != nil {
+	if err := co.flush(); err != nil {
 		return err
-	}
-	if last != nil {
-		if err := run([]arrow.RecordBatch{last}); err != nil {
-			return err
-		}
 	}
 	return a.finish()
 }

@@ -877,7 +877,7 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 	if err := q.st.CheckParams(schema); err != nil {
 		return nil, err
 	}
-	co := s.coalescer()
+	co := s.coalescer(func(b arrow.RecordBatch) error { bound = append(bound, b); return nil })
 	defer co.release()
 	rows := int64(0)
 	for rdr.Next() {
@@ -892,20 +892,14 @@ func (s *Server) bindAll(ctx context.Context, q *query, rdr arrowflight.MessageR
 		if err != nil {
 			return bound, err
 		}
-		ready, err := co.add(in)
-		bound = append(bound, ready...)
-		if err != nil {
+		if err := co.add(in); err != nil {
 			return bound, err
 		}
 	}
 	if err := rdr.Err(); err != nil {
 		return bound, malformedIPC("malformed Arrow IPC data", err)
 	}
-	last, err := co.flush()
-	if last != nil {
-		bound = append(bound, last)
-	}
-	return bound, err
+	return bound, co.flush()
 }
 
 // malformedIPC is the caller's error for a parameter stream arrow-go could

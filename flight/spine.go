@@ -62,59 +62,56 @@ func (s *Server) runChunked(ctx context.Context, plan *planner.Plan, in arrow.Re
 }
 
 // coalescer gathers bound input batches smaller than a chunk into batches
-// of up to SpineChunkRows rows, in order. Every batch is one plan run (a
-// query to each source, the fused programs' set-up): 3,000 batches of 10
-// rows took 380 times as long as the same 30,000 rows in one
-// (docs/BENCHMARKS.md §28), and pandas, DuckDB and polars hand out
-// columns in many chunks. A batch of a chunk or more passes as it is
-// (runChunked splits it); only small ones are copied.
+// of up to SpineChunkRows rows, in order, and hands each to emit, which
+// owns it. Every batch is one plan run (a query to each source, the fused
+// programs' set-up): 3,000 batches of 10 rows took about 370 times as long
+// as the same 30,000 rows in one (docs/BENCHMARKS.md §28), and pandas,
+// DuckDB and polars hand out columns in many chunks. A batch of a chunk or
+// more passes as it is (runChunked splits it); only small ones are copied.
 type coalescer struct {
 	mem   memory.Allocator
 	per   int64
+	emit  func(arrow.RecordBatch) error
 	parts []arrow.RecordBatch
 	rows  int64
 }
 
-func (s *Server) coalescer() *coalescer {
-	return &coalescer{mem: s.opts.Mem, per: int64(max(s.opts.SpineChunkRows, 1))}
+func (s *Server) coalescer(emit func(arrow.RecordBatch) error) *coalescer {
+	return &coalescer{mem: s.opts.Mem, per: int64(max(s.opts.SpineChunkRows, 1)), emit: emit}
 }
 
-// add takes over rec and returns the batches now ready, in order; the
-// caller owns them.
-func (c *coalescer) add(rec arrow.RecordBatch) ([]arrow.RecordBatch, error) {
-	var ready []arrow.RecordBatch
-	if c.rows+rec.NumRows() > c.per && len(c.parts) > 0 {
-		b, err := c.flush()
-		if err != nil {
+// add takes over rec.
+func (c *coalescer) add(rec arrow.RecordBatch) error {
+	if c.rows+rec.NumRows() > c.per {
+		if err := c.flush(); err != nil {
 			rec.Release()
-			return nil, err
+			return err
 		}
-		ready = append(ready, b)
 	}
 	if rec.NumRows() >= c.per {
-		return append(ready, rec), nil
+		return c.emit(rec)
 	}
 	c.parts = append(c.parts, rec)
 	c.rows += rec.NumRows()
-	return ready, nil
+	return nil
 }
 
-// flush returns the batches gathered as one (nil: none); the caller owns it.
-func (c *coalescer) flush() (arrow.RecordBatch, error) {
+// flush emits the batches gathered, as one.
+func (c *coalescer) flush() error {
 	parts := c.parts
 	c.parts, c.rows = nil, 0
 	switch len(parts) {
 	case 0:
-		return nil, nil
+		return nil
 	case 1:
-		return parts[0], nil
+		return c.emit(parts[0])
 	}
-	defer release(parts)
 	rec, err := operators.Concat(c.mem, parts[0].Schema(), parts)
+	release(parts)
 	if err != nil {
-		return nil, fmt.Errorf("gathering the input batches: %w", err)
+		return fmt.Errorf("gathering the input batches: %w", err)
 	}
-	return rec, nil
+	return c.emit(rec)
 }
 
 // release drops what is gathered (a call that failed half way).
@@ -237,7 +234,7 @@ func (s *Server) putNative(stream arrowflight.FlightService_DoPutServer, first *
 	q.plan = plan
 	var bound []arrow.RecordBatch
 	defer func() { release(bound) }()
-	co := s.coalescer()
+	co := s.coalescer(func(b arrow.RecordBatch) error { bound = append(bound, b); return nil })
 	defer co.release()
 	rows := int64(0)
 	for rdr.Next() {
@@ -249,19 +246,15 @@ func (s *Server) putNative(stream arrowflight.FlightService_DoPutServer, first *
 		if err != nil {
 			return err
 		}
-		ready, err := co.add(in)
-		bound = append(bound, ready...)
-		if err != nil {
+		if err := co.add(in); err != nil {
 			return err
 		}
 	}
 	if err := rdr.Err(); err != nil {
 		return invalidArg("native query: reading the spine: %v", err)
 	}
-	if last, err := co.flush(); err != nil {
+	if err := co.flush(); err != nil {
 		return err
-	} else if last != nil {
-		bound = append(bound, last)
 	}
 	h := newHandle()
 	bind := s.prepared.putBound(preparedKeyOf(ctx, h), &query{st: st, plan: plan, answer: out, repo: s.repoOf(ctx), native: true}, bound)
