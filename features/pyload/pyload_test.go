@@ -653,6 +653,76 @@ class User:
 	}
 }
 
+// TestDecoratorsNotActedOnAreWarned: a decorator fletch does nothing with
+// is a located warning, never a definition silently skipped (issue 14,
+// Why: `@stream(...)` with a KafkaSource loaded with ok and did nothing):
+// Chalk's @stream and @sink are not supported yet, a typo of @online or
+// @features names the nearest, and a keyword of @online(...) fletch does
+// not act on is warned as feature(...)'s are. A helper function under a
+// decorator of its own (functools.cache) is no resolver and is not warned.
+func TestDecoratorsNotActedOnAreWarned(t *testing.T) {
+	src := `import functools
+from chalk import online, offline
+from chalk.features import features
+from chalk.streams import stream, sink, KafkaSource
+
+src = KafkaSource(name="txns")
+
+@features
+class User:
+    id: str
+    score: float
+
+@feature
+class Usr:
+    id: str
+
+@stream(source=src)
+def user_stream(value: bytes) -> User:
+    return User(id=value)
+
+@chalk.sink(integration="kafka")
+def user_sink(score: User.score):
+    pass
+
+@onlin
+def typo(id: User.id) -> User.score:
+    return 1.0
+
+@online(owner="ml@example.com", tags=["x"], cron="1h", tmeout="1s")
+def score(id: User.id) -> User.score:
+    return 2.0
+
+@functools.cache
+def helper(x):
+    return x
+`
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range g.Warnings {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		at(src, "feature\n") + `: unknown decorator @feature: class Usr is ignored (did you mean "features"?)`,
+		at(src, "stream(source") + `: @stream is not supported yet: user_stream is ignored`,
+		at(src, "chalk.sink") + `: @sink is not supported yet: user_sink is ignored`,
+		at(src, "onlin\n") + `: unknown decorator @onlin: typo is ignored (did you mean "online"?)`,
+		at(src, `"1h"`) + `: @online(...): cron= is not supported yet: it is ignored`,
+		at(src, `"1s"`) + `: @online(...): unknown keyword tmeout=: it is ignored (did you mean "timeout"?)`,
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(g.PyResolvers) != 1 || g.PyResolvers[0].Name != "score" {
+		t.Errorf("resolvers %v, want score alone", g.PyResolvers)
+	}
+}
+
 // TestMaterializationErrors: a bad materialization= is a located error
 // naming what is wrong (issue 13: "bogus cron" was silently accepted).
 func TestMaterializationErrors(t *testing.T) {
