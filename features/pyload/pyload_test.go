@@ -625,13 +625,22 @@ func TestSeveralErrorsAtOnce(t *testing.T) {
 // nearest keyword), one of Chalk's not supported yet; owner= and tags=
 // document and need none, min= and strict= are enforced (no warning).
 func TestKeywordsNotActedOnAreWarned(t *testing.T) {
-	src := `from chalk.features import features, feature
+	src := `from chalk import Windowed, windowed
+from chalk.features import features, feature, DataFrame, FeatureTime, _
+
+@features
+class Txn:
+    id: int
+    user_id: "User.id"
+    at: FeatureTime
 
 @features(owner="ml@example.com", totally_bogus_option=3)
 class User:
     id: str
     age: int = feature(min=0, strict=True, descripton="years")
     name: str = feature(tags=["pii"], store_online=False)
+    txns: DataFrame[Txn]
+    n: Windowed[int] = windowed("7d", expression=_.txns[_.at > _.chalk_window].count(), materialisation={"bucket_duration": "1d"})
 `
 	g, err := link(src)
 	if err != nil {
@@ -645,6 +654,7 @@ class User:
 		at(src, "3") + `: @features(...): unknown keyword totally_bogus_option=: it is ignored`,
 		at(src, `"years"`) + `: feature(...): unknown keyword descripton=: it is ignored (did you mean "description"?)`,
 		at(src, "False") + `: feature(...): store_online= is not supported yet: it is ignored`,
+		at(src, `{"bucket_duration"`) + `: windowed(...): unknown keyword materialisation=: it is ignored (did you mean "materialization"?)`,
 	}
 	slices.Sort(got)
 	slices.Sort(want)
