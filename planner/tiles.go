@@ -745,6 +745,13 @@ func (t *tileInfo) describe() string {
 		t.spec.Table(t.bucket), windowLabel(t.bucket), windowLabel(t.window), t.spec.Resolver.Source)
 }
 
+// describeServed says, for a plan's text, what online serving reads for a
+// materialized window instead of the related rows (run.servesTiles).
+func (t *tileInfo) describeServed() string {
+	return fmt.Sprintf("served online: tiles %s (%s buckets) from the online store, then the raw events after them at source %s (B(t - %s) <= time <= t); the related rows are not fetched for it",
+		t.spec.Table(t.bucket), windowLabel(t.bucket), t.spec.Resolver.Source, windowLabel(t.window))
+}
+
 // runsOf returns, for keys sorted by key index, where each key's run
 // starts: runs[k] .. runs[k+1].
 func runsOf(keys []int32, n int) []int32 {

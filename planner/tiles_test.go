@@ -425,26 +425,7 @@ func testTilesMatchDuckDB(t *testing.T, opts ...tiles.Option) {
 // 0 offline, the whole open day online), and "12h" read 1d tiles though 6h
 // ones exist.
 func TestAdHocWindowBuckets(t *testing.T) {
-	dir := t.TempDir()
-	for name, text := range map[string]string{"m.py": tilesRepo, "txns.chalk.sql": tilesResolver} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g, err := features.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := planner.NewEngine(g, nil, memory.NewCheckedAllocator(memory.NewGoAllocator()))
-	defer e.Close()
-	prepare := func(out string) (string, error) {
-		p, err := e.Prepare(&statement.Statement{Class: g.Class("user"), Inputs: []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}},
-			Outputs: []statement.Output{{Expr: &expr.Ref{Path: []string{out}}}}})
-		if err != nil {
-			return "", err
-		}
-		return p.Explain(), nil
-	}
+	prepare := tilesPlanner(t)
 	for _, tc := range []struct{ out, table string }{
 		{"total__1209600__", "fletch_tiles__user__total__86400 (1d buckets, B(t - 14d)"},
 		{`total["36h"]`, "fletch_tiles__user__total__86400 (1d buckets, B(t - 36h)"},
@@ -463,6 +444,54 @@ func TestAdHocWindowBuckets(t *testing.T) {
 			!strings.Contains(se.Msg, "user.total has no ") || !strings.Contains(se.Msg, "window shorter than its finest bucket (6h): declare it") {
 			t.Errorf("%s: %v, want it refused: shorter than every bucket", out, err)
 		}
+	}
+}
+
+// tilesPlanner returns a function that plans one output of the tiles
+// repository's user class (with __as_of__ in the input when asOf) and
+// returns its plan's text; no data.
+func tilesPlanner(t *testing.T) func(out string, asOf ...bool) (string, error) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"m.py": tilesRepo, "txns.chalk.sql": tilesResolver} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := features.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := planner.NewEngine(g, nil, memory.NewCheckedAllocator(memory.NewGoAllocator()))
+	t.Cleanup(func() { e.Close() })
+	return func(out string, asOf ...bool) (string, error) {
+		inputs := []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}
+		if len(asOf) > 0 && asOf[0] {
+			inputs = append(inputs, arrow.Field{Name: statement.AsOfColumn, Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}})
+		}
+		p, err := e.Prepare(&statement.Statement{Class: g.Class("user"), Inputs: inputs,
+			Outputs: []statement.Output{{Expr: &expr.Ref{Path: []string{out}}}}})
+		if err != nil {
+			return "", err
+		}
+		return p.Explain(), nil
+	}
+}
+
+// TestExplainServedTiles: the plan of an online query (no __as_of__) says
+// that a materialized window is served from the online store's tiles and
+// the raw events after them (the aligned window), not computed over the
+// related rows as its compute line reads; an offline plan does not.
+// Before, `fletch plan` showed only the exact and materialized paths.
+func TestExplainServedTiles(t *testing.T) {
+	prepare := tilesPlanner(t)
+	online, err := prepare(`total["14d"]`)
+	want := "served online: tiles fletch_tiles__user__total__86400 (1d buckets) from the online store, then the raw events after them at source events (B(t - 14d) <= time <= t)"
+	if err != nil || !strings.Contains(online, want) {
+		t.Errorf("online plan: %v\n%s\nwant %q", err, online, want)
+	}
+	offline, err := prepare(`total["14d"]`, true)
+	if err != nil || strings.Contains(offline, "served online") || !strings.Contains(offline, "with use_materialized_offline_query: merge tiles") {
+		t.Errorf("offline plan: %v\n%s\nwant no online line", err, offline)
 	}
 }
 
