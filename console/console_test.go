@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -486,4 +487,27 @@ func TestQueryHits(t *testing.T) {
 	if hits[0] != [2]bool{false, false} || hits[1] != [2]bool{true, false} {
 		t.Errorf("hits of (genre_from_llm, title) over two runs: %v, want computed then served (title has no staleness)", hits)
 	}
+}
+
+// TestConcurrentLineage: pages read one dependency index at once (it is
+// built once per graph and shared); reading it must not write to it (a
+// resolver's dependencies were memoized on first read: concurrent map
+// writes, which kill the process).
+func TestConcurrentLineage(t *testing.T) {
+	_, g := markettest.Fixture(t)
+	d := newDeps(g)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for _, c := range g.Classes {
+				for _, f := range c.Features {
+					if _, err := lineage(g, d, viewer{}, f.QualifiedName()); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			catalogue(g, d, viewerWith(t, "read:user"))
+		})
+	}
+	wg.Wait()
 }
