@@ -394,6 +394,7 @@ func TestQuery(t *testing.T) {
 
 	// Errors, in the viewer's eyes: nothing hidden is named.
 	user := viewerWith(t, "read:user")
+	reviews := viewerWith(t, "read:user", "read:review")
 	for _, tc := range []struct {
 		v        viewer
 		req      QueryRequest
@@ -406,6 +407,12 @@ func TestQuery(t *testing.T) {
 		{user, QueryRequest{SQL: `SELECT title FROM item WHERE id = '1'`}, "item", "user_item"},
 		{user, QueryRequest{Class: "user", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"average_rating_given"}}, errDenied.Error(), "review"},
 		{viewer{}, QueryRequest{Class: "user", Inputs: map[string][]string{"id": {"1"}}, Now: "yesterday"}, `now "yesterday"`, ""},
+		// A typo past a relation into a hidden class suggests none of its
+		// features (it suggested item's "title"), on either path.
+		{reviews, QueryRequest{SQL: `SELECT item.titl FROM review WHERE id = 1`}, errDenied.Error(), "title"},
+		{reviews, QueryRequest{Class: "review", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"item.titl"}}, errDenied.Error(), "title"},
+		{reviews, QueryRequest{Class: "review", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"itme"}}, errDenied.Error(), `"item"`},
+		{reviews, QueryRequest{Class: "review", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"star_ratin"}}, `did you mean "star_rating"`, ""},
 	} {
 		_, err := r.run(context.Background(), tc.v, tc.req)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.notNamed != "" && strings.Contains(err.Error(), tc.notNamed)) {

@@ -2,7 +2,6 @@ package flight
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -198,24 +197,7 @@ func (s *Server) restrict(ctx context.Context, err error) error {
 	if p == nil {
 		return err
 	}
-	// A typo must not learn the name of a class the caller may not read:
-	// such a suggestion is left out, as if the class did not exist.
-	var se *statement.Error
-	if errors.As(err, &se) && se.Suggestion != "" {
-		if c := s.repoOf(ctx).graph.Class(se.Suggestion); c != nil && !p.CanRead(c.Table) {
-			e := *se
-			e.Suggestion = ""
-			err = &e
-		}
-	}
-	var hidden []string
-	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
-		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	}) {
-		if c := s.repoOf(ctx).graph.Class(word); c != nil && !p.CanRead(c.Table) {
-			hidden = append(hidden, c.Table)
-		}
-	}
+	hidden, err := statement.Hide(s.repoOf(ctx).graph, err, p.CanRead)
 	if len(hidden) == 0 {
 		return err
 	}
