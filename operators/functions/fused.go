@@ -164,6 +164,12 @@ type reg struct {
 	// inPlace is, for an if_then_else computed in place, the argument
 	// (1: then, 2: else) whose vector it overwrites; 0: none.
 	inPlace int
+	// arith is, for float +, - and *, the operation; else 0.
+	arith byte
+	// lazy says that this register's values are computed by the
+	// if_then_else in place over it, only in the rows it keeps
+	// (Program.deferArith).
+	lazy bool
 }
 
 // Program is a compiled tree. It is safe for concurrent use.
@@ -194,7 +200,14 @@ func Compile(root *Node) (*Program, error) {
 		return nil, err
 	}
 	p.out, p.sink = out, out
-	p.placeSelects()
+	readers := make([][]int, len(p.regs))
+	for id, g := range p.regs {
+		for _, a := range g.args {
+			readers[a] = append(readers[a], id)
+		}
+	}
+	p.placeSelects(readers)
+	p.deferArith(readers)
 	for {
 		g := p.regs[p.sink]
 		if g.pass >= 0 {
@@ -210,9 +223,14 @@ func Compile(root *Node) (*Program, error) {
 	}
 	for d, g := range p.regs {
 		switch {
-		case g.build == nil:
+		case g.build == nil, g.lazy:
 		case g.inPlace > 0:
-			p.steps = append(p.steps, chooseInPlace(g.ty, g.inPlace)(d, g.args))
+			var lz *lazyArith
+			if y := g.args[g.inPlace]; p.regs[y].lazy {
+				yg := p.regs[y]
+				lz = &lazyArith{op: yg.arith, a: yg.args[0], b: yg.args[1], step: yg.build(y, yg.args)}
+			}
+			p.steps = append(p.steps, chooseInPlace(g.ty, g.inPlace, lz)(d, g.args))
 		default:
 			p.steps = append(p.steps, g.build(d, g.args))
 		}
@@ -282,6 +300,9 @@ func (c *compiler) node(x *Node) (int, error) {
 		}
 		r.ty = fixedType(x.typ)
 		r.build, r.args = op, args
+		if r.ty == tyFloat && len(args) == 2 && c.p.regs[args[0]].ty == tyFloat && c.p.regs[args[1]].ty == tyFloat {
+			r.arith = floatArithOp(x.fn.Name)
+		}
 		for _, k := range mayPass(x.fn) {
 			r.passes = append(r.passes, args[k])
 		}
@@ -342,13 +363,7 @@ func (c *compiler) cast(a int, from, to arrow.DataType) (int, error) {
 // nothing reads its values later (directly or through a register passing
 // them on). Most rows then stay where they are, and only the rows of the
 // other branch are copied in.
-func (p *Program) placeSelects() {
-	readers := make([][]int, len(p.regs))
-	for id, g := range p.regs {
-		for _, a := range g.args {
-			readers[a] = append(readers[a], id)
-		}
-	}
+func (p *Program) placeSelects(readers [][]int) {
 	for u := range p.regs {
 		g := &p.regs[u]
 		if g.build == nil || len(g.args) != 3 || len(g.passes) != 2 || g.ty != tyFloat && g.ty != tyInt {
@@ -360,6 +375,30 @@ func (p *Program) placeSelects() {
 				break
 			}
 		}
+	}
+}
+
+// deferArith lets an if_then_else in place over a float +, - or * compute
+// the operation itself, in one pass with its patch: the operation's
+// values in the rows the if_then_else keeps, the other branch's in the
+// others (a pass over the chunk saved, and the operation never runs for a
+// chunk wholly on the other side). The operation must have no other
+// reader, and no step between the two may overwrite a vector in place
+// (it could be one the operation reads).
+func (p *Program) deferArith(readers [][]int) {
+	for u, g := range p.regs {
+		if g.inPlace == 0 {
+			continue
+		}
+		y := g.args[g.inPlace]
+		if p.regs[y].arith == 0 || len(readers[y]) != 1 {
+			continue
+		}
+		clear := true
+		for v := y + 1; v < u; v++ {
+			clear = clear && p.regs[v].inPlace == 0
+		}
+		p.regs[y].lazy = clear
 	}
 }
 

@@ -215,6 +215,16 @@ func arithOp(name string) byte {
 	return '*'
 }
 
+// floatArithOp is the operation floatArith runs for fn's name over
+// floats: +, - or *; 0 for any other function.
+func floatArithOp(name string) byte {
+	switch strings.TrimPrefix(name, "try_") {
+	case "add", "subtract", "multiply":
+		return arithOp(strings.TrimPrefix(name, "try_"))
+	}
+	return 0
+}
+
 func cmpOpOf(name string) cmpOp {
 	switch name {
 	case "equal":
@@ -735,14 +745,22 @@ func nullTestOp(isNull bool) opBuilder {
 
 // chooseOp is if_then_else: then where cond is true (a null cond picks
 // otherwise), branch-free.
-func chooseOp(ty vty) opBuilder { return chooseInPlace(ty, 0) }
+func chooseOp(ty vty) opBuilder { return chooseInPlace(ty, 0, nil) }
 
-// chooseInPlace is if_then_else writing into the vector of its argument
-// into (1: then, 2: else; 0: into its own), which nothing reads afterwards
-// (Program.placeSelects): only the other branch's rows are copied in.
-//
-//go:noinline
-func chooseInPlace(ty vty, into int) opBuilder {
+// lazyArith is the float operation an if_then_else in place computes
+// itself (Program.deferArith): a op b, whose own step computes it in
+// every row.
+type lazyArith struct {
+	op   byte
+	a, b int
+	step step
+}
+
+// chooseInPlace is if_then_else; with into > 0, over the vector of its
+// argument into (which nothing reads afterwards), patching in the other
+// branch's rows: most rows stay where they are. With lazy, that argument
+// is a float operation not computed yet.
+func chooseInPlace(ty vty, into int, lazy *lazyArith) opBuilder {
 	return func(d int, a []int) step {
 		c, x, y := a[0], a[1], a[2]
 		return func(r []vec, n int) bool {
@@ -774,10 +792,18 @@ func chooseInPlace(ty vty, into int) opBuilder {
 				if none != 0 {
 					s = x
 				}
+				if lazy != nil && s == a[into] {
+					lazy.step(r, n)
+				}
 				src := &r[s]
 				o.f, o.i, o.v = src.f, src.i, src.v
 				o.own = into > 0 && s == a[into] && src.owns()
 				return true
+			}
+			if lazy != nil {
+				dst := &r[a[into]]
+				dst.f = dst.fs[:n]
+				dst.v = and2(dst.vs, r[lazy.a].v, r[lazy.b].v, n)
 			}
 			switch dst := &r[a[into]]; {
 			case into > 0 && dst.owns():
@@ -789,9 +815,12 @@ func chooseInPlace(ty vty, into int) opBuilder {
 						take[w] = ^p
 					}
 				}
-				if ty == tyFloat {
+				switch {
+				case lazy != nil:
+					o.f = arithPatchRows(lazy.op, dst.f, r[lazy.a].f, r[lazy.b].f, r[a[3-into]].f, take)
+				case ty == tyFloat:
 					o.f = patchRows(dst.f[:n], r[a[3-into]].f, take)
-				} else {
+				default:
 					o.i = patchRows(dst.i[:n], r[a[3-into]].i, take)
 				}
 				o.own = true
@@ -824,9 +853,6 @@ func chooseInPlace(ty vty, into int) opBuilder {
 	}
 }
 
-// coalesceOp is coalesce: the first valid argument.
-//
-//go:noinline
 func coalesceOp(ty vty) opBuilder {
 	return func(d int, a []int) step {
 		args := append([]int(nil), a...)
@@ -967,6 +993,20 @@ func patchRows[T int64 | float64](res, a []T, take []uint64) []T {
 				res[lo+j] = keep[j]
 			}
 		}
+	}
+	return res
+}
+
+// arithPatchRows sets res to x where take is set, else to a op b (+, -
+// or *), and returns it: a float operation and the if_then_else in place
+// over it in one pass.
+func arithPatchRows(op byte, res, a, b, x []float64, take []uint64) []float64 {
+	n := len(res)
+	a, b, x = a[:n], b[:n], x[:n]
+	i := arithPatchWide(op, res, a, b, x, take)
+	if i < n {
+		arithFloats(op, res[i:], a[i:], b[i:])
+		patchRows(res[i:], x[i:], take[i/64:])
 	}
 	return res
 }
