@@ -127,6 +127,12 @@ type vec struct {
 	// own says that f or i is a scratch vector taken over from a dead
 	// register (an if_then_else in place); set only by such steps.
 	own bool
+	// pend is, for an if_then_else in place whose reader applies its
+	// patch (Program.holdPatches), the rows f still takes from register
+	// pendFrom; nil: none. ps is its storage.
+	pend     []uint64
+	pendFrom int
+	ps       [chunkWords]uint64
 }
 
 // owns says whether v's values are a scratch vector of its own (computed
@@ -170,6 +176,9 @@ type reg struct {
 	// if_then_else in place over it, only in the rows it keeps
 	// (Program.deferArith).
 	lazy bool
+	// hold says that this if_then_else in place leaves its patch to the
+	// if_then_else in place over it (Program.holdPatches).
+	hold bool
 }
 
 // Program is a compiled tree. It is safe for concurrent use.
@@ -208,6 +217,7 @@ func Compile(root *Node) (*Program, error) {
 	}
 	p.placeSelects(readers)
 	p.deferArith(readers)
+	p.holdPatches(readers)
 	for {
 		g := p.regs[p.sink]
 		if g.pass >= 0 {
@@ -230,7 +240,7 @@ func Compile(root *Node) (*Program, error) {
 				yg := p.regs[y]
 				lz = &lazyArith{op: yg.arith, a: yg.args[0], b: yg.args[1], step: yg.build(y, yg.args)}
 			}
-			p.steps = append(p.steps, chooseInPlace(g.ty, g.inPlace, lz)(d, g.args))
+			p.steps = append(p.steps, choice{ty: g.ty, into: g.inPlace, lazy: lz, hold: g.hold}.build(d, g.args))
 		default:
 			p.steps = append(p.steps, g.build(d, g.args))
 		}
@@ -394,12 +404,41 @@ func (p *Program) deferArith(readers [][]int) {
 		if p.regs[y].arith == 0 || len(readers[y]) != 1 {
 			continue
 		}
-		clear := true
-		for v := y + 1; v < u; v++ {
-			clear = clear && p.regs[v].inPlace == 0
-		}
-		p.regs[y].lazy = clear
+		p.regs[y].lazy = p.clearBetween(y, u)
 	}
+}
+
+// holdPatches lets an if_then_else of floats in place over another one
+// apply both patches in one pass: the inner one leaves its rows pending.
+// Python's if/elif chains reassigning one variable compile to such
+// chains. The inner one must have no other reader, must not compute an
+// operation itself (deferArith) or hold its own inner one's patch, and no
+// step between the two may overwrite a vector in place.
+func (p *Program) holdPatches(readers [][]int) {
+	for u, g := range p.regs {
+		if g.inPlace == 0 || g.ty != tyFloat {
+			continue
+		}
+		t := g.args[g.inPlace]
+		tg := p.regs[t]
+		if tg.inPlace == 0 || tg.hold || p.regs[tg.args[tg.inPlace]].lazy || p.regs[tg.args[tg.inPlace]].hold || len(readers[t]) != 1 {
+			continue
+		}
+		if p.clearBetween(t, u) {
+			p.regs[t].hold = true
+		}
+	}
+}
+
+// clearBetween says whether no step after register a and before b
+// overwrites a vector in place.
+func (p *Program) clearBetween(a, b int) bool {
+	for v := a + 1; v < b; v++ {
+		if p.regs[v].inPlace > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // canTake says whether if_then_else u may overwrite the vector of its
