@@ -113,7 +113,17 @@ func Link(g *features.Graph, files []*File) error {
 		l.timeless(p.c, warned)
 	}
 	for _, f := range files {
+		for i := range f.Skipped {
+			l.skipped(&f.Skipped[i])
+		}
 		for _, rd := range f.Resolvers {
+			call := "@offline(...)"
+			if rd.Online {
+				call = "@online(...)"
+			}
+			for _, name := range sortedKeys(rd.Options) {
+				l.unhandled(rd.Options[name].Position(), call, name, resolverKeywords)
+			}
 			if r := l.resolver(rd); r != nil {
 				l.compile(r, rd, f.Module)
 				g.PyResolvers = append(g.PyResolvers, r)
@@ -395,6 +405,38 @@ var (
 )
 
 type keywords struct{ implemented, documentation, notYet []string }
+
+// The keyword arguments of @online(...) and @offline(...): fletch acts on
+// none of them yet but the documenting ones.
+var resolverKeywords = keywords{
+	documentation: []string{"owner", "tags", "name"},
+	notYet:        []string{"environment", "cron", "machine_type", "when", "timeout", "resource_hint", "static", "total", "unique_on", "partitioned_by"},
+}
+
+// Chalk's decorators of definitions fletch does not take yet, and those it
+// does: a skipped definition under one of the first is not supported yet,
+// under a near miss of either a typo; any other decorator is the user's own
+// (a helper function's functools.cache) and said nothing of.
+var (
+	notYetDecorators   = []string{"stream", "sink"}
+	resolverDecorators = []string{"online", "offline", "stream", "sink"}
+	classDecorators    = []string{"features"}
+)
+
+// skipped warns about a class or function pyload did not read as a
+// definition when its decorator says the user meant one.
+func (l *linker) skipped(sd *SkippedDecl) {
+	known := resolverDecorators
+	if sd.Class {
+		known = classDecorators
+	}
+	switch {
+	case !sd.Class && slices.Contains(notYetDecorators, sd.Decorator):
+		l.g.Warnf(sd.Pos, "@%s is not supported yet: %s is ignored", sd.Decorator, sd.Name)
+	case suggest.Nearest(sd.Decorator, known) != "":
+		l.g.Warnf(sd.Pos, "unknown decorator @%s: %s is ignored%s", sd.Decorator, sd.Name, suggest.DidYouMean(sd.Decorator, known))
+	}
+}
 
 // unhandled warns about a keyword argument of call that fletch does not act
 // on: a known one not supported yet, or an unknown one with the nearest

@@ -34,6 +34,20 @@ type File struct {
 	// Module holds the file's top-level functions and constants, which
 	// resolver bodies may use.
 	Module *pysym.Module
+	// Skipped are the decorated classes and functions that are neither
+	// @features classes nor @online/@offline resolvers: Link says which
+	// of them a user meant as definitions fletch does not take.
+	Skipped []SkippedDecl
+}
+
+// SkippedDecl is one decorator of a class or function pyload does not
+// read as a definition: `@stream(...)` over `def user_stream`.
+type SkippedDecl struct {
+	Decorator string
+	// Name is the function's name, or "class Name".
+	Name  string
+	Class bool
+	Pos   expr.Pos
 }
 
 // ClassDecl is a `@features` class as written.
@@ -101,8 +115,10 @@ func (t *TypeExpr) String() string {
 
 // ResolverDecl is the signature of an `@online` / `@offline` function.
 type ResolverDecl struct {
-	Name    string
-	Online  bool
+	Name   string
+	Online bool
+	// Options are the decorator's keyword arguments: @online(owner=...).
+	Options map[string]expr.Node
 	Params  []ParamDecl
 	Outputs []FeaturePath
 	// Fn is the function itself, body included.
@@ -180,6 +196,8 @@ func ParseFile(path string, src []byte) (*File, error) {
 		case "class_definition":
 			if c := p.class(n, def); c != nil {
 				f.Classes = append(f.Classes, c)
+			} else {
+				f.Skipped = append(f.Skipped, p.skipped(n, "class "+p.text(def.ChildByFieldName("name")), true)...)
 			}
 		case "function_definition":
 			if r := p.resolver(n, def); r != nil {
@@ -187,6 +205,7 @@ func ParseFile(path string, src []byte) (*File, error) {
 			} else {
 				fn := p.function(def)
 				f.Module.Funcs[fn.Name] = fn
+				f.Skipped = append(f.Skipped, p.skipped(n, fn.Name, false)...)
 			}
 		}
 	}
@@ -275,6 +294,19 @@ func (p *parser) decoratorName(d *sitter.Node) (string, *sitter.Node) {
 		name = name[i+1:]
 	}
 	return name, args
+}
+
+// skipped lists the decorators of a definition read as neither a class
+// nor a resolver.
+func (p *parser) skipped(decorated *sitter.Node, name string, class bool) []SkippedDecl {
+	var out []SkippedDecl
+	for i := uint(0); i < decorated.NamedChildCount(); i++ {
+		if d := decorated.NamedChild(i); d.Kind() == "decorator" {
+			dec, _ := p.decoratorName(d)
+			out = append(out, SkippedDecl{Decorator: dec, Name: name, Class: class, Pos: p.pos(d.NamedChild(0))})
+		}
+	}
+	return out
 }
 
 func (p *parser) class(decorated, def *sitter.Node) *ClassDecl {
@@ -527,8 +559,11 @@ func (p *parser) resolver(decorated, def *sitter.Node) *ResolverDecl {
 		if d.Kind() != "decorator" {
 			continue
 		}
-		if name, _ := p.decoratorName(d); name == "online" || name == "offline" {
-			r = &ResolverDecl{Online: name == "online"}
+		if name, args := p.decoratorName(d); name == "online" || name == "offline" {
+			r = &ResolverDecl{Online: name == "online", Options: map[string]expr.Node{}}
+			if args != nil {
+				p.kwargsOnly(args, "@"+name, r.Options)
+			}
 		}
 	}
 	if r == nil {

@@ -85,7 +85,8 @@ func (f *file) checkHeaders(r *features.SQLResolver, at map[string]int) {
 	for k := range r.Headers {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	// in the order they are written, as validate prints them
+	sort.Slice(keys, func(i, j int) bool { return at[keys[i]] < at[keys[j]] })
 	for _, k := range keys {
 		switch {
 		case slices.Contains(implementedHeaders, k):

@@ -214,13 +214,14 @@ func TestUnknownColumnIsAWarning(t *testing.T) {
 // a located warning, a typo with the nearest known header (they loaded
 // with ok and did nothing).
 func TestHeadersNotImplementedAreWarned(t *testing.T) {
-	src := "-- resolves: User\n-- owner: ml@example.com\n-- cron: 1h\n-- incremental: true\n-- sorce: pg\nselect id from users"
+	src := "-- resolves: User\n-- owner: ml@example.com\n-- type: streaming\n-- cron: 1h\n-- incremental: true\n-- sorce: pg\nselect id from users"
 	g := graph(t)
 	if _, err := sqlload.ParseFile(g, "r.sql", []byte(src)); err != nil {
 		t.Fatal(err)
 	}
 	got := fileWarnings(g, "r.sql")
 	want := []string{
+		at("r.sql", src, "-- type") + `: header "type" is not supported yet: it is ignored`,
 		at("r.sql", src, "-- cron") + `: header "cron" is not supported yet: it is ignored`,
 		at("r.sql", src, "-- incremental") + `: header "incremental" is not supported yet: it is ignored`,
 		at("r.sql", src, "-- sorce") + `: unknown header "sorce": it is ignored (did you mean "source"?)`,
