@@ -185,41 +185,35 @@ func (s *Server) deniedFeature(ctx context.Context, q *query) error {
 		if name == "" {
 			name = o.out.Expr.String()
 		}
-		return status.Errorf(codes.PermissionDenied, "%s: token %q may not read column %s of %s: it is computed from data outside the token's scopes (%s)", o.out.Expr.Position(), p.Name, name, o.class.Table, strings.Join(p.Scopes(), ", "))
+		where := ""
+		if pos := o.out.Expr.Position(); pos.Line > 0 {
+			where = pos.String() + ": "
+		}
+		return status.Errorf(codes.PermissionDenied, "%stoken %q may not read column %s of %s: it is computed from data outside the token's scopes (%s)", where, p.Name, name, o.class.Table, strings.Join(p.Scopes(), ", "))
 	}
 	return nil
 }
 
 // restrict keeps a failed query's error from telling the caller about
 // classes it may not read: messages name tables and suggest names, so one
-// that names a hidden class refuses the query as reaching that class.
+// that names a hidden class refuses the query as reaching data out of
+// scope, without the name: the caller may have come to the class by a
+// relation of another name (`product: Widget`).
 func (s *Server) restrict(ctx context.Context, err error) error {
 	p := principal(ctx)
 	if p == nil {
 		return err
 	}
-	// A typo must not learn the name of a class the caller may not read:
-	// such a suggestion is left out, as if the class did not exist.
-	var se *statement.Error
-	if errors.As(err, &se) && se.Suggestion != "" {
-		if c := s.repoOf(ctx).graph.Class(se.Suggestion); c != nil && !p.CanRead(c.Table) {
-			e := *se
-			e.Suggestion = ""
-			err = &e
-		}
-	}
-	var hidden []string
-	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
-		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	}) {
-		if c := s.repoOf(ctx).graph.Class(word); c != nil && !p.CanRead(c.Table) {
-			hidden = append(hidden, c.Table)
-		}
-	}
+	hidden, err := statement.Hide(s.repoOf(ctx).graph, err, p.CanRead)
 	if len(hidden) == 0 {
 		return err
 	}
-	return status.Error(codes.PermissionDenied, p.Deny(hidden...).Error())
+	where := ""
+	var se *statement.Error
+	if errors.As(err, &se) && se.Pos.Line > 0 {
+		where = se.Pos.String() + ": "
+	}
+	return status.Errorf(codes.PermissionDenied, "%stoken %q may not read part of this query: it reaches data outside the token's scopes (%s)", where, p.Name, strings.Join(p.Scopes(), ", "))
 }
 
 // preparedKey is handle among the prepared statements of the caller of

@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fletch-engine/fletch/auth"
+	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/stores/duckdb"
 )
@@ -146,7 +150,7 @@ func TestAuthRefusals(t *testing.T) {
 		{"has-one reach, scanned", `SELECT "item.title" FROM review LIMIT 1`, codes.PermissionDenied, `may not read column item.title of review`, []string{"Item 1"}},
 		{"has-one reach in a feature", `SELECT normalized_rating FROM review WHERE id = 1`, codes.PermissionDenied, `may not read column normalized_rating of review`, []string{"Item 1", "item"}},
 		{"has-many reach in a feature", `SELECT average_rating_given FROM user WHERE id = 'u5'`, codes.OK, ``, nil},
-		{"a hidden class's column typo", `SELECT item.titl FROM review WHERE id = 1`, codes.PermissionDenied, `may not read item`, []string{"Item 1", "title"}},
+		{"a hidden class's column typo", `SELECT item.titl FROM review WHERE id = 1`, codes.PermissionDenied, `1:8: token "analyst" may not read part of this query`, []string{"Item 1", "title"}},
 	} {
 		_, err := cl.Execute(analyst, tc.sql)
 		if tc.code == codes.OK {
@@ -163,6 +167,13 @@ func TestAuthRefusals(t *testing.T) {
 	// left out (it was refused as reading item, naming it).
 	_, err = cl.Execute(analyst, `SELECT title FROM itme WHERE id = 'i1'`)
 	wantCode(t, "typo near a hidden class", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
+	_, err = cl.Prepare(analyst, `SELECT title FROM itme WHERE id = 'i1'`)
+	wantCode(t, "typo near a hidden class (prepare)", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
+	typo := substraitPlan(t, strings.Replace(userPlan(equalFn, `{"singularOrList": {"value": `+idField+`, "options": [`+strLit("i1")+`]}}`), `["user"]`, `["itme"]`, 1))
+	_, err = cl.ExecuteSubstrait(analyst, typo)
+	wantCode(t, "Substrait: typo near a hidden class", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
+	_, err = cl.PrepareSubstrait(analyst, typo)
+	wantCode(t, "Substrait: typo near a hidden class (prepare)", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
 	in := stringBatch(mem, "id", "i1")
 	defer in.Release()
 	_, err = exchange(analyst, mem, cl, `{"query": {"class": "itm"}}`, in.Schema(), in)
@@ -331,7 +342,7 @@ func TestAuthNativeQuery(t *testing.T) {
 	_, err = exchange(bearer(analystToken), mem, cl, `{"query": {"outputs": ["item.title"]}}`, items.Schema(), items)
 	wantCode(t, "native item", err, codes.PermissionDenied, "may not read item", "Item 1")
 	_, err = exchange(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.average_purchase_price"]}}`, users.Schema(), users)
-	wantCode(t, "native has-many reach", err, codes.PermissionDenied, "may not read item_price")
+	wantCode(t, "native has-many reach", err, codes.PermissionDenied, `token "analyst" may not read column user.average_purchase_price of user`, "item_price")
 	_, err = exchange(context.Background(), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
 	wantCode(t, "native without a token", err, codes.Unauthenticated, "no credentials")
 }
@@ -363,5 +374,70 @@ func TestPreparedStatementsBelongToTheirToken(t *testing.T) {
 	defer releaseAll(recs)
 	if got := column(recs, 0); len(got) != 1 || got[0] != "First1 Last1" {
 		t.Errorf("the owner's answer %v", got)
+	}
+}
+
+// TestRefusalsNameNoHiddenClass: a relation whose name is not its class's
+// (`product: Widget`) leads into a class the token may not read; a typo
+// past it, or a path through it, is refused without naming that class
+// (it answered `token "shop" may not read widget`, a name the caller never
+// wrote).
+func TestRefusalsNameNoHiddenClass(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	src := `from chalk.features import features
+
+@features
+class Vendor:
+    id: str
+    label: str
+
+@features
+class Widget:
+    id: str
+    title: str
+    vendor_id: Vendor.id
+    maker: Vendor
+
+@features
+class Sale:
+    id: int
+    widget_id: Widget.id
+    product: Widget
+    amount: float
+`
+	for name, text := range map[string]string{
+		"shop.py":          src,
+		"sales.chalk.sql":  "-- resolves: Sale\n-- source: shop\nselect id, widget_id, amount from sales\n",
+		"widget.chalk.sql": "-- resolves: Widget\n-- source: shop\nselect id, title, vendor_id from widgets\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := features.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "fletch_shop-test-token"
+	v, err := auth.NewVerifier([]auth.Token{{Name: "shop", Hash: auth.Hash(token), Scopes: []string{"read:sale"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := serve(t, NewServer(planner.NewEngine(g, nil, mem), Options{Mem: mem, Auth: v}))
+	hidden := regexp.MustCompile(`(?i)\b(widget|vendor)\b`)
+	for _, sql := range []string{
+		`SELECT product.titl FROM sale WHERE id = 1`,
+		`SELECT product.maker.labl FROM sale WHERE id = 1`,
+		`SELECT product.x.y.z FROM sale WHERE id = 1`,
+		`SELECT "product.titl" FROM sale LIMIT 1`,
+		`SELECT product.title FROM sale WHERE id = 1`,
+		`SELECT "product.title" FROM sale LIMIT 1`,
+	} {
+		_, err := cl.Execute(bearer(token), sql)
+		if err == nil || hidden.MatchString(status.Convert(err).Message()) {
+			t.Errorf("%s: %v, want a refusal naming neither widget nor vendor", sql, err)
+		}
 	}
 }

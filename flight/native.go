@@ -145,6 +145,13 @@ func (s *Server) planNative(ctx context.Context, st *statement.Statement) (*plan
 		return nil, answerSchemas{}, s.restrict(ctx, err)
 	}
 	if err := s.authorize(ctx, plan.Classes()...); err != nil {
+		// An output of a class the caller may read is refused by its own
+		// name, not by the hidden class it reaches.
+		if s.canRead(ctx, st.Class.Table) {
+			if ferr := s.deniedFeature(ctx, &query{st: st}); ferr != nil {
+				return nil, answerSchemas{}, ferr
+			}
+		}
 		return nil, answerSchemas{}, err
 	}
 	out := s.answerSchema(plan.Schema(), st.Options.Meta)
