@@ -170,7 +170,7 @@ func (c *connector) onlineStore() []string {
 		return nil
 	case "redis":
 		err = redis.Reach(c.ctx, redis.Options{Addrs: o.Addrs, Password: o.Password, DB: o.DB})
-		what = "redis, PING answered"
+		what = "redis: PING answered"
 	case "dynamodb":
 		var store *dynamodb.Store
 		store, err = dynamodb.Open(c.ctx, dynamodb.Options{Table: o.Table, Region: o.Region, Endpoint: o.Endpoint})
@@ -178,19 +178,19 @@ func (c *connector) onlineStore() []string {
 		switch {
 		case err == nil:
 			store.Close()
-			what = "dynamodb, table " + o.Table + " found"
+			what = "dynamodb: table " + o.Table + " found"
 		case errors.As(err, &missing) && o.CreateTable:
-			err, what = nil, "dynamodb, table "+o.Table+" not made yet (serve makes it: create_table)"
+			err, what = nil, "dynamodb: table "+o.Table+" not made yet; serve makes it (create_table)"
 		}
 	case "postgres":
 		err = pingPostgres(c.ctx, o.DSN)
-		what = "postgres, connected (its tables are not checked: serve makes them when missing)"
+		what = "postgres: connected; its tables are not checked (serve makes them when missing)"
 	}
 	if err != nil {
 		c.errs = append(c.errs, fmt.Errorf("%s:%d: online store: %w", c.cfg.Path, o.Line, err))
 		return nil
 	}
-	return []string{"online store (" + what + ")"}
+	return []string{"online store " + what}
 }
 
 func (c *connector) offlineStore() []string {
@@ -202,20 +202,20 @@ func (c *connector) offlineStore() []string {
 		return nil
 	case "postgres":
 		err = pingPostgres(c.ctx, o.DSN)
-		what = "postgres, connected (its table is not checked: serve makes it when missing)"
+		what = "postgres: connected; its table is not checked (serve makes it when missing)"
 	case "duckdb":
-		what = "duckdb " + shownPath(o.Path)
+		what = "duckdb " + shownPath(o.Path) + ": "
 		if _, statErr := os.Stat(o.Path); errors.Is(statErr, os.ErrNotExist) {
-			what += ", not made yet (serve makes it)"
+			what += "not made yet; serve makes it"
 		} else if _, err = c.duckdb(o.Path); err == nil {
-			what += ", read-only (its table is not checked: serve makes it when missing)"
+			what += "opened read-only; its table is not checked (serve makes it when missing)"
 		}
 	}
 	if err != nil {
 		c.errs = append(c.errs, fmt.Errorf("%s:%d: offline store: %w", c.cfg.Path, o.Line, err))
 		return nil
 	}
-	return []string{"offline store (" + what + ")"}
+	return []string{"offline store " + what}
 }
 
 // pingPostgres connects to the database dsn names and closes the
