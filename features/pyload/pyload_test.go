@@ -295,6 +295,54 @@ class A:
 	}
 }
 
+// TestDescriptions: a feature's description is its description=, else the
+// comment lines directly above it (Chalk's rule), else the string right
+// after it (an attribute docstring); a comment trailing a line, or parted
+// from the feature by a blank line, describes nothing.
+func TestDescriptions(t *testing.T) {
+	g, err := link(`
+@features
+class A:
+    """The class's docstring describes no feature."""
+    id: int
+    # Comments above a feature
+    # describe it.
+    above: int
+    # description= wins
+    explicit: int = feature(description="explicit")
+    after: int
+    """  An attribute
+         docstring.  """
+    trailing: int  # trails its line
+    plain: int
+
+    # parted by a blank line
+
+    parted: int
+    both: int = 1
+    "the docstring after"
+    # the comment above
+    windows: Windowed[int] = windowed("1d", "7d", default=0, expression=_.id)
+    fstring: int
+    f"not a docstring"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.Class("A")
+	for name, want := range map[string]string{
+		"id": "", "above": "Comments above a feature describe it.", "explicit": "explicit",
+		"after": "An attribute docstring.", "trailing": "", "plain": "", "parted": "",
+		"both": "the docstring after", "windows__86400__": "the comment above", "fstring": "",
+	} {
+		if f := c.Feature(name); f == nil {
+			t.Errorf("no feature %s", name)
+		} else if f.Description != want {
+			t.Errorf("%s: description %q, want %q", name, f.Description, want)
+		}
+	}
+}
+
 func TestRelations(t *testing.T) {
 	// Forward references across classes; a has-one without a local key
 	// (Profile is found through its user_id); a self relation.
