@@ -149,7 +149,13 @@ func (e *Engine) prepareScan(sp *statement.Scan) (*scan, error) {
 		return nil, err
 	}
 	key := sp.Class.Primary
-	st, err := statement.New(sp.Class, []arrow.Field{{Name: key.Name, Type: lister.KeyType()}}, sp.Outputs)
+	inputs := []arrow.Field{{Name: key.Name, Type: lister.KeyType()}}
+	if !sp.AsOf.IsZero() {
+		// A point in time, as `__as_of__` is in a lookup (exact windows),
+		// not the query's now (online serving's aligned windows).
+		inputs = append(inputs, arrow.Field{Name: statement.AsOfColumn, Type: asOfType})
+	}
+	st, err := statement.New(sp.Class, inputs, sp.Outputs)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +294,9 @@ func (q *Query) callerError(err error) error {
 	return &e
 }
 
+// asOfType is the type of a scan's `__as_of__` input column.
+var asOfType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+
 // scanReader is the Arrow stream of one scan: pages of entities listed in
 // key order, each computed by the scan's lookup plan when DuckDB asks for
 // it. It is an array.RecordReader.
@@ -375,7 +384,21 @@ func (r *scanReader) Next() bool {
 		r.remaining -= n
 	}
 	key := r.s.spec.Class.Primary
-	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: key.Name, Type: keys.DataType(), Nullable: true}}, nil), []arrow.Array{keys}, n)
+	fields := []arrow.Field{{Name: key.Name, Type: keys.DataType(), Nullable: true}}
+	cols := []arrow.Array{keys}
+	if asOf := r.s.spec.AsOf; !asOf.IsZero() {
+		b := array.NewTimestampBuilder(r.q.engine.mem, asOfType)
+		defer b.Release()
+		b.Reserve(int(n))
+		for range n {
+			b.UnsafeAppend(arrow.Timestamp(asOf.UnixMicro()))
+		}
+		times := b.NewArray()
+		defer times.Release()
+		fields = append(fields, arrow.Field{Name: statement.AsOfColumn, Type: asOfType})
+		cols = append(cols, times)
+	}
+	in := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, n)
 	defer in.Release()
 	res, err := r.s.plan.Run(r.ctx, in, planner.RunOptions{Now: r.now})
 	if err != nil {
