@@ -16,6 +16,16 @@ type viewer struct {
 // canRead says whether the viewer may see class (a table name).
 func (v viewer) canRead(class string) bool { return v.p == nil || v.p.CanRead(class) }
 
+// canSee says whether the viewer may see node r: its class, and for a
+// relation the class it leads to (the catalogue does not list a relation
+// to a hidden class).
+func (v viewer) canSee(r ref) bool {
+	if c := r.class(); c != "" && !v.canRead(c) {
+		return false
+	}
+	return r.feature == nil || r.feature.Relation == nil || v.canRead(r.feature.Relation.To.Table)
+}
+
 // canReadAll says whether the viewer may see every one of classes.
 func (v viewer) canReadAll(classes []string) bool {
 	for _, c := range classes {

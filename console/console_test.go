@@ -9,7 +9,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"unicode"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -174,6 +176,7 @@ func TestLineage(t *testing.T) {
 		// upstream and downstream name some nodes (by id) that must be
 		// there; absent must not.
 		upstream, downstream, absent []string
+		hiddenDetail                 []string // nodes shown without how they are computed
 		hidden                       bool
 		err                          string
 	}{
@@ -186,7 +189,16 @@ func TestLineage(t *testing.T) {
 		{feature: "item.price", upstream: []string{"sql:items"}, downstream: []string{"f:item.is_discounted"}},
 		{feature: "item.purchase_count", upstream: []string{"f:item.purchase_count__86400__", "f:item_price.type", "sql:item_prices"},
 			downstream: []string{"f:item.average_purchase_value"}},
-		{feature: "user.average_rating_given", scopes: []string{"read:user"}, absent: []string{"f:review.star_rating", "sql:reviews"}, hidden: true},
+		// A relation to a hidden class is left out, as the catalogue leaves
+		// it out, and a feature computed from one shows no expression (its
+		// relation's join named item_price; its expression, item_price's
+		// features).
+		{feature: "user.average_rating_given", scopes: []string{"read:user"}, absent: []string{"f:review.star_rating", "sql:reviews", "f:user.reviews"}, hidden: true,
+			hiddenDetail: []string{"f:user.average_rating_given"}},
+		{feature: "user.average_purchase_price", scopes: []string{"read:user"}, absent: []string{"f:user.purchases", "f:item_price.value"}, hidden: true,
+			hiddenDetail: []string{"f:user.average_purchase_price"}},
+		{feature: "user.id", scopes: []string{"read:user"}, absent: []string{"f:user.purchases", "f:user.reviews"}, hidden: true},
+		{feature: "user.purchases", scopes: []string{"read:user"}, err: `no feature "user.purchases"`},
 		{feature: "user.full_name", scopes: []string{"read:user"}, upstream: []string{"f:user.first_name", "sql:users"}},
 		{feature: "user_item.price_fti", err: `no feature "user_item.price_fti" (did you mean "user_item.price_fit"?)`},
 		{feature: "user_item.price_fit", scopes: []string{"read:user"}, err: `no feature "user_item.price_fit"`},
@@ -219,6 +231,23 @@ func TestLineage(t *testing.T) {
 			for _, id := range tc.absent {
 				if _, ok := layer[id]; ok {
 					t.Errorf("%s is in the lineage", id)
+				}
+			}
+			for _, id := range tc.hiddenDetail {
+				for _, n := range l.Nodes {
+					if n.ID == id && n.Detail != "hidden" {
+						t.Errorf("%s shows %q, want hidden", id, n.Detail)
+					}
+				}
+			}
+			// No node names a class the viewer may not read.
+			if v := viewerWith(t, tc.scopes...); len(tc.scopes) > 0 {
+				for _, n := range l.Nodes {
+					for _, w := range strings.FieldsFunc(n.Label+" "+n.Detail, func(r rune) bool { return r != '_' && !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+						if c := g.Class(w); c != nil && !v.canRead(c.Table) {
+							t.Errorf("%s (%s) names %s, a class the viewer may not read", n.ID, n.Detail, w)
+						}
+					}
 				}
 			}
 			if (l.Hidden > 0) != tc.hidden {
@@ -365,6 +394,7 @@ func TestQuery(t *testing.T) {
 
 	// Errors, in the viewer's eyes: nothing hidden is named.
 	user := viewerWith(t, "read:user")
+	reviews := viewerWith(t, "read:user", "read:review")
 	for _, tc := range []struct {
 		v        viewer
 		req      QueryRequest
@@ -377,6 +407,12 @@ func TestQuery(t *testing.T) {
 		{user, QueryRequest{SQL: `SELECT title FROM item WHERE id = '1'`}, "item", "user_item"},
 		{user, QueryRequest{Class: "user", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"average_rating_given"}}, errDenied.Error(), "review"},
 		{viewer{}, QueryRequest{Class: "user", Inputs: map[string][]string{"id": {"1"}}, Now: "yesterday"}, `now "yesterday"`, ""},
+		// A typo past a relation into a hidden class suggests none of its
+		// features (it suggested item's "title"), on either path.
+		{reviews, QueryRequest{SQL: `SELECT item.titl FROM review WHERE id = 1`}, errDenied.Error(), "title"},
+		{reviews, QueryRequest{Class: "review", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"item.titl"}}, errDenied.Error(), "title"},
+		{reviews, QueryRequest{Class: "review", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"itme"}}, errDenied.Error(), `"item"`},
+		{reviews, QueryRequest{Class: "review", Inputs: map[string][]string{"id": {"1"}}, Outputs: []string{"star_ratin"}}, `did you mean "star_rating"`, ""},
 	} {
 		_, err := r.run(context.Background(), tc.v, tc.req)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.notNamed != "" && strings.Contains(err.Error(), tc.notNamed)) {
@@ -486,4 +522,27 @@ func TestQueryHits(t *testing.T) {
 	if hits[0] != [2]bool{false, false} || hits[1] != [2]bool{true, false} {
 		t.Errorf("hits of (genre_from_llm, title) over two runs: %v, want computed then served (title has no staleness)", hits)
 	}
+}
+
+// TestConcurrentLineage: pages read one dependency index at once (it is
+// built once per graph and shared); reading it must not write to it (a
+// resolver's dependencies were memoized on first read: concurrent map
+// writes, which kill the process).
+func TestConcurrentLineage(t *testing.T) {
+	_, g := markettest.Fixture(t)
+	d := newDeps(g)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for _, c := range g.Classes {
+				for _, f := range c.Features {
+					if _, err := lineage(g, d, viewer{}, f.QualifiedName()); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			catalogue(g, d, viewerWith(t, "read:user"))
+		})
+	}
+	wg.Wait()
 }

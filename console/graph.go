@@ -85,10 +85,20 @@ func newDeps(g *features.Graph) *deps {
 			}
 		}
 	}
+	// Every node's dependencies are read here, once: the index is shared
+	// by concurrent pages, which then only read it.
+	for _, r := range g.SQLResolvers {
+		d.of(ref{sql: r})
+		d.of(ref{source: r.Source})
+	}
+	for _, r := range g.PyResolvers {
+		d.of(ref{py: r})
+	}
 	return d
 }
 
 // of lists what r is computed from, in the order the definitions read it.
+// Past newDeps it only reads the index.
 func (d *deps) of(r ref) []ref {
 	id := r.id()
 	if out, ok := d.memo[id]; ok {
@@ -218,27 +228,4 @@ func (d *deps) sel(c *features.Class, s *expr.Select, add func(ref)) *features.C
 		d.expr(rel, s.Project, add)
 	}
 	return rel
-}
-
-// classesRead are the classes f's value depends on, however far: a
-// feature whose computation reads a class the viewer may not see shows no
-// expression.
-func (d *deps) classesRead(f *features.Feature) map[string]bool {
-	out := map[string]bool{}
-	seen := map[string]bool{}
-	var walk func(r ref)
-	walk = func(r ref) {
-		if seen[r.id()] {
-			return
-		}
-		seen[r.id()] = true
-		if c := r.class(); c != "" {
-			out[c] = true
-		}
-		for _, x := range d.of(r) {
-			walk(x)
-		}
-	}
-	walk(ref{feature: f})
-	return out
 }

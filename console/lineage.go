@@ -59,7 +59,7 @@ func lineage(g *features.Graph, d *deps, v viewer, fqn string) (*Lineage, error)
 	var up func(r ref, depth int)
 	up = func(r ref, depth int) {
 		for _, x := range d.of(r) {
-			if c := x.class(); c != "" && !v.canRead(c) {
+			if !v.canSee(x) {
 				hidden[x.id()] = true
 				continue
 			}
@@ -90,7 +90,7 @@ func lineage(g *features.Graph, d *deps, v viewer, fqn string) (*Lineage, error)
 			}
 		}
 		for _, x := range readers {
-			if !v.canRead(x.class()) {
+			if !v.canSee(x) {
 				hidden[x.id()] = true
 				continue
 			}
@@ -107,7 +107,11 @@ func lineage(g *features.Graph, d *deps, v viewer, fqn string) (*Lineage, error)
 	}
 	down(root, 0)
 	for id, n := range layer {
-		l.Nodes = append(l.Nodes, nodeView(d, d.byID[id], n))
+		node := nodeView(d, d.byID[id], n)
+		if r := d.byID[id]; r.feature != nil && !v.canReadAll(classesOf(d, r)) {
+			node.Detail = "hidden" // as the catalogue shows it
+		}
+		l.Nodes = append(l.Nodes, node)
 	}
 	sort.Slice(l.Nodes, func(i, j int) bool {
 		a, b := l.Nodes[i], l.Nodes[j]
@@ -170,12 +174,14 @@ func findFeature(g *features.Graph, v viewer, fqn string) (*features.Feature, er
 			continue
 		}
 		if c.Table == table {
-			if f := c.Feature(name); f != nil {
+			if f := c.Feature(name); f != nil && v.canSee(ref{feature: f}) {
 				return f, nil
 			}
 		}
 		for _, f := range c.Features {
-			names = append(names, f.QualifiedName())
+			if v.canSee(ref{feature: f}) {
+				names = append(names, f.QualifiedName())
+			}
 		}
 	}
 	return nil, fmt.Errorf("no feature %q%s", fqn, suggest.DidYouMean(fqn, names))

@@ -97,6 +97,30 @@ type runner struct {
 }
 
 func (r runner) run(ctx context.Context, v viewer, req QueryRequest) (*QueryResult, error) {
+	res, err := r.runAs(ctx, v, req)
+	var own viewersError
+	if errors.As(err, &own) {
+		return nil, own.err
+	}
+	if err != nil && v.p != nil {
+		// As the Flight port answers it: an error naming a class the
+		// viewer may not read (a typo past a relation into it, with the
+		// nearest of its features) refuses the query without naming it.
+		var hidden []string
+		if hidden, err = statement.Hide(r.engine.Graph(), err, v.canRead); len(hidden) > 0 {
+			return nil, errDenied
+		}
+	}
+	return res, err
+}
+
+// viewersError is an error read with the viewer's eyes (among the classes
+// it may read only): it names nothing hidden, whatever it names.
+type viewersError struct{ err error }
+
+func (e viewersError) Error() string { return e.err.Error() }
+
+func (r runner) runAs(ctx context.Context, v viewer, req QueryRequest) (*QueryResult, error) {
 	if req.Now != "" {
 		t, err := time.Parse(time.RFC3339Nano, req.Now)
 		if err != nil {
@@ -119,7 +143,7 @@ func (r runner) feature(ctx context.Context, v viewer, req QueryRequest) (*Query
 	g := r.engine.Graph()
 	c, err := visibleClass(g, v, req.Class)
 	if err != nil {
-		return nil, err
+		return nil, viewersError{err}
 	}
 	if len(req.Inputs) == 0 {
 		return nil, fmt.Errorf("give at least one input of %s, e.g. its key %s", c.Table, keyHint(c))
@@ -212,6 +236,11 @@ func (r runner) lookup(ctx context.Context, v viewer, st *statement.Statement, i
 func (r runner) sql(ctx context.Context, v viewer, text string) (*QueryResult, error) {
 	st, rel, err := sql.ParseQueryVisible(r.engine.Graph(), text, v.canRead)
 	if err != nil {
+		// A table the viewer may not read is unknown to it; an error
+		// everyone gets may name a hidden class (run checks).
+		if _, _, all := sql.ParseQuery(r.engine.Graph(), text); all == nil || all.Error() != err.Error() {
+			return nil, viewersError{err}
+		}
 		return nil, err
 	}
 	if rel == nil {

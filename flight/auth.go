@@ -204,28 +204,16 @@ func (s *Server) restrict(ctx context.Context, err error) error {
 	if p == nil {
 		return err
 	}
-	// A typo must not learn the name of a class the caller may not read:
-	// such a suggestion is left out, as if the class did not exist.
+	hidden, err := statement.Hide(s.repoOf(ctx).graph, err, p.CanRead)
+	if len(hidden) == 0 {
+		return err
+	}
+	where := ""
 	var se *statement.Error
-	if errors.As(err, &se) && se.Suggestion != "" {
-		if c := s.repoOf(ctx).graph.Class(se.Suggestion); c != nil && !p.CanRead(c.Table) {
-			e := *se
-			e.Suggestion = ""
-			err = &e
-		}
+	if errors.As(err, &se) && se.Pos.Line > 0 {
+		where = se.Pos.String() + ": "
 	}
-	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
-		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	}) {
-		if c := s.repoOf(ctx).graph.Class(word); c != nil && !p.CanRead(c.Table) {
-			where := ""
-			if se != nil && se.Pos.Line > 0 {
-				where = se.Pos.String() + ": "
-			}
-			return status.Errorf(codes.PermissionDenied, "%stoken %q may not read part of this query: it reaches data outside the token's scopes (%s)", where, p.Name, strings.Join(p.Scopes(), ", "))
-		}
-	}
-	return err
+	return status.Errorf(codes.PermissionDenied, "%stoken %q may not read part of this query: it reaches data outside the token's scopes (%s)", where, p.Name, strings.Join(p.Scopes(), ", "))
 }
 
 // preparedKey is handle among the prepared statements of the caller of

@@ -167,6 +167,13 @@ func TestAuthRefusals(t *testing.T) {
 	// left out (it was refused as reading item, naming it).
 	_, err = cl.Execute(analyst, `SELECT title FROM itme WHERE id = 'i1'`)
 	wantCode(t, "typo near a hidden class", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
+	_, err = cl.Prepare(analyst, `SELECT title FROM itme WHERE id = 'i1'`)
+	wantCode(t, "typo near a hidden class (prepare)", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
+	typo := substraitPlan(t, strings.Replace(userPlan(equalFn, `{"singularOrList": {"value": `+idField+`, "options": [`+strLit("i1")+`]}}`), `["user"]`, `["itme"]`, 1))
+	_, err = cl.ExecuteSubstrait(analyst, typo)
+	wantCode(t, "Substrait: typo near a hidden class", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
+	_, err = cl.PrepareSubstrait(analyst, typo)
+	wantCode(t, "Substrait: typo near a hidden class (prepare)", err, codes.InvalidArgument, `unknown table "itme"`, "item\"", "may not read")
 	in := stringBatch(mem, "id", "i1")
 	defer in.Release()
 	_, err = exchange(analyst, mem, cl, `{"query": {"class": "itm"}}`, in.Schema(), in)

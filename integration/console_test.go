@@ -481,3 +481,47 @@ func TestConsoleCommand(t *testing.T) {
 		t.Errorf("live without a server: %v", live)
 	}
 }
+
+// TestConsoleAuthOff: without auth (fletch console, fletch demo) the page
+// says so, and the mode, with nothing else (it showed "auth offnull").
+func TestConsoleAuthOff(t *testing.T) {
+	browser := chromium(t)
+	dir := filepath.Join(workDir, "console-open")
+	copyRepo(t, filepath.Join(demoDir, "marketplace"), dir)
+	listen, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "console", "--repo", dir, "--listen", listen)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "fletch console:"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fletch console did not start:\n%s", out.String())
+		}
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancelStep := context.WithTimeout(bctx, 20*time.Second)
+	defer cancelStep()
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+listen+"/console/"), chromedp.WaitVisible(chromedp.CSS(`#classgraph g.node`))); err != nil {
+		t.Fatal(err)
+	}
+	if who := evalJS[string](t, bctx, `document.getElementById("who").textContent`); who != "auth off · repository" {
+		t.Errorf("the page says %q, want %q", who, "auth off · repository")
+	}
+}

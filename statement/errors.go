@@ -3,7 +3,9 @@ package statement
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/internal/suggest"
 )
@@ -71,4 +73,28 @@ func KindOf(err error) ErrorKind {
 		return pe.Kind
 	}
 	return Internal
+}
+
+// Hide keeps err from telling a caller about classes it may not read
+// (canRead, by table name): a suggestion naming such a class is left out
+// of the error it answers, as if the class did not exist, and it lists the
+// hidden classes the message still names (a table, a has-one path's
+// class), for the caller to refuse the query as reaching them instead.
+func Hide(g *features.Graph, err error, canRead func(table string) bool) (hidden []string, restricted error) {
+	var se *Error
+	if errors.As(err, &se) && se.Suggestion != "" {
+		if c := g.Class(se.Suggestion); c != nil && !canRead(c.Table) {
+			e := *se
+			e.Suggestion = ""
+			err = &e
+		}
+	}
+	for _, word := range strings.FieldsFunc(err.Error(), func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		if c := g.Class(word); c != nil && !canRead(c.Table) {
+			hidden = append(hidden, c.Table)
+		}
+	}
+	return hidden, err
 }

@@ -54,7 +54,7 @@ async function showWho() {
   whoami = await api("whoami");
   const who = document.getElementById("who");
   who.replaceChildren(whoami.auth ? "token " + whoami.name + " (" + whoami.scopes.join(" ") + ")" : "auth off",
-    whoami.auth ? h("button", { onclick: () => { sessionStorage.removeItem(TOKEN); location.reload(); } }, "sign out") : null,
+    whoami.auth ? h("button", { onclick: () => { sessionStorage.removeItem(TOKEN); location.reload(); } }, "sign out") : "",
     " · " + whoami.mode);
 }
 

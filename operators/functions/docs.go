@@ -66,6 +66,9 @@ rows, its intermediate values in chunk-sized vectors reused from chunk to chunk,
 written as an array (the root's last computing call writes straight into it). An ` + "`if_then_else`" + ` of
 ints or floats whose branch the program computes and nothing reads afterwards is computed in place:
 the other branch's rows are patched into that branch's vector (or into the output, for the root's).
+Two such ` + "`if_then_else`" + ` one over the other (a Python ` + "`if`" + ` chain reassigning a variable) patch in one
+pass, and one over a float ` + "`+`" + `, ` + "`-`" + ` or ` + "`*`" + ` computes the operation and its patch in one pass, in
+the rows it keeps only (float arithmetic never fails, so no answer changes).
 Over the Go allocator, a program's output buffers are recycled from its released earlier outputs.
 What the program does not compute (strings, datetimes, lists, aggregations,
 has-one paths, other functions) is computed call by call and enters it as an input column. Fused:

@@ -127,6 +127,12 @@ type vec struct {
 	// own says that f or i is a scratch vector taken over from a dead
 	// register (an if_then_else in place); set only by such steps.
 	own bool
+	// pend is, for an if_then_else in place whose reader applies its
+	// patch (Program.holdPatches), the rows f still takes from register
+	// pendFrom; nil: none. ps is its storage.
+	pend     []uint64
+	pendFrom int
+	ps       [chunkWords]uint64
 }
 
 // owns says whether v's values are a scratch vector of its own (computed
@@ -164,6 +170,15 @@ type reg struct {
 	// inPlace is, for an if_then_else computed in place, the argument
 	// (1: then, 2: else) whose vector it overwrites; 0: none.
 	inPlace int
+	// arith is, for float +, - and *, the operation; else 0.
+	arith byte
+	// lazy says that this register's values are computed by the
+	// if_then_else in place over it, only in the rows it keeps
+	// (Program.deferArith).
+	lazy bool
+	// hold says that this if_then_else in place leaves its patch to the
+	// if_then_else in place over it (Program.holdPatches).
+	hold bool
 }
 
 // Program is a compiled tree. It is safe for concurrent use.
@@ -194,7 +209,15 @@ func Compile(root *Node) (*Program, error) {
 		return nil, err
 	}
 	p.out, p.sink = out, out
-	p.placeSelects()
+	readers := make([][]int, len(p.regs))
+	for id, g := range p.regs {
+		for _, a := range g.args {
+			readers[a] = append(readers[a], id)
+		}
+	}
+	p.placeSelects(readers)
+	p.deferArith(readers)
+	p.holdPatches(readers)
 	for {
 		g := p.regs[p.sink]
 		if g.pass >= 0 {
@@ -210,9 +233,14 @@ func Compile(root *Node) (*Program, error) {
 	}
 	for d, g := range p.regs {
 		switch {
-		case g.build == nil:
+		case g.build == nil, g.lazy:
 		case g.inPlace > 0:
-			p.steps = append(p.steps, chooseInPlace(g.ty, g.inPlace)(d, g.args))
+			var lz *lazyArith
+			if y := g.args[g.inPlace]; p.regs[y].lazy {
+				yg := p.regs[y]
+				lz = &lazyArith{op: yg.arith, a: yg.args[0], b: yg.args[1], step: yg.build(y, yg.args)}
+			}
+			p.steps = append(p.steps, choice{ty: g.ty, into: g.inPlace, lazy: lz, hold: g.hold}.build(d, g.args))
 		default:
 			p.steps = append(p.steps, g.build(d, g.args))
 		}
@@ -282,6 +310,9 @@ func (c *compiler) node(x *Node) (int, error) {
 		}
 		r.ty = fixedType(x.typ)
 		r.build, r.args = op, args
+		if r.ty == tyFloat && len(args) == 2 && c.p.regs[args[0]].ty == tyFloat && c.p.regs[args[1]].ty == tyFloat {
+			r.arith = floatArithOp(x.fn.Name)
+		}
 		for _, k := range mayPass(x.fn) {
 			r.passes = append(r.passes, args[k])
 		}
@@ -342,13 +373,7 @@ func (c *compiler) cast(a int, from, to arrow.DataType) (int, error) {
 // nothing reads its values later (directly or through a register passing
 // them on). Most rows then stay where they are, and only the rows of the
 // other branch are copied in.
-func (p *Program) placeSelects() {
-	readers := make([][]int, len(p.regs))
-	for id, g := range p.regs {
-		for _, a := range g.args {
-			readers[a] = append(readers[a], id)
-		}
-	}
+func (p *Program) placeSelects(readers [][]int) {
 	for u := range p.regs {
 		g := &p.regs[u]
 		if g.build == nil || len(g.args) != 3 || len(g.passes) != 2 || g.ty != tyFloat && g.ty != tyInt {
@@ -361,6 +386,59 @@ func (p *Program) placeSelects() {
 			}
 		}
 	}
+}
+
+// deferArith lets an if_then_else in place over a float +, - or * compute
+// the operation itself, in one pass with its patch: the operation's
+// values in the rows the if_then_else keeps, the other branch's in the
+// others (a pass over the chunk saved, and the operation never runs for a
+// chunk wholly on the other side). The operation must have no other
+// reader, and no step between the two may overwrite a vector in place
+// (it could be one the operation reads).
+func (p *Program) deferArith(readers [][]int) {
+	for u, g := range p.regs {
+		if g.inPlace == 0 {
+			continue
+		}
+		y := g.args[g.inPlace]
+		if p.regs[y].arith == 0 || len(readers[y]) != 1 {
+			continue
+		}
+		p.regs[y].lazy = p.clearBetween(y, u)
+	}
+}
+
+// holdPatches lets an if_then_else of floats in place over another one
+// apply both patches in one pass: the inner one leaves its rows pending.
+// Python's if/elif chains reassigning one variable compile to such
+// chains. The inner one must have no other reader, must not compute an
+// operation itself (deferArith) or hold its own inner one's patch, and no
+// step between the two may overwrite a vector in place.
+func (p *Program) holdPatches(readers [][]int) {
+	for u, g := range p.regs {
+		if g.inPlace == 0 || g.ty != tyFloat {
+			continue
+		}
+		t := g.args[g.inPlace]
+		tg := p.regs[t]
+		if tg.inPlace == 0 || tg.hold || p.regs[tg.args[tg.inPlace]].lazy || p.regs[tg.args[tg.inPlace]].hold || len(readers[t]) != 1 {
+			continue
+		}
+		if p.clearBetween(t, u) {
+			p.regs[t].hold = true
+		}
+	}
+}
+
+// clearBetween says whether no step after register a and before b
+// overwrites a vector in place.
+func (p *Program) clearBetween(a, b int) bool {
+	for v := a + 1; v < b; v++ {
+		if p.regs[v].inPlace > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // canTake says whether if_then_else u may overwrite the vector of its

@@ -215,6 +215,16 @@ func arithOp(name string) byte {
 	return '*'
 }
 
+// floatArithOp is the operation floatArith runs for fn's name over
+// floats: +, - or *; 0 for any other function.
+func floatArithOp(name string) byte {
+	switch strings.TrimPrefix(name, "try_") {
+	case "add", "subtract", "multiply":
+		return arithOp(strings.TrimPrefix(name, "try_"))
+	}
+	return 0
+}
+
 func cmpOpOf(name string) cmpOp {
 	switch name {
 	case "equal":
@@ -735,98 +745,133 @@ func nullTestOp(isNull bool) opBuilder {
 
 // chooseOp is if_then_else: then where cond is true (a null cond picks
 // otherwise), branch-free.
-func chooseOp(ty vty) opBuilder { return chooseInPlace(ty, 0) }
+func chooseOp(ty vty) opBuilder { return choice{ty: ty}.build }
 
-// chooseInPlace is if_then_else writing into the vector of its argument
-// into (1: then, 2: else; 0: into its own), which nothing reads afterwards
-// (Program.placeSelects): only the other branch's rows are copied in.
-//
-//go:noinline
-func chooseInPlace(ty vty, into int) opBuilder {
-	return func(d int, a []int) step {
-		c, x, y := a[0], a[1], a[2]
-		return func(r []vec, n int) bool {
-			o := &r[d]
-			var pickArr [chunkWords]uint64
-			pick := pickArr[:words(n)]
-			cb := r[c].b[:len(pick)]
-			if cv := r[c].v; cv != nil {
-				for k := range pick {
-					pick[k] = cb[k] & cv[k]
-				}
-			} else {
-				copy(pick, cb)
+// lazyArith is the float operation an if_then_else in place computes
+// itself (Program.deferArith): a op b, whose own step computes it in
+// every row.
+type lazyArith struct {
+	op   byte
+	a, b int
+	step step
+}
+
+// choice is an if_then_else of type ty; with into > 0, in place over the
+// vector of its argument into (which nothing reads afterwards), patching
+// in the other branch's rows: most rows stay where they are. With lazy,
+// that argument is a float operation not computed yet; with hold, the
+// patch is left pending for the if_then_else in place over this one.
+type choice struct {
+	ty   vty
+	into int
+	lazy *lazyArith
+	hold bool
+}
+
+func (ch choice) build(d int, a []int) step {
+	ty, into, lazy := ch.ty, ch.into, ch.lazy
+	c, x, y := a[0], a[1], a[2]
+	return func(r []vec, n int) bool {
+		o := &r[d]
+		o.pend = nil
+		var pickArr [chunkWords]uint64
+		pick := pickArr[:words(n)]
+		cb := r[c].b[:len(pick)]
+		if cv := r[c].v; cv != nil {
+			for k := range pick {
+				pick[k] = cb[k] & cv[k]
 			}
-			// One branch for the whole chunk: its values as they are.
-			all, none := ^uint64(0), uint64(0)
-			for k, p := range pick {
-				if k == len(pick)-1 && n%64 != 0 {
-					p |= ^uint64(0) << (n % 64) // rows beyond n agree
-					all &= p
-					none |= p & (^uint64(0) >> (64 - n%64))
-					continue
-				}
+		} else {
+			copy(pick, cb)
+		}
+		// One branch for the whole chunk: its values as they are.
+		all, none := ^uint64(0), uint64(0)
+		for k, p := range pick {
+			if k == len(pick)-1 && n%64 != 0 {
+				p |= ^uint64(0) << (n % 64) // rows beyond n agree
 				all &= p
-				none |= p
+				none |= p & (^uint64(0) >> (64 - n%64))
+				continue
 			}
-			if ty != tyBool && (all == ^uint64(0) || none == 0) {
-				s := y
-				if none != 0 {
-					s = x
+			all &= p
+			none |= p
+		}
+		if ty != tyBool && (all == ^uint64(0) || none == 0) {
+			s := y
+			if none != 0 {
+				s = x
+			}
+			src := &r[s]
+			if into > 0 && s == a[into] {
+				switch {
+				case lazy != nil:
+					lazy.step(r, n)
+				case src.pend != nil:
+					src.f = patchRows(src.f[:n], r[src.pendFrom].f, src.pend)
 				}
-				src := &r[s]
-				o.f, o.i, o.v = src.f, src.i, src.v
-				o.own = into > 0 && s == a[into] && src.owns()
-				return true
 			}
-			switch dst := &r[a[into]]; {
-			case into > 0 && dst.owns():
-				take := pick // the rows of then, into else
-				if into == 1 {
-					var notArr [chunkWords]uint64
-					take = notArr[:len(pick)]
-					for w, p := range pick {
-						take[w] = ^p
-					}
-				}
-				if ty == tyFloat {
-					o.f = patchRows(dst.f[:n], r[a[3-into]].f, take)
-				} else {
-					o.i = patchRows(dst.i[:n], r[a[3-into]].i, take)
-				}
-				o.own = true
-			case ty == tyFloat:
-				o.f = selectRows(o.fs[:n], r[x].f, r[y].f, pick)
-				o.own = false
-			case ty == tyInt:
-				o.i = selectRows(o.is[:n], r[x].i, r[y].i, pick)
-				o.own = false
-			default:
-				out := o.bs[:len(pick)]
-				ab, bb := r[x].b[:len(pick)], r[y].b[:len(pick)]
-				for k := range out {
-					out[k] = pick[k]&ab[k] | ^pick[k]&bb[k]
-				}
-				o.b = out
-			}
-			if r[x].v == nil && r[y].v == nil {
-				o.v = nil
-				return true
-			}
-			va, vb := orOnes(r[x].v), orOnes(r[y].v)
-			vo := o.vs[:len(pick)]
-			for k := range vo {
-				vo[k] = pick[k]&va[k] | ^pick[k]&vb[k]
-			}
-			o.v = vo
+			o.f, o.i, o.v = src.f, src.i, src.v
+			o.own = into > 0 && s == a[into] && src.owns()
 			return true
 		}
+		if lazy != nil {
+			dst := &r[a[into]]
+			dst.f = dst.fs[:n]
+			dst.v = and2(dst.vs, r[lazy.a].v, r[lazy.b].v, n)
+		}
+		switch dst := &r[a[into]]; {
+		case into > 0 && dst.owns():
+			take := pick // the rows of then, into else
+			if into == 1 {
+				var notArr [chunkWords]uint64
+				take = notArr[:len(pick)]
+				for w, p := range pick {
+					take[w] = ^p
+				}
+			}
+			from := a[3-into]
+			switch {
+			case lazy != nil:
+				o.f = arithPatchRows(lazy.op, dst.f, r[lazy.a].f, r[lazy.b].f, r[from].f, take)
+			case ch.hold:
+				o.pend, o.pendFrom = o.ps[:copy(o.ps[:], take)], from
+				o.f = dst.f[:n]
+			case dst.pend != nil:
+				o.f = patch2Rows(dst.f[:n], r[dst.pendFrom].f, dst.pend, r[from].f, take)
+			case ty == tyFloat:
+				o.f = patchRows(dst.f[:n], r[from].f, take)
+			default:
+				o.i = patchRows(dst.i[:n], r[from].i, take)
+			}
+			o.own = true
+		case ty == tyFloat:
+			o.f = selectRows(o.fs[:n], r[x].f, r[y].f, pick)
+			o.own = false
+		case ty == tyInt:
+			o.i = selectRows(o.is[:n], r[x].i, r[y].i, pick)
+			o.own = false
+		default:
+			out := o.bs[:len(pick)]
+			ab, bb := r[x].b[:len(pick)], r[y].b[:len(pick)]
+			for k := range out {
+				out[k] = pick[k]&ab[k] | ^pick[k]&bb[k]
+			}
+			o.b = out
+		}
+		if r[x].v == nil && r[y].v == nil {
+			o.v = nil
+			return true
+		}
+		va, vb := orOnes(r[x].v), orOnes(r[y].v)
+		vo := o.vs[:len(pick)]
+		for k := range vo {
+			vo[k] = pick[k]&va[k] | ^pick[k]&vb[k]
+		}
+		o.v = vo
+		return true
 	}
 }
 
-// coalesceOp is coalesce: the first valid argument.
-//
-//go:noinline
 func coalesceOp(ty vty) opBuilder {
 	return func(d int, a []int) step {
 		args := append([]int(nil), a...)
@@ -967,6 +1012,34 @@ func patchRows[T int64 | float64](res, a []T, take []uint64) []T {
 				res[lo+j] = keep[j]
 			}
 		}
+	}
+	return res
+}
+
+// arithPatchRows sets res to x where take is set, else to a op b (+, -
+// or *), and returns it: a float operation and the if_then_else in place
+// over it in one pass.
+func arithPatchRows(op byte, res, a, b, x []float64, take []uint64) []float64 {
+	n := len(res)
+	a, b, x = a[:n], b[:n], x[:n]
+	i := arithPatchWide(op, res, a, b, x, take)
+	if i < n {
+		arithFloats(op, res[i:], a[i:], b[i:])
+		patchRows(res[i:], x[i:], take[i/64:])
+	}
+	return res
+}
+
+// patch2Rows sets res to a where ta is set, then to b where tb is set,
+// and returns it: two if_then_else in place, one over the other, in one
+// pass.
+func patch2Rows(res, a []float64, ta []uint64, b []float64, tb []uint64) []float64 {
+	n := len(res)
+	a, b = a[:n], b[:n]
+	i := patch2Wide(res, a, ta, b, tb)
+	if i < n {
+		patchRows(res[i:], a[i:], ta[i/64:])
+		patchRows(res[i:], b[i:], tb[i/64:])
 	}
 	return res
 }

@@ -124,3 +124,56 @@ func patchWordWide(res, a []float64, take uint64) bool {
 	}
 	return true
 }
+
+// arithPatchWide sets res[j] = x[j] where take's bit j is set, else
+// a[j] op b[j], over the rows up to the last multiple of 64, and returns
+// that count: eight rows an operation and a masked merge, one pass where
+// arithFloatsWide and patchWordWide take two.
+func arithPatchWide(op byte, res, a, b, x []float64, take []uint64) int {
+	n := len(res) &^ 63
+	if n == 0 || !avx512 {
+		return 0
+	}
+	a, b, x = a[:n], b[:n], x[:n]
+	pa, pb, px, po := unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&x[0]), unsafe.Pointer(&res[0])
+	for w, t := range take[:n/64] {
+		base := uintptr(w) * 512
+		for g := uintptr(0); g < 64; g += 8 {
+			off := base + g*8
+			m := archsimd.Mask64x8FromBits(uint8(t >> g))
+			var v archsimd.Float64x8
+			switch op {
+			case '+':
+				v = load8(pa, off).Add(load8(pb, off))
+			case '-':
+				v = load8(pa, off).Sub(load8(pb, off))
+			default:
+				v = load8(pa, off).Mul(load8(pb, off))
+			}
+			store8(po, off, load8(px, off).Merge(v, m))
+		}
+	}
+	return n
+}
+
+// patch2Wide sets res[j] = a[j] where ta's bit j is set, then b[j] where
+// tb's is, over the rows up to the last multiple of 64, and returns that
+// count: one load and store of res for two patches.
+func patch2Wide(res, a []float64, ta []uint64, b []float64, tb []uint64) int {
+	n := len(res) &^ 63
+	if n == 0 || !avx512 {
+		return 0
+	}
+	a, b = a[:n], b[:n]
+	pa, pb, po := unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0]), unsafe.Pointer(&res[0])
+	for w := range n / 64 {
+		t1, t2 := ta[w], tb[w]
+		base := uintptr(w) * 512
+		for g := uintptr(0); g < 64; g += 8 {
+			off := base + g*8
+			v := load8(pa, off).Merge(load8(po, off), archsimd.Mask64x8FromBits(uint8(t1>>g)))
+			store8(po, off, load8(pb, off).Merge(v, archsimd.Mask64x8FromBits(uint8(t2>>g))))
+		}
+	}
+	return n
+}
