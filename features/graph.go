@@ -211,6 +211,22 @@ func (m *Materialization) Bucket(w time.Duration) time.Duration {
 	return m.BucketDuration
 }
 
+// AdHocBucket returns the bucket whose tiles answer a window d that the
+// feature does not declare (an ad-hoc "14d"): bucket_duration when set and
+// no longer than d, else the finest bucket of the declared windows. ok is
+// false when that bucket is longer than d: tiles of complete buckets cannot
+// answer a window shorter than one (a declared window's bucket must not be
+// longer than it either), so such a window must be declared.
+func (m *Materialization) AdHocBucket(windows []*Feature, d time.Duration) (bucket time.Duration, ok bool) {
+	bucket = m.BucketDuration
+	if bucket == 0 || bucket > d {
+		if bs := m.Buckets(windows); len(bs) > 0 && (bucket == 0 || bs[0] < bucket) {
+			bucket = bs[0]
+		}
+	}
+	return bucket, bucket > 0 && bucket <= d
+}
+
 // Buckets lists the distinct bucket durations of windows, ascending.
 func (m *Materialization) Buckets(windows []*Feature) []time.Duration {
 	var out []time.Duration

@@ -46,7 +46,11 @@ func TestJSClient(t *testing.T) {
 	}
 	// The SQL statement's __as_of__ makes its rows point in time (offline).
 	sql := mk(bulk[:5], true)
-	ref := map[string]any{"now": anchor.Format(time.RFC3339), "bulk": mk(bulk, false), "offline": mk(offline, true), "sql": sql}
+	// offlineQuery with planner_options aligned: review_count's
+	// materialized windows as served, B(t - w) <= created_at <= t.
+	aligned := mk(offline, true)
+	aligned.Rows = userReferenceOf(t, offline, true)
+	ref := map[string]any{"now": anchor.Format(time.RFC3339), "bulk": mk(bulk, false), "offline": mk(offline, true), "sql": sql, "aligned": aligned}
 	b, err := json.Marshal(ref)
 	if err != nil {
 		t.Fatal(err)

@@ -257,3 +257,76 @@ func TestTilesScheduleFromConfig(t *testing.T) {
 		t.Errorf("after fletch serve ran user.total's schedule, want its tiles over all 20,000 events and none of user.cnt:\n%s\n%s", status, srv.log.String())
 	}
 }
+
+// TestTilesAddedWindow is the acceptance "adding a 14d window to a feature
+// with 7d and 30d tiles answers without reading the raw event table" as a
+// user runs it: tiles backfilled, "14d" added to user.total's windows in
+// m.py. The tiles stay current (the windows are no part of what they
+// depend on), fletch plan says the events are not read, and with the
+// events table gone the materialized 14d answers what DuckDB computes from
+// the events over B(t − 14d) ≤ at < B(t): any query at the source would fail.
+func TestTilesAddedWindow(t *testing.T) {
+	dir := writeTilesRepo(t, 20_000)
+	if out, err := exec.Command(bin, "aggregate", "backfill", "--repo", dir).CombinedOutput(); err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	py := filepath.Join(dir, "m.py")
+	src, err := os.ReadFile(py)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := strings.Replace(string(src), `total: Windowed[float] = windowed("7d", "30d", "90d",`, `total: Windowed[float] = windowed("7d", "14d", "30d", "90d",`, 1)
+	if declared == string(src) {
+		t.Fatal("the repository's user.total changed: update the test")
+	}
+	if err := os.WriteFile(py, []byte(declared), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, err := exec.Command(bin, "aggregate", "status", "--repo", dir).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^user\.total\s+1d\s.*\s20000\s+\d+\s+current$`).Match(status) {
+		t.Fatalf("after adding 14d, want user.total's tiles current: %v\n%s", err, status)
+	}
+	plan, stderr, err := fletch(t, "plan", "--repo", dir, "--in", "user.id=0", "--out", "total[14d]")
+	if err != nil || !strings.Contains(plan, "with use_materialized_offline_query: not read") ||
+		!strings.Contains(plan, "merge tiles fletch_tiles__user__total__86400 (1d buckets, B(t - 14d) <= time < B(t))") {
+		t.Errorf("fletch plan: %v %s\n%s\nwant the events not read and 14d merged from the 1d tiles", err, stderr, plan)
+	}
+
+	now := time.Date(2026, 3, 15, 13, 17, 5, 0, time.UTC)
+	users := []int{0, 1, 2, 77, 4999, 123456}
+	day := int64(86400_000_000)
+	lo, hi := (now.UnixMicro()-14*day)/day*day, now.UnixMicro()/day*day
+	db, err := sql.Open("duckdb", filepath.Join(dir, "events.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]float64{}
+	for _, u := range users {
+		var total float64
+		if err := db.QueryRow(`SELECT coalesce(sum(amount), 0) FROM txns WHERE user_id = ? AND epoch_us(ts) >= ? AND epoch_us(ts) < ?`, u, lo, hi).Scan(&total); err != nil {
+			t.Fatal(err)
+		}
+		want[u] = total
+	}
+	_, err = db.Exec(`ALTER TABLE txns RENAME TO txns_hidden`)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"query", "--repo", dir, "--materialized", "--json", "--now", now.Format(time.RFC3339), "--out", "total[14d]"}
+	for _, u := range users {
+		args = append(args, "--in", "user.id="+itoa(u))
+	}
+	rows, ok := queryJSON(t, args...).([]any)
+	if !ok || len(rows) != len(users) {
+		t.Fatalf("fletch query --json: want %d rows, got %v", len(users), rows)
+	}
+	for i, u := range users {
+		got, ok := rows[i].(map[string]any)["user.total[14d]"].(float64)
+		if !ok || math.Abs(got-want[u]) > 1e-6*math.Max(1, math.Abs(want[u])) {
+			t.Errorf("user %d total[14d]: %v, DuckDB says %v", u, rows[i], want[u])
+		}
+	}
+}

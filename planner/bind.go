@@ -218,7 +218,10 @@ func bindLiteral(x *expr.Literal) (bexpr, error) {
 }
 
 func (pl *planner) bindRef(f *frameNode, ref *expr.Ref, path []string, window time.Duration) (bexpr, error) {
-	feat := pl.feature(f.class, path[0], len(path) == 1)
+	feat, err := pl.feature(f.class, path[0], len(path) == 1, ref.At)
+	if err != nil {
+		return nil, err
+	}
 	if feat == nil {
 		return nil, invalid(ref.At, "%s has no feature %q%s", f.class.Table, path[0], suggest.DidYouMean(path[0], f.class.FeatureNames()))
 	}

@@ -12,7 +12,7 @@ import (
 func (p *Plan) Explain() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "query %s -> %s\n", p.root.class.Table, strings.Join(p.schemaNames(), ", "))
-	p.root.explain(&b, "  ", p.tiledReads())
+	p.root.explain(&b, "  ", p.tiledReads(), p.timeCol < 0)
 	return b.String()
 }
 
@@ -59,7 +59,9 @@ func (l *lookup) describe(by string) string {
 	return fmt.Sprintf("fetch %s [source %s] where %s in (%s) -> %s", l.resolver.Name, l.resolver.Source, l.keyColumn, by, strings.Join(l.fields, ", "))
 }
 
-func (f *frameNode) explain(b *strings.Builder, indent string, tiledReads map[*frameNode]bool) {
+// online: the plan serves (no __as_of__), where materialized windows merge
+// the online store's tiles by default (run.servesTiles).
+func (f *frameNode) explain(b *strings.Builder, indent string, tiledReads map[*frameNode]bool, online bool) {
 	fmt.Fprintf(b, "%s%s\n", indent, f.title())
 	in := indent + "  "
 	if f.rel != nil && f.rel.Many && !tiledReads[f] {
@@ -72,12 +74,15 @@ func (f *frameNode) explain(b *strings.Builder, indent string, tiledReads map[*f
 		fmt.Fprintf(b, "%s%s\n", in, l.describe("distinct "+f.cols[l.keyCol].name))
 	}
 	for _, c := range f.children {
-		c.explain(b, in, tiledReads)
+		c.explain(b, in, tiledReads, online)
 	}
 	for _, c := range f.cols {
 		fmt.Fprintf(b, "%s%s\n", in, c.describe())
 		if a := tiledAggregation(c.expr); a != nil {
 			fmt.Fprintf(b, "%s  %s\n", in, a.tile.describe())
+			if online && a.tile.spec != nil {
+				fmt.Fprintf(b, "%s  %s\n", in, a.tile.describeServed())
+			}
 		}
 	}
 }

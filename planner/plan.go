@@ -160,23 +160,26 @@ type planner struct {
 
 // feature returns c's feature name; last allows an ad-hoc window of a
 // windowed aggregation (`total_spend__1209600__` on a feature declaring 7d
-// and 30d), one per plan.
-func (pl *planner) feature(c *features.Class, name string, last bool) *features.Feature {
+// and 30d), one per plan. An error is a window its tiles cannot answer, at.
+func (pl *planner) feature(c *features.Class, name string, last bool, at expr.Pos) (*features.Feature, error) {
 	if f := c.Feature(name); f != nil || !last {
-		return f
+		return f, nil
 	}
 	key := c.Table + "." + name
 	if f, ok := pl.adHoc[key]; ok {
-		return f
+		return f, nil
 	}
-	f := adHocWindow(c, name)
+	f, err := adHocWindow(c, name)
+	if err != nil {
+		return nil, invalid(at, "%v", err)
+	}
 	if f != nil {
 		if pl.adHoc == nil {
 			pl.adHoc = map[string]*features.Feature{}
 		}
 		pl.adHoc[key] = f
 	}
-	return f
+	return f, nil
 }
 
 func invalid(pos expr.Pos, format string, args ...any) *statement.Error {
@@ -641,7 +644,10 @@ func (pl *planner) bindMany(f *frameNode, ref *expr.Ref) (bexpr, error) {
 func (pl *planner) resolvePath(f *frameNode, ref *expr.Ref) (*features.Class, *features.Feature, error) {
 	c := f.class
 	for i, name := range ref.Path {
-		feat := pl.feature(c, name, i == len(ref.Path)-1)
+		feat, err := pl.feature(c, name, i == len(ref.Path)-1, ref.At)
+		if err != nil {
+			return nil, nil, err
+		}
 		if feat == nil {
 			return nil, nil, invalid(ref.At, "%s has no feature %q%s", c.Table, name, suggest.DidYouMean(name, c.FeatureNames()))
 		}

@@ -72,10 +72,10 @@ func (pl *planner) attachTiles(feat *features.Feature, b bexpr) {
 	}
 	group := feat.Window.Group
 	info := &tileInfo{window: feat.Window.Duration, bucket: feat.Materialization.Bucket(feat.Window.Duration)}
-	if info.bucket == 0 {
-		// A window the definition does not declare (an ad-hoc "14d"): the
-		// finest tiles that exist for the feature.
-		info.bucket = feat.Materialization.Buckets(group.Windows)[0]
+	if !slices.Contains(group.Windows, feat) {
+		// A window the definition does not declare (an ad-hoc "14d"),
+		// checked by adHocWindow.
+		info.bucket, _ = feat.Materialization.AdHocBucket(group.Windows, info.window)
 	}
 	info.spec, info.err = tiles.SpecFor(pl.e.graph, group)
 	if info.spec != nil {
@@ -107,14 +107,15 @@ func (pl *planner) attachTiles(feat *features.Feature, b bexpr) {
 
 // adHocWindow returns a window of the materialized windowed aggregation
 // group that its definition does not declare (`total_spend__1209600__`, `total_spend["14d"]`):
-// the same expression over another window. nil when name names none.
-func adHocWindow(c *features.Class, name string) *features.Feature {
+// the same expression over another window. nil when name names none; an
+// error when it names a window its tiles cannot answer.
+func adHocWindow(c *features.Class, name string) (*features.Feature, error) {
 	var group *features.Feature
 	var d time.Duration
 	if i := len(name) - 2; i > 0 && name[i:] == "__" {
 		base, secs, ok := cutWindowFQN(name)
 		if !ok {
-			return nil
+			return nil, nil
 		}
 		group, d = c.Feature(base), time.Duration(secs)*time.Second
 	} else if i := indexByte(name, '['); i > 0 && name[len(name)-1] == ']' {
@@ -124,26 +125,30 @@ func adHocWindow(c *features.Class, name string) *features.Feature {
 		}
 		var err error
 		if d, err = features.ParseDuration(label); err != nil {
-			return nil
+			return nil, nil
 		}
 		group = c.Feature(name[:i])
 	}
 	if group == nil || group.Kind != features.WindowedGroup || len(group.Windows) == 0 || d <= 0 || group.Materialization == nil {
-		return nil
+		return nil, nil
 	}
 	if _, ok := group.Windows[0].Expr.(*expr.Agg); !ok {
-		return nil // a window of other windows' values: not one expression over another window
+		return nil, nil // a window of other windows' values: not one expression over another window
 	}
 	for _, w := range group.Windows {
 		if w.Window.Duration == d {
-			return w
+			return w, nil
 		}
+	}
+	if bucket, ok := group.Materialization.AdHocBucket(group.Windows, d); !ok {
+		return nil, fmt.Errorf("%s.%s has no %s window, and its tiles cannot answer a window shorter than its finest bucket (%s): declare it in windowed(...) with a bucket no longer than it",
+			c.Table, group.Name, windowLabel(d), windowLabel(bucket))
 	}
 	first := group.Windows[0]
 	inst := *first
 	inst.Name = features.WindowFQN(group.Name, d)
 	inst.Window = &features.Window{Label: windowLabel(d), Duration: d, Group: group}
-	return &inst
+	return &inst, nil
 }
 
 // windowLabel writes d as Chalk does: "14d", "90m".
@@ -738,6 +743,13 @@ func (t *tileInfo) describe() string {
 	}
 	return fmt.Sprintf("with use_materialized_offline_query: merge tiles %s (%s buckets, B(t - %s) <= time < B(t)); buckets without tiles: GROUP BY key, bucket at source %s",
 		t.spec.Table(t.bucket), windowLabel(t.bucket), windowLabel(t.window), t.spec.Resolver.Source)
+}
+
+// describeServed says, for a plan's text, what online serving reads for a
+// materialized window instead of the related rows (run.servesTiles).
+func (t *tileInfo) describeServed() string {
+	return fmt.Sprintf("served online: tiles %s (%s buckets) from the online store, then the raw events after them at source %s (B(t - %s) <= time <= t); the related rows are not fetched for it",
+		t.spec.Table(t.bucket), windowLabel(t.bucket), t.spec.Resolver.Source, windowLabel(t.window))
 }
 
 // runsOf returns, for keys sorted by key index, where each key's run

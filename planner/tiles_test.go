@@ -3,6 +3,7 @@ package planner_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -413,6 +414,84 @@ func testTilesMatchDuckDB(t *testing.T, opts ...tiles.Option) {
 	}
 	if text := p.Explain(); !strings.Contains(text, "with use_materialized_offline_query: not read") || !strings.Contains(text, "merge tiles fletch_tiles__user__total__86400") {
 		t.Errorf("the plan does not say the events are not read:\n%s", text)
+	}
+}
+
+// TestAdHocWindowBuckets: a window a materialized feature does not declare
+// is answered from the tiles of bucket_duration when that bucket is no
+// longer than the window, else of the finest bucket; a window shorter than
+// every bucket is refused, as a declared one would be. Before, "3h" on 1d
+// tiles answered the complete buckets before B(t) that intersect it (none:
+// 0 offline, the whole open day online), and "12h" read 1d tiles though 6h
+// ones exist.
+func TestAdHocWindowBuckets(t *testing.T) {
+	prepare := tilesPlanner(t)
+	for _, tc := range []struct{ out, table string }{
+		{"total__1209600__", "fletch_tiles__user__total__86400 (1d buckets, B(t - 14d)"},
+		{`total["36h"]`, "fletch_tiles__user__total__86400 (1d buckets, B(t - 36h)"},
+		{`total["12h"]`, "fletch_tiles__user__total__21600 (6h buckets, B(t - 12h)"},
+		{`total["6h"]`, "fletch_tiles__user__total__21600 (6h buckets, B(t - 6h)"},
+	} {
+		text, err := prepare(tc.out)
+		if err != nil || !strings.Contains(text, "merge tiles "+tc.table) {
+			t.Errorf("%s: %v\n%s\nwant it from %s", tc.out, err, text, tc.table)
+		}
+	}
+	for _, out := range []string{`total["3h"]`, "total__3600__"} {
+		_, err := prepare(out)
+		var se *statement.Error
+		if !errors.As(err, &se) || se.Kind != statement.InvalidInput ||
+			!strings.Contains(se.Msg, "user.total has no ") || !strings.Contains(se.Msg, "window shorter than its finest bucket (6h): declare it") {
+			t.Errorf("%s: %v, want it refused: shorter than every bucket", out, err)
+		}
+	}
+}
+
+// tilesPlanner returns a function that plans one output of the tiles
+// repository's user class (with __as_of__ in the input when asOf) and
+// returns its plan's text; no data.
+func tilesPlanner(t *testing.T) func(out string, asOf ...bool) (string, error) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"m.py": tilesRepo, "txns.chalk.sql": tilesResolver} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := features.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := planner.NewEngine(g, nil, memory.NewCheckedAllocator(memory.NewGoAllocator()))
+	t.Cleanup(func() { e.Close() })
+	return func(out string, asOf ...bool) (string, error) {
+		inputs := []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}
+		if len(asOf) > 0 && asOf[0] {
+			inputs = append(inputs, arrow.Field{Name: statement.AsOfColumn, Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}})
+		}
+		p, err := e.Prepare(&statement.Statement{Class: g.Class("user"), Inputs: inputs,
+			Outputs: []statement.Output{{Expr: &expr.Ref{Path: []string{out}}}}})
+		if err != nil {
+			return "", err
+		}
+		return p.Explain(), nil
+	}
+}
+
+// TestExplainServedTiles: the plan of an online query (no __as_of__) says
+// that a materialized window is served from the online store's tiles and
+// the raw events after them (the aligned window), not computed over the
+// related rows as its compute line reads; an offline plan does not.
+// Before, `fletch plan` showed only the exact and materialized paths.
+func TestExplainServedTiles(t *testing.T) {
+	prepare := tilesPlanner(t)
+	online, err := prepare(`total["14d"]`)
+	want := "served online: tiles fletch_tiles__user__total__86400 (1d buckets) from the online store, then the raw events after them at source events (B(t - 14d) <= time <= t)"
+	if err != nil || !strings.Contains(online, want) {
+		t.Errorf("online plan: %v\n%s\nwant %q", err, online, want)
+	}
+	offline, err := prepare(`total["14d"]`, true)
+	if err != nil || strings.Contains(offline, "served online") || !strings.Contains(offline, "with use_materialized_offline_query: merge tiles") {
+		t.Errorf("offline plan: %v\n%s\nwant no online line", err, offline)
 	}
 }
 

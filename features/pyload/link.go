@@ -989,6 +989,10 @@ func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Windo
 	if _, agg := group.Windows[0].Expr.(*expr.Agg); agg && win == nil && d > 0 && group.Materialization != nil {
 		// A window a materialized feature does not declare, asked by a
 		// query: the planner merges other tiles for it (docs/TILES.md).
+		if bucket, ok := group.Materialization.AdHocBucket(group.Windows, d); !ok {
+			l.errorf(n.At, "%s has no %s window, and its tiles cannot answer a window shorter than its finest bucket (%s): declare it in windowed(...) with a bucket no longer than it", ref, label, fmtDuration(bucket))
+			return nil
+		}
 		path := append(append([]string(nil), ref.Path[:len(ref.Path)-1]...), features.WindowFQN(group.Name, d))
 		return &expr.Ref{Path: path, At: ref.At}
 	}

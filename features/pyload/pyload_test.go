@@ -816,6 +816,11 @@ class User:
 			`"1d")`, `User.s: materialization= must be {"bucket_duration": "1d"}`},
 		{`    s: float = feature(materialization={"bucket_duration": "1d"})`,
 			`{"bucket`, `materialization= applies to windowed aggregations`},
+		// A window the definition does not declare is answered from tiles,
+		// but not one shorter than every bucket (a declared one is refused).
+		{`    s: Windowed[float] = windowed("7d", expression=_.txns[_.amount, _.at > _.chalk_window].sum(), materialization={"bucket_duration": "1d"})
+    y: float = _.s["1h"]`,
+			`_.s["1h"]`, `_.s has no 1h window, and its tiles cannot answer a window shorter than its finest bucket (1d): declare it in windowed(...) with a bucket no longer than it`},
 	}
 	for _, c := range cases {
 		src := head + c.line + "\n"

@@ -166,8 +166,9 @@ export class FletchClient {
 
   // recomputeFeatures is Chalk's recompute_features: true (default), false
   // (the values served then, from the offline store) or the features still
-  // recomputed (docs/STORES.md).
-  async #exchange(table, output, { cls, now, staleness, meta, partial, explain, recomputeFeatures } = {}) {
+  // recomputed (docs/STORES.md). plannerOptions are Chalk's planner_options
+  // ({ use_materialized_offline_query: true }: aggregation tiles, docs/TILES.md).
+  async #exchange(table, output, { cls, now, staleness, meta, partial, explain, recomputeFeatures, plannerOptions } = {}) {
     const query = {};
     if (cls) query.class = cls;
     if (output && output.length) query.outputs = output;
@@ -177,6 +178,7 @@ export class FletchClient {
     if (partial) query.partial = true;
     if (explain) query.explain = true;
     if (recomputeFeatures !== undefined && recomputeFeatures !== true) query.recompute_features = recomputeFeatures;
+    if (plannerOptions) query.planner_options = plannerOptions;
     const call = this.client.DoExchange(this.metadata);
     const answer = readAll(call);
     toFlightData(table).forEach((m, i) => {

@@ -57,6 +57,17 @@ test('offlineQuery evaluates each row at its own time', { skip }, async () => {
   assertRows(rows(got), c.rows);
 });
 
+test('plannerOptions are the native query\'s planner_options', { skip }, async () => {
+  // Aligned to review_count's 1-day tiles, each row sees what serving sees:
+  // B(t - w) <= created_at <= t (docs/TILES.md), not the exact window.
+  const c = ref.aligned;
+  const plannerOptions = { use_materialized_offline_query: true, align_offline_chalk_window_with_materialization: true };
+  const got = await client.offlineQuery({ 'user.id': c.ids }, c.times, OUTPUTS, { plannerOptions });
+  assertRows(rows(got), c.rows);
+  await assert.rejects(client.offlineQuery({ 'user.id': c.ids }, c.times, OUTPUTS, { plannerOptions: { use_materialised_offline_query: true } }),
+    (e) => e.code === 3 && /did you mean "use_materialized_offline_query"/.test(e.message));
+});
+
 test('sql runs a Flight SQL statement', { skip }, async () => {
   // __as_of__ makes the rows point in time: exact windows (ref.sql), where
   // queryBulk's now serves review_count's materialized windows aligned.
