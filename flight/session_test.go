@@ -2,7 +2,9 @@ package flight
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +231,98 @@ func TestRecomputeFeaturesSessionOption(t *testing.T) {
 	}
 	_, recs := fetch(t, ctx, cl, info)
 	releaseAll(recs)
+}
+
+// TestMaterializedSessionOptions: fletch.use_materialized_offline_query and
+// fletch.align_offline_chalk_window_with_materialization reach the
+// session's later queries, as the native query's planner_options do: rows
+// at their own __as_of__ see review_count's 1-day tiles (computed at the
+// source: nothing is backfilled here), materialized B(t − w) ≤ created_at
+// < B(t), aligned B(t − w) ≤ created_at ≤ t, each checked against DuckDB
+// SQL; unset, the exact windows. No test set them before.
+func TestMaterializedSessionOptions(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	srv, db := e2eServer(t, mem)
+	cl := cookieClient(t, srv, mem)
+	ctx := context.Background()
+	set := func(name string, x any) string {
+		t.Helper()
+		v, err := arrowflight.NewSessionOptionValue(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := cl.SetSessionOptions(ctx, &arrowflight.SetSessionOptionsRequest{SessionOptions: map[string]*arrowflight.SessionOptionValue{name: &v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetErrors()[name].GetValue().String()
+	}
+	query := func(sql string) []string {
+		t.Helper()
+		info, err := cl.Execute(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, recs := fetch(t, ctx, cl, info)
+		defer releaseAll(recs)
+		return resultRows(recs)
+	}
+	const asOf = "2026-02-10T15:00:00Z"
+	var keys, quoted []string
+	for i := 1; i <= 40; i++ {
+		keys = append(keys, fmt.Sprintf("u%d", i))
+		quoted = append(quoted, fmt.Sprintf("'u%d'", i))
+	}
+	where := ` FROM user WHERE id IN (` + strings.Join(quoted, ", ") + `) AND __as_of__ = '` + asOf + `'`
+	windows := `SELECT "review_count[7d]", review_count__2592000__` + where
+	// The materialized windows by DuckDB: whole days from B(t − w) to B(t).
+	materialized := func() []string {
+		var out []string
+		for _, k := range keys {
+			var w7, w30 int64
+			if err := db.DB().QueryRow(`SELECT
+				count(*) FILTER (WHERE created_at >= `+alignedStart(asOf, "7 DAY", 86400)+`),
+				count(*) FILTER (WHERE created_at >= `+alignedStart(asOf, "30 DAY", 86400)+`)
+				FROM marketplace_reviews WHERE user_hid = ? AND created_at < `+alignedStart(asOf, "0 DAY", 86400), k).Scan(&w7, &w30); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%d|%d", w7, w30))
+		}
+		return out
+	}()
+	exact, aligned := pointInTimeRows(t, db, keys, asOf), referenceRows(t, db, keys, asOf)
+	if slices.Equal(exact, aligned) || slices.Equal(materialized, windowsOf(aligned)) || slices.Equal(materialized, windowsOf(exact)) {
+		t.Fatal("the fixture does not tell the three windows apart at this time: pick another")
+	}
+
+	if got := set(optMaterialized, int64(3)); got != "INVALID_VALUE" {
+		t.Errorf("%s = 3: %s, want INVALID_VALUE", optMaterialized, got)
+	}
+	compareRows(t, query(`SELECT `+e2eSelect+where), exact)
+	if got := set(optAlign, true); got != "UNSPECIFIED" {
+		t.Fatalf("%s = true: %s", optAlign, got)
+	}
+	compareRows(t, query(`SELECT `+e2eSelect+where), aligned)
+	if got := set(optAlign, "false"); got != "UNSPECIFIED" {
+		t.Fatalf("%s = false: %s", optAlign, got)
+	}
+	if got := set(optMaterialized, "true"); got != "UNSPECIFIED" {
+		t.Fatalf("%s = true: %s", optMaterialized, got)
+	}
+	compareRows(t, query(windows), materialized)
+	if got := set(optMaterialized, false); got != "UNSPECIFIED" {
+		t.Fatalf("%s = false: %s", optMaterialized, got)
+	}
+	compareRows(t, query(`SELECT `+e2eSelect+where), exact)
+}
+
+// windowsOf keeps the two review_count columns of e2eSelect's rows.
+func windowsOf(rows []string) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		cells := strings.Split(r, "|")
+		out[i] = cells[3] + "|" + cells[4]
+	}
+	return out
 }
