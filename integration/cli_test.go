@@ -279,8 +279,8 @@ func TestCLIValidate(t *testing.T) {
 			t.Errorf("validate with fletch.yaml %q: %v\n%s%s\nwant an error containing %s", c.text, err, out, stderr, c.want)
 		}
 	}
-	// The PostgreSQL online store is a kind validate knows; without
-	// --connect it connects to nothing (nothing listens on port 1).
+	// The PostgreSQL online store is a kind validate knows; validate
+	// connects to nothing (nothing listens on port 1).
 	pgStore := "sources:\n  marketplace:\n    kind: duckdb\nonline_store:\n  kind: postgres\n  dsn: postgres://nobody@127.0.0.1:1/x\n"
 	if err := os.WriteFile(yaml, []byte(pgStore), 0o644); err != nil {
 		t.Fatal(err)
