@@ -690,25 +690,14 @@ class User:
     txns: DataFrame[Txn]
     n: Windowed[int] = windowed("7d", expression=_.txns[_.at > _.chalk_window].count(), materialisation={"bucket_duration": "1d"})
 `
-	g, err := link(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, w := range g.Warnings {
-		got = append(got, w.Error())
-	}
+	g := linkOK(t, src)
 	want := []string{
 		at(src, "3") + `: @features(...): unknown keyword totally_bogus_option=: it is ignored`,
 		at(src, `"years"`) + `: feature(...): unknown keyword descripton=: it is ignored (did you mean "description"?)`,
 		at(src, "False") + `: feature(...): store_online= is not supported yet: it is ignored`,
 		at(src, `{"bucket_duration"`) + `: windowed(...): unknown keyword materialisation=: it is ignored (did you mean "materialization"?)`,
 	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	sameWarnings(t, g, want)
 }
 
 // TestDecoratorsNotActedOnAreWarned: a decorator fletch does nothing with
@@ -755,14 +744,7 @@ def score(id: User.id) -> User.score:
 def helper(x):
     return x
 `
-	g, err := link(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, w := range g.Warnings {
-		got = append(got, w.Error())
-	}
+	g := linkOK(t, src)
 	want := []string{
 		at(src, "feature\n") + `: unknown decorator @feature: class Usr is ignored (did you mean "features"?)`,
 		at(src, "stream(source") + `: @stream is not supported yet: user_stream is ignored`,
@@ -771,11 +753,7 @@ def helper(x):
 		at(src, `"1h"`) + `: @online(...): cron= is not supported yet: it is ignored`,
 		at(src, `"1s"`) + `: @online(...): unknown keyword tmeout=: it is ignored (did you mean "timeout"?)`,
 	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	sameWarnings(t, g, want)
 	if len(g.PyResolvers) != 1 || g.PyResolvers[0].Name != "score" {
 		t.Errorf("resolvers %v, want score alone", g.PyResolvers)
 	}
@@ -1031,5 +1009,29 @@ class Item:
 	bad := strings.Replace(src, `feature(etl_offline_to_online=False)`, `feature(etl_offline_to_online="no")`, 1)
 	if _, err := link(bad); err == nil || !strings.Contains(err.Error(), at(bad, `"no"`)+`: etl_offline_to_online= must be True or False, found "no"`) {
 		t.Errorf("a non-boolean etl_offline_to_online=: %v", err)
+	}
+}
+
+// linkOK links src, which must load.
+func linkOK(t *testing.T, src string) *features.Graph {
+	t.Helper()
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// sameWarnings fails t unless g's warnings are want, in any order.
+func sameWarnings(t *testing.T, g *features.Graph, want []string) {
+	t.Helper()
+	var got []string
+	for _, w := range g.Warnings {
+		got = append(got, w.Error())
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
