@@ -240,13 +240,32 @@ func TestCLIValidate(t *testing.T) {
 	if _, _, err := fletch(t, "validate", "--strict", "--repo", repo); err == nil {
 		t.Error("validate --strict passed a warning")
 	}
+
+	// An error does not hide the warnings nor fletch.yaml's errors: all
+	// are printed at once (the warnings were not printed, nor fletch.yaml
+	// read, while a definition failed).
+	yaml := filepath.Join(repo, "fletch.yaml")
+	if err := os.WriteFile(py, []byte(strings.Replace(string(src), good, typo, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(yaml, []byte("sources:\n  marketplace:\n    kind: bigquery\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err = fletch(t, "validate", "--repo", repo)
+	for _, want := range []string{"first_nme", "warning: " + users + ":", "column shoe_size matches no feature of User", yaml + `:3:11: unknown kind "bigquery"`} {
+		if err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("validate with an error, a warning and a bad fletch.yaml: %v\n%s%s\nlacks %s", err, out, stderr, want)
+		}
+	}
+	if err := os.WriteFile(py, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(users, usersSQL, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
 	// fletch.yaml is checked as serve reads it (validate said ok for a
 	// source serve refused), and so are the sources resolvers name.
-	yaml := filepath.Join(repo, "fletch.yaml")
 	for _, c := range []struct{ text, want string }{
 		{"sources:\n  marketplace:\n    kind: bigquery\n", yaml + `:3:11: unknown kind "bigquery"`},
 		{"sources:\n  marketplce:\n    kind: duckdb\n", `reads source "marketplace", which ` + yaml + ` does not define (sources: marketplce)`},
@@ -260,8 +279,8 @@ func TestCLIValidate(t *testing.T) {
 			t.Errorf("validate with fletch.yaml %q: %v\n%s%s\nwant an error containing %s", c.text, err, out, stderr, c.want)
 		}
 	}
-	// The PostgreSQL online store is a kind validate knows; without
-	// --connect it connects to nothing (nothing listens on port 1).
+	// The PostgreSQL online store is a kind validate knows; validate
+	// connects to nothing (nothing listens on port 1).
 	pgStore := "sources:\n  marketplace:\n    kind: duckdb\nonline_store:\n  kind: postgres\n  dsn: postgres://nobody@127.0.0.1:1/x\n"
 	if err := os.WriteFile(yaml, []byte(pgStore), 0o644); err != nil {
 		t.Fatal(err)

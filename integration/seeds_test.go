@@ -390,7 +390,8 @@ func TestSeedsAverages(t *testing.T) {
 	if err == nil {
 		t.Fatalf("validate accepted _.ts:\n%s", out)
 	}
-	wantLines(t, "validate", out, `testdata/seeds/averages/transactions.py:29:13: Transaction has no feature ts`)
+	wantLines(t, "validate", out, `testdata/seeds/averages/transactions.py:29:13: Transaction has no feature ts`,
+		"testdata/seeds/averages/transactions.py:13:5: class Transaction has no FeatureTime: its only datetime feature, at, is its event time")
 	repo, db := seedRepo(t, "averages", "db", transactionRows...)
 	seedFix(t, repo, "transactions.py", "_.ts > _.chalk_window", "_.at > _.chalk_window")
 	var cols []string
@@ -456,7 +457,8 @@ func TestSeedsAttack(t *testing.T) {
 	if err == nil {
 		t.Fatalf("validate accepted -> ...:\n%s", out)
 	}
-	wantLines(t, "validate", out, "testdata/seeds/attack/logins.py:32:6: resolver account_under_attack: `-> ...` names no feature")
+	wantLines(t, "validate", out, "testdata/seeds/attack/logins.py:32:6: resolver account_under_attack: `-> ...` names no feature",
+		"testdata/seeds/attack/logins.py:12:5: class LoginAttempt has no FeatureTime: its only datetime feature, at, is its event time")
 	repo, db := seedRepo(t, "attack", "db",
 		`CREATE TABLE users AS SELECT i AS id FROM range(1, 6) t(i)`,
 		// users 1 and 3 fail often, 2 and 4 never, 5 has no attempts
@@ -546,7 +548,10 @@ func TestSeedsDesign(t *testing.T) {
 	if err == nil {
 		t.Fatalf("validate accepted id: id:\n%s", out)
 	}
-	wantLines(t, "validate", out, `testdata/seeds/design/features.py:23:9: unknown type id (did you mean "str" or "int"?)`)
+	// User declares no id as written, so its resolver's id fills nothing.
+	wantLines(t, "validate", out, `testdata/seeds/design/features.py:23:9: unknown type id (did you mean "str" or "int"?)`,
+		"testdata/seeds/design/features.py:19:5: class Transaction has no FeatureTime: its only datetime feature, created_at, is its event time",
+		"testdata/seeds/design/users.chalk.sql:3:8: column id matches no feature of User, so it is ignored")
 	repo, db := seedRepo(t, "design", "db",
 		`CREATE TABLE users AS SELECT i AS id, 'user ' || i AS name FROM range(1, 6) t(i)`,
 		`CREATE TABLE transactions AS SELECT i AS id, 1 + i % 4 AS user_id,

@@ -278,11 +278,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	g, err := features.Load(*repo)
-	if err != nil {
-		return err
+	if g != nil {
+		// printed even when a definition fails: what validate finds is
+		// said at once, not one fix at a time
+		for _, w := range g.Warnings {
+			fmt.Fprintf(stderr, "warning: %v\n", w)
+		}
 	}
-	for _, w := range g.Warnings {
-		fmt.Fprintf(stderr, "warning: %v\n", w)
+	if err != nil {
+		_, cfgErr := config.Find(*repo, *cfgPath)
+		return errors.Join(err, cfgErr)
 	}
 	if *strict && len(g.Warnings) > 0 {
 		return fmt.Errorf("%d warning(s), and --strict", len(g.Warnings))
