@@ -212,6 +212,8 @@ func TestColumnMetadata(t *testing.T) {
 		{"id", map[string]string{flightsql.TypeNameKey: "BIGINT", flightsql.PrecisionKey: "19", flightsql.ScaleKey: "0", flightsql.IsSearchableKey: "1", flightsql.IsAutoIncrementKey: "0", flightsql.IsReadOnlyKey: "1",
 			flightsql.CatalogNameKey: "fletch", flightsql.SchemaNameKey: "features", flightsql.TableNameKey: "review"}, []string{flightsql.RemarksKey}},
 		{"star_rating", map[string]string{flightsql.TypeNameKey: "BIGINT", flightsql.RemarksKey: "1 to 5 stars", flightsql.IsSearchableKey: "1"}, nil},
+		// A comment directly above a feature is its description (Chalk's rule).
+		{"normalized_rating", map[string]string{flightsql.RemarksKey: "computed by the tutorial's get_normalized_rating resolver below"}, nil},
 		// Has-one paths, with their class's owner and tags.
 		{"item.title", map[string]string{flightsql.TypeNameKey: "VARCHAR", flightsql.TableNameKey: "review", flightsql.RemarksKey: "title of the item (item)"}, nil},
 		{"user.full_name", map[string]string{flightsql.TypeNameKey: "VARCHAR", flightsql.RemarksKey: "full_name of the user (user); owner: ml-core@example.com; tags: marketplace"}, nil},

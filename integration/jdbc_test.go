@@ -60,8 +60,12 @@ func TestJDBC(t *testing.T) {
 				cells[i] = `\N`
 				switch v := v.(type) {
 				case nil:
-				case time.Time: // the reference's dates
-					cells[i] = v.Format(time.DateOnly)
+				case time.Time: // dates (at midnight), else timestamps as Timestamp.toString prints them
+					if v = v.UTC(); v.Equal(v.Truncate(24 * time.Hour)) {
+						cells[i] = v.Format(time.DateOnly)
+					} else if cells[i] = v.Format("2006-01-02 15:04:05.999999999"); !strings.Contains(cells[i], ".") {
+						cells[i] += ".0"
+					}
 				default:
 					cells[i] = fmt.Sprint(v)
 				}

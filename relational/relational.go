@@ -149,7 +149,13 @@ func (e *Engine) prepareScan(sp *statement.Scan) (*scan, error) {
 		return nil, err
 	}
 	key := sp.Class.Primary
-	st, err := statement.New(sp.Class, []arrow.Field{{Name: key.Name, Type: lister.KeyType()}}, sp.Outputs)
+	inputs := []arrow.Field{{Name: key.Name, Type: lister.KeyType()}}
+	if !sp.AsOf.IsZero() {
+		// A point in time, as `__as_of__` is in a lookup (exact windows),
+		// not the query's now (online serving's aligned windows).
+		inputs = append(inputs, arrow.Field{Name: statement.AsOfColumn, Type: asOfType})
+	}
+	st, err := statement.New(sp.Class, inputs, sp.Outputs)
 	if err != nil {
 		return nil, err
 	}
@@ -281,12 +287,20 @@ func (q *Query) callerError(err error) error {
 		e.Msg = strings.ReplaceAll(e.Msg, s.spec.View, s.spec.Class.Table)
 	}
 	if m := unknownColumn.FindStringSubmatch(se.Msg); m != nil && len(q.scans) == 1 {
+		// The table's columns, not its relations (`purchases` is none).
 		c := q.scans[0].spec.Class
+		var columns []string
+		for _, f := range statement.Columns(c) {
+			columns = append(columns, f.Name)
+		}
 		return &statement.Error{Kind: statement.InvalidInput, Pos: e.Pos, Msg: fmt.Sprintf("unknown column %q of table %s", m[1], c.Table),
-			Suggestion: suggest.Nearest(m[1], c.FeatureNames())}
+			Suggestion: suggest.Nearest(m[1], columns)}
 	}
 	return &e
 }
+
+// asOfType is the type of a scan's `__as_of__` input column.
+var asOfType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 
 // scanReader is the Arrow stream of one scan: pages of entities listed in
 // key order, each computed by the scan's lookup plan when DuckDB asks for
@@ -375,7 +389,21 @@ func (r *scanReader) Next() bool {
 		r.remaining -= n
 	}
 	key := r.s.spec.Class.Primary
-	in := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: key.Name, Type: keys.DataType(), Nullable: true}}, nil), []arrow.Array{keys}, n)
+	fields := []arrow.Field{{Name: key.Name, Type: keys.DataType(), Nullable: true}}
+	cols := []arrow.Array{keys}
+	if asOf := r.s.spec.AsOf; !asOf.IsZero() {
+		b := array.NewTimestampBuilder(r.q.engine.mem, asOfType)
+		defer b.Release()
+		b.Reserve(int(n))
+		for range n {
+			b.UnsafeAppend(arrow.Timestamp(asOf.UnixMicro()))
+		}
+		times := b.NewArray()
+		defer times.Release()
+		fields = append(fields, arrow.Field{Name: statement.AsOfColumn, Type: asOfType})
+		cols = append(cols, times)
+	}
+	in := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, n)
 	defer in.Release()
 	res, err := r.s.plan.Run(r.ctx, in, planner.RunOptions{Now: r.now})
 	if err != nil {

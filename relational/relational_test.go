@@ -172,6 +172,14 @@ func TestAgainstDuckDB(t *testing.T) {
 			"SELECT id FROM marketplace_items WHERE list_price < 20 OR genre IS NULL ORDER BY id"},
 		{"as of", `SELECT count(*) FROM review WHERE __as_of__ = '2024-05-01T00:00:00Z'`,
 			"SELECT count(*) FROM marketplace_reviews WHERE created_at <= TIMESTAMPTZ '2024-05-01 00:00:00+00'"},
+		// __as_of__ is a point in time as in a lookup: windows are exact
+		// (t − w < time ≤ t), not online serving's aligned window of a
+		// materialized feature (review_count has 1-day buckets): a review
+		// at exactly t − 7d was counted.
+		{"windows as of", `SELECT id, review_count__604800__, review_count__2592000__ FROM "user" WHERE __as_of__ = '` + at.Format(time.RFC3339) + `' ORDER BY id`,
+			"SELECT u.hid, (SELECT count(*) FROM marketplace_reviews r WHERE r.user_hid = u.hid AND r.created_at <= " + ts + " AND r.created_at > " + ts + " - INTERVAL 7 DAY), " +
+				"(SELECT count(*) FROM marketplace_reviews r WHERE r.user_hid = u.hid AND r.created_at <= " + ts + " AND r.created_at > " + ts + " - INTERVAL 30 DAY) " +
+				"FROM marketplace_users u WHERE u.created_at <= " + ts + " ORDER BY u.hid"},
 		{"cte and window", `WITH r AS (SELECT item_id, star_rating FROM review) SELECT item_id, sum(star_rating) OVER (PARTITION BY item_id) AS s FROM r ORDER BY s DESC, item_id LIMIT 3`,
 			"WITH r AS (SELECT item_id, star_rating FROM marketplace_reviews WHERE created_at <= " + ts + ") SELECT item_id, sum(star_rating) OVER (PARTITION BY item_id) AS s FROM r ORDER BY s DESC, item_id LIMIT 3"},
 		{"has-one path", `SELECT id, "item.title" FROM review ORDER BY id LIMIT 4`,
@@ -225,6 +233,8 @@ func TestCallerErrors(t *testing.T) {
 	for _, c := range []struct{ query, want, not string }{
 		{`SELECT fulname FROM "user" ORDER BY 1`, `unknown column "fulname" of table user (did you mean "full_name"?)`, "__fletch"},
 		{`SELECT u.id FROM "user" u JOIN item i ON u.id = i.nope`, `nope`, "__fletch"},
+		// A relation is no column: it was suggested as itself.
+		{`SELECT purchases FROM "user" LIMIT 1`, `unknown column "purchases" of table user`, "did you mean"},
 	} {
 		_, _, err := run(t, e, c.query)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {

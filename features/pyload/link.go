@@ -179,6 +179,9 @@ func (l *linker) declare(c *features.Class, fd *FeatureDecl) {
 	f := &features.Feature{Name: fd.Name, Kind: a.kind, Type: a.typ, Primary: a.primary,
 		EventTime: a.eventTime, Default: fd.Default, Options: fd.Options, Pos: fd.Pos}
 	l.options(c, f, fd)
+	if f.Description == "" {
+		f.Description = fd.Doc
+	}
 	if err := c.AddFeature(f); err != nil {
 		l.add(err)
 		return

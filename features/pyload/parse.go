@@ -76,6 +76,10 @@ type FeatureDecl struct {
 	// Windows are the positional arguments of windowed(...).
 	Windows []WindowDecl
 	Pos     expr.Pos
+	// Doc is the feature's description as Chalk reads it from the code:
+	// the comment lines directly above it, else the string statement
+	// right after it (an attribute docstring). description= wins over it.
+	Doc string
 }
 
 // WindowDecl is one window of windowed(...): "7d".
@@ -330,27 +334,75 @@ func (p *parser) class(decorated, def *sitter.Node) *ClassDecl {
 	c.Name = p.text(name)
 	c.Pos = p.pos(name)
 	body := def.ChildByFieldName("body")
+	// comments: the block of comment lines just read, ending on row
+	// commentEnd; last: the feature just declared and the row it ends on
+	// (a comment on that row trails it and describes nothing).
+	var comments []string
+	commentEnd, lastEnd := -1, -1
+	var last *FeatureDecl
 	for i := uint(0); i < body.NamedChildCount(); i++ {
 		st := body.NamedChild(i)
+		row := int(st.StartPosition().Row)
 		switch st.Kind() {
-		case "comment", "pass_statement":
+		case "comment":
+			if row == lastEnd {
+				continue
+			}
+			if row != commentEnd+1 {
+				comments = comments[:0]
+			}
+			comments = append(comments, strings.TrimSpace(strings.TrimPrefix(p.text(st), "#")))
+			commentEnd = row
+			continue
+		case "pass_statement":
 			continue
 		case "expression_statement":
 			e := st.NamedChild(0)
 			switch e.Kind() {
 			case "assignment":
-				if fd := p.feature(e); fd != nil {
-					c.Features = append(c.Features, fd)
+				last = p.feature(e)
+				if last != nil {
+					if len(comments) > 0 && commentEnd == row-1 {
+						last.Doc = docText(strings.Join(comments, " "))
+					}
+					c.Features = append(c.Features, last)
 				}
+				comments, lastEnd = comments[:0], int(st.EndPosition().Row)
 				continue
-			case "string", "ellipsis":
-				continue // docstrings and `...`
+			case "string":
+				if last != nil && last.Doc == "" {
+					last.Doc = p.docString(e)
+				}
+				last = nil
+				continue
+			case "ellipsis":
+				continue // `...`
 			}
 		}
 		p.errorf(st, "class %s: expected a feature (`name: type` or `name: type = ...`), found %q", c.Name, firstLine(p.text(st)))
 	}
 	return c
 }
+
+// docString is the text of a string statement read as a docstring, ""
+// for an f-string or bytes (Python takes neither as one). Escapes are kept
+// as written: a description is shown, never computed with.
+func (p *parser) docString(n *sitter.Node) string {
+	if strings.ContainsAny(strings.ToLower(strings.TrimRight(p.text(n.NamedChild(0)), `"'`)), "fb") {
+		return ""
+	}
+	var b strings.Builder
+	for i := uint(0); i < n.NamedChildCount(); i++ {
+		if c := n.NamedChild(i); c.Kind() == "string_content" {
+			b.WriteString(p.text(c))
+		}
+	}
+	return docText(b.String())
+}
+
+// docText is a description from comments or a docstring on one line, as
+// catalogue remarks show it: its words separated by single spaces.
+func docText(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // kwargsOnly reads keyword arguments into opts; positional ones are errors.
 func (p *parser) kwargsOnly(args *sitter.Node, what string, opts map[string]expr.Node) {

@@ -295,6 +295,54 @@ class A:
 	}
 }
 
+// TestDescriptions: a feature's description is its description=, else the
+// comment lines directly above it (Chalk's rule), else the string right
+// after it (an attribute docstring); a comment trailing a line, or parted
+// from the feature by a blank line, describes nothing.
+func TestDescriptions(t *testing.T) {
+	g, err := link(`
+@features
+class A:
+    """The class's docstring describes no feature."""
+    id: int
+    # Comments above a feature
+    # describe it.
+    above: int
+    # description= wins
+    explicit: int = feature(description="explicit")
+    after: int
+    """  An attribute
+         docstring.  """
+    trailing: int  # trails its line
+    plain: int
+
+    # parted by a blank line
+
+    parted: int
+    both: int = 1
+    "the docstring after"
+    # the comment above
+    windows: Windowed[int] = windowed("1d", "7d", default=0, expression=_.id)
+    fstring: int
+    f"not a docstring"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.Class("A")
+	for name, want := range map[string]string{
+		"id": "", "above": "Comments above a feature describe it.", "explicit": "explicit",
+		"after": "An attribute docstring.", "trailing": "", "plain": "", "parted": "",
+		"both": "the docstring after", "windows__86400__": "the comment above", "fstring": "",
+	} {
+		if f := c.Feature(name); f == nil {
+			t.Errorf("no feature %s", name)
+		} else if f.Description != want {
+			t.Errorf("%s: description %q, want %q", name, f.Description, want)
+		}
+	}
+}
+
 func TestRelations(t *testing.T) {
 	// Forward references across classes; a has-one without a local key
 	// (Profile is found through its user_id); a self relation.
@@ -642,25 +690,14 @@ class User:
     txns: DataFrame[Txn]
     n: Windowed[int] = windowed("7d", expression=_.txns[_.at > _.chalk_window].count(), materialisation={"bucket_duration": "1d"})
 `
-	g, err := link(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, w := range g.Warnings {
-		got = append(got, w.Error())
-	}
+	g := linkOK(t, src)
 	want := []string{
 		at(src, "3") + `: @features(...): unknown keyword totally_bogus_option=: it is ignored`,
 		at(src, `"years"`) + `: feature(...): unknown keyword descripton=: it is ignored (did you mean "description"?)`,
 		at(src, "False") + `: feature(...): store_online= is not supported yet: it is ignored`,
 		at(src, `{"bucket_duration"`) + `: windowed(...): unknown keyword materialisation=: it is ignored (did you mean "materialization"?)`,
 	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	sameWarnings(t, g, want)
 }
 
 // TestDecoratorsNotActedOnAreWarned: a decorator fletch does nothing with
@@ -707,14 +744,7 @@ def score(id: User.id) -> User.score:
 def helper(x):
     return x
 `
-	g, err := link(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, w := range g.Warnings {
-		got = append(got, w.Error())
-	}
+	g := linkOK(t, src)
 	want := []string{
 		at(src, "feature\n") + `: unknown decorator @feature: class Usr is ignored (did you mean "features"?)`,
 		at(src, "stream(source") + `: @stream is not supported yet: user_stream is ignored`,
@@ -723,11 +753,7 @@ def helper(x):
 		at(src, `"1h"`) + `: @online(...): cron= is not supported yet: it is ignored`,
 		at(src, `"1s"`) + `: @online(...): unknown keyword tmeout=: it is ignored (did you mean "timeout"?)`,
 	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	sameWarnings(t, g, want)
 	if len(g.PyResolvers) != 1 || g.PyResolvers[0].Name != "score" {
 		t.Errorf("resolvers %v, want score alone", g.PyResolvers)
 	}
@@ -785,6 +811,13 @@ class User:
 		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s:\n got %v\nwant %s...%s", c.line, err, want, c.want)
 		}
+	}
+	// The class's materialization= is checked as a feature's, at the class.
+	src := strings.Replace(head, "@features\nclass User:", `@features(materialization=MaterializationWindowConfig(bucket_duration="1d", backfill_schedule="bogus cron"))
+class User:`, 1) + `    s: Windowed[float] = windowed("7d", expression=_.txns[_.amount, _.at > _.chalk_window].sum())
+`
+	if _, err := link(src); err == nil || !strings.Contains(err.Error(), at(src, `"bogus cron"`)+`: User.s: materialization: backfill_schedule "bogus cron" is not a cron schedule`) {
+		t.Errorf("a class's bogus cron: %v", err)
 	}
 }
 
@@ -983,5 +1016,29 @@ class Item:
 	bad := strings.Replace(src, `feature(etl_offline_to_online=False)`, `feature(etl_offline_to_online="no")`, 1)
 	if _, err := link(bad); err == nil || !strings.Contains(err.Error(), at(bad, `"no"`)+`: etl_offline_to_online= must be True or False, found "no"`) {
 		t.Errorf("a non-boolean etl_offline_to_online=: %v", err)
+	}
+}
+
+// linkOK links src, which must load.
+func linkOK(t *testing.T, src string) *features.Graph {
+	t.Helper()
+	g, err := link(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// sameWarnings fails t unless g's warnings are want, in any order.
+func sameWarnings(t *testing.T, g *features.Graph, want []string) {
+	t.Helper()
+	var got []string
+	for _, w := range g.Warnings {
+		got = append(got, w.Error())
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
