@@ -287,9 +287,14 @@ func (q *Query) callerError(err error) error {
 		e.Msg = strings.ReplaceAll(e.Msg, s.spec.View, s.spec.Class.Table)
 	}
 	if m := unknownColumn.FindStringSubmatch(se.Msg); m != nil && len(q.scans) == 1 {
+		// The table's columns, not its relations (`purchases` is none).
 		c := q.scans[0].spec.Class
+		var columns []string
+		for _, f := range statement.Columns(c) {
+			columns = append(columns, f.Name)
+		}
 		return &statement.Error{Kind: statement.InvalidInput, Pos: e.Pos, Msg: fmt.Sprintf("unknown column %q of table %s", m[1], c.Table),
-			Suggestion: suggest.Nearest(m[1], c.FeatureNames())}
+			Suggestion: suggest.Nearest(m[1], columns)}
 	}
 	return &e
 }

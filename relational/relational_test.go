@@ -233,6 +233,8 @@ func TestCallerErrors(t *testing.T) {
 	for _, c := range []struct{ query, want, not string }{
 		{`SELECT fulname FROM "user" ORDER BY 1`, `unknown column "fulname" of table user (did you mean "full_name"?)`, "__fletch"},
 		{`SELECT u.id FROM "user" u JOIN item i ON u.id = i.nope`, `nope`, "__fletch"},
+		// A relation is no column: it was suggested as itself.
+		{`SELECT purchases FROM "user" LIMIT 1`, `unknown column "purchases" of table user`, "did you mean"},
 	} {
 		_, _, err := run(t, e, c.query)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {
