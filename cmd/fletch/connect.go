@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -106,7 +105,7 @@ func (c *connector) close() {
 // without sources, when it exists: with none yet there is nothing to
 // check the resolvers against, which is no error.
 func (c *connector) embedded() string {
-	path := filepath.Join(c.repo, ".fletch", "fletch.duckdb")
+	path := embeddedPath(c.repo)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Sprintf("embedded database %s: not made yet (fletch serve makes it), so the SQL resolvers are not checked", shownPath(path))
 	}
@@ -161,6 +160,8 @@ func (c *connector) duckdb(path string) (*duckdb.Source, error) {
 	return src, nil
 }
 
+// onlineStore reaches the online store without writing to it, and says
+// what it found.
 func (c *connector) onlineStore() []string {
 	o := c.cfg.OnlineStore
 	var err error
@@ -193,6 +194,8 @@ func (c *connector) onlineStore() []string {
 	return []string{"online store " + what}
 }
 
+// offlineStore reaches the offline store without making its table or
+// file, and says what it found.
 func (c *connector) offlineStore() []string {
 	o := c.cfg.OfflineStore
 	var err error

@@ -107,7 +107,7 @@ func findConfig(dir, configPath, embeddedDB string) (*config.Config, error) {
 	}
 	if cfg.Embedded && cfg.EmbeddedPath == "" {
 		if embeddedDB == "" {
-			embeddedDB = filepath.Join(dir, ".fletch", "fletch.duckdb")
+			embeddedDB = embeddedPath(dir)
 			if err := os.MkdirAll(filepath.Dir(embeddedDB), 0o755); err != nil {
 				return nil, err
 			}
@@ -116,6 +116,10 @@ func findConfig(dir, configPath, embeddedDB string) (*config.Config, error) {
 	}
 	return cfg, nil
 }
+
+// embeddedPath is the database of a repository without sources, which
+// serve makes.
+func embeddedPath(dir string) string { return filepath.Join(dir, ".fletch", "fletch.duckdb") }
 
 // openRepoWith loads the repository in dir and opens cfg; metrics, when
 // not nil, are fed by the engine, and tracing traces its runs.
