@@ -54,9 +54,11 @@ Usage:
         show the plan a query would run
   fletch features [--repo DIR]
         list the feature classes and features of a repository
-  fletch validate [--repo DIR] [--config FILE] [--strict]
-        check a repository's definitions and fletch.yaml (connecting to nothing);
-        errors and warnings as file:line:col (--strict: warnings fail too)
+  fletch validate [--repo DIR] [--config FILE] [--strict] [--connect]
+        check a repository's definitions and fletch.yaml, connecting to nothing;
+        errors and warnings as file:line:col (--strict: warnings fail too);
+        --connect also connects to the sources and stores, read-only, and has
+        each source plan its SQL resolvers' queries (docs/CONFIG.md)
   fletch token    new --name NAME --scope SCOPE ... | hash [TOKEN]
         make an access token and its fletch.yaml entry (docs/AUTH.md)
   fletch aggregate backfill --repo DIR [--config FILE] [--feature CLASS.FEATURE ...] [--start T] [--end T]
@@ -98,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "features":
 		return cmdFeatures(rest, stdout, stderr)
 	case "validate":
-		return cmdValidate(rest, stdout, stderr)
+		return cmdValidate(ctx, rest, stdout, stderr)
 	case "token":
 		return cmdToken(rest, os.Stdin, stdout, stderr)
 	case "aggregate":
@@ -268,12 +270,13 @@ func describeSource(g *features.Graph, f *features.Feature) string {
 	return ""
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	repo := fs.String("repo", ".", "feature repository")
 	cfgPath := fs.String("config", "", "fletch.yaml (default: the repository's, else the embedded default)")
 	strict := fs.Bool("strict", false, "fail on warnings too")
+	connect := fs.Bool("connect", false, "also connect to the sources and stores fletch.yaml names, read-only, and have each source plan its resolvers' queries")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -329,12 +332,20 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	var connected []string
+	if *connect {
+		lines, err := checkConnected(ctx, *repo, g, cfg)
+		connected, errs = lines, append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "ok: %d feature classes, %d features, %d SQL resolvers, %d Python resolvers\n", len(g.Classes), n, len(g.SQLResolvers), len(g.PyResolvers))
 	for _, r := range g.PyResolvers {
 		fmt.Fprintf(stdout, "  python resolver %s: %s (%s)\n", r.Name, r.Mode, r.Why)
+	}
+	for _, l := range connected {
+		fmt.Fprintf(stdout, "  %s\n", l)
 	}
 	return nil
 }

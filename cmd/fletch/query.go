@@ -539,9 +539,14 @@ func inUse(err error, repo, advice string) error {
 	if !errors.As(err, &locked) {
 		return err
 	}
-	path := locked.Path
+	return fmt.Errorf("the repository %s is in use: its database %s is open in another process (a fletch serve of it?), and DuckDB lets one process at a time open a file; %s", repo, shownPath(locked.Path), advice)
+}
+
+// shownPath is path relative to the working directory when it is below
+// it: the path a user typed, not the machine's.
+func shownPath(path string) string {
 	if rel, err := filepath.Rel(".", path); err == nil && !strings.HasPrefix(rel, "..") {
-		path = rel
+		return rel
 	}
-	return fmt.Errorf("the repository %s is in use: its database %s is open in another process (a fletch serve of it?), and DuckDB lets one process at a time open a file; %s", repo, path, advice)
+	return path
 }

@@ -812,6 +812,13 @@ class User:
 			t.Errorf("%s:\n got %v\nwant %s...%s", c.line, err, want, c.want)
 		}
 	}
+	// The class's materialization= is checked as a feature's, at the class.
+	src := strings.Replace(head, "@features\nclass User:", `@features(materialization=MaterializationWindowConfig(bucket_duration="1d", backfill_schedule="bogus cron"))
+class User:`, 1) + `    s: Windowed[float] = windowed("7d", expression=_.txns[_.amount, _.at > _.chalk_window].sum())
+`
+	if _, err := link(src); err == nil || !strings.Contains(err.Error(), at(src, `"bogus cron"`)+`: User.s: materialization: backfill_schedule "bogus cron" is not a cron schedule`) {
+		t.Errorf("a class's bogus cron: %v", err)
+	}
 }
 
 // TestValidations: feature(min=, max=, min_length=, max_length=, strict=)

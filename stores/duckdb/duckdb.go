@@ -46,7 +46,18 @@ const maxIdleConns = 16
 // Open opens the DuckDB database at path, creating it when missing; "" is
 // a private in-memory database shared by all of the Source's connections.
 func Open(path string) (*Source, error) {
-	db, err := sql.Open("duckdb", path)
+	return open(path, path)
+}
+
+// OpenReadOnly opens the existing DuckDB database file at path for
+// reading only: nothing is created or written, and a file another process
+// has open is a LockedError, as for Open.
+func OpenReadOnly(path string) (*Source, error) {
+	return open(path, path+"?access_mode=read_only")
+}
+
+func open(path, dsn string) (*Source, error) {
+	db, err := sql.Open("duckdb", dsn)
 	if err == nil {
 		if err = db.Ping(); err != nil {
 			db.Close()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -430,5 +432,39 @@ func TestKeyedFetchProjects(t *testing.T) {
 	want := reference(t, src, "SELECT score, id FROM people WHERE id IN (1, 3, 7)")
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// OpenReadOnly creates nothing, reads what is there and writes nothing.
+func TestOpenReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.duckdb")
+	if src, err := OpenReadOnly(missing); err == nil {
+		src.Close()
+		t.Error("OpenReadOnly opened a missing file")
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenReadOnly made %s (%v)", missing, err)
+	}
+	path := filepath.Join(dir, "db.duckdb")
+	rw, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rw.DB().Exec(`CREATE TABLE t AS SELECT 7::BIGINT AS x`); err != nil {
+		t.Fatal(err)
+	}
+	rw.Close()
+	src, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var x int64
+	if err := src.DB().QueryRow(`SELECT x FROM t`).Scan(&x); err != nil || x != 7 {
+		t.Errorf("read %d, %v; want 7", x, err)
+	}
+	if _, err := src.DB().Exec(`CREATE TABLE u (y BIGINT)`); err == nil {
+		t.Error("a read-only database took a CREATE TABLE")
 	}
 }

@@ -127,6 +127,14 @@ func open(ctx context.Context, o Options, optFns ...func(*dynamodb.Options)) (*S
 	return s, nil
 }
 
+// NoTableError is Open's error for a table that does not exist, when it
+// is not to be created.
+type NoTableError struct{ where string }
+
+func (e *NoTableError) Error() string {
+	return fmt.Sprintf("dynamodb store: %s does not exist (create it with the string partition key %q, or set create_table)", e.where, KeyAttribute)
+}
+
 func (s *Store) checkTable(ctx context.Context, create bool) error {
 	out, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
 	var missing *types.ResourceNotFoundException
@@ -147,7 +155,7 @@ func (s *Store) checkTable(ctx context.Context, create bool) error {
 			return fmt.Errorf("dynamodb store: waiting for %s to be active: %w", s.where, err)
 		}
 	case errors.As(err, &missing):
-		return fmt.Errorf("dynamodb store: %s does not exist (create it with the string partition key %q, or set create_table)", s.where, KeyAttribute)
+		return &NoTableError{where: s.where}
 	case err != nil:
 		return fmt.Errorf("dynamodb store: cannot reach %s: %w", s.where, err)
 	}

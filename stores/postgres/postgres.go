@@ -173,6 +173,11 @@ func (s *Source) explain(ctx context.Context, err error, timeout time.Duration) 
 	if errors.As(err, &pgErr) && pgErr.Code == "57014" {
 		return fmt.Errorf("postgres source %s: the query took longer than the source's statement_timeout and was cancelled (%s)", s.name, pgErr.Message)
 	}
+	if errors.As(err, &pgErr) && pgErr.Hint != "" {
+		// The hint is where Postgres names the column a misspelled one
+		// may have meant; pgx's message leaves it out.
+		return fmt.Errorf("postgres source %s: %w (hint: %s)", s.name, err, pgErr.Hint)
+	}
 	var decodeErr *decodeError
 	if errors.As(err, &decodeErr) || errors.As(err, &pgErr) {
 		return fmt.Errorf("postgres source %s: %w", s.name, err)

@@ -333,6 +333,23 @@ func (s *Store) loadScript(ctx context.Context) error {
 	return s.client.ScriptLoad(ctx, mergeScript).Err() // on every shard of a Cluster
 }
 
+// Reach checks that every server o names answers PING, without loading
+// the store's script or touching a key (fletch validate --connect).
+func Reach(ctx context.Context, o Options) error {
+	if len(o.Addrs) == 0 {
+		return errors.New("redis store: no address (want host:port, or several for a Cluster)")
+	}
+	var errs []error
+	for _, addr := range o.Addrs {
+		c := goredis.NewClient(&goredis.Options{Addr: addr, Password: o.Password, DB: o.DB, MaxRetries: -1, DialTimeout: 2 * time.Second})
+		if err := c.Ping(ctx).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("redis store: cannot reach %s: %w", addr, err))
+		}
+		c.Close()
+	}
+	return errors.Join(errs...)
+}
+
 // Ping checks that the server answers (stores.Pinger).
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {

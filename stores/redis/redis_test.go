@@ -752,3 +752,21 @@ func TestClientLogsThroughSlog(t *testing.T) {
 		t.Errorf("record %+v", rec)
 	}
 }
+
+// Reach PINGs every address, and a closed port is its error.
+func TestReach(t *testing.T) {
+	addr := storetest.Server(t, "FLETCH_TEST_REDIS")
+	ctx := context.Background()
+	if err := Reach(ctx, Options{Addrs: []string{addr}}); err != nil {
+		t.Errorf("Reach(%s): %v", addr, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	if err := Reach(ctx, Options{Addrs: []string{addr, closed}}); err == nil || !strings.Contains(err.Error(), "redis store: cannot reach "+closed+": ") || strings.Contains(err.Error(), addr+":") {
+		t.Errorf("Reach with %s closed: %v, want that address named alone", closed, err)
+	}
+}
