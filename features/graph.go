@@ -364,6 +364,24 @@ func (g *Graph) AddClass(c *Class) error {
 	return nil
 }
 
+// Restricted is g as a reader who may know only the classes visible says
+// (by table name) sees it, for reading queries: the other classes are
+// unknown to Class and ClassNames, exactly like classes that do not exist.
+// The classes are g's own (relations still reach the others; authorizing
+// a plan is the caller's work).
+func (g *Graph) Restricted(visible func(table string) bool) *Graph {
+	r := *g
+	r.Classes, r.byName = nil, map[string]*Class{}
+	for _, c := range g.Classes {
+		if visible(c.Table) {
+			r.Classes = append(r.Classes, c)
+			r.byName[c.Name] = c
+			r.byName[c.Table] = c
+		}
+	}
+	return &r
+}
+
 // Class returns the class named name (Python name or table name; case
 // insensitive for table names), or nil.
 func (g *Graph) Class(name string) *Class {

@@ -104,6 +104,15 @@ func (s *Server) authorize(ctx context.Context, classes ...string) error {
 	return nil
 }
 
+// visibleTo is what the caller of ctx may read (by table name); nil when
+// auth is off.
+func visibleTo(ctx context.Context) func(table string) bool {
+	if p := principal(ctx); p != nil {
+		return p.CanRead
+	}
+	return nil
+}
+
 // canRead says whether the caller of ctx may see class in the catalogue.
 func (s *Server) canRead(ctx context.Context, class string) bool {
 	p := principal(ctx)

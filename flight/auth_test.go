@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
@@ -340,7 +341,7 @@ func TestAuthNativeQuery(t *testing.T) {
 	items := stringBatch(mem, "item.id", "i1")
 	defer items.Release()
 	_, err = exchange(bearer(analystToken), mem, cl, `{"query": {"outputs": ["item.title"]}}`, items.Schema(), items)
-	wantCode(t, "native item", err, codes.PermissionDenied, "may not read item", "Item 1")
+	wantCode(t, "native item", err, codes.InvalidArgument, `unknown feature class "item"`, "Item 1", "may not read")
 	_, err = exchange(bearer(analystToken), mem, cl, `{"query": {"outputs": ["user.average_purchase_price"]}}`, users.Schema(), users)
 	wantCode(t, "native has-many reach", err, codes.PermissionDenied, `token "analyst" may not read column user.average_purchase_price of user`, "item_price")
 	_, err = exchange(context.Background(), mem, cl, `{"query": {"outputs": ["user.full_name"]}}`, users.Schema(), users)
@@ -438,6 +439,71 @@ class Sale:
 		_, err := cl.Execute(bearer(token), sql)
 		if err == nil || hidden.MatchString(status.Convert(err).Message()) {
 			t.Errorf("%s: %v, want a refusal naming neither widget nor vendor", sql, err)
+		}
+	}
+}
+
+// TestHiddenClassIsUnknown: a class the token may not read, named by the
+// query itself, is answered on every path exactly as a class that does not
+// exist is (same code, same message but for the name): the answer must not
+// tell the caller the class exists. The native query and Substrait
+// answered PermissionDenied `may not read item` where a missing class is
+// InvalidArgument `unknown ...` (issue 16, deliverable 1).
+func TestHiddenClassIsUnknown(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, _, _ := authServer(t, mem)
+	analyst := bearer(analystToken)
+	// Each query names a class by name: the hidden item, or widget, which
+	// no repository class is near (no suggestion either way).
+	in := func(class string) arrow.RecordBatch { return stringBatch(mem, class+".id", "i1") }
+	paths := []struct {
+		name string
+		run  func(class string) error
+	}{
+		{"SQL", func(c string) error {
+			_, err := cl.Execute(analyst, `SELECT title FROM `+c+` WHERE id = 'i1'`)
+			return err
+		}},
+		{"SQL prepared", func(c string) error {
+			_, err := cl.Prepare(analyst, `SELECT title FROM `+c+` WHERE id = 'i1'`)
+			return err
+		}},
+		{"Substrait", func(c string) error {
+			_, err := cl.ExecuteSubstrait(analyst, substraitPlan(t, strings.Replace(userPlan(equalFn, `{"singularOrList": {"value": `+idField+`, "options": [`+strLit("i1")+`]}}`), `["user"]`, `["`+c+`"]`, 1)))
+			return err
+		}},
+		{"Substrait prepared", func(c string) error {
+			_, err := cl.PrepareSubstrait(analyst, substraitPlan(t, strings.Replace(userPlan(equalFn, `{"singularOrList": {"value": `+idField+`, "options": [`+strLit("i1")+`]}}`), `["user"]`, `["`+c+`"]`, 1)))
+			return err
+		}},
+		{"native class", func(c string) error {
+			b := in(c)
+			defer b.Release()
+			_, err := exchange(analyst, mem, cl, `{"query": {"class": "`+c+`"}}`, b.Schema(), b)
+			return err
+		}},
+		{"native qualified inputs", func(c string) error {
+			b := in(c)
+			defer b.Release()
+			_, err := exchange(analyst, mem, cl, `{"query": {"outputs": ["`+c+`.title"]}}`, b.Schema(), b)
+			return err
+		}},
+		{"native staleness key", func(c string) error {
+			b := stringBatch(mem, "user.id", "u5")
+			defer b.Release()
+			_, err := exchange(analyst, mem, cl, `{"query": {"outputs": ["user.full_name"], "staleness": {"`+c+`.title": "1h"}}}`, b.Schema(), b)
+			return err
+		}},
+	}
+	for _, p := range paths {
+		hidden, missing := status.Convert(p.run("item")), status.Convert(p.run("widget"))
+		if hidden.Code() == codes.OK || missing.Code() == codes.OK {
+			t.Errorf("%s: item answered %v, widget %v: both must fail", p.name, hidden.Err(), missing.Err())
+			continue
+		}
+		if hidden.Code() != missing.Code() || hidden.Message() != strings.ReplaceAll(missing.Message(), "widget", "item") {
+			t.Errorf("%s: a hidden class answered\n  %v: %s\na missing one\n  %v: %s", p.name, hidden.Code(), hidden.Message(), missing.Code(), missing.Message())
 		}
 	}
 }

@@ -128,11 +128,24 @@ func (s *Server) readNative(ctx context.Context, in *peeked, what string) (*stat
 		return nil, nil, invalidArg("native query: the %s must follow as an Arrow stream (a schema, then record batches): %v", what, err)
 	}
 	_, sp := trace.Start(ctx, s.tracer, "parse native")
-	st, err := s.repoOf(ctx).native.Read(cmd, rdr.Schema())
+	nr := s.repoOf(ctx).native
+	st, err := nr.Read(cmd, rdr.Schema())
+	var verr error
+	if vis := visibleTo(ctx); vis != nil && (err != nil || native.NamesHidden(st, vis)) {
+		// A class the caller may not read is unknown to it, as one that
+		// does not exist: an error of its own reading names none.
+		verr = nr.ErrorAsSeen(cmd, rdr.Schema(), vis)
+	}
+	switch {
+	case verr != nil:
+		st, err = nil, verr
+	case err != nil:
+		err = s.restrict(ctx, err)
+	}
 	trace.End(sp, err)
 	if err != nil {
 		rdr.Release()
-		return nil, nil, s.restrict(ctx, err)
+		return nil, nil, err
 	}
 	return st, rdr, nil
 }

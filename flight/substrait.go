@@ -15,7 +15,17 @@ import (
 // of ctx, as plan does for SQL text.
 func (s *Server) planSubstrait(ctx context.Context, plan []byte, prepared bool) (*query, error) {
 	_, sp := trace.Start(ctx, s.tracer, "parse substrait")
-	st, err := substrait.Parse(s.repoOf(ctx).graph, plan)
+	g := s.repoOf(ctx).graph
+	st, err := substrait.Parse(g, plan)
+	if vis := visibleTo(ctx); vis != nil && (err != nil || !vis(st.Class.Table)) {
+		// Read as the caller sees the classes: one it may not read is
+		// unknown to it, as one that does not exist, and an error of its
+		// own reading names none.
+		if _, verr := substrait.Parse(g.Restricted(vis), plan); verr != nil && (err == nil || verr.Error() != err.Error()) {
+			trace.End(sp, verr)
+			return nil, verr
+		}
+	}
 	trace.End(sp, err)
 	var q *query
 	if err == nil {

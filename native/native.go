@@ -129,6 +129,35 @@ func (r *Reader) Read(cmd []byte, inputs *arrow.Schema) (*statement.Statement, e
 	return st, nil
 }
 
+// ErrorAsSeen is the error of reading cmd for a caller who may know only
+// the classes visible says (by table name), against the graph as it sees
+// it (features.Graph.Restricted): a class it may not read is unknown to
+// it, exactly like one that does not exist, and no name of one is
+// suggested. Nil when cmd reads fine so. Not cached: the server asks it
+// only of queries that fail or name a hidden class (NamesHidden).
+func (r *Reader) ErrorAsSeen(cmd []byte, inputs *arrow.Schema, visible func(table string) bool) error {
+	q, err := Decode(cmd)
+	if err != nil {
+		return err
+	}
+	_, err = (&Reader{graph: r.graph.Restricted(visible), exprs: r.exprs}).statement(q, inputs)
+	return err
+}
+
+// NamesHidden says whether st names a class visible does not show: its
+// class or a staleness key's.
+func NamesHidden(st *statement.Statement, visible func(table string) bool) bool {
+	if !visible(st.Class.Table) {
+		return true
+	}
+	for k := range st.Options.Staleness {
+		if c, _, ok := strings.Cut(k, "."); ok && !visible(c) {
+			return true
+		}
+	}
+	return false
+}
+
 func invalid(format string, args ...any) error {
 	return statement.Errorf(statement.InvalidInput, expr.Pos{}, "native query: "+format, args...)
 }
