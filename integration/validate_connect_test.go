@@ -3,15 +3,40 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fletch-engine/fletch/stores/postgres/pgtest"
+)
+
+// The repository TestCLIValidateConnect and TestCLIValidateConnectStores
+// check: Account read from a DuckDB source, Customer from Postgres.
+const (
+	accountsPy = `from datetime import datetime
+
+from chalk.features import features
+
+@features
+class Account:
+    id: int
+    email: str
+    balance: float
+
+@features
+class Customer:
+    id: int
+    name: str
+    joined_at: datetime
+`
+	accountsSQL  = "-- resolves: Account\n-- source: local\nselect id, email, balance from vc_accounts\n"
+	customersSQL = "-- resolves: Customer\n-- source: pg\nselect id, name, joined_at from vc_customers where joined_at <= ${now}\n"
 )
 
 // TestCLIValidateConnect: `fletch validate --connect` checks every SQL
@@ -36,27 +61,7 @@ INSERT INTO vc_customers VALUES (1, 'ada', '2024-01-01')`)
 		t.Fatal(err)
 	}
 
-	const accountsPy = `from datetime import datetime
-
-from chalk.features import features
-
-@features
-class Account:
-    id: int
-    email: str
-    balance: float
-
-@features
-class Customer:
-    id: int
-    name: str
-    joined_at: datetime
-`
-	const (
-		accountsSQL  = "-- resolves: Account\n-- source: local\nselect id, email, balance from vc_accounts\n"
-		customersSQL = "-- resolves: Customer\n-- source: pg\nselect id, name, joined_at from vc_customers where joined_at <= ${now}\n"
-		yaml         = "sources:\n  local:\n    kind: duckdb\n    path: data.duckdb\n  pg:\n    kind: postgres\n    dsn: %DSN%\n"
-	)
+	const yaml = "sources:\n  local:\n    kind: duckdb\n    path: data.duckdb\n  pg:\n    kind: postgres\n    dsn: %DSN%\n"
 	for _, tc := range []struct {
 		name string
 		// replace edits the repository's files (file name → old, new)
@@ -140,6 +145,104 @@ INSERT INTO vc_accounts VALUES (1, 'a@example.com', 2.5)`)
 				t.Errorf("validate --connect made %s/.fletch (%v)", repo, err)
 			}
 		})
+	}
+}
+
+// TestCLIValidateConnectStores: --connect reaches the online and offline
+// stores without making their tables (nor a database for the embedded
+// default, which serve has not made yet).
+func TestCLIValidateConnectStores(t *testing.T) {
+	redisAddr := requireService(t, "FLETCH_TEST_REDIS")
+	dynamo := requireService(t, "FLETCH_TEST_DYNAMODB")
+	dsn := pgtest.DSN(t)
+	closed, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := fmt.Sprintf("vc_%d_%d", os.Getpid(), time.Now().UnixNano())
+	const embedded = "ok: 2 feature classes, 6 features, 2 SQL resolvers, 0 Python resolvers\n" +
+		"  embedded database REPO/.fletch/fletch.duckdb: not made yet (fletch serve makes it), so the SQL resolvers are not checked\n"
+	for _, tc := range []struct {
+		name, yaml string
+		ok         string // stdout after embedded's lines
+		err        string // else the error
+	}{
+		{"redis and a postgres offline store", "online_store:\n  kind: redis\n  addr: " + redisAddr + "\noffline_store:\n  kind: postgres\n  dsn: " + dsn + "\n",
+			"  online store redis: PING answered\n  offline store postgres: connected; its table is not checked (serve makes it when missing)\n", ""},
+		{"postgres online store", "online_store:\n  kind: postgres\n  dsn: " + dsn + "\n  table: " + table + "\n",
+			"  online store postgres: connected; its tables are not checked (serve makes them when missing)\n", ""},
+		{"dynamodb table to create", "online_store:\n  kind: dynamodb\n  table: " + table + "\n  endpoint: " + dynamo + "\n  create_table: true\n",
+			"  online store dynamodb: table " + table + " not made yet; serve makes it (create_table)\n", ""},
+		// not made by the case above
+		{"dynamodb table missing", "online_store:\n  kind: dynamodb\n  table: " + table + "\n  endpoint: " + dynamo + "\n",
+			"", "REPO/fletch.yaml:2: online store: dynamodb store: table " + table + " in us-east-1 at " + dynamo + " does not exist"},
+		{"redis unreachable", "online_store:\n  kind: redis\n  addr: " + closed + "\n",
+			"", "REPO/fletch.yaml:2: online store: redis store: cannot reach " + closed + ": "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := t.TempDir()
+			for name, src := range map[string]string{"accounts.py": accountsPy, "accounts.sql": accountsSQL, "customers.sql": customersSQL, "fletch.yaml": tc.yaml} {
+				if err := os.WriteFile(filepath.Join(repo, name), []byte(src), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := files(t, repo)
+			out, stderr, err := fletch(t, "validate", "--connect", "--repo", repo)
+			if tc.err == "" {
+				if want := strings.ReplaceAll(embedded+tc.ok, "REPO", repo); err != nil || out != want {
+					t.Errorf("validate --connect: %v\n%s%s\nwant\n%s", err, out, stderr, want)
+				}
+			} else if want := strings.ReplaceAll(tc.err, "REPO", repo); err == nil || !strings.Contains(stderr, want) {
+				t.Errorf("validate --connect: %v\n%s%s\nwant an error containing\n%s", err, out, stderr, want)
+			}
+			if after := files(t, repo); !reflect.DeepEqual(after, before) {
+				t.Errorf("validate --connect changed the repository: it had %v, has %v", before, after)
+			}
+			if _, err := os.Stat(filepath.Join(repo, ".fletch")); !os.IsNotExist(err) {
+				t.Errorf("validate --connect made %s/.fletch (%v)", repo, err)
+			}
+		})
+	}
+	// Neither Postgres store made its table in the test's schema.
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var made []string
+	if err := conn.QueryRow(context.Background(), `SELECT coalesce(array_agg(table_name::text), '{}') FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&made); err != nil || len(made) > 0 {
+		t.Errorf("validate --connect made the tables %v (%v)", made, err)
+	}
+}
+
+// TestCLIValidateConnectEmbedded: without sources, the resolvers are
+// checked against the database serve made in the repository, read-only.
+func TestCLIValidateConnectEmbedded(t *testing.T) {
+	repo := t.TempDir()
+	for name, src := range map[string]string{"accounts.py": accountsPy, "accounts.sql": accountsSQL, "customers.sql": customersSQL} {
+		if err := os.WriteFile(filepath.Join(repo, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(repo, ".fletch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	duckdbFile(t, filepath.Join(repo, ".fletch", "fletch.duckdb"), `CREATE TABLE vc_accounts (id BIGINT, email VARCHAR, balance DOUBLE)`).Close()
+	before := files(t, repo)
+	out, stderr, err := fletch(t, "validate", "--connect", "--repo", repo)
+	if want := repo + `/customers.sql:1:1: resolver customers (source "pg"): the source refuses the query: duckdb: Catalog Error: Table with name vc_customers does not exist!`; err == nil || !strings.Contains(stderr, want) {
+		t.Errorf("validate --connect: %v\n%s%s\nwant an error containing\n%s", err, out, stderr, want)
+	}
+	if strings.Contains(stderr, "accounts.sql") {
+		t.Errorf("validate --connect refused accounts.sql, whose table is there:\n%s", stderr)
+	}
+	if after := files(t, repo); !reflect.DeepEqual(after, before) {
+		t.Errorf("validate --connect changed the repository: it had %v, has %v", before, after)
+	}
+	duckdbFile(t, filepath.Join(repo, ".fletch", "fletch.duckdb"), `CREATE TABLE vc_customers (id BIGINT, name VARCHAR, joined_at TIMESTAMPTZ)`).Close()
+	out, stderr, err = fletch(t, "validate", "--connect", "--repo", repo)
+	if want := "ok: 2 feature classes, 6 features, 2 SQL resolvers, 0 Python resolvers\n  embedded database " + repo + "/.fletch/fletch.duckdb (duckdb, read-only): 2 SQL resolver(s) checked\n"; err != nil || out != want {
+		t.Errorf("validate --connect: %v\n%s%s\nwant\n%s", err, out, stderr, want)
 	}
 }
 

@@ -102,13 +102,13 @@ func (c *connector) close() {
 	}
 }
 
-// embedded opens the database fletch demo and serve make for a
-// repository without sources, when it exists: with none yet there is
-// nothing to check the resolvers against, which is no error.
+// embedded opens the database fletch serve makes for a repository
+// without sources, when it exists: with none yet there is nothing to
+// check the resolvers against, which is no error.
 func (c *connector) embedded() string {
 	path := filepath.Join(c.repo, ".fletch", "fletch.duckdb")
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Sprintf("embedded database %s: not made yet (fletch serve and demo make it), so the SQL resolvers are not checked", shownPath(path))
+		return fmt.Sprintf("embedded database %s: not made yet (fletch serve makes it), so the SQL resolvers are not checked", shownPath(path))
 	}
 	src, err := c.duckdb(path)
 	if err != nil {
