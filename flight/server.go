@@ -458,7 +458,7 @@ func (s *Server) planStatement(ctx context.Context, st *statement.Statement, pre
 // "Traces").
 func (s *Server) prepare(ctx context.Context, st *statement.Statement) (*planner.Plan, error) {
 	start := trace.StageStart(s.tracer)
-	plan, cached, err := s.repoOf(ctx).engine.PrepareCached(st)
+	plan, cached, err := s.repoOf(ctx).engine.PrepareCached(ctx, st)
 	if !cached {
 		trace.Recorded(ctx, s.tracer, "plan", start, err)
 	}

@@ -125,6 +125,11 @@ var unaryFuncs = map[string]string{"-": "negate", "~": "not", "not": "not"}
 // bind binds x in frame f. window is the window of the windowed feature
 // being bound (0 outside one): the value of `_.chalk_window`.
 func (pl *planner) bind(f *frameNode, x expr.Node, window time.Duration) (bexpr, error) {
+	if pl.bound++; pl.bound%64 == 0 && pl.ctx != nil {
+		if err := pl.ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	switch x := x.(type) {
 	case *expr.Literal:
 		return bindLiteral(x)

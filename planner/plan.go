@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -111,12 +112,15 @@ type lookup struct {
 // Prepare plans st, or returns the cached plan of a statement with the same
 // key (statement.Statement.Key).
 func (e *Engine) Prepare(st *statement.Statement) (*Plan, error) {
-	p, _, err := e.PrepareCached(st)
+	p, _, err := e.PrepareCached(context.Background(), st)
 	return p, err
 }
 
-// PrepareCached is Prepare, telling whether the plan came from the cache.
-func (e *Engine) PrepareCached(st *statement.Statement) (p *Plan, cached bool, err error) {
+// PrepareCached is Prepare for a caller that may give up (ctx: planning a
+// big expression stops within a few nodes of its cancellation or
+// deadline, with ctx's error), telling whether the plan came from the
+// cache.
+func (e *Engine) PrepareCached(ctx context.Context, st *statement.Statement) (p *Plan, cached bool, err error) {
 	if st.Class == nil {
 		return nil, false, invalid(expr.Pos{}, "the statement names no feature class")
 	}
@@ -124,7 +128,7 @@ func (e *Engine) PrepareCached(st *statement.Statement) (p *Plan, cached bool, e
 	if p, ok := e.plans.Get(key); ok {
 		return p, true, nil
 	}
-	if p, err = e.plan(st); err != nil {
+	if p, err = e.plan(ctx, st); err != nil {
 		return nil, false, err
 	}
 	e.plans.Add(key, p, p.size(key))
@@ -156,6 +160,9 @@ type planner struct {
 	rawGroups map[string]*rawGroup
 	// keys interns the memo keys of the plan's calls (callKey).
 	keys map[string]string
+	// ctx is the caller's: binding checks it every few nodes (bound).
+	ctx   context.Context
+	bound int
 }
 
 // feature returns c's feature name; last allows an ad-hoc window of a
@@ -186,8 +193,8 @@ func invalid(pos expr.Pos, format string, args ...any) *statement.Error {
 	return &statement.Error{Kind: statement.InvalidInput, Msg: fmt.Sprintf(format, args...), Pos: pos}
 }
 
-func (e *Engine) plan(st *statement.Statement) (*Plan, error) {
-	pl := &planner{e: e, funcs: e.funcs}
+func (e *Engine) plan(ctx context.Context, st *statement.Statement) (*Plan, error) {
+	pl := &planner{e: e, funcs: e.funcs, ctx: ctx}
 	class := e.graph.Class(st.Class.Table)
 	if class != st.Class {
 		return nil, invalid(expr.Pos{}, "feature class %s is not of this engine's feature graph", st.Class.Name)

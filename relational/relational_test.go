@@ -257,6 +257,10 @@ func TestOnlyFeatures(t *testing.T) {
 		{`SELECT 1 WHERE __as_of__ = '2024-01-01'`, `1:16: __as_of__: this SELECT reads no feature class`},
 		{`SELECT count(*) FROM item i WHERE x.__as_of__ = '2024-01-01'`, `x.__as_of__: this SELECT reads no table "x"`},
 		{`SELECT __as_of__ FROM item`, `it is only allowed as __as_of__ = <timestamp> in the WHERE that reads the table`},
+		// The embedded DuckDB's settings are the server's: secret_directory
+		// is the server's home, allowed_paths its working directory.
+		{`SELECT current_setting('secret_directory')`, `1:8: current_setting is not supported`},
+		{`SELECT id FROM item WHERE title = pg_catalog.current_setting('allowed_paths')`, `current_setting is not supported`},
 	} {
 		_, _, err := run(t, e, c.query)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

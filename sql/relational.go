@@ -202,6 +202,11 @@ func (p *parser) relational(stmt *pg.Node, explain bool) (*statement.Relational,
 			refs = append(refs, m)
 		case *pg.FuncCall:
 			windows = windows || m.Over != nil
+			// The embedded DuckDB's settings are the server's (its home in
+			// secret_directory, its working directory in allowed_paths).
+			if strings.EqualFold(funcName(m), "current_setting") {
+				bad = p.errAt(statement.Unsupported, m.Location, "current_setting is not supported: the settings of SQL over features are the server's")
+			}
 		case *pg.ParamRef:
 			bad = p.errAt(statement.Unsupported, m.Location, "parameters are supported in feature lookups only (WHERE id = ?): give the values as literals")
 		case *pg.RangeFunction:

@@ -213,6 +213,13 @@ class FletchJdbcTest {
     assertEquals("NO", cols.get("id")[4]);
     assertNotNull(cols.get("created_at"));
     assertEquals(List.of("star_rating"), column(md.getColumns(null, null, "review", "star_rat%"), "COLUMN_NAME"));
+    // A comment directly above a feature is its description.
+    assertEquals("computed by the tutorial's get_normalized_rating resolver below", cols.get("normalized_rating")[2]);
+    // Has-one paths, one level deep, with what they follow and their class's owner and tags.
+    assertEquals("VARCHAR", cols.get("item.title")[0]);
+    assertEquals("title of the item (item)", cols.get("item.title")[2]);
+    assertEquals(
+        "full_name of the user (user); owner: ml-core@example.com; tags: marketplace", cols.get("user.full_name")[2]);
   }
 
   @Test
