@@ -112,13 +112,7 @@ func TestSessionOptions(t *testing.T) {
 	keys := []string{"u5", "u1", "u32", "u63"}
 	query := func(cl *flightsql.Client, sql string) []string {
 		t.Helper()
-		info, err := cl.Execute(ctx, sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, recs := fetch(t, ctx, cl, info)
-		defer releaseAll(recs)
-		return resultRows(recs)
+		return executeRows(t, ctx, cl, sql)
 	}
 	where := ` FROM user WHERE id IN ('u5', 'u1', 'u32', 'u63')`
 	want := referenceRows(t, db, keys, at)
@@ -260,13 +254,7 @@ func TestMaterializedSessionOptions(t *testing.T) {
 	}
 	query := func(sql string) []string {
 		t.Helper()
-		info, err := cl.Execute(ctx, sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, recs := fetch(t, ctx, cl, info)
-		defer releaseAll(recs)
-		return resultRows(recs)
+		return executeRows(t, ctx, cl, sql)
 	}
 	const asOf = "2026-02-10T15:00:00Z"
 	var keys, quoted []string
@@ -325,4 +313,16 @@ func windowsOf(rows []string) []string {
 		out[i] = cells[3] + "|" + cells[4]
 	}
 	return out
+}
+
+// executeRows runs sql and returns its answer's rows as strings.
+func executeRows(t *testing.T, ctx context.Context, cl *flightsql.Client, sql string) []string {
+	t.Helper()
+	info, err := cl.Execute(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, cl, info)
+	defer releaseAll(recs)
+	return resultRows(recs)
 }

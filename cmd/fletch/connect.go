@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,12 +40,7 @@ func checkConnected(ctx context.Context, repo string, g *features.Graph, cfg *co
 	if cfg.Embedded {
 		order, what[""] = append(order, ""), c.embedded()
 	}
-	names := make([]string, 0, len(cfg.Sources))
-	for name := range cfg.Sources {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Sources)) {
 		sc := cfg.Sources[name]
 		w, err := c.source(name, sc)
 		if err != nil {
