@@ -481,6 +481,21 @@ func SnakeCase(s string) string {
 	return b.String()
 }
 
+// FormatDuration spells d as the seeds write windows and buckets, in its
+// largest whole unit: 7d, 36h, 90m, 45s (ParseDuration reads it back);
+// any other duration as Go prints it.
+func FormatDuration(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if d >= u.d && d%u.d == 0 {
+			return fmt.Sprintf("%d%s", d/u.d, u.name)
+		}
+	}
+	return d.String()
+}
+
 // ParseDuration reads a Chalk duration: "7d", "1h30m", "10m", "90s", "2w",
 // "infinity" is not a duration (see ParseStaleness).
 func ParseDuration(s string) (time.Duration, error) {

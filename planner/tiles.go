@@ -142,26 +142,13 @@ func adHocWindow(c *features.Class, name string) (*features.Feature, error) {
 	}
 	if bucket, ok := group.Materialization.AdHocBucket(group.Windows, d); !ok {
 		return nil, fmt.Errorf("%s.%s has no %s window, and its tiles cannot answer a window shorter than its finest bucket (%s): declare it in windowed(...) with a bucket no longer than it",
-			c.Table, group.Name, windowLabel(d), windowLabel(bucket))
+			c.Table, group.Name, features.FormatDuration(d), features.FormatDuration(bucket))
 	}
 	first := group.Windows[0]
 	inst := *first
 	inst.Name = features.WindowFQN(group.Name, d)
-	inst.Window = &features.Window{Label: windowLabel(d), Duration: d, Group: group}
+	inst.Window = &features.Window{Label: features.FormatDuration(d), Duration: d, Group: group}
 	return &inst, nil
-}
-
-// windowLabel writes d as Chalk does: "14d", "90m".
-func windowLabel(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if d%u.d == 0 {
-			return fmt.Sprintf("%d%s", d/u.d, u.name)
-		}
-	}
-	return d.String()
 }
 
 func indexByte(s string, c byte) int {
@@ -742,14 +729,14 @@ func (t *tileInfo) describe() string {
 		return fmt.Sprintf("with use_materialized_offline_query: %v", t.err)
 	}
 	return fmt.Sprintf("with use_materialized_offline_query: merge tiles %s (%s buckets, B(t - %s) <= time < B(t)); buckets without tiles: GROUP BY key, bucket at source %s",
-		t.spec.Table(t.bucket), windowLabel(t.bucket), windowLabel(t.window), t.spec.Resolver.Source)
+		t.spec.Table(t.bucket), features.FormatDuration(t.bucket), features.FormatDuration(t.window), t.spec.Resolver.Source)
 }
 
 // describeServed says, for a plan's text, what online serving reads for a
 // materialized window instead of the related rows (run.servesTiles).
 func (t *tileInfo) describeServed() string {
 	return fmt.Sprintf("served online: tiles %s (%s buckets) from the online store, then the raw events after them at source %s (B(t - %s) <= time <= t); the related rows are not fetched for it",
-		t.spec.Table(t.bucket), windowLabel(t.bucket), t.spec.Resolver.Source, windowLabel(t.window))
+		t.spec.Table(t.bucket), features.FormatDuration(t.bucket), t.spec.Resolver.Source, features.FormatDuration(t.window))
 }
 
 // runsOf returns, for keys sorted by key index, where each key's run

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/stores"
 )
 
@@ -214,22 +215,10 @@ func (s *Spec) extent(ctx context.Context, mem memory.Allocator, src stores.Sour
 // String is a one-line summary of r.
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s buckets): %d/%d chunks", r.Feature, fmtDur(r.Bucket), r.Done, r.Chunks)
+	fmt.Fprintf(&b, "%s (%s buckets): %d/%d chunks", r.Feature, features.FormatDuration(r.Bucket), r.Done, r.Chunks)
 	if r.Skipped > 0 {
 		fmt.Fprintf(&b, " (%d already covered)", r.Skipped)
 	}
 	fmt.Fprintf(&b, ", %d events → %d tiles in %s (%.0f events/s)", r.Events, r.Tiles, r.Elapsed.Round(time.Millisecond), r.Rate())
 	return b.String()
-}
-
-func fmtDur(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if d >= u.d && d%u.d == 0 {
-			return fmt.Sprintf("%d%s", d/u.d, u.name)
-		}
-	}
-	return d.String()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/operators"
 	"github.com/fletch-engine/fletch/stores"
 )
@@ -127,9 +128,9 @@ func Publish(ctx context.Context, mem memory.Allocator, st *Store, online stores
 // String is a one-line summary of p.
 func (p Published) String() string {
 	if p.Entities == 0 {
-		return fmt.Sprintf("%s (%s buckets): no tiles to publish online", p.Feature, fmtDur(p.Bucket))
+		return fmt.Sprintf("%s (%s buckets): no tiles to publish online", p.Feature, features.FormatDuration(p.Bucket))
 	}
-	return fmt.Sprintf("%s (%s buckets): %d tiles of %d entities online, buckets %s to %s", p.Feature, fmtDur(p.Bucket), p.Tiles, p.Entities,
+	return fmt.Sprintf("%s (%s buckets): %d tiles of %d entities online, buckets %s to %s", p.Feature, features.FormatDuration(p.Bucket), p.Tiles, p.Entities,
 		time.UnixMicro(p.Range.Lo).UTC().Format(time.RFC3339), time.UnixMicro(p.Range.Hi).UTC().Format(time.RFC3339))
 }
 

@@ -171,15 +171,7 @@ func progressLine(w io.Writer, rep tiles.Report) {
 }
 
 func bucketLabel(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if d >= u.d && d%u.d == 0 {
-			return fmt.Sprintf("%d%s buckets", d/u.d, u.name)
-		}
-	}
-	return d.String() + " buckets"
+	return features.FormatDuration(d) + " buckets"
 }
 
 // pickMaterialized returns the materialized windowed features names

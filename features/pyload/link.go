@@ -990,7 +990,7 @@ func (l *linker) bindIndex(n *expr.Index, c *features.Class, win *features.Windo
 		// A window a materialized feature does not declare, asked by a
 		// query: the planner merges other tiles for it (docs/TILES.md).
 		if bucket, ok := group.Materialization.AdHocBucket(group.Windows, d); !ok {
-			l.errorf(n.At, "%s has no %s window, and its tiles cannot answer a window shorter than its finest bucket (%s): declare it in windowed(...) with a bucket no longer than it", ref, label, fmtDuration(bucket))
+			l.errorf(n.At, "%s has no %s window, and its tiles cannot answer a window shorter than its finest bucket (%s): declare it in windowed(...) with a bucket no longer than it", ref, label, features.FormatDuration(bucket))
 			return nil
 		}
 		path := append(append([]string(nil), ref.Path[:len(ref.Path)-1]...), features.WindowFQN(group.Name, d))

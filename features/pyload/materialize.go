@@ -119,7 +119,7 @@ func (l *linker) materialization(group *features.Feature, v expr.Node, classWide
 		case b == 0:
 			errorf(v.Position(), `window %q has no bucket duration: give bucket_duration="..." or name it in bucket_durations`, w.Window.Label)
 		case b > w.Window.Duration:
-			errorf(v.Position(), "the bucket of window %q (%s) is longer than the window: a bucket must be at most the window it tiles", w.Window.Label, fmtDuration(b))
+			errorf(v.Position(), "the bucket of window %q (%s) is longer than the window: a bucket must be at most the window it tiles", w.Window.Label, features.FormatDuration(b))
 		}
 	}
 	if bad {
@@ -135,19 +135,6 @@ func tileable(fd *FeatureDecl) string {
 		return ""
 	}
 	return "tiles hold an aggregation over a relation (_.rel[_.value, _.at > _.chalk_window].sum()), and this expression is not one"
-}
-
-// fmtDuration writes d in the largest whole unit of Chalk's durations.
-func fmtDuration(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if d%u.d == 0 {
-			return fmt.Sprintf("%d%s", d/u.d, u.name)
-		}
-	}
-	return d.String()
 }
 
 // materialize applies the `materialization=` arguments once every feature
