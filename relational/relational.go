@@ -293,7 +293,11 @@ func (q *Query) callerError(err error) error {
 		for _, f := range statement.Columns(c) {
 			columns = append(columns, f.Name)
 		}
-		return &statement.Error{Kind: statement.InvalidInput, Pos: e.Pos, Msg: fmt.Sprintf("unknown column %q of table %s", m[1], c.Table),
+		pos := e.Pos
+		if at, ok := q.rel.Columns[strings.ToLower(m[1])]; ok && pos.Line == 0 {
+			pos = at
+		}
+		return &statement.Error{Kind: statement.InvalidInput, Pos: pos, Msg: fmt.Sprintf("unknown column %q of table %s", m[1], c.Table),
 			Suggestion: suggest.Nearest(m[1], columns)}
 	}
 	return &e

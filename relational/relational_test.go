@@ -231,10 +231,12 @@ func TestExplain(t *testing.T) {
 func TestCallerErrors(t *testing.T) {
 	e := engine(t, memory.NewGoAllocator())
 	for _, c := range []struct{ query, want, not string }{
-		{`SELECT fulname FROM "user" ORDER BY 1`, `unknown column "fulname" of table user (did you mean "full_name"?)`, "__fletch"},
+		{`SELECT fulname FROM "user" ORDER BY 1`, `1:8: unknown column "fulname" of table user (did you mean "full_name"?)`, "__fletch"},
+		// At the column's first mention in the client's text.
+		{"SELECT id,\n  count(*) FILTER (WHERE emial IS NULL)\nFROM \"user\" GROUP BY id", `2:26: unknown column "emial" of table user (did you mean "email"?)`, "__fletch"},
 		{`SELECT u.id FROM "user" u JOIN item i ON u.id = i.nope`, `nope`, "__fletch"},
 		// A relation is no column: it was suggested as itself.
-		{`SELECT purchases FROM "user" LIMIT 1`, `unknown column "purchases" of table user`, "did you mean"},
+		{`SELECT purchases FROM "user" LIMIT 1`, `1:8: unknown column "purchases" of table user`, "did you mean"},
 	} {
 		_, _, err := run(t, e, c.query)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {

@@ -221,7 +221,14 @@ func (p *parser) relational(stmt *pg.Node, explain bool) (*statement.Relational,
 	if bad != nil {
 		return nil, bad
 	}
-	rel := &statement.Relational{Text: p.src, Explain: explain, Windows: windows}
+	rel := &statement.Relational{Text: p.src, Explain: explain, Windows: windows, Columns: map[string]expr.Pos{}}
+	for _, cr := range refs {
+		if name := strings.ToLower(lastName(cr)); name != "" {
+			if _, ok := rel.Columns[name]; !ok {
+				rel.Columns[name] = p.pos(cr.Location)
+			}
+		}
+	}
 	var scans []*scanOf
 	asOfUsed := map[*pg.ColumnRef]bool{}
 	for _, s := range selects {

@@ -25,6 +25,9 @@ type Relational struct {
 	Windows bool
 	// Explain asks for the plan instead of the answer (`EXPLAIN SELECT …`).
 	Explain bool
+	// Columns are where the client's text first names each column (by its
+	// last name, lower case): errors of the SQL over the scans point there.
+	Columns map[string]expr.Pos
 }
 
 // Scan is one table of a relational query: the entities of a class, with
