@@ -243,13 +243,8 @@ func cmdTileStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 			events += c.Events
 			ntiles += c.Tiles
 		}
-		state := "current"
-		switch def, ok := current[t.Table]; {
-		case !ok:
-			state = "unused (no such materialized feature)"
-		case def != t.Definition:
-			state = "stale (definition changed: the next backfill rebuilds it)"
-		}
+		def, ok := current[t.Table]
+		state := tableState(t, def, ok)
 		from, to := "-", "-"
 		if n := len(t.Ranges); n > 0 {
 			from = time.UnixMicro(t.Ranges[0].Lo).UTC().Format(time.RFC3339)
@@ -267,6 +262,20 @@ func cmdTileStatus(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Feature, strings.TrimSuffix(bucketLabel(t.Bucket), " buckets"), from, to, len(t.Ranges), events, ntiles, state)
 	}
 	return tw.Flush()
+}
+
+// tableState says what a tile table is to the repository, whose
+// materialized feature defines it as def (ok: some feature does).
+func tableState(t tiles.TableStatus, def string, ok bool) string {
+	switch {
+	case !ok:
+		return "unused (no such materialized feature)"
+	case def != t.Definition:
+		return "stale (definition changed: the next backfill rebuilds it)"
+	case len(t.Ranges) == 0:
+		return "empty (no chunk written: run fletch aggregate backfill --feature " + t.Feature + ")"
+	}
+	return "current"
 }
 
 func hasTable(ts []tiles.TableStatus, name string) bool {
