@@ -234,7 +234,7 @@ func (r runner) lookup(ctx context.Context, v viewer, st *statement.Statement, i
 // sql runs SQL: a feature lookup as lookup does, SQL beyond one over the
 // features it computes (relational), whose plan is text only.
 func (r runner) sql(ctx context.Context, v viewer, text string) (*QueryResult, error) {
-	st, rel, err := sql.ParseQueryVisible(r.engine.Graph(), text, v.canRead)
+	st, rel, err := sql.ParseQueryVisible(r.engine.Graph(), text, v.canRead, nil)
 	if err != nil {
 		// A table the viewer may not read is unknown to it; an error
 		// everyone gets may name a hidden class (run checks).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/sql"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -129,8 +130,16 @@ func (s *Server) plan(ctx context.Context, text string, prepared bool) (*query, 
 	if p := principal(ctx); p != nil && (err != nil || p.Deny(q.classes()...) != nil) {
 		// An error of its own (not the one everyone gets) names no hidden
 		// class: the query was read without them.
-		if _, _, verr := sql.ParseQueryVisible(s.repoOf(ctx).graph, text, p.CanRead); verr != nil && (err == nil || verr.Error() != err.Error()) {
+		st, rel, verr := sql.ParseQueryVisible(s.repoOf(ctx).graph, text, p.CanRead, s.readableBy(ctx, p))
+		if verr != nil && (err == nil || verr.Error() != err.Error()) {
 			return nil, verr
+		}
+		// Read so, a `*` is the columns the caller may read (a BI tool's
+		// browse of a class with a column computed from a hidden one).
+		if verr == nil && err == nil {
+			if mine, merr := s.planParsed(ctx, st, rel, prepared); merr == nil && p.Deny(mine.classes()...) == nil {
+				q = mine
+			}
 		}
 	}
 	return s.guard(ctx, q, err)
@@ -182,12 +191,7 @@ func (s *Server) deniedFeature(ctx context.Context, q *query) error {
 		}
 	}
 	for _, o := range outs {
-		st, err := statement.New(o.class, o.inputs, []statement.Output{o.out})
-		if err != nil {
-			continue
-		}
-		plan, err := s.repoOf(ctx).engine.Prepare(st)
-		if err != nil || p.Deny(plan.Classes()...) == nil {
+		if !s.reachesHidden(ctx, p, o.class, o.inputs, o.out) {
 			continue
 		}
 		name := o.out.Name
@@ -201,6 +205,43 @@ func (s *Server) deniedFeature(ctx context.Context, q *query) error {
 		return status.Errorf(codes.PermissionDenied, "%stoken %q may not read column %s of %s: it is computed from data outside the token's scopes (%s)", where, p.Name, name, o.class.Table, strings.Join(p.Scopes(), ", "))
 	}
 	return nil
+}
+
+// reachesHidden says whether out, asked of class over inputs, reads a
+// class p may not read (planned alone; false when it does not plan).
+func (s *Server) reachesHidden(ctx context.Context, p *auth.Principal, class *features.Class, inputs []arrow.Field, out statement.Output) bool {
+	st, err := statement.New(class, inputs, []statement.Output{out})
+	if err != nil {
+		return false
+	}
+	plan, err := s.repoOf(ctx).engine.Prepare(st)
+	return err == nil && p.Deny(plan.Classes()...) != nil
+}
+
+// readableBy says which features p may read whole: those whose values
+// read no class outside its scopes. Remembered per token and feature in
+// the repository.
+func (s *Server) readableBy(ctx context.Context, p *auth.Principal) func(*features.Feature) bool {
+	r := s.repoOf(ctx)
+	return func(f *features.Feature) bool {
+		k := readableKey{token: p.Name, feature: f}
+		if ok, known := r.readable.Load(k); known {
+			return ok.(bool)
+		}
+		ok := true
+		if c := f.Class; c.Primary != nil {
+			in := []arrow.Field{{Name: c.Primary.Name, Type: c.Primary.Type.Arrow()}}
+			ok = !s.reachesHidden(ctx, p, c, in, statement.Output{Expr: &expr.Ref{Path: []string{f.Name}}, Name: f.Name})
+		}
+		r.readable.Store(k, ok)
+		return ok
+	}
+}
+
+// readableKey is a token's name and a feature (repo.readable).
+type readableKey struct {
+	token   string
+	feature *features.Feature
 }
 
 // restrict keeps a failed query's error from telling the caller about

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -506,4 +507,70 @@ func TestHiddenClassIsUnknown(t *testing.T) {
 			t.Errorf("%s: a hidden class answered\n  %v: %s\na missing one\n  %v: %s", p.name, hidden.Code(), hidden.Message(), missing.Code(), missing.Message())
 		}
 	}
+}
+
+// TestStarIsWhatTheTokenMayRead: a `*` read by a scoped token is the
+// columns it may read, exactly those it could name one by one, with the
+// values an admin gets for them — a BI tool's browse of a class with a
+// column computed from a hidden class (user.average_purchase_price reads
+// item_price) was refused whole. Naming such a column is still refused.
+func TestStarIsWhatTheTokenMayRead(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cl, _, _ := authServer(t, mem)
+	analyst, ops := bearer(analystToken), bearer(opsToken)
+	run := func(ctx context.Context, sql string) (*arrow.Schema, []string, error) {
+		t.Helper()
+		info, err := cl.Execute(ctx, sql)
+		if err != nil {
+			return nil, nil, err
+		}
+		schema, recs := fetch(t, ctx, cl, info)
+		defer releaseAll(recs)
+		return schema, resultRows(recs), nil
+	}
+	for _, where := range []string{`WHERE id IN ('u5', 'u1')`, `ORDER BY id LIMIT 3`} {
+		all, _, err := run(ops, `SELECT * FROM user `+where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []string
+		for _, f := range all.Fields() {
+			_, _, err := run(analyst, `SELECT "`+f.Name+`" FROM user WHERE id = 'u5'`)
+			switch status.Code(err) {
+			case codes.OK:
+				mine = append(mine, f.Name)
+			case codes.PermissionDenied:
+			default:
+				t.Fatalf("analyst naming %s: %v", f.Name, err)
+			}
+		}
+		if len(mine) == len(all.Fields()) || len(mine) < 2 {
+			t.Fatalf("the analyst may name %d of user's %d columns: the test needs some of each", len(mine), len(all.Fields()))
+		}
+		got, rows, err := run(analyst, `SELECT * FROM user `+where)
+		if err != nil {
+			t.Fatalf("analyst SELECT * %s: %v", where, err)
+		}
+		var names []string
+		for _, f := range got.Fields() {
+			names = append(names, f.Name)
+		}
+		if !slices.Equal(names, mine) {
+			t.Errorf("SELECT * %s as the analyst: columns %v, want %v", where, names, mine)
+		}
+		quoted := make([]string, len(mine))
+		for i, n := range mine {
+			quoted[i] = `"` + n + `"`
+		}
+		_, want, err := run(ops, `SELECT `+strings.Join(quoted, ", ")+` FROM user `+where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rows, want) {
+			t.Errorf("SELECT * %s as the analyst:\n%v\nthe admin's of those columns:\n%v", where, rows, want)
+		}
+	}
+	_, _, err := run(analyst, `SELECT id, average_purchase_price FROM user WHERE id = 'u5'`)
+	wantCode(t, "naming a column computed from a hidden class", err, codes.PermissionDenied, `may not read column average_purchase_price of user`, "item_price")
 }

@@ -419,6 +419,12 @@ func (s *Server) planSQL(ctx context.Context, text string, prepared bool) (*quer
 	if err != nil {
 		return nil, err
 	}
+	return s.planParsed(ctx, st, rel, prepared)
+}
+
+// planParsed plans what the SQL front end read: a lookup, or SQL beyond
+// one (rel).
+func (s *Server) planParsed(ctx context.Context, st *statement.Statement, rel *statement.Relational, prepared bool) (*query, error) {
 	if rel != nil {
 		return s.planRelational(ctx, rel)
 	}

@@ -275,7 +275,7 @@ func (p *parser) relational(stmt *pg.Node, explain bool) (*statement.Relational,
 		}
 	}
 	for _, sc := range scans {
-		sc.Outputs = columnsRead(sc, refs)
+		sc.Outputs = p.columnsRead(sc, refs)
 		rel.Scans = append(rel.Scans, sc.Scan)
 	}
 	text, err := pg.Deparse(&pg.ParseResult{Version: p.version, Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}}}})
@@ -544,7 +544,7 @@ func filterValue(n *pg.Node) (any, bool) {
 // paths, `"item.title"`) of its class that some column reference of the
 // query may name — every column for a `*` that may read it. A query may
 // name none (`count(*)`): the primary key is always there.
-func columnsRead(sc *scanOf, refs []*pg.ColumnRef) []statement.Output {
+func (p *parser) columnsRead(sc *scanOf, refs []*pg.ColumnRef) []statement.Output {
 	var outs []statement.Output
 	seen := map[string]bool{}
 	add := func(name string, path []string) {
@@ -567,7 +567,7 @@ func columnsRead(sc *scanOf, refs []*pg.ColumnRef) []statement.Output {
 		}
 	}
 	if all {
-		for _, f := range statement.Columns(sc.Class) {
+		for _, f := range p.starColumns(sc.Class) {
 			add(f.Name, []string{f.Name})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -49,13 +50,30 @@ func (p *parser) selectList(targets []*pg.Node) ([]statement.Output, error) {
 	return outs, nil
 }
 
-// star is every scalar feature of the class, windows by their FQN.
+// star is every scalar feature of the class the reader may read, windows
+// by their FQN.
 func (p *parser) star(loc int32) []statement.Output {
 	var outs []statement.Output
-	for _, f := range statement.Columns(p.class) {
+	for _, f := range p.starColumns(p.class) {
 		outs = append(outs, statement.Output{Expr: &expr.Ref{Path: []string{f.Name}, At: p.pos(loc)}, Name: f.Name})
 	}
 	return outs
+}
+
+// starColumns are the columns of c a `*` reads: its scalar features, but
+// for a reader who may not read some (p.readable), those it may.
+func (p *parser) starColumns(c *features.Class) []*features.Feature {
+	all := statement.Columns(c)
+	if p.readable == nil {
+		return all
+	}
+	var mine []*features.Feature
+	for _, f := range all {
+		if p.readable(f) {
+			mine = append(mine, f)
+		}
+	}
+	return mine
 }
 
 func funcName(fc *pg.FuncCall) string {

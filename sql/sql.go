@@ -37,9 +37,10 @@ func Parse(g *features.Graph, sql string) (*statement.Statement, error) {
 
 // ParseQueryVisible is ParseQuery for a reader who may know only the
 // classes visible says: any other is an unknown table, exactly like one
-// that does not exist, and no name of one is suggested.
-func ParseQueryVisible(g *features.Graph, sql string, visible func(table string) bool) (*statement.Statement, *statement.Relational, error) {
-	return (&parser{graph: g, src: sql, visible: visible}).parseQuery()
+// that does not exist, and no name of one is suggested. A `*` reads the
+// columns readable says the reader may read (nil: every column).
+func ParseQueryVisible(g *features.Graph, sql string, visible func(table string) bool, readable func(*features.Feature) bool) (*statement.Statement, *statement.Relational, error) {
+	return (&parser{graph: g, src: sql, visible: visible, readable: readable}).parseQuery()
 }
 
 // ParseQuery reads sql against g: a feature lookup is a Statement, any
@@ -82,6 +83,8 @@ type parser struct {
 	// visible says which classes the reader may know of (nil: all):
 	// another is an unknown table, exactly like one that does not exist.
 	visible func(table string) bool
+	// readable says which columns a `*` reads (nil: every column).
+	readable func(*features.Feature) bool
 	// last is the most recent position computed: positions are asked for
 	// mostly in increasing order (every column of a 250-column select
 	// list), and counting from the previous one keeps that linear.
