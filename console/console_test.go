@@ -419,6 +419,18 @@ func TestQuery(t *testing.T) {
 			t.Errorf("%+v: error %v, want %q naming no %q", tc.req, err, tc.want, tc.notNamed)
 		}
 	}
+
+	// A `*` is the columns the viewer may read, as on the Flight port:
+	// user's but those computed from reviews or purchases.
+	for _, q := range []string{`SELECT * FROM user WHERE id = '1'`, `SELECT * FROM user LIMIT 2`} {
+		res, err := r.run(context.Background(), user, QueryRequest{SQL: q, Now: now})
+		if err != nil {
+			t.Fatalf("%s as read:user: %v", q, err)
+		}
+		if !slices.Contains(res.Columns, "full_name") || slices.Contains(res.Columns, "average_rating_given") || slices.Contains(res.Columns, "average_purchase_price") {
+			t.Errorf("%s as read:user: columns %v", q, res.Columns)
+		}
+	}
 }
 
 // TestHandler checks the API's authentication and that every answer is

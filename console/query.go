@@ -234,7 +234,12 @@ func (r runner) lookup(ctx context.Context, v viewer, st *statement.Statement, i
 // sql runs SQL: a feature lookup as lookup does, SQL beyond one over the
 // features it computes (relational), whose plan is text only.
 func (r runner) sql(ctx context.Context, v viewer, text string) (*QueryResult, error) {
-	st, rel, err := sql.ParseQueryVisible(r.engine.Graph(), text, v.canRead, nil)
+	var readable func(*features.Feature) bool
+	if v.p != nil {
+		// A `*` is the columns the viewer may read, as on the Flight port.
+		readable = func(f *features.Feature) bool { return v.canReadAll(r.engine.Reads(f)) }
+	}
+	st, rel, err := sql.ParseQueryVisible(r.engine.Graph(), text, v.canRead, readable)
 	if err != nil {
 		// A table the viewer may not read is unknown to it; an error
 		// everyone gets may name a hidden class (run checks).

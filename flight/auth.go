@@ -14,7 +14,6 @@ import (
 
 	"github.com/fletch-engine/fletch/auth"
 	"github.com/fletch-engine/fletch/features"
-	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/sql"
 	"github.com/fletch-engine/fletch/statement"
 )
@@ -219,29 +218,10 @@ func (s *Server) reachesHidden(ctx context.Context, p *auth.Principal, class *fe
 }
 
 // readableBy says which features p may read whole: those whose values
-// read no class outside its scopes. Remembered per token and feature in
-// the repository.
+// read no class outside its scopes (planner.Engine.Reads).
 func (s *Server) readableBy(ctx context.Context, p *auth.Principal) func(*features.Feature) bool {
-	r := s.repoOf(ctx)
-	return func(f *features.Feature) bool {
-		k := readableKey{token: p.Name, feature: f}
-		if ok, known := r.readable.Load(k); known {
-			return ok.(bool)
-		}
-		ok := true
-		if c := f.Class; c.Primary != nil {
-			in := []arrow.Field{{Name: c.Primary.Name, Type: c.Primary.Type.Arrow()}}
-			ok = !s.reachesHidden(ctx, p, c, in, statement.Output{Expr: &expr.Ref{Path: []string{f.Name}}, Name: f.Name})
-		}
-		r.readable.Store(k, ok)
-		return ok
-	}
-}
-
-// readableKey is a token's name and a feature (repo.readable).
-type readableKey struct {
-	token   string
-	feature *features.Feature
+	e := s.repoOf(ctx).engine
+	return func(f *features.Feature) bool { return p.Deny(e.Reads(f)...) == nil }
 }
 
 // restrict keeps a failed query's error from telling the caller about

@@ -31,9 +31,6 @@ type repo struct {
 	// answerError).
 	dirs []string
 	auth *auth.Verifier
-	// readable remembers which features each token may read whole
-	// (readableBy), a token's `*`.
-	readable sync.Map
 
 	mu      sync.Mutex
 	calls   int  // calls holding the repo

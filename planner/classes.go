@@ -1,6 +1,14 @@
 package planner
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/fletch-engine/fletch/features"
+	"github.com/fletch-engine/fletch/features/expr"
+	"github.com/fletch-engine/fletch/statement"
+)
 
 // Classes lists the table names of every feature class the plan reads: the
 // root class and each class reached through has-one and has-many relations
@@ -22,4 +30,26 @@ func (p *Plan) Classes() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Reads lists the table names of every feature class the value of f reads
+// (its own class included), as Classes does for a plan of f alone by its
+// class's key; nil when f cannot be planned so. Remembered per feature:
+// access control asks it of every column a `*` may read.
+func (e *Engine) Reads(f *features.Feature) []string {
+	if r, ok := e.reads.Load(f); ok {
+		return r.([]string)
+	}
+	var classes []string
+	if c := f.Class; c != nil && c.Primary != nil {
+		in := []arrow.Field{{Name: c.Primary.Name, Type: c.Primary.Type.Arrow()}}
+		st, err := statement.New(c, in, []statement.Output{{Expr: &expr.Ref{Path: []string{f.Name}}, Name: f.Name}})
+		if err == nil {
+			if p, err := e.Prepare(st); err == nil {
+				classes = p.Classes()
+			}
+		}
+	}
+	e.reads.Store(f, classes)
+	return classes
 }

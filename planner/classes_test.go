@@ -1,6 +1,7 @@
 package planner_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,6 +47,35 @@ func TestPlanClasses(t *testing.T) {
 		}
 		if got := strings.Join(p.Classes(), " "); got != tc.want {
 			t.Errorf("%s %v: Classes() = %s, want %s", tc.class, tc.out, got, tc.want)
+		}
+	}
+}
+
+// TestReads: the classes a feature's value reads, as a plan of it alone
+// reads them: its own class, and those its definition reaches.
+func TestReads(t *testing.T) {
+	g, err := features.Load("../examples/marketplace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := planner.NewEngine(g, nil, nil)
+	defer e.Close()
+	for _, tc := range []struct {
+		feature string
+		want    []string
+	}{
+		{"user.full_name", []string{"user"}},
+		{"user.average_rating_given", []string{"review", "user"}},
+		{"user.average_purchase_price", []string{"item_price", "user"}},
+		{"review.normalized_rating", []string{"item", "review"}},
+	} {
+		c, f, _ := strings.Cut(tc.feature, ".")
+		feat := g.Class(c).Feature(f)
+		if got := e.Reads(feat); !slices.Equal(got, tc.want) {
+			t.Errorf("Reads(%s) = %v, want %v", tc.feature, got, tc.want)
+		}
+		if again := e.Reads(feat); !slices.Equal(again, tc.want) {
+			t.Errorf("Reads(%s) remembered %v", tc.feature, again)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"crypto/rand"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -61,6 +62,8 @@ type Engine struct {
 	tracer     oteltrace.Tracer // nil: runs are not traced (WithTracerProvider)
 	maxMemory  int64            // WithMaxQueryMemory; 0: no bound
 	maxHasMany int              // WithMaxHasManyRows
+
+	reads sync.Map // *features.Feature → []string (Reads)
 }
 
 // NewEngine returns an engine over g reading from sources. mem may be nil
