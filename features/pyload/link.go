@@ -871,7 +871,9 @@ func (l *linker) bind(n expr.Node, c *features.Class, win *features.Window) expr
 			}
 		}
 		if last := fs[len(fs)-1]; last.Kind == features.WindowedGroup {
-			l.errorf(n.At, `%s is windowed: pick a window, e.g. %s["%s"]`, n, n, last.Windows[0].Window.Label)
+			if len(last.Windows) > 0 { // else its declaration's error says why it has none
+				l.errorf(n.At, `%s is windowed: pick a window, e.g. %s["%s"]`, n, n, last.Windows[0].Window.Label)
+			}
 			return nil
 		}
 		return &expr.Ref{Path: n.Path, At: n.At}
@@ -1096,7 +1098,9 @@ func (l *linker) resolver(rd *ResolverDecl) *features.PyResolver {
 			continue
 		}
 		if last := fs[len(fs)-1]; last.Kind == features.WindowedGroup {
-			l.errorf(p.Path.Pos, `resolver %s: %s is windowed: pick a window, e.g. %s["%s"]`, rd.Name, p.Path, p.Path, last.Windows[0].Window.Label)
+			if len(last.Windows) > 0 { // else its declaration's error says why it has none
+				l.errorf(p.Path.Pos, `resolver %s: %s is windowed: pick a window, e.g. %s["%s"]`, rd.Name, p.Path, p.Path, last.Windows[0].Window.Label)
+			}
 			ok = false
 			continue
 		}

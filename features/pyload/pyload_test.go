@@ -619,6 +619,8 @@ func TestErrors(t *testing.T) {
 		// Before, reading a window of a windowed feature all of whose
 		// windows were refused indexed its empty list (a fuzz crasher).
 		{"read a window of a windowed feature without one", fmt.Sprintf(base, "1\n    w: Windowed[int] = windowed(\"7days\", expression=_.prices.count())\n    v: int = _.w[\"7d\"]"), `"7days"`, `window of Item.w: invalid duration "7days": unknown unit "days" (use w, d, h, m, s, ms)`},
+		// And naming it without a window (a fuzz crasher too).
+		{"name a windowed feature without one", fmt.Sprintf(base, "1\n    w: Windowed[int] = windowed(\"7days\", expression=_.prices.count())\n    v: int = _.w + 1"), `"7days"`, `window of Item.w: invalid duration "7days": unknown unit "days" (use w, d, h, m, s, ms)`},
 		{"sum without column", fmt.Sprintf(base, `_.prices.sum()`), `_.prices.sum()`, `.sum() needs a column to aggregate: _.prices[_.column].sum()`},
 		{"aggregate a scalar", fmt.Sprintf(base, `_.price.sum()`), `_.price.sum()`, `_.price is not a has-many relation (DataFrame[...]): _.price`},
 		{"two projections", fmt.Sprintf(base, `_.prices[_.value, _.kind].count()`), `_.kind]`, `a selection projects one column: _.value and _.kind are both bare columns (make one a condition)`},
