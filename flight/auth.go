@@ -113,6 +113,17 @@ func visibleTo(ctx context.Context) func(table string) bool {
 	return nil
 }
 
+// ownError is the error a query gets read with the caller's eyes (verr,
+// against the classes it may see) when that is one of its own: a class
+// it may not read is unknown to it, as one that does not exist. Nil when
+// it is the error everyone gets (err), which restrict treats, or none.
+func ownError(err, verr error) error {
+	if verr != nil && (err == nil || verr.Error() != err.Error()) {
+		return verr
+	}
+	return nil
+}
+
 // canRead says whether the caller of ctx may see class in the catalogue.
 func (s *Server) canRead(ctx context.Context, class string) bool {
 	p := principal(ctx)
@@ -130,8 +141,8 @@ func (s *Server) plan(ctx context.Context, text string, prepared bool) (*query, 
 		// An error of its own (not the one everyone gets) names no hidden
 		// class: the query was read without them.
 		st, rel, verr := sql.ParseQueryVisible(s.repoOf(ctx).graph, text, p.CanRead, s.readableBy(ctx, p))
-		if verr != nil && (err == nil || verr.Error() != err.Error()) {
-			return nil, verr
+		if own := ownError(err, verr); own != nil {
+			return nil, own
 		}
 		// Read so, a `*` is the columns the caller may read (a BI tool's
 		// browse of a class with a column computed from a hidden one).

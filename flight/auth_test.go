@@ -180,6 +180,13 @@ func TestAuthRefusals(t *testing.T) {
 	defer in.Release()
 	_, err = exchange(analyst, mem, cl, `{"query": {"class": "itm"}}`, in.Schema(), in)
 	wantCode(t, "native: typo near a hidden class", err, codes.InvalidArgument, `unknown feature class "itm"`, "item\"", "may not read")
+	// A typo past a relation into a hidden class, read again against the
+	// classes the token sees, still meets the hidden class: its features
+	// are not suggested.
+	reviews := stringBatch(mem, "review.id", "1")
+	defer reviews.Release()
+	_, err = exchange(analyst, mem, cl, `{"query": {"outputs": ["review.item.titl"]}}`, reviews.Schema(), reviews)
+	wantCode(t, "native: a hidden class's feature typo", err, codes.PermissionDenied, `may not read part of this query`, "title")
 	// A visible class keeps its suggestions.
 	_, err = cl.Execute(analyst, `SELECT ful_name FROM user WHERE id = 'u5'`)
 	wantCode(t, "typo", err, codes.InvalidArgument, `did you mean "full_name"`)

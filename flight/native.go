@@ -130,15 +130,13 @@ func (s *Server) readNative(ctx context.Context, in *peeked, what string) (*stat
 	_, sp := trace.Start(ctx, s.tracer, "parse native")
 	nr := s.repoOf(ctx).native
 	st, err := nr.Read(cmd, rdr.Schema())
-	var verr error
+	var own error
 	if vis := visibleTo(ctx); vis != nil && (err != nil || native.NamesHidden(st, vis)) {
-		// A class the caller may not read is unknown to it, as one that
-		// does not exist: an error of its own reading names none.
-		verr = nr.ErrorAsSeen(cmd, rdr.Schema(), vis)
+		own = ownError(err, nr.ErrorAsSeen(cmd, rdr.Schema(), vis))
 	}
 	switch {
-	case verr != nil:
-		st, err = nil, verr
+	case own != nil:
+		st, err = nil, own
 	case err != nil:
 		err = s.restrict(ctx, err)
 	}

@@ -18,12 +18,10 @@ func (s *Server) planSubstrait(ctx context.Context, plan []byte, prepared bool) 
 	g := s.repoOf(ctx).graph
 	st, err := substrait.Parse(g, plan)
 	if vis := visibleTo(ctx); vis != nil && (err != nil || !vis(st.Class.Table)) {
-		// Read as the caller sees the classes: one it may not read is
-		// unknown to it, as one that does not exist, and an error of its
-		// own reading names none.
-		if _, verr := substrait.Parse(g.Restricted(vis), plan); verr != nil && (err == nil || verr.Error() != err.Error()) {
-			trace.End(sp, verr)
-			return nil, verr
+		_, verr := substrait.Parse(g.Restricted(vis), plan)
+		if own := ownError(err, verr); own != nil {
+			trace.End(sp, own)
+			return nil, own
 		}
 	}
 	trace.End(sp, err)
