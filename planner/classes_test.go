@@ -15,11 +15,7 @@ import (
 // The expected classes are read off examples/marketplace/marketplace.py:
 // each output's definition and the relations it goes through.
 func TestPlanClasses(t *testing.T) {
-	g, err := features.Load("../examples/marketplace")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := planner.NewEngine(g, nil, nil)
+	g, e := definitionsOnly(t)
 	str, i64 := arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int64
 	for _, tc := range []struct {
 		class string
@@ -54,12 +50,7 @@ func TestPlanClasses(t *testing.T) {
 // TestReads: the classes a feature's value reads, as a plan of it alone
 // reads them: its own class, and those its definition reaches.
 func TestReads(t *testing.T) {
-	g, err := features.Load("../examples/marketplace")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := planner.NewEngine(g, nil, nil)
-	defer e.Close()
+	g, e := definitionsOnly(t)
 	for _, tc := range []struct {
 		feature string
 		want    []string
@@ -78,4 +69,17 @@ func TestReads(t *testing.T) {
 			t.Errorf("Reads(%s) remembered %v", tc.feature, again)
 		}
 	}
+}
+
+// definitionsOnly is the marketplace's graph and an engine over it
+// without sources, for what planning alone shows.
+func definitionsOnly(t *testing.T) (*features.Graph, *planner.Engine) {
+	t.Helper()
+	g, err := features.Load("../examples/marketplace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := planner.NewEngine(g, nil, nil)
+	t.Cleanup(func() { e.Close() })
+	return g, e
 }

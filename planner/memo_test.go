@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/fletch-engine/fletch/examples/marketplace/markettest"
-	"github.com/fletch-engine/fletch/features"
 	"github.com/fletch-engine/fletch/features/expr"
 	"github.com/fletch-engine/fletch/planner"
 	"github.com/fletch-engine/fletch/statement"
@@ -103,11 +102,7 @@ class Txn:
 // levels of lower(…), 107 s for 4,000). Measured in bytes allocated, not
 // time: the keys of 2,000 levels are tens of megabytes in all.
 func TestDeepBindingIsNotCubic(t *testing.T) {
-	g, err := features.Load("../examples/marketplace")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := planner.NewEngine(g, nil, nil)
+	g, e := definitionsOnly(t)
 	var x expr.Node = &expr.Ref{Path: []string{"full_name"}}
 	for range 1999 {
 		x = &expr.Call{Func: "lower", Args: []expr.Node{x}}
@@ -132,12 +127,7 @@ func TestDeepBindingIsNotCubic(t *testing.T) {
 // nothing (issue 16: a 4,096-deep expression kept planning for 0.45 s
 // after the client had gone, the planner knowing no context).
 func TestPlanningStopsWhenCancelled(t *testing.T) {
-	g, err := features.Load("../examples/marketplace")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := planner.NewEngine(g, nil, nil)
-	defer e.Close()
+	g, e := definitionsOnly(t)
 	var x expr.Node = &expr.Ref{Path: []string{"full_name"}}
 	for range 1000 {
 		x = &expr.Call{Func: "lower", Args: []expr.Node{x}}
