@@ -814,12 +814,13 @@ func (ch choice) build(d int, a []int) step {
 			o.own = into > 0 && s == a[into] && src.owns()
 			return true
 		}
+		dst := &r[a[into]]
 		if lazy != nil {
-			dst := &r[a[into]]
+			// The operation's vector and validity; its values come below.
 			dst.f = dst.fs[:n]
 			dst.v = and2(dst.vs, r[lazy.a].v, r[lazy.b].v, n)
 		}
-		switch dst := &r[a[into]]; {
+		switch {
 		case into > 0 && dst.owns():
 			take := pick // the rows of then, into else
 			if into == 1 {
